@@ -1,0 +1,45 @@
+# xray — build, test and run against TensorFlow's C library.
+#
+# The one build setting: TENSORFLOW_DIR, a directory with lib/ (libtensorflow*.so*) and
+# include/tensorflow/c/. Default: .tf, laid out by scripts/setup.sh from the PyPI wheel.
+# Point it at an official libtensorflow archive or at a link directory made from the
+# TensorFlow GPU image (scripts/link-tensorflow.sh) to build against those instead.
+TENSORFLOW_DIR ?= $(CURDIR)/.tf
+TF_ABS := $(abspath $(TENSORFLOW_DIR))
+export CGO_ENABLED := 1
+export CGO_CFLAGS := -I$(TF_ABS)/include
+# rpath: the built binary finds the library without LD_LIBRARY_PATH.
+export CGO_LDFLAGS := -L$(TF_ABS)/lib -Wl,-rpath,$(TF_ABS)/lib
+export XRAY_PYTHON ?= $(CURDIR)/.venv/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+GO ?= go
+BIN := bin/xray
+
+.PHONY: all setup build test vet demo version check-tf clean
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+check-tf:
+	@test -e "$(TF_ABS)/lib/libtensorflow.so" -o -e "$(TF_ABS)/lib/libtensorflow.so.2" || { \
+	  echo "error: no TensorFlow C library in $(TF_ABS)/lib. Run 'make setup' (PyPI wheel), or set TENSORFLOW_DIR to an official libtensorflow directory (lib/ + include/)." >&2; exit 1; }
+
+build: check-tf
+	$(GO) build -o $(BIN) ./cmd/xray
+
+vet: check-tf
+	$(GO) vet ./...
+
+test: setup vet
+	$(GO) test -count=1 ./...
+
+version: setup build
+	./$(BIN) version
+
+demo: setup build
+	./$(BIN) demo
+
+clean:
+	rm -rf bin
