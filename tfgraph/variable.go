@@ -1,0 +1,138 @@
+package tfgraph
+
+import (
+	"fmt"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+)
+
+// Variable is a resource variable named by its Keras weight path, so a weight file, a
+// checkpoint, a SavedModel and `xray summary` all speak the same names.
+type Variable struct {
+	Name      string  // Keras weight path: "conv_dw_1/depthwise_kernel"
+	Layer     string  // Keras layer name: "conv_dw_1"
+	Weight    string  // Keras weight name within the layer: "depthwise_kernel"
+	Shape     []int64 // static shape
+	Trainable bool    // false for BN moving statistics (and for a frozen base)
+
+	Handle  tf.Output     // VarHandleOp (shared_name = Name)
+	Value   tf.Output     // ReadVariableOp: the forward graph reads the variable through this
+	Initial *tf.Operation // AssignVariableOp of the Keras-default initial value (seeded)
+
+	// Feed and Assign set the variable from Go: run Assign feeding a tensor to Feed.
+	Feed   tf.Output
+	Assign *tf.Operation
+}
+
+// NumElements is the product of the variable's shape.
+func (v *Variable) NumElements() int64 {
+	n := int64(1)
+	for _, d := range v.Shape {
+		n *= d
+	}
+	return n
+}
+
+// newVariable creates the ops of one variable under s (a scope named after the variable).
+// initial computes its initial value in the graph.
+func newVariable(s *op.Scope, layer, weight string, shape []int64, trainable bool, initial func(s *op.Scope) tf.Output) *Variable {
+	name := layer + "/" + weight
+	vs := s.SubScope(weight)
+	h := op.VarHandleOp(vs, tf.Float, tf.MakeShape(shape...), op.VarHandleOpSharedName(name))
+	v := &Variable{Name: name, Layer: layer, Weight: weight, Shape: append([]int64(nil), shape...), Trainable: trainable, Handle: h}
+	v.Value = op.ReadVariableOp(vs.SubScope("read"), h, tf.Float)
+	v.Initial = op.AssignVariableOp(vs.SubScope("init"), h, initial(vs.SubScope("initializer")))
+	v.Feed = op.Placeholder(vs.SubScope("feed"), tf.Float, op.PlaceholderShape(tf.MakeShape(shape...)))
+	v.Assign = op.AssignVariableOp(vs.SubScope("assign"), h, v.Feed)
+	return v
+}
+
+// InitOps returns every variable's initialiser op.
+func InitOps(vars []*Variable) []*tf.Operation {
+	ops := make([]*tf.Operation, len(vars))
+	for i, v := range vars {
+		ops[i] = v.Initial
+	}
+	return ops
+}
+
+// Initialize runs every variable's initialiser.
+func Initialize(sess *tf.Session, vars []*Variable) error {
+	if _, err := sess.Run(nil, nil, InitOps(vars)); err != nil {
+		return fmt.Errorf("initialize variables: %w", err)
+	}
+	return nil
+}
+
+// SetValues assigns values (by Keras weight path) to the named variables in one session
+// run. Each value's shape must equal the variable's.
+func SetValues(sess *tf.Session, vars []*Variable, values map[string]*tf.Tensor) error {
+	byName := make(map[string]*Variable, len(vars))
+	for _, v := range vars {
+		byName[v.Name] = v
+	}
+	feeds := make(map[tf.Output]*tf.Tensor, len(values))
+	var targets []*tf.Operation
+	for name, t := range values {
+		v, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("set variables: no variable %q in the graph", name)
+		}
+		if !sameShape(t.Shape(), v.Shape) {
+			return fmt.Errorf("set variables: %s: shape %v != %v", name, t.Shape(), v.Shape)
+		}
+		feeds[v.Feed] = t
+		targets = append(targets, v.Assign)
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	if _, err := sess.Run(feeds, nil, targets); err != nil {
+		return fmt.Errorf("set variables: %w", err)
+	}
+	return nil
+}
+
+// Values reads the current values of vars, keyed by Keras weight path.
+func Values(sess *tf.Session, vars []*Variable) (map[string]*tf.Tensor, error) {
+	fetches := make([]tf.Output, len(vars))
+	for i, v := range vars {
+		fetches[i] = v.Value
+	}
+	out, err := sess.Run(nil, fetches, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read variables: %w", err)
+	}
+	m := make(map[string]*tf.Tensor, len(vars))
+	for i, v := range vars {
+		m[v.Name] = out[i]
+	}
+	return m, nil
+}
+
+func sameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// CleanError strips the Go stack trace graft appends to graph-construction errors, so
+// errors stay one readable line.
+func CleanError(err error) error {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	if i := strings.Index(s, " (Stacktrace:"); i >= 0 {
+		return fmt.Errorf("%s", s[:i])
+	}
+	return err
+}
