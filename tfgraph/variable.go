@@ -15,7 +15,8 @@ type Variable struct {
 	Layer     string  // Keras layer name: "conv_dw_1"
 	Weight    string  // Keras weight name within the layer: "depthwise_kernel"
 	Shape     []int64 // static shape
-	Trainable bool    // false for BN moving statistics (and for a frozen base)
+	Trainable bool    // false for BN moving statistics
+	Head      bool    // part of the paper's dense head (not the backbone): --freeze-base trains only these
 
 	Handle  tf.Output     // VarHandleOp (shared_name = Name)
 	Value   tf.Output     // ReadVariableOp: the forward graph reads the variable through this
