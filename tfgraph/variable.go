@@ -137,3 +137,10 @@ func CleanError(err error) error {
 	}
 	return err
 }
+
+// NewVariable creates a resource variable `layer/weight` under s, initialised by the
+// graph ops initial builds. Architectures use it through their layer builders; it is
+// exported for packages that add small graphs of their own (tests, exporters).
+func NewVariable(s *op.Scope, layer, weight string, shape []int64, trainable bool, initial func(s *op.Scope) tf.Output) *Variable {
+	return newVariable(s, layer, weight, shape, trainable, initial)
+}
