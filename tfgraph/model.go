@@ -50,6 +50,11 @@ type Model struct {
 	TrainProbs    tf.Output
 	BNUpdates     []*tf.Operation // assign the moving mean/variance from this batch's statistics
 
+	// Head-only training mode (--freeze-base): the head in training mode on the
+	// inference-mode features, as Keras 3 runs a non-trainable base.
+	HeadTrainLogits tf.Output
+	HeadBNUpdates   []*tf.Operation
+
 	Variables []*Variable // every variable, in Keras's weight order (model.weights)
 	Layers    []LayerInfo // in Keras's layer order, for summaries
 }
