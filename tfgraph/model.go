@@ -28,6 +28,11 @@ type Config struct {
 	InputSize int    // square input side, default 256
 	Pool      string // PoolAvg (default) or PoolMax
 	Seed      int64  // seeds the Keras-default initialisers
+
+	// FreezeBase is Keras's base_model.trainable = False: backbone variables are not
+	// trainable and the backbone's BatchNormalization runs in inference mode even in the
+	// training pass (no moving-statistics updates there). The head still trains.
+	FreezeBase bool
 }
 
 // Model is a built graph with both modes sharing one set of variables: the inference path
@@ -66,6 +71,7 @@ type LayerInfo struct {
 	OutputShape []int64 // without the batch dimension
 	Params      int64
 	Trainable   bool
+	Inputs      []string // names of the layers feeding it (Keras's "Connected to"); none for the input layer
 }
 
 // Trainable returns the variables SGD updates.

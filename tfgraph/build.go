@@ -1,0 +1,186 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+)
+
+// Defaults of Config (the paper's).
+const (
+	DefaultInputSize = 256
+	DefaultPool      = PoolAvg
+)
+
+// Architectures lists every architecture name Build knows, in a stable order.
+var Architectures = []string{MobileNet, Xception, InceptionV3}
+
+// backbone builds an architecture's convolutional base (keras.applications with
+// include_top=False) on x and returns its feature map. To add an architecture, write
+// <arch>.go with such a function made of the layer builders in layers.go, and register
+// it in backbones with Keras's minimum input side for it.
+type backbone struct {
+	build    func(b *builder, x tf.Output) tf.Output
+	kerasMin int // obtain_input_shape's min_size in keras/src/applications/<arch>.py
+}
+
+var backbones = map[string]backbone{
+	MobileNet: {build: mobileNetBackbone, kerasMin: 32},
+}
+
+// withDefaults fills the zero values with the paper's defaults and validates cfg.
+func (cfg Config) withDefaults() (Config, backbone, error) {
+	if cfg.InputSize == 0 {
+		cfg.InputSize = DefaultInputSize
+	}
+	if cfg.Pool == "" {
+		cfg.Pool = DefaultPool
+	}
+	known := false
+	for _, a := range Architectures {
+		known = known || a == cfg.Arch
+	}
+	if !known {
+		return cfg, backbone{}, fmt.Errorf("unknown architecture %q: use one of %s", cfg.Arch, strings.Join(Architectures, ", "))
+	}
+	bb, ok := backbones[cfg.Arch]
+	if !ok {
+		return cfg, backbone{}, fmt.Errorf("architecture %s is not implemented yet in this build: use %s", cfg.Arch, strings.Join(implemented(), ", "))
+	}
+	if cfg.Pool != PoolAvg && cfg.Pool != PoolMax {
+		return cfg, backbone{}, fmt.Errorf("unknown head pooling %q: use %s or %s", cfg.Pool, PoolAvg, PoolMax)
+	}
+	if cfg.InputSize < 0 {
+		return cfg, backbone{}, fmt.Errorf("input size %d is negative: use a side such as %d", cfg.InputSize, DefaultInputSize)
+	}
+	return cfg, bb, nil
+}
+
+func implemented() []string {
+	var names []string
+	for _, a := range Architectures {
+		if _, ok := backbones[a]; ok {
+			names = append(names, a)
+		}
+	}
+	return names
+}
+
+// Build builds the Keras model cfg names (backbone + the paper's head) as one graph with
+// an inference path and a training path sharing the variables. Its variables are
+// uninitialised: run Initialize (Keras-default initialisers from cfg.Seed) or SetValues.
+func Build(cfg Config) (*Model, error) {
+	cfg, bb, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if min := MinInputSize(cfg.Arch); cfg.InputSize < min {
+		return nil, sizeError(cfg, min)
+	}
+	m := &Model{Config: cfg}
+	err = catch(func() {
+		root := op.NewScope()
+		b := newBuilder(root, cfg.Seed)
+		s := int64(cfg.InputSize)
+		m.Input = op.Placeholder(root.SubScope("input_layer"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, s, s, 3)))
+		b.producer[m.Input] = "input_layer"
+		b.layers = append(b.layers, LayerInfo{Name: "input_layer", Type: "InputLayer", OutputShape: []int64{s, s, 3}, Trainable: true})
+
+		m.Features, m.Logits, m.Probs = network(b, bb, m.Input, cfg, false)
+		m.TrainFeatures, m.TrainLogits, m.TrainProbs = network(b, bb, m.Input, cfg, true)
+		m.BNUpdates = b.updates
+		m.Variables = b.order
+		m.Layers = b.layers
+		g, err := root.Finalize()
+		if err != nil {
+			panic(buildError{CleanError(err)})
+		}
+		m.Graph = g
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build %s at %d x %d: %w", cfg.Arch, cfg.InputSize, cfg.InputSize, err)
+	}
+	return m, nil
+}
+
+// network builds one pass: backbone, then head.
+func network(b *builder, bb backbone, input tf.Output, cfg Config, training bool) (features, logits, probs tf.Output) {
+	b.startPass(training)
+	b.frozen = cfg.FreezeBase
+	features = bb.build(b, input)
+	logits, probs = buildHead(b, features, cfg.Pool)
+	return features, logits, probs
+}
+
+// catch runs f, turning a buildError panic (or any other) into an error.
+func catch(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var be buildError
+			if e, ok := r.(buildError); ok {
+				be = e
+			} else {
+				be = buildError{fmt.Errorf("%v", r)}
+			}
+			err = be.err
+		}
+	}()
+	f()
+	return nil
+}
+
+func sizeError(cfg Config, min int) error {
+	return fmt.Errorf("input size %d is too small for %s: its feature map would be smaller than the head's %dx%d pooling; use --input-size %d or more",
+		cfg.InputSize, cfg.Arch, HeadPool, HeadPool, min)
+}
+
+var minSizes sync.Map // arch -> int
+
+// MinInputSize is the smallest square input side for which arch's backbone yields a
+// feature map of at least HeadPool x HeadPool (and Keras accepts the input). It is found
+// by building the backbone alone at candidate sizes, so it follows the architecture's
+// code instead of a second, hand-derived formula.
+func MinInputSize(arch string) int {
+	if v, ok := minSizes.Load(arch); ok {
+		return v.(int)
+	}
+	bb, ok := backbones[arch]
+	if !ok {
+		return 0
+	}
+	ok4 := func(size int) bool { side, err := featureSide(bb, size); return err == nil && side >= HeadPool }
+	lo, hi := bb.kerasMin, bb.kerasMin
+	for !ok4(hi) {
+		lo, hi = hi+1, hi*2
+	}
+	for lo < hi { // smallest size in [lo, hi] that works; feature sides grow with the input
+		mid := (lo + hi) / 2
+		if ok4(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	minSizes.Store(arch, hi)
+	return hi
+}
+
+// featureSide builds bb's inference pass alone at size and returns the smaller spatial
+// side of its feature map.
+func featureSide(bb backbone, size int) (side int64, err error) {
+	err = catch(func() {
+		root := op.NewScope()
+		b := newBuilder(root, 0)
+		in := op.Placeholder(root.SubScope("input_layer"), tf.Float, op.PlaceholderShape(tf.MakeShape(1, int64(size), int64(size), 3)))
+		sh := staticShape(bb.build(b, in))
+		side = min(sh[1], sh[2])
+	})
+	if err == nil && side < 0 {
+		err = errors.New("unknown feature map size")
+	}
+	return side, err
+}
