@@ -3,6 +3,7 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -71,7 +72,9 @@ func implemented() []string {
 }
 
 // Build builds the Keras model cfg names (backbone + the paper's head) as one graph with
-// an inference path and a training path sharing the variables. Its variables are
+// three paths sharing the variables: inference (Features, Logits, Probs), training
+// (TrainFeatures, TrainLogits, TrainProbs, BNUpdates) and head-only training on the
+// inference features (HeadTrainLogits, HeadBNUpdates). Its variables are
 // uninitialised: run Initialize (Keras-default initialisers from cfg.Seed) or SetValues.
 func Build(cfg Config) (*Model, error) {
 	cfg, bb, err := cfg.withDefaults()
@@ -90,9 +93,25 @@ func Build(cfg Config) (*Model, error) {
 		b.producer[m.Input] = "input_layer"
 		b.layers = append(b.layers, LayerInfo{Name: "input_layer", Type: "InputLayer", OutputShape: []int64{s, s, 3}, Trainable: true})
 
-		m.Features, m.Logits, m.Probs = network(b, bb, m.Input, cfg, false)
-		m.TrainFeatures, m.TrainLogits, m.TrainProbs = network(b, bb, m.Input, cfg, true)
-		m.BNUpdates = b.updates
+		// Inference pass: creates the variables.
+		b.startPass("")
+		m.Features = bb.build(b, m.Input)
+		b.headUIDs = maps.Clone(b.uids)
+		m.Logits, m.Probs = buildHead(b, m.Features, cfg.Pool)
+
+		// Training pass: batch statistics throughout.
+		b.startPass("train")
+		m.TrainFeatures = bb.build(b, m.Input)
+		m.TrainLogits, m.TrainProbs = buildHead(b, m.TrainFeatures, cfg.Pool)
+		m.BNUpdates, b.updates = b.updates, nil
+
+		// Head-only training pass: the head in training mode on the inference features,
+		// as Keras runs a model whose base is not trainable.
+		b.startPass("train_head")
+		b.uids = maps.Clone(b.headUIDs)
+		m.HeadTrainLogits, _ = buildHead(b, m.Features, cfg.Pool)
+		m.HeadBNUpdates, b.updates = b.updates, nil
+
 		m.Variables = b.order
 		m.Layers = b.layers
 		g, err := root.Finalize()
@@ -105,15 +124,6 @@ func Build(cfg Config) (*Model, error) {
 		return nil, fmt.Errorf("build %s at %d x %d: %w", cfg.Arch, cfg.InputSize, cfg.InputSize, err)
 	}
 	return m, nil
-}
-
-// network builds one pass: backbone, then head.
-func network(b *builder, bb backbone, input tf.Output, cfg Config, training bool) (features, logits, probs tf.Output) {
-	b.startPass(training)
-	b.frozen = cfg.FreezeBase
-	features = bb.build(b, input)
-	logits, probs = buildHead(b, features, cfg.Pool)
-	return features, logits, probs
 }
 
 // catch runs f, turning a buildError panic (or any other) into an error.

@@ -21,7 +21,7 @@ var headUnits = []int64{1024, 512, 256, 128, 64, 32}
 const NumClasses = 2
 
 func buildHead(b *builder, x tf.Output, pool string) (logits, probs tf.Output) {
-	b.inHead, b.frozen = true, false
+	b.inHead = true
 	window := [2]int64{HeadPool, HeadPool}
 	if pool == PoolMax {
 		x = b.MaxPooling2D(x, "", window, window, "valid")

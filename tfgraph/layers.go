@@ -40,8 +40,8 @@ type builder struct {
 	producer map[tf.Output]string // output -> Keras layer that made it, for "Connected to"
 	uids     map[string]int       // Keras auto-name counters, reset for each pass
 
-	inHead bool // layers being built belong to the paper's head
-	frozen bool // layers being built are frozen (Keras layer.trainable = False)
+	inHead   bool           // layers being built belong to the paper's head
+	headUIDs map[string]int // auto-name counters where the inference pass's head began
 
 	updates []*tf.Operation // BN moving-statistics updates of the training pass
 }
@@ -57,13 +57,14 @@ func newBuilder(root *op.Scope, seed int64) *builder {
 	}
 }
 
-// startPass resets the per-pass state so both passes name their layers identically.
-func (b *builder) startPass(training bool) {
-	b.training = training
+// startPass resets the per-pass state so every pass names its layers identically; scope
+// is "" for the inference pass, else the prefix of a training pass.
+func (b *builder) startPass(scope string) {
+	b.training = scope != ""
 	b.uids = map[string]int{}
-	b.inHead, b.frozen = false, false
-	if training {
-		b.pass = b.root.SubScope("train")
+	b.inHead = false
+	if b.training {
+		b.pass = b.root.SubScope(scope)
 	} else {
 		b.pass = b.root
 	}
@@ -122,7 +123,7 @@ func (b *builder) end(l *layerCtx, out tf.Output) tf.Output {
 	if !b.training {
 		b.layers = append(b.layers, LayerInfo{
 			Name: l.name, Type: l.class, OutputShape: staticShape(out)[1:],
-			Params: l.params, Trainable: !b.frozen, Inputs: l.inputs,
+			Params: l.params, Trainable: true, Inputs: l.inputs,
 		})
 	}
 	return out
@@ -150,7 +151,7 @@ func (l *layerCtx) weight(weight string, shape []int64, trainable bool, init ini
 		panic(buildError{fmt.Errorf("layer %s: weight %s appears only in the training pass", l.name, name)})
 	}
 	seed := []int64{b.seed, nameSeed(name)}
-	v := newVariable(l.s, l.name, weight, shape, trainable && !b.frozen, func(s *op.Scope) tf.Output { return init(s, shape, seed) })
+	v := newVariable(l.s, l.name, weight, shape, trainable, func(s *op.Scope) tf.Output { return init(s, shape, seed) })
 	v.Head = b.inHead
 	b.vars[name] = v
 	b.order = append(b.order, v)
@@ -284,7 +285,7 @@ type BNOptions struct {
 //
 // Inference: tf.nn.batch_normalization on the moving statistics, in its op order:
 // inv = rsqrt(var + eps) [* gamma]; y = x * inv + (beta - mean * inv).
-// Training (and the layer not frozen): the same on tf.nn.moments' batch mean and biased
+// Training: the same on tf.nn.moments' batch mean and biased
 // variance over every axis but the last, and update ops
 // moving = moving * momentum + batch_stat * (1 - momentum), as Keras 3 assigns them.
 func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.Output {
@@ -305,7 +306,7 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 	movingVar := l.weight("moving_variance", []int64{c}, false, onesInit)
 
 	mean, variance := movingMean, movingVar
-	if b.training && !b.frozen {
+	if b.training {
 		mean, variance = moments(l, x)
 		b.updates = append(b.updates,
 			movingAverageUpdate(l.sub("update_moving_mean"), l.variable("moving_mean"), mean),

@@ -28,11 +28,6 @@ type Config struct {
 	InputSize int    // square input side, default 256
 	Pool      string // PoolAvg (default) or PoolMax
 	Seed      int64  // seeds the Keras-default initialisers
-
-	// FreezeBase is Keras's base_model.trainable = False: backbone variables are not
-	// trainable and the backbone's BatchNormalization runs in inference mode even in the
-	// training pass (no moving-statistics updates there). The head still trains.
-	FreezeBase bool
 }
 
 // Model is a built graph with both modes sharing one set of variables: the inference path
