@@ -1,0 +1,103 @@
+package evaluator
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeRun writes a run directory: run.json (when arch != "") and metricsRel/metrics.json
+// evaluated from the given confusion matrix.
+func fakeRun(t *testing.T, arch, metricsRel string, recs []Record) string {
+	t.Helper()
+	dir := t.TempDir()
+	if arch != "" {
+		if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte(`{"arch": "`+arch+`"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Evaluate(recs, Options{Split: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteOutputs(filepath.Join(dir, metricsRel), rep); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestLoadRunFindsMetrics(t *testing.T) {
+	recs := fromConfusion(30, 2, 3, 70)
+	evalDir := fakeRun(t, "mobilenet", "eval-test", recs)
+	flat := fakeRun(t, "Xception", ".", recs)
+	for _, tc := range []struct{ arg, model string }{
+		{evalDir, "mobilenet"},
+		{filepath.Join(evalDir, "eval-test", MetricsFile), "mobilenet"}, // run.json one level up
+		{flat, "Xception"},
+	} {
+		r, err := LoadRun(tc.arg)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.arg, err)
+		}
+		if r.Model != tc.model || r.Metrics.N != len(recs) {
+			t.Errorf("%s: model %q n %d, want %q %d", tc.arg, r.Model, r.Metrics.N, tc.model, len(recs))
+		}
+	}
+	_, err := LoadRun(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "xray evaluate") {
+		t.Errorf("empty run dir: %v", err)
+	}
+}
+
+func TestCompareWarnsOnDifferentSplits(t *testing.T) {
+	a := fakeRun(t, "mobilenet", "eval-test", fromConfusion(30, 2, 3, 70))
+	b := fakeRun(t, "inceptionv3", "eval-test", fromConfusion(30, 2, 3, 70)) // same paths and labels
+	c := fakeRun(t, "xception", "eval-test", fromConfusion(31, 2, 3, 69))    // another split
+	same, err := CompareRuns([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(same.Warnings) != 0 {
+		t.Errorf("same split warned: %v", same.Warnings)
+	}
+	diff, err := CompareRuns([]string{a, b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff.Warnings) != 1 || !strings.Contains(diff.Warnings[0], "not evaluated on the same test split") {
+		t.Errorf("warnings %v", diff.Warnings)
+	}
+	md := diff.Markdown()
+	for _, want := range []string{
+		"| ours: " + c + " | xception | 105 | 31 / 2 / 3 / 69 |",
+		// the paper's rows, from paper-facts.md
+		"| *paper* | mobilenet | 1160 | 330 / 15 / 29 / 786 | 0.962 | 0.92 | 0.96 | 0.94 | 0.98 | 0.96 | 0.97 |",
+		"| *paper* | xception | 1160 | 304 / 39 / 26 / 791 | 0.944 | 0.92 | 0.89 | 0.90 | 0.95 | 0.97 | 0.96 |",
+		"| *paper* | inceptionv3 | 1160 | 279 / 29 / 26 / 826 | 0.953 | 0.91 | 0.91 | 0.91 | 0.97 | 0.97 | 0.97 |",
+		"Warning:",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("compare.md lacks %q:\n%s", want, md)
+		}
+	}
+	out := t.TempDir()
+	if err := WriteComparison(out, diff); err != nil {
+		t.Fatal(err)
+	}
+	checkPNG(t, filepath.Join(out, CompareChartFile))
+	if b, _ := os.ReadFile(filepath.Join(out, CompareFile)); string(b) != md {
+		t.Error("compare.md differs from Markdown()")
+	}
+}
+
+func TestCompareWarnsOnUnknownModel(t *testing.T) {
+	r := fakeRun(t, "", "eval-test", fromConfusion(3, 1, 1, 5))
+	c, err := CompareRuns([]string{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "not one of the paper's") {
+		t.Errorf("warnings %v", c.Warnings)
+	}
+}

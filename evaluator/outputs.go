@@ -1,0 +1,125 @@
+package evaluator
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Output file names inside an evaluation directory.
+const (
+	PredictionsFile = "predictions.csv"
+	MetricsFile     = "metrics.json"
+	ReportFile      = "report.md"
+	ConfusionFile   = "confusion.png"
+	ROCFile         = "roc.png"
+)
+
+// WriteOutputs writes predictions.csv, metrics.json, report.md, confusion.png and roc.png
+// into dir (created if needed), each atomically.
+func WriteOutputs(dir string, r *Report) error { return writeOutputs(dir, r, true) }
+
+func writeOutputs(dir string, r *Report, withCSV bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("evaluation output: %w", err)
+	}
+	if withCSV {
+		if err := WritePredictionsCSV(filepath.Join(dir, PredictionsFile), r.Records); err != nil {
+			return err
+		}
+	}
+	js, err := r.Metrics.JSON()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, MetricsFile), js); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ReportFile), []byte(r.Markdown())); err != nil {
+		return err
+	}
+	png, err := ConfusionPNG(r.Metrics)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ConfusionFile), png); err != nil {
+		return err
+	}
+	if png, err = ROCPNG(r); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ROCFile), png)
+}
+
+// JSON is metrics.json's content: indented, NaN-free (undefined metrics are null).
+func (m Metrics) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode metrics: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ReadMetrics reads a metrics.json written by WriteOutputs.
+func ReadMetrics(path string) (Metrics, error) {
+	var m Metrics
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return m, fmt.Errorf("read metrics: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s: not a metrics.json: %v", path, err)
+	}
+	if m.Schema != MetricsSchema {
+		return m, fmt.Errorf("%s: schema %q, want %q; re-run xray evaluate to rewrite it", path, m.Schema, MetricsSchema)
+	}
+	return m, nil
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory and renames it
+// over path, so a reader never sees a half-written file and a failure keeps the old one.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// archFromRunJSON reads the "arch" of a run.json in dir or its parent (an eval-<split>
+// directory sits inside its run directory); "" when there is none.
+func archFromRunJSON(dir string) string {
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		b, err := os.ReadFile(filepath.Join(d, "run.json"))
+		if err != nil {
+			continue
+		}
+		var run struct {
+			Arch string `json:"arch"`
+		}
+		if json.Unmarshal(b, &run) == nil && run.Arch != "" {
+			return run.Arch
+		}
+	}
+	return ""
+}

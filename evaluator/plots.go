@@ -1,0 +1,196 @@
+package evaluator
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+const plotDPI = 150
+
+// confusionGrid is the confusion matrix as a heat map grid: column c = predicted class,
+// row r = true class drawn bottom-up, so normal (row 1) sits on top as in Figures 9-11.
+type confusionGrid [2][2]int
+
+func (g confusionGrid) Dims() (c, r int)   { return 2, 2 }
+func (g confusionGrid) Z(c, r int) float64 { return float64(g[1-r][c]) }
+func (g confusionGrid) X(c int) float64    { return float64(c) }
+func (g confusionGrid) Y(r int) float64    { return float64(r) }
+
+// blues is a smooth white-to-navy palette (the ends of ColorBrewer's Blues).
+type blues struct{}
+
+func (blues) Colors() []color.Color {
+	stops := []color.RGBA{{0xf7, 0xfb, 0xff, 0xff}, {0x6b, 0xae, 0xd6, 0xff}, {0x08, 0x30, 0x6b, 0xff}}
+	const n = 256
+	out := make([]color.Color, n)
+	for i := range out {
+		t := float64(i) / (n - 1) * float64(len(stops)-1)
+		k := min(int(t), len(stops)-2)
+		f := t - float64(k)
+		lerp := func(a, b uint8) uint8 { return uint8(float64(a) + f*(float64(b)-float64(a)) + 0.5) }
+		a, b := stops[k], stops[k+1]
+		out[i] = color.RGBA{lerp(a.R, b.R), lerp(a.G, b.G), lerp(a.B, b.B), 0xff}
+	}
+	return out
+}
+
+func classTicks() plot.ConstantTicks {
+	return plot.ConstantTicks{{Value: 0, Label: ClassNames[0]}, {Value: 1, Label: ClassNames[1]}}
+}
+
+func styleFonts(p *plot.Plot) {
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.Title.Padding = vg.Points(8)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font.Size = vg.Points(12)
+		a.Tick.Label.Font.Size = vg.Points(11)
+	}
+}
+
+// ConfusionPNG draws the confusion matrix like the paper's Figures 9-11: a 2 x 2 heat map,
+// true class down the side, predicted class along the bottom, the count (and the share of
+// its true class) in each cell.
+func ConfusionPNG(m Metrics) (png []byte, err error) {
+	defer recoverPlot("confusion", &err)
+	p := plot.New()
+	p.Title.Text = "Confusion matrix"
+	if m.Model != "" {
+		p.Title.Text += ": " + m.Model
+	}
+	p.Title.Text += fmt.Sprintf(" (%d images)", m.N)
+	p.X.Label.Text = "Predicted label"
+	p.Y.Label.Text = "True label"
+	styleFonts(p)
+
+	maxCount := 1
+	for _, row := range m.Confusion {
+		for _, v := range row {
+			maxCount = max(maxCount, v)
+		}
+	}
+	hm := plotter.NewHeatMap(confusionGrid(m.Confusion), blues{})
+	hm.Min, hm.Max = 0, float64(maxCount)
+	p.Add(hm)
+
+	var xys plotter.XYs
+	var labels []string
+	var styles []text.Style
+	for t := 0; t < 2; t++ {
+		rowTotal := m.Confusion[t][0] + m.Confusion[t][1]
+		for pr := 0; pr < 2; pr++ {
+			n := m.Confusion[t][pr]
+			xys = append(xys, plotter.XY{X: float64(pr), Y: float64(1 - t)})
+			share := "-"
+			if rowTotal > 0 {
+				share = fmt.Sprintf("%.1f %%", 100*float64(n)/float64(rowTotal))
+			}
+			labels = append(labels, fmt.Sprintf("%d\n(%s)", n, share))
+			st := text.Style{
+				Color:   color.Black,
+				Font:    plot.DefaultFont,
+				XAlign:  draw.XCenter,
+				YAlign:  draw.YCenter,
+				Handler: plot.DefaultTextHandler,
+			}
+			st.Font.Size = vg.Points(18)
+			if float64(n) > 0.55*float64(maxCount) {
+				st.Color = color.White // readable on the dark cells
+			}
+			styles = append(styles, st)
+		}
+	}
+	lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	if err != nil {
+		return nil, fmt.Errorf("confusion plot: %w", err)
+	}
+	lb.TextStyle = styles
+	p.Add(lb)
+
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, 1.5, -0.5, 1.5
+	p.X.Tick.Marker = classTicks()
+	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 1, Label: ClassNames[0]}, {Value: 0, Label: ClassNames[1]}}
+	p.X.Padding, p.Y.Padding = 0, 0
+	return renderPNG(p, 5.5*vg.Inch, 5*vg.Inch)
+}
+
+// ROCPNG draws the ROC curve with the chance diagonal and the argmax operating point;
+// with one class present it draws the empty axes and says why.
+func ROCPNG(r *Report) (png []byte, err error) {
+	defer recoverPlot("roc", &err)
+	m := r.Metrics
+	p := plot.New()
+	p.X.Label.Text = "False positive rate (1 - specificity)"
+	p.Y.Label.Text = "True positive rate (sensitivity)"
+	styleFonts(p)
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	p.Add(plotter.NewGrid())
+	name := "ROC"
+	if m.Model != "" {
+		name += ": " + m.Model
+	}
+
+	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	if err != nil {
+		return nil, fmt.Errorf("roc plot: %w", err)
+	}
+	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(4)}
+	diag.Color = color.Gray{Y: 0x80}
+	p.Add(diag)
+	p.Legend.Add("chance", diag)
+
+	if m.ROCAUC == nil {
+		p.Title.Text = name + ": undefined, " + m.Undefined["roc_auc"]
+		p.Title.TextStyle.Font.Size = vg.Points(10)
+	} else {
+		p.Title.Text = fmt.Sprintf("%s (AUC %.4f, %d images)", name, *m.ROCAUC, m.N)
+		xys := make(plotter.XYs, len(r.ROC))
+		for i, pt := range r.ROC {
+			xys[i] = plotter.XY{X: pt.FPR, Y: pt.TPR}
+		}
+		curve, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, fmt.Errorf("roc plot: %w", err)
+		}
+		curve.Width = vg.Points(2)
+		curve.Color = color.RGBA{0x08, 0x51, 0x9c, 0xff}
+		p.Add(curve)
+		p.Legend.Add("ROC (score p_pneumonia)", curve)
+
+		op, err := plotter.NewScatter(plotter.XYs{{X: 1 - m.Specificity.Estimate, Y: m.Sensitivity.Estimate}})
+		if err != nil {
+			return nil, fmt.Errorf("roc plot: %w", err)
+		}
+		op.GlyphStyle = draw.GlyphStyle{Color: color.RGBA{0xd6, 0x27, 0x28, 0xff}, Radius: vg.Points(5), Shape: draw.CircleGlyph{}}
+		p.Add(op)
+		p.Legend.Add(fmt.Sprintf("argmax: sens %.3f, spec %.3f", m.Sensitivity.Estimate, m.Specificity.Estimate), op)
+	}
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(6), vg.Points(6)
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	return renderPNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
+}
+
+func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// recoverPlot turns a panic inside gonum/plot into an error naming the figure.
+func recoverPlot(name string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("draw %s plot: %v", name, r)
+	}
+}
