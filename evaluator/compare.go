@@ -113,8 +113,10 @@ func Compare(runs []RunResult) *Comparison {
 		c.Warnings = append(c.Warnings, "runs were not evaluated on the same test split, so their numbers are not comparable: "+strings.Join(parts, " vs "))
 	}
 	for _, r := range runs {
-		if _, ok := PaperRowFor(r.Model); !ok {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model %q is not one of the paper's (xception, mobilenet, inceptionv3); set \"arch\" in run.json or evaluate with --model", r.Name, r.Model))
+		if r.Model == "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model unknown (no \"arch\" in run.json, no \"model\" in metrics.json); evaluate with --model ARCH to match it to a paper row", r.Name))
+		} else if _, ok := PaperRowFor(r.Model); !ok {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model %q is not one of the paper's (xception, mobilenet, inceptionv3); no paper row to compare with", r.Name, r.Model))
 		}
 	}
 	return c

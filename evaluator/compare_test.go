@@ -97,7 +97,7 @@ func TestCompareWarnsOnUnknownModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "not one of the paper's") {
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "model unknown") {
 		t.Errorf("warnings %v", c.Warnings)
 	}
 }

@@ -125,6 +125,14 @@ type Config struct {
 	Options
 }
 
+// OutDir is where Run writes: Out, else the directory of Predictions.
+func (cfg Config) OutDir() string {
+	if cfg.Out == "" && cfg.Predictions != "" {
+		return filepath.Dir(cfg.Predictions)
+	}
+	return cfg.Out
+}
+
 // Run reads the records if needed, evaluates them and writes the outputs to cfg.Out.
 // When Options.Model is empty it is taken from a run.json beside or above the output.
 func Run(cfg Config) (*Report, error) {
@@ -141,12 +149,9 @@ func Run(cfg Config) (*Report, error) {
 			cfg.Source = cfg.Predictions
 		}
 	}
-	out := cfg.Out
+	out := cfg.OutDir()
 	if out == "" {
-		if cfg.Predictions == "" {
-			return nil, fmt.Errorf("evaluate: no output directory given")
-		}
-		out = filepath.Dir(cfg.Predictions)
+		return nil, fmt.Errorf("evaluate: no output directory given")
 	}
 	if cfg.Model == "" {
 		cfg.Model = archFromRunJSON(out)

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/evaluator"
+)
+
+// savedModelInput is what running a SavedModel over a dataset split needs.
+type savedModelInput struct {
+	SavedModel string    // SavedModel directory
+	Data       string    // dataset root
+	Manifest   string    // split manifest CSV; "" means the dataset's default
+	Split      string    // split to run, e.g. "test"
+	Progress   io.Writer // where the progress bar goes (stderr)
+}
+
+// runSavedModel runs a SavedModel over a split and returns one record per image (paths
+// as in the manifest, relative to the data root) and the model's architecture from its
+// metadata. It stays nil until the savedmodels package is wired in: setting it is the
+// only change `evaluate --savedmodel` needs.
+var runSavedModel func(ctx context.Context, in savedModelInput) (records []evaluator.Record, arch string, err error)
+
+func init() {
+	register(&cli.Command{
+		Name:  "evaluate",
+		Usage: "evaluate a model on a split: confusion matrix, classification report, Table 1 row, ROC, plots",
+		UsageText: "xray evaluate --savedmodel DIR --data DIR [--manifest FILE] [--split test] [--out DIR] [--json]\n" +
+			"xray evaluate --predictions FILE.csv [--out DIR] [--json]\n\n" +
+			"Writes predictions.csv, metrics.json, report.md, confusion.png and roc.png into --out\n" +
+			"(default: RUN_DIR/eval-<split> beside the SavedModel, or the predictions file's directory)\n" +
+			"and prints the report. Predictions are the argmax of (p_normal, p_pneumonia), ties to normal.\n\n" +
+			"Examples:\n" +
+			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray\n" +
+			"   xray evaluate --predictions runs/mobilenet/eval-test/predictions.csv --json",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` to run over the split", EnvVars: []string{"XRAY_SAVEDMODEL"}},
+			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (with --savedmodel)", EnvVars: []string{"XRAY_DATA"}},
+			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` (with --savedmodel; default: the dataset's)", EnvVars: []string{"XRAY_MANIFEST"}},
+			&cli.StringFlag{Name: "split", Value: "test", Usage: "`NAME` of the split to evaluate, recorded in metrics.json", EnvVars: []string{"XRAY_SPLIT"}},
+			&cli.StringFlag{Name: "predictions", Usage: "recompute everything from a predictions `FILE.csv` (path,label,[predicted,]p_normal,p_pneumonia)", EnvVars: []string{"XRAY_PREDICTIONS"}},
+			&cli.StringFlag{Name: "out", Usage: "output `DIR`", EnvVars: []string{"XRAY_OUT"}},
+			&cli.StringFlag{Name: "model", Usage: "architecture `ARCH` recorded in metrics.json (default: the SavedModel's, or run.json's \"arch\")", EnvVars: []string{"XRAY_MODEL"}},
+			&cli.BoolFlag{Name: "json", Usage: "print metrics.json instead of the report", EnvVars: []string{"XRAY_JSON"}},
+		},
+		Action: evaluateAction,
+	})
+}
+
+func evaluateAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("evaluate takes no arguments, got %q", c.Args().First())
+	}
+	savedModel, predictions := c.String("savedmodel"), c.String("predictions")
+	switch {
+	case savedModel != "" && predictions != "":
+		return usagef("evaluate: give --savedmodel or --predictions, not both")
+	case savedModel == "" && predictions == "":
+		return usagef("evaluate: give --savedmodel DIR --data DIR, or --predictions FILE.csv")
+	}
+	cfg := evaluator.Config{
+		Predictions: predictions,
+		Out:         c.String("out"),
+		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split")},
+	}
+	if savedModel != "" {
+		if c.String("data") == "" {
+			return usagef("evaluate --savedmodel needs --data DIR (the dataset root)")
+		}
+		if runSavedModel == nil {
+			return errors.New("evaluate --savedmodel: running a SavedModel is not wired into this build yet; evaluate saved predictions with --predictions FILE.csv")
+		}
+		recs, arch, err := runSavedModel(c.Context, savedModelInput{
+			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
+			Split: cfg.Split, Progress: c.App.ErrWriter,
+		})
+		if err != nil {
+			return err
+		}
+		cfg.Records, cfg.Source = recs, savedModel
+		if cfg.Model == "" {
+			cfg.Model = arch
+		}
+		if cfg.Out == "" {
+			cfg.Out = filepath.Join(filepath.Dir(filepath.Clean(savedModel)), "eval-"+cfg.Split)
+		}
+	}
+	rep, err := evaluator.Run(cfg)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		js, err := rep.Metrics.JSON()
+		if err != nil {
+			return err
+		}
+		_, err = c.App.Writer.Write(js)
+		return err
+	}
+	fmt.Fprint(c.App.Writer, rep.Markdown())
+	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s, %s, %s, %s, %s in %s\n", evaluator.PredictionsFile, evaluator.MetricsFile,
+		evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, cfg.OutDir())
+	return nil
+}
