@@ -254,8 +254,8 @@ func opCases(t testing.TB) []gradCase {
 				return op.DepthwiseConv2dNative(s, in[0], in[1], []int64{1, 2, 2, 1}, "SAME")
 			}},
 		{name: "Keras BatchNormalization training (moments + batch_normalization)",
-			ops:   []string{"Mean", "StopGradient", "SquaredDifference", "Squeeze", "AddV2", "Rsqrt", "Mul", "Sub"},
-			dtype: f64,
+			ops:    []string{"Mean", "StopGradient", "SquaredDifference", "Squeeze", "AddV2", "Rsqrt", "Mul", "Sub"},
+			dtype:  f64,
 			inputs: []input{{[]int64{2, 3, 3, 4}, normal}, {[]int64{4}, uniform(0.5, 2)}, {[]int64{4}, normal}},
 			build: func(s *op.Scope, in []tf.Output) tf.Output {
 				return kerasBatchNorm(s, in[0], []int32{0, 1, 2}, &in[1], &in[2])
