@@ -30,7 +30,9 @@ type backbone struct {
 }
 
 var backbones = map[string]backbone{
-	MobileNet: {build: mobileNetBackbone, kerasMin: 32},
+	MobileNet:   {build: mobileNetBackbone, kerasMin: 32},
+	Xception:    {build: xceptionBackbone, kerasMin: 71},
+	InceptionV3: {build: inceptionV3Backbone, kerasMin: 75},
 }
 
 // withDefaults fills the zero values with the paper's defaults and validates cfg.
