@@ -1,0 +1,248 @@
+package savedmodels
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	tg "github.com/galeone/tfgo"
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// roundTripTol bounds |exported - live| for the probabilities. The export runs the
+// same ops on the same weights, so in practice the difference is 0.
+const roundTripTol = 1e-5
+
+// TestExportRoundTrip exports a model, loads it back in Go (this package and tfgo) and in
+// Python TensorFlow, and compares every path with the live graph on the same
+// Go-preprocessed X-rays.
+func TestExportRoundTrip(t *testing.T) {
+	cases := []struct {
+		name  string
+		model func(t *testing.T) (*tfgraph.Model, *tf.Session)
+	}{
+		{"tiny-32", func(t *testing.T) (*tfgraph.Model, *tf.Session) { return tinyModel(t, 32, 7) }},
+		{"mobilenet-128", func(t *testing.T) (*tfgraph.Model, *tf.Session) { return mobileNet(t, 128) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, sess := c.model(t)
+			size := m.Config.InputSize
+			dir := filepath.Join(t.TempDir(), "savedmodel")
+			if err := Export(dir, sess, m, Metadata{RunID: "run-" + c.name}); err != nil {
+				t.Fatal(err)
+			}
+			paths := xrays(t, 6)
+			files := readFiles(t, paths)
+			pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+			pixels := goPixels(t, pre, files)
+			live := liveProbs(t, sess, m, pixels)
+
+			// This package: Load + Predict on decoded images.
+			model, err := Load(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer model.Close()
+			images := make([]image.Image, len(files))
+			for i, b := range files {
+				if images[i], err = dataset.Decode(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			preds, err := model.Predict(context.Background(), images...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([][]float32, len(preds))
+			for i, p := range preds {
+				if p.Err != nil {
+					t.Fatalf("%s: %v", paths[i], p.Err)
+				}
+				got[i] = p.Probabilities[:]
+				if p.Class != argmax(live[i]) || p.Label != DefaultClasses[p.Class] {
+					t.Errorf("%s: class %d %q, live argmax %d", paths[i], p.Class, p.Label, argmax(live[i]))
+				}
+			}
+			if d := maxDiff(t, got, live); d > roundTripTol {
+				t.Errorf("Predict vs live graph: max |diff| %.3g > %g", d, roundTripTol)
+			}
+			meta := model.Metadata()
+			if meta.Arch != m.Config.Arch || meta.InputSize != size || meta.RunID != "run-"+c.name || meta.Preprocessing != dataset.Unit {
+				t.Errorf("metadata %+v does not describe the exported model", meta)
+			}
+
+			// tfgo.
+			tm := tg.LoadModel(dir, []string{ServeTag}, nil)
+			res := tm.Exec([]tf.Output{tm.Op(m.Probs.Op.Name(), m.Probs.Index)},
+				map[tf.Output]*tf.Tensor{tm.Op(m.Input.Op.Name(), 0): batchTensor(t, size, pixels)})
+			if d := maxDiff(t, res[0].Value().([][]float32), live); d > roundTripTol {
+				t.Errorf("tfgo vs live graph: max |diff| %.3g > %g", d, roundTripTol)
+			}
+
+			// Python TensorFlow.
+			py := pythonCheck(t, dir, pixels, paths)
+			if d := maxDiff(t, py.Default.Probabilities, live); d > roundTripTol {
+				t.Errorf("Python serving_default vs live graph: max |diff| %.3g > %g", d, roundTripTol)
+			}
+			for i, c := range py.Default.ClassID {
+				if c != argmax(live[i]) {
+					t.Errorf("Python class_id[%d] = %d, live argmax %d", i, c, argmax(live[i]))
+				}
+			}
+			checkPythonSignatures(t, py, size)
+			checkPythonVariables(t, py, m)
+			checkSavedModelCLI(t, dir, size)
+		})
+	}
+}
+
+// mobileNet builds MobileNet + the paper's head with Keras-default initial weights.
+func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
+	t.Helper()
+	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
+		t.Fatal(err)
+	}
+	return m, sess
+}
+
+func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
+	t.Helper()
+	type spec struct {
+		dtype string
+		shape string
+	}
+	want := map[string]map[string]spec{
+		SignatureDefault: {"in:" + InputImage: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size), 3})}},
+		SignatureBytes:   {"in:" + InputImageBytes: {"string", "[-1]"}},
+	}
+	for name, w := range want {
+		w["out:"+OutputProbabilties] = spec{"float32", "[-1 2]"}
+		w["out:"+OutputClassID] = spec{"int64", "[-1]"}
+		sig, ok := py.Signatures[name]
+		if !ok {
+			t.Errorf("Python sees no signature %s (has %v)", name, keys(py.Signatures))
+			continue
+		}
+		got := map[string]spec{}
+		for k, v := range sig.Inputs {
+			got["in:"+k] = spec{v.Dtype, fmt.Sprint(v.Shape)}
+		}
+		for k, v := range sig.Outputs {
+			got["out:"+k] = spec{v.Dtype, fmt.Sprint(v.Shape)}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("Python signature %s = %v, want %v", name, got, w)
+		}
+	}
+}
+
+// checkPythonVariables: the loader lifted every variable, and the checkpoint keys are the
+// Keras names with the variables' shapes.
+func checkPythonVariables(t *testing.T, py *pyResult, m *tfgraph.Model) {
+	t.Helper()
+	if len(py.Variables) != len(m.Variables) {
+		t.Errorf("Python loaded %d variables, the model has %d", len(py.Variables), len(m.Variables))
+	}
+	var wantTrainable, gotTrainable int
+	for _, v := range m.Variables {
+		if v.Trainable {
+			wantTrainable++
+		}
+	}
+	for _, v := range py.Variables {
+		if v.Trainable {
+			gotTrainable++
+		}
+	}
+	if gotTrainable != wantTrainable {
+		t.Errorf("Python sees %d trainable variables, want %d", gotTrainable, wantTrainable)
+	}
+	want := make([]string, len(m.Variables))
+	for i, v := range m.Variables {
+		want[i] = fmt.Sprintf("%s %v", v.Name, v.Shape)
+	}
+	got := make([]string, len(py.Checkpoint))
+	for i, kv := range py.Checkpoint {
+		got[i] = fmt.Sprintf("%v %v", kv[0], kv[1])
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("checkpoint keys:\n%s\nwant the variables:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// checkSavedModelCLI runs `saved_model_cli show --dir DIR --all` and checks both
+// signatures' inputs and outputs as it prints them.
+func checkSavedModelCLI(t *testing.T, dir string, size int) {
+	t.Helper()
+	py := pyref.Require(t)
+	cli := filepath.Join(filepath.Dir(py), "saved_model_cli")
+	if _, err := os.Stat(cli); err != nil {
+		t.Fatalf("saved_model_cli next to %s: %v", py, err)
+	}
+	cmd := exec.Command(cli, "show", "--dir", dir, "--all")
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3", "CUDA_VISIBLE_DEVICES=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("saved_model_cli: %v", err)
+	}
+	// signature_def['NAME']: ... inputs['KEY'] tensor_info: dtype: D shape: S ...
+	sigRe := regexp.MustCompile(`signature_def\['([^']+)'\]:`)
+	tensorRe := regexp.MustCompile(`(inputs|outputs)\['([^']+)'\] tensor_info:\s+dtype: (\S+)\s+shape: (\([^)]*\))`)
+	got := map[string][]string{}
+	locs := sigRe.FindAllStringSubmatchIndex(string(out), -1)
+	for i, l := range locs {
+		end := len(out)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		name := string(out[l[2]:l[3]])
+		for _, m := range tensorRe.FindAllStringSubmatch(string(out[l[1]:end]), -1) {
+			got[name] = append(got[name], strings.Join(m[1:], " "))
+		}
+		sort.Strings(got[name])
+	}
+	outputs := []string{"outputs class_id DT_INT64 (-1)", "outputs probabilities DT_FLOAT (-1, 2)"}
+	want := map[string][]string{
+		SignatureDefault: append([]string{fmt.Sprintf("inputs image DT_FLOAT (-1, %d, %d, 3)", size, size)}, outputs...),
+		SignatureBytes:   append([]string{"inputs image_bytes DT_STRING (-1)"}, outputs...),
+	}
+	for name, w := range want {
+		if fmt.Sprint(got[name]) != fmt.Sprint(w) {
+			t.Errorf("saved_model_cli shows %s as %q, want %q\n%s", name, got[name], w, out)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("saved_model_cli shows signatures %v, want exactly %v", keys(got), keys(want))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
+}

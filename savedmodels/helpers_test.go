@@ -1,0 +1,173 @@
+package savedmodels
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// xrays returns real chest X-rays from the repository's testdata (Kaggle layout), a few
+// of each class and split, sorted, at most n.
+func xrays(t testing.TB, n int) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "*", "*", "*.jpeg"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no X-rays in testdata/chest_xray: %v", err)
+	}
+	sort.Strings(files)
+	// Spread the picks over the sorted list so both classes and all splits appear.
+	var out []string
+	for i := 0; i < n && i < len(files); i++ {
+		out = append(out, files[i*len(files)/min(n, len(files))])
+	}
+	return out
+}
+
+func readFiles(t testing.TB, paths []string) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// goPixels preprocesses files with the project's one Go preprocessing.
+func goPixels(t testing.TB, pre dataset.Preprocessor, files [][]byte) [][]float32 {
+	t.Helper()
+	out := make([][]float32, len(files))
+	for i, b := range files {
+		p, err := pre.Bytes(b)
+		if err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// batchTensor stacks HWC float32 images into [N, S, S, 3].
+func batchTensor(t testing.TB, size int, images [][]float32) *tf.Tensor {
+	t.Helper()
+	var flat []float32
+	for _, p := range images {
+		flat = append(flat, p...)
+	}
+	x, err := tf.NewTensor(flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Reshape([]int64{int64(len(images)), int64(size), int64(size), 3}); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// liveProbs runs the live graph's inference path: the reference every export must match.
+func liveProbs(t testing.TB, sess *tf.Session, m *tfgraph.Model, images [][]float32) [][]float32 {
+	t.Helper()
+	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, m.Config.InputSize, images)}, []tf.Output{m.Probs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out[0].Value().([][]float32)
+}
+
+// exportTiny exports a seeded tiny model and returns it with its live session.
+func exportTiny(t testing.TB, size int, seed int64, meta Metadata) (string, *tfgraph.Model, *tf.Session) {
+	t.Helper()
+	m, sess := tinyModel(t, size, seed)
+	dir := filepath.Join(t.TempDir(), "savedmodel")
+	if err := Export(dir, sess, m, meta); err != nil {
+		t.Fatal(err)
+	}
+	return dir, m, sess
+}
+
+// pyResult is scripts/ref/savedmodel_check.py's output.
+type pyResult struct {
+	Default, Bytes struct {
+		Probabilities [][]float64 `json:"probabilities"`
+		ClassID       []int       `json:"class_id"`
+	}
+	Variables []struct {
+		Name      string  `json:"name"`
+		Shape     []int64 `json:"shape"`
+		Trainable bool    `json:"trainable"`
+	} `json:"variables"`
+	Checkpoint [][]any `json:"checkpoint"`
+	Signatures map[string]struct {
+		Inputs, Outputs map[string]struct {
+			Dtype string  `json:"dtype"`
+			Shape []int64 `json:"shape"`
+		}
+	} `json:"signatures"`
+}
+
+// pythonCheck loads dir with Python TensorFlow, runs serving_default on images and
+// serving_bytes on files.
+func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *pyResult {
+	t.Helper()
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "out.json")
+	args := []string{dir, out}
+	if len(images) > 0 {
+		raw := filepath.Join(tmp, "images.f32")
+		var b []byte
+		for _, p := range images {
+			b = append(b, floatBytes(p)...)
+		}
+		if err := os.WriteFile(raw, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--images", raw, fmt.Sprint(len(images)))
+	}
+	pyref.Run(t, pyref.Script("savedmodel_check.py"), append(args, files...)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r pyResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// maxDiff is the largest |a-b| over two [N][2] probability tables.
+func maxDiff[A, B float32 | float64](t testing.TB, a [][]A, b [][]B) float64 {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%d rows vs %d", len(a), len(b))
+	}
+	d := 0.0
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			t.Fatalf("row %d: %d vs %d columns", i, len(a[i]), len(b[i]))
+		}
+		for j := range a[i] {
+			d = math.Max(d, math.Abs(float64(a[i][j])-float64(b[i][j])))
+		}
+	}
+	return d
+}
+
+func argmax[F float32 | float64](p []F) int {
+	if p[1] > p[0] {
+		return 1
+	}
+	return 0
+}
