@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages: a C toolchain for cgo, binutils for the nm check.
+# Debian packages: a C toolchain for cgo, binutils for the nm check, libhdf5 (Keras
+# weight files, tfgraph/weights) found through pkg-config.
 need_apt=()
 for cmd in gcc:gcc nm:binutils pkg-config:pkg-config; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
 done
+pkg-config --exists hdf5 2>/dev/null || need_apt+=(libhdf5-dev)
 if ((${#need_apt[@]})); then
   command -v apt-get >/dev/null || die "missing ${need_apt[*]} and no apt-get: install them by hand"
   say "apt-get install ${need_apt[*]}"

@@ -1,0 +1,146 @@
+package weights
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"codeberg.org/sbinet/npyio"
+	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// reference returns a folder of Keras-written weight files and Keras's outputs for arch
+// at size (scripts/ref/weights_keras.py), generating it once per script version.
+func reference(t *testing.T, arch string, size int, extra ...string) string {
+	t.Helper()
+	script := pyref.Script("weights_keras.py")
+	key := append([]string{"weights_keras", pyref.FileHash(t, script), arch, strconv.Itoa(size)}, extra...)
+	dir := pyref.CacheDir(t, key...)
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		pyref.Run(t, script, append([]string{arch, strconv.Itoa(size), dir}, extra...)...)
+	}
+	return dir
+}
+
+// readNpy reads a float32 .npy file.
+func readNpy(t *testing.T, path string) (shape []int, data []float32) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	shape = r.Header.Descr.Shape
+	if err := r.Read(&data); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return shape, data
+}
+
+func npyTensor(t *testing.T, path string) *tf.Tensor {
+	t.Helper()
+	shape, data := readNpy(t, path)
+	x, err := tf.NewTensor(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := make([]int64, len(shape))
+	for i, d := range shape {
+		s[i] = int64(d)
+	}
+	if err := x.Reshape(s); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// buildOrSkip builds arch, skipping (with the reason) an architecture tfgraph does not
+// implement yet.
+func buildOrSkip(t *testing.T, arch string, size int) *tfgraph.Model {
+	t.Helper()
+	m, err := tfgraph.Build(tfgraph.Config{Arch: arch, InputSize: size})
+	if err != nil {
+		if strings.Contains(err.Error(), "not implemented yet") || strings.Contains(err.Error(), "unknown architecture") {
+			t.Skipf("tfgraph has no %s yet: %v", arch, err)
+		}
+		t.Fatal(err)
+	}
+	return m
+}
+
+func newSession(t *testing.T, g *tf.Graph) *tf.Session {
+	t.Helper()
+	s, err := tf.NewSession(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// flat returns a float32 tensor's values in row-major order.
+func flat(t *testing.T, x *tf.Tensor) []float32 {
+	t.Helper()
+	var out []float32
+	var walk func(v any)
+	walk = func(v any) {
+		switch a := v.(type) {
+		case float32:
+			out = append(out, a)
+		case []float32:
+			out = append(out, a...)
+		case [][]float32:
+			for _, e := range a {
+				walk(e)
+			}
+		case [][][]float32:
+			for _, e := range a {
+				walk(e)
+			}
+		case [][][][]float32:
+			for _, e := range a {
+				walk(e)
+			}
+		default:
+			t.Fatalf("unexpected tensor value %T", v)
+		}
+	}
+	walk(x.Value())
+	return out
+}
+
+// maxDiff is the largest |got - want| / max(1, |want|): absolute for values up to 1,
+// relative above (feature maps of unbounded activations).
+func maxDiff(t *testing.T, got, want []float32) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	worst := 0.0
+	for i := range got {
+		d := float64(got[i]) - float64(want[i])
+		if d < 0 {
+			d = -d
+		}
+		scale := float64(want[i])
+		if scale < 0 {
+			scale = -scale
+		}
+		if scale > 1 {
+			d /= scale
+		}
+		if d > worst {
+			worst = d
+		}
+	}
+	return worst
+}
