@@ -117,7 +117,7 @@ func compare(got []uint8, want func(i int) float64, n int) diffStats {
 	return s
 }
 
-func u8ref(r []uint8) func(int) float64   { return func(i int) float64 { return float64(r[i]) } }
+func u8ref(r []uint8) func(int) float64    { return func(i int) float64 { return float64(r[i]) } }
 func f32ref(r []float32) func(int) float64 { return func(i int) float64 { return float64(r[i]) } }
 
 // sampleImages: every original (untouched and 512-px re-encode) in testdata plus a few
@@ -169,12 +169,12 @@ func formatImages(t *testing.T) []string {
 type tolerance struct{ mean, max, off float64 }
 
 var (
-	tolResizePIL   = tolerance{0.03, 1, 0.03}   // vs PIL BILINEAR (fixed-point weights) [0.017, 1, 1.7 %]
-	tolResizeGraph = tolerance{0.01, 1, 0.005}  // vs the two-pass graph mirror [0.0013, 1, 0.13 %]
-	tolResizeTF    = tolerance{0.35, 1.25, 1}   // vs float tf.image.resize(antialias) [0.30, 1.0]
-	tolEndPIL      = tolerance{0.05, 1, 0.05}   // image/jpeg+resize vs libjpeg+PIL [0.02, 1, 2 %]
-	tolEndGraph    = tolerance{0.10, 2, 0.10}   // vs DecodeJpeg(ISLOW)+graph mirror [0.045, 2, 4.5 %]
-	tolDecodeJPEG  = tolerance{0.10, 3, 0.05}   // image/jpeg vs libjpeg ISLOW, colour [0.05, 3, 4 %]
+	tolResizePIL   = tolerance{0.03, 1, 0.03}  // vs PIL BILINEAR (fixed-point weights) [0.017, 1, 1.7 %]
+	tolResizeGraph = tolerance{0.01, 1, 0.005} // vs the two-pass graph mirror [0.0013, 1, 0.13 %]
+	tolResizeTF    = tolerance{0.35, 1.25, 1}  // vs float tf.image.resize(antialias) [0.30, 1.0]
+	tolEndPIL      = tolerance{0.05, 1, 0.05}  // image/jpeg+resize vs libjpeg+PIL [0.02, 1, 2 %]
+	tolEndGraph    = tolerance{0.10, 2, 0.10}  // vs DecodeJpeg(ISLOW)+graph mirror [0.045, 2, 4.5 %]
+	tolDecodeJPEG  = tolerance{0.10, 3, 0.05}  // image/jpeg vs libjpeg ISLOW, colour [0.05, 3, 4 %]
 )
 
 type check struct {

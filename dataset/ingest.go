@@ -1,0 +1,292 @@
+package dataset
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// Layout names the folder structure Ingest found.
+const (
+	LayoutKaggle = "kaggle" // chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/
+	LayoutPlain  = "plain"  // {NORMAL,PNEUMONIA}/
+)
+
+const expectedLayout = "expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/ or {NORMAL,PNEUMONIA}/ with JPEG or PNG files"
+
+// IngestOptions configures Ingest; the zero value is ready to use.
+type IngestOptions struct {
+	// Verify fully decodes every image. Without it Ingest reads each file's header and
+	// checks that it ends with the format's end marker (JPEG EOI, PNG IEND), which finds
+	// empty, non-image, truncated and too-small files at disk speed; a file damaged
+	// in the middle is then found by the loader.
+	Verify   bool
+	Workers  int       // parallel readers; default GOMAXPROCS
+	Progress io.Writer // progress bar (rate, ETA); nil for none
+}
+
+// Skip is a file Ingest left out, and why.
+type Skip struct {
+	Path   string // relative to the data root
+	Reason string
+}
+
+// Ingested is a scanned tree: its images (Split still empty) and what was skipped.
+type Ingested struct {
+	Root    string // absolute
+	Layout  string // LayoutKaggle or LayoutPlain
+	Entries []Entry
+	Skipped []Skip
+}
+
+// classDir is one NORMAL or PNEUMONIA folder.
+type classDir struct {
+	path  string // absolute
+	label int
+}
+
+// Ingest scans a Kermany tree: the Kaggle layout (given the folder holding chest_xray/,
+// chest_xray/ itself, or a folder with any of train/, test/, val/) or a plain
+// {NORMAL,PNEUMONIA}/ folder. Folder names match in any case. Hidden files and folders
+// (.DS_Store, ._*) and __MACOSX are ignored; files that are not a readable JPEG or PNG of
+// at least MinSide pixels a side are skipped and listed. A missing class folder, or one
+// with no usable image, is an error naming it.
+func Ingest(root string, opt IngestOptions) (*Ingested, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("data folder %s: not found; %s", root, expectedLayout)
+	}
+	layout, dirs, err := findLayout(abs)
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		rel   string
+		label int
+	}
+	var jobs []job
+	perDir := make([]int, len(dirs))
+	for d, cd := range dirs {
+		err := filepath.WalkDir(cd.path, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := de.Name()
+			if p != cd.path && (strings.HasPrefix(name, ".") || name == "__MACOSX") {
+				if de.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if de.IsDir() {
+				return nil
+			}
+			rel, err := filepath.Rel(abs, p)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{filepath.ToSlash(rel), cd.label})
+			perDir[d]++
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", cd.path, err)
+		}
+	}
+
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	bar := newBar(opt.Progress, len(jobs), "ingest", "img")
+	results := make([]struct {
+		sum    string
+		reason string
+	}, len(jobs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i].sum, results[i].reason = checkImage(filepath.Join(abs, filepath.FromSlash(jobs[i].rel)), opt.Verify)
+				bar.Add(1)
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	bar.Finish()
+
+	out := &Ingested{Root: abs, Layout: layout}
+	good := map[string]int{}
+	for i, j := range jobs {
+		if r := results[i].reason; r != "" {
+			out.Skipped = append(out.Skipped, Skip{Path: j.rel, Reason: r})
+			continue
+		}
+		good[path.Dir(j.rel)]++
+		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: j.label, Patient: PatientID(j.rel), SHA256: results[i].sum})
+	}
+	for _, cd := range dirs {
+		rel, _ := filepath.Rel(abs, cd.path)
+		if good[filepath.ToSlash(rel)] == 0 && !hasGoodBelow(good, filepath.ToSlash(rel)) {
+			return nil, fmt.Errorf("%s: no usable images (%s)", cd.path, expectedLayout)
+		}
+	}
+	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].Path < out.Entries[j].Path })
+	sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Path < out.Skipped[j].Path })
+	return out, nil
+}
+
+// hasGoodBelow reports an image in a subfolder of dir.
+func hasGoodBelow(good map[string]int, dir string) bool {
+	for d, n := range good {
+		if n > 0 && strings.HasPrefix(d, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// findLayout locates the class folders under root.
+func findLayout(root string) (string, []classDir, error) {
+	for depth := 0; depth < 3; depth++ {
+		sub := subdirs(root)
+		if n, p := sub["normal"], sub["pneumonia"]; n != "" || p != "" {
+			dirs, err := classDirs(root, sub)
+			return LayoutPlain, dirs, err
+		}
+		var splits []string
+		for _, s := range []string{"train", "test", "val"} {
+			if d := sub[s]; d != "" {
+				splits = append(splits, d)
+			}
+		}
+		if len(splits) > 0 {
+			var all []classDir
+			for _, s := range splits {
+				dirs, err := classDirs(filepath.Join(root, s), subdirs(filepath.Join(root, s)))
+				if err != nil {
+					return "", nil, err
+				}
+				all = append(all, dirs...)
+			}
+			return LayoutKaggle, all, nil
+		}
+		if d := sub["chest_xray"]; d != "" {
+			root = filepath.Join(root, d)
+			continue
+		}
+		break
+	}
+	return "", nil, fmt.Errorf("%s: no NORMAL/ and PNEUMONIA/ folders found; %s", root, expectedLayout)
+}
+
+func classDirs(dir string, sub map[string]string) ([]classDir, error) {
+	var out []classDir
+	for label, name := range classFolders {
+		d := sub[strings.ToLower(name)]
+		if d == "" {
+			return nil, fmt.Errorf("%s: no %s/ folder; %s", dir, name, expectedLayout)
+		}
+		out = append(out, classDir{filepath.Join(dir, d), label})
+	}
+	return out, nil
+}
+
+// subdirs maps lower-cased names of the visible subfolders of dir to their real names.
+func subdirs(dir string) map[string]string {
+	out := map[string]string{}
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		isDir := de.IsDir()
+		if de.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(filepath.Join(dir, de.Name())); err == nil {
+				isDir = fi.IsDir()
+			}
+		}
+		if isDir && !strings.HasPrefix(de.Name(), ".") && de.Name() != "__MACOSX" {
+			out[strings.ToLower(de.Name())] = de.Name()
+		}
+	}
+	return out
+}
+
+var (
+	jpegEOI = []byte{0xFF, 0xD9}
+	pngIEND = []byte{0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82}
+)
+
+// checkImage returns the file's sha256, or why it must be skipped.
+func checkImage(file string, verify bool) (sum, reason string) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err.Error()
+	}
+	kind, w, h, err := Config(b)
+	if err != nil {
+		return "", err.Error()
+	}
+	if w < MinSide || h < MinSide {
+		return "", fmt.Sprintf("%d x %d pixels: smaller than %d px", w, h, MinSide)
+	}
+	if int64(w)*int64(h) > MaxPixels {
+		return "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, MaxPixels)
+	}
+	complete := true
+	switch kind {
+	case "jpeg":
+		complete = bytes.HasSuffix(bytes.TrimRight(b, "\x00\r\n \t"), jpegEOI)
+	case "png":
+		complete = bytes.HasSuffix(b, pngIEND)
+	}
+	if verify || !complete { // an odd ending may be trailing data after a good image
+		if _, err := Decode(b); err != nil {
+			if !complete {
+				return "", fmt.Sprintf("truncated %s (no end marker): %v", kind, err)
+			}
+			return "", err.Error()
+		}
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:]), ""
+}
+
+// newBar is a progress bar with count, rate and ETA on w, or a silent one when w is nil.
+func newBar(w io.Writer, n int, what, unit string) *progressbar.ProgressBar {
+	if w == nil {
+		w = io.Discard
+	}
+	return progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		progressbar.OptionSetVisibility(w != io.Discard),
+	)
+}

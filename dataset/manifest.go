@@ -1,0 +1,285 @@
+package dataset
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Subset is a manifest split: train, val or test.
+type Subset string
+
+const (
+	Train Subset = "train"
+	Val   Subset = "val"
+	Test  Subset = "test"
+)
+
+// Subsets lists the splits in table order.
+var Subsets = []Subset{Train, Val, Test}
+
+// ParseSubset reads "train", "val" (or "validation") or "test".
+func ParseSubset(s string) (Subset, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "train":
+		return Train, nil
+	case "val", "validation":
+		return Val, nil
+	case "test":
+		return Test, nil
+	}
+	return "", fmt.Errorf("unknown split %q: use train, val or test", s)
+}
+
+// Entry is one image of a manifest.
+type Entry struct {
+	Path    string // relative to the data root, slash-separated
+	Label   int    // Normal or Pneumonia
+	Split   Subset // empty until Split assigns it
+	Patient string // from the file name (PatientID)
+	SHA256  string // hex digest of the file's bytes
+}
+
+// Manifest is the saved split: which image is in which subset. Train and evaluate read it,
+// so every model sees the same test images.
+//
+// On disk it is CSV with the header path,label,split,patient,sha256 (label as a class
+// name), sorted by path, preceded by "# key: value" comment lines: root (the data root,
+// relative to the manifest's folder), scheme and seed. pandas reads it with
+// read_csv(path, comment="#").
+type Manifest struct {
+	Root    string // data root that Entry paths are relative to (absolute after ReadManifest)
+	Scheme  Scheme // how the split was drawn (informational)
+	Seed    int64
+	Entries []Entry
+}
+
+var manifestHeader = []string{"path", "label", "split", "patient", "sha256"}
+
+// Subset returns the entries of one split, in manifest order.
+func (m *Manifest) Subset(s Subset) []Entry {
+	var out []Entry
+	for _, e := range m.Entries {
+		if e.Split == s {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Counts is the number of images per split and class: Counts[Test][Pneumonia].
+type Counts map[Subset][2]int
+
+// Count tallies entries by split and label.
+func Count(entries []Entry) Counts {
+	c := Counts{}
+	for _, e := range entries {
+		v := c[e.Split]
+		v[e.Label]++
+		c[e.Split] = v
+	}
+	return c
+}
+
+// PatientLeaks counts the patients whose images sit in more than one split. A random
+// image-level split leaks them, and a model that has seen a patient in training looks
+// better on that patient's test images than it is.
+func PatientLeaks(entries []Entry) int {
+	seen := map[string]Subset{}
+	leaked := map[string]bool{}
+	for _, e := range entries {
+		if s, ok := seen[e.Patient]; ok && s != e.Split {
+			leaked[e.Patient] = true
+		}
+		seen[e.Patient] = e.Split
+	}
+	return len(leaked)
+}
+
+var (
+	personRe = regexp.MustCompile(`^(person\d+)_`)
+	imRe     = regexp.MustCompile(`^((?:NORMAL2-)?IM-\d+)-`)
+)
+
+// PatientID parses the patient from a Kermany file name: "person123" from
+// person123_bacteria_4.jpeg, "IM-0115" from IM-0115-0001.jpeg, "NORMAL2-IM-1427" from
+// NORMAL2-IM-1427-0001.jpeg. Other names are their own patient (the name without
+// extension).
+func PatientID(name string) string {
+	base := filepath.Base(filepath.FromSlash(name))
+	if m := personRe.FindStringSubmatch(base); m != nil {
+		return m[1]
+	}
+	if m := imRe.FindStringSubmatch(base); m != nil {
+		return m[1]
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// WriteManifest writes m to path atomically (a temporary file in the same folder, then a
+// rename), so a crash never leaves half a manifest. Entries are written in their order;
+// Split returns them sorted by path.
+func WriteManifest(path string, m *Manifest) error {
+	var buf bytes.Buffer
+	if m.Root != "" {
+		root := m.Root
+		if abs, err := filepath.Abs(root); err == nil {
+			if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
+				if rel, err := filepath.Rel(dir, abs); err == nil {
+					root = rel
+				}
+			}
+		}
+		fmt.Fprintf(&buf, "# root: %s\n", filepath.ToSlash(root))
+	}
+	if m.Scheme != "" {
+		fmt.Fprintf(&buf, "# scheme: %s\n# seed: %d\n", m.Scheme, m.Seed)
+	}
+	w := csv.NewWriter(&buf)
+	w.Write(manifestHeader)
+	for _, e := range m.Entries {
+		if e.Label != Normal && e.Label != Pneumonia {
+			return fmt.Errorf("write manifest %s: %s has label %d: want 0 or 1", path, e.Path, e.Label)
+		}
+		w.Write([]string{e.Path, ClassNames[e.Label], string(e.Split), e.Patient, e.SHA256})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// writeFileAtomic writes data to a temporary file beside path, syncs it and renames it
+// over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadManifest reads a manifest written by WriteManifest. Root is resolved against the
+// manifest's folder (empty when the file has no root line: set it before loading images).
+// Errors name the file and line.
+func ReadManifest(path string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	defer f.Close()
+	m, err := readManifest(f, path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	if m.Root != "" && !filepath.IsAbs(m.Root) {
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, err
+		}
+		m.Root = filepath.Join(dir, filepath.FromSlash(m.Root))
+	}
+	return m, nil
+}
+
+func readManifest(r io.Reader, path string) (*Manifest, error) {
+	br := bufio.NewReader(r)
+	m := &Manifest{}
+	line := 0
+	for {
+		b, err := br.Peek(1)
+		if err != nil || b[0] != '#' {
+			break
+		}
+		s, err := br.ReadString('\n')
+		line++
+		key, val, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(s, "#")), ":")
+		if ok {
+			val = strings.TrimSpace(val)
+			switch strings.TrimSpace(key) {
+			case "root":
+				m.Root = val
+			case "scheme":
+				m.Scheme = Scheme(val)
+			case "seed":
+				if m.Seed, err = strconv.ParseInt(val, 10, 64); err != nil {
+					return nil, fmt.Errorf("line %d: seed %q is not an integer", line, val)
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("line %d: no header: %v", line+1, err)
+	}
+	if strings.Join(header, ",") != strings.Join(manifestHeader, ",") {
+		return nil, fmt.Errorf("line %d: header %q, want %q (make one with 'xray dataset split')",
+			line+1, strings.Join(header, ","), strings.Join(manifestHeader, ","))
+	}
+	cr.FieldsPerRecord = len(manifestHeader)
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		n, _ := cr.FieldPos(0)
+		n += line
+		label, err := ParseLabel(rec[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		split, err := ParseSubset(rec[2])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", n, err)
+		}
+		p := rec[0]
+		if !filepath.IsLocal(filepath.FromSlash(p)) {
+			return nil, fmt.Errorf("line %d: path %q must be relative to the data root", n, p)
+		}
+		if prev, dup := seen[p]; dup {
+			return nil, fmt.Errorf("line %d: %s already listed on line %d", n, p, prev)
+		}
+		seen[p] = n
+		m.Entries = append(m.Entries, Entry{Path: p, Label: label, Split: split, Patient: rec[3], SHA256: rec[4]})
+	}
+	if len(m.Entries) == 0 {
+		return nil, errors.New("no images listed")
+	}
+	return m, nil
+}
