@@ -1,26 +1,33 @@
 // Package gradients adds the backward pass to a TensorFlow graph: the ops that compute
 // d(sum of ys)/d(xs), built by TensorFlow's C++ gradient registry through TF_AddGradients.
-// It is the one way xray gets gradients for training.
+// It is the one way xray gets gradients for training: build the loss, then
 //
-// Every op that the three backbones (Keras MobileNet v1, Xception, InceptionV3), the head and
-// the loss are built from has a C++ gradient in TensorFlow 2.18, and this package's tests check
-// each against central finite differences: Conv2D, DepthwiseConv2dNative, FusedBatchNormV3
-// (training and inference), the ops of Keras 3's BatchNormalization (Mean, StopGradient,
-// SquaredDifference, Squeeze, AddV2, Rsqrt, Mul, Sub, Neg), Relu, Relu6, MaxPool, AvgPool,
-// Pad, ConcatV2, AddV2, MatMul, BiasAdd, Reshape, Mean, Softmax, SoftmaxCrossEntropyWithLogits,
-// the ops of Keras's categorical cross-entropy on probabilities (Sum, RealDiv, Minimum, Maximum,
-// Log, Mul, Neg), DivNoNan, Square, Sub, Identity, Cast, SelectV2 and Squeeze.
+//	grads, err := gradients.Add(scope, []tf.Output{loss}, reads) // reads: each trainable variable's ReadVariableOp
 //
-// Some ops have no C++ gradient (TF_AddGradients cannot call Go code, so none can be added
-// from here). Forward graphs that are trained must not put them between the variables and
-// the loss; replacements lists each with what to build instead, and Add's error names the
-// node and that replacement. The rules that matter for xray's graphs:
-//   - no tf.cond-style training switch (Switch/Merge): select with SelectV2 on a bool input,
-//     or build separate training and inference graphs;
-//   - ConcatV2, not Concat; FusedBatchNormV3 or Keras's decomposition, not FusedBatchNorm(V2);
-//   - dense one-hot labels with SoftmaxCrossEntropyWithLogits, not the sparse variant;
-//   - read each trainable variable once (one ReadVariableOp) and pass that read as an x:
-//     the gradient with respect to one read does not include the uses of another read.
+// Every op that Keras 3 differentiates through when it trains the three backbones (MobileNet
+// v1, Xception, InceptionV3) under the paper's head has a C++ gradient in TensorFlow 2.18, and
+// this package's tests check each against central finite differences: Conv2D,
+// DepthwiseConv2dNative, the ops of Keras 3's BatchNormalization in training mode (Mean,
+// StopGradient, SquaredDifference, Squeeze or Reshape, AddV2, Rsqrt, Mul, Sub, Neg), Relu,
+// Relu6, MaxPool, AvgPool, Pad, ConcatV2, MatMul, BiasAdd, Reshape, Identity, Softmax,
+// SoftmaxCrossEntropyWithLogits, Sum and DivNoNan (Keras's loss reduction), and also
+// FusedBatchNormV3 (training and inference), the ops of categorical cross-entropy on
+// probabilities (RealDiv, Minimum, Maximum, Log), Square, Cast and SelectV2.
+//
+// Constraints for the graphs that are trained:
+//   - SoftmaxCrossEntropyWithLogits' C++ gradient works for float32 only (it multiplies by a
+//     float constant); xray trains in float32.
+//   - Some ops have no C++ gradient, and TF_AddGradients cannot call Go code, so none can be
+//     added from here: keep them off the paths from the variables to the loss. replacements
+//     lists them with what to build instead, and Add's error names the node and that
+//     replacement. In short: no tf.cond-style training switch (Switch/Merge; use SelectV2 on
+//     a bool input or separate training and inference passes), ConcatV2 not Concat,
+//     FusedBatchNormV3 or Keras's decomposition not FusedBatchNorm(V2), one-hot labels with
+//     SoftmaxCrossEntropyWithLogits not the sparse variant.
+//   - Read each trainable variable through one ReadVariableOp and pass that read as the x:
+//     the gradient with respect to one read does not include the uses of another.
+//   - An x that the loss does not depend on is an error (it usually means the wrong tensor was
+//     passed) unless ZerosForUnconnected is given.
 package gradients
 
 import (
@@ -57,14 +64,16 @@ func ZerosForUnconnected() Option {
 // Add adds to the graph of s, under a new sub-scope "gradients" (made unique by s), the ops
 // that compute d(sum ys)/d(xs[i]) for every x, and returns them in the order of xs. For
 // resource variables pass the ReadVariableOp outputs as xs. s must have no control
-// dependencies or device set (graft's limitation). On a TensorFlow error graft records it in
-// s, which is then unusable; the returned error is the readable one.
+// dependencies or device set (graft's limitation), and on a scope made with
+// op.NewScopeWithGraph over a finished graph, a sub-scope no op of that graph is under
+// (or use AddToGraph). On a TensorFlow error graft records it in s, which is then unusable;
+// the returned error is the readable one.
 func Add(s *op.Scope, ys, xs []tf.Output, opts ...Option) ([]tf.Output, error) {
 	if s == nil {
 		return nil, errors.New("gradients: nil scope: pass the scope the forward graph was built in")
 	}
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("gradients: the scope already holds an error, fix the forward graph first: %w", err)
+		return nil, fmt.Errorf("gradients: the scope already holds an error, fix the forward graph first: %s", stripScopeNoise(err.Error()))
 	}
 	return add(scopeBuilder{s.SubScope("gradients")}, ys, xs, opts)
 }
@@ -98,18 +107,37 @@ func add(b builder, ys, xs []tf.Output, opts []Option) (dxs []tf.Output, err err
 			dxs, err = nil, fmt.Errorf("gradients: TensorFlow binding panicked: %v", r)
 		}
 	}()
-	dxs, err = b.gradients(ys, xs, c.seeds)
-	if err != nil {
-		return nil, explain(err, ys, xs)
+	// TF_AddGradients fails on an x with no path to ys, so only connected xs go to it.
+	w := walk(xs, ys)
+	var connected []tf.Output
+	var at []int // at[k]: index in xs of connected[k]
+	for i, x := range xs {
+		if w.reachesY(x) {
+			connected = append(connected, x)
+			at = append(at, i)
+		}
 	}
-	if len(dxs) != len(xs) {
-		return nil, fmt.Errorf("gradients: TF_AddGradients returned %d gradients for %d xs", len(dxs), len(xs))
+	dxs = make([]tf.Output, len(xs))
+	if len(connected) > 0 {
+		got, err := b.gradients(ys, connected, c.seeds)
+		if err != nil {
+			return nil, explain(err, w)
+		}
+		if len(got) != len(connected) {
+			return nil, fmt.Errorf("gradients: TF_AddGradients returned %d gradients for %d xs", len(got), len(connected))
+		}
+		for k, d := range got {
+			// TensorFlow marks an x whose paths all pass through ops without gradient
+			// (StopGradient, integer ops) with index -1 on a null op: using that Output
+			// would crash in C, so it never leaves this function.
+			if d.Op != nil && d.Index >= 0 {
+				dxs[at[k]] = d
+			}
+		}
 	}
 	var unconnected []string
-	for i, dx := range dxs {
-		// TF_AddGradients marks an x with no gradient path as index -1 on a null op; using
-		// that Output would crash in C, so it never leaves this function.
-		if dx.Op != nil && dx.Index >= 0 {
+	for i, d := range dxs {
+		if d.Op != nil {
 			continue
 		}
 		if !c.zerosForUnconnected {
@@ -155,7 +183,7 @@ func validate(ys, xs, seeds []tf.Output) error {
 	}
 	for i := range seeds {
 		if st, yt := seeds[i].DataType(), ys[i].DataType(); st != yt {
-			return fmt.Errorf("gradients: seeds[%d] %s is %v but ys[%d] %s is %v: cast the seed", i, describe(seeds[i]), st, i, describe(ys[i]), yt)
+			return fmt.Errorf("gradients: seeds[%d] %s is %s but ys[%d] %s is %s: cast the seed", i, describe(seeds[i]), typeName(st), i, describe(ys[i]), typeName(yt))
 		}
 	}
 	return nil
@@ -169,13 +197,13 @@ var noGradientRE = regexp.MustCompile(`No gradient defined for op: (\w+)`)
 
 // explain turns TensorFlow's "No gradient defined for op: T" into an error that names the
 // nodes of type T between xs and ys and what to build instead.
-func explain(err error, ys, xs []tf.Output) error {
+func explain(err error, w *graphWalk) error {
 	m := noGradientRE.FindStringSubmatch(err.Error())
 	if m == nil {
 		return fmt.Errorf("gradients: %w", err)
 	}
 	typ := m[1]
-	nodes := nodesOnPaths(xs, ys, typ)
+	nodes := w.between(typ)
 	where := "an op"
 	if len(nodes) > 0 {
 		if len(nodes) > 5 {
@@ -190,11 +218,17 @@ func explain(err error, ys, xs []tf.Output) error {
 	return fmt.Errorf("gradients: %s (%s) between xs and ys has no gradient in this TensorFlow build: %s", where, typ, fix)
 }
 
-// nodesOnPaths lists the names of the ops of type typ that lie on a data path from an x to
-// a y. graft exposes only forward edges (consumers), so it walks forward from xs and then
-// keeps the nodes from which a y is reachable.
-func nodesOnPaths(xs, ys []tf.Output, typ string) []string {
-	types := map[string]string{}
+// graphWalk is the part of a graph downstream of xs, with the ops from which a y is
+// reachable. graft exposes only forward edges (an output's consumers), so it walks forward
+// from xs and then back from ys over the edges it found.
+type graphWalk struct {
+	types   map[string]string // op name -> op type, for every op downstream of xs
+	reaches map[string]bool   // ops from which some y is reachable (the ys' ops included)
+	ys      map[string]bool   // "op:index" of each y
+}
+
+func walk(xs, ys []tf.Output) *graphWalk {
+	w := &graphWalk{types: map[string]string{}, reaches: map[string]bool{}, ys: map[string]bool{}}
 	next := map[string][]string{}
 	var stack []*tf.Operation
 	for _, x := range xs {
@@ -204,10 +238,10 @@ func nodesOnPaths(xs, ys []tf.Output, typ string) []string {
 		o := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		name := o.Name()
-		if _, seen := types[name]; seen {
+		if _, seen := w.types[name]; seen {
 			continue
 		}
-		types[name] = o.Type()
+		w.types[name] = o.Type()
 		for i := 0; i < o.NumOutputs(); i++ {
 			for _, c := range o.Output(i).Consumers() {
 				next[name] = append(next[name], c.Op.Name())
@@ -221,23 +255,43 @@ func nodesOnPaths(xs, ys []tf.Output, typ string) []string {
 			prev[to] = append(prev[to], from)
 		}
 	}
-	reaches := map[string]bool{}
 	var queue []string
 	for _, y := range ys {
 		queue = append(queue, y.Op.Name())
+		w.ys[outputKey(y)] = true
 	}
 	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		if reaches[n] {
+		n := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		if w.reaches[n] {
 			continue
 		}
-		reaches[n] = true
+		w.reaches[n] = true
 		queue = append(queue, prev[n]...)
 	}
+	return w
+}
+
+// reachesY tells whether some y depends on x (x is a y, or feeds an op that reaches one).
+func (w *graphWalk) reachesY(x tf.Output) bool {
+	if w.ys[outputKey(x)] {
+		return true
+	}
+	for _, c := range x.Consumers() {
+		if w.reaches[c.Op.Name()] {
+			return true
+		}
+	}
+	return false
+}
+
+func outputKey(o tf.Output) string { return fmt.Sprintf("%s:%d", o.Op.Name(), o.Index) }
+
+// between lists, sorted, the ops of type typ that lie on a path from an x to a y.
+func (w *graphWalk) between(typ string) []string {
 	var out []string
-	for name, t := range types {
-		if t == typ && reaches[name] {
+	for name, t := range w.types {
+		if t == typ && w.reaches[name] {
 			out = append(out, name)
 		}
 	}
@@ -260,13 +314,33 @@ func (b scopeBuilder) zerosLike(x tf.Output, i int) (tf.Output, error) {
 	return z, b.s.Err()
 }
 
-// stripScopeNoise keeps TensorFlow's message from graft's scope error, which wraps it in
-// `failed to add operation "Gradients": ... (Stacktrace: ...)`.
+// stripScopeNoise keeps the message of a graft scope error, which wraps it in
+// `failed to add operation "Type": ... (Stacktrace: ...)`, dropping the multi-line stack
+// and, for the Gradients op itself, the wrapper.
 func stripScopeNoise(msg string) string {
 	if i := strings.Index(msg, " (Stacktrace:"); i >= 0 {
 		msg = msg[:i]
 	}
 	return strings.TrimPrefix(msg, `failed to add operation "Gradients": `)
+}
+
+// typeName names the dtypes gradients meet; graft's DataType has no String method.
+func typeName(t tf.DataType) string {
+	switch t {
+	case tf.Float:
+		return "float32"
+	case tf.Double:
+		return "float64"
+	case tf.Half:
+		return "float16"
+	case tf.Bfloat16:
+		return "bfloat16"
+	case tf.Int32:
+		return "int32"
+	case tf.Int64:
+		return "int64"
+	}
+	return fmt.Sprintf("DataType(%d)", t)
 }
 
 type graphBuilder struct {
