@@ -245,12 +245,13 @@ func (b *builder) Conv2D(x tf.Output, name string, filters int64, kernel, stride
 	return b.end(l, y)
 }
 
-// DepthwiseConv2D is keras.layers.DepthwiseConv2D: weights depthwise_kernel
-// [kh, kw, in, depthMultiplier] and, with useBias, bias [in * depthMultiplier].
+// DepthwiseConv2D is keras.layers.DepthwiseConv2D: weights kernel (Keras 3's name; Keras
+// 2 and the legacy .h5 files call it depthwise_kernel) [kh, kw, in, depthMultiplier] and,
+// with useBias, bias [in * depthMultiplier].
 func (b *builder) DepthwiseConv2D(x tf.Output, name string, kernel, strides [2]int64, padding string, depthMultiplier int64, useBias bool) tf.Output {
 	l := b.begin(name, "DepthwiseConv2D", x)
 	in := channels(x)
-	k := l.weight("depthwise_kernel", []int64{kernel[0], kernel[1], in, depthMultiplier}, true, glorotUniform)
+	k := l.weight("kernel", []int64{kernel[0], kernel[1], in, depthMultiplier}, true, glorotUniform)
 	y := op.DepthwiseConv2dNative(l.sub("depthwise"), x, k, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	if useBias {
 		y = op.BiasAdd(l.sub("bias_add"), y, l.weight("bias", []int64{in * depthMultiplier}, true, zerosInit))

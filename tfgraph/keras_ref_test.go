@@ -1,0 +1,218 @@
+package tfgraph
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"codeberg.org/sbinet/npyio/npz"
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/pyref"
+)
+
+// The Keras side of the parity tests: scripts/ref/tfgraph_reference.py builds the same
+// model in Keras 3 with seeded random weights, runs it on real X-rays and writes
+// everything the tests compare to ref.npz + meta.json, cached under pyref.CacheDir by
+// script hash, arguments and image hashes. To test another architecture, add a case with
+// its name: the script already builds any keras.applications backbone it lists.
+
+const refScript = "tfgraph_reference.py"
+
+// kerasRef is one reference run.
+type kerasRef struct {
+	meta refMeta
+	npz  *npz.Reader
+}
+
+type refMeta struct {
+	KerasVersion       string             `json:"keras_version"`
+	Weights            []refWeight        `json:"weights"`
+	CountParams        int64              `json:"count_params"`
+	TrainableParams    int64              `json:"trainable_params"`
+	NonTrainableParams int64              `json:"non_trainable_params"`
+	Layers             []refLayer         `json:"layers"`
+	BaseLayers         []string           `json:"base_layers"`
+	Initializers       map[string]refInit `json:"initializers"`
+	SummaryFooter      []string           `json:"summary_footer"`
+	Summary            string             `json:"summary"`
+}
+
+type refWeight struct {
+	Path  string
+	Shape []int64
+}
+
+func (w *refWeight) UnmarshalJSON(b []byte) error {
+	var raw [2]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw[0], &w.Path); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw[1], &w.Shape)
+}
+
+type refLayer struct {
+	Name        string   `json:"name"`
+	Class       string   `json:"class"`
+	OutputShape []int64  `json:"output_shape"`
+	Params      int64    `json:"params"`
+	Inbound     []string `json:"inbound"`
+}
+
+type refInit struct {
+	Uniform  *float64 `json:"uniform"`
+	Constant *float64 `json:"constant"`
+}
+
+// testImages are two NORMAL and two PNEUMONIA X-rays: from testdata/chest_xray, else
+// from the shared Kermany sample beside the repository.
+func testImages(t *testing.T) []string {
+	t.Helper()
+	root := pyref.RepoRoot()
+	for _, dir := range []string{filepath.Join(root, "testdata", "chest_xray"), filepath.Join(root, "..", "shared", "data", "kermany-224", "train")} {
+		byClass := map[string][]string{}
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(strings.ToLower(p), ".jpeg") {
+				class := filepath.Base(filepath.Dir(p))
+				byClass[class] = append(byClass[class], p)
+			}
+			return nil
+		})
+		if len(byClass["NORMAL"]) >= 2 && len(byClass["PNEUMONIA"]) >= 2 {
+			slices.Sort(byClass["NORMAL"])
+			slices.Sort(byClass["PNEUMONIA"])
+			return append(byClass["NORMAL"][:2:2], byClass["PNEUMONIA"][:2]...)
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no X-ray images in testdata/chest_xray or ../shared/data/kermany-224/train")
+	}
+	t.Skip("no X-ray images in testdata/chest_xray or ../shared/data/kermany-224/train")
+	return nil
+}
+
+// kerasReference runs (or finds cached) the reference for one model configuration.
+func kerasReference(t *testing.T, cfg Config) *kerasRef {
+	t.Helper()
+	script := pyref.Script(refScript)
+	images := testImages(t)
+	args := []string{"--arch", cfg.Arch, "--size", strconv.Itoa(cfg.InputSize), "--pool", cfg.Pool}
+	key := append([]string{refScript, pyref.FileHash(t, script)}, args...)
+	for _, p := range images {
+		key = append(key, pyref.FileHash(t, p))
+	}
+	dir := pyref.CacheDir(t, key...)
+	if _, err := os.Stat(filepath.Join(dir, "meta.json")); err != nil {
+		pyref.Run(t, script, append(append(args, "--out", dir), images...)...)
+	}
+	ref := &kerasRef{}
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ref.meta); err != nil {
+		t.Fatalf("meta.json: %v", err)
+	}
+	ref.npz, err = npz.Open(filepath.Join(dir, "ref.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ref.npz.Close() })
+	return ref
+}
+
+// kerasMinSize asks Keras for the smallest input side whose model builds with a
+// non-empty 4x4-pooled feature map.
+func kerasMinSize(t *testing.T, arch string) int {
+	t.Helper()
+	script := pyref.Script(refScript)
+	dir := pyref.CacheDir(t, refScript, pyref.FileHash(t, script), "min-size", arch)
+	file := filepath.Join(dir, "min_size.json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		b = pyref.Run(t, script, "--arch", arch, "--min-size")
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v struct {
+		MinSize int `json:"min_size"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("min size %q: %v", b, err)
+	}
+	return v.MinSize
+}
+
+// array reads one float32 array of the reference.
+func (r *kerasRef) array(t *testing.T, name string) ([]float32, []int64) {
+	t.Helper()
+	key := name + ".npy"
+	h := r.npz.Header(key)
+	if h == nil {
+		t.Fatalf("reference has no array %s", name)
+	}
+	var data []float32
+	if err := r.npz.Read(key, &data); err != nil {
+		t.Fatal(err)
+	}
+	shape := make([]int64, len(h.Descr.Shape))
+	for i, d := range h.Descr.Shape {
+		shape[i] = int64(d)
+	}
+	return data, shape
+}
+
+// tensor reads one reference array as a TensorFlow tensor.
+func (r *kerasRef) tensor(t *testing.T, name string) *tf.Tensor {
+	t.Helper()
+	data, shape := r.array(t, name)
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.LittleEndian, data)
+	tt, err := tf.ReadTensor(tf.Float, shape, &buf)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return tt
+}
+
+// floats flattens a float32 tensor.
+func floats(t *testing.T, tt *tf.Tensor) []float32 {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := tt.WriteContentsTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, buf.Len()/4)
+	if err := binary.Read(&buf, binary.LittleEndian, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// maxAbsDiff compares got (a Go tensor) with the reference array name, shapes included.
+func (r *kerasRef) maxAbsDiff(t *testing.T, name string, got *tf.Tensor) float64 {
+	t.Helper()
+	want, shape := r.array(t, name)
+	if !slices.Equal(got.Shape(), shape) {
+		t.Fatalf("%s: shape %v, Keras %v", name, got.Shape(), shape)
+	}
+	return maxAbs(floats(t, got), want)
+}
+
+func maxAbs(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}

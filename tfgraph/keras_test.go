@@ -1,0 +1,294 @@
+package tfgraph
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// tolerance is the issue's bound on |Go - Keras| for features, logits and probabilities.
+const tolerance = 1e-4
+
+// parityCases: the paper's configuration, another pooling and sizes other than 256.
+var parityCases = []Config{
+	{Arch: MobileNet, InputSize: 256, Pool: PoolAvg},
+	{Arch: MobileNet, InputSize: 224, Pool: PoolMax},
+	{Arch: MobileNet, InputSize: 160, Pool: PoolAvg},
+}
+
+// TestKerasParity moves Keras's random weights onto the Go graph by name and compares
+// every mode's outputs, the BN moving statistics after a training step, the variable
+// list, the layer table and the parameter counts with Keras 3.
+func TestKerasParity(t *testing.T) {
+	for _, cfg := range parityCases {
+		t.Run(fmt.Sprintf("%s_%d_%s", cfg.Arch, cfg.InputSize, cfg.Pool), func(t *testing.T) {
+			ref := kerasReference(t, cfg)
+			m, err := Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareStructure(t, m, ref)
+			compareForward(t, m, ref)
+		})
+	}
+}
+
+// compareStructure: variables (names, shapes, order, trainability), layers and counts.
+func compareStructure(t *testing.T, m *Model, ref *kerasRef) {
+	t.Helper()
+	if len(m.Variables) != len(ref.meta.Weights) {
+		t.Errorf("%d variables, Keras has %d weights", len(m.Variables), len(ref.meta.Weights))
+	}
+	for i := range min(len(m.Variables), len(ref.meta.Weights)) {
+		v, w := m.Variables[i], ref.meta.Weights[i]
+		if v.Name != w.Path || !slices.Equal(v.Shape, w.Shape) {
+			t.Fatalf("variable %d: %s %v, Keras %s %v", i, v.Name, v.Shape, w.Path, w.Shape)
+		}
+		wantTrainable := !strings.HasSuffix(w.Path, "/moving_mean") && !strings.HasSuffix(w.Path, "/moving_variance")
+		if v.Trainable != wantTrainable {
+			t.Errorf("%s: trainable %v", v.Name, v.Trainable)
+		}
+	}
+	total, trainable, nonTrainable := m.ParamCounts()
+	if total != ref.meta.CountParams || trainable != ref.meta.TrainableParams || nonTrainable != ref.meta.NonTrainableParams {
+		t.Errorf("params total/trainable/non-trainable %d/%d/%d, Keras %d/%d/%d",
+			total, trainable, nonTrainable, ref.meta.CountParams, ref.meta.TrainableParams, ref.meta.NonTrainableParams)
+	}
+	if len(m.Layers) != len(ref.meta.Layers) {
+		t.Errorf("%d layers, Keras %d", len(m.Layers), len(ref.meta.Layers))
+	}
+	for i := range min(len(m.Layers), len(ref.meta.Layers)) {
+		g, k := m.Layers[i], ref.meta.Layers[i]
+		if g.Name != k.Name || g.Type != k.Class || !slices.Equal(g.OutputShape, k.OutputShape) || g.Params != k.Params || !slices.Equal(g.Inputs, k.Inbound) {
+			t.Fatalf("layer %d: %s (%s) %v %d params <- %v; Keras %s (%s) %v %d params <- %v",
+				i, g.Name, g.Type, g.OutputShape, g.Params, g.Inputs, k.Name, k.Class, k.OutputShape, k.Params, k.Inbound)
+		}
+	}
+	for _, v := range m.Variables {
+		if inHead := !slices.Contains(ref.meta.BaseLayers, v.Layer); v.Head != inHead {
+			t.Errorf("%s: Head = %v, Keras's backbone layers say %v", v.Name, v.Head, inHead)
+		}
+	}
+}
+
+// compareForward sets Keras's weights and compares the three modes.
+func compareForward(t *testing.T, m *Model, ref *kerasRef) {
+	t.Helper()
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	initial := map[string]*tf.Tensor{}
+	for _, w := range ref.meta.Weights {
+		initial[w.Path] = ref.tensor(t, "w/"+w.Path)
+	}
+	if err := SetValues(sess, m.Variables, initial); err != nil {
+		t.Fatal(err)
+	}
+	x := map[tf.Output]*tf.Tensor{m.Input: ref.tensor(t, "x")}
+	check := func(name string, got *tf.Tensor, tol float64) {
+		t.Helper()
+		d := ref.maxAbsDiff(t, name, got)
+		t.Logf("%-40s max |Go - Keras| = %.3g", name, d)
+		if d > tol {
+			t.Errorf("%s: max abs error %.3g > %g", name, d, tol)
+		}
+	}
+	checkMoving := func(prefix string) {
+		t.Helper()
+		vals, err := Values(sess, m.NonTrainable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst, where := 0.0, ""
+		for _, v := range m.NonTrainable() {
+			want, _ := ref.array(t, prefix+"/"+v.Name)
+			if d := maxAbs(floats(t, vals[v.Name]), want); d >= worst {
+				worst, where = d, v.Name
+			}
+		}
+		t.Logf("%-40s max |Go - Keras| = %.3g (%s)", prefix+"/*", worst, where)
+		if worst > tolerance {
+			t.Errorf("%s: moving statistics off by %.3g at %s", prefix, worst, where)
+		}
+	}
+
+	out, err := sess.Run(x, []tf.Output{m.Features, m.Logits, m.Probs}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("infer/features", out[0], tolerance)
+	check("infer/logits", out[1], tolerance)
+	check("infer/probs", out[2], tolerance)
+
+	out, err = sess.Run(x, []tf.Output{m.TrainFeatures, m.TrainLogits, m.TrainProbs}, m.BNUpdates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("train/features", out[0], tolerance)
+	check("train/logits", out[1], tolerance)
+	check("train/probs", out[2], tolerance)
+	checkMoving("train_moved")
+
+	if err := SetValues(sess, m.Variables, initial); err != nil {
+		t.Fatal(err)
+	}
+	out, err = sess.Run(x, []tf.Output{m.HeadTrainLogits}, m.HeadBNUpdates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("headtrain/logits", out[0], tolerance)
+	checkMoving("headtrain_moved")
+}
+
+// TestInitializers: Initialize draws each variable from Keras's default initialiser
+// (glorot_uniform limits from Keras's own fan computation, zeros, ones), reproducibly
+// from Config.Seed.
+func TestInitializers(t *testing.T) {
+	cfg := parityCases[0]
+	ref := kerasReference(t, cfg)
+	values := func(seed int64) (*Model, map[string]*tf.Tensor) {
+		c := cfg
+		c.Seed = seed
+		m, err := Build(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := tf.NewSession(m.Graph, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		if err := Initialize(sess, m.Variables); err != nil {
+			t.Fatal(err)
+		}
+		v, err := Values(sess, m.Variables)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, v
+	}
+	m, a := values(7)
+	_, again := values(7)
+	_, other := values(8)
+	for _, v := range m.Variables {
+		spec, ok := ref.meta.Initializers[v.Name]
+		if !ok {
+			t.Fatalf("Keras has no initializer for %s", v.Name)
+		}
+		got := floats(t, a[v.Name])
+		if d := maxAbs(got, floats(t, again[v.Name])); d != 0 {
+			t.Errorf("%s: same seed, values differ by %g", v.Name, d)
+		}
+		switch {
+		case spec.Constant != nil:
+			for _, x := range got {
+				if float64(x) != *spec.Constant {
+					t.Fatalf("%s: %g, Keras initialises to %g", v.Name, x, *spec.Constant)
+				}
+			}
+		case spec.Uniform != nil:
+			limit := *spec.Uniform
+			var sum, sq, top float64
+			for _, x := range got {
+				sum += float64(x)
+				sq += float64(x) * float64(x)
+				top = math.Max(top, math.Abs(float64(x)))
+			}
+			n := float64(len(got))
+			mean, std := sum/n, math.Sqrt(sq/n)
+			// U(-l, l): |x| <= l, mean 0, std l/sqrt(3); bounds at 5 standard errors.
+			wantStd := limit / math.Sqrt(3)
+			if top > limit*(1+1e-6) || math.Abs(mean) > 5*wantStd/math.Sqrt(n) || math.Abs(std-wantStd) > 5*wantStd/math.Sqrt(n)+1e-9 && n > 100 {
+				t.Errorf("%s: max |x| %g mean %g std %g; Keras glorot_uniform limit %g (std %g)", v.Name, top, mean, std, limit, wantStd)
+			}
+			if maxAbs(got, floats(t, other[v.Name])) == 0 {
+				t.Errorf("%s: seeds 7 and 8 give the same values", v.Name)
+			}
+		default:
+			t.Fatalf("%s: unknown initializer spec", v.Name)
+		}
+	}
+}
+
+// TestMinInputSize: the smallest input side agrees with Keras (the model builds and the
+// 4x4-pooled feature map is non-empty); one below it is a clear error naming it, and the
+// minimum itself builds with a 4x4 feature map.
+func TestMinInputSize(t *testing.T) {
+	for _, arch := range implemented() {
+		t.Run(arch, func(t *testing.T) {
+			want := kerasMinSize(t, arch)
+			if got := MinInputSize(arch); got != want {
+				t.Fatalf("MinInputSize(%s) = %d, Keras %d", arch, got, want)
+			}
+			_, err := Build(Config{Arch: arch, InputSize: want - 1})
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("--input-size %d or more", want)) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Build at %d: error %v, want one line naming %d", want-1, err, want)
+			}
+			m, err := Build(Config{Arch: arch, InputSize: want})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sh := staticShape(m.Features); sh[1] < HeadPool || sh[2] < HeadPool {
+				t.Fatalf("features %v at the minimum size", sh)
+			}
+		})
+	}
+}
+
+// TestBuildErrors: bad configurations are one-line errors naming the fix.
+func TestBuildErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Arch: "vgg16"}, "use one of mobilenet, xception, inceptionv3"},
+		{Config{Arch: ""}, "unknown architecture"},
+		{Config{Arch: MobileNet, Pool: "sum"}, "use avg or max"},
+		{Config{Arch: MobileNet, InputSize: -3}, "negative"},
+		{Config{Arch: MobileNet, InputSize: 32}, "too small"},
+	} {
+		m, err := Build(tc.cfg)
+		if err == nil || m != nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Build(%+v) = %v, %v; want a one-line error containing %q", tc.cfg, m, err, tc.want)
+		}
+	}
+}
+
+// TestSummaryMatchesKeras: WriteSummary prints Keras's model.summary() table and footer
+// (all but the model-name line).
+func TestSummaryMatchesKeras(t *testing.T) {
+	for _, cfg := range parityCases {
+		t.Run(fmt.Sprintf("%s_%d_%s", cfg.Arch, cfg.InputSize, cfg.Pool), func(t *testing.T) {
+			ref := kerasReference(t, cfg)
+			m, err := Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			if err := m.WriteSummary(&b); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+			want := strings.Split(strings.TrimRight(ref.meta.Summary, "\n"), "\n")
+			if len(got) != len(want) {
+				t.Errorf("%d lines, Keras %d", len(got), len(want))
+			}
+			for i := 1; i < min(len(got), len(want)); i++ {
+				if got[i] != want[i] {
+					t.Fatalf("line %d:\n got  %q\n want %q", i+1, got[i], want[i])
+				}
+			}
+			for _, f := range ref.meta.SummaryFooter {
+				if !strings.Contains(b.String(), " "+f+"\n") {
+					t.Errorf("footer %q missing", f)
+				}
+			}
+		})
+	}
+}
