@@ -143,7 +143,8 @@ func Fetch(ctx context.Context, cfg FetchConfig) (string, error) {
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
 	if err := checkSource(tmp, src); err != nil {
-		return "", fmt.Errorf("fetch %s weights from %s: %w; nothing was written to %s", cfg.Arch, url, err, target)
+		msg := strings.ReplaceAll(err.Error(), filepath.Base(tmp), "the download")
+		return "", fmt.Errorf("fetch %s weights from %s: %s; nothing was written to %s", cfg.Arch, url, msg, target)
 	}
 	if err := os.Rename(tmp, target); err != nil {
 		return "", fmt.Errorf("fetch %s weights: %w", cfg.Arch, err)

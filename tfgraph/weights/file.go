@@ -119,7 +119,7 @@ func open(path string) (*File, error) {
 func openArchive(path string) (*File, error) {
 	z, err := zip.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("not a readable .keras archive: %w", err)
+		return nil, fmt.Errorf("not a readable .keras archive (truncated or corrupt?): %w", err)
 	}
 	defer z.Close()
 	var entry *zip.File
@@ -356,4 +356,3 @@ func digitsPrefix(s string) int {
 	}
 	return i
 }
-

@@ -114,7 +114,7 @@ func openH5(path string) (*h5File, error) {
 	}
 	f, err := hdf5.OpenFile(path, hdf5.F_ACC_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("not a readable HDF5 file (%v)", err)
+		return nil, fmt.Errorf("not a readable HDF5 file (corrupt, or not written by h5py/Keras: %v)", err)
 	}
 	return &h5File{f: f}, nil
 }
