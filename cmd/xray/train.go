@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer"
+)
+
+func env(name string) []string { return []string{"XRAY_" + name} }
+
+func init() {
+	d := trainer.DefaultConfig()
+	register(&cli.Command{
+		Name:  "train",
+		Usage: "train a detector with the paper's SGD recipe and export it as a SavedModel",
+		UsageText: "xray train --arch mobilenet --data DIR [--manifest FILE] [--out DIR] [flags]\n\n" +
+			"Examples:\n" +
+			"   xray train --data chest_xray --out runs/mobilenet                  # the paper's settings\n" +
+			"   xray train --arch xception --data chest_xray --manifest split.csv --out runs/xception\n" +
+			"   xray train --data chest_xray --out runs/mobilenet --resume         # continue a killed run\n" +
+			"   xray train --data testdata/chest_xray --weights none --input-size 128 --epochs 3 --out runs/quick",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "arch", Value: d.Arch, Usage: "backbone: " + strings.Join(tfgraph.Architectures, ", "), EnvVars: env("ARCH")},
+			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (Kaggle chest_xray layout or NORMAL/ + PNEUMONIA/)", EnvVars: env("DATA")},
+			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` from 'xray dataset split' (default: split --data with --seed and save OUT/manifest.csv)", EnvVars: env("MANIFEST")},
+			&cli.StringFlag{Name: "weights", Value: d.Weights, Usage: "backbone initialisation: imagenet (Keras's file: cache, then download), none, or a Keras weight `FILE`", EnvVars: env("WEIGHTS")},
+			&cli.StringFlag{Name: "init", Usage: "start from a Keras-trained full model `FILE` (.h5 / .keras), base + head", EnvVars: env("INIT")},
+			&cli.StringFlag{Name: "cache-dir", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("CACHE_DIR")},
+			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "training epochs", EnvVars: env("EPOCHS")},
+			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "images per SGD step", EnvVars: env("BATCH_SIZE")},
+			&cli.Float64Flag{Name: "lr", Value: d.LearningRate, Usage: "SGD learning rate", EnvVars: env("LR")},
+			&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (the paper: 0)", EnvVars: env("MOMENTUM")},
+			&cli.IntFlag{Name: "input-size", Value: d.InputSize, Usage: "input side in pixels", EnvVars: env("INPUT_SIZE")},
+			&cli.StringFlag{Name: "pool", Value: d.Pool, Usage: "head pooling: avg or max", EnvVars: env("POOL")},
+			&cli.StringFlag{Name: "preprocess", Value: d.Preprocess, Usage: "pixel scaling: paper ([0,1]) or imagenet ([-1,1])", EnvVars: env("PREPROCESS")},
+			&cli.BoolFlag{Name: "freeze-base", Usage: "train the head only (the backbone keeps its weights and runs in inference mode)", EnvVars: env("FREEZE_BASE")},
+			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed for the split, initialisation and shuffling", EnvVars: env("SEED")},
+			&cli.BoolFlag{Name: "shuffle", Value: d.Shuffle, Usage: "reshuffle the training set every epoch (--shuffle=false keeps manifest order)", EnvVars: env("SHUFFLE")},
+			&cli.Int64Flag{Name: "max-steps", Usage: "stop after `N` SGD updates (0: no limit)", EnvVars: env("MAX_STEPS")},
+			&cli.StringFlag{Name: "out", Value: d.Out, Usage: "run `DIR`", EnvVars: env("OUT")},
+			&cli.BoolFlag{Name: "resume", Usage: "continue from the last good checkpoint in --out", EnvVars: env("RESUME")},
+			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better validation loss (0: off)", EnvVars: env("EARLY_STOPPING")},
+			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads (0: all cores)", EnvVars: env("THREADS")},
+			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when the linked TensorFlow has one), cpu or gpu", EnvVars: env("DEVICE")},
+			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("train takes no arguments, got %q (did you mean --data %s?)", c.Args().First(), c.Args().First())
+			}
+			cfg := trainer.Config{
+				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
+				Weights: c.String("weights"), Init: c.String("init"), CacheDir: c.String("cache-dir"),
+				Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LearningRate: c.Float64("lr"),
+				Momentum: c.Float64("momentum"), InputSize: c.Int("input-size"), Pool: c.String("pool"),
+				Preprocess: c.String("preprocess"), FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
+				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
+				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
+				Device: c.String("device"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
+			}
+			if err := cfg.Validate(); err != nil {
+				return usageError{err.Error()}
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := trainer.Run(ctx, cfg, c.App.Writer)
+			if err != nil {
+				return err
+			}
+			if res.Interrupted {
+				fmt.Fprintf(c.App.ErrWriter, "xray: interrupted after epoch %d; continue with: xray train --out %s --resume (same flags)\n", res.Epochs, cfg.Out)
+				return cli.Exit("", 130)
+			}
+			return nil
+		},
+	})
+}
+

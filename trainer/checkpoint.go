@@ -1,0 +1,190 @@
+package trainer
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// A checkpoint file holds everything a killed run needs to continue as if never stopped:
+// every variable (model weights, BN statistics, optimizer slots) and the loop's State.
+//
+//	"XRAYCKPT1\n" | uint64 header length | header JSON | float32 data (little endian) | sha256 of all before
+//
+// The trailing digest makes a truncated or corrupt file detectable, so resume falls back
+// to the previous checkpoint instead of loading garbage.
+const ckptMagic = "XRAYCKPT1\n"
+
+// State is the training loop's position, saved with the weights.
+type State struct {
+	Epoch        int          `json:"epoch"` // epochs completed
+	Step         int64        `json:"step"`  // optimizer updates applied
+	Seed         int64        `json:"seed"`
+	BestEpoch    int          `json:"best_epoch"`
+	BestValLoss  float64      `json:"best_val_loss"`
+	BadEpochs    int          `json:"bad_epochs"` // epochs since the best, for early stopping
+	History      []EpochStats `json:"history"`
+	ManifestHash string       `json:"manifest_sha256"`
+	Arch         string       `json:"arch"`
+}
+
+type ckptTensor struct {
+	Name  string  `json:"name"`
+	Shape []int64 `json:"shape"`
+}
+
+type ckptHeader struct {
+	State   State        `json:"state"`
+	Tensors []ckptTensor `json:"tensors"`
+}
+
+// writeCheckpoint writes path atomically: a temp file in the same directory, synced, then
+// renamed over path, so a kill at any moment leaves either the old file or the new one.
+func writeCheckpoint(path string, st State, tensors map[string]*tf.Tensor) error {
+	names := make([]string, 0, len(tensors))
+	for n := range tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	hdr := ckptHeader{State: st}
+	for _, n := range names {
+		if tensors[n].DataType() != tf.Float {
+			return fmt.Errorf("write checkpoint %s: %s is %v, not float32", path, n, tensors[n].DataType())
+		}
+		hdr.Tensors = append(hdr.Tensors, ckptTensor{Name: n, Shape: tensors[n].Shape()})
+	}
+	hj, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	w.WriteString(ckptMagic)
+	binary.Write(w, binary.LittleEndian, uint64(len(hj)))
+	w.Write(hj)
+	for _, n := range names {
+		// TensorFlow's own little-endian float32 buffer, written as is.
+		if _, err := tensors[n].WriteContentsTo(w); err != nil {
+			tmp.Close()
+			return fmt.Errorf("write checkpoint %s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	if _, err := tmp.Write(h.Sum(nil)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write checkpoint %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// errCorrupt marks a checkpoint that fails its digest or structure check.
+var errCorrupt = errors.New("corrupt or truncated checkpoint")
+
+// readCheckpoint reads and verifies a checkpoint.
+func readCheckpoint(path string) (State, map[string]*tf.Tensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return State{}, nil, err
+	}
+	fail := func(why string) (State, map[string]*tf.Tensor, error) {
+		return State{}, nil, fmt.Errorf("checkpoint %s: %w (%s)", path, errCorrupt, why)
+	}
+	if len(b) < len(ckptMagic)+8+sha256.Size || string(b[:len(ckptMagic)]) != ckptMagic {
+		return fail("bad header")
+	}
+	body, digest := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], digest) {
+		return fail("digest mismatch")
+	}
+	r := body[len(ckptMagic):]
+	n := binary.LittleEndian.Uint64(r)
+	r = r[8:]
+	if uint64(len(r)) < n {
+		return fail("short header")
+	}
+	var hdr ckptHeader
+	if err := json.Unmarshal(r[:n], &hdr); err != nil {
+		return fail(err.Error())
+	}
+	r = r[n:]
+	out := make(map[string]*tf.Tensor, len(hdr.Tensors))
+	for _, t := range hdr.Tensors {
+		cnt := int64(1)
+		for _, d := range t.Shape {
+			cnt *= d
+		}
+		if int64(len(r)) < 4*cnt {
+			return fail("short data for " + t.Name)
+		}
+		tt, err := tf.ReadTensor(tf.Float, t.Shape, bytes.NewReader(r[:4*cnt]))
+		if err != nil {
+			return fail(t.Name + ": " + err.Error())
+		}
+		r = r[4*cnt:]
+		out[t.Name] = tt
+	}
+	if len(r) != 0 {
+		return fail("trailing data")
+	}
+	return hdr.State, out, nil
+}
+
+// checkpointName is the file of the checkpoint taken after epoch e (1-based).
+func checkpointName(e int) string { return fmt.Sprintf("epoch-%04d.ckpt", e) }
+
+// latestCheckpoint returns the newest readable checkpoint in dir, skipping (and naming in
+// warnings) any that are corrupt. ok is false when there is none.
+func latestCheckpoint(dir string, warn func(string)) (path string, st State, tensors map[string]*tf.Tensor, ok bool, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", State{}, nil, false, nil
+	}
+	if err != nil {
+		return "", State{}, nil, false, err
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "epoch-") && strings.HasSuffix(e.Name(), ".ckpt") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		st, ts, err := readCheckpoint(p)
+		if err == nil {
+			return p, st, ts, true, nil
+		}
+		if !errors.Is(err, errCorrupt) {
+			return "", State{}, nil, false, err
+		}
+		warn(fmt.Sprintf("skipping %s: %v; using the one before", n, err))
+	}
+	return "", State{}, nil, false, nil
+}

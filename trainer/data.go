@@ -1,0 +1,114 @@
+package trainer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/xraylab/xray/dataset"
+)
+
+// batch is one step's input, as the dataset loader yields it.
+type batch = dataset.Batch
+
+// splitData streams one subset of the manifest in batches.
+type splitData struct{ loader *dataset.Loader }
+
+// Len is the number of images in the subset.
+func (s *splitData) Len() int {
+	if s == nil || s.loader == nil {
+		return 0
+	}
+	return s.loader.Len()
+}
+
+// Epoch calls fn with each batch of the epoch, in the loader's order for that epoch.
+func (s *splitData) Epoch(ctx context.Context, epoch int, fn func(batch) error) error {
+	for b, err := range s.loader.Epoch(ctx, epoch) {
+		if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// trainData is the run's data: the fit and validation subsets of one manifest.
+type trainData struct {
+	Train, Val   *splitData
+	Manifest     string // path of the manifest the run reads
+	ManifestHash string // sha256 of its bytes, recorded in run.json and checkpoints
+}
+
+func (d *trainData) Close() {}
+
+// openData finds or makes the manifest and opens loaders on its train and val subsets.
+// Without --manifest the run splits --data with --seed (the paper's scheme) and keeps the
+// manifest in OUT/manifest.csv, where evaluation and --resume find it again.
+func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
+	path := cfg.Manifest
+	if path == "" {
+		path = filepath.Join(cfg.Out, "manifest.csv")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			opts := dataset.DefaultSplitOptions()
+			opts.Seed = cfg.Seed
+			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Log: log.w})
+			if err != nil {
+				return nil, err
+			}
+			log.printf("split %s (%s scheme, seed %d) into %s:", cfg.Data, opts.Scheme, opts.Seed, path)
+			if !cfg.Quiet {
+				rep.WriteTable(log.w)
+			}
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	m, err := dataset.ReadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	root := m.Root
+	if cfg.Manifest != "" && cfg.Data != "" {
+		root = cfg.Data
+	}
+	scaling, err := dataset.ParseScaling(cfg.Preprocess)
+	if err != nil {
+		return nil, err
+	}
+	lc := dataset.DefaultLoaderConfig()
+	lc.Preprocessor = dataset.Preprocessor{Size: cfg.InputSize, Scaling: scaling}
+	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
+	if !cfg.CacheImages {
+		lc.CacheBytes = -1
+	}
+	trainEntries := m.Subset(dataset.Train)
+	if len(trainEntries) == 0 {
+		return nil, fmt.Errorf("manifest %s has no training images: split a folder with images of both classes", path)
+	}
+	tl, err := dataset.NewLoader(root, trainEntries, lc)
+	if err != nil {
+		return nil, err
+	}
+	d := &trainData{Train: &splitData{tl}, Manifest: path}
+	if val := m.Subset(dataset.Val); len(val) > 0 {
+		vc := lc
+		vc.Shuffle = false
+		vl, err := dataset.NewLoader(root, val, vc)
+		if err != nil {
+			return nil, err
+		}
+		d.Val = &splitData{vl}
+	}
+	sum := sha256.Sum256(raw)
+	d.ManifestHash = hex.EncodeToString(sum[:])
+	return d, nil
+}

@@ -1,0 +1,147 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/schollz/progressbar/v3"
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/tfgraph"
+	"golang.org/x/term"
+)
+
+// running accumulates Keras's epoch averages: the loss weighted by batch size, and
+// accuracy over all images.
+type running struct {
+	lossSum float64
+	correct float64
+	n       int
+}
+
+func (r *running) add(meanLoss, correct float32, n int) {
+	r.lossSum += float64(meanLoss) * float64(n)
+	r.correct += float64(correct)
+	r.n += n
+}
+
+func (r running) loss() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return r.lossSum / float64(r.n)
+}
+
+func (r running) accuracy() float64 {
+	if r.n == 0 {
+		return 0
+	}
+	return r.correct / float64(r.n)
+}
+
+// batchTensors turns a batch into the image and label feeds.
+func batchTensors(b batch, size int) (*tf.Tensor, *tf.Tensor, error) {
+	img, err := tfTensor(b.Images, []int64{int64(b.Len()), int64(size), int64(size), 3})
+	if err != nil {
+		return nil, nil, err
+	}
+	lab, err := tfTensor(b.OneHot, []int64{int64(b.Len()), 2})
+	if err != nil {
+		return nil, nil, err
+	}
+	return img, lab, nil
+}
+
+// newBar is a progress bar on a terminal, nil otherwise (or with --quiet): then only the
+// per-epoch log line is printed.
+func newBar(cfg Config, total int, desc string) *progressbar.ProgressBar {
+	if cfg.Quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("img"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// trainEpoch runs one epoch of SGD steps. stop reports that --max-steps was reached.
+func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, data *trainData, cfg Config, epoch int, st *State) (r running, stop bool, err error) {
+	bar := newBar(cfg, data.Train.Len(), fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
+	defer func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}()
+	err = data.Train.Epoch(ctx, epoch, func(b batch) error {
+		img, lab, err := batchTensors(b, cfg.InputSize)
+		if err != nil {
+			return err
+		}
+		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab},
+			[]tf.Output{g.Loss, g.Correct}, g.Step)
+		if err != nil {
+			return fmt.Errorf("training step %d: %w", st.Step+1, err)
+		}
+		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
+		st.Step++
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.4f", epoch, cfg.Epochs, r.loss(), r.accuracy()))
+			bar.Add(b.Len())
+		}
+		if cfg.MaxSteps > 0 && st.Step >= cfg.MaxSteps {
+			stop = true
+			return errStopEpoch
+		}
+		return nil
+	})
+	if err == errStopEpoch {
+		err = nil
+	}
+	return r, stop, err
+}
+
+// evaluateSplit computes loss and accuracy over a split in inference mode.
+func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, split *splitData, cfg Config, epoch int) (running, error) {
+	var r running
+	if split == nil || split.Len() == 0 {
+		return r, nil
+	}
+	err := split.Epoch(ctx, 0, func(b batch) error {
+		img, lab, err := batchTensors(b, cfg.InputSize)
+		if err != nil {
+			return err
+		}
+		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab}, []tf.Output{g.EvalLoss, g.EvalCorrect}, nil)
+		if err != nil {
+			return fmt.Errorf("validation after epoch %d: %w", epoch, err)
+		}
+		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
+		return nil
+	})
+	return r, err
+}
+
+// errStopEpoch ends an epoch's batch loop early (--max-steps).
+var errStopEpoch = fmt.Errorf("stop epoch")
+
+// tfTensor wraps a flat float32 slice as a tensor of the given shape without converting
+// to nested slices.
+func tfTensor(data []float32, shape []int64) (*tf.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	if int64(len(data)) != n {
+		return nil, fmt.Errorf("tensor of shape %v needs %d values, got %d", shape, n, len(data))
+	}
+	return tf.ReadTensor(tf.Float, shape, bytes.NewReader(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), 4*len(data))))
+}

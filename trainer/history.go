@@ -1,0 +1,108 @@
+package trainer
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// EpochStats is one row of history.csv: Keras's epoch averages plus wall time.
+type EpochStats struct {
+	Epoch       int     `json:"epoch"`
+	Loss        float64 `json:"loss"`
+	Accuracy    float64 `json:"accuracy"`
+	ValLoss     float64 `json:"val_loss"`
+	ValAccuracy float64 `json:"val_accuracy"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// writeFileAtomic writes data to path through a temp file and a rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func f64(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
+
+// writeHistoryCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy, seconds).
+func writeHistoryCSV(path string, h []EpochStats) error {
+	var b bytes.Buffer
+	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n")
+	for _, e := range h {
+		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%.3f\n", e.Epoch, f64(e.Loss), f64(e.Accuracy), f64(e.ValLoss), f64(e.ValAccuracy), e.Seconds)
+	}
+	return writeFileAtomic(path, b.Bytes())
+}
+
+// writeCurves draws accuracy and loss, train vs validation, side by side (the paper's
+// Figures 6-8) into a PNG.
+func writeCurves(path, title string, h []EpochStats) error {
+	panel := func(name string, train, val func(EpochStats) float64) (*plot.Plot, error) {
+		p := plot.New()
+		p.Title.Text = title + " — " + name
+		p.X.Label.Text = "epoch"
+		p.Y.Label.Text = name
+		tr, va := make(plotter.XYs, len(h)), make(plotter.XYs, len(h))
+		for i, e := range h {
+			tr[i] = plotter.XY{X: float64(e.Epoch), Y: train(e)}
+			va[i] = plotter.XY{X: float64(e.Epoch), Y: val(e)}
+		}
+		lt, pt, err := plotter.NewLinePoints(tr)
+		if err != nil {
+			return nil, err
+		}
+		lv, pv, err := plotter.NewLinePoints(va)
+		if err != nil {
+			return nil, err
+		}
+		blue, orange := color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}
+		lt.Color, pt.Color = blue, blue
+		lv.Color, pv.Color = orange, orange
+		pt.Radius, pv.Radius = vg.Points(2), vg.Points(2)
+		p.Add(plotter.NewGrid(), lt, pt, lv, pv)
+		p.Legend.Add("train", lt, pt)
+		p.Legend.Add("validation", lv, pv)
+		p.Legend.Top = name == "loss"
+		return p, nil
+	}
+	acc, err := panel("accuracy", func(e EpochStats) float64 { return e.Accuracy }, func(e EpochStats) float64 { return e.ValAccuracy })
+	if err != nil {
+		return err
+	}
+	loss, err := panel("loss", func(e EpochStats) float64 { return e.Loss }, func(e EpochStats) float64 { return e.ValLoss })
+	if err != nil {
+		return err
+	}
+	const w, hgt = 12 * vg.Inch, 4.5 * vg.Inch
+	img := vgimg.New(w, hgt)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{{acc, loss}}, tiles, dc)
+	acc.Draw(canvases[0][0])
+	loss.Draw(canvases[0][1])
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}

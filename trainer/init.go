@@ -1,0 +1,84 @@
+package trainer
+
+import (
+	"fmt"
+	"path/filepath"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/tfgraph/weights"
+)
+
+// loadInitialWeights applies --weights (the backbone: ImageNet, none or a file) and then
+// --init (a Keras-trained full model, base and head), after the seeded initialisers ran.
+func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logger) error {
+	if cfg.Init == "" && cfg.Weights != "none" && cfg.Weights != "" {
+		path, err := weights.Resolve(cfg.Weights, cfg.Arch, cfg.CacheDir)
+		if err != nil {
+			return err
+		}
+		rep, err := weights.Load(sess, m, path, weights.ModeBase)
+		if err != nil {
+			return err
+		}
+		log.printf("weights: %s", rep)
+	}
+	if cfg.Init != "" {
+		rep, err := weights.Load(sess, m, cfg.Init, weights.ModeFull)
+		if err != nil {
+			return fmt.Errorf("--init: %w", err)
+		}
+		log.printf("init: %s", rep)
+	}
+	return nil
+}
+
+// exportModels restores the best epoch's weights and exports them to OUT/savedmodel; when
+// the last epoch is not the best it exports the last one too, to OUT/savedmodel-last.
+func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger) error {
+	scaling, err := dataset.ParseScaling(cfg.Preprocess)
+	if err != nil {
+		return err
+	}
+	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: scaling,
+		RunID: runID(cfg), XrayVersion: buildinfo.Version}
+	last := filepath.Join(cfg.Out, "savedmodel-last")
+	if st.BestEpoch != st.Epoch && st.BestEpoch > 0 {
+		if err := savedmodels.Export(last, sess, m, meta); err != nil {
+			return err
+		}
+		res.LastModel = last
+		_, tensors, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", "best.ckpt"))
+		if err != nil {
+			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
+		}
+		if err := tfgraph.SetValues(sess, vars, tensors); err != nil {
+			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
+		}
+	}
+	best := filepath.Join(cfg.Out, "savedmodel")
+	if err := savedmodels.Export(best, sess, m, meta); err != nil {
+		return err
+	}
+	res.SavedModel = best
+	log.printf("best epoch %d (val_loss %.4f): SavedModel in %s", st.BestEpoch, st.BestValLoss, best)
+	if res.LastModel != "" {
+		log.printf("last epoch %d: SavedModel in %s", st.Epoch, res.LastModel)
+	}
+	return nil
+}
+
+// runID names the run in SavedModel metadata: the run directory's base name unless set.
+func runID(cfg Config) string {
+	if cfg.RunID != "" {
+		return cfg.RunID
+	}
+	abs, err := filepath.Abs(cfg.Out)
+	if err != nil {
+		return filepath.Base(cfg.Out)
+	}
+	return filepath.Base(abs)
+}

@@ -1,0 +1,40 @@
+package trainer
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// Devices for --device.
+const (
+	DeviceAuto = "auto" // a GPU when the linked TensorFlow has one, else the CPU
+	DeviceCPU  = "cpu"
+	DeviceGPU  = "gpu"
+)
+
+// SessionOptions builds the TensorFlow session configuration for a device choice and a
+// thread count (0 = TensorFlow's default). GPU memory grows on demand instead of being
+// taken whole, so evaluation or serving can share the card.
+func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
+	cfg := &pb.ConfigProto{
+		IntraOpParallelismThreads: int32(threads),
+		InterOpParallelismThreads: int32(threads),
+		AllowSoftPlacement:        true,
+		GpuOptions:                &pb.GPUOptions{AllowGrowth: true},
+	}
+	switch device {
+	case "", DeviceAuto, DeviceGPU:
+	case DeviceCPU:
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+	default:
+		return nil, fmt.Errorf("unknown device %q (want auto, cpu or gpu)", device)
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tf.SessionOptions{Config: b}, nil
+}

@@ -1,0 +1,103 @@
+// Package trainer runs the paper's training: SGD (learning rate 0.001, batch 20, 100
+// epochs) on categorical cross-entropy, the update computed in the TensorFlow graph and
+// the loop driven from Go. A run directory holds everything: run.json, history.csv,
+// curves.png, checkpoints/, manifest.csv and, at the end, savedmodel/.
+package trainer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// Config holds every training setting. Defaults (DefaultConfig) are the paper's.
+type Config struct {
+	Arch          string  `json:"arch"`
+	Data          string  `json:"data"`               // data root (Kaggle layout or NORMAL/PNEUMONIA)
+	Manifest      string  `json:"manifest,omitempty"` // split manifest; empty: split Data with Seed and save it in Out
+	Weights       string  `json:"weights"`            // "imagenet", "none" or a Keras weight file for the backbone
+	Init          string  `json:"init,omitempty"`     // a Keras-trained full model (.h5/.keras) to start from
+	CacheDir      string  `json:"cache_dir,omitempty"`
+	Epochs        int     `json:"epochs"`
+	BatchSize     int     `json:"batch_size"`
+	LearningRate  float64 `json:"lr"`
+	Momentum      float64 `json:"momentum"`
+	InputSize     int     `json:"input_size"`
+	Pool          string  `json:"pool"`
+	Preprocess    string  `json:"preprocess"` // "paper" ([0,1]) or "imagenet" ([-1,1])
+	FreezeBase    bool    `json:"freeze_base"`
+	Seed          int64   `json:"seed"`
+	Shuffle       bool    `json:"shuffle"`
+	MaxSteps      int64   `json:"max_steps,omitempty"`
+	Out           string  `json:"out"`
+	Resume        bool    `json:"resume"`
+	EarlyStopping int     `json:"early_stopping,omitempty"` // patience in epochs; 0 = off
+	Threads       int     `json:"threads,omitempty"`
+	Device        string  `json:"device"`
+	Quiet         bool    `json:"quiet"`
+	CacheImages   bool    `json:"cache_images"` // keep decoded images in memory across epochs
+	RunID         string  `json:"run_id,omitempty"`
+}
+
+// DefaultConfig is the paper's setting: MobileNet, ImageNet weights, SGD lr 0.001, batch
+// 20, 100 epochs, 256 x 256 inputs scaled to [0, 1], average pooling, shuffled batches.
+func DefaultConfig() Config {
+	return Config{
+		Arch: tfgraph.MobileNet, Weights: "imagenet", Epochs: 100, BatchSize: 20, LearningRate: 0.001,
+		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: "paper", Seed: 1, Shuffle: true,
+		Out: "runs/mobilenet", Device: DeviceAuto, CacheImages: true,
+	}
+}
+
+// Validate reports the first invalid setting, naming the flag to fix.
+func (c Config) Validate() error {
+	switch {
+	case c.Data == "" && c.Manifest == "":
+		return errors.New("--data is required (a chest_xray folder with NORMAL/PNEUMONIA images)")
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs %d: must be at least 1", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("--batch-size %d: must be at least 1", c.BatchSize)
+	case !(c.LearningRate > 0):
+		return fmt.Errorf("--lr %g: must be positive", c.LearningRate)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("--momentum %g: must be in [0, 1)", c.Momentum)
+	case c.Out == "":
+		return errors.New("--out is required")
+	case c.MaxSteps < 0:
+		return fmt.Errorf("--max-steps %d: must be positive", c.MaxSteps)
+	case c.EarlyStopping < 0:
+		return fmt.Errorf("--early-stopping %d: must be positive", c.EarlyStopping)
+	}
+	return nil
+}
+
+// Result summarises a finished (or stopped) run.
+type Result struct {
+	Out          string
+	Epochs       int // epochs completed
+	Steps        int64
+	BestEpoch    int
+	BestValLoss  float64
+	SavedModel   string // OUT/savedmodel: the best epoch by validation loss
+	LastModel    string // OUT/savedmodel-last when the last epoch is not the best
+	History      []EpochStats
+	Interrupted  bool // stopped by the context (Ctrl-C); resume with --resume
+	StoppedEarly bool
+	Duration     time.Duration
+}
+
+// logger prints plain lines (progress bars go elsewhere).
+type logger struct {
+	w     io.Writer
+	quiet bool
+}
+
+func (l logger) printf(format string, a ...any) {
+	if l.w != nil {
+		fmt.Fprintf(l.w, format+"\n", a...)
+	}
+}
