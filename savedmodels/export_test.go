@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"math"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,7 @@ func TestExportRoundTrip(t *testing.T) {
 			pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
 			pixels := goPixels(t, pre, files)
 			live := liveProbs(t, sess, m, pixels)
+			requireSensitive(t, live)
 
 			// This package: Load + Predict on decoded images.
 			model, err := Load(dir, Options{})
@@ -100,6 +103,12 @@ func TestExportRoundTrip(t *testing.T) {
 					t.Errorf("Python class_id[%d] = %d, live argmax %d", i, c, argmax(live[i]))
 				}
 			}
+			// serving_bytes on the same files in Python: the in-graph preprocessing against Go's.
+			if d := maxDiff(t, py.Bytes.Probabilities, live); d > bytesProbTol {
+				t.Errorf("Python serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g > %g", d, bytesProbTol)
+			} else {
+				t.Logf("Python serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g", d)
+			}
 			checkPythonSignatures(t, py, size)
 			checkPythonVariables(t, py, m)
 			checkSavedModelCLI(t, dir, size)
@@ -107,7 +116,10 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 }
 
-// mobileNet builds MobileNet + the paper's head with Keras-default initial weights.
+// mobileNet builds MobileNet + the paper's head with Keras-default initial weights, then
+// spreads the BatchNormalization statistics and the biases (all 0 or 1 at
+// initialisation, which makes every input give [0.5 0.5]) so the output depends on the
+// input the way a trained model's does.
 func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 	t.Helper()
 	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
@@ -122,7 +134,54 @@ func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
 		t.Fatal(err)
 	}
+	rng := rand.New(rand.NewSource(3))
+	vals := map[string]*tf.Tensor{}
+	for _, v := range m.Variables {
+		var f func() float64
+		switch v.Weight {
+		case "moving_variance", "gamma":
+			f = func() float64 { return 0.5 + rng.Float64() }
+		case "moving_mean", "beta", "bias":
+			f = func() float64 { return 0.1 * rng.NormFloat64() }
+		default:
+			continue
+		}
+		x := make([]float32, v.NumElements())
+		for i := range x {
+			x[i] = float32(f())
+		}
+		vals[v.Name] = shaped(t, x, v.Shape)
+	}
+	if err := tfgraph.SetValues(sess, m.Variables, vals); err != nil {
+		t.Fatal(err)
+	}
 	return m, sess
+}
+
+// shaped makes a float32 tensor of shape from flat values.
+func shaped(t testing.TB, x []float32, shape []int64) *tf.Tensor {
+	t.Helper()
+	tt, err := tf.NewTensor(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.Reshape(shape); err != nil {
+		t.Fatal(err)
+	}
+	return tt
+}
+
+// requireSensitive fails when the model gives (nearly) the same output for every
+// image: comparisons against such a model could not fail.
+func requireSensitive(t testing.TB, live [][]float32) {
+	t.Helper()
+	lo, hi := 1.0, 0.0
+	for _, p := range live {
+		lo, hi = math.Min(lo, float64(p[1])), math.Max(hi, float64(p[1]))
+	}
+	if hi-lo < 1e-3 {
+		t.Fatalf("test model is insensitive: p(pneumonia) spans only [%g, %g] over the images", lo, hi)
+	}
 }
 
 func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
