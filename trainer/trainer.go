@@ -47,7 +47,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Arch: tfgraph.MobileNet, Weights: "imagenet", Epochs: 100, BatchSize: 20, LearningRate: 0.001,
-		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: "paper", Seed: 1, Shuffle: true,
+		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: "paper", Seed: 42, Shuffle: true,
 		Out: "runs/mobilenet", Device: DeviceAuto, CacheImages: true,
 	}
 }

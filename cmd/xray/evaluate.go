@@ -24,7 +24,11 @@ type savedModelInput struct {
 // as in the manifest, relative to the data root) and the model's architecture from its
 // metadata. It stays nil until the savedmodels package is wired in: setting it is the
 // only change `evaluate --savedmodel` needs.
-var runSavedModel func(ctx context.Context, in savedModelInput) (records []evaluator.Record, arch string, err error)
+var runSavedModel = func(ctx context.Context, in savedModelInput) (records []evaluator.Record, arch string, err error) {
+	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
+		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split, Progress: progressWriter(in.Progress),
+	})
+}
 
 func init() {
 	register(&cli.Command{
@@ -69,9 +73,6 @@ func evaluateAction(c *cli.Context) error {
 		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split")},
 	}
 	if savedModel != "" {
-		if c.String("data") == "" {
-			return usagef("evaluate --savedmodel needs --data DIR (the dataset root)")
-		}
 		if runSavedModel == nil {
 			return errors.New("evaluate --savedmodel: running a SavedModel is not wired into this build yet; evaluate saved predictions with --predictions FILE.csv")
 		}
