@@ -1,0 +1,365 @@
+package dataset
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// LoaderConfig configures a Loader. Start from DefaultLoaderConfig: its zero value does not
+// shuffle.
+type LoaderConfig struct {
+	Preprocessor       // input size and scaling
+	BatchSize    int   // images per batch; the last batch of an epoch may be smaller
+	Shuffle      bool  // visit images in EpochOrder(n, Seed, epoch) instead of entry order
+	Seed         int64 // shuffling and augmentation seed
+	Workers      int   // decoding goroutines; default GOMAXPROCS
+	Prefetch     int   // batches prepared ahead of the consumer; default 2
+	// CacheBytes bounds the in-memory cache of decoded, resized uint8 images, so epochs
+	// after the first skip decoding: 0 picks min(4 GiB, half the available memory), a
+	// negative value turns the cache off. Images beyond the budget are decoded every time.
+	CacheBytes int64
+	Augment    Augment // off when zero (the paper trains without augmentation)
+}
+
+// DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
+// epoch, cache on.
+func DefaultLoaderConfig() LoaderConfig {
+	return LoaderConfig{Preprocessor: DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
+}
+
+// Augment is optional, simple training-time augmentation applied to the cached uint8
+// pixels, drawn deterministically from (Seed, epoch, image). Zero means off.
+type Augment struct {
+	FlipH      bool    // mirror left-right with probability 1/2
+	MaxShift   float64 // translate by up to this fraction of the size on each axis (edges repeat)
+	Brightness float64 // add a uniform offset in [-Brightness, Brightness] (0..1 units), clipped
+}
+
+func (a Augment) on() bool { return a.FlipH || a.MaxShift > 0 || a.Brightness > 0 }
+
+// Batch is one step's input. The slices belong to the caller.
+type Batch struct {
+	Images []float32 // N x Size x Size x 3, row-major (NHWC), scaled
+	Labels []int     // N class labels
+	OneHot []float32 // N x 2, one-hot labels
+	Paths  []string  // N paths relative to the data root
+	Index  []int     // N positions in the entries given to NewLoader
+	Epoch  int
+	Number int // batch number within the epoch, from 0
+}
+
+// Len is the number of images in the batch.
+func (b Batch) Len() int { return len(b.Labels) }
+
+// Loader yields preprocessed batches of a fixed list of images, decoding in parallel.
+type Loader struct {
+	root    string
+	entries []Entry
+	cfg     LoaderConfig
+	cache   []atomic.Pointer[[]uint8]
+	used    atomic.Int64 // cache bytes
+	budget  int64
+	decodes atomic.Int64 // images decoded so far (cache misses), for tests and stats
+}
+
+// NewLoader makes a loader over entries (for example m.Subset(dataset.Train)) whose paths
+// are relative to root (m.Root).
+func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) {
+	if err := cfg.Preprocessor.Validate(); err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, errors.New("loader: no images (is the split empty? check the manifest)")
+	}
+	if cfg.BatchSize < 1 {
+		return nil, fmt.Errorf("loader: batch size %d: use 1 or more (the paper uses 20)", cfg.BatchSize)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = 2
+	}
+	if a := cfg.Augment; a.MaxShift < 0 || a.MaxShift >= 1 || a.Brightness < 0 || a.Brightness > 1 {
+		return nil, fmt.Errorf("loader: augmentation shift %v / brightness %v out of range: use 0 <= shift < 1, 0 <= brightness <= 1", a.MaxShift, a.Brightness)
+	}
+	l := &Loader{root: root, entries: entries, cfg: cfg, cache: make([]atomic.Pointer[[]uint8], len(entries))}
+	switch {
+	case cfg.CacheBytes < 0:
+		l.budget = 0
+	case cfg.CacheBytes == 0:
+		l.budget = defaultCacheBudget()
+	default:
+		l.budget = cfg.CacheBytes
+	}
+	return l, nil
+}
+
+// defaultCacheBudget is min(4 GiB, half of MemAvailable), or 1 GiB when that is unknown.
+func defaultCacheBudget() int64 {
+	const maxBudget = 4 << 30
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 1 << 30
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return min(maxBudget, kb*1024/2)
+			}
+		}
+	}
+	return 1 << 30
+}
+
+// Len is the number of images per epoch.
+func (l *Loader) Len() int { return len(l.entries) }
+
+// Batches is the number of batches per epoch.
+func (l *Loader) Batches() int { return (len(l.entries) + l.cfg.BatchSize - 1) / l.cfg.BatchSize }
+
+// Order is the visiting order of an epoch: positions in the entries, a deterministic
+// function of (Seed, epoch) when shuffling, the entries' order otherwise. Batch k of the
+// epoch holds Order(epoch)[k*BatchSize:(k+1)*BatchSize].
+func (l *Loader) Order(epoch int) []int {
+	if l.cfg.Shuffle {
+		return EpochOrder(len(l.entries), l.cfg.Seed, epoch)
+	}
+	o := make([]int, len(l.entries))
+	for i := range o {
+		o[i] = i
+	}
+	return o
+}
+
+// CacheStats reports the cached images, their bytes, and the decodes done so far.
+func (l *Loader) CacheStats() (images int, bytes int64, decodes int64) {
+	for i := range l.cache {
+		if l.cache[i].Load() != nil {
+			images++
+		}
+	}
+	return images, l.used.Load(), l.decodes.Load()
+}
+
+type pending struct {
+	b    Batch
+	left atomic.Int32
+	done chan struct{}
+	err  atomic.Pointer[error]
+}
+
+func (p *pending) fail(err error) { p.err.CompareAndSwap(nil, &err) }
+
+type job struct {
+	p    *pending
+	slot int
+}
+
+// Epoch yields the batches of one epoch in order. Stop early by breaking out of the loop;
+// cancelling ctx ends it with ctx's error. Either way every goroutine it started has
+// exited when the loop is over. An unreadable, changed or undecodable image ends the
+// epoch with an error naming the file.
+//
+//	for b, err := range loader.Epoch(ctx, epoch) {
+//		if err != nil { return err }
+//		... b.Images, b.OneHot ...
+//	}
+func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[Batch, error] {
+	return func(yield func(Batch, error) bool) {
+		parent := ctx
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+		order := l.Order(epoch)
+		bs, size := l.cfg.BatchSize, l.cfg.Len()
+		jobs := make(chan job, bs)
+		ready := make(chan *pending, l.cfg.Prefetch)
+		slots := make(chan struct{}, l.cfg.Prefetch)
+
+		for range l.cfg.Workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					if ctx.Err() == nil {
+						if err := l.fill(j.p, j.slot, size); err != nil {
+							j.p.fail(err)
+						}
+					}
+					if j.p.left.Add(-1) == 0 {
+						close(j.p.done)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() { // producer: batches in order, at most Prefetch of them in flight
+			defer wg.Done()
+			defer close(jobs)
+			defer close(ready)
+			for k := 0; k*bs < len(order); k++ {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				idx := order[k*bs : min((k+1)*bs, len(order))]
+				p := l.newPending(idx, epoch, k, size)
+				ready <- p // never blocks: ready holds at most the Prefetch slots
+				for s := range idx {
+					select {
+					case jobs <- job{p, s}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}()
+
+		for p := range ready {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				yield(Batch{}, parent.Err())
+				return
+			}
+			if err := p.err.Load(); err != nil {
+				yield(Batch{}, *err)
+				return
+			}
+			<-slots
+			if !yield(p.b, nil) {
+				return
+			}
+		}
+		if err := parent.Err(); err != nil {
+			yield(Batch{}, err)
+		}
+	}
+}
+
+func (l *Loader) newPending(idx []int, epoch, number, size int) *pending {
+	n := len(idx)
+	p := &pending{done: make(chan struct{})}
+	p.left.Store(int32(n))
+	p.b = Batch{
+		Images: make([]float32, n*size),
+		Labels: make([]int, n),
+		OneHot: make([]float32, n*2),
+		Paths:  make([]string, n),
+		Index:  append([]int(nil), idx...),
+		Epoch:  epoch,
+		Number: number,
+	}
+	for s, i := range idx {
+		e := l.entries[i]
+		p.b.Labels[s] = e.Label
+		p.b.OneHot[2*s+e.Label] = 1
+		p.b.Paths[s] = e.Path
+	}
+	return p
+}
+
+// fill preprocesses one image of a batch into its slot.
+func (l *Loader) fill(p *pending, slot, size int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("load %s: internal error: %v", p.b.Paths[slot], r)
+		}
+	}()
+	i := p.b.Index[slot]
+	pix, err := l.pixels(i)
+	if err != nil {
+		return err
+	}
+	if l.cfg.Augment.on() {
+		pix = l.augment(pix, p.b.Epoch, i)
+	}
+	l.cfg.Scaling.Apply(pix, p.b.Images[slot*size:(slot+1)*size])
+	return nil
+}
+
+// pixels returns entry i's resized uint8 pixels, from the cache or by decoding (and then
+// caching them while the budget allows).
+func (l *Loader) pixels(i int) ([]uint8, error) {
+	if c := l.cache[i].Load(); c != nil {
+		return *c, nil
+	}
+	e := l.entries[i]
+	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load image: %w (is the manifest's data root right? --data)", err)
+	}
+	if e.SHA256 != "" {
+		if s := sha256.Sum256(b); hex.EncodeToString(s[:]) != e.SHA256 {
+			return nil, fmt.Errorf("load image %s: contents changed since the manifest was made (sha256 differs): restore the file or make a new manifest", path)
+		}
+	}
+	img, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("load image %s: %w", path, err)
+	}
+	pix := l.cfg.Pixels(img)
+	l.decodes.Add(1)
+	if n := int64(len(pix)); l.used.Add(n) <= l.budget {
+		if !l.cache[i].CompareAndSwap(nil, &pix) {
+			l.used.Add(-n)
+		}
+	} else {
+		l.used.Add(-n)
+	}
+	return pix, nil
+}
+
+// augment returns a flipped, shifted and brightened copy of pix, drawn from
+// (Seed, epoch, image).
+func (l *Loader) augment(pix []uint8, epoch, image int) []uint8 {
+	a, s := l.cfg.Augment, l.cfg.Size
+	r := rand.New(rand.NewPCG(uint64(l.cfg.Seed), uint64(epoch)<<32^uint64(image)^0xA5A5A5A5))
+	flip := a.FlipH && r.IntN(2) == 1
+	m := int(a.MaxShift*float64(s) + 0.5)
+	dx, dy := 0, 0
+	if m > 0 {
+		dx, dy = r.IntN(2*m+1)-m, r.IntN(2*m+1)-m
+	}
+	delta := 0
+	if a.Brightness > 0 {
+		delta = int((r.Float64()*2 - 1) * a.Brightness * 255)
+	}
+	out := make([]uint8, len(pix))
+	for y := 0; y < s; y++ {
+		sy := min(max(y-dy, 0), s-1)
+		for x := 0; x < s; x++ {
+			sx := min(max(x-dx, 0), s-1)
+			if flip {
+				sx = s - 1 - sx
+			}
+			src, dst := (sy*s+sx)*3, (y*s+x)*3
+			for c := 0; c < 3; c++ {
+				out[dst+c] = uint8(min(max(int(pix[src+c])+delta, 0), 255))
+			}
+		}
+	}
+	return out
+}
