@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray"
+	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/trainer"
+)
+
+// demoConfig is the quick CPU run `xray demo` makes on the embedded sample: the paper's
+// pipeline (split, MobileNet + head, SGD, SavedModel, argmax evaluation) at a small input
+// size with a few short epochs, from random initialisation (no network for ImageNet
+// weights). Batch size and learning rate differ from the paper's so that a few minutes on
+// two cores give a model that has learnt something.
+func demoConfig(data, out string) trainer.Config {
+	cfg := trainer.DefaultConfig()
+	cfg.Data, cfg.Out = data, out
+	cfg.Weights = "none"
+	cfg.InputSize = 128
+	cfg.Epochs = 8
+	cfg.BatchSize = 8
+	cfg.LearningRate = 0.01
+	cfg.Momentum = 0.9
+	cfg.Device = trainer.DeviceCPU
+	cfg.RunID = "demo"
+	return cfg
+}
+
+func init() {
+	register(&cli.Command{
+		Name:  "demo",
+		Usage: "train MobileNet briefly on the embedded X-ray sample, export it and evaluate it (CPU, no network, a few minutes)",
+		UsageText: "xray demo [--out DIR]\n\nExample:\n   xray demo --out runs/demo\n\n" +
+			"Runs the whole pipeline on the 161-image sample built into the binary (Kermany et al. 2018, CC BY 4.0):\n" +
+			"split -> train -> SavedModel -> evaluate on the test split, then prints the report and where the\n" +
+			"curves and the confusion matrix are. Any previous demo run in --out is replaced.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Value: filepath.Join("runs", "demo"), Usage: "run `DIR` (replaced if it holds an earlier demo)", EnvVars: env("DEMO_OUT")},
+			&cli.IntFlag{Name: "epochs", Value: demoConfig("", "").Epochs, Usage: "training epochs", EnvVars: env("DEMO_EPOCHS")},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bars", EnvVars: env("QUIET")},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("demo takes no arguments, got %q", c.Args().First())
+			}
+			out := c.String("out")
+			if err := resetDemoDir(out); err != nil {
+				return err
+			}
+			data, err := xray.ExtractSample(filepath.Join(out, "data"))
+			if err != nil {
+				return fmt.Errorf("demo: extract the embedded sample: %w", err)
+			}
+			cfg := demoConfig(data, out)
+			cfg.Epochs, cfg.Quiet = c.Int("epochs"), c.Bool("quiet")
+			if cfg.Epochs < 1 {
+				return usagef("--epochs %d: must be at least 1", cfg.Epochs)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "xray demo: MobileNet + the paper's head at %d x %d, %d epochs, batch %d, SGD lr %g momentum %g, on %s\n\n",
+				cfg.InputSize, cfg.InputSize, cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Momentum, data)
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := trainer.Run(ctx, cfg, w)
+			if err != nil {
+				return err
+			}
+			if res.Interrupted {
+				return cli.Exit("xray: demo interrupted", 130)
+			}
+			recs, arch, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressWriter(c.App.ErrWriter)})
+			if err != nil {
+				return err
+			}
+			evalDir := filepath.Join(out, "eval-test")
+			rep, err := evaluator.Run(evaluator.Config{Records: recs, Out: evalDir,
+				Options: evaluator.Options{Model: arch, Split: "test", Source: res.SavedModel}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\n%s\n", rep.Markdown())
+			fmt.Fprintf(w, "Demo finished in %s. Look at:\n", res.Duration.Round(1e9))
+			for _, p := range [][2]string{
+				{"training curves", filepath.Join(out, "curves.png")},
+				{"confusion matrix", filepath.Join(evalDir, evaluator.ConfusionFile)},
+				{"ROC curve", filepath.Join(evalDir, evaluator.ROCFile)},
+				{"report", filepath.Join(evalDir, evaluator.ReportFile)},
+				{"SavedModel", res.SavedModel},
+			} {
+				fmt.Fprintf(w, "  %-17s %s\n", p[0], p[1])
+			}
+			fmt.Fprintf(w, "\nTry: xray predict --savedmodel %s %s\n", res.SavedModel, filepath.Join(data, "test", "PNEUMONIA", "*.jpeg"))
+			return nil
+		},
+	})
+}
+
+// resetDemoDir empties out for a new demo run, refusing to delete a directory that holds
+// something other than an earlier demo.
+func resetDemoDir(out string) error {
+	entries, err := os.ReadDir(out)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(out, "data", "chest_xray")); err != nil {
+		return fmt.Errorf("demo: %s exists and is not an earlier demo run: choose another --out", out)
+	}
+	return os.RemoveAll(out)
+}
