@@ -1,9 +1,11 @@
 package tfgraph
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/sbinet/npyio/npy"
 	"codeberg.org/sbinet/npyio/npz"
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/pyref"
@@ -153,32 +156,55 @@ func kerasMinSize(t *testing.T, arch string) int {
 	return v.MinSize
 }
 
+// raw reads one little-endian float32 array of the reference: its bytes and shape.
+// (npy.Reader.Read goes element by element through the unbuffered zip stream, seconds for
+// the 16 MB dense kernel; the header is parsed by npyio and the data taken whole.)
+func (r *kerasRef) raw(t *testing.T, name string) ([]byte, []int64) {
+	t.Helper()
+	rc, err := r.npz.Open(name + ".npy")
+	if err != nil {
+		t.Fatalf("reference array %s: %v", name, err)
+	}
+	defer rc.Close()
+	br := bufio.NewReader(rc)
+	nr, err := npy.NewReader(br)
+	if err != nil {
+		t.Fatalf("reference array %s: %v", name, err)
+	}
+	h := nr.Header.Descr
+	if strings.Trim(h.Type, `'"`) != "<f4" || h.Fortran {
+		t.Fatalf("reference array %s: dtype %s fortran=%v, want C-order <f4", name, h.Type, h.Fortran)
+	}
+	data, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("reference array %s: %v", name, err)
+	}
+	shape := make([]int64, len(h.Shape))
+	for i, d := range h.Shape {
+		shape[i] = int64(d)
+	}
+	if int64(len(data)) != 4*numElements(shape) {
+		t.Fatalf("reference array %s: %d bytes for shape %v", name, len(data), shape)
+	}
+	return data, shape
+}
+
 // array reads one float32 array of the reference.
 func (r *kerasRef) array(t *testing.T, name string) ([]float32, []int64) {
 	t.Helper()
-	key := name + ".npy"
-	h := r.npz.Header(key)
-	if h == nil {
-		t.Fatalf("reference has no array %s", name)
+	data, shape := r.raw(t, name)
+	out := make([]float32, len(data)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
 	}
-	var data []float32
-	if err := r.npz.Read(key, &data); err != nil {
-		t.Fatal(err)
-	}
-	shape := make([]int64, len(h.Descr.Shape))
-	for i, d := range h.Descr.Shape {
-		shape[i] = int64(d)
-	}
-	return data, shape
+	return out, shape
 }
 
 // tensor reads one reference array as a TensorFlow tensor.
 func (r *kerasRef) tensor(t *testing.T, name string) *tf.Tensor {
 	t.Helper()
-	data, shape := r.array(t, name)
-	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, data)
-	tt, err := tf.ReadTensor(tf.Float, shape, &buf)
+	data, shape := r.raw(t, name)
+	tt, err := tf.ReadTensor(tf.Float, shape, bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
