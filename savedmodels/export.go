@@ -391,7 +391,8 @@ func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metad
 	if mg.MetaInfoDef.AnyInfo, err = anypb.New(wrapperspb.String(string(js))); err != nil {
 		return err
 	}
-	b, err := proto.Marshal(&pb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*pb.MetaGraphDef{mg}})
+	// Deterministic: the same model exports to the same bytes (maps in key order).
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*pb.MetaGraphDef{mg}})
 	if err != nil {
 		return err
 	}

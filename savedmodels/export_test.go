@@ -116,10 +116,10 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 }
 
-// mobileNet builds MobileNet + the paper's head with Keras-default initial weights, then
-// spreads the BatchNormalization statistics and the biases (all 0 or 1 at
-// initialisation, which makes every input give [0.5 0.5]) so the output depends on the
-// input the way a trained model's does.
+// mobileNet builds MobileNet + the paper's head with random weights that keep the signal
+// alive through all layers (He-normal by true fan-in; Keras's initial weights make the
+// depthwise kernels so small that every input gives the same output), and
+// BatchNormalization statistics off their initial 0 and 1 so they matter.
 func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 	t.Helper()
 	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
@@ -131,20 +131,25 @@ func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sess.Close() })
-	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewSource(3))
 	vals := map[string]*tf.Tensor{}
 	for _, v := range m.Variables {
 		var f func() float64
 		switch v.Weight {
+		case "kernel", "depthwise_kernel":
+			fanIn := int64(1)
+			for _, d := range v.Shape[:len(v.Shape)-1] {
+				fanIn *= d
+			}
+			if len(v.Shape) == 4 && v.Shape[3] == 1 { // depthwise: each channel sees kh*kw inputs
+				fanIn = v.Shape[0] * v.Shape[1]
+			}
+			sd := math.Sqrt(2 / float64(fanIn))
+			f = func() float64 { return sd * rng.NormFloat64() }
 		case "moving_variance", "gamma":
-			f = func() float64 { return 0.5 + rng.Float64() }
-		case "moving_mean", "beta", "bias":
-			f = func() float64 { return 0.1 * rng.NormFloat64() }
-		default:
-			continue
+			f = func() float64 { return 0.8 + 0.4*rng.Float64() }
+		default: // moving_mean, beta, bias
+			f = func() float64 { return 0.05 * rng.NormFloat64() }
 		}
 		x := make([]float32, v.NumElements())
 		for i := range x {
@@ -260,11 +265,16 @@ func checkSavedModelCLI(t *testing.T, dir string, size int) {
 	if _, err := os.Stat(cli); err != nil {
 		t.Fatalf("saved_model_cli next to %s: %v", py, err)
 	}
-	cmd := exec.Command(cli, "show", "--dir", dir, "--all")
-	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3", "CUDA_VISIBLE_DEVICES=")
-	out, err := cmd.Output()
+	// Cached like the Python results: the output is a function of the files.
+	cached := filepath.Join(pyref.CacheDir(t, "saved_model_cli show --all", dirHash(t, dir)), "show.txt")
+	out, err := os.ReadFile(cached)
 	if err != nil {
-		t.Fatalf("saved_model_cli: %v", err)
+		cmd := exec.Command(cli, "show", "--dir", dir, "--all")
+		cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3", "CUDA_VISIBLE_DEVICES=")
+		if out, err = cmd.Output(); err != nil {
+			t.Fatalf("saved_model_cli show --dir %s --all: %v", dir, err)
+		}
+		writeAtomic(t, cached, out)
 	}
 	// signature_def['NAME']: ... inputs['KEY'] tensor_info: dtype: D shape: S ...
 	sigRe := regexp.MustCompile(`signature_def\['([^']+)'\]:`)

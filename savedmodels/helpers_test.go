@@ -1,7 +1,10 @@
 package savedmodels
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io/fs"
 	"fmt"
 	"math"
 	"os"
@@ -118,24 +121,38 @@ type pyResult struct {
 }
 
 // pythonCheck loads dir with Python TensorFlow, runs serving_default on images and
-// serving_bytes on files.
+// serving_bytes on files. Exports are deterministic, so the result is cached under a key
+// of the script, the SavedModel's files and the inputs.
 func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *pyResult {
 	t.Helper()
-	tmp := t.TempDir()
-	out := filepath.Join(tmp, "out.json")
-	args := []string{dir, out}
-	if len(images) > 0 {
-		raw := filepath.Join(tmp, "images.f32")
-		var b []byte
-		for _, p := range images {
-			b = append(b, floatBytes(p)...)
+	script := pyref.Script("savedmodel_check.py")
+	var raw []byte
+	for _, p := range images {
+		raw = append(raw, floatBytes(p)...)
+	}
+	key := []string{"savedmodel_check", pyref.FileHash(t, script), dirHash(t, dir), hashBytes(raw)}
+	for _, f := range files {
+		key = append(key, pyref.FileHash(t, f))
+	}
+	cache := pyref.CacheDir(t, key...)
+	out := filepath.Join(cache, "out.json")
+	if _, err := os.Stat(out); err != nil {
+		tmp := t.TempDir()
+		args := []string{dir, filepath.Join(tmp, "out.json")}
+		if len(images) > 0 {
+			rawPath := filepath.Join(tmp, "images.f32")
+			if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--images", rawPath, fmt.Sprint(len(images)))
 		}
-		if err := os.WriteFile(raw, b, 0o644); err != nil {
+		pyref.Run(t, script, append(args, files...)...)
+		b, err := os.ReadFile(filepath.Join(tmp, "out.json"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, "--images", raw, fmt.Sprint(len(images)))
+		writeAtomic(t, out, b)
 	}
-	pyref.Run(t, pyref.Script("savedmodel_check.py"), append(args, files...)...)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +162,45 @@ func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *
 		t.Fatal(err)
 	}
 	return &r
+}
+
+// dirHash hashes every file under dir (paths and contents).
+func dirHash(t testing.TB, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", rel, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func hashBytes(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func writeAtomic(t testing.TB, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // maxDiff is the largest |a-b| over two [N][2] probability tables.

@@ -1,0 +1,127 @@
+package savedmodels
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/pyref"
+)
+
+// Tolerances of serving_bytes (decode + resize + scaling in the graph) against the Go
+// preprocessing, in pixel levels (1 level = 1/255 in [0, 1], 1/127.5 in [-1, 1]).
+//
+// PNG decodes identically in both, and the in-graph resize mirrors imaging's two passes
+// with their uint8 rounding, so the pixels agree but for rounding ties that float32
+// (TensorFlow) and float64 (imaging) break differently: at most 1 level, on about 1 % of
+// the values, none at all at some ratios. JPEG decoders differ too (libjpeg-turbo's
+// islow IDCT against Go's image/jpeg round differently in about 1.5 % of the values):
+// on the Kermany X-rays at most 2 levels, mean difference below 0.05 levels.
+const (
+	pngMaxLevels      = 1
+	pngMaxDiffering   = 0.02 // fraction of values that may differ
+	jpegMaxLevels     = 2
+	jpegMeanLevels    = 0.06
+	bytesProbTol      = 2e-3 // serving_bytes vs serving_default on Go-preprocessed pixels
+	levelEps          = 1e-3 // float32 noise of the scaling, in levels
+)
+
+// TestServingBytesMatchesGo runs serving_bytes on real X-ray JPEGs and on PNGs of every
+// color model, as one batch of files of different sizes, and compares its preprocessed
+// pixels and probabilities with the Go preprocessing followed by the live graph.
+func TestServingBytesMatchesGo(t *testing.T) {
+	for _, c := range []struct {
+		size    int
+		scaling dataset.Scaling
+	}{{256, dataset.Unit}, {100, dataset.ImageNet}} {
+		t.Run(string(c.scaling), func(t *testing.T) {
+			dir, m, sess := exportTiny(t, c.size, 5, Metadata{Preprocessing: c.scaling})
+			paths := xrays(t, 40)
+			pngs, err := filepath.Glob(filepath.Join(pyref.RepoRoot(), "testdata", "formats", "*.png"))
+			if err != nil || len(pngs) == 0 {
+				t.Fatalf("no PNGs in testdata/formats: %v", err)
+			}
+			paths = append(paths, pngs...)
+			files := readFiles(t, paths)
+			pre := dataset.Preprocessor{Size: c.size, Scaling: c.scaling}
+			want := goPixels(t, pre, files)
+			live := liveProbs(t, sess, m, want)
+
+			sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sm.Session.Close()
+			blobs := make([]string, len(files))
+			for i, b := range files {
+				blobs[i] = string(b)
+			}
+			in, err := tf.NewTensor(blobs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig := sm.Signatures[SignatureBytes]
+			fetch := func(name string) tf.Output {
+				o, err := tensorByName(sm.Graph, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return o
+			}
+			out, err := sm.Session.Run(map[tf.Output]*tf.Tensor{fetch(sig.Inputs[InputImageBytes].Name): in},
+				[]tf.Output{fetch(mapOpName + ":0"), fetch(sig.Outputs[OutputProbabilties].Name)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out[0].Value().([][][][]float32)
+			level := 255.0
+			if c.scaling == dataset.ImageNet {
+				level = 127.5
+			}
+			for i, p := range paths {
+				var flat []float32
+				for _, row := range got[i] {
+					for _, px := range row {
+						flat = append(flat, px...)
+					}
+				}
+				maxd, mean, differing := pixelDiff(flat, want[i], level)
+				if strings.HasSuffix(p, ".png") {
+					if maxd > pngMaxLevels+levelEps || differing > pngMaxDiffering {
+						t.Errorf("%s: serving_bytes pixels differ from Go's by up to %.2f levels on %.2f %% of values; want <= %d on <= %.0f %%",
+							filepath.Base(p), maxd, 100*differing, pngMaxLevels, 100*pngMaxDiffering)
+					}
+				} else if maxd > jpegMaxLevels+levelEps || mean > jpegMeanLevels {
+					t.Errorf("%s: serving_bytes pixels differ from Go's by up to %.2f levels, mean %.4f; want <= %d, mean <= %g",
+						filepath.Base(p), maxd, mean, jpegMaxLevels, jpegMeanLevels)
+				}
+			}
+			if d := maxDiff(t, out[1].Value().([][]float32), live); d > bytesProbTol {
+				t.Errorf("serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g > %g", d, bytesProbTol)
+			} else {
+				t.Logf("serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g", d)
+			}
+		})
+	}
+}
+
+// pixelDiff compares two scaled images in pixel levels: the largest and mean absolute
+// difference and the fraction of values that differ by half a level or more.
+func pixelDiff(a, b []float32, level float64) (maxd, mean, differing float64) {
+	if len(a) != len(b) {
+		return math.Inf(1), math.Inf(1), 1
+	}
+	var n int
+	for i := range a {
+		d := math.Abs(float64(a[i])-float64(b[i])) * level
+		maxd = math.Max(maxd, d)
+		mean += d
+		if d >= 0.5 {
+			n++
+		}
+	}
+	return maxd, mean / float64(len(a)), float64(n) / float64(len(a))
+}
