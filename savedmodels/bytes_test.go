@@ -21,12 +21,12 @@ import (
 // islow IDCT against Go's image/jpeg round differently in about 1.5 % of the values):
 // on the Kermany X-rays at most 2 levels, mean difference below 0.05 levels.
 const (
-	pngMaxLevels      = 1
-	pngMaxDiffering   = 0.02 // fraction of values that may differ
-	jpegMaxLevels     = 2
-	jpegMeanLevels    = 0.06
-	bytesProbTol      = 2e-3 // serving_bytes vs serving_default on Go-preprocessed pixels
-	levelEps          = 1e-3 // float32 noise of the scaling, in levels
+	pngMaxLevels    = 1
+	pngMaxDiffering = 0.02 // fraction of values that may differ
+	jpegMaxLevels   = 2
+	jpegMeanLevels  = 0.06
+	bytesProbTol    = 2e-3 // serving_bytes vs serving_default on Go-preprocessed pixels
+	levelEps        = 1e-3 // float32 noise of the scaling, in levels
 )
 
 // TestServingBytesMatchesGo runs serving_bytes on real X-ray JPEGs and on PNGs of every
