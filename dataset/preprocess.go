@@ -9,8 +9,6 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
-
-	"github.com/disintegration/imaging"
 )
 
 // Scaling maps resized uint8 pixels to the float range a network expects.
@@ -89,18 +87,26 @@ func (p Preprocessor) Validate() error {
 func (p Preprocessor) Len() int { return p.Size * p.Size * 3 }
 
 // Pixels resizes img to Size x Size and returns its RGB pixels, row-major HWC uint8 (the
-// form the loader caches). img is converted to opaque RGB first when it is not already.
+// form the loader caches). Grayscale images (*image.Gray, as Decode returns them) are
+// resized as one channel and then repeated, which gives the same values as resizing the
+// three equal channels; anything else goes through ToRGB first.
 func (p Preprocessor) Pixels(img image.Image) []uint8 {
-	rgb := ToRGB(img)
 	out := make([]uint8, p.Len())
-	b := rgb.Bounds()
-	if b.Dx() == 0 || b.Dy() == 0 {
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return out
 	}
-	r := imaging.Resize(rgb, p.Size, p.Size, imaging.Linear)
-	for i, j := 0, 0; j < len(out); i, j = i+4, j+3 {
-		out[j], out[j+1], out[j+2] = r.Pix[i], r.Pix[i+1], r.Pix[i+2]
+	if g, ok := img.(*image.Gray); ok {
+		pl := plane{pix: g.Pix[g.PixOffset(b.Min.X, b.Min.Y):], stride: g.Stride, w: b.Dx(), h: b.Dy(), bpp: 1, ch: 1}
+		r := pl.resize(p.Size, p.Size)
+		for i, v := range r {
+			out[3*i], out[3*i+1], out[3*i+2] = v, v, v
+		}
+		return out
 	}
+	rgb := ToRGB(img)
+	pl := plane{pix: rgb.Pix, stride: rgb.Stride, w: b.Dx(), h: b.Dy(), bpp: 4, ch: 3}
+	copy(out, pl.resize(p.Size, p.Size))
 	return out
 }
 
@@ -184,10 +190,12 @@ func Config(b []byte) (kind string, w, h int, err error) {
 }
 
 // Decode decodes a JPEG or PNG (8- or 16-bit grayscale, gray+alpha, RGB, RGBA, paletted,
-// CMYK/YCCK JPEG) into opaque RGB, applying a JPEG's EXIF orientation. 16-bit samples keep
-// their high byte and alpha is dropped (not composited), as TensorFlow's decode_png with
-// channels=3 does. Bad input returns an error, never panics.
-func Decode(b []byte) (img *image.NRGBA, err error) {
+// CMYK/YCCK JPEG) and applies a JPEG's EXIF orientation. Grayscale sources come back as
+// *image.Gray (16-bit samples keep their high byte), everything else as an opaque RGB
+// *image.NRGBA (alpha dropped, not composited), both with origin (0, 0): the values
+// TensorFlow's DecodeJpeg/DecodePng give with channels=3. Bad input returns an error,
+// never panics.
+func Decode(b []byte) (img image.Image, err error) {
 	f, w, h, err := Config(b)
 	if err != nil {
 		return nil, err
@@ -210,11 +218,45 @@ func Decode(b []byte) (img *image.NRGBA, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("corrupt %s: %v", f, err)
 	}
-	rgb := ToRGB(m)
+	o := 1
 	if f == "jpeg" {
-		rgb = orient(rgb, jpegOrientation(b))
+		o = jpegOrientation(b)
 	}
-	return rgb, nil
+	switch g := m.(type) {
+	case *image.Gray:
+		return orientGray(grayAtOrigin(g), o), nil
+	case *image.Gray16:
+		return orientGray(gray16To8(g), o), nil
+	}
+	return orientRGB(ToRGB(m), o), nil
+}
+
+// grayAtOrigin returns g with its origin moved to (0, 0), copying only when needed.
+func grayAtOrigin(g *image.Gray) *image.Gray {
+	b := g.Bounds()
+	if b.Min == (image.Point{}) {
+		return g
+	}
+	w, h := b.Dx(), b.Dy()
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		copy(dst.Pix[y*w:(y+1)*w], g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):])
+	}
+	return dst
+}
+
+// gray16To8 keeps the high byte of each sample, as TensorFlow's DecodePng does for uint8.
+func gray16To8(g *image.Gray16) *image.Gray {
+	b := g.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		row := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):]
+		for x := 0; x < w; x++ {
+			dst.Pix[y*w+x] = row[2*x] // big-endian: high byte first
+		}
+	}
+	return dst
 }
 
 // ToRGB converts any image to opaque RGB in an NRGBA (alpha 255), origin at (0, 0):
@@ -330,23 +372,54 @@ func opaque(m *image.NRGBA) bool {
 	return true
 }
 
-// orient applies an EXIF orientation (1..8) so the image shows upright.
-func orient(m *image.NRGBA, o int) *image.NRGBA {
-	switch o {
-	case 2:
-		return imaging.FlipH(m)
-	case 3:
-		return imaging.Rotate180(m)
-	case 4:
-		return imaging.FlipV(m)
-	case 5:
-		return imaging.Transpose(m)
-	case 6:
-		return imaging.Rotate270(m)
-	case 7:
-		return imaging.Transverse(m)
-	case 8:
-		return imaging.Rotate90(m)
+// orientGray and orientRGB apply an EXIF orientation (1..8) so the image shows upright,
+// as PIL's ImageOps.exif_transpose does.
+// m's origin must be (0, 0).
+func orientGray(m *image.Gray, o int) *image.Gray {
+	if o < 2 || o > 8 {
+		return m
 	}
-	return m
+	pix, w, h := orientPix(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy(), 1, o)
+	return &image.Gray{Pix: pix, Stride: w, Rect: image.Rect(0, 0, w, h)}
+}
+
+func orientRGB(m *image.NRGBA, o int) *image.NRGBA {
+	if o < 2 || o > 8 {
+		return m
+	}
+	pix, w, h := orientPix(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy(), 4, o)
+	return &image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
+}
+
+// orientPix remaps w x h pixels of bpp bytes (rows stride bytes apart) for orientation
+// o in 2..8 into a packed buffer; 5..8 swap the axes.
+func orientPix(pix []uint8, stride, w, h, bpp, o int) ([]uint8, int, int) {
+	ow, oh := w, h
+	if o >= 5 {
+		ow, oh = h, w
+	}
+	out := make([]uint8, w*h*bpp)
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			var sx, sy int
+			switch o {
+			case 2: // mirrored left-right
+				sx, sy = w-1-x, y
+			case 3: // rotated 180
+				sx, sy = w-1-x, h-1-y
+			case 4: // mirrored top-bottom
+				sx, sy = x, h-1-y
+			case 5: // transposed
+				sx, sy = y, x
+			case 6: // needs a 90 degree clockwise turn
+				sx, sy = y, h-1-x
+			case 7: // transversed
+				sx, sy = w-1-y, h-1-x
+			case 8: // needs a 90 degree counter-clockwise turn
+				sx, sy = w-1-y, x
+			}
+			copy(out[(y*ow+x)*bpp:(y*ow+x+1)*bpp], pix[sy*stride+sx*bpp:])
+		}
+	}
+	return out, ow, oh
 }

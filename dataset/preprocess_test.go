@@ -7,10 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/disintegration/imaging"
 	"github.com/xraylab/xray/internal/pyref"
 )
 
@@ -84,7 +86,8 @@ func nrgbaFrom(pix []uint8, h, w int) *image.NRGBA {
 	return m
 }
 
-func rgbOf(m *image.NRGBA) []uint8 {
+func rgbOf(img image.Image) []uint8 {
+	m := ToRGB(img)
 	out := make([]uint8, 0, m.Rect.Dx()*m.Rect.Dy()*3)
 	for i := 0; i < len(m.Pix); i += 4 {
 		out = append(out, m.Pix[i], m.Pix[i+1], m.Pix[i+2])
@@ -289,5 +292,36 @@ func TestScalingMatchesKeras(t *testing.T) {
 	}
 	if _, err := ParseScaling("caffe"); err == nil || !strings.Contains(err.Error(), "paper") {
 		t.Errorf("ParseScaling(caffe) error %v should name the choices", err)
+	}
+}
+
+// TestResizeMatchesImaging: our resize is disintegration/imaging's Resize with the Linear
+// filter, bit for bit, on every test image (gray and RGB, shrinking, enlarging, one side
+// unchanged) and on a gray sub-image with a non-zero origin.
+func TestResizeMatchesImaging(t *testing.T) {
+	for _, path := range append(sampleImages(t), formatImages(t)...) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs := map[string]image.Image{"": img}
+		if g, ok := img.(*image.Gray); ok {
+			b := g.Bounds()
+			imgs[" (sub-image)"] = g.SubImage(image.Rect(3, 5, b.Dx()-1, b.Dy()-2))
+		}
+		for what, m := range imgs {
+			w := m.Bounds().Dx()
+			for _, size := range []int{256, 128, 31, w} {
+				got := Preprocessor{Size: size, Scaling: Unit}.Pixels(m)
+				want := rgbOf(imaging.Resize(m, size, size, imaging.Linear))
+				if !slices.Equal(got, want) {
+					t.Errorf("%s%s at %d px: differs from imaging.Resize", filepath.Base(path), what, size)
+				}
+			}
+		}
 	}
 }
