@@ -13,6 +13,9 @@ OUT_DIR receives:
   k2_base_features.npy      the backbone's output on x
   k2_full.h5                tf_keras paper model (backbone + head), model.save
   k2_full_features.npy, k2_full_probs.npy
+  k2_nested.h5              the same weights in a tf_keras model whose backbone is a nested
+                            model (one layer group in the file), model.save
+  k2_nested_probs.npy
   k3_full.weights.h5        keras 3 paper model as one functional graph, save_weights
   k3_full_features.npy, k3_full_probs.npy
   k3_nested.keras           keras 3 paper model with the backbone as a nested model,
@@ -90,6 +93,13 @@ if base_only:
 full2.save(os.path.join(out, "k2_full.h5"))
 save("k2_full_features.npy", base2(x, training=False))
 save("k2_full_probs.npy", full2(x, training=False))
+# The same weights in a model whose backbone is one nested layer (Sequential-style
+# transfer learning): the legacy file then stores the backbone as one group.
+inp2 = tf_keras.Input(shape)
+nested2 = tf_keras.Model(inp2, head(tf_keras, base2(inp2)))
+nested2.set_weights(full2.get_weights())
+nested2.save(os.path.join(out, "k2_nested.h5"))
+save("k2_nested_probs.npy", nested2(x, training=False))
 with open(os.path.join(out, "layers.txt"), "w") as f:
     for layer in full2.layers:
         if layer.weights:

@@ -236,18 +236,53 @@ func readLegacy(h *h5File, group string, names, groups []string, f *File) error 
 		if len(wnames) == 0 {
 			continue
 		}
-		l := Layer{Name: name, order: i}
+		// A nested model (a backbone used as one layer of the paper model) is one group
+		// whose weight names carry their own layers: "conv1/kernel:0", "conv1_bn/gamma:0".
+		// Keras 2 lists such a group's trainable weights first, then the BN statistics,
+		// so the sub-layers are gathered by name, in order of first appearance.
+		nested := len(weightPrefixes(wnames)) > 1
+		var sub []*Layer
+		byName := map[string]*Layer{}
 		for _, wn := range wnames {
 			p := lg + "/" + wn
 			shape, data, err := h.readFloats(p)
 			if err != nil {
 				return fmt.Errorf("layer %s: weight %s: %w", name, wn, err)
 			}
-			l.Tensors = append(l.Tensors, Tensor{Layer: name, Weight: legacyWeightName(wn), Path: p, Shape: shape, Data: data})
+			layer := name
+			if nested {
+				layer = weightPrefix(wn)
+			}
+			l := byName[layer]
+			if l == nil {
+				l = &Layer{Name: layer, order: i*100000 + len(sub)}
+				byName[layer] = l
+				sub = append(sub, l)
+			}
+			l.Tensors = append(l.Tensors, Tensor{Layer: layer, Weight: legacyWeightName(wn), Path: p, Shape: shape, Data: data})
 		}
-		f.Layers = append(f.Layers, l)
+		for _, l := range sub {
+			f.Layers = append(f.Layers, *l)
+		}
 	}
 	return nil
+}
+
+// weightPrefix is the layer part of a stored weight name ("conv1_bn/gamma:0" ->
+// "conv1_bn"), "" for names without one (Keras 1).
+func weightPrefix(s string) string {
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		return s[:i]
+	}
+	return ""
+}
+
+func weightPrefixes(names []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[weightPrefix(n)] = true
+	}
+	return m
 }
 
 // legacyWeightName turns a stored weight name into Keras's weight name:

@@ -39,6 +39,7 @@ func TestKerasFilesReproduceKeras(t *testing.T) {
 		{"k2_base.h5", LegacyWeights, ModeBase, "k2_base_features.npy", ""},
 		{"k2_base_imagenet.h5", LegacyWeights, ModeBase, "k2_base_features.npy", ""},
 		{"k2_full.h5", LegacyModel, ModeFull, "k2_full_features.npy", "k2_full_probs.npy"},
+		{"k2_nested.h5", LegacyModel, ModeFull, "k2_full_features.npy", "k2_nested_probs.npy"},
 		{"k3_full.weights.h5", Keras3Weights, ModeFull, "k3_full_features.npy", "k3_full_probs.npy"},
 		{"k3_nested.keras", Keras3Archive, ModeFull, "k3_nested_features.npy", "k3_nested_probs.npy"},
 	}
