@@ -133,27 +133,29 @@ func kerasReference(t *testing.T, cfg Config) *kerasRef {
 	return ref
 }
 
-// kerasMinSize asks Keras for the smallest input side whose model builds with a
+// kerasSizesWork asks Keras, for each input side, whether the model builds with a
 // non-empty 4x4-pooled feature map.
-func kerasMinSize(t *testing.T, arch string) int {
+func kerasSizesWork(t *testing.T, arch string, sizes ...int) map[string]bool {
 	t.Helper()
 	script := pyref.Script(refScript)
-	dir := pyref.CacheDir(t, refScript, pyref.FileHash(t, script), "min-size", arch)
-	file := filepath.Join(dir, "min_size.json")
+	args := []string{"--arch", arch, "--probe-sizes"}
+	for _, s := range sizes {
+		args = append(args, strconv.Itoa(s))
+	}
+	dir := pyref.CacheDir(t, append([]string{refScript, pyref.FileHash(t, script)}, args...)...)
+	file := filepath.Join(dir, "sizes.json")
 	b, err := os.ReadFile(file)
 	if err != nil {
-		b = pyref.Run(t, script, "--arch", arch, "--min-size")
+		b = pyref.Run(t, script, args...)
 		if err := os.WriteFile(file, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var v struct {
-		MinSize int `json:"min_size"`
+	var works map[string]bool
+	if err := json.Unmarshal(b, &works); err != nil {
+		t.Fatalf("probe sizes %q: %v", b, err)
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("min size %q: %v", b, err)
-	}
-	return v.MinSize
+	return works
 }
 
 // raw reads one little-endian float32 array of the reference: its bytes and shape.

@@ -158,7 +158,7 @@ func (l *layerCtx) weight(weight string, shape []int64, trainable bool, init ini
 	return v.Value
 }
 
-// moving returns a BN moving-statistics variable (for the update op).
+// variable returns the layer's variable weight, created earlier in the inference pass.
 func (l *layerCtx) variable(weight string) *Variable { return l.b.vars[l.name+"/"+weight] }
 
 // nameSeed turns a weight path into the second half of a stateless seed, so each

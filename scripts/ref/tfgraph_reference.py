@@ -4,7 +4,7 @@ images in inference mode, full training mode and head-only training mode (base n
 trainable). Everything the Go test compares is written to OUT/ref.npz and OUT/meta.json.
 
   tfgraph_reference.py --arch mobilenet --size 256 --pool avg --out DIR IMAGE...
-  tfgraph_reference.py --arch mobilenet --min-size     # prints {"min_size": N}
+  tfgraph_reference.py --arch mobilenet --probe-sizes 126 127   # prints {"126": false, "127": true}
 
 ref.npz keys (float32): x (the images, [N, S, S, 3] in [0, 1]); w/<path> for every weight
 (w.path, e.g. conv_dw_1/depthwise_kernel); {infer,train,headtrain}/{features,logits,probs};
@@ -59,26 +59,13 @@ def build(arch, size, pool):
     return base, model, probe, pooled
 
 
-def min_size(arch, pool):
-    """Smallest square input for which the model builds and the 4x4 pooling output is non-empty."""
-
-    def works(size):
-        try:
-            _, _, _, pooled = build(arch, size, pool)
-        except ValueError:
-            return False
-        return all(d is not None and d >= 1 for d in pooled.shape[1:3])
-
-    lo = hi = BACKBONES[arch][1]
-    while not works(hi):
-        lo, hi = hi + 1, hi * 2
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if works(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
+def size_works(arch, pool, size):
+    """Whether the model builds at size with a non-empty 4x4-pooled feature map."""
+    try:
+        _, _, _, pooled = build(arch, size, pool)
+    except ValueError:
+        return False
+    return all(d is not None and d >= 1 for d in pooled.shape[1:3])
 
 
 def load_images(paths, size):
@@ -120,19 +107,25 @@ def random_weights(model, rng):
     model.set_weights([values[w.path] for w in model.weights])
 
 
-def calibrate_bn(model, probe_inputs, x, rng):
-    """Moves each BN layer's moving statistics near the statistics its input really has
-    (layer by layer, in model order), so inference-mode activations neither explode nor
-    die through a deep random network. Perturbed so they still differ from batch stats."""
+def calibrate_bn(model, x, rng):
+    """Moves each BN layer's moving statistics near the statistics its input really has,
+    so inference-mode activations neither explode nor die through a deep random network;
+    perturbed so they still differ from the batch statistics. One eager pass over the
+    layers in Keras's (topological) order, each BN calibrated just before it runs."""
+    values = {id(model.inputs[0]): tf.convert_to_tensor(x)}
     for layer in model.layers:
-        if not isinstance(layer, layers.BatchNormalization):
+        if isinstance(layer, layers.InputLayer):
             continue
-        sub = keras.Model(probe_inputs, layer.input)
-        a = np.asarray(sub(x, training=False))
-        axes = tuple(range(a.ndim - 1))
-        mean, var = a.mean(axis=axes), a.var(axis=axes)
-        layer.moving_mean.assign((mean + rng.normal(0, 0.1, mean.shape) * np.sqrt(var + 1e-3)).astype(np.float32))
-        layer.moving_variance.assign((var * rng.uniform(0.7, 1.3, var.shape) + 1e-2).astype(np.float32))
+        node = layer._inbound_nodes[0]
+        ins = [values[id(t)] for t in node.input_tensors]
+        if isinstance(layer, layers.BatchNormalization):
+            a = np.asarray(ins[0])
+            axes = tuple(range(a.ndim - 1))
+            mean, var = a.mean(axis=axes), a.var(axis=axes)
+            layer.moving_mean.assign((mean + rng.normal(0, 0.1, mean.shape) * np.sqrt(var + 1e-3)).astype(np.float32))
+            layer.moving_variance.assign((var * rng.uniform(0.7, 1.3, var.shape) + 1e-2).astype(np.float32))
+        out = layer(ins if len(ins) > 1 else ins[0], training=False)
+        values[id(node.output_tensors[0])] = out
 
 
 def initializers(model):
@@ -197,12 +190,12 @@ def main():
     ap.add_argument("--pool", default="avg", choices=("avg", "max"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out")
-    ap.add_argument("--min-size", action="store_true")
+    ap.add_argument("--probe-sizes", action="store_true", help="the positional arguments are input sizes to try")
     ap.add_argument("images", nargs="*")
     a = ap.parse_args()
 
-    if a.min_size:
-        json.dump({"min_size": min_size(a.arch, a.pool)}, sys.stdout)
+    if a.probe_sizes:
+        json.dump({s: size_works(a.arch, a.pool, int(s)) for s in a.images}, sys.stdout)
         return
     if not a.out or not a.images:
         ap.error("--out and images are required")
@@ -212,7 +205,7 @@ def main():
     x = load_images(a.images, a.size)
     rng = np.random.default_rng(a.seed)
     random_weights(model, rng)
-    calibrate_bn(model, base.input, x, rng)
+    calibrate_bn(model, x, rng)
     initial = [np.asarray(w) for w in model.weights]
     dense_last = model.layers[-1]
 
