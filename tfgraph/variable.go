@@ -11,9 +11,9 @@ import (
 // Variable is a resource variable named by its Keras weight path, so a weight file, a
 // checkpoint, a SavedModel and `xray summary` all speak the same names.
 type Variable struct {
-	Name      string  // Keras weight path: "conv_dw_1/depthwise_kernel"
+	Name      string  // Keras 3 weight path (w.path): "conv_dw_1/kernel", "block2_sepconv1/depthwise_kernel"
 	Layer     string  // Keras layer name: "conv_dw_1"
-	Weight    string  // Keras weight name within the layer: "depthwise_kernel"
+	Weight    string  // Keras weight name within the layer: "kernel", "moving_mean"
 	Shape     []int64 // static shape
 	Trainable bool    // false for BN moving statistics
 	Head      bool    // part of the paper's dense head (not the backbone): --freeze-base trains only these
