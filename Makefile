@@ -26,8 +26,21 @@ check-tf:
 	@test -e "$(TF_ABS)/lib/libtensorflow.so" -o -e "$(TF_ABS)/lib/libtensorflow.so.2" || { \
 	  echo "error: no TensorFlow C library in $(TF_ABS)/lib. Run 'make setup' (PyPI wheel), or set TENSORFLOW_DIR to an official libtensorflow directory (lib/ + include/)." >&2; exit 1; }
 
+# bin/xray is a small launcher that checks the TensorFlow library is still where the
+# binary's rpath points and says what to do if not (the dynamic loader's own message
+# would only name a missing .so); bin/xray.bin is the binary itself.
 build: check-tf
-	$(GO) build -o $(BIN) ./cmd/xray
+	$(GO) build -o $(BIN).bin ./cmd/xray
+	@printf '%s\n' '#!/bin/sh' \
+	  '# Launcher made by make build: checks for the TensorFlow C library, then runs xray.bin.' \
+	  'lib="$(TF_ABS)/lib"' \
+	  'if [ ! -e "$$lib/libtensorflow_cc.so.2" ] && [ ! -e "$$lib/libtensorflow.so.2" ]; then' \
+	  '  echo "xray: the TensorFlow C library is missing from $$lib: run make setup (PyPI wheel), or rebuild with make build TENSORFLOW_DIR=DIR pointing at a libtensorflow directory" >&2' \
+	  '  exit 1' \
+	  'fi' \
+	  ': "$${TF_CPP_MIN_LOG_LEVEL:=2}"; export TF_CPP_MIN_LOG_LEVEL  # hide TensorFlow start-up banners' \
+	  'exec "$$(dirname "$$0")/xray.bin" "$$@"' > $(BIN)
+	@chmod +x $(BIN)
 
 vet: check-tf
 	$(GO) vet ./...
