@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -65,7 +64,7 @@ func evaluateAction(c *cli.Context) error {
 	case savedModel != "" && predictions != "":
 		return usagef("evaluate: give --savedmodel or --predictions, not both")
 	case savedModel == "" && predictions == "":
-		return usagef("evaluate: give --savedmodel DIR --data DIR, or --predictions FILE.csv")
+		return usagef("evaluate: give --savedmodel DIR [--data DIR --manifest FILE], or --predictions FILE.csv")
 	}
 	cfg := evaluator.Config{
 		Predictions: predictions,
@@ -73,9 +72,6 @@ func evaluateAction(c *cli.Context) error {
 		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split")},
 	}
 	if savedModel != "" {
-		if runSavedModel == nil {
-			return errors.New("evaluate --savedmodel: running a SavedModel is not wired into this build yet; evaluate saved predictions with --predictions FILE.csv")
-		}
 		recs, arch, err := runSavedModel(c.Context, savedModelInput{
 			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
 			Split: cfg.Split, Progress: c.App.ErrWriter,

@@ -105,11 +105,11 @@ func TestEvaluateUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"evaluate"}, exitUsage, "--savedmodel DIR --data DIR, or --predictions"},
+		{[]string{"evaluate"}, exitUsage, "--savedmodel DIR [--data DIR --manifest FILE], or --predictions"},
 		{[]string{"evaluate", "--savedmodel", "sm", "--predictions", csv}, exitUsage, "not both"},
-		{[]string{"evaluate", "--savedmodel", "sm"}, exitUsage, "needs --data"},
+		{[]string{"evaluate", "--savedmodel", "sm"}, exitFailure, "no manifest for sm: pass --manifest FILE"},
 		{[]string{"evaluate", "--predictions", csv, "extra"}, exitUsage, "no arguments"},
-		{[]string{"evaluate", "--savedmodel", "sm", "--data", "d"}, exitFailure, "not wired"},
+		{[]string{"evaluate", "--savedmodel", "sm", "--manifest", csv}, exitFailure, csv},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
