@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -71,6 +72,8 @@ type Model struct {
 
 	mu     sync.RWMutex // held for reading while submitting, for writing by Close
 	closed bool
+
+	runs atomic.Int64 // session runs so far (tests check the batching)
 }
 
 // request is one Predict call's images, waiting for the dispatcher.
@@ -103,7 +106,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 	}()
 	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
 	if err != nil {
-		return nil, fail("%v; the variables may be missing or damaged: export the model again", err)
+		return nil, fail("%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
 	m = &Model{dir: dir, meta: meta, pre: meta.preprocessor(), saved: saved}
 	for _, x := range []struct {
@@ -171,6 +174,13 @@ func readSavedModel(dir string) (*pb.SignatureDef, Metadata, error) {
 	if sig == nil || sig.Inputs[InputImage] == nil || sig.Outputs[OutputProbabilties] == nil || sig.Outputs[OutputClassID] == nil {
 		return nil, meta, fmt.Errorf("signature %s with input %q and outputs %q, %q missing: not an xray SavedModel; export it with savedmodels.Export",
 			SignatureDefault, InputImage, OutputProbabilties, OutputClassID)
+	}
+	// TensorFlow's loader silently skips the restore when the checkpoint is absent, and
+	// every prediction would then fail on uninitialised variables.
+	if mg.GetSaverDef() != nil {
+		if _, err := os.Stat(filepath.Join(dir, "variables", "variables.index")); err != nil {
+			return nil, meta, errors.New("no variables/variables.index: the export is incomplete; export the model again")
+		}
 	}
 	if meta, err = readMetadata(dir, mg); err != nil {
 		return nil, meta, err
@@ -494,6 +504,7 @@ func (m *Model) runBatch(images [][]float32) (probs [][2]float32, class []int, e
 	for i, p := range images {
 		readers[i] = bytes.NewReader(floatBytes(p))
 	}
+	m.runs.Add(1)
 	s := int64(m.pre.Size)
 	in, err := tf.ReadTensor(tf.Float, []int64{int64(len(images)), s, s, 3}, io.MultiReader(readers...))
 	if err != nil {

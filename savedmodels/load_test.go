@@ -1,0 +1,130 @@
+package savedmodels
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/xraylab/xray/internal/pyref"
+)
+
+// copyDir copies a SavedModel so a case can damage its copy.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadErrors: a missing, incomplete or damaged SavedModel gives one line naming the
+// directory and what to do, never a panic.
+func TestLoadErrors(t *testing.T) {
+	good, _, _ := exportTiny(t, 32, 1, Metadata{RunID: "r"})
+	cases := []struct {
+		name string
+		make func(t *testing.T, dir string) string // returns the dir to load
+		want string                                // in the error
+	}{
+		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") }, "give the directory Export wrote"},
+		{"a file", func(t *testing.T, dir string) string {
+			f := filepath.Join(dir, "model.pb")
+			os.WriteFile(f, []byte("x"), 0o644)
+			return f
+		}, "not a directory"},
+		{"empty", func(t *testing.T, dir string) string { return dir }, "no saved_model.pb"},
+		{"serving base", func(t *testing.T, dir string) string {
+			copyDir(t, good, filepath.Join(dir, "1"))
+			return dir
+		}, "give a version directory, e.g. " + filepath.Join("DIR", "1")},
+		{"garbage saved_model.pb", func(t *testing.T, dir string) string {
+			copyDir(t, good, dir)
+			os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("\xff\xff\xff not a proto"), 0o644)
+			return dir
+		}, "saved_model.pb is damaged"},
+		{"no variables", func(t *testing.T, dir string) string {
+			copyDir(t, good, dir)
+			os.RemoveAll(filepath.Join(dir, "variables"))
+			return dir
+		}, "no variables/variables.index"},
+		{"truncated variables", func(t *testing.T, dir string) string {
+			copyDir(t, good, dir)
+			p := filepath.Join(dir, "variables", "variables.data-00000-of-00001")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)/2], 0o644)
+			return dir
+		}, "export the model again"},
+		{"bad metadata", func(t *testing.T, dir string) string {
+			copyDir(t, good, dir)
+			os.WriteFile(filepath.Join(dir, MetadataFile), []byte("{"), 0o644)
+			return dir
+		}, MetadataFile},
+		{"not xray", func(t *testing.T, dir string) string {
+			script := pyref.Script("tiny_savedmodel.py")
+			cached := filepath.Join(pyref.CacheDir(t, "tiny_savedmodel", pyref.FileHash(t, script)), "model")
+			if _, err := os.Stat(filepath.Join(cached, "saved_model.pb")); err != nil {
+				os.RemoveAll(cached)
+				pyref.Run(t, script, cached)
+			}
+			copyDir(t, cached, dir)
+			return dir
+		}, "not an xray SavedModel"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			dir := c.make(t, tmp)
+			m, err := Load(dir, Options{})
+			if err == nil {
+				m.Close()
+				t.Fatalf("Load(%s) succeeded", dir)
+			}
+			msg := strings.ReplaceAll(err.Error(), tmp, "DIR")
+			if !strings.Contains(err.Error(), dir) || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
+				t.Errorf("error %q: want one line naming %s and saying %q", msg, "the directory", c.want)
+			}
+		})
+	}
+}
+
+// TestLoadMetadataFallback: without assets.extra/xray.json (a copy tool that skipped it)
+// the metadata comes from saved_model.pb.
+func TestLoadMetadataFallback(t *testing.T) {
+	good, _, _ := exportTiny(t, 32, 1, Metadata{RunID: "r-fallback"})
+	m, err := Load(good, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := m.Metadata()
+	m.Close()
+	if err := os.RemoveAll(filepath.Join(good, filepath.Dir(MetadataFile))); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Load(good, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.Metadata(); !reflect.DeepEqual(got, want) || got.RunID != "r-fallback" {
+		t.Errorf("metadata from saved_model.pb %+v, from the file %+v", got, want)
+	}
+	if _, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 1))...); err != nil {
+		t.Fatal(err)
+	}
+}

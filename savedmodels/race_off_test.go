@@ -1,0 +1,5 @@
+//go:build !race
+
+package savedmodels
+
+const raceEnabled = false
