@@ -84,6 +84,11 @@ func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) 
 	if len(entries) == 0 {
 		return nil, errors.New("loader: no images (is the split empty? check the manifest)")
 	}
+	for _, e := range entries {
+		if e.Label != Normal && e.Label != Pneumonia {
+			return nil, fmt.Errorf("loader: %s has label %d: want 0 (normal) or 1 (pneumonia)", e.Path, e.Label)
+		}
+	}
 	if cfg.BatchSize < 1 {
 		return nil, fmt.Errorf("loader: batch size %d: use 1 or more (the paper uses 20)", cfg.BatchSize)
 	}

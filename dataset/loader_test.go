@@ -278,6 +278,11 @@ func TestLoaderBadImages(t *testing.T) {
 	if _, err := NewLoader(root, nil, DefaultLoaderConfig()); err == nil {
 		t.Error("NewLoader accepted no images")
 	}
+	wrong := append([]Entry(nil), in.Entries...)
+	wrong[0].Label = 2
+	if _, err := NewLoader(root, wrong, DefaultLoaderConfig()); err == nil || !strings.Contains(err.Error(), "label 2") {
+		t.Errorf("NewLoader with label 2: %v", err)
+	}
 }
 
 func TestLoaderAugment(t *testing.T) {

@@ -28,9 +28,10 @@ const DefaultSize = 256
 // MinSide is the smallest width or height Ingest accepts; smaller images are skipped.
 const MinSide = 32
 
-// MaxPixels bounds the width x height Decode accepts, so a hostile header cannot make it
-// allocate gigabytes. The largest Kermany original is about 2890 x 2660 (7.7 Mpx).
-const MaxPixels = 64 << 20
+// MaxPixels bounds the width x height Decode accepts (33.5 Mpx, e.g. 5790 x 5790), so a
+// small hostile file cannot make it allocate gigabytes. Digital X-ray detectors stay under
+// 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx).
+const MaxPixels = 1 << 25
 
 // ParseScaling reads a --preprocess value: "paper" or "unit" for [0, 1], "imagenet" or "tf"
 // for [-1, 1].
