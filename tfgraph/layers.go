@@ -13,12 +13,13 @@ import (
 
 // Keras layer semantics, reproduced op for op on TensorFlow's graph API.
 //
-// A builder builds the network function twice in one graph: first the inference pass
-// (BatchNormalization reads the moving statistics), which creates every variable, then
-// the training pass under the "train/" scope (batch statistics plus the moving-average
-// update ops), which finds the same variables by their Keras weight paths. Each Keras
-// layer gets a sub-scope named exactly as the Keras layer, so graph node names read
-// "conv_dw_1/..." (inference) and "train/conv_dw_1/..." (training).
+// A builder builds the network function several times in one graph: first the inference
+// pass (BatchNormalization reads the moving statistics), which creates every variable,
+// then training passes under their own scopes ("train/": batch statistics plus the
+// moving-average update ops; "train_head/": the head alone), which find the same
+// variables by their Keras weight paths. Each Keras layer gets a sub-scope named exactly
+// as the Keras layer, so graph node names read "conv_dw_1/..." (inference) and
+// "train/conv_dw_1/..." (training).
 
 // Keras defaults for BatchNormalization.
 const (
@@ -34,7 +35,7 @@ type builder struct {
 	seed     int64
 
 	vars  map[string]*Variable
-	order []*Variable // creation order = Keras's model.weights order
+	order []*Variable // Keras's model.weights order (creation order; kerasOrderSince sorts branching backbones)
 
 	layers   []LayerInfo
 	producer map[tf.Output]string // output -> Keras layer that made it, for "Connected to"
