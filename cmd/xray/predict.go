@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/savedmodels"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "predict",
+		Usage: "classify chest X-ray images with an exported SavedModel",
+		UsageText: "xray predict --savedmodel DIR [--json] [--batch N] IMAGE...\n\n" +
+			"Prints one line per image, in the order given: FILE<TAB>CLASS<TAB>PROBABILITY (of that\n" +
+			"class), or FILE<TAB>error<TAB>MESSAGE. With --json, one JSON object per line (JSON Lines):\n" +
+			"{\"file\", \"class\", \"class_id\", \"probability\", \"probabilities\": [p_normal, p_pneumonia]}\n" +
+			"or {\"file\", \"error\"}. Images that fail do not stop the others; the exit status is then 1.\n\n" +
+			"Examples:\n" +
+			"   xray predict --savedmodel runs/mobilenet/savedmodel chest_xray/test/PNEUMONIA/*.jpeg\n" +
+			"   xray predict --savedmodel runs/mobilenet/savedmodel --json scan.png | jq .probability",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` (the directory holding saved_model.pb)", EnvVars: []string{"XRAY_SAVEDMODEL"}},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON Lines instead of tab-separated text", EnvVars: []string{"XRAY_JSON"}},
+			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`)", EnvVars: []string{"XRAY_BATCH"}},
+		},
+		Action: predictAction,
+	})
+}
+
+func predictAction(c *cli.Context) error {
+	dir := c.String("savedmodel")
+	if dir == "" {
+		return usagef("predict needs --savedmodel DIR")
+	}
+	if c.NArg() == 0 {
+		return usagef("predict needs at least one IMAGE file")
+	}
+	if c.Int("batch") < 1 {
+		return usagef("--batch %d: give 1 or more", c.Int("batch"))
+	}
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch")})
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+
+	out := c.App.Writer
+	enc := json.NewEncoder(out)
+	failed := 0
+	err = model.PredictFiles(c.Context, c.Args().Slice(), func(p savedmodels.FilePrediction) error {
+		if p.Err != nil {
+			failed++
+		}
+		switch {
+		case c.Bool("json"):
+			return enc.Encode(p)
+		case p.Err != nil:
+			_, err := fmt.Fprintf(out, "%s\terror\t%s\n", p.File, oneLine(p.Message()))
+			return err
+		default:
+			_, err := fmt.Fprintf(out, "%s\t%s\t%.4f\n", p.File, p.Label, p.Probabilities[p.Class])
+			return err
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be predicted (see their error lines)", failed, c.NArg())
+	}
+	return nil
+}
