@@ -47,6 +47,7 @@ vet: check-tf
 
 test: setup vet
 	$(GO) test -count=1 ./...
+	cd examples/service && $(GO) build ./... && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 version: setup build
 	./$(BIN) version
