@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/xraylab/xray/internal/atomicfile"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -247,12 +249,12 @@ func WriteComparison(dir string, c *Comparison) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("compare output: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, CompareFile), []byte(c.Markdown())); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, CompareFile), []byte(c.Markdown())); err != nil {
 		return err
 	}
 	png, err := c.ChartPNG()
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, CompareChartFile), png)
+	return atomicfile.WriteFile(filepath.Join(dir, CompareChartFile), png)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/xraylab/xray/internal/atomicfile"
 )
 
 // PredictionsHeader is the header of predictions.csv.
@@ -34,7 +36,7 @@ func WritePredictionsCSV(path string, records []Record) error {
 	if err := w.Error(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
 // ReadPredictionsCSV reads a predictions CSV. The header names the columns, in any order:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/xraylab/xray/internal/atomicfile"
 )
 
 // Output file names inside an evaluation directory.
@@ -33,23 +35,23 @@ func writeOutputs(dir string, r *Report, withCSV bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, MetricsFile), js); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, MetricsFile), js); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ReportFile), []byte(r.Markdown())); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ReportFile), []byte(r.Markdown())); err != nil {
 		return err
 	}
 	png, err := ConfusionPNG(r.Metrics)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfusionFile), png); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfusionFile), png); err != nil {
 		return err
 	}
 	if png, err = ROCPNG(r); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ROCFile), png)
+	return atomicfile.WriteFile(filepath.Join(dir, ROCFile), png)
 }
 
 // JSON is metrics.json's content: indented, NaN-free (undefined metrics are null).
@@ -75,35 +77,6 @@ func ReadMetrics(path string) (Metrics, error) {
 		return m, fmt.Errorf("%s: schema %q, want %q; re-run xray evaluate to rewrite it", path, m.Schema, MetricsSchema)
 	}
 	return m, nil
-}
-
-// writeFileAtomic writes data to a temporary file in path's directory and renames it
-// over path, so a reader never sees a half-written file and a failure keeps the old one.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // archFromRunJSON reads the "arch" of a run.json in dir or its parent (an eval-<split>

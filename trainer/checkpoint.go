@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/atomicfile"
 )
 
 // A checkpoint file holds everything a killed run needs to continue as if never stopped:
@@ -68,39 +69,24 @@ func writeCheckpoint(path string, st State, tensors map[string]*tf.Tensor) error
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write checkpoint %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
-	w.WriteString(ckptMagic)
-	binary.Write(w, binary.LittleEndian, uint64(len(hj)))
-	w.Write(hj)
-	for _, n := range names {
-		// TensorFlow's own little-endian float32 buffer, written as is.
-		if _, err := tensors[n].WriteContentsTo(w); err != nil {
-			tmp.Close()
-			return fmt.Errorf("write checkpoint %s: %w", path, err)
+	return atomicfile.Write(path, func(f io.Writer) error {
+		h := sha256.New()
+		w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+		w.WriteString(ckptMagic)
+		binary.Write(w, binary.LittleEndian, uint64(len(hj)))
+		w.Write(hj)
+		for _, n := range names {
+			// TensorFlow's own little-endian float32 buffer, written as is.
+			if _, err := tensors[n].WriteContentsTo(w); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write checkpoint %s: %w", path, err)
-	}
-	if _, err := tmp.Write(h.Sum(nil)); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write checkpoint %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := f.Write(h.Sum(nil))
 		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }
 
 // errCorrupt marks a checkpoint that fails its digest or structure check.

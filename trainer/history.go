@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"github.com/xraylab/xray/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -25,23 +25,6 @@ type EpochStats struct {
 	Seconds     float64 `json:"seconds"`
 }
 
-// writeFileAtomic writes data to path through a temp file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
 // writeHistoryCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy, seconds).
@@ -51,7 +34,7 @@ func writeHistoryCSV(path string, h []EpochStats) error {
 	for _, e := range h {
 		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%.3f\n", e.Epoch, f64(e.Loss), f64(e.Accuracy), f64(e.ValLoss), f64(e.ValAccuracy), e.Seconds)
 	}
-	return writeFileAtomic(path, b.Bytes())
+	return atomicfile.WriteFile(path, b.Bytes())
 }
 
 // writeCurves draws accuracy and loss, train vs validation, side by side (the paper's
@@ -104,5 +87,5 @@ func writeCurves(path, title string, h []EpochStats) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/xraylab/xray/internal/atomicfile"
+
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/tfgraph"
@@ -209,5 +211,5 @@ func writeRunJSON(cfg Config, data *trainData, st State, d time.Duration, finish
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(cfg.Out, "run.json"), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(cfg.Out, "run.json"), append(b, '\n'))
 }
