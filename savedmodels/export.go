@@ -79,6 +79,12 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 	if meta.Arch == "" {
 		meta.Arch = m.Config.Arch
 	}
+	if m.Config.Arch != "" && meta.Arch != m.Config.Arch {
+		return meta, fmt.Errorf("metadata architecture %q != the model's %q", meta.Arch, m.Config.Arch)
+	}
+	if m.Config.Pool != "" && meta.Pool != "" && meta.Pool != m.Config.Pool {
+		return meta, fmt.Errorf("metadata pooling %q != the model's %q", meta.Pool, m.Config.Pool)
+	}
 	if meta.InputSize == 0 {
 		meta.InputSize = size
 	}
@@ -192,14 +198,17 @@ func replaceDir(tmp, dir string) error {
 // exportGraph is the SavedModel's graph, live in a session of its own so TensorFlow's
 // SaveV2 writes the checkpoint.
 type exportGraph struct {
-	graph    *tf.Graph
-	input    tf.Output // PlaceholderWithDefault "image": fed by serving_default, else preprocessed bytes
-	bytes    tf.Output // "image_bytes" placeholder
-	probs    tf.Output
-	classID  tf.Output
-	vars     []*tfgraph.Variable // the model's, to find the same-named ops here
-	saver    *saver
-	metaInfo *pb.MetaGraphDef_MetaInfoDef
+	graph   *tf.Graph
+	input   tf.Output // PlaceholderWithDefault "image": fed by serving_default, else preprocessed bytes
+	bytes   tf.Output // "image_bytes" placeholder
+	probs   tf.Output
+	classID tf.Output
+	vars    []*tfgraph.Variable // the model's, to find the same-named ops here
+	// handleName maps a variable's Keras name to its VarHandleOp here: the Keras name
+	// itself where free, so Python's loader names the variables "conv1/kernel:0".
+	handleName map[string]string
+	saver      *saver
+	metaInfo   *pb.MetaGraphDef_MetaInfoDef
 }
 
 // buildSavedModel copies m's inference path into a new graph, routes the model input
@@ -225,6 +234,8 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 			return nil, fmt.Errorf("the model graph already has an op %q, a name the SavedModel needs", n.Name)
 		}
 	}
+
+	handleName := renameHandles(def, m.Variables)
 
 	body, err := preprocessBody(meta.preprocessor())
 	if err != nil {
@@ -286,7 +297,7 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 		}
 		return o, nil
 	}
-	e := &exportGraph{graph: g, vars: m.Variables}
+	e := &exportGraph{graph: g, vars: m.Variables, handleName: handleName}
 	for _, x := range []struct {
 		dst  *tf.Output
 		name string
@@ -304,7 +315,7 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 		Attrs: map[string]any{"output_type": tf.Int64}}).Output(0)
 	handles := make([]tf.Output, len(m.Variables))
 	for i, v := range m.Variables {
-		o, err := opOf(v.Handle.Op.Name())
+		o, err := opOf(handleName[v.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +356,7 @@ func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metad
 	}
 	if len(assigns) > 0 {
 		if _, err := sess.Run(feeds, nil, assigns); err != nil {
-			return fmt.Errorf("copy variables: %w", err)
+			return fmt.Errorf("copy variables: %s", oneLine(err.Error()))
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
@@ -357,7 +368,7 @@ func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metad
 			return err
 		}
 		if _, err := sess.Run(map[tf.Output]*tf.Tensor{e.saver.filename: prefix}, []tf.Output{e.saver.saveTensor}, nil); err != nil {
-			return fmt.Errorf("save variables: %w", err)
+			return fmt.Errorf("save variables: %s", oneLine(err.Error()))
 		}
 	}
 
@@ -368,7 +379,7 @@ func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metad
 	// Keep what serving and restoring need; the variables' Go-side feed/assign ops go.
 	roots := []string{e.probs.Op.Name(), e.classID.Op.Name(), e.saver.saveTensor.Op.Name(), e.saver.restore.Name()}
 	for _, v := range e.vars {
-		roots = append(roots, v.Handle.Op.Name(), v.Value.Op.Name(), v.Initial.Name())
+		roots = append(roots, e.handleName[v.Name], v.Value.Op.Name(), v.Initial.Name())
 	}
 	gdef, err := prune(full, roots)
 	if err != nil {
@@ -405,6 +416,44 @@ func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metad
 	return os.WriteFile(filepath.Join(dir, MetadataFile), append(js, '\n'), 0o644)
 }
 
+// renameHandles renames each variable's VarHandleOp in def to the variable's Keras name
+// (rewriting every reference) where no op has that name yet, as TF1 named variables, and
+// returns the handle op name of every variable.
+func renameHandles(def *gpb.GraphDef, vars []*tfgraph.Variable) map[string]string {
+	taken := make(map[string]bool, len(def.Node))
+	for _, n := range def.Node {
+		taken[n.Name] = true
+	}
+	names := make(map[string]string, len(vars))
+	rename := map[string]string{}
+	for _, v := range vars {
+		old := v.Handle.Op.Name()
+		names[v.Name] = old
+		if v.Handle.Index == 0 && !taken[v.Name] {
+			rename[old], names[v.Name] = v.Name, v.Name
+			taken[v.Name] = true
+		}
+	}
+	for _, n := range def.Node {
+		if to, ok := rename[n.Name]; ok {
+			n.Name = to
+		}
+		for i, in := range n.Input {
+			ctl, src, port := "", in, ""
+			if strings.HasPrefix(src, "^") {
+				ctl, src = "^", src[1:]
+			}
+			if j := strings.LastIndexByte(src, ':'); j >= 0 {
+				src, port = src[:j], src[j:]
+			}
+			if to, ok := rename[src]; ok {
+				n.Input[i] = ctl + to + port
+			}
+		}
+	}
+	return names
+}
+
 func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataType) *pb.SignatureDef {
 	inShape := shapeProto(-1)
 	if dtype == typespb.DataType_DT_FLOAT {
@@ -437,7 +486,7 @@ func (e *exportGraph) variableCollections(gdef *gpb.GraphDef) map[string]*pb.Col
 			iv += ":0"
 		}
 		b, err := proto.Marshal(&varpb.VariableDef{
-			VariableName:     tensorName(v.Handle),
+			VariableName:     e.handleName[v.Name] + ":0",
 			InitialValueName: iv,
 			InitializerName:  v.Initial.Name(),
 			SnapshotName:     tensorName(v.Value),

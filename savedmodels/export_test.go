@@ -241,11 +241,26 @@ func checkPythonVariables(t *testing.T, py *pyResult, m *tfgraph.Model) {
 	if gotTrainable != wantTrainable {
 		t.Errorf("Python sees %d trainable variables, want %d", gotTrainable, wantTrainable)
 	}
+	// Python names the variables by their handle ops, which carry the Keras names.
 	want := make([]string, len(m.Variables))
+	for i, v := range m.Variables {
+		want[i] = fmt.Sprintf("%s:0 %v", v.Name, v.Shape)
+	}
+	got := make([]string, len(py.Variables))
+	for i, v := range py.Variables {
+		got[i] = fmt.Sprintf("%s %v", v.Name, v.Shape)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Python's variables:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	want = make([]string, len(m.Variables))
 	for i, v := range m.Variables {
 		want[i] = fmt.Sprintf("%s %v", v.Name, v.Shape)
 	}
-	got := make([]string, len(py.Checkpoint))
+	got = make([]string, len(py.Checkpoint))
 	for i, kv := range py.Checkpoint {
 		got[i] = fmt.Sprintf("%v %v", kv[0], kv[1])
 	}
@@ -314,4 +329,65 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// TestExportReplace: exporting over an existing SavedModel replaces it whole; a failed
+// export leaves it as it was and no temporary directory behind.
+func TestExportReplace(t *testing.T) {
+	m, sess := tinyModel(t, 32, 1)
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "savedmodel")
+	if err := Export(dir, sess, m, Metadata{RunID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "variables", "stale.txt")
+	if err := os.WriteFile(stale, []byte("from an older export"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := dirHash(t, dir)
+
+	for _, c := range []struct {
+		name string
+		meta Metadata
+		want string
+	}{
+		{"architecture", Metadata{Arch: "xception"}, "architecture"},
+		{"preprocessing", Metadata{Preprocessing: "bogus"}, "bogus"},
+		{"classes", Metadata{Classes: []string{"a", "b", "c"}}, "3 class names"},
+		{"input size", Metadata{InputSize: 64}, "input size 64"},
+	} {
+		err := Export(dir, sess, m, c.meta)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: Export error %v, want one naming %s and %q", c.name, err, dir, c.want)
+		}
+	}
+	if dirHash(t, dir) != before {
+		t.Error("a failed export changed the existing SavedModel")
+	}
+
+	if err := Export(dir, sess, m, Metadata{RunID: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a file of the replaced export survived: %v", err)
+	}
+	model, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	if id := model.Metadata().RunID; id != "second" {
+		t.Errorf("run id %q after the second export", id)
+	}
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("beside the SavedModel: %v, want nothing", names)
+	}
 }
