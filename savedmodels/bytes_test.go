@@ -72,7 +72,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 				return o
 			}
 			out, err := sm.Session.Run(map[tf.Output]*tf.Tensor{fetch(sig.Inputs[InputImageBytes].Name): in},
-				[]tf.Output{fetch(mapOpName + ":0"), fetch(sig.Outputs[OutputProbabilties].Name)}, nil)
+				[]tf.Output{fetch(mapOpName + ":0"), fetch(sig.Outputs[OutputProbabilities].Name)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -34,7 +34,7 @@ const (
 
 	InputImage         = "image"
 	InputImageBytes    = "image_bytes"
-	OutputProbabilties = "probabilities"
+	OutputProbabilities = "probabilities"
 	OutputClassID      = "class_id"
 
 	ServeTag     = "serve"
@@ -463,7 +463,7 @@ func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataT
 	return &pb.SignatureDef{
 		Inputs: map[string]*pb.TensorInfo{inName: tensorInfo(in, dtype, inShape)},
 		Outputs: map[string]*pb.TensorInfo{
-			OutputProbabilties: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, 2)),
+			OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, 2)),
 			OutputClassID:      tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
 		},
 		MethodName: predictMethod,

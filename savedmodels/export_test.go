@@ -200,7 +200,7 @@ func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
 		SignatureBytes:   {"in:" + InputImageBytes: {"string", "[-1]"}},
 	}
 	for name, w := range want {
-		w["out:"+OutputProbabilties] = spec{"float32", "[-1 2]"}
+		w["out:"+OutputProbabilities] = spec{"float32", "[-1 2]"}
 		w["out:"+OutputClassID] = spec{"int64", "[-1]"}
 		sig, ok := py.Signatures[name]
 		if !ok {

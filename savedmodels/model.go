@@ -114,7 +114,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		name string
 	}{
 		{&m.input, sig.Inputs[InputImage].GetName()},
-		{&m.probs, sig.Outputs[OutputProbabilties].GetName()},
+		{&m.probs, sig.Outputs[OutputProbabilities].GetName()},
 		{&m.class, sig.Outputs[OutputClassID].GetName()},
 	} {
 		if *x.dst, err = tensorByName(saved.Graph, x.name); err != nil {
@@ -171,9 +171,9 @@ func readSavedModel(dir string) (*pb.SignatureDef, Metadata, error) {
 		return nil, meta, fmt.Errorf("saved_model.pb has no MetaGraph tagged %q (damaged or not a serving model): export the model again", ServeTag)
 	}
 	sig := mg.SignatureDef[SignatureDefault]
-	if sig == nil || sig.Inputs[InputImage] == nil || sig.Outputs[OutputProbabilties] == nil || sig.Outputs[OutputClassID] == nil {
+	if sig == nil || sig.Inputs[InputImage] == nil || sig.Outputs[OutputProbabilities] == nil || sig.Outputs[OutputClassID] == nil {
 		return nil, meta, fmt.Errorf("signature %s with input %q and outputs %q, %q missing: not an xray SavedModel; export it with savedmodels.Export",
-			SignatureDefault, InputImage, OutputProbabilties, OutputClassID)
+			SignatureDefault, InputImage, OutputProbabilities, OutputClassID)
 	}
 	// TensorFlow's loader silently skips the restore when the checkpoint is absent, and
 	// every prediction would then fail on uninitialised variables.
