@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/pyref"
+	"google.golang.org/protobuf/proto"
 )
 
 // copyDir copies a SavedModel so a case can damage its copy.
@@ -126,5 +128,26 @@ func TestLoadMetadataFallback(t *testing.T) {
 	}
 	if _, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 1))...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadSessionConfig: a ConfigProto reaches TensorFlow (a malformed one is refused).
+func TestLoadSessionConfig(t *testing.T) {
+	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	cfg, err := proto.Marshal(&pb.ConfigProto{IntraOpParallelismThreads: 1, InterOpParallelismThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, Options{SessionConfig: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 1))...); err != nil {
+		t.Error(err)
+	}
+	m.Close()
+	if m, err := Load(dir, Options{SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
+		m.Close()
+		t.Error("a malformed session config was accepted")
 	}
 }

@@ -34,6 +34,9 @@ type Options struct {
 	// MaxDelay is how long the dispatcher waits, after the first waiting request, for
 	// more to fill a batch (default 1 ms). Negative: never wait, take only what is queued.
 	MaxDelay time.Duration
+	// SessionConfig is a serialized tensorflow.ConfigProto for the session (thread
+	// pools, GPU memory growth, ...); nil for TensorFlow's defaults.
+	SessionConfig []byte
 }
 
 // Defaults of Options.
@@ -104,7 +107,11 @@ func Load(dir string, opts Options) (m *Model, err error) {
 			m, err = nil, fail("%v", r)
 		}
 	}()
-	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	var so *tf.SessionOptions
+	if opts.SessionConfig != nil {
+		so = &tf.SessionOptions{Config: opts.SessionConfig}
+	}
+	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, so)
 	if err != nil {
 		return nil, fail("%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
