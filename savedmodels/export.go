@@ -32,10 +32,10 @@ const (
 	SignatureDefault = "serving_default"
 	SignatureBytes   = "serving_bytes"
 
-	InputImage         = "image"
-	InputImageBytes    = "image_bytes"
+	InputImage          = "image"
+	InputImageBytes     = "image_bytes"
 	OutputProbabilities = "probabilities"
-	OutputClassID      = "class_id"
+	OutputClassID       = "class_id"
 
 	ServeTag     = "serve"
 	MetadataFile = "assets.extra/xray.json"
@@ -464,7 +464,7 @@ func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataT
 		Inputs: map[string]*pb.TensorInfo{inName: tensorInfo(in, dtype, inShape)},
 		Outputs: map[string]*pb.TensorInfo{
 			OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, 2)),
-			OutputClassID:      tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
+			OutputClassID:       tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
 		},
 		MethodName: predictMethod,
 	}
