@@ -39,16 +39,20 @@ func TestServingBytesMatchesGo(t *testing.T) {
 	}{{256, dataset.Unit}, {100, dataset.ImageNet}} {
 		t.Run(string(c.scaling), func(t *testing.T) {
 			dir, m, sess := exportTiny(t, c.size, 5, Metadata{Preprocessing: c.scaling})
-			paths := xrays(t, 40)
-			pngs, err := filepath.Glob(filepath.Join(pyref.RepoRoot(), "testdata", "formats", "*.png"))
+			// Every X-ray of testdata (RGB and grayscale JPEGs, 224 px and originals), a
+			// grayscale JPEG, and PNGs of every color model.
+			paths := xrays(t, 1000)
+			formats := filepath.Join(pyref.RepoRoot(), "testdata", "formats")
+			pngs, err := filepath.Glob(filepath.Join(formats, "*.png"))
 			if err != nil || len(pngs) == 0 {
 				t.Fatalf("no PNGs in testdata/formats: %v", err)
 			}
-			paths = append(paths, pngs...)
+			paths = append(append(paths, filepath.Join(formats, "gray.jpeg")), pngs...)
 			files := readFiles(t, paths)
 			pre := dataset.Preprocessor{Size: c.size, Scaling: c.scaling}
 			want := goPixels(t, pre, files)
 			live := liveProbs(t, sess, m, want)
+			requireSensitive(t, live)
 
 			sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
 			if err != nil {
@@ -124,4 +128,68 @@ func pixelDiff(a, b []float32, level float64) (maxd, mean, differing float64) {
 		}
 	}
 	return maxd, mean / float64(len(a)), float64(n) / float64(len(a))
+}
+
+// TestServingBytesOriginals repeats the pixel comparison on untouched Kermany originals
+// (grayscale and RGB, up to 2890 px: large downscales) where the development machine has
+// them in ../shared/data; CI does not, and skips.
+func TestServingBytesOriginals(t *testing.T) {
+	root := filepath.Join(pyref.RepoRoot(), "..", "shared", "data", "kermany-originals")
+	paths, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.jpeg"))
+	if len(paths) == 0 {
+		t.Skipf("no Kermany originals in %s", root)
+	}
+	if testing.Short() {
+		t.Skip("large JPEGs; skipped with -short")
+	}
+	if len(paths) > 24 {
+		step := len(paths) / 24
+		var picked []string
+		for i := 0; i < len(paths); i += step {
+			picked = append(picked, paths[i])
+		}
+		paths = picked
+	}
+	const size = 256
+	dir, _, _ := exportTiny(t, size, 5, Metadata{})
+	sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Session.Close()
+	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	in, err := tensorByName(sm.Graph, bytesOpName+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tensorByName(sm.Graph, mapOpName+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worstMax, worstMean float64
+	for _, p := range paths {
+		b := readFiles(t, []string{p})[0]
+		want := goPixels(t, pre, [][]byte{b})[0]
+		x, err := tf.NewTensor([]string{string(b)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := sm.Session.Run(map[tf.Output]*tf.Tensor{in: x}, []tf.Output{out}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		var got []float32
+		for _, row := range res[0].Value().([][][][]float32)[0] {
+			for _, px := range row {
+				got = append(got, px...)
+			}
+		}
+		maxd, mean, _ := pixelDiff(got, want, 255)
+		worstMax, worstMean = math.Max(worstMax, maxd), math.Max(worstMean, mean)
+		if maxd > jpegMaxLevels+levelEps || mean > jpegMeanLevels {
+			t.Errorf("%s: serving_bytes pixels differ from Go's by up to %.2f levels, mean %.4f; want <= %d, mean <= %g",
+				filepath.Base(p), maxd, mean, jpegMaxLevels, jpegMeanLevels)
+		}
+	}
+	t.Logf("%d originals: max %.0f levels, worst mean %.4f levels", len(paths), worstMax, worstMean)
 }
