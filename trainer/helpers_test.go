@@ -1,0 +1,174 @@
+package trainer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/csv"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/pyref"
+)
+
+// sampleRoot is the real Kermany sample shipped with the repository.
+func sampleRoot() string { return filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray") }
+
+// sampleImages returns the sample's X-rays of each class (all Kaggle folders), sorted by
+// path relative to the sample root.
+func sampleImages(t testing.TB) [2][]string {
+	t.Helper()
+	var out [2][]string
+	root := sampleRoot()
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(strings.ToLower(p), ".jpeg") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch filepath.Base(filepath.Dir(p)) {
+		case "NORMAL":
+			out[dataset.Normal] = append(out[dataset.Normal], filepath.ToSlash(rel))
+		case "PNEUMONIA":
+			out[dataset.Pneumonia] = append(out[dataset.Pneumonia], filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if len(out[0]) < 20 || len(out[1]) < 20 {
+		t.Fatalf("testdata/chest_xray holds %d normal and %d pneumonia images; the tests need the repository's sample", len(out[0]), len(out[1]))
+	}
+	slices.Sort(out[0])
+	slices.Sort(out[1])
+	return out
+}
+
+// interleave lists n images alternating normal, pneumonia, normal, ... starting at
+// offset in each class list, as manifest entries of split s (paths relative to the
+// sample root).
+func interleave(imgs [2][]string, offset, n int, s dataset.Subset) []dataset.Entry {
+	var out []dataset.Entry
+	for i := 0; len(out) < n; i++ {
+		label := i % 2
+		p := imgs[label][offset+i/2]
+		out = append(out, dataset.Entry{Path: p, Label: label, Split: s, Patient: dataset.PatientID(filepath.Base(p))})
+	}
+	return out
+}
+
+// writeManifest writes a manifest over root with the entries in the given order.
+func writeManifest(t testing.TB, path, root string, entries []dataset.Entry) string {
+	t.Helper()
+	if err := dataset.WriteManifest(path, &dataset.Manifest{Root: root, Entries: entries}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeSquarePNGs decodes each entry's X-ray from the sample, resizes it to size x size
+// with the project's preprocessing and writes it losslessly as PNG under dir (same
+// relative path, .png). Loading those at the same size is then free of resampling, so
+// Go and Keras see the same pixels.
+func writeSquarePNGs(t testing.TB, dir string, size int, entries []dataset.Entry) []dataset.Entry {
+	t.Helper()
+	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	out := make([]dataset.Entry, len(entries))
+	for i, e := range entries {
+		b, err := os.ReadFile(filepath.Join(sampleRoot(), filepath.FromSlash(e.Path)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := dataset.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pix := pre.Pixels(img)
+		rgba := image.NewNRGBA(image.Rect(0, 0, size, size))
+		for j, k := 0, 0; j < len(pix); j, k = j+3, k+4 {
+			rgba.Pix[k], rgba.Pix[k+1], rgba.Pix[k+2], rgba.Pix[k+3] = pix[j], pix[j+1], pix[j+2], 0xFF
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, rgba); err != nil {
+			t.Fatal(err)
+		}
+		e.Path = strings.TrimSuffix(e.Path, filepath.Ext(e.Path)) + ".png"
+		dst := filepath.Join(dir, filepath.FromSlash(e.Path))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// testConfig is a quick, quiet, deterministic run over a manifest.
+func testConfig(arch string, size int, manifest, out string) Config {
+	cfg := DefaultConfig()
+	cfg.Arch, cfg.InputSize, cfg.Manifest, cfg.Out = arch, size, manifest, out
+	cfg.Weights, cfg.Quiet = "none", true
+	return cfg
+}
+
+// flatFloats returns a float32 tensor's values in row-major order.
+func flatFloats(t testing.TB, x *tf.Tensor) []float32 {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := x.WriteContentsTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, buf.Len()/4)
+	if err := binary.Read(&buf, binary.LittleEndian, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// relErr is the largest |got-want| / max(1, |want|) over the elements: absolute for
+// values up to 1, relative above.
+func relErr(got, want []float32) float64 {
+	worst := 0.0
+	for i := range got {
+		d := math.Abs(float64(got[i])-float64(want[i])) / math.Max(1, math.Abs(float64(want[i])))
+		worst = math.Max(worst, d)
+	}
+	return worst
+}
+
+// history reads OUT/history.csv as rows of floats (header dropped).
+func readHistory(t testing.TB, path string) [][]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(recs) == 0 || strings.Join(recs[0], ",") != "epoch,loss,accuracy,val_loss,val_accuracy,seconds" {
+		t.Fatalf("%s: header %v", path, recs)
+	}
+	var rows [][]float64
+	for _, r := range recs[1:] {
+		row := make([]float64, len(r))
+		for i, s := range r {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", path, s, err)
+			}
+			row[i] = v
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
