@@ -62,7 +62,7 @@ type Model struct {
 	dir   string
 	meta  Metadata
 	pre   dataset.Preprocessor
-	saved *tf.SavedModel
+	saved *tfgoModel
 	input tf.Output // serving_default's image
 	probs tf.Output
 	class tf.Output
@@ -91,9 +91,9 @@ type request struct {
 
 // Load opens the SavedModel in dir (the directory holding saved_model.pb) for serving.
 //
-// It uses graft's LoadSavedModel, the call tfgo's tg.LoadModel wraps: tfgo's Model keeps
-// its session private (so Close could not release it) and panics where this returns an
-// error. Models load with tfgo just as well; the tests do so.
+// It loads and runs the model with tfgo (over graft, through the shim), whose panics are
+// recovered here and returned as errors. tfgo keeps its session private and closes it in
+// a finalizer, so Close drops the model and lets that finalizer release the session.
 func Load(dir string, opts Options) (m *Model, err error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("load SavedModel %s: %s", dir, oneLine(fmt.Sprintf(format, a...)))
@@ -111,7 +111,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 	if opts.SessionConfig != nil {
 		so = &tf.SessionOptions{Config: opts.SessionConfig}
 	}
-	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, so)
+	saved, err := loadWithTfgo(dir, so)
 	if err != nil {
 		return nil, fail("%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
@@ -124,8 +124,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		{&m.probs, sig.Outputs[OutputProbabilities].GetName()},
 		{&m.class, sig.Outputs[OutputClassID].GetName()},
 	} {
-		if *x.dst, err = tensorByName(saved.Graph, x.name); err != nil {
-			saved.Session.Close()
+		if *x.dst, err = saved.op(x.name); err != nil {
 			return nil, fail("signature %s: %v", SignatureDefault, err)
 		}
 	}
@@ -243,19 +242,27 @@ func versionDirs(dir string) []string {
 
 // tensorByName finds "op:index" in g.
 func tensorByName(g *tf.Graph, name string) (tf.Output, error) {
-	opName, idx := name, 0
-	if i := strings.LastIndexByte(name, ':'); i >= 0 {
-		n, err := strconv.Atoi(name[i+1:])
-		if err != nil {
-			return tf.Output{}, fmt.Errorf("bad tensor name %q", name)
-		}
-		opName, idx = name[:i], n
+	opName, idx, err := parseTensorName(name)
+	if err != nil {
+		return tf.Output{}, err
 	}
 	o := g.Operation(opName)
 	if o == nil || idx >= o.NumOutputs() {
 		return tf.Output{}, fmt.Errorf("tensor %q not in the graph", name)
 	}
 	return o.Output(idx), nil
+}
+
+// parseTensorName splits "op:index" (index 0 when absent).
+func parseTensorName(name string) (op string, idx int, err error) {
+	i := strings.LastIndexByte(name, ':')
+	if i < 0 {
+		return name, 0, nil
+	}
+	if idx, err = strconv.Atoi(name[i+1:]); err != nil {
+		return "", 0, fmt.Errorf("bad tensor name %q", name)
+	}
+	return name[:i], idx, nil
 }
 
 // Metadata describes the loaded model.
@@ -399,9 +406,7 @@ func (m *Model) Close() error {
 	m.mu.Unlock()
 	close(m.quit)
 	<-m.stopped
-	if err := m.saved.Session.Close(); err != nil {
-		return fmt.Errorf("close SavedModel %s: %w", m.dir, err)
-	}
+	m.saved = nil // tfgo's finalizer closes the session once the model is unreachable
 	return nil
 }
 
@@ -517,7 +522,7 @@ func (m *Model) runBatch(images [][]float32) (probs [][2]float32, class []int, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("predict with %s: %w", m.dir, err)
 	}
-	out, err := m.saved.Session.Run(map[tf.Output]*tf.Tensor{m.input: in}, []tf.Output{m.probs, m.class}, nil)
+	out, err := m.saved.exec([]tf.Output{m.probs, m.class}, map[tf.Output]*tf.Tensor{m.input: in})
 	if err != nil {
 		return nil, nil, fmt.Errorf("predict with %s: %s", m.dir, oneLine(err.Error()))
 	}
