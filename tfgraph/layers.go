@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -143,7 +144,7 @@ func (l *layerCtx) weight(weight string, shape []int64, trainable bool, init ini
 	name := l.name + "/" + weight
 	l.params += numElements(shape)
 	if v, ok := b.vars[name]; ok {
-		if !b.training || !sameShape(v.Shape, shape) {
+		if !b.training || !slices.Equal(v.Shape, shape) {
 			panic(buildError{fmt.Errorf("layer %s: weight %s defined twice (shapes %v, %v)", l.name, name, v.Shape, shape)})
 		}
 		return v.Value

@@ -2,6 +2,7 @@ package tfgraph
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -81,7 +82,7 @@ func SetValues(sess *tf.Session, vars []*Variable, values map[string]*tf.Tensor)
 		if !ok {
 			return fmt.Errorf("set variables: no variable %q in the graph", name)
 		}
-		if !sameShape(t.Shape(), v.Shape) {
+		if !slices.Equal(t.Shape(), v.Shape) {
 			return fmt.Errorf("set variables: %s: shape %v != %v", name, t.Shape(), v.Shape)
 		}
 		feeds[v.Feed] = t
@@ -111,18 +112,6 @@ func Values(sess *tf.Session, vars []*Variable) (map[string]*tf.Tensor, error) {
 		m[v.Name] = out[i]
 	}
 	return m, nil
-}
-
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // CleanError strips the Go stack trace graft appends to graph-construction errors, so

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -324,7 +325,7 @@ func checkPair(g *goLayer, f *Layer) string {
 		if t.Weight != "" && !sameWeight(t.Weight, v.Weight) {
 			return fmt.Sprintf("%s: weight %d is %s in the file, %s in the model", label, i, t.Weight, v.Weight)
 		}
-		if !equalShape(t.Shape, v.Shape) {
+		if !slices.Equal(t.Shape, v.Shape) {
 			return fmt.Sprintf("%s: %s shape %v != %v", label, v.Weight, t.Shape, v.Shape)
 		}
 	}
@@ -363,16 +364,4 @@ func varNames(g *goLayer) []string {
 		out[i] = v.Weight
 	}
 	return out
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
