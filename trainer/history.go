@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
 	"strconv"
 
 	"github.com/xraylab/xray/internal/atomicfile"
@@ -45,10 +46,16 @@ func writeCurves(path, title string, h []EpochStats) error {
 		p.Title.Text = title + " — " + name
 		p.X.Label.Text = "epoch"
 		p.Y.Label.Text = name
-		tr, va := make(plotter.XYs, len(h)), make(plotter.XYs, len(h))
-		for i, e := range h {
-			tr[i] = plotter.XY{X: float64(e.Epoch), Y: train(e)}
-			va[i] = plotter.XY{X: float64(e.Epoch), Y: val(e)}
+		// A diverged epoch (NaN or infinite loss) is left out: plotter rejects it, and
+		// history.csv still records it.
+		var tr, va plotter.XYs
+		for _, e := range h {
+			if y := train(e); !math.IsNaN(y) && !math.IsInf(y, 0) {
+				tr = append(tr, plotter.XY{X: float64(e.Epoch), Y: y})
+			}
+			if y := val(e); !math.IsNaN(y) && !math.IsInf(y, 0) {
+				va = append(va, plotter.XY{X: float64(e.Epoch), Y: y})
+			}
 		}
 		lt, pt, err := plotter.NewLinePoints(tr)
 		if err != nil {
