@@ -43,7 +43,7 @@ func TestImport(t *testing.T) {
 		return op.Output(0)
 	}
 	in := output(sig.Inputs[savedmodels.InputImage].Name)
-	probs := output(sig.Outputs[savedmodels.OutputProbabilties].Name)
+	probs := output(sig.Outputs[savedmodels.OutputProbabilities].Name)
 	res, err := sm.Session.Run(map[tf.Output]*tf.Tensor{in: npyTensor(t, filepath.Join(dir, "x.npy"))}, []tf.Output{probs}, nil)
 	if err != nil {
 		t.Fatal(err)
