@@ -172,3 +172,9 @@ func readHistory(t testing.TB, path string) [][]float64 {
 	}
 	return rows
 }
+
+// roundTo8 is x as history.csv writes it: 8 significant digits.
+func roundTo8(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 8, 64), 64)
+	return v
+}
