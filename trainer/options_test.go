@@ -1,0 +1,305 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// A tiny job for the flag tests: 12 sample X-rays to train on (3 steps of 4 per epoch),
+// 4 to validate, MobileNet at 128 from scratch.
+var (
+	tinyOnce     sync.Once
+	tinyManifest string
+)
+
+func tinyConfig(t *testing.T) Config {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: trains MobileNet")
+	}
+	tinyOnce.Do(func() {
+		imgs := sampleImages(t)
+		dir := filepath.Join(binDir, "tiny")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		entries := append(interleave(imgs, 0, 12, dataset.Train), interleave(imgs, 6, 4, dataset.Val)...)
+		tinyManifest = writeManifest(t, filepath.Join(dir, "manifest.csv"), sampleRoot(), entries)
+	})
+	cfg := testConfig(tfgraph.MobileNet, 128, tinyManifest, filepath.Join(t.TempDir(), "run"))
+	cfg.BatchSize = 4
+	return cfg
+}
+
+// TestMaxSteps: --max-steps 5 with 3 steps per epoch stops 2 steps into epoch 2, and
+// records that epoch (as Keras would report a partial epoch); run.json says all of it.
+func TestMaxSteps(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.MaxSteps = 4, 5
+	var log bytes.Buffer
+	res, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 5 || res.Epochs != 2 || len(res.History) != 2 {
+		t.Fatalf("stopped after %d steps, %d epochs (%d in history); want 5 steps in 2 epochs", res.Steps, res.Epochs, len(res.History))
+	}
+	if !strings.Contains(log.String(), "--max-steps 5") {
+		t.Errorf("the log does not say why it stopped:\n%s", log.String())
+	}
+	st, _, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Step != 5 || st.Epoch != 2 {
+		t.Errorf("checkpoint at epoch %d step %d, want 2 and 5", st.Epoch, st.Step)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Out, "checkpoints", checkpointName(3))); err == nil {
+		t.Error("an epoch 3 checkpoint exists")
+	}
+	checkRunJSON(t, cfg, res)
+}
+
+// checkRunJSON compares OUT/run.json with the configuration, the manifest and the result.
+func checkRunJSON(t *testing.T, cfg Config, res *Result) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cfg.Out, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rj struct {
+		Config         Config       `json:"config"`
+		Xray           string       `json:"xray_version"`
+		TensorFlow     string       `json:"tensorflow_version"`
+		Go             string       `json:"go_version"`
+		Arch           string       `json:"arch"`
+		ManifestSHA256 string       `json:"manifest_sha256"`
+		TrainImages    int          `json:"train_images"`
+		ValImages      int          `json:"val_images"`
+		EpochsDone     int          `json:"epochs_done"`
+		Steps          int64        `json:"steps"`
+		BestEpoch      int          `json:"best_epoch"`
+		BestValLoss    *float64     `json:"best_val_loss"`
+		Seconds        float64      `json:"seconds"`
+		Finished       bool         `json:"finished"`
+		History        []EpochStats `json:"history"`
+	}
+	if err := json.Unmarshal(b, &rj); err != nil {
+		t.Fatalf("run.json: %v", err)
+	}
+	if !reflectEqualJSON(t, rj.Config, cfg) {
+		t.Errorf("run.json config %+v, ran with %+v", rj.Config, cfg)
+	}
+	mb, err := os.ReadFile(cfg.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(mb)
+	m, err := dataset.ReadManifest(cfg.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dataset.Count(m.Entries)
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"xray_version", rj.Xray, buildinfo.Version},
+		{"tensorflow_version", rj.TensorFlow, tf.Version()},
+		{"go_version", rj.Go, runtime.Version()},
+		{"arch", rj.Arch, cfg.Arch},
+		{"manifest_sha256", rj.ManifestSHA256, hex.EncodeToString(sum[:])},
+		{"train_images", rj.TrainImages, c[dataset.Train][0] + c[dataset.Train][1]},
+		{"val_images", rj.ValImages, c[dataset.Val][0] + c[dataset.Val][1]},
+		{"epochs_done", rj.EpochsDone, res.Epochs},
+		{"steps", rj.Steps, res.Steps},
+		{"best_epoch", rj.BestEpoch, res.BestEpoch},
+		{"finished", rj.Finished, !res.Interrupted},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("run.json %s = %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+	if rj.BestValLoss == nil || *rj.BestValLoss != res.BestValLoss {
+		t.Errorf("run.json best_val_loss %v, want %v", rj.BestValLoss, res.BestValLoss)
+	}
+	if !(rj.Seconds > 0) || rj.Seconds > res.Duration.Seconds()+1 {
+		t.Errorf("run.json seconds %v, the run took %v", rj.Seconds, res.Duration)
+	}
+	if !slices.Equal(rj.History, res.History) {
+		t.Errorf("run.json history %+v, want %+v", rj.History, res.History)
+	}
+}
+
+// reflectEqualJSON compares two values through their JSON form (what run.json can hold).
+func reflectEqualJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(ja, jb)
+}
+
+// TestFreezeBase: with --freeze-base the backbone (kernels and BN statistics, which a
+// frozen Keras base keeps in inference mode) stays at its initial values bit for bit and
+// the head trains. From scratch, a frozen random base run on its initial moving
+// statistics (mean 0, variance 1) shrinks its input to nothing, so the head's kernels get
+// no gradient here; its biases, BN beta and BN moving statistics must move. Every head
+// variable's update is compared with Keras's, from weights that make real features, in
+// TestStepParityWithKeras (freeze).
+func TestFreezeBase(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.FreezeBase = 2, true
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The initial values: the same seeded initialisers in a fresh graph.
+	m, err := tfgraph.Build(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
+		t.Fatal(err)
+	}
+	initial, err := tfgraph.Values(sess, m.Variables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base, head int
+	for _, v := range m.Variables {
+		same := slices.Equal(flatFloats(t, initial[v.Name]), flatFloats(t, after[v.Name]))
+		switch {
+		case !v.Head:
+			base++
+			if !same {
+				t.Errorf("backbone variable %s changed with --freeze-base", v.Name)
+			}
+		case v.Weight != "kernel" && v.Weight != "gamma":
+			head++
+			if same {
+				t.Errorf("head variable %s did not train", v.Name)
+			}
+		}
+	}
+	if base == 0 || head == 0 {
+		t.Fatalf("%d base and %d head variables", base, head)
+	}
+}
+
+// TestEarlyStopping: with patience 1 the run stops at the first epoch whose validation
+// loss is not better, says which epoch was best, exports that one to OUT/savedmodel and
+// the last to OUT/savedmodel-last.
+func TestEarlyStopping(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.EarlyStopping, cfg.LearningRate = 8, 1, 0.01
+	var log bytes.Buffer
+	res, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.History
+	// Patience 1: every epoch up to the best improved on all before it.
+	best := math.Inf(1)
+	for _, e := range h[:len(h)-1] {
+		if !(e.ValLoss < best) {
+			t.Fatalf("epoch %d (val_loss %.5f) did not improve on %.5f, yet training went on: %+v", e.Epoch, e.ValLoss, best, h)
+		}
+		best = e.ValLoss
+	}
+	if !res.StoppedEarly {
+		t.Fatalf("val_loss improved in all %d epochs: this setting no longer exercises early stopping (%+v)", len(h), h)
+	}
+	last := h[len(h)-1]
+	if last.ValLoss < best || res.BestEpoch != len(h)-1 || res.BestValLoss != best {
+		t.Errorf("stopped after epoch %d (val_loss %.5f); best epoch %d (%.5f), want %d (%.5f)", last.Epoch, last.ValLoss, res.BestEpoch, res.BestValLoss, len(h)-1, best)
+	}
+	if !strings.Contains(log.String(), "early stopping") || !strings.Contains(log.String(), "best epoch "+strconv.Itoa(res.BestEpoch)) {
+		t.Errorf("the log does not say it stopped early and which epoch was best:\n%s", log.String())
+	}
+	bst, _, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", "best.ckpt"))
+	if err != nil || bst.Epoch != res.BestEpoch {
+		t.Errorf("best.ckpt holds epoch %d (%v), want %d", bst.Epoch, err, res.BestEpoch)
+	}
+	for _, d := range []string{res.SavedModel, res.LastModel} {
+		if _, err := os.Stat(filepath.Join(d, "saved_model.pb")); err != nil {
+			t.Errorf("SavedModel %q: %v", d, err)
+		}
+	}
+	checkRunJSON(t, cfg, res)
+}
+
+// TestDivergedRunFinishes: a learning rate that blows the weights up gives NaN losses;
+// the run still checkpoints, writes its history and run.json, and can be resumed.
+func TestDivergedRunFinishes(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.LearningRate = 1, 1e6
+	res, err := Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("diverged run: %v", err)
+	}
+	if !math.IsNaN(res.History[0].Loss) {
+		t.Fatalf("loss %v with lr 1e6: the weights did not blow up, pick a larger rate", res.History[0].Loss)
+	}
+	rows := readHistory(t, filepath.Join(cfg.Out, "history.csv"))
+	if len(rows) != 1 || !math.IsNaN(rows[0][1]) {
+		t.Errorf("history.csv %v, want one epoch with a NaN loss", rows)
+	}
+	cfg.Epochs, cfg.Resume = 2, true
+	res, err = Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("resuming a diverged run: %v", err)
+	}
+	if len(res.History) != 2 || !math.IsNaN(res.History[0].ValLoss) {
+		t.Errorf("history after resuming %+v", res.History)
+	}
+}
+
+// TestResumeGuards: a run directory is not overwritten without --resume, and --resume
+// refuses a different architecture or manifest, naming the checkpoint.
+func TestResumeGuards(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.MaxSteps = 1, 1
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("second run into the same --out: %v, want a refusal suggesting --resume", err)
+	}
+	other := cfg
+	other.Resume, other.Arch = true, tfgraph.Xception
+	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpointName(1)) || !strings.Contains(err.Error(), "mobilenet") {
+		t.Errorf("--resume with another architecture: %v, want a refusal naming the checkpoint and its architecture", err)
+	}
+}
