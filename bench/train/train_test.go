@@ -1,0 +1,145 @@
+// Package train benchmarks xray train's training loop against Keras's model.fit on the
+// same model, batch size, input size and machine:
+//
+//	source scripts/env.sh && go test -run '^$' -bench . -benchtime 1x ./bench/train/
+//
+// Each case trains the paper's model from scratch (weights none) for 3 epochs of 100
+// X-rays from testdata/chest_xray in batches of 20 (SGD, lr 0.001) and reports the images
+// per second of the epochs after the first (the first decodes images and traces graphs):
+// img/s for xray (trainer.Run: loader, feeds, session step), keras-img/s for model.fit
+// on in-memory arrays (scripts/ref/trainer_bench.py), and their ratio, x-keras (> 1:
+// xray is faster). XRAY_BENCH_CASES=arch:size,... picks the cases (default
+// mobilenet:256,xception:160,inceptionv3:192: the paper's 256 for MobileNet, smaller for
+// the two big backbones on a two-core machine). Plain `go test` runs none of this.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/trainer"
+)
+
+const (
+	images    = 100
+	batchSize = 20
+	epochs    = 3
+)
+
+type benchCase struct {
+	arch string
+	size int
+}
+
+func cases(b *testing.B) []benchCase {
+	spec := os.Getenv("XRAY_BENCH_CASES")
+	if spec == "" {
+		spec = "mobilenet:256,xception:160,inceptionv3:192"
+	}
+	var cs []benchCase
+	for _, c := range strings.Split(spec, ",") {
+		arch, size, ok := strings.Cut(strings.TrimSpace(c), ":")
+		n, err := strconv.Atoi(size)
+		if !ok || err != nil {
+			b.Fatalf("XRAY_BENCH_CASES: %q is not arch:size", c)
+		}
+		cs = append(cs, benchCase{arch, n})
+	}
+	return cs
+}
+
+// sample lists the benchmark's images (half normal, half pneumonia) as manifest entries
+// of the training split, relative to the sample root.
+func sample(b *testing.B) (string, []dataset.Entry) {
+	root := filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray")
+	var byClass [2][]string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".jpeg") {
+			rel, _ := filepath.Rel(root, p)
+			if l, err := dataset.ParseLabel(filepath.Base(filepath.Dir(p))); err == nil {
+				byClass[l] = append(byClass[l], filepath.ToSlash(rel))
+			}
+		}
+		return nil
+	})
+	if len(byClass[0]) < images/2 || len(byClass[1]) < images/2 {
+		b.Fatalf("testdata/chest_xray has %d + %d images, the benchmark needs %d of each", len(byClass[0]), len(byClass[1]), images/2)
+	}
+	var entries []dataset.Entry
+	for l := range byClass {
+		slices.Sort(byClass[l])
+		for _, p := range byClass[l][:images/2] {
+			entries = append(entries, dataset.Entry{Path: p, Label: l, Split: dataset.Train, Patient: dataset.PatientID(filepath.Base(p))})
+		}
+	}
+	return root, entries
+}
+
+func BenchmarkTrainThroughput(b *testing.B) {
+	root, entries := sample(b)
+	dir := b.TempDir()
+	manifest := filepath.Join(dir, "manifest.csv")
+	if err := dataset.WriteManifest(manifest, &dataset.Manifest{Root: root, Entries: entries}); err != nil {
+		b.Fatal(err)
+	}
+	list := filepath.Join(dir, "images.txt")
+	var sb strings.Builder
+	for _, e := range entries {
+		sb.WriteString(filepath.Join(root, filepath.FromSlash(e.Path)) + "\n")
+	}
+	if err := os.WriteFile(list, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+
+	for _, c := range cases(b) {
+		b.Run(fmt.Sprintf("%s-%d", c.arch, c.size), func(b *testing.B) {
+			var ours float64
+			for i := 0; i < b.N; i++ {
+				cfg := trainer.DefaultConfig()
+				cfg.Arch, cfg.InputSize, cfg.Manifest, cfg.Weights = c.arch, c.size, manifest, "none"
+				cfg.Epochs, cfg.BatchSize, cfg.Quiet = epochs, batchSize, true
+				cfg.Out = filepath.Join(b.TempDir(), "run")
+				res, err := trainer.Run(context.Background(), cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ours = throughput(res.History[1:])
+			}
+			b.StopTimer()
+			out := pyref.Run(b, pyref.Script("trainer_bench.py"), "--arch", c.arch, "--size", strconv.Itoa(c.size),
+				"--batch", strconv.Itoa(batchSize), "--epochs", strconv.Itoa(epochs), "--list", list)
+			var k struct {
+				EpochSeconds []float64 `json:"epoch_seconds"`
+				ImagesPerS   float64   `json:"images_per_s"`
+				JIT          bool      `json:"jit_compile"`
+			}
+			if err := json.Unmarshal(out, &k); err != nil {
+				b.Fatalf("trainer_bench.py: %v: %s", err, out)
+			}
+			b.ReportMetric(ours, "img/s")
+			b.ReportMetric(k.ImagesPerS, "keras-img/s")
+			b.ReportMetric(ours/k.ImagesPerS, "x-keras")
+			b.Logf("%s at %d, batch %d: xray %.2f img/s, Keras model.fit %.2f img/s (epochs %v s, jit %v): ratio %.2f",
+				c.arch, c.size, batchSize, ours, k.ImagesPerS, k.EpochSeconds, k.JIT, ours/k.ImagesPerS)
+		})
+	}
+}
+
+// throughput is images per second over the given epochs (their wall time, training only:
+// the benchmark's manifest has no validation split).
+func throughput(h []trainer.EpochStats) float64 {
+	var s float64
+	for _, e := range h {
+		s += e.Seconds
+	}
+	return float64(images*len(h)) / s
+}

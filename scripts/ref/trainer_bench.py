@@ -1,0 +1,71 @@
+"""Keras side of bench/train: training throughput of model.fit on the paper's model.
+
+  trainer_bench.py --arch mobilenet --size 256 --batch 20 --epochs 3 --list LIST
+
+LIST holds one image path per line. The images are decoded and resized (PIL, bilinear)
+to size x size and scaled to [0, 1] before timing, so fit reads them from memory, as
+xray's loader does from its cache after the first epoch. The model is
+tfgraph_reference.build's (keras.applications backbone, weights=None, and the paper's
+head), compiled as the paper trains: SGD(0.001), categorical cross-entropy, accuracy.
+Prints JSON: {"epoch_seconds": [...], "images": N, "images_per_s": <mean over epochs
+after the first, which includes tracing>, "keras": version, "jit_compile": bool}.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tfgraph_reference as ref  # noqa: E402  (sets TF env before importing keras)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", required=True, choices=sorted(ref.BACKBONES))
+    ap.add_argument("--size", type=int, required=True)
+    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--list", required=True)
+    a = ap.parse_args()
+
+    paths = [p.strip() for p in open(a.list) if p.strip()]
+    x = np.stack([
+        np.asarray(Image.open(p).convert("RGB").resize((a.size, a.size), Image.BILINEAR), dtype=np.float32) / np.float32(255)
+        for p in paths
+    ])
+    y = np.eye(2, dtype=np.float32)[np.arange(len(paths)) % 2]
+
+    _, model, _, _ = ref.build(a.arch, a.size, "avg")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=a.batch, epochs=a.epochs, shuffle=True, verbose=0, callbacks=[timer])
+    steady = timer.seconds[1:] or timer.seconds
+    json.dump({
+        "epoch_seconds": timer.seconds,
+        "images": len(paths),
+        "images_per_s": len(paths) / (sum(steady) / len(steady)),
+        "keras": keras.__version__,
+        "jit_compile": bool(model.jit_compile),
+    }, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
