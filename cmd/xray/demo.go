@@ -17,16 +17,19 @@ import (
 // pipeline (split, MobileNet + head, SGD, SavedModel, argmax evaluation) at a small input
 // size with a few short epochs, from random initialisation (no network for ImageNet
 // weights). Batch size and learning rate differ from the paper's so that a few minutes on
-// two cores give a model that has learnt something.
+// two cores give a model that has learnt something: from scratch, inference-mode
+// BatchNormalization runs on moving statistics that start at mean 0 / variance 1 and move
+// 1 % a step, so the model needs several hundred steps before validation tells normal
+// from pneumonia; small batches give those steps quickly (trainer's TestShortRunLearns
+// checks these settings learn).
 func demoConfig(data, out string) trainer.Config {
 	cfg := trainer.DefaultConfig()
 	cfg.Data, cfg.Out = data, out
 	cfg.Weights = "none"
 	cfg.InputSize = 128
-	cfg.Epochs = 8
-	cfg.BatchSize = 8
+	cfg.Epochs = 30
+	cfg.BatchSize = 4
 	cfg.LearningRate = 0.01
-	cfg.Momentum = 0.9
 	cfg.Device = trainer.DeviceCPU
 	cfg.RunID = "demo"
 	return cfg
