@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	_ "github.com/xraylab/xray/internal/tflog" // quiet TensorFlow banners
 )
 
 // Exit codes.

@@ -1,0 +1,45 @@
+// Package tflog makes TensorFlow's C++ logging honour TF_CPP_MIN_LOG_LEVEL for the
+// messages TensorFlow 2.18 sends through Abseil logging (for example "MLIR V1
+// optimization pass is not enabled" at the first session run), which that variable does
+// not reach on its own. Importing the package applies the level once at start-up; the
+// variable itself must be in the environment before the process starts (TensorFlow reads
+// it while loading), which bin/xray's launcher and the Docker image see to.
+package tflog
+
+/*
+#cgo LDFLAGS: -ldl
+#define _GNU_SOURCE
+#include <dlfcn.h>
+
+// absl::SetMinLogLevel(absl::LogSeverityAtLeast), looked up by its mangled name: the
+// symbol carries Abseil's LTS namespace, so another TensorFlow build may lack it, and
+// then nothing happens.
+static int xray_absl_min_log_level(int level) {
+	void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT,
+		"_ZN4absl12lts_2023080214SetMinLogLevelENS0_18LogSeverityAtLeastE");
+	if (set == NULL) return 0;
+	set(level);
+	return 1;
+}
+*/
+import "C"
+
+import (
+	"os"
+	"strconv"
+)
+
+// Level is the minimum severity TensorFlow logs: 0 info, 1 warning, 2 error, 3 fatal.
+// It comes from TF_CPP_MIN_LOG_LEVEL, default 2 (errors only).
+func Level() int {
+	if n, err := strconv.Atoi(os.Getenv("TF_CPP_MIN_LOG_LEVEL")); err == nil && n >= 0 && n <= 3 {
+		return n
+	}
+	return 2
+}
+
+// Apply sets Abseil's minimum log level to Level and reports whether this TensorFlow
+// build exposed the setter.
+func Apply() bool { return C.xray_absl_min_log_level(C.int(Level())) == 1 }
+
+func init() { Apply() }
