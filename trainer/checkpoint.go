@@ -174,3 +174,29 @@ func latestCheckpoint(dir string, warn func(string)) (path string, st State, ten
 	}
 	return "", State{}, nil, false, nil
 }
+
+// bestName is the checkpoint of the epoch with the lowest validation loss so far.
+const bestName = "best.ckpt"
+
+// repairBest makes best.ckpt hold the epoch st names as best. A run killed between
+// writing an epoch's checkpoint and best.ckpt, or resumed from an older checkpoint
+// because the newest was damaged, leaves best.ckpt from another epoch; the best epoch's
+// own checkpoint, when still kept, replaces it. Otherwise it warns: the export at the end
+// then fails rather than exporting the wrong weights.
+func repairBest(dir string, st State, warn func(string)) error {
+	if st.BestEpoch == 0 {
+		return nil
+	}
+	path := filepath.Join(dir, bestName)
+	if bst, _, err := readCheckpoint(path); err == nil && bst.Epoch == st.BestEpoch {
+		return nil
+	}
+	src := filepath.Join(dir, checkpointName(st.BestEpoch))
+	bst, tensors, err := readCheckpoint(src)
+	if err != nil || bst.Epoch != st.BestEpoch {
+		warn(fmt.Sprintf("%s does not hold the best epoch (%d), and %s is gone: that epoch cannot be exported", bestName, st.BestEpoch, filepath.Base(src)))
+		return nil
+	}
+	warn(fmt.Sprintf("%s did not hold the best epoch (%d): restored it from %s", bestName, st.BestEpoch, filepath.Base(src)))
+	return writeCheckpoint(path, bst, tensors)
+}

@@ -226,3 +226,59 @@ func truncate(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRepairBest: a best.ckpt from another epoch (a kill between the epoch's checkpoint
+// and best.ckpt, or a resume that fell back past a damaged newest checkpoint) is replaced
+// from the best epoch's own checkpoint, or reported when that is gone.
+func TestRepairBest(t *testing.T) {
+	dir := t.TempDir()
+	var states []State
+	for e := 1; e <= 2; e++ {
+		st, tensors, _ := ckptFixture(t, uint64(10+e))
+		st.Epoch, st.BestEpoch = e, 1
+		if err := writeCheckpoint(filepath.Join(dir, checkpointName(e)), st, tensors); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, st)
+	}
+	best := filepath.Join(dir, bestName)
+	copyFile := func(src string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(best, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repair := func() []string {
+		var warns []string
+		if err := repairBest(dir, states[1], func(w string) { warns = append(warns, w) }); err != nil {
+			t.Fatal(err)
+		}
+		return warns
+	}
+
+	copyFile(filepath.Join(dir, checkpointName(2))) // stale: epoch 2, but epoch 1 is best
+	if w := repair(); len(w) != 1 || !strings.Contains(w[0], checkpointName(1)) {
+		t.Errorf("warnings %q, want one naming %s", w, checkpointName(1))
+	}
+	got, gotT, err := readCheckpoint(best)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wantT, _ := readCheckpoint(filepath.Join(dir, checkpointName(1)))
+	if got.Epoch != 1 || !slices.Equal(flatFloats(t, gotT["conv1/kernel"]), flatFloats(t, wantT["conv1/kernel"])) {
+		t.Errorf("best.ckpt after repair holds epoch %d", got.Epoch)
+	}
+
+	if w := repair(); len(w) != 0 { // consistent now: left alone
+		t.Errorf("consistent best.ckpt: warnings %q", w)
+	}
+
+	copyFile(filepath.Join(dir, checkpointName(2)))
+	os.Remove(filepath.Join(dir, checkpointName(1)))
+	if w := repair(); len(w) != 1 || !strings.Contains(w[0], "cannot be exported") {
+		t.Errorf("best epoch's checkpoint gone: warnings %q", w)
+	}
+}

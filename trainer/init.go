@@ -51,9 +51,12 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 			return err
 		}
 		res.LastModel = last
-		_, tensors, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", "best.ckpt"))
+		bst, tensors, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", bestName))
 		if err != nil {
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
+		}
+		if bst.Epoch != st.BestEpoch {
+			return fmt.Errorf("restore the best epoch (%d): %s holds epoch %d; the last epoch is exported in %s", st.BestEpoch, bestName, bst.Epoch, last)
 		}
 		if err := tfgraph.SetValues(sess, vars, tensors); err != nil {
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)

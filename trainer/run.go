@@ -80,6 +80,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
 			}
 			st, resumed = cst, true
 			log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), st.Epoch, st.Step)
+			if err := repairBest(ckptDir, st, func(w string) { log.printf("warning: %s", w) }); err != nil {
+				return nil, err
+			}
 		} else {
 			log.printf("--resume: no checkpoint in %s yet; starting afresh", ckptDir)
 		}
@@ -164,7 +167,7 @@ func saveEpoch(sess *tf.Session, vars []*tfgraph.Variable, cfg Config, st State,
 		return err
 	}
 	if improved {
-		if err := writeCheckpoint(filepath.Join(dir, "best.ckpt"), st, values); err != nil {
+		if err := writeCheckpoint(filepath.Join(dir, bestName), st, values); err != nil {
 			return err
 		}
 	}
