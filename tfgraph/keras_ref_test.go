@@ -216,12 +216,8 @@ func (r *kerasRef) tensor(t *testing.T, name string) *tf.Tensor {
 // floats flattens a float32 tensor.
 func floats(t *testing.T, tt *tf.Tensor) []float32 {
 	t.Helper()
-	var buf bytes.Buffer
-	if _, err := tt.WriteContentsTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, buf.Len()/4)
-	if err := binary.Read(&buf, binary.LittleEndian, out); err != nil {
+	out, err := Floats(tt)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -1,6 +1,8 @@
 package tfgraph
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,4 +134,21 @@ func CleanError(err error) error {
 // exported for packages that add small graphs of their own (tests, exporters).
 func NewVariable(s *op.Scope, layer, weight string, shape []int64, trainable bool, initial func(s *op.Scope) tf.Output) *Variable {
 	return newVariable(s, layer, weight, shape, trainable, initial)
+}
+
+// Floats returns a float32 tensor's values in row-major order, straight from TensorFlow's
+// buffer (no nested slices).
+func Floats(t *tf.Tensor) ([]float32, error) {
+	if t.DataType() != tf.Float {
+		return nil, fmt.Errorf("tensor is %v, not float32", t.DataType())
+	}
+	var buf bytes.Buffer
+	if _, err := t.WriteContentsTo(&buf); err != nil {
+		return nil, err
+	}
+	out := make([]float32, buf.Len()/4)
+	if err := binary.Read(&buf, binary.LittleEndian, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/csv"
 	"image"
 	"image/png"
@@ -17,6 +16,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
 )
 
 // sampleRoot is the real Kermany sample shipped with the repository.
@@ -121,12 +121,8 @@ func testConfig(arch string, size int, manifest, out string) Config {
 // flatFloats returns a float32 tensor's values in row-major order.
 func flatFloats(t testing.TB, x *tf.Tensor) []float32 {
 	t.Helper()
-	var buf bytes.Buffer
-	if _, err := x.WriteContentsTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, buf.Len()/4)
-	if err := binary.Read(&buf, binary.LittleEndian, out); err != nil {
+	out, err := tfgraph.Floats(x)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
