@@ -38,6 +38,10 @@
 //     round((n-test)*ValFraction), the rest train.
 //   - Patient: the same shares, filled with whole patients in seeded random order (a share
 //     can overshoot by part of one patient's images); no patient is in two splits.
+//   - Kaggle: the Kaggle tree's own folders. test/ is the test split; validation is
+//     round(n*ValFraction) of the train/ and val/ folders pooled, per class, filled with
+//     whole patients as in Patient; with ValFromFolder, val/ is validation and train/ is
+//     train. A plain tree, or one without test/ images, is an error.
 //
 // PatientLeaks counts patients in more than one split; MakeManifest reports it for the
 // chosen scheme and for Paper with the same seed (on the 5216 images of the Kaggle train

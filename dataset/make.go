@@ -35,7 +35,7 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 	if cfg.Data == "" || cfg.Out == "" {
 		return nil, fmt.Errorf("make manifest: data folder and output path are required")
 	}
-	if err := cfg.Split.validate(); err != nil {
+	if err := cfg.Split.Validate(); err != nil {
 		return nil, err
 	}
 	in, err := Ingest(cfg.Data, IngestOptions{Verify: cfg.Verify, Progress: cfg.Progress})
@@ -59,7 +59,7 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 	r.PaperLeaks = r.Leaks
 	if cfg.Split.Scheme != Paper {
 		po := cfg.Split
-		po.Scheme = Paper
+		po.Scheme, po.ValFromFolder = Paper, false
 		pe, err := Split(in.Entries, po)
 		if err != nil {
 			return nil, err

@@ -1,10 +1,12 @@
 package dataset
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"sort"
+	"strings"
 )
 
 // Scheme is how Split draws the test and validation images.
@@ -19,15 +21,19 @@ const (
 	Stratified Scheme = "stratified"
 	// Patient is Stratified over whole patients: no patient is in two splits.
 	Patient Scheme = "patient"
+	// Kaggle keeps the Kaggle release's own folders: test/ is the test split (the
+	// literature's 624-image benchmark), validation is ValFraction of train/ (with val/
+	// folded in) drawn by whole patients, unless ValFromFolder keeps val/ as validation.
+	Kaggle Scheme = "kaggle"
 )
 
-// ParseScheme reads a --scheme value.
+// ParseScheme reads a scheme name.
 func ParseScheme(s string) (Scheme, error) {
 	switch Scheme(s) {
-	case Paper, Stratified, Patient:
+	case Paper, Stratified, Patient, Kaggle:
 		return Scheme(s), nil
 	}
-	return "", fmt.Errorf("unknown split scheme %q: use paper, stratified or patient", s)
+	return "", fmt.Errorf("unknown split scheme %q: use paper, stratified, patient or kaggle", s)
 }
 
 // The paper's split of the 5856 Kermany images, per class: total, test, validation
@@ -42,7 +48,10 @@ type SplitOptions struct {
 	Scheme       Scheme
 	Seed         int64
 	TestFraction float64 // Stratified and Patient: share of each class for test
-	ValFraction  float64 // Stratified and Patient: share of the non-test rest for validation
+	ValFraction  float64 // Stratified, Patient, Kaggle: share of the non-test rest for validation
+	// ValFromFolder (Kaggle only) keeps the val/ folder as the validation split instead of
+	// folding it into train/ and drawing validation patients from train/.
+	ValFromFolder bool
 }
 
 // DefaultSplitOptions is the paper's scheme with seed 42 (fractions 0.2 and 0.2 apply to
@@ -52,9 +61,13 @@ func DefaultSplitOptions() SplitOptions {
 	return SplitOptions{Scheme: Paper, Seed: 42, TestFraction: 0.2, ValFraction: 0.2}
 }
 
-func (o SplitOptions) validate() error {
+// Validate reports the first setting Split would refuse.
+func (o SplitOptions) Validate() error {
 	if _, err := ParseScheme(string(o.Scheme)); err != nil {
 		return err
+	}
+	if o.ValFromFolder && o.Scheme != Kaggle {
+		return fmt.Errorf("validation from the val/ folder needs the kaggle scheme, not %s", o.Scheme)
 	}
 	if o.Scheme != Paper {
 		if !(o.TestFraction >= 0 && o.TestFraction < 1) {
@@ -90,15 +103,21 @@ func (o SplitOptions) targets(label, n int) (test, val int) {
 // result depends only on the entries' paths and labels and on opt: the same tree and seed
 // give the same manifest, byte for byte, whatever order the files were listed in.
 func Split(entries []Entry, opt SplitOptions) ([]Entry, error) {
-	if err := opt.validate(); err != nil {
+	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
 	out := append([]Entry(nil), entries...)
+	for i := range out {
+		out[i].Split = ""
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	for i := 1; i < len(out); i++ {
 		if out[i].Path == out[i-1].Path {
 			return nil, fmt.Errorf("split: %s listed twice", out[i].Path)
 		}
+	}
+	if opt.Scheme == Kaggle {
+		return out, splitKaggle(out, opt)
 	}
 	for label := range ClassNames {
 		if opt.Scheme == Patient {
@@ -119,6 +138,61 @@ func Split(entries []Entry, opt SplitOptions) ([]Entry, error) {
 	return out, nil
 }
 
+// splitKaggle assigns by folder: test/ is Test, val/ is Val with ValFromFolder and
+// otherwise pooled with train/, from which validation patients are drawn per class.
+func splitKaggle(out []Entry, opt SplitOptions) error {
+	tests := 0
+	for i := range out {
+		f, ok := kaggleFolder(out[i].Path)
+		if !ok {
+			return fmt.Errorf("kaggle split: %s is not in a train/, test/ or val/ folder: "+
+				"the kaggle scheme needs chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/; use another scheme for a plain tree", out[i].Path)
+		}
+		switch {
+		case f == Test:
+			out[i].Split, tests = Test, tests+1
+		case f == Val && opt.ValFromFolder:
+			out[i].Split = Val
+		}
+	}
+	if tests == 0 {
+		return errors.New("kaggle split: no images in a test/ folder: the kaggle scheme keeps test/ as the test split")
+	}
+	if opt.ValFromFolder {
+		for i := range out {
+			if out[i].Split == "" {
+				out[i].Split = Train
+			}
+		}
+		return nil
+	}
+	opt.TestFraction = 0
+	for label := range ClassNames {
+		splitPatients(out, label, opt)
+	}
+	return nil
+}
+
+// kaggleFolder is the Kaggle folder (train, test or val) an image path lies in: the first
+// path element of that name, in any case, that is followed by a class folder.
+func kaggleFolder(path string) (Subset, bool) {
+	parts := strings.Split(strings.ToLower(path), "/")
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i+1] != "normal" && parts[i+1] != "pneumonia" {
+			continue
+		}
+		switch parts[i] {
+		case "train":
+			return Train, true
+		case "test":
+			return Test, true
+		case "val":
+			return Val, true
+		}
+	}
+	return "", false
+}
+
 func subsetFor(k, test, val int) Subset {
 	switch {
 	case k < test:
@@ -132,10 +206,14 @@ func subsetFor(k, test, val int) Subset {
 // splitPatients assigns the patients whose images are mostly of class label: patients in
 // seeded random order fill test until it holds its share of the class's images, then
 // validation, then the rest train. Shares can overshoot by part of one patient's images.
+// Entries whose Split is already set (Kaggle's test folder) are left alone.
 func splitPatients(out []Entry, label int, opt SplitOptions) {
 	byPatient := map[string][]int{}
 	votes := map[string]int{}
 	for i, e := range out {
+		if e.Split != "" {
+			continue
+		}
 		byPatient[e.Patient] = append(byPatient[e.Patient], i)
 		if e.Label == Pneumonia {
 			votes[e.Patient]++

@@ -49,7 +49,7 @@ type trainData struct {
 func (d *trainData) Close() {}
 
 // openData finds or makes the manifest and opens loaders on its train and val subsets.
-// Without --manifest the run splits --data with --seed (the paper's scheme) and keeps the
+// Without a manifest the run splits Data with Seed (Scheme, default the paper's) and keeps the
 // manifest in OUT/manifest.csv, where evaluation and --resume find it again.
 func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	path := cfg.Manifest
@@ -57,7 +57,10 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 		path = filepath.Join(cfg.Out, "manifest.csv")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			opts := dataset.DefaultSplitOptions()
-			opts.Seed = cfg.Seed
+			opts.Seed, opts.ValFromFolder = cfg.Seed, cfg.ValFromFolder
+			if cfg.Scheme != "" {
+				opts.Scheme = dataset.Scheme(cfg.Scheme)
+			}
 			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Log: log.w})
 			if err != nil {
 				return nil, err

@@ -10,16 +10,19 @@ import (
 	"io"
 	"time"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/tfgraph"
 )
 
 // Config holds every training setting. Defaults (DefaultConfig) are the paper's.
 type Config struct {
 	Arch          string  `json:"arch"`
-	Data          string  `json:"data"`               // data root (Kaggle layout or NORMAL/PNEUMONIA)
-	Manifest      string  `json:"manifest,omitempty"` // split manifest; empty: split Data with Seed and save it in Out
-	Weights       string  `json:"weights"`            // "imagenet", "none" or a Keras weight file for the backbone
-	Init          string  `json:"init,omitempty"`     // a Keras-trained full model (.h5/.keras) to start from
+	Data          string  `json:"data"`                      // data root (Kaggle layout or NORMAL/PNEUMONIA)
+	Manifest      string  `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
+	Scheme        string  `json:"scheme,omitempty"`          // split scheme when there is no manifest; empty: paper
+	ValFromFolder bool    `json:"val_from_folder,omitempty"` // kaggle scheme: the val/ folder is validation
+	Weights       string  `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone
+	Init          string  `json:"init,omitempty"`            // a Keras-trained full model (.h5/.keras) to start from
 	CacheDir      string  `json:"cache_dir,omitempty"`
 	Epochs        int     `json:"epochs"`
 	BatchSize     int     `json:"batch_size"`
@@ -71,6 +74,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-steps %d: must be positive", c.MaxSteps)
 	case c.EarlyStopping < 0:
 		return fmt.Errorf("--early-stopping %d: must be positive", c.EarlyStopping)
+	case c.Manifest != "" && (c.Scheme != "" || c.ValFromFolder):
+		return errors.New("a split scheme applies only without a manifest: the manifest already holds the split")
+	}
+	if c.Scheme != "" || c.ValFromFolder {
+		o := dataset.DefaultSplitOptions()
+		o.ValFromFolder = c.ValFromFolder
+		if c.Scheme != "" {
+			o.Scheme = dataset.Scheme(c.Scheme)
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

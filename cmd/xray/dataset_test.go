@@ -47,6 +47,26 @@ func TestDatasetSplitCLI(t *testing.T) {
 	}
 }
 
+// The kaggle scheme keeps testdata's folders: 60 + 62 train, 3 + 3 val, 16 + 17 test.
+func TestDatasetSplitCLIKaggle(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "manifest.csv")
+	code, stdout, stderr := runCLI(t, "dataset", "split", "--data", filepath.Join("..", "..", "testdata", "chest_xray"),
+		"--out", out, "--scheme", "kaggle", "--val-from-folder")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, line := range []string{
+		"train         60         62     122",
+		"val            3          3       6",
+		"test          16         17      33",
+		"wrote " + out + " (kaggle layout, scheme kaggle, seed 42)",
+	} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("output lacks %q:\n%s", line, stdout)
+		}
+	}
+}
+
 func TestDatasetSplitCLIBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "tree")
@@ -63,8 +83,10 @@ func TestDatasetSplitCLIBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"dataset", "split", "--out", out}, exitUsage, `Required flag "data"`},
-		{[]string{"dataset", "split", "--data", bad, "--out", out, "--scheme", "random"}, exitUsage, "use paper, stratified or patient"},
-		{[]string{"dataset", "split", "--data", bad, "--out", out, "--test-fraction", "0.3"}, exitUsage, "apply to --scheme stratified or patient"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--scheme", "random"}, exitUsage, "use paper, stratified, patient or kaggle"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--test-fraction", "0.3"}, exitUsage, "apply to --scheme stratified, patient or kaggle"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--scheme", "kaggle", "--test-fraction", "0.3"}, exitUsage, "its test split is the test/ folder"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--val-from-folder"}, exitUsage, "--val-from-folder goes with --scheme kaggle"},
 		{[]string{"dataset", "split", "--data", bad, "--out", out, "--scheme", "patient", "--val-fraction", "1.5"}, exitUsage, "--val-fraction 1.5"},
 		{[]string{"dataset"}, exitUsage, "missing subcommand"},
 		{[]string{"dataset", "split", "--data", bad, "--out", out}, exitFailure, "no PNEUMONIA/ folder; expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/"},
