@@ -20,139 +20,190 @@ import (
 )
 
 // Run trains as cfg says and returns when the epochs are done, early stopping fires,
-// --max-steps is reached or ctx is cancelled (Ctrl-C: the last finished epoch's
-// checkpoint stays; --resume continues from it). Progress goes to stdout.
+// the step limit is reached or ctx is cancelled (Ctrl-C: the last finished epoch's
+// checkpoint stays; resuming continues from it). Progress goes to stdout.
 func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
-	start := time.Now()
+	r, err := setup(ctx, cfg, stdout)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.restore(); err != nil {
+		return nil, err
+	}
+	if err := writeRunJSON(cfg, r.data, r.st, time.Since(r.start), false); err != nil {
+		return nil, err
+	}
+	res := &Result{Out: cfg.Out}
+	if err := r.epochs(ctx, res); err != nil {
+		return nil, err
+	}
+	return r.finish(res)
+}
+
+// run is one training run in progress: its data, graph, session and loop state.
+type run struct {
+	cfg     Config
+	log     logger
+	start   time.Time
+	ckptDir string
+	data    *trainData
+	m       *tfgraph.Model
+	g       *sgdGraph
+	sess    *tf.Session
+	vars    []*tfgraph.Variable // model variables, then optimizer slots
+	st      State
+}
+
+// setup validates cfg, prepares the run directory, opens the data and builds the
+// training graph and its session.
+func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := logger{w: stdout, quiet: cfg.Quiet}
-	ckptDir := filepath.Join(cfg.Out, "checkpoints")
-	if err := os.MkdirAll(ckptDir, 0o755); err != nil {
+	r = &run{cfg: cfg, log: logger{w: stdout, quiet: cfg.Quiet}, start: time.Now(), ckptDir: filepath.Join(cfg.Out, "checkpoints")}
+	if err := os.MkdirAll(r.ckptDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
 	if !cfg.Resume {
-		if _, err := os.Stat(filepath.Join(ckptDir, checkpointName(1))); err == nil {
+		if _, err := os.Stat(filepath.Join(r.ckptDir, checkpointName(1))); err == nil {
 			return nil, fmt.Errorf("%s already holds a training run: pass --resume to continue it, or choose another --out", cfg.Out)
 		}
 	}
-
-	data, err := openData(ctx, cfg, log)
-	if err != nil {
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if r.data, err = openData(ctx, cfg, r.log); err != nil {
 		return nil, err
 	}
-	defer data.Close()
-
-	m, err := tfgraph.Build(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed})
-	if err != nil {
+	if r.m, err = tfgraph.Build(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed}); err != nil {
 		return nil, err
 	}
-	g, err := buildSGD(m, cfg.LearningRate, cfg.Momentum, cfg.FreezeBase)
-	if err != nil {
+	if r.g, err = buildSGD(r.m, cfg.LearningRate, cfg.Momentum, cfg.FreezeBase); err != nil {
 		return nil, err
 	}
 	opts, err := SessionOptions(cfg.Device, cfg.Threads)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := tf.NewSession(m.Graph, opts)
-	if err != nil {
+	if r.sess, err = tf.NewSession(r.m.Graph, opts); err != nil {
 		return nil, fmt.Errorf("start TensorFlow session: %w", err)
 	}
-	defer sess.Close()
-	vars := append(append([]*tfgraph.Variable(nil), m.Variables...), g.Slots...)
+	r.vars = append(append([]*tfgraph.Variable(nil), r.m.Variables...), r.g.Slots...)
+	r.st = State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: r.data.ManifestHash, Arch: cfg.Arch}
+	return r, nil
+}
 
-	st := State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: data.ManifestHash, Arch: cfg.Arch}
-	resumed := false
-	if cfg.Resume {
-		path, cst, tensors, ok, err := latestCheckpoint(ckptDir, func(w string) { log.printf("warning: %s", w) })
+func (r *run) close() {
+	if r.sess != nil {
+		r.sess.Close()
+	}
+	if r.data != nil {
+		r.data.Close()
+	}
+}
+
+// restore loads the newest checkpoint when resuming, and otherwise (or when there is
+// none yet) initialises the variables and loads the starting weights.
+func (r *run) restore() error {
+	warn := func(w string) { r.log.printf("warning: %s", w) }
+	if r.cfg.Resume {
+		path, cst, tensors, ok, err := latestCheckpoint(r.ckptDir, warn)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ok {
-			if cst.ManifestHash != data.ManifestHash || cst.Arch != cfg.Arch {
-				return nil, fmt.Errorf("--resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own flags or another --out",
-					path, cst.Arch, cst.ManifestHash, cfg.Arch, data.ManifestHash)
+			if cst.ManifestHash != r.st.ManifestHash || cst.Arch != r.cfg.Arch {
+				return fmt.Errorf("--resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own flags or another --out",
+					path, cst.Arch, cst.ManifestHash, r.cfg.Arch, r.st.ManifestHash)
 			}
-			if err := tfgraph.SetValues(sess, vars, tensors); err != nil {
-				return nil, fmt.Errorf("--resume %s: %w", path, err)
+			if err := tfgraph.SetValues(r.sess, r.vars, tensors); err != nil {
+				return fmt.Errorf("--resume %s: %w", path, err)
 			}
-			st, resumed = cst, true
-			log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), st.Epoch, st.Step)
-			if err := repairBest(ckptDir, st, func(w string) { log.printf("warning: %s", w) }); err != nil {
-				return nil, err
-			}
-		} else {
-			log.printf("--resume: no checkpoint in %s yet; starting afresh", ckptDir)
+			r.st = cst
+			r.log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), cst.Epoch, cst.Step)
+			return repairBest(r.ckptDir, cst, warn)
 		}
+		r.log.printf("--resume: no checkpoint in %s yet; starting afresh", r.ckptDir)
 	}
-	if !resumed {
-		if err := tfgraph.Initialize(sess, vars); err != nil {
-			return nil, err
-		}
-		if err := loadInitialWeights(sess, m, cfg, log); err != nil {
-			return nil, err
-		}
+	if err := tfgraph.Initialize(r.sess, r.vars); err != nil {
+		return err
 	}
-	if err := writeRunJSON(cfg, data, st, time.Since(start), false); err != nil {
-		return nil, err
-	}
+	return loadInitialWeights(r.sess, r.m, r.cfg, r.log)
+}
 
-	res := &Result{Out: cfg.Out}
-	for epoch := st.Epoch + 1; epoch <= cfg.Epochs; epoch++ {
-		t0 := time.Now()
-		tr, stepsDone, err := trainEpoch(ctx, sess, g, m, data, cfg, epoch, &st)
+// epochs runs the remaining epochs, recording in res why it stopped early if it did.
+func (r *run) epochs(ctx context.Context, res *Result) error {
+	cfg := r.cfg
+	for epoch := r.st.Epoch + 1; epoch <= cfg.Epochs; epoch++ {
+		stepsDone, err := r.epoch(ctx, epoch)
 		if errors.Is(err, context.Canceled) {
 			res.Interrupted = true
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		va, err := evaluateSplit(ctx, sess, g, m, data.Val, cfg, epoch)
-		if errors.Is(err, context.Canceled) {
-			res.Interrupted = true
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(), Seconds: time.Since(t0).Seconds()}
-		st.History = append(st.History, es)
-		st.Epoch = epoch
-		improved := es.ValLoss < st.BestValLoss
-		if improved {
-			st.BestValLoss, st.BestEpoch, st.BadEpochs = es.ValLoss, epoch, 0
-		} else {
-			st.BadEpochs++
-		}
-		if err := saveEpoch(sess, vars, cfg, st, improved); err != nil {
-			return nil, err
-		}
-		log.printf("epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.1fs%s",
-			epoch, cfg.Epochs, es.Loss, es.Accuracy, es.ValLoss, es.ValAccuracy, es.Seconds, map[bool]string{true: "  (best)"}[improved])
 		if stepsDone {
-			log.printf("stopping: --max-steps %d reached", cfg.MaxSteps)
-			break
+			r.log.printf("stopping: --max-steps %d reached", cfg.MaxSteps)
+			return nil
 		}
-		if cfg.EarlyStopping > 0 && st.BadEpochs >= cfg.EarlyStopping {
-			log.printf("early stopping: no better validation loss for %d epochs", st.BadEpochs)
+		if cfg.EarlyStopping > 0 && r.st.BadEpochs >= cfg.EarlyStopping {
+			r.log.printf("early stopping: no better validation loss for %d epochs", r.st.BadEpochs)
 			res.StoppedEarly = true
-			break
+			return nil
 		}
 	}
+	return nil
+}
+
+// epoch trains one epoch, validates it, saves its checkpoint and prints its line.
+// stepsDone reports that the step limit was reached.
+func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) {
+	t0 := time.Now()
+	tr, stepsDone, err := trainEpoch(ctx, r.sess, r.g, r.m, r.data, r.cfg, epoch, &r.st)
+	if err != nil {
+		return false, err
+	}
+	va, err := evaluateSplit(ctx, r.sess, r.g, r.m, r.data.Val, r.cfg, epoch)
+	if err != nil {
+		return false, err
+	}
+	es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(), Seconds: time.Since(t0).Seconds()}
+	st := &r.st
+	st.History = append(st.History, es)
+	st.Epoch = epoch
+	improved := es.ValLoss < st.BestValLoss
+	if improved {
+		st.BestValLoss, st.BestEpoch, st.BadEpochs = es.ValLoss, epoch, 0
+	} else {
+		st.BadEpochs++
+	}
+	if err := saveEpoch(r.sess, r.vars, r.cfg, *st, improved); err != nil {
+		return false, err
+	}
+	r.log.printf("epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.1fs%s",
+		epoch, r.cfg.Epochs, es.Loss, es.Accuracy, es.ValLoss, es.ValAccuracy, es.Seconds, map[bool]string{true: "  (best)"}[improved])
+	return stepsDone, nil
+}
+
+// finish fills res from the loop state and, unless the run was interrupted before
+// finishing or finished no epoch, exports the SavedModels; run.json is written last.
+func (r *run) finish(res *Result) (*Result, error) {
+	st := r.st
 	res.Epochs, res.Steps, res.History = st.Epoch, st.Step, st.History
 	res.BestEpoch, res.BestValLoss = st.BestEpoch, st.BestValLoss
 	if res.Interrupted || st.Epoch == 0 {
-		res.Duration = time.Since(start)
-		return res, writeRunJSON(cfg, data, st, res.Duration, false)
+		res.Duration = time.Since(r.start)
+		return res, writeRunJSON(r.cfg, r.data, st, res.Duration, false)
 	}
-	if err := exportModels(sess, m, vars, cfg, st, res, log); err != nil {
+	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log); err != nil {
 		return nil, err
 	}
-	res.Duration = time.Since(start)
-	return res, writeRunJSON(cfg, data, st, res.Duration, true)
+	res.Duration = time.Since(r.start)
+	return res, writeRunJSON(r.cfg, r.data, st, res.Duration, true)
 }
 
 // saveEpoch writes the epoch's checkpoint (and best.ckpt when it improved), history.csv
