@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/xraylab/xray/preprocess"
 )
 
 // Layout names the folder structure Ingest found.
@@ -24,6 +25,9 @@ const (
 	LayoutKaggle = "kaggle" // chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/
 	LayoutPlain  = "plain"  // {NORMAL,PNEUMONIA}/
 )
+
+// MinSide is the smallest width or height Ingest accepts; smaller images are skipped.
+const MinSide = 32
 
 const expectedLayout = "expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/ or {NORMAL,PNEUMONIA}/ with JPEG or PNG files"
 
@@ -244,15 +248,15 @@ func checkImage(file string, verify bool) (sum, reason string) {
 	if err != nil {
 		return "", err.Error()
 	}
-	kind, w, h, err := Config(b)
+	kind, w, h, err := preprocess.Config(b)
 	if err != nil {
 		return "", err.Error()
 	}
 	if w < MinSide || h < MinSide {
 		return "", fmt.Sprintf("%d x %d pixels: smaller than %d px", w, h, MinSide)
 	}
-	if int64(w)*int64(h) > MaxPixels {
-		return "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, MaxPixels)
+	if int64(w)*int64(h) > preprocess.MaxPixels {
+		return "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, preprocess.MaxPixels)
 	}
 	complete := true
 	switch kind {
@@ -262,7 +266,7 @@ func checkImage(file string, verify bool) (sum, reason string) {
 		complete = bytes.HasSuffix(b, pngIEND)
 	}
 	if verify || !complete { // an odd ending may be trailing data after a good image
-		if _, err := Decode(b); err != nil {
+		if _, err := preprocess.Decode(b); err != nil {
 			if !complete {
 				return "", fmt.Sprintf("truncated %s (no end marker): %v", kind, err)
 			}

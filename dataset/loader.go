@@ -16,17 +16,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/xraylab/xray/preprocess"
 )
 
 // LoaderConfig configures a Loader. Start from DefaultLoaderConfig: its zero value does not
 // shuffle.
 type LoaderConfig struct {
-	Preprocessor       // input size and scaling
-	BatchSize    int   // images per batch; the last batch of an epoch may be smaller
-	Shuffle      bool  // visit images in EpochOrder(n, Seed, epoch) instead of entry order
-	Seed         int64 // shuffling and augmentation seed
-	Workers      int   // decoding goroutines; default GOMAXPROCS
-	Prefetch     int   // batches prepared ahead of the consumer; default 2
+	preprocess.Preprocessor       // input size and scaling
+	BatchSize               int   // images per batch; the last batch of an epoch may be smaller
+	Shuffle                 bool  // visit images in EpochOrder(n, Seed, epoch) instead of entry order
+	Seed                    int64 // shuffling and augmentation seed
+	Workers                 int   // decoding goroutines; default GOMAXPROCS
+	Prefetch                int   // batches prepared ahead of the consumer; default 2
 	// CacheBytes bounds the in-memory cache of decoded, resized uint8 images, so epochs
 	// after the first skip decoding: 0 picks min(4 GiB, half the available memory), a
 	// negative value turns the cache off. Images beyond the budget are decoded every time.
@@ -37,7 +39,7 @@ type LoaderConfig struct {
 // DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
 // epoch, cache on.
 func DefaultLoaderConfig() LoaderConfig {
-	return LoaderConfig{Preprocessor: DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
+	return LoaderConfig{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
 }
 
 // Augment is optional, simple training-time augmentation applied to the cached uint8
@@ -321,7 +323,7 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 			return nil, fmt.Errorf("load image %s: contents changed since the manifest was made (sha256 differs): restore the file or make a new manifest", path)
 		}
 	}
-	img, err := Decode(b)
+	img, err := preprocess.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("load image %s: %w", path, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xraylab/xray/preprocess"
 )
 
 // sampleManifest splits testdata/chest_xray (161 images) into a manifest.
@@ -266,10 +268,10 @@ func TestLoaderBadImages(t *testing.T) {
 	check("truncated file", "IM-0001-0001.jpeg: corrupt jpeg")
 
 	for _, bad := range []LoaderConfig{
-		{Preprocessor: DefaultPreprocessor(), BatchSize: 0},
-		{Preprocessor: Preprocessor{Size: 0, Scaling: Unit}, BatchSize: 1},
-		{Preprocessor: Preprocessor{Size: 8, Scaling: "caffe"}, BatchSize: 1},
-		{Preprocessor: DefaultPreprocessor(), BatchSize: 1, Augment: Augment{MaxShift: 1.5}},
+		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 0},
+		{Preprocessor: preprocess.Preprocessor{Size: 0, Scaling: preprocess.Unit}, BatchSize: 1},
+		{Preprocessor: preprocess.Preprocessor{Size: 8, Scaling: "caffe"}, BatchSize: 1},
+		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 1, Augment: Augment{MaxShift: 1.5}},
 	} {
 		if _, err := NewLoader(root, in.Entries, bad); err == nil {
 			t.Errorf("NewLoader accepted %+v", bad)

@@ -40,7 +40,7 @@ func (in SavedModelInput) manifestPath() (string, error) {
 // PredictSplit runs a SavedModel over one subset of a manifest and returns a record per
 // image (paths relative to the data root, as in the manifest) and the model's
 // architecture. Images are decoded and preprocessed by the model's own preprocessing
-// (savedmodels uses dataset.Preprocessor with the size and scaling in its metadata). An
+// (savedmodels uses preprocess.Preprocessor with the size and scaling in its metadata). An
 // unreadable image fails the run: a test set with holes would not be comparable.
 func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, string, error) {
 	mpath, err := in.manifestPath()

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 )
 
 // Tolerances of serving_bytes (decode + resize + scaling in the graph) against the Go
@@ -35,8 +35,8 @@ const (
 func TestServingBytesMatchesGo(t *testing.T) {
 	for _, c := range []struct {
 		size    int
-		scaling dataset.Scaling
-	}{{256, dataset.Unit}, {100, dataset.ImageNet}} {
+		scaling preprocess.Scaling
+	}{{256, preprocess.Unit}, {100, preprocess.ImageNet}} {
 		t.Run(string(c.scaling), func(t *testing.T) {
 			dir, m, sess := exportTiny(t, c.size, 5, Metadata{Preprocessing: c.scaling})
 			// Every X-ray of testdata (RGB and grayscale JPEGs, 224 px and originals), a
@@ -49,7 +49,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			}
 			paths = append(append(paths, filepath.Join(formats, "gray.jpeg")), pngs...)
 			files := readFiles(t, paths)
-			pre := dataset.Preprocessor{Size: c.size, Scaling: c.scaling}
+			pre := preprocess.Preprocessor{Size: c.size, Scaling: c.scaling}
 			want := goPixels(t, pre, files)
 			live := liveProbs(t, sess, m, want)
 			requireSensitive(t, live)
@@ -82,7 +82,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			}
 			got := out[0].Value().([][][][]float32)
 			level := 255.0
-			if c.scaling == dataset.ImageNet {
+			if c.scaling == preprocess.ImageNet {
 				level = 127.5
 			}
 			for i, p := range paths {
@@ -157,7 +157,7 @@ func TestServingBytesOriginals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sm.Session.Close()
-	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 	in, err := tensorByName(sm.Graph, bytesOpName+":0")
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@
 // Both signatures share one copy of the network: its input is a PlaceholderWithDefault
 // named like the model's input, fed directly by serving_default and defaulting to the
 // in-graph preprocessing of image_bytes (a MapDefun over the batch, since files differ in
-// size) for serving_bytes. That preprocessing mirrors dataset.Preprocessor (decode, RGB,
+// size) for serving_bytes. That preprocessing mirrors preprocess.Preprocessor (decode, RGB,
 // imaging's two-pass Linear resize with its uint8 rounding, scaling); see preprocessBody
 // for the steps and the tests for the measured agreement: PNG pixels within 1 level,
 // JPEG pixels within 2 levels (mean < 0.06), probabilities within 2e-3 (measured: 1.5e-4).
@@ -53,7 +53,7 @@
 // # Serving from Go
 //
 // Load(dir, Options) returns a Model whose Predict (images of any size) and PredictBytes
-// (encoded files) preprocess in Go with dataset.Preprocessor and run serving_default. A
+// (encoded files) preprocess in Go with preprocess.Preprocessor and run serving_default. A
 // Model is safe for concurrent use: one dispatcher goroutine gathers concurrent calls into
 // batches of up to Options.MaxBatch images, waiting at most Options.MaxDelay for a batch
 // to fill. A bad image is an error for that image only (Prediction.Err). Tensors are

@@ -19,8 +19,8 @@ import (
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -53,19 +53,19 @@ var DefaultClasses = []string{"normal", "pneumonia"}
 // from. Export writes it to assets.extra/xray.json and, shortened, to the MetaGraphDef's
 // meta_info_def.meta_graph_version; the full JSON also rides in meta_info_def.any_info.
 type Metadata struct {
-	Arch          string          `json:"architecture"`  // tfgraph.MobileNet, Xception, InceptionV3
-	InputSize     int             `json:"input_size"`    // square input side in pixels
-	Pool          string          `json:"pool"`          // head pooling: avg or max
-	Preprocessing dataset.Scaling `json:"preprocessing"` // pixel scaling: unit ([0,1], the paper's) or imagenet ([-1,1])
-	Classes       []string        `json:"classes"`       // class names by class id
-	RunID         string          `json:"run_id"`        // the training run that produced the weights
-	XrayVersion   string          `json:"xray_version"`
-	TFVersion     string          `json:"tensorflow_version"`
+	Arch          string             `json:"architecture"`  // tfgraph.MobileNet, Xception, InceptionV3
+	InputSize     int                `json:"input_size"`    // square input side in pixels
+	Pool          string             `json:"pool"`          // head pooling: avg or max
+	Preprocessing preprocess.Scaling `json:"preprocessing"` // pixel scaling: unit ([0,1], the paper's) or imagenet ([-1,1])
+	Classes       []string           `json:"classes"`       // class names by class id
+	RunID         string             `json:"run_id"`        // the training run that produced the weights
+	XrayVersion   string             `json:"xray_version"`
+	TFVersion     string             `json:"tensorflow_version"`
 }
 
 // preprocessor is the Go preprocessing the model expects, the one serving_bytes mirrors.
-func (m Metadata) preprocessor() dataset.Preprocessor {
-	return dataset.Preprocessor{Size: m.InputSize, Scaling: m.Preprocessing}
+func (m Metadata) preprocessor() preprocess.Preprocessor {
+	return preprocess.Preprocessor{Size: m.InputSize, Scaling: m.Preprocessing}
 }
 
 // short is the one-line form kept in meta_info_def.meta_graph_version.
@@ -98,7 +98,7 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 		meta.Pool = tfgraph.PoolAvg
 	}
 	if meta.Preprocessing == "" {
-		meta.Preprocessing = dataset.Unit
+		meta.Preprocessing = preprocess.Unit
 	}
 	if err := meta.preprocessor().Validate(); err != nil {
 		return meta, fmt.Errorf("metadata: %w", err)

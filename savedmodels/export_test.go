@@ -16,8 +16,8 @@ import (
 
 	tg "github.com/galeone/tfgo"
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -46,7 +46,7 @@ func TestExportRoundTrip(t *testing.T) {
 			}
 			paths := xrays(t, 6)
 			files := readFiles(t, paths)
-			pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+			pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 			pixels := goPixels(t, pre, files)
 			live := liveProbs(t, sess, m, pixels)
 			requireSensitive(t, live)
@@ -59,7 +59,7 @@ func TestExportRoundTrip(t *testing.T) {
 			defer model.Close()
 			images := make([]image.Image, len(files))
 			for i, b := range files {
-				if images[i], err = dataset.Decode(b); err != nil {
+				if images[i], err = preprocess.Decode(b); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -81,7 +81,7 @@ func TestExportRoundTrip(t *testing.T) {
 				t.Errorf("Predict vs live graph: max |diff| %.3g > %g", d, roundTripTol)
 			}
 			meta := model.Metadata()
-			if meta.Arch != m.Config.Arch || meta.InputSize != size || meta.RunID != "run-"+c.name || meta.Preprocessing != dataset.Unit {
+			if meta.Arch != m.Config.Arch || meta.InputSize != size || meta.RunID != "run-"+c.name || meta.Preprocessing != preprocess.Unit {
 				t.Errorf("metadata %+v does not describe the exported model", meta)
 			}
 

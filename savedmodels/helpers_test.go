@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -49,7 +49,7 @@ func readFiles(t testing.TB, paths []string) [][]byte {
 }
 
 // goPixels preprocesses files with the project's one Go preprocessing.
-func goPixels(t testing.TB, pre dataset.Preprocessor, files [][]byte) [][]float32 {
+func goPixels(t testing.TB, pre preprocess.Preprocessor, files [][]byte) [][]float32 {
 	t.Helper()
 	out := make([][]float32, len(files))
 	for i, b := range files {

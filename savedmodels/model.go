@@ -21,7 +21,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -61,7 +61,7 @@ type Prediction struct {
 type Model struct {
 	dir   string
 	meta  Metadata
-	pre   dataset.Preprocessor
+	pre   preprocess.Preprocessor
 	saved *tfgoModel
 	input tf.Output // serving_default's image
 	probs tf.Output
@@ -276,7 +276,7 @@ func (m *Model) Metadata() Metadata {
 func (m *Model) Dir() string { return m.dir }
 
 // Predict classifies images. They may have any size and color model: each goes through
-// the same preprocessing as training (dataset.Preprocessor with the model's input size
+// the same preprocessing as training (preprocess.Preprocessor with the model's input size
 // and scaling). A nil image gets its own Prediction.Err; the others are still predicted.
 // The error is for the call as a whole: ctx done, model closed, TensorFlow failed.
 func (m *Model) Predict(ctx context.Context, images ...image.Image) ([]Prediction, error) {
@@ -293,7 +293,7 @@ func (m *Model) Predict(ctx context.Context, images ...image.Image) ([]Predictio
 }
 
 // PredictBytes classifies encoded images (JPEG or PNG file contents), decoded and
-// preprocessed in Go by dataset.Preprocessor. A file that does not decode gets its own
+// preprocessed in Go by preprocess.Preprocessor. A file that does not decode gets its own
 // Prediction.Err; the others are still predicted.
 func (m *Model) PredictBytes(ctx context.Context, files ...[]byte) ([]Prediction, error) {
 	return m.predict(ctx, len(files), func(i int) ([]float32, error) { return m.pre.Bytes(files[i]) })

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/disintegration/imaging"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 )
 
 // served is an exported tiny model, loaded, with real X-rays and the live graph's
@@ -33,13 +33,13 @@ func newServed(t *testing.T, size, n int) *served {
 	dir, m, sess := exportTiny(t, size, 11, Metadata{})
 	s := &served{dir: dir, files: readFiles(t, xrays(t, n))}
 	for _, b := range s.files {
-		img, err := dataset.Decode(b)
+		img, err := preprocess.Decode(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.images = append(s.images, img)
 	}
-	s.want = liveProbs(t, sess, m, goPixels(t, dataset.Preprocessor{Size: size, Scaling: dataset.Unit}, s.files))
+	s.want = liveProbs(t, sess, m, goPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, s.files))
 	requireSensitive(t, s.want)
 	return s
 }
@@ -240,8 +240,8 @@ func TestPredictBadImages(t *testing.T) {
 			t.Errorf("file %d: a failed prediction carries values %+v", i, preds[i])
 		}
 	}
-	if !errors.Is(preds[1].Err, dataset.ErrEmpty) || !errors.Is(preds[2].Err, dataset.ErrUnsupported) {
-		t.Errorf("errors %v, %v: want dataset.ErrEmpty, dataset.ErrUnsupported", preds[1].Err, preds[2].Err)
+	if !errors.Is(preds[1].Err, preprocess.ErrEmpty) || !errors.Is(preds[2].Err, preprocess.ErrUnsupported) {
+		t.Errorf("errors %v, %v: want preprocess.ErrEmpty, preprocess.ErrUnsupported", preds[1].Err, preds[2].Err)
 	}
 
 	imgs, err := m.Predict(context.Background(), nil, s.images[1], image.NewGray(image.Rect(0, 0, 0, 0)))

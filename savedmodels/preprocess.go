@@ -6,7 +6,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -23,7 +23,7 @@ const (
 //
 //   - DecodeJpeg with channels=3 decodes JPEG and also PNG (and a GIF's first frame: the
 //     kernel sniffs the format), turning grayscale into RGB by repeating the channel and
-//     dropping alpha as dataset.Decode does. dct_method INTEGER_ACCURATE is libjpeg's
+//     dropping alpha as preprocess.Decode does. dct_method INTEGER_ACCURATE is libjpeg's
 //     islow IDCT, the closest to Go's image/jpeg: on the Kermany X-rays about 1.5 % of
 //     the decoded values differ, by one level, against about 45 % by up to 5 levels with
 //     TensorFlow's default fast IDCT (what DecodeImage would use). PNG decodes identically;
@@ -32,12 +32,12 @@ const (
 //     one ScaleAndTranslate with the triangle kernel and antialiasing, whose sample
 //     positions, kernel widening on downscale and weight normalisation are imaging's;
 //     rounding is half-up (floor(x+0.5)) like imaging's, not TensorFlow's half-to-even;
-//   - the scaling to [0, 1] or [-1, 1], with dataset.Scaling.Apply's float32 ops.
+//   - the scaling to [0, 1] or [-1, 1], with preprocess.Scaling.Apply's float32 ops.
 //
 // Where it cannot mirror Go: libjpeg-turbo and Go's image/jpeg still round differently
 // here and there (one level), Go applies a JPEG's EXIF orientation and DecodeJpeg does
 // not (X-ray files carry none), and DecodeJpeg also accepts GIF where Go refuses it.
-func preprocessBody(p dataset.Preprocessor) ([]byte, error) {
+func preprocessBody(p preprocess.Preprocessor) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -94,11 +94,11 @@ func preprocessBody(p dataset.Preprocessor) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// scale mirrors dataset.Scaling.Apply op for op (float32 RealDiv, then Sub), so the
+// scale mirrors preprocess.Scaling.Apply op for op (float32 RealDiv, then Sub), so the
 // scaled values are bit-identical to the Go side's for the same uint8 pixels.
-func scale(s *op.Scope, x tf.Output, scaling dataset.Scaling) tf.Output {
+func scale(s *op.Scope, x tf.Output, scaling preprocess.Scaling) tf.Output {
 	switch scaling {
-	case dataset.ImageNet:
+	case preprocess.ImageNet:
 		x = op.RealDiv(s.SubScope("div"), x, op.Const(s.SubScope("k127_5"), float32(127.5)))
 		return op.Sub(s.SubScope("sub"), x, op.Const(s.SubScope("k1"), float32(1)))
 	default:

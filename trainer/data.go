@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 )
 
 // batch is one step's input, as the dataset loader yields it.
@@ -83,12 +84,12 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if cfg.Manifest != "" && cfg.Data != "" {
 		root = cfg.Data
 	}
-	scaling, err := dataset.ParseScaling(cfg.Preprocess)
+	scaling, err := preprocess.ParseScaling(cfg.Preprocess)
 	if err != nil {
 		return nil, err
 	}
 	lc := dataset.DefaultLoaderConfig()
-	lc.Preprocessor = dataset.Preprocessor{Size: cfg.InputSize, Scaling: scaling}
+	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: scaling}
 	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
 	if !cfg.CacheImages {
 		lc.CacheBytes = -1

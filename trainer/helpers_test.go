@@ -16,6 +16,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -77,14 +78,14 @@ func writeManifest(t testing.TB, path, root string, entries []dataset.Entry) str
 // Go and Keras see the same pixels.
 func writeSquarePNGs(t testing.TB, dir string, size int, entries []dataset.Entry) []dataset.Entry {
 	t.Helper()
-	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 	out := make([]dataset.Entry, len(entries))
 	for i, e := range entries {
 		b, err := os.ReadFile(filepath.Join(sampleRoot(), filepath.FromSlash(e.Path)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := dataset.Decode(b)
+		img, err := preprocess.Decode(b)
 		if err != nil {
 			t.Fatal(err)
 		}

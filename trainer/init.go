@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
@@ -39,7 +39,7 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 // exportModels restores the best epoch's weights and exports them to OUT/savedmodel; when
 // the last epoch is not the best it exports the last one too, to OUT/savedmodel-last.
 func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger) error {
-	scaling, err := dataset.ParseScaling(cfg.Preprocess)
+	scaling, err := preprocess.ParseScaling(cfg.Preprocess)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -183,7 +184,7 @@ func (r *kerasStepsRef) array(t *testing.T, name string) []float32 {
 // exactly the floats Keras was fed (so any difference below is the training's).
 func checkInputsIdentical(t *testing.T, ref *kerasStepsRef, size int, data string, entries []dataset.Entry) {
 	t.Helper()
-	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 	n := pre.Len()
 	x := map[dataset.Subset][]float32{dataset.Train: ref.array(t, "x_train"), dataset.Val: ref.array(t, "x_val")}
 	seen := map[dataset.Subset]int{}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
 )
 
 func benchData(b *testing.B) (root string, entries []dataset.Entry, size int) {
@@ -35,7 +36,7 @@ func benchData(b *testing.B) (root string, entries []dataset.Entry, size int) {
 	if root == "" {
 		root = filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray")
 	}
-	size = dataset.DefaultSize
+	size = preprocess.DefaultSize
 	if s := os.Getenv("XRAY_BENCH_SIZE"); s != "" {
 		var err error
 		if size, err = strconv.Atoi(s); err != nil {

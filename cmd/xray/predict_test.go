@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
@@ -29,7 +29,7 @@ func predictFixture(t *testing.T) (dir string, files []string, want [][]float32)
 		t.Fatalf("X-rays in testdata/chest_xray/test: %v", err)
 	}
 	files = []string{files[0], files[len(files)/2], files[len(files)-1]}
-	pre := dataset.Preprocessor{Size: size, Scaling: dataset.Unit}
+	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 	var flat []float32
 	for _, f := range files {
 		p, err := pre.File(f)

@@ -6,7 +6,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -29,7 +29,7 @@ func Import(cfg ImportConfig) (*Report, error) {
 	if cfg.Preprocess == "" {
 		cfg.Preprocess = "paper"
 	}
-	scaling, err := dataset.ParseScaling(cfg.Preprocess)
+	scaling, err := preprocess.ParseScaling(cfg.Preprocess)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", filepath.Base(cfg.Weights), err)
 	}

@@ -1,4 +1,4 @@
-package dataset
+package preprocess
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // The seed corpus (every testdata format, the bad files, a real X-ray and hand-made EXIF
 // headers) runs in every plain `go test`; explore with
 //
-//	go test ./dataset -run '^$' -fuzz FuzzDecode -fuzztime 60s
+//	go test ./preprocess -run '^$' -fuzz FuzzDecode -fuzztime 60s
 func FuzzDecode(f *testing.F) {
 	for _, pattern := range []string{"formats/*", "bad/*", "chest_xray/train/PNEUMONIA/person325_virus_659.jpeg"} {
 		files, _ := filepath.Glob(filepath.Join("..", "testdata", pattern))

@@ -1,4 +1,4 @@
-package dataset
+package preprocess
 
 import (
 	"bytes"
@@ -24,9 +24,6 @@ const (
 
 // DefaultSize is the paper's input size (256 x 256).
 const DefaultSize = 256
-
-// MinSide is the smallest width or height Ingest accepts; smaller images are skipped.
-const MinSide = 32
 
 // MaxPixels bounds the width x height Decode accepts (33.5 Mpx, e.g. 5790 x 5790), so a
 // small hostile file cannot make it allocate gigabytes. Digital X-ray detectors stay under
