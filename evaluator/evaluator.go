@@ -1,9 +1,10 @@
 // Package evaluator turns per-image class probabilities into the paper's evaluation:
 // argmax predictions, the confusion matrix (rows true, columns predicted; 0 = normal,
 // 1 = pneumonia), sklearn's classification report, the Table 1 row, and beyond the paper
-// ROC AUC, average precision, sensitivity, specificity and Wilson 95 % intervals. It writes
-// predictions.csv, metrics.json, report.md, confusion.png and roc.png, and compares runs
-// against the paper's Table 1.
+// ROC AUC, average precision, sensitivity, specificity and Wilson 95 % intervals, and
+// calibration (Brier score, expected calibration error over 15 bins). It writes
+// predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png,
+// and compares runs against the paper's Table 1.
 //
 // Running a model is not this package's job: a caller produces []Record (from a
 // SavedModel, or from a saved predictions.csv) and hands them to Evaluate or Run.

@@ -184,11 +184,11 @@ func TestWriteOutputs(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	want := []string{ConfusionFile, MetricsFile, PredictionsFile, ReportFile, ROCFile}
+	want := []string{CalibrationFile, ConfusionFile, MetricsFile, PredictionsFile, ReportFile, ROCFile}
 	if !reflect.DeepEqual(names, want) { // also: no temporary files left behind
 		t.Errorf("files %v, want %v", names, want)
 	}
-	for _, f := range []string{ConfusionFile, ROCFile} {
+	for _, f := range []string{ConfusionFile, ROCFile, CalibrationFile} {
 		checkPNG(t, filepath.Join(dir, f))
 	}
 	m, err := ReadMetrics(filepath.Join(dir, MetricsFile))
@@ -236,6 +236,7 @@ func TestUndefinedMetricsAreNull(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPNG(t, filepath.Join(dir, ROCFile))
+	checkPNG(t, filepath.Join(dir, CalibrationFile))
 }
 
 func TestRunKeepsInputCSVAndReadsRunJSON(t *testing.T) {

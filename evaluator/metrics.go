@@ -219,6 +219,8 @@ type Metrics struct {
 	AccuracyCI  Interval  `json:"accuracy_ci"`
 	CIMethod    string    `json:"ci_method"`
 	CILevel     float64   `json:"ci_level"`
+	// Calibration of p(pneumonia): Brier score, expected calibration error, reliability bins.
+	Calibration Calibration `json:"calibration"`
 	// Undefined maps a null metric's JSON name to why it is undefined for this data.
 	Undefined map[string]string `json:"undefined,omitempty"`
 	Table1    Table1Row         `json:"table1"`
@@ -275,6 +277,7 @@ func computeMetrics(labels, predicted []int, scores []float64, level float64) (M
 	if len(m.Undefined) == 0 {
 		m.Undefined = nil
 	}
+	m.Calibration = calibrate(labels, scores)
 	m.Table1 = table1(m)
 	return m, curve
 }

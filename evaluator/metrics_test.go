@@ -76,6 +76,10 @@ type refMetrics struct {
 	Table1      []string  `json:"table1"`
 	ROCFPR      []float64 `json:"roc_fpr"`
 	ROCTPR      []float64 `json:"roc_tpr"`
+	Brier       float64   `json:"brier"`
+	ECE         float64   `json:"ece"`
+	CalTrue     []float64 `json:"cal_true"`
+	CalPred     []float64 `json:"cal_pred"`
 }
 
 const tol = 1e-12
@@ -132,6 +136,18 @@ func TestMetricsMatchSklearn(t *testing.T) {
 			intervalNear(t, "accuracy_ci", &m.AccuracyCI, want.AccuracyCI, m.Undefined)
 			if got := m.Table1.Cells(); fmt.Sprint(got) != fmt.Sprint(want.Table1) {
 				t.Errorf("Table 1 cells %v, Python %%-format %v", got, want.Table1)
+			}
+			cal := m.Calibration
+			near(t, "brier", cal.Brier, want.Brier)
+			near(t, "ece", cal.ECE, want.ECE)
+			if want.CalTrue != nil {
+				if len(cal.Bins) != len(want.CalTrue) {
+					t.Fatalf("%d non-empty calibration bins, calibration_curve %d", len(cal.Bins), len(want.CalTrue))
+				}
+				for i, b := range cal.Bins {
+					near(t, fmt.Sprintf("bin[%d] fraction positive", i), b.FractionPositive, want.CalTrue[i])
+					near(t, fmt.Sprintf("bin[%d] mean score", i), b.MeanScore, want.CalPred[i])
+				}
 			}
 			if len(rep.ROC) != len(want.ROCFPR) {
 				t.Fatalf("ROC curve has %d points, sklearn roc_curve %d", len(rep.ROC), len(want.ROCFPR))

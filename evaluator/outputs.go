@@ -16,10 +16,11 @@ const (
 	ReportFile      = "report.md"
 	ConfusionFile   = "confusion.png"
 	ROCFile         = "roc.png"
+	CalibrationFile = "calibration.png"
 )
 
-// WriteOutputs writes predictions.csv, metrics.json, report.md, confusion.png and roc.png
-// into dir (created if needed), each atomically.
+// WriteOutputs writes predictions.csv, metrics.json, report.md, confusion.png, roc.png and
+// calibration.png into dir (created if needed), each atomically.
 func WriteOutputs(dir string, r *Report) error { return writeOutputs(dir, r, true) }
 
 func writeOutputs(dir string, r *Report, withCSV bool) error {
@@ -51,7 +52,13 @@ func writeOutputs(dir string, r *Report, withCSV bool) error {
 	if png, err = ROCPNG(r); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, ROCFile), png)
+	if err := atomicfile.WriteFile(filepath.Join(dir, ROCFile), png); err != nil {
+		return err
+	}
+	if png, err = CalibrationPNG(r.Metrics); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, CalibrationFile), png)
 }
 
 // JSON is metrics.json's content: indented, NaN-free (undefined metrics are null).

@@ -51,6 +51,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Sensitivity (pneumonia recall): %s\n", interval(m.Sensitivity, level, m.Undefined["sensitivity"]))
 	fmt.Fprintf(&b, "- Specificity (normal recall): %s\n", interval(m.Specificity, level, m.Undefined["specificity"]))
 	fmt.Fprintf(&b, "- Accuracy: %s\n", interval(&m.AccuracyCI, level, ""))
+	fmt.Fprintf(&b, "- Brier score (mean squared error of p_pneumonia): %.4f\n", m.Calibration.Brier)
+	fmt.Fprintf(&b, "- Expected calibration error (%d equal-width bins of p_pneumonia): %.4f\n", CalibrationBins, m.Calibration.ECE)
 	fmt.Fprintf(&b, "\nConfidence intervals are %s Wilson score intervals.\n\n", level)
 
 	b.WriteString("## Table 1 row (the paper's format)\n\n")

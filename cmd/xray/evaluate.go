@@ -35,7 +35,7 @@ func init() {
 		Usage: "evaluate a model on a split: confusion matrix, classification report, Table 1 row, ROC, plots",
 		UsageText: "xray evaluate --savedmodel DIR --data DIR [--manifest FILE] [--split test] [--out DIR] [--json]\n" +
 			"xray evaluate --predictions FILE.csv [--out DIR] [--json]\n\n" +
-			"Writes predictions.csv, metrics.json, report.md, confusion.png and roc.png into --out\n" +
+			"Writes predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png into --out\n" +
 			"(default: RUN_DIR/eval-<split> beside the SavedModel, or the predictions file's directory)\n" +
 			"and prints the report. Predictions are the argmax of (p_normal, p_pneumonia), ties to normal.\n\n" +
 			"Examples:\n" +
@@ -100,7 +100,7 @@ func evaluateAction(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprint(c.App.Writer, rep.Markdown())
-	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s, %s, %s, %s, %s in %s\n", evaluator.PredictionsFile, evaluator.MetricsFile,
-		evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, cfg.OutDir())
+	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s, %s, %s, %s, %s, %s in %s\n", evaluator.PredictionsFile, evaluator.MetricsFile,
+		evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, evaluator.CalibrationFile, cfg.OutDir())
 	return nil
 }

@@ -58,7 +58,7 @@ func TestEvaluatePredictions(t *testing.T) {
 	if want := "| mobilenet | 0.962 | 0.92 | 0.96 | 0.94 | 0.98 | 0.96 | 0.97 |"; !strings.Contains(stdout, want) {
 		t.Errorf("report lacks %q:\n%s", want, stdout)
 	}
-	for _, f := range []string{"predictions.csv", "metrics.json", "report.md", "confusion.png", "roc.png"} {
+	for _, f := range []string{"predictions.csv", "metrics.json", "report.md", "confusion.png", "roc.png", "calibration.png"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}

@@ -9,6 +9,10 @@ Definitions mirrored by the Go evaluator:
 - roc_auc_score and roc_curve on p_pneumonia; null when one class is present
 - average_precision_score on p_pneumonia; null when there is no positive (sklearn warns
   "No positive class found" and returns a meaningless 0 there)
+- brier_score_loss on p_pneumonia; calibration_curve(n_bins=15, strategy="uniform")
+  (null with one class present: sklearn refuses it); the expected calibration error written
+  here with numpy: 15 equal-width bins of p_pneumonia, a score on an inner edge in the
+  lower bin, sum of count/N * |mean score - fraction positive|
 - Wilson score intervals written from Wilson's 1927 definition (not statsmodels' form):
   (x + z^2/2) / (n + z^2)  +-  z sqrt(n) / (n + z^2) * sqrt(p(1-p) + z^2 / (4n)),
   z = scipy.stats.norm.ppf(1 - (1 - level) / 2)
@@ -22,12 +26,26 @@ import warnings
 
 import numpy as np
 from scipy.stats import norm
+from sklearn.calibration import calibration_curve
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (accuracy_score, average_precision_score,
-                             classification_report, confusion_matrix,
+                             brier_score_loss, classification_report,
+                             confusion_matrix,
                              roc_auc_score, roc_curve)
 
 LEVEL = 0.95
+BINS = 15
+
+
+def ece(y, score):
+    edges = np.linspace(0.0, 1.0, BINS + 1)
+    total = 0.0
+    for b in range(BINS):
+        lo, hi = edges[b], edges[b + 1]
+        inside = (score > lo) & (score <= hi) if b > 0 else (score >= lo) & (score <= hi)
+        if inside.any():
+            total += inside.sum() / len(y) * abs(score[inside].mean() - y[inside].mean())
+    return float(total)
 
 
 def wilson(x, n, level=LEVEL):
@@ -80,6 +98,13 @@ def evaluate(path):
             out["average_precision"] = average_precision_score(y, score)
     else:
         out["average_precision"] = None
+    out["brier"] = float(brier_score_loss(y, score))
+    out["ece"] = ece(y, score)
+    if len(set(y.tolist())) == 2:
+        prob_true, prob_pred = calibration_curve(y, score, n_bins=BINS, strategy="uniform")
+        out["cal_true"], out["cal_pred"] = prob_true.tolist(), prob_pred.tolist()
+    else:
+        out["cal_true"], out["cal_pred"] = None, None
     tn, fp, fn, tp = (int(v) for v in cm.ravel())
     out["sensitivity"] = wilson(tp, tp + fn)
     out["specificity"] = wilson(tn, tn + fp)
