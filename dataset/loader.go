@@ -3,8 +3,6 @@ package dataset
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -313,16 +311,14 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 		return *c, nil
 	}
 	e := l.entries[i]
-	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
-	b, err := os.ReadFile(path)
+	b, err := e.ReadFile(l.root)
+	if errors.Is(err, ErrChanged) {
+		return nil, fmt.Errorf("load image %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load image: %w (is the manifest's data root right? --data)", err)
 	}
-	if e.SHA256 != "" {
-		if s := sha256.Sum256(b); hex.EncodeToString(s[:]) != e.SHA256 {
-			return nil, fmt.Errorf("load image %s: contents changed since the manifest was made (sha256 differs): restore the file or make a new manifest", path)
-		}
-	}
+	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
 	img, err := preprocess.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("load image %s: %w", path, err)

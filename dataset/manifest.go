@@ -3,7 +3,9 @@ package dataset
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +50,27 @@ type Entry struct {
 	Split   Subset // empty until Split assigns it
 	Patient string // from the file name (PatientID)
 	SHA256  string // hex digest of the file's bytes
+}
+
+// ErrChanged is wrapped by Entry.ReadFile when a file's bytes no longer match the sha256
+// the manifest recorded: it was replaced or edited after the split.
+var ErrChanged = errors.New("contents changed since the manifest was made (sha256 differs): restore the file or make a new manifest")
+
+// ReadFile reads the entry's file under root and checks it against the manifest's
+// sha256 (when recorded). Every reader of manifest images goes through it, so a file
+// replaced after the split is never trained on or evaluated silently.
+func (e Entry) ReadFile(root string) ([]byte, error) {
+	path := filepath.Join(root, filepath.FromSlash(e.Path))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if e.SHA256 != "" {
+		if s := sha256.Sum256(b); hex.EncodeToString(s[:]) != e.SHA256 {
+			return nil, fmt.Errorf("%s: %w", path, ErrChanged)
+		}
+	}
+	return b, nil
 }
 
 // Manifest is the saved split: which image is in which subset. Train and evaluate read it,

@@ -89,7 +89,10 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, string, er
 		chunk := entries[start:min(start+bs, len(entries))]
 		files := make([][]byte, len(chunk))
 		for i, e := range chunk {
-			b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(e.Path)))
+			b, err := e.ReadFile(root)
+			if errors.Is(err, dataset.ErrChanged) {
+				return nil, "", fmt.Errorf("evaluate %w", err)
+			}
 			if err != nil {
 				return nil, "", fmt.Errorf("read %s: %w (is --data the root the manifest %s was made from?)", e.Path, unwrapPath(err), mpath)
 			}
