@@ -8,8 +8,8 @@
 //	train, err := dataset.NewLoader(m.Root, m.Subset(dataset.Train), cfg)
 //	for b, err := range train.Epoch(ctx, epoch) { ... b.Images, b.OneHot ... }
 //
-// Classes: 0 = normal, 1 = pneumonia (ClassNames), from the folder names NORMAL and
-// PNEUMONIA.
+// Classes are package labels' default vocabulary (0 = normal, 1 = pneumonia), from the
+// folder names NORMAL and PNEUMONIA.
 //
 // # Ingest and the manifest
 //

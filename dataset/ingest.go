@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -177,7 +178,7 @@ func hasGoodBelow(good map[string]int, dir string) bool {
 func findLayout(root string) (string, []classDir, error) {
 	for depth := 0; depth < 3; depth++ {
 		sub := subdirs(root)
-		if n, p := sub["normal"], sub["pneumonia"]; n != "" || p != "" {
+		if hasClassFolder(sub) {
 			dirs, err := classDirs(root, sub)
 			return LayoutPlain, dirs, err
 		}
@@ -207,9 +208,28 @@ func findLayout(root string) (string, []classDir, error) {
 	return "", nil, fmt.Errorf("%s: no NORMAL/ and PNEUMONIA/ folders found; %s", root, expectedLayout)
 }
 
+// hasClassFolder reports whether a folder listing (lower-cased names) holds a class folder.
+func hasClassFolder(sub map[string]string) bool {
+	for _, n := range labels.Default().Names() {
+		if sub[n] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// classFolders are the Kaggle release's folder names by class id: the class names in capitals.
+func classFolders() []string {
+	names := labels.Default().Names()
+	for i, n := range names {
+		names[i] = strings.ToUpper(n)
+	}
+	return names
+}
+
 func classDirs(dir string, sub map[string]string) ([]classDir, error) {
 	var out []classDir
-	for label, name := range classFolders {
+	for label, name := range classFolders() {
 		d := sub[strings.ToLower(name)]
 		if d == "" {
 			return nil, fmt.Errorf("%s: no %s/ folder; %s", dir, name, expectedLayout)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // copyTree copies testdata/chest_xray (or a part of it) to dst.
@@ -104,9 +106,9 @@ func TestIngestLayouts(t *testing.T) {
 			t.Errorf("%s: layout %s, %d images, first %s; want %s, %d, %s...", c.root, in.Layout, len(in.Entries), in.Entries[0].Path, c.layout, c.n, c.first)
 		}
 		for _, e := range in.Entries {
-			wantLabel := Normal
+			wantLabel := labels.Normal
 			if strings.Contains(strings.ToLower(e.Path), "pneumonia/") {
-				wantLabel = Pneumonia
+				wantLabel = labels.Pneumonia
 			}
 			if e.Label != wantLabel || e.Patient != PatientID(e.Path) || len(e.SHA256) != 64 {
 				t.Errorf("%s: %+v", c.root, e)
@@ -159,8 +161,8 @@ func TestManifestRoundTripAndErrors(t *testing.T) {
 	out := filepath.Join(dir, "runs", "m.csv")
 	os.MkdirAll(filepath.Dir(out), 0o755)
 	entries := []Entry{
-		{Path: "NORMAL/IM-0001-0001.jpeg", Label: Normal, Split: Test, Patient: "IM-0001", SHA256: strings.Repeat("a", 64)},
-		{Path: "PNEUMONIA/a,b \"q\".jpeg", Label: Pneumonia, Split: Train, Patient: "a,b", SHA256: strings.Repeat("b", 64)},
+		{Path: "NORMAL/IM-0001-0001.jpeg", Label: labels.Normal, Split: Test, Patient: "IM-0001", SHA256: strings.Repeat("a", 64)},
+		{Path: "PNEUMONIA/a,b \"q\".jpeg", Label: labels.Pneumonia, Split: Train, Patient: "a,b", SHA256: strings.Repeat("b", 64)},
 	}
 	if err := WriteManifest(out, &Manifest{Root: data, Scheme: Patient, Seed: -3, Entries: entries}); err != nil {
 		t.Fatal(err)

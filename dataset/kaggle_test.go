@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // kaggleSplit makes a small Kaggle-layout tree (one patient with images in both train/
@@ -18,7 +20,7 @@ func kaggleSplit(t *testing.T, fromFolder bool) (*SplitReport, map[string][2]int
 	for folder, name := range map[string]string{"train": "person99999_bacteria_1.jpeg", "val": "person99999_bacteria_2.jpeg"} {
 		put(t, filepath.Join(root, "chest_xray", folder, "PNEUMONIA", name), withComment(j, name))
 		c := counts[folder]
-		c[Pneumonia]++
+		c[labels.Pneumonia]++
 		counts[folder] = c
 	}
 	cfg := DefaultManifestConfig()
@@ -49,14 +51,14 @@ func TestKaggleSchemeKeepsFolders(t *testing.T) {
 	if got[Test] != counts["test"] {
 		t.Errorf("test split %v (normal, pneumonia), want the test/ folder's %v", got[Test], counts["test"])
 	}
-	for label := range ClassNames {
+	for label := range labels.Default().Len() {
 		pool := counts["train"][label] + counts["val"][label]
 		if n := got[Train][label] + got[Val][label]; n != pool {
-			t.Errorf("%s: train+val %d, want train/+val/ folders' %d", ClassNames[label], n, pool)
+			t.Errorf("%s: train+val %d, want train/+val/ folders' %d", labels.Default().Name(label), n, pool)
 		}
 		// validation is 20 % of the pool by whole patients: at most one patient's images over
 		if want := roundFrac(pool, 0.2); got[Val][label] < want || got[Val][label] > want+30 {
-			t.Errorf("%s: %d validation images, want about %d", ClassNames[label], got[Val][label], want)
+			t.Errorf("%s: %d validation images, want about %d", labels.Default().Name(label), got[Val][label], want)
 		}
 	}
 	patientSplit := map[string]Subset{}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -85,8 +86,8 @@ func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) 
 		return nil, errors.New("loader: no images (is the split empty? check the manifest)")
 	}
 	for _, e := range entries {
-		if e.Label != Normal && e.Label != Pneumonia {
-			return nil, fmt.Errorf("loader: %s has label %d: want 0 (normal) or 1 (pneumonia)", e.Path, e.Label)
+		if e.Label < 0 || e.Label >= labels.Default().Len() {
+			return nil, fmt.Errorf("loader: %s has label %d: want a class id 0..%d (%s)", e.Path, e.Label, labels.Default().Len()-1, labels.Default())
 		}
 	}
 	if cfg.BatchSize < 1 {

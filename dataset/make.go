@@ -3,6 +3,8 @@ package dataset
 import (
 	"fmt"
 	"io"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // ManifestConfig is what `xray dataset split` fills.
@@ -83,7 +85,7 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 // WriteTable prints the per-split, per-class counts and the checks, for people.
 func (r *SplitReport) WriteTable(w io.Writer) {
 	const row = "%-6s %9v %10v %7v\n"
-	fmt.Fprintf(w, row, "split", ClassNames[Normal], ClassNames[Pneumonia], "total")
+	fmt.Fprintf(w, row, "split", labels.Default().Name(labels.Normal), labels.Default().Name(labels.Pneumonia), "total")
 	var tot [2]int
 	for _, s := range Subsets {
 		c := r.Counts[s]

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/xraylab/xray/internal/atomicfile"
+	"github.com/xraylab/xray/labels"
 )
 
 // Subset is a manifest split: train, val or test.
@@ -46,7 +47,7 @@ func ParseSubset(s string) (Subset, error) {
 // Entry is one image of a manifest.
 type Entry struct {
 	Path    string // relative to the data root, slash-separated
-	Label   int    // Normal or Pneumonia
+	Label   int    // labels.Normal or labels.Pneumonia
 	Split   Subset // empty until Split assigns it
 	Patient string // from the file name (PatientID)
 	SHA256  string // hex digest of the file's bytes
@@ -100,7 +101,7 @@ func (m *Manifest) Subset(s Subset) []Entry {
 	return out
 }
 
-// Counts is the number of images per split and class: Counts[Test][Pneumonia].
+// Counts is the number of images per split and class: Counts[Test][labels.Pneumonia].
 type Counts map[Subset][2]int
 
 // Count tallies entries by split and label.
@@ -171,10 +172,10 @@ func WriteManifest(path string, m *Manifest) error {
 	w := csv.NewWriter(&buf)
 	w.Write(manifestHeader)
 	for _, e := range m.Entries {
-		if e.Label != Normal && e.Label != Pneumonia {
-			return fmt.Errorf("write manifest %s: %s has label %d: want 0 or 1", path, e.Path, e.Label)
+		if e.Label < 0 || e.Label >= labels.Default().Len() {
+			return fmt.Errorf("write manifest %s: %s has label %d: want a class id 0..%d", path, e.Path, e.Label, labels.Default().Len()-1)
 		}
-		w.Write([]string{e.Path, ClassNames[e.Label], string(e.Split), e.Patient, e.SHA256})
+		w.Write([]string{e.Path, labels.Default().Name(e.Label), string(e.Split), e.Patient, e.SHA256})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -257,7 +258,7 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 		}
 		n, _ := cr.FieldPos(0)
 		n += line
-		label, err := ParseLabel(rec[1])
+		label, err := labels.Default().Parse(rec[1])
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v", n, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // Scheme is how Split draws the test and validation images.
@@ -39,8 +41,8 @@ func ParseScheme(s string) (Scheme, error) {
 // The paper's split of the 5856 Kermany images, per class: total, test, validation
 // (training is the rest: 990 normal + 2766 pneumonia).
 var paperCounts = [2]struct{ total, test, val int }{
-	Normal:    {1583, 345, 248},
-	Pneumonia: {4273, 815, 692},
+	labels.Normal:    {1583, 345, 248},
+	labels.Pneumonia: {4273, 815, 692},
 }
 
 // SplitOptions configures Split. The zero Seed is a valid seed.
@@ -119,7 +121,7 @@ func Split(entries []Entry, opt SplitOptions) ([]Entry, error) {
 	if opt.Scheme == Kaggle {
 		return out, splitKaggle(out, opt)
 	}
-	for label := range ClassNames {
+	for label := range labels.Default().Len() {
 		if opt.Scheme == Patient {
 			splitPatients(out, label, opt)
 			continue
@@ -167,7 +169,7 @@ func splitKaggle(out []Entry, opt SplitOptions) error {
 		return nil
 	}
 	opt.TestFraction = 0
-	for label := range ClassNames {
+	for label := range labels.Default().Len() {
 		splitPatients(out, label, opt)
 	}
 	return nil
@@ -178,7 +180,7 @@ func splitKaggle(out []Entry, opt SplitOptions) error {
 func kaggleFolder(path string) (Subset, bool) {
 	parts := strings.Split(strings.ToLower(path), "/")
 	for i := 0; i+2 < len(parts); i++ {
-		if parts[i+1] != "normal" && parts[i+1] != "pneumonia" {
+		if _, ok := labels.Default().Index(parts[i+1]); !ok {
 			continue
 		}
 		switch parts[i] {
@@ -215,7 +217,7 @@ func splitPatients(out []Entry, label int, opt SplitOptions) {
 			continue
 		}
 		byPatient[e.Patient] = append(byPatient[e.Patient], i)
-		if e.Label == Pneumonia {
+		if e.Label == labels.Pneumonia {
 			votes[e.Patient]++
 		} else {
 			votes[e.Patient]--
@@ -224,9 +226,9 @@ func splitPatients(out []Entry, label int, opt SplitOptions) {
 	var patients []string
 	n := 0
 	for p, idx := range byPatient {
-		major := Normal
+		major := labels.Normal
 		if votes[p] > 0 {
-			major = Pneumonia
+			major = labels.Pneumonia
 		}
 		if major == label {
 			patients = append(patients, p)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // kaggleCounts are the per-folder image counts of the Kaggle release (5856 images).
@@ -42,7 +44,7 @@ func withComment(j []byte, c string) []byte {
 // imagesPerPatient draws how many images a patient has, shaped like the real Kaggle train
 // split (normal: 91 % one image; pneumonia: 1 to 30, half with one or two).
 func imagesPerPatient(r *rand.Rand, label int) int {
-	if label == Normal {
+	if label == labels.Normal {
 		switch v := r.IntN(100); {
 		case v < 91:
 			return 1
@@ -72,7 +74,7 @@ func makeKaggleTree(t testing.TB, root string, counts map[string][2]int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	patient, image := 0, 0
 	for _, split := range []string{"train", "test", "val"} {
-		for label, folder := range classFolders {
+		for label, folder := range classFolders() {
 			dir := filepath.Join(root, "chest_xray", split, folder)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
@@ -86,7 +88,7 @@ func makeKaggleTree(t testing.TB, root string, counts map[string][2]int) {
 					image++
 					var name string
 					switch {
-					case label == Pneumonia:
+					case label == labels.Pneumonia:
 						name = fmt.Sprintf("person%d_%s_%d.jpeg", patient, kind, image)
 					case normal2:
 						name = fmt.Sprintf("NORMAL2-IM-%04d-%04d.jpeg", patient, m)
@@ -182,7 +184,7 @@ func TestPaperSplitFullSize(t *testing.T) {
 		test := float64(prep.Counts[Test][label]) / float64(n)
 		val := float64(prep.Counts[Val][label]) / float64(n)
 		if math.Abs(test-0.2) > 0.01 || math.Abs(val-0.16) > 0.01 {
-			t.Errorf("%s: patient scheme test share %.3f, val share %.3f; want about 0.2 and 0.16", ClassNames[label], test, val)
+			t.Errorf("%s: patient scheme test share %.3f, val share %.3f; want about 0.2 and 0.16", labels.Default().Name(label), test, val)
 		}
 	}
 }
@@ -192,11 +194,11 @@ func entriesOf(n, p int) []Entry {
 	var out []Entry
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("NORMAL/IM-%04d-0001.jpeg", i)
-		out = append(out, Entry{Path: name, Label: Normal, Patient: PatientID(name)})
+		out = append(out, Entry{Path: name, Label: labels.Normal, Patient: PatientID(name)})
 	}
 	for i := 0; i < p; i++ {
 		name := fmt.Sprintf("PNEUMONIA/person%d_bacteria_%d.jpeg", i/3, i)
-		out = append(out, Entry{Path: name, Label: Pneumonia, Patient: PatientID(name)})
+		out = append(out, Entry{Path: name, Label: labels.Pneumonia, Patient: PatientID(name)})
 	}
 	return out
 }
@@ -217,7 +219,7 @@ func TestPaperSplitProportional(t *testing.T) {
 			for label, n := range []int{c.normal, c.pneumonia} {
 				pc := [][3]float64{{1583, 345, 248}, {4273, 815, 692}}[label]
 				if r := int(math.Floor(float64(n)*pc[1]/pc[0] + 0.5)); r != c.test[label] {
-					t.Fatalf("case table wrong: %s test %d, rule gives %d", ClassNames[label], c.test[label], r)
+					t.Fatalf("case table wrong: %s test %d, rule gives %d", labels.Default().Name(label), c.test[label], r)
 				}
 			}
 			out, err := Split(entriesOf(c.normal, c.pneumonia), SplitOptions{Scheme: Paper, Seed: 7})

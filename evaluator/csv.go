@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/xraylab/xray/internal/atomicfile"
+	"github.com/xraylab/xray/labels"
 )
 
 // PredictionsHeader is the header of predictions.csv.
@@ -28,8 +29,8 @@ func WritePredictionsCSV(path string, records []Record) error {
 			r.Path,
 			strconv.Itoa(r.Label),
 			strconv.Itoa(r.Predicted()),
-			strconv.FormatFloat(r.Probs[Normal], 'g', -1, 64),
-			strconv.FormatFloat(r.Probs[Pneumonia], 'g', -1, 64),
+			strconv.FormatFloat(r.Probs[labels.Normal], 'g', -1, 64),
+			strconv.FormatFloat(r.Probs[labels.Pneumonia], 'g', -1, 64),
 		})
 	}
 	w.Flush()
@@ -83,7 +84,7 @@ func ReadPredictionsCSV(path string) ([]Record, error) {
 			return nil, fmt.Errorf("%s line %d: %d fields, the header has %d", path, line, len(fields), len(header))
 		}
 		rec := Record{Path: fields[col["path"]]}
-		if rec.Label, err = parseClass(fields[col["label"]]); err != nil {
+		if rec.Label, err = labels.Default().Parse(fields[col["label"]]); err != nil {
 			return nil, fmt.Errorf("%s line %d: label: %v", path, line, err)
 		}
 		for k, name := range []string{"p_normal", "p_pneumonia"} {
@@ -95,7 +96,7 @@ func ReadPredictionsCSV(path string) ([]Record, error) {
 			rec.Probs[k] = p
 		}
 		if hasPred {
-			pred, err := parseClass(fields[predCol])
+			pred, err := labels.Default().Parse(fields[predCol])
 			if err != nil {
 				return nil, fmt.Errorf("%s line %d: predicted: %v", path, line, err)
 			}
@@ -110,16 +111,6 @@ func ReadPredictionsCSV(path string) ([]Record, error) {
 		return nil, fmt.Errorf("%s: no predictions after the header", path)
 	}
 	return recs, nil
-}
-
-func parseClass(s string) (int, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "0", "normal":
-		return Normal, nil
-	case "1", "pneumonia":
-		return Pneumonia, nil
-	}
-	return 0, fmt.Errorf("%q is not 0/normal or 1/pneumonia", s)
 }
 
 func csvError(path string, err error) error {

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // Record is one evaluated image.
@@ -34,10 +36,10 @@ type Record struct {
 
 // Predicted is the argmax class; a tie goes to class 0 (normal), as np.argmax does.
 func (r Record) Predicted() int {
-	if r.Probs[Pneumonia] > r.Probs[Normal] {
-		return Pneumonia
+	if r.Probs[labels.Pneumonia] > r.Probs[labels.Normal] {
+		return labels.Pneumonia
 	}
-	return Normal
+	return labels.Normal
 }
 
 // Options describe an evaluation; all fields are optional.
@@ -71,16 +73,16 @@ func Evaluate(records []Record, opts Options) (*Report, error) {
 	if !(level > 0 && level < 1) {
 		return nil, fmt.Errorf("evaluate: confidence level %v outside (0, 1)", level)
 	}
-	labels := make([]int, len(records))
+	truth := make([]int, len(records))
 	predicted := make([]int, len(records))
 	scores := make([]float64, len(records))
 	for i, r := range records {
 		if err := r.validate(); err != nil {
 			return nil, fmt.Errorf("evaluate: record %d (%s): %w", i+1, r.Path, err)
 		}
-		labels[i], predicted[i], scores[i] = r.Label, r.Predicted(), r.Probs[Pneumonia]
+		truth[i], predicted[i], scores[i] = r.Label, r.Predicted(), r.Probs[labels.Pneumonia]
 	}
-	m, curve := computeMetrics(labels, predicted, scores, level)
+	m, curve := computeMetrics(truth, predicted, scores, level)
 	m.Model, m.Split, m.Source = opts.Model, opts.Split, opts.Source
 	m.Table1.Model = opts.Model
 	m.SplitSHA256 = SplitSHA256(records)
@@ -88,12 +90,12 @@ func Evaluate(records []Record, opts Options) (*Report, error) {
 }
 
 func (r Record) validate() error {
-	if r.Label != Normal && r.Label != Pneumonia {
+	if r.Label != labels.Normal && r.Label != labels.Pneumonia {
 		return fmt.Errorf("label %d is not 0 (normal) or 1 (pneumonia)", r.Label)
 	}
 	for k, p := range r.Probs {
 		if math.IsNaN(p) || p < 0 || p > 1 {
-			return fmt.Errorf("p_%s = %v is not a probability in [0, 1]", ClassNames[k], p)
+			return fmt.Errorf("p_%s = %v is not a probability in [0, 1]", labels.Default().Name(k), p)
 		}
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // fromConfusion builds records with a given confusion matrix; probabilities vary so the
@@ -23,16 +25,16 @@ func fromConfusion(tn, fp, fn, tp int) []Record {
 		for i := 0; i < n; i++ {
 			p := 0.49 * rng.Float64() // p of the other class, below 0.5
 			probs := [2]float64{1 - p, p}
-			if pred == Pneumonia {
+			if pred == labels.Pneumonia {
 				probs = [2]float64{p, 1 - p}
 			}
-			recs = append(recs, Record{Path: fmt.Sprintf("%s/%d-%d.jpeg", ClassNames[label], pred, i), Label: label, Probs: probs})
+			recs = append(recs, Record{Path: fmt.Sprintf("%s/%d-%d.jpeg", labels.Default().Name(label), pred, i), Label: label, Probs: probs})
 		}
 	}
-	add(tn, Normal, Normal)
-	add(fp, Normal, Pneumonia)
-	add(fn, Pneumonia, Normal)
-	add(tp, Pneumonia, Pneumonia)
+	add(tn, labels.Normal, labels.Normal)
+	add(fp, labels.Normal, labels.Pneumonia)
+	add(fn, labels.Pneumonia, labels.Normal)
+	add(tp, labels.Pneumonia, labels.Pneumonia)
 	return recs
 }
 

@@ -4,16 +4,9 @@ import (
 	"fmt"
 	"math"
 	"sort"
-)
 
-// Class indices; the order is the project's everywhere (0 = normal, 1 = pneumonia).
-const (
-	Normal    = 0
-	Pneumonia = 1
+	"github.com/xraylab/xray/labels"
 )
-
-// ClassNames are the class names in index order.
-var ClassNames = [2]string{"normal", "pneumonia"}
 
 // ClassMetrics is one row of sklearn's classification_report.
 type ClassMetrics struct {
@@ -39,10 +32,10 @@ type ROCPoint struct {
 }
 
 // confusion counts labels against argmax predictions: c[true][predicted].
-func confusion(labels, predicted []int) [2][2]int {
+func confusion(truth, predicted []int) [2][2]int {
 	var c [2][2]int
-	for i := range labels {
-		c[labels[i]][predicted[i]]++
+	for i := range truth {
+		c[truth[i]][predicted[i]]++
 	}
 	return c
 }
@@ -65,7 +58,7 @@ func classReport(c [2][2]int) (per [2]ClassMetrics, macro, weighted ClassMetrics
 		trueSum := float64(c[k][0] + c[k][1])
 		predSum := float64(c[0][k] + c[1][k])
 		per[k] = ClassMetrics{
-			Class:     ClassNames[k],
+			Class:     labels.Default().Name(k),
 			Precision: divide(tp, predSum),
 			Recall:    divide(tp, trueSum),
 			F1:        divide(2*tp, trueSum+predSum),
@@ -110,7 +103,7 @@ func wilson(successes, trials int, level float64) Interval {
 
 // thresholdCounts is sklearn's _binary_clf_curve: for each distinct score, in decreasing
 // order, the cumulative false and true positives when predicting positive at score >= it.
-func thresholdCounts(labels []int, scores []float64) (fps, tps, thresholds []float64) {
+func thresholdCounts(truth []int, scores []float64) (fps, tps, thresholds []float64) {
 	order := make([]int, len(scores))
 	for i := range order {
 		order[i] = i
@@ -118,7 +111,7 @@ func thresholdCounts(labels []int, scores []float64) (fps, tps, thresholds []flo
 	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
 	var tp, fp float64
 	for i, idx := range order {
-		if labels[idx] == Pneumonia {
+		if truth[idx] == labels.Pneumonia {
 			tp++
 		} else {
 			fp++
@@ -134,8 +127,8 @@ func thresholdCounts(labels []int, scores []float64) (fps, tps, thresholds []flo
 }
 
 // rocCurve is sklearn.metrics.roc_curve(drop_intermediate=True). Both classes must be present.
-func rocCurve(labels []int, scores []float64) []ROCPoint {
-	fps, tps, thr := thresholdCounts(labels, scores)
+func rocCurve(truth []int, scores []float64) []ROCPoint {
+	fps, tps, thr := thresholdCounts(truth, scores)
 	if len(fps) > 2 {
 		// drop collinear vertices, as sklearn does; the area is unchanged
 		keep := []int{0}
@@ -171,8 +164,8 @@ func trapezoidArea(curve []ROCPoint) float64 {
 // averagePrecision is sklearn.metrics.average_precision_score: the step-wise sum
 // Σ (R_k − R_{k−1})·P_k over thresholds, not an interpolated area. At least one positive
 // is required (sklearn warns and returns 0 without one; the caller reports it undefined).
-func averagePrecision(labels []int, scores []float64) float64 {
-	fps, tps, _ := thresholdCounts(labels, scores)
+func averagePrecision(truth []int, scores []float64) float64 {
+	fps, tps, _ := thresholdCounts(truth, scores)
 	positives := tps[len(tps)-1]
 	ap, prevRecall := 0.0, 0.0
 	for i := range tps {
@@ -230,14 +223,14 @@ type Metrics struct {
 const MetricsSchema = "xray.evaluator.metrics/v1"
 
 // computeMetrics fills Metrics and the ROC curve from labels, predictions and scores.
-func computeMetrics(labels, predicted []int, scores []float64, level float64) (Metrics, []ROCPoint) {
-	c := confusion(labels, predicted)
-	n := len(labels)
+func computeMetrics(truth, predicted []int, scores []float64, level float64) (Metrics, []ROCPoint) {
+	c := confusion(truth, predicted)
+	n := len(truth)
 	per, macro, weighted := classReport(c)
 	m := Metrics{
 		Schema:       MetricsSchema,
 		N:            n,
-		Classes:      ClassNames,
+		Classes:      [2]string{labels.Default().Name(labels.Normal), labels.Default().Name(labels.Pneumonia)},
 		Confusion:    c,
 		Prediction:   "argmax over (p_normal, p_pneumonia); ties go to class 0 (normal)",
 		Accuracy:     float64(c[0][0]+c[1][1]) / float64(n),
@@ -250,17 +243,17 @@ func computeMetrics(labels, predicted []int, scores []float64, level float64) (M
 		CILevel:      level,
 		Undefined:    map[string]string{},
 	}
-	positives, negatives := per[Pneumonia].Support, per[Normal].Support
+	positives, negatives := per[labels.Pneumonia].Support, per[labels.Normal].Support
 	var curve []ROCPoint
 	if positives > 0 && negatives > 0 {
-		curve = rocCurve(labels, scores)
+		curve = rocCurve(truth, scores)
 		auc := trapezoidArea(curve)
 		m.ROCAUC = &auc
 	} else {
 		m.Undefined["roc_auc"] = fmt.Sprintf("only one class present in the labels (%s); ROC AUC needs both", onlyClass(positives))
 	}
 	if positives > 0 {
-		ap := averagePrecision(labels, scores)
+		ap := averagePrecision(truth, scores)
 		m.AveragePrecision = &ap
 		s := wilson(c[1][1], positives, level)
 		m.Sensitivity = &s
@@ -277,14 +270,14 @@ func computeMetrics(labels, predicted []int, scores []float64, level float64) (M
 	if len(m.Undefined) == 0 {
 		m.Undefined = nil
 	}
-	m.Calibration = calibrate(labels, scores)
+	m.Calibration = calibrate(truth, scores)
 	m.Table1 = table1(m)
 	return m, curve
 }
 
 func onlyClass(positives int) string {
 	if positives > 0 {
-		return ClassNames[Pneumonia]
+		return labels.Default().Name(labels.Pneumonia)
 	}
-	return ClassNames[Normal]
+	return labels.Default().Name(labels.Normal)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 )
 
 // sklearnCases are prediction sets whose metrics sklearn computes in
@@ -19,9 +20,9 @@ func sklearnCases() map[string][]Record {
 	gen := func(n int, pPneumonia float64, score func(label int) float64) []Record {
 		recs := make([]Record, n)
 		for i := range recs {
-			label := Normal
+			label := labels.Normal
 			if rng.Float64() < pPneumonia {
-				label = Pneumonia
+				label = labels.Pneumonia
 			}
 			recs[i] = Record{Path: fmt.Sprintf("img/%04d.jpeg", i), Label: label, Probs: softmax(score(label))}
 		}
@@ -43,7 +44,7 @@ func sklearnCases() map[string][]Record {
 		"perfect":                  gen(50, 0.5, func(l int) float64 { return 0.1 + 0.8*float64(l) }),
 		"all_wrong":                gen(50, 0.5, func(l int) float64 { return 0.9 - 0.8*float64(l) }),
 		"all_ties_half":            gen(30, 0.5, func(int) float64 { return 0.5 }),
-		"single_record":            {{Path: "a.jpeg", Label: Pneumonia, Probs: [2]float64{0.3, 0.7}}},
+		"single_record":            {{Path: "a.jpeg", Label: labels.Pneumonia, Probs: [2]float64{0.3, 0.7}}},
 		// probabilities as a float32 softmax returns them, not summing to exactly 1
 		"float32_probs": func() []Record {
 			recs := gen(200, 0.7, informative)
@@ -125,7 +126,7 @@ func TestMetricsMatchSklearn(t *testing.T) {
 			}
 			near(t, "accuracy", m.Accuracy, want.Accuracy)
 			for k := 0; k < 2; k++ {
-				row(t, ClassNames[k], m.PerClass[k], want.PerClass[k])
+				row(t, labels.Default().Name(k), m.PerClass[k], want.PerClass[k])
 			}
 			row(t, "macro avg", m.MacroAvg, want.Macro)
 			row(t, "weighted avg", m.WeightedAvg, want.Weighted)

@@ -3,6 +3,8 @@ package evaluator
 import (
 	"fmt"
 	"strings"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // Table1Row is a model's row in the paper's Table 1 format: accuracy with 3 decimals,
@@ -28,8 +30,8 @@ func table1(m Metrics) Table1Row {
 	return Table1Row{
 		Model:     m.Model,
 		Accuracy:  fmt.Sprintf("%.3f", m.Accuracy),
-		Normal:    prf(m.PerClass[Normal]),
-		Pneumonia: prf(m.PerClass[Pneumonia]),
+		Normal:    prf(m.PerClass[labels.Normal]),
+		Pneumonia: prf(m.PerClass[labels.Pneumonia]),
 	}
 }
 

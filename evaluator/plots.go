@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 
+	"github.com/xraylab/xray/labels"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/text"
@@ -43,7 +44,7 @@ func (blues) Colors() []color.Color {
 }
 
 func classTicks() plot.ConstantTicks {
-	return plot.ConstantTicks{{Value: 0, Label: ClassNames[0]}, {Value: 1, Label: ClassNames[1]}}
+	return plot.ConstantTicks{{Value: 0, Label: labels.Default().Name(0)}, {Value: 1, Label: labels.Default().Name(1)}}
 }
 
 func styleFonts(p *plot.Plot) {
@@ -81,7 +82,7 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 	p.Add(hm)
 
 	var xys plotter.XYs
-	var labels []string
+	var cellText []string
 	var styles []text.Style
 	for t := 0; t < 2; t++ {
 		rowTotal := m.Confusion[t][0] + m.Confusion[t][1]
@@ -92,7 +93,7 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 			if rowTotal > 0 {
 				share = fmt.Sprintf("%.1f %%", 100*float64(n)/float64(rowTotal))
 			}
-			labels = append(labels, fmt.Sprintf("%d\n(%s)", n, share))
+			cellText = append(cellText, fmt.Sprintf("%d\n(%s)", n, share))
 			st := text.Style{
 				Color:   color.Black,
 				Font:    plot.DefaultFont,
@@ -107,7 +108,7 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 			styles = append(styles, st)
 		}
 	}
-	lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: cellText})
 	if err != nil {
 		return nil, fmt.Errorf("confusion plot: %w", err)
 	}
@@ -116,7 +117,7 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, 1.5, -0.5, 1.5
 	p.X.Tick.Marker = classTicks()
-	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 1, Label: ClassNames[0]}, {Value: 0, Label: ClassNames[1]}}
+	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 1, Label: labels.Default().Name(0)}, {Value: 0, Label: labels.Default().Name(1)}}
 	p.X.Padding, p.Y.Padding = 0, 0
 	return renderPNG(p, 5.5*vg.Inch, 5*vg.Inch)
 }

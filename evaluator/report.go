@@ -3,6 +3,8 @@ package evaluator
 import (
 	"fmt"
 	"strings"
+
+	"github.com/xraylab/xray/labels"
 )
 
 // Markdown renders report.md: the confusion matrix, sklearn's classification report, the
@@ -27,7 +29,7 @@ func (r *Report) Markdown() string {
 	b.WriteString("## Confusion matrix (rows true, columns predicted)\n\n")
 	b.WriteString("| true \\ predicted | normal | pneumonia | total |\n|---|---:|---:|---:|\n")
 	for k := 0; k < 2; k++ {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", ClassNames[k], m.Confusion[k][0], m.Confusion[k][1], m.Confusion[k][0]+m.Confusion[k][1])
+		fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", labels.Default().Name(k), m.Confusion[k][0], m.Confusion[k][1], m.Confusion[k][0]+m.Confusion[k][1])
 	}
 	b.WriteString("\n")
 
@@ -36,8 +38,8 @@ func (r *Report) Markdown() string {
 	row := func(c ClassMetrics) {
 		fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %d |\n", c.Class, c.Precision, c.Recall, c.F1, c.Support)
 	}
-	row(m.PerClass[Normal])
-	row(m.PerClass[Pneumonia])
+	row(m.PerClass[labels.Normal])
+	row(m.PerClass[labels.Pneumonia])
 	fmt.Fprintf(&b, "| accuracy | | | %.4f | %d |\n", m.Accuracy, m.N)
 	row(m.MacroAvg)
 	row(m.WeightedAvg)

@@ -20,6 +20,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -46,9 +47,6 @@ const (
 	classIDOpName = "serving/class_id"
 )
 
-// DefaultClasses is the class order of every model: 0 = normal, 1 = pneumonia.
-var DefaultClasses = []string{"normal", "pneumonia"}
-
 // Metadata describes a SavedModel: what it is, how its inputs are prepared, where it came
 // from. Export writes it to assets.extra/xray.json and, shortened, to the MetaGraphDef's
 // meta_info_def.meta_graph_version; the full JSON also rides in meta_info_def.any_info.
@@ -57,7 +55,7 @@ type Metadata struct {
 	InputSize     int                `json:"input_size"`    // square input side in pixels
 	Pool          string             `json:"pool"`          // head pooling: avg or max
 	Preprocessing preprocess.Scaling `json:"preprocessing"` // pixel scaling: unit ([0,1], the paper's) or imagenet ([-1,1])
-	Classes       []string           `json:"classes"`       // class names by class id
+	Classes       []string           `json:"classes"`       // class names by class id; default labels.Default()
 	RunID         string             `json:"run_id"`        // the training run that produced the weights
 	XrayVersion   string             `json:"xray_version"`
 	TFVersion     string             `json:"tensorflow_version"`
@@ -104,7 +102,7 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 		return meta, fmt.Errorf("metadata: %w", err)
 	}
 	if len(meta.Classes) == 0 {
-		meta.Classes = append([]string(nil), DefaultClasses...)
+		meta.Classes = labels.Default().Names()
 	}
 	if len(meta.Classes) != 2 {
 		return meta, fmt.Errorf("metadata: %d class names %q, the model has 2 outputs", len(meta.Classes), meta.Classes)

@@ -17,6 +17,7 @@ import (
 	tg "github.com/galeone/tfgo"
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -73,7 +74,7 @@ func TestExportRoundTrip(t *testing.T) {
 					t.Fatalf("%s: %v", paths[i], p.Err)
 				}
 				got[i] = p.Probabilities[:]
-				if p.Class != argmax(live[i]) || p.Label != DefaultClasses[p.Class] {
+				if p.Class != argmax(live[i]) || p.Label != labels.Default().Name(p.Class) {
 					t.Errorf("%s: class %d %q, live argmax %d", paths[i], p.Class, p.Label, argmax(live[i]))
 				}
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/disintegration/imaging"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -64,7 +65,7 @@ func (s *served) check(t testing.TB, what string, i int, p Prediction) {
 	if d := maxDiff(t, [][]float32{p.Probabilities[:]}, s.want[i:i+1]); d > roundTripTol {
 		t.Errorf("%s: image %d: probabilities %v, live graph %v", what, i, p.Probabilities, s.want[i])
 	}
-	if p.Class != argmax(s.want[i]) || p.Label != DefaultClasses[p.Class] {
+	if p.Class != argmax(s.want[i]) || p.Label != labels.Default().Name(p.Class) {
 		t.Errorf("%s: image %d: class %d %q, live argmax %d", what, i, p.Class, p.Label, argmax(s.want[i]))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -36,9 +37,9 @@ func sampleImages(t testing.TB) [2][]string {
 		rel, _ := filepath.Rel(root, p)
 		switch filepath.Base(filepath.Dir(p)) {
 		case "NORMAL":
-			out[dataset.Normal] = append(out[dataset.Normal], filepath.ToSlash(rel))
+			out[labels.Normal] = append(out[labels.Normal], filepath.ToSlash(rel))
 		case "PNEUMONIA":
-			out[dataset.Pneumonia] = append(out[dataset.Pneumonia], filepath.ToSlash(rel))
+			out[labels.Pneumonia] = append(out[labels.Pneumonia], filepath.ToSlash(rel))
 		}
 		return nil
 	})

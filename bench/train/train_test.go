@@ -28,6 +28,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/trainer"
 )
 
@@ -67,7 +68,7 @@ func sample(b *testing.B) (string, []dataset.Entry) {
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".jpeg") {
 			rel, _ := filepath.Rel(root, p)
-			if l, err := dataset.ParseLabel(filepath.Base(filepath.Dir(p))); err == nil {
+			if l, err := labels.Default().Parse(filepath.Base(filepath.Dir(p))); err == nil {
 				byClass[l] = append(byClass[l], filepath.ToSlash(rel))
 			}
 		}
