@@ -59,8 +59,9 @@
 // batches; without, the manifest's order. Decoded, resized uint8 pixels are cached in
 // memory up to CacheBytes (default min(4 GiB, half the available memory); all 5856 images
 // at 256 px take 1.15 GB), so only the first epoch decodes. Each file's sha256 is checked
-// against the manifest when it is read. Augment (flip, shift, brightness; off by default
-// as in the paper) is drawn from (Seed, epoch, image). Epoch stops cleanly on break or
+// against the manifest when it is read. Augment (rotation, zoom, shift, contrast,
+// brightness; off by default as in the paper) is drawn from (Seed, epoch, image) and
+// applied to the cached pixels, so it never changes what is cached. Epoch stops cleanly on break or
 // context cancellation; no goroutine outlives the loop.
 //
 // bench/loader compares the loader's images per second with a tf.data pipeline doing the

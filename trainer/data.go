@@ -98,7 +98,9 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if len(trainEntries) == 0 {
 		return nil, fmt.Errorf("manifest %s has no training images: split a folder with images of both classes", path)
 	}
-	tl, err := dataset.NewLoader(root, trainEntries, lc)
+	tc := lc
+	tc.Augment = cfg.Augment // training batches only
+	tl, err := dataset.NewLoader(root, trainEntries, tc)
 	if err != nil {
 		return nil, err
 	}

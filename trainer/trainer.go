@@ -16,6 +16,7 @@ import (
 
 // Config holds every training setting. Defaults (DefaultConfig) are the paper's.
 type Config struct {
+	Preset        string  `json:"preset,omitempty"` // the named recipe the settings came from, for the record
 	Arch          string  `json:"arch"`
 	Data          string  `json:"data"`                      // data root (Kaggle layout or NORMAL/PNEUMONIA)
 	Manifest      string  `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
@@ -42,7 +43,9 @@ type Config struct {
 	Device        string  `json:"device"`
 	Quiet         bool    `json:"quiet"`
 	CacheImages   bool    `json:"cache_images"` // keep decoded images in memory across epochs
-	RunID         string  `json:"run_id,omitempty"`
+	// Augment perturbs training batches (never validation, test or serving); off when zero.
+	Augment dataset.Augment `json:"augment,omitzero"`
+	RunID   string          `json:"run_id,omitempty"`
 }
 
 // DefaultConfig is the paper's setting: MobileNet, ImageNet weights, SGD lr 0.001, batch
@@ -87,7 +90,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	return nil
+	return c.Augment.Validate()
 }
 
 // Result summarises a finished (or stopped) run.

@@ -46,10 +46,10 @@ func init() {
 				&cli.BoolFlag{Name: "verify", Usage: "fully decode every image (slower; default checks headers and end markers)", EnvVars: []string{"XRAY_VERIFY"}},
 			},
 			Action: datasetSplitAction,
-		}},
+		}, previewCommand()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usagef("dataset: unknown subcommand %q: use 'xray dataset split'", c.Args().First())
+				return usagef("dataset: unknown subcommand %q: use 'xray dataset split' or 'xray dataset preview'", c.Args().First())
 			}
 			return usagef("dataset: missing subcommand: use 'xray dataset split --data DIR --out MANIFEST.csv'")
 		},

@@ -25,7 +25,8 @@ func init() {
 			"   xray train --arch xception --data chest_xray --manifest split.csv --out runs/xception\n" +
 			"   xray train --data chest_xray --out runs/mobilenet --resume         # continue a killed run\n" +
 			"   xray train --data testdata/chest_xray --weights none --input-size 128 --epochs 3 --out runs/quick",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
+			presetFlag(),
 			&cli.StringFlag{Name: "arch", Value: d.Arch, Usage: "backbone: " + strings.Join(tfgraph.Architectures, ", "), EnvVars: env("ARCH")},
 			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (Kaggle chest_xray layout or NORMAL/ + PNEUMONIA/)", EnvVars: env("DATA")},
 			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` from 'xray dataset split' (default: split --data with --seed and save OUT/manifest.csv)", EnvVars: env("MANIFEST")},
@@ -52,10 +53,17 @@ func init() {
 			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when the linked TensorFlow has one), cpu or gpu", EnvVars: env("DEVICE")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
-		},
+		}, augmentFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("train takes no arguments, got %q (did you mean --data %s?)", c.Args().First(), c.Args().First())
+			}
+			if err := applyPreset(c); err != nil {
+				return err
+			}
+			aug, err := augmentFromFlags(c)
+			if err != nil {
+				return err
 			}
 			cfg := trainer.Config{
 				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
@@ -67,6 +75,7 @@ func init() {
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
 				Device: c.String("device"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
+				Augment: aug, Preset: c.String("preset"),
 			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err.Error()}

@@ -1,0 +1,47 @@
+package trainer
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
+)
+
+// TestAugmentTrainingOnly: with augmentation on, training batches are the augmented
+// pixels and validation batches are exactly the preprocessed files.
+func TestAugmentTrainingOnly(t *testing.T) {
+	imgs := sampleImages(t)
+	dir := t.TempDir()
+	entries := append(interleave(imgs, 0, 8, dataset.Train), interleave(imgs, 4, 6, dataset.Val)...)
+	cfg := testConfig("mobilenet", 32, writeManifest(t, filepath.Join(dir, "m.csv"), sampleRoot(), entries), dir)
+	cfg.BatchSize, cfg.Augment = 4, dataset.DefaultAugment()
+	d, err := openData(context.Background(), cfg, logger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}
+	check := func(s *splitData, augmented bool) {
+		n := 0
+		err := s.Epoch(context.Background(), 1, func(b batch) error {
+			for i, p := range b.Paths {
+				want, err := pre.File(filepath.Join(sampleRoot(), p))
+				if err != nil {
+					return err
+				}
+				if same := slices.Equal(b.Images[i*pre.Len():(i+1)*pre.Len()], want); same == augmented {
+					t.Errorf("%s: augmented %v, want %v", p, !same, augmented)
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil || n == 0 {
+			t.Fatalf("epoch: %v (%d images)", err, n)
+		}
+	}
+	check(d.Train, true)
+	check(d.Val, false)
+}
