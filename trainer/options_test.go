@@ -19,6 +19,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -64,6 +65,15 @@ func TestMaxSteps(t *testing.T) {
 	if !strings.Contains(log.String(), "--max-steps 5") {
 		t.Errorf("the log does not say why it stopped:\n%s", log.String())
 	}
+	// The default device (auto) says what it trains on.
+	line := "training on CPU (TensorFlow sees no GPU)"
+	if currentDeviceType(t) == devices.GPU {
+		line = "training on GPU:0 ("
+	}
+	if !strings.Contains(log.String(), line) {
+		t.Errorf("the log lacks %q:\n%s", line, log.String())
+	}
+	checkRunDevices(t, cfg.Out)
 	st, _, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -31,7 +32,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
 	if err := r.restore(); err != nil {
 		return nil, err
 	}
-	if err := writeRunJSON(cfg, r.data, r.st, time.Since(r.start), false); err != nil {
+	if err := writeRunJSON(cfg, r.data, r.devs, r.st, time.Since(r.start), false); err != nil {
 		return nil, err
 	}
 	res := &Result{Out: cfg.Out}
@@ -52,6 +53,7 @@ type run struct {
 	g       *sgdGraph
 	sess    *tf.Session
 	vars    []*tfgraph.Variable // model variables, then optimizer slots
+	devs    []devices.Device    // the session's devices
 	st      State
 }
 
@@ -62,6 +64,9 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 		return nil, err
 	}
 	r = &run{cfg: cfg, log: logger{w: stdout, quiet: cfg.Quiet}, start: time.Now(), ckptDir: filepath.Join(cfg.Out, "checkpoints")}
+	if err := checkDevice(cfg, r.log); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(r.ckptDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
@@ -90,6 +95,9 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	}
 	if r.sess, err = tf.NewSession(r.m.Graph, opts); err != nil {
 		return nil, fmt.Errorf("start TensorFlow session: %w", err)
+	}
+	if err := r.describeDevices(); err != nil {
+		return nil, err
 	}
 	r.vars = append(append([]*tfgraph.Variable(nil), r.m.Variables...), r.g.Slots...)
 	r.st = State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: r.data.ManifestHash, Arch: cfg.Arch}
@@ -197,13 +205,13 @@ func (r *run) finish(res *Result) (*Result, error) {
 	res.BestEpoch, res.BestValLoss = st.BestEpoch, st.BestValLoss
 	if res.Interrupted || st.Epoch == 0 {
 		res.Duration = time.Since(r.start)
-		return res, writeRunJSON(r.cfg, r.data, st, res.Duration, false)
+		return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, false)
 	}
 	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log); err != nil {
 		return nil, err
 	}
 	res.Duration = time.Since(r.start)
-	return res, writeRunJSON(r.cfg, r.data, st, res.Duration, true)
+	return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, true)
 }
 
 // saveEpoch writes the epoch's checkpoint (and best.ckpt when it improved), history.csv
@@ -252,12 +260,14 @@ type runJSON struct {
 	Seconds        float64      `json:"seconds"`
 	Finished       bool         `json:"finished"`
 	History        []EpochStats `json:"history"`
+	runDevices
 }
 
-func writeRunJSON(cfg Config, data *trainData, st State, d time.Duration, finished bool) error {
+func writeRunJSON(cfg Config, data *trainData, devs []devices.Device, st State, d time.Duration, finished bool) error {
 	r := runJSON{Config: cfg, Xray: buildinfo.Version, TensorFlow: buildinfo.TensorFlowVersion(), Go: runtime.Version(),
 		Arch: cfg.Arch, ManifestSHA256: data.ManifestHash, TrainImages: data.Train.Len(), ValImages: data.Val.Len(),
-		EpochsDone: st.Epoch, Steps: st.Step, BestEpoch: st.BestEpoch, Seconds: d.Seconds(), Finished: finished, History: st.History}
+		EpochsDone: st.Epoch, Steps: st.Step, BestEpoch: st.BestEpoch, Seconds: d.Seconds(), Finished: finished, History: st.History,
+		runDevices: recordDevices(devs)}
 	if !math.IsInf(st.BestValLoss, 0) {
 		r.BestValLoss = &st.BestValLoss
 	}

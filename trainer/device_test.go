@@ -1,0 +1,209 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/internal/devices"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
+	"google.golang.org/protobuf/proto"
+)
+
+// currentDeviceType is GPU when TensorFlow sees one here, else CPU: the coverage tests
+// check the device this machine would train on.
+func currentDeviceType(t *testing.T) string {
+	t.Helper()
+	devs, err := devices.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devices.GPUs(devs)) > 0 {
+		return devices.GPU
+	}
+	return devices.CPU
+}
+
+// Every op of the three networks and their training steps (with and without momentum,
+// whole model and head only) has a kernel for this machine's device type in the linked
+// TensorFlow; on a GPU build with a GPU the same test reports GPU coverage.
+func TestKernelCoverage(t *testing.T) {
+	dt := currentDeviceType(t)
+	for _, arch := range tfgraph.Architectures {
+		for _, v := range []struct {
+			momentum float64
+			freeze   bool
+		}{{0, false}, {0.9, false}, {0, true}} {
+			m, _ := trainingGraph(t, arch, v.momentum, v.freeze)
+			if err := devices.CheckKernels(m.Graph, dt); err != nil {
+				t.Errorf("%s (momentum %g, freeze base %v): %v", arch, v.momentum, v.freeze, err)
+			}
+		}
+	}
+}
+
+// With soft placement off and every node pinned to this machine's device, each network's
+// initialisation, training step and validation pass run: nothing silently falls back to
+// another device.
+func TestTrainingStepHardPlaced(t *testing.T) {
+	dt := currentDeviceType(t)
+	for _, arch := range tfgraph.Architectures {
+		t.Run(arch, func(t *testing.T) {
+			m, g := trainingGraph(t, arch, 0.9, false)
+			var def bytes.Buffer
+			if _, err := m.Graph.WriteTo(&def); err != nil {
+				t.Fatal(err)
+			}
+			pinned := tf.NewGraph()
+			if err := pinned.ImportWithOptions(def.Bytes(), tf.GraphImportOptions{Device: "/device:" + dt + ":0"}); err != nil {
+				t.Fatal(err)
+			}
+			out := func(o tf.Output) tf.Output { return pinned.Operation(o.Op.Name()).Output(o.Index) }
+			ops := func(os []*tf.Operation) []*tf.Operation {
+				r := make([]*tf.Operation, len(os))
+				for i, o := range os {
+					r[i] = pinned.Operation(o.Name())
+				}
+				return r
+			}
+			cfg, err := proto.Marshal(&pb.ConfigProto{AllowSoftPlacement: false, LogDevicePlacement: false})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := tf.NewSession(pinned, &tf.SessionOptions{Config: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			vars := append(append([]*tfgraph.Variable(nil), m.Variables...), g.Slots...)
+			if _, err := sess.Run(nil, nil, ops(tfgraph.InitOps(vars))); err != nil {
+				t.Fatalf("initialise on %s without soft placement: %v", dt, err)
+			}
+			n := int64(m.Config.InputSize)
+			img, err := tfTensor(make([]float32, 2*n*n*3), []int64{2, n, n, 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lab, err := tfTensor([]float32{1, 0, 0, 1}, []int64{2, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feeds := map[tf.Output]*tf.Tensor{out(m.Input): img, out(g.Labels): lab}
+			if _, err := sess.Run(feeds, []tf.Output{out(g.Loss), out(g.Correct)}, ops(g.Step)); err != nil {
+				t.Fatalf("training step on %s without soft placement: %v", dt, err)
+			}
+			if _, err := sess.Run(feeds, []tf.Output{out(g.EvalLoss), out(g.EvalCorrect)}, nil); err != nil {
+				t.Fatalf("validation on %s without soft placement: %v", dt, err)
+			}
+		})
+	}
+}
+
+// trainingGraph builds arch at its smallest input with the training step.
+func trainingGraph(t *testing.T, arch string, momentum float64, freeze bool) (*tfgraph.Model, *sgdGraph) {
+	t.Helper()
+	m, err := tfgraph.Build(tfgraph.Config{Arch: arch, InputSize: tfgraph.MinInputSize(arch), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := buildSGD(m, 0.01, momentum, freeze)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, g
+}
+
+// --device gpu where TensorFlow sees no GPU: a *devices.NoGPUError naming the causes, and
+// the output folder is never created.
+func TestDeviceGPUWithoutGPU(t *testing.T) {
+	if currentDeviceType(t) == devices.GPU {
+		t.Skip("TensorFlow sees a GPU here: the no-GPU error cannot happen")
+	}
+	cfg := testConfig(tfgraph.MobileNet, 128, "", filepath.Join(t.TempDir(), "run"))
+	cfg.Data, cfg.Device = sampleRoot(), DeviceGPU
+	var log bytes.Buffer
+	_, err := Run(context.Background(), cfg, &log)
+	var nogpu *devices.NoGPUError
+	if !errors.Is(err, devices.ErrNoGPU) || !errors.As(err, &nogpu) {
+		t.Fatalf("Run with device gpu and no GPU: %v, want devices.ErrNoGPU", err)
+	}
+	if !strings.Contains(err.Error(), "CPU-only build") {
+		t.Errorf("the error does not name the CPU-only TensorFlow linked here: %v", err)
+	}
+	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the output folder %s was touched: %v", cfg.Out, err)
+	}
+}
+
+// checkRunDevices compares run.json's devices with Python TensorFlow's local devices (the
+// same library; the reference sees no GPU, so the CPUs are compared) and its build flag
+// with tf.test.is_built_with_cuda().
+func checkRunDevices(t *testing.T, out string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rj runDevices
+	if err := json.Unmarshal(b, &rj); err != nil {
+		t.Fatal(err)
+	}
+	ref := devicesReference(t)
+	var got, want []string
+	for _, d := range rj.Devices {
+		if d.Type == devices.CPU {
+			got = append(got, fmt.Sprintf("/device:%s %s %d", d.Short(), d.Type, d.MemoryBytes))
+		}
+	}
+	for _, d := range ref.Devices {
+		if d.Type == devices.CPU {
+			want = append(want, fmt.Sprintf("%s %s %d", d.Name, d.Type, d.MemoryBytes))
+		}
+	}
+	if len(want) == 0 || strings.Join(got, ";") != strings.Join(want, ";") {
+		t.Errorf("run.json CPU devices %q, Python TensorFlow %q", got, want)
+	}
+	if rj.GPUBuild != ref.IsCUDABuild {
+		t.Errorf("run.json tensorflow_gpu_build %v, tf.test.is_built_with_cuda() %v", rj.GPUBuild, ref.IsCUDABuild)
+	}
+	if len(devices.GPUs(rj.Devices)) == 0 && rj.CUDA != nil {
+		t.Errorf("a CPU run records CUDA libraries %+v", rj.CUDA)
+	}
+}
+
+type devicesRef struct {
+	IsCUDABuild bool `json:"is_cuda_build"`
+	Devices     []struct {
+		Name        string `json:"name"`
+		Type        string `json:"type"`
+		MemoryBytes int64  `json:"memory_bytes"`
+	} `json:"devices"`
+}
+
+// devicesReference runs scripts/ref/devices.py once per machine and TensorFlow version.
+func devicesReference(t *testing.T) devicesRef {
+	t.Helper()
+	script := pyref.Script("devices.py")
+	cached := filepath.Join(pyref.CacheDir(t, "devices.py", pyref.FileHash(t, script), tf.Version()), "devices.json")
+	b, err := os.ReadFile(cached)
+	if err != nil {
+		b = pyref.Run(t, script)
+		if err := os.WriteFile(cached, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ref devicesRef
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
