@@ -14,7 +14,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/devices"
-	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/internal/devices/devicestest"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -157,19 +157,14 @@ func checkRunDevices(t *testing.T, out string) {
 	if err := json.Unmarshal(b, &rj); err != nil {
 		t.Fatal(err)
 	}
-	ref := devicesReference(t)
-	var got, want []string
+	ref := devicestest.Run(t)
+	var got []string
 	for _, d := range rj.Devices {
 		if d.Type == devices.CPU {
-			got = append(got, fmt.Sprintf("/device:%s %s %d", d.Short(), d.Type, d.MemoryBytes))
+			got = append(got, fmt.Sprintf("%s %d", d.Short(), d.MemoryBytes))
 		}
 	}
-	for _, d := range ref.Devices {
-		if d.Type == devices.CPU {
-			want = append(want, fmt.Sprintf("%s %s %d", d.Name, d.Type, d.MemoryBytes))
-		}
-	}
-	if len(want) == 0 || strings.Join(got, ";") != strings.Join(want, ";") {
+	if want := ref.CPUs(); len(want) == 0 || strings.Join(got, ";") != strings.Join(want, ";") {
 		t.Errorf("run.json CPU devices %q, Python TensorFlow %q", got, want)
 	}
 	if rj.GPUBuild != ref.IsCUDABuild {
@@ -178,32 +173,4 @@ func checkRunDevices(t *testing.T, out string) {
 	if len(devices.GPUs(rj.Devices)) == 0 && rj.CUDA != nil {
 		t.Errorf("a CPU run records CUDA libraries %+v", rj.CUDA)
 	}
-}
-
-type devicesRef struct {
-	IsCUDABuild bool `json:"is_cuda_build"`
-	Devices     []struct {
-		Name        string `json:"name"`
-		Type        string `json:"type"`
-		MemoryBytes int64  `json:"memory_bytes"`
-	} `json:"devices"`
-}
-
-// devicesReference runs scripts/ref/devices.py once per machine and TensorFlow version.
-func devicesReference(t *testing.T) devicesRef {
-	t.Helper()
-	script := pyref.Script("devices.py")
-	cached := filepath.Join(pyref.CacheDir(t, "devices.py", pyref.FileHash(t, script), tf.Version()), "devices.json")
-	b, err := os.ReadFile(cached)
-	if err != nil {
-		b = pyref.Run(t, script)
-		if err := os.WriteFile(cached, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ref devicesRef
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
-	return ref
 }

@@ -24,6 +24,7 @@ type savedModelInput struct {
 // metadata. It stays nil until the savedmodels package is wired in: setting it is the
 // only change `evaluate --savedmodel` needs.
 var runSavedModel = func(ctx context.Context, in savedModelInput) (records []evaluator.Record, arch string, err error) {
+	logDevice(in.Progress, "evaluating")
 	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split, Progress: progressWriter(in.Progress),
 	})

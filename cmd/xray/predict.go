@@ -45,6 +45,7 @@ func predictAction(c *cli.Context) error {
 		return err
 	}
 	defer model.Close()
+	logDevice(c.App.ErrWriter, "predicting")
 
 	out := c.App.Writer
 	enc := json.NewEncoder(out)

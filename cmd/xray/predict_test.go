@@ -66,6 +66,9 @@ func TestPredict(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	if !gpuVisible(t) && !strings.Contains(stderr, "xray: predicting on CPU (TensorFlow sees no GPU)\n") {
+		t.Errorf("predict does not log its device: %q", stderr)
+	}
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
 	if len(lines) != len(files) {
 		t.Fatalf("%d lines for %d files:\n%s", len(lines), len(files), stdout)

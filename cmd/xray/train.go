@@ -50,7 +50,7 @@ func init() {
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the last good checkpoint in --out", EnvVars: env("RESUME")},
 			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better validation loss (0: off)", EnvVars: env("EARLY_STOPPING")},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads (0: all cores)", EnvVars: env("THREADS")},
-			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when the linked TensorFlow has one), cpu or gpu", EnvVars: env("DEVICE")},
+			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu (fail unless TensorFlow sees a GPU)", EnvVars: env("DEVICE")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
 		}, augmentFlags()...),
@@ -84,7 +84,7 @@ func init() {
 			defer stop()
 			res, err := trainer.Run(ctx, cfg, c.App.Writer)
 			if err != nil {
-				return err
+				return noGPUError(err)
 			}
 			if res.Interrupted {
 				fmt.Fprintf(c.App.ErrWriter, "xray: interrupted after epoch %d; continue with: xray train --out %s --resume (same flags)\n", res.Epochs, cfg.Out)

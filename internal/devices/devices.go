@@ -144,7 +144,7 @@ func (e *NoGPUError) Error() string {
 	case !e.GPUBuild && e.HostGPU:
 		cause = "the linked TensorFlow library is a CPU-only build although this machine has an NVIDIA GPU: build against TensorFlow's CUDA library (Dockerfile.gpu)"
 	case !e.GPUBuild:
-		cause = "the linked TensorFlow library is a CPU-only build, and no NVIDIA device is visible either (in Docker: run with --gpus all, with the NVIDIA container toolkit installed)"
+		cause = "the linked TensorFlow library is a CPU-only build (use the CUDA build: Dockerfile.gpu), and no NVIDIA device is visible either (in Docker: run with --gpus all, with the NVIDIA container toolkit installed)"
 	case !e.HostGPU:
 		cause = "no NVIDIA device is visible to this process: in Docker, run with --gpus all and install the NVIDIA container toolkit on the host; outside Docker, check the driver with nvidia-smi"
 	default:

@@ -1,8 +1,8 @@
 package devices
 
 import (
-	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,43 +11,16 @@ import (
 	tpb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
-	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/internal/devices/devicestest"
 	"google.golang.org/protobuf/proto"
 )
-
-// reference is scripts/ref/devices.py's answer (Python TensorFlow, same library).
-type reference struct {
-	IsCUDABuild bool `json:"is_cuda_build"`
-	Devices     []struct {
-		Name        string `json:"name"`
-		Type        string `json:"type"`
-		MemoryBytes int64  `json:"memory_bytes"`
-	} `json:"devices"`
-	Kernels map[string][][]string `json:"kernels"`
-}
 
 // The ops of the three networks and the training step whose registries are compared.
 var referenceOps = []string{"Conv2D", "DepthwiseConv2dNative", "FusedBatchNormV3", "FusedBatchNormGradV3",
 	"Conv2DBackpropInput", "Conv2DBackpropFilter", "Relu6", "ReadVariableOp", "AssignSubVariableOp", "MatMul",
 	"SoftmaxCrossEntropyWithLogits", "BroadcastGradientArgs"}
 
-var cachedReference *reference // one Python start per test binary
-
-func pythonReference(t *testing.T) reference {
-	t.Helper()
-	if cachedReference != nil {
-		return *cachedReference
-	}
-	var ref reference
-	if err := json.Unmarshal(pyref.Run(t, pyref.Script("devices.py"), referenceOps...), &ref); err != nil {
-		t.Fatal(err)
-	}
-	if len(ref.Devices) == 0 || len(ref.Kernels) != len(referenceOps) {
-		t.Fatalf("reference is empty: %+v", ref)
-	}
-	cachedReference = &ref
-	return ref
-}
+func pythonReference(t *testing.T) devicestest.Reference { return devicestest.Run(t, referenceOps...) }
 
 func TestProbeMatchesPython(t *testing.T) {
 	ref := pythonReference(t)
@@ -56,19 +29,14 @@ func TestProbeMatchesPython(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The reference runs with CUDA_VISIBLE_DEVICES= (no GPU), so compare the CPUs.
-	var got, want []string
+	var got []string
 	for _, d := range devs {
 		if d.Type == CPU {
-			got = append(got, d.Short()+" "+d.Type+" "+gib(d.MemoryBytes))
+			got = append(got, fmt.Sprintf("%s %d", d.Short(), d.MemoryBytes))
 		}
 	}
-	for _, d := range ref.Devices {
-		if d.Type == CPU {
-			want = append(want, strings.TrimPrefix(d.Name, "/device:")+" "+d.Type+" "+gib(d.MemoryBytes))
-		}
-	}
-	if len(want) == 0 || !slices.Equal(got, want) {
-		t.Fatalf("CPU devices: got %q, Python TensorFlow %q", got, want)
+	if want := ref.CPUs(); len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("CPU devices: got %q, Python TensorFlow %q", got, ref.CPUs())
 	}
 	if len(GPUs(devs)) == 0 && Line(devs) != "CPU (TensorFlow sees no GPU)" {
 		t.Fatalf("Line = %q", Line(devs))
