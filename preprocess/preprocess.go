@@ -15,10 +15,10 @@ import (
 type Scaling string
 
 const (
-	// Unit divides by 255: [0, 1], the paper's preprocessing (CLI: --preprocess paper).
+	// Unit divides by 255: [0, 1], the paper's preprocessing (also read as "paper").
 	Unit Scaling = "unit"
 	// ImageNet divides by 127.5 and subtracts 1: [-1, 1], Keras's "tf" mode used by the
-	// ImageNet weights of MobileNet, Xception and InceptionV3 (CLI: --preprocess imagenet).
+	// ImageNet weights of MobileNet, Xception and InceptionV3 (also read as "tf").
 	ImageNet Scaling = "imagenet"
 )
 
@@ -30,16 +30,30 @@ const DefaultSize = 256
 // 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx).
 const MaxPixels = 1 << 25
 
-// ParseScaling reads a --preprocess value: "paper" or "unit" for [0, 1], "imagenet" or "tf"
-// for [-1, 1].
-func ParseScaling(s string) (Scaling, error) {
-	switch s {
+// ErrScaling is wrapped by UnmarshalText and Validate for a scaling name they do not know.
+var ErrScaling = errors.New("unknown scaling")
+
+// UnmarshalText reads a scaling by name: "unit" or "paper" for [0, 1], "imagenet" or "tf"
+// for [-1, 1]. An unknown name wraps ErrScaling.
+func (s *Scaling) UnmarshalText(b []byte) error {
+	switch string(b) {
 	case "paper", "unit":
-		return Unit, nil
+		*s = Unit
 	case "imagenet", "tf":
-		return ImageNet, nil
+		*s = ImageNet
+	default:
+		return fmt.Errorf("%w %q: use paper ([0,1]) or imagenet ([-1,1])", ErrScaling, b)
 	}
-	return "", fmt.Errorf("unknown preprocessing %q: use paper ([0,1]) or imagenet ([-1,1])", s)
+	return nil
+}
+
+// MarshalText writes the canonical name, "unit" or "imagenet" (nothing for the zero
+// value); an unknown scaling wraps ErrScaling.
+func (s Scaling) MarshalText() ([]byte, error) {
+	if s != "" && s != Unit && s != ImageNet {
+		return nil, fmt.Errorf("%w %q: use %q or %q", ErrScaling, string(s), Unit, ImageNet)
+	}
+	return []byte(s), nil
 }
 
 // Apply writes the scaled pixels into dst (len(dst) must be at least len(pix)). The
@@ -76,7 +90,7 @@ func (p Preprocessor) Validate() error {
 		return fmt.Errorf("input size %d out of range: use 1..4096 (the paper uses %d)", p.Size, DefaultSize)
 	}
 	if p.Scaling != Unit && p.Scaling != ImageNet {
-		return fmt.Errorf("unknown scaling %q: use %q or %q", p.Scaling, Unit, ImageNet)
+		return fmt.Errorf("%w %q: use %q or %q", ErrScaling, string(p.Scaling), Unit, ImageNet)
 	}
 	return nil
 }

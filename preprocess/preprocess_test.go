@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -285,13 +286,25 @@ func TestScalingMatchesKeras(t *testing.T) {
 			}
 		}
 	}
+	// Keras's names for these modes (preprocess_input mode="tf") and the paper's.
 	for in, want := range map[string]Scaling{"paper": Unit, "unit": Unit, "imagenet": ImageNet, "tf": ImageNet} {
-		if got, err := ParseScaling(in); err != nil || got != want {
-			t.Errorf("ParseScaling(%q) = %q, %v; want %q", in, got, err, want)
+		var got Scaling
+		if err := got.UnmarshalText([]byte(in)); err != nil || got != want {
+			t.Errorf("UnmarshalText(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		if b, err := want.MarshalText(); err != nil || string(b) != string(want) {
+			t.Errorf("%q.MarshalText() = %q, %v", want, b, err)
 		}
 	}
-	if _, err := ParseScaling("caffe"); err == nil || !strings.Contains(err.Error(), "paper") {
-		t.Errorf("ParseScaling(caffe) error %v should name the choices", err)
+	var s Scaling
+	if err := s.UnmarshalText([]byte("caffe")); !errors.Is(err, ErrScaling) || !strings.Contains(err.Error(), "paper") {
+		t.Errorf("UnmarshalText(caffe) error %v should wrap ErrScaling and name the choices", err)
+	}
+	if _, err := Scaling("caffe").MarshalText(); !errors.Is(err, ErrScaling) {
+		t.Errorf("MarshalText(caffe) error %v, want ErrScaling", err)
+	}
+	if err := (Preprocessor{Size: 8, Scaling: "caffe"}).Validate(); !errors.Is(err, ErrScaling) {
+		t.Errorf("Validate with scaling caffe: %v, want ErrScaling", err)
 	}
 }
 

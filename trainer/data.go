@@ -84,12 +84,8 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if cfg.Manifest != "" && cfg.Data != "" {
 		root = cfg.Data
 	}
-	scaling, err := preprocess.ParseScaling(cfg.Preprocess)
-	if err != nil {
-		return nil, err
-	}
 	lc := dataset.DefaultLoaderConfig()
-	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: scaling}
+	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess}
 	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
 	if !cfg.CacheImages {
 		lc.CacheBytes = -1

@@ -6,7 +6,6 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/buildinfo"
-	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
@@ -39,11 +38,7 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 // exportModels restores the best epoch's weights and exports them to OUT/savedmodel; when
 // the last epoch is not the best it exports the last one too, to OUT/savedmodel-last.
 func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger) error {
-	scaling, err := preprocess.ParseScaling(cfg.Preprocess)
-	if err != nil {
-		return err
-	}
-	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: scaling,
+	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: cfg.Preprocess,
 		RunID: runID(cfg), XrayVersion: buildinfo.Version}
 	last := filepath.Join(cfg.Out, "savedmodel-last")
 	if st.BestEpoch != st.Epoch && st.BestEpoch > 0 {

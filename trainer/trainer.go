@@ -11,38 +11,39 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
 // Config holds every training setting. Defaults (DefaultConfig) are the paper's.
 type Config struct {
-	Preset        string  `json:"preset,omitempty"` // the named recipe the settings came from, for the record
-	Arch          string  `json:"arch"`
-	Data          string  `json:"data"`                      // data root (Kaggle layout or NORMAL/PNEUMONIA)
-	Manifest      string  `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
-	Scheme        string  `json:"scheme,omitempty"`          // split scheme when there is no manifest; empty: paper
-	ValFromFolder bool    `json:"val_from_folder,omitempty"` // kaggle scheme: the val/ folder is validation
-	Weights       string  `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone
-	Init          string  `json:"init,omitempty"`            // a Keras-trained full model (.h5/.keras) to start from
-	CacheDir      string  `json:"cache_dir,omitempty"`
-	Epochs        int     `json:"epochs"`
-	BatchSize     int     `json:"batch_size"`
-	LearningRate  float64 `json:"lr"`
-	Momentum      float64 `json:"momentum"`
-	InputSize     int     `json:"input_size"`
-	Pool          string  `json:"pool"`
-	Preprocess    string  `json:"preprocess"` // "paper" ([0,1]) or "imagenet" ([-1,1])
-	FreezeBase    bool    `json:"freeze_base"`
-	Seed          int64   `json:"seed"`
-	Shuffle       bool    `json:"shuffle"`
-	MaxSteps      int64   `json:"max_steps,omitempty"`
-	Out           string  `json:"out"`
-	Resume        bool    `json:"resume"`
-	EarlyStopping int     `json:"early_stopping,omitempty"` // patience in epochs; 0 = off
-	Threads       int     `json:"threads,omitempty"`
-	Device        string  `json:"device"`
-	Quiet         bool    `json:"quiet"`
-	CacheImages   bool    `json:"cache_images"` // keep decoded images in memory across epochs
+	Preset        string             `json:"preset,omitempty"` // the named recipe the settings came from, for the record
+	Arch          string             `json:"arch"`
+	Data          string             `json:"data"`                      // data root (Kaggle layout or NORMAL/PNEUMONIA)
+	Manifest      string             `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
+	Scheme        string             `json:"scheme,omitempty"`          // split scheme when there is no manifest; empty: paper
+	ValFromFolder bool               `json:"val_from_folder,omitempty"` // kaggle scheme: the val/ folder is validation
+	Weights       string             `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone
+	Init          string             `json:"init,omitempty"`            // a Keras-trained full model (.h5/.keras) to start from
+	CacheDir      string             `json:"cache_dir,omitempty"`
+	Epochs        int                `json:"epochs"`
+	BatchSize     int                `json:"batch_size"`
+	LearningRate  float64            `json:"lr"`
+	Momentum      float64            `json:"momentum"`
+	InputSize     int                `json:"input_size"`
+	Pool          string             `json:"pool"`
+	Preprocess    preprocess.Scaling `json:"preprocess"` // pixel scaling: preprocess.Unit ([0,1], the paper's) or ImageNet ([-1,1])
+	FreezeBase    bool               `json:"freeze_base"`
+	Seed          int64              `json:"seed"`
+	Shuffle       bool               `json:"shuffle"`
+	MaxSteps      int64              `json:"max_steps,omitempty"`
+	Out           string             `json:"out"`
+	Resume        bool               `json:"resume"`
+	EarlyStopping int                `json:"early_stopping,omitempty"` // patience in epochs; 0 = off
+	Threads       int                `json:"threads,omitempty"`
+	Device        string             `json:"device"`
+	Quiet         bool               `json:"quiet"`
+	CacheImages   bool               `json:"cache_images"` // keep decoded images in memory across epochs
 	// Augment perturbs training batches (never validation, test or serving); off when zero.
 	Augment dataset.Augment `json:"augment,omitzero"`
 	RunID   string          `json:"run_id,omitempty"`
@@ -53,7 +54,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Arch: tfgraph.MobileNet, Weights: "imagenet", Epochs: 100, BatchSize: 20, LearningRate: 0.001,
-		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: "paper", Seed: 42, Shuffle: true,
+		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: preprocess.Unit, Seed: 42, Shuffle: true,
 		Out: "runs/mobilenet", Device: DeviceAuto, CacheImages: true,
 	}
 }

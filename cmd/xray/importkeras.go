@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/xraylab/xray/kerasimport"
 	"github.com/xraylab/xray/tfgraph"
-	"github.com/xraylab/xray/tfgraph/weights"
 )
 
 func init() {
@@ -30,9 +30,13 @@ func init() {
 			if c.NArg() > 0 {
 				return usagef("import-keras takes no arguments, got %q (did you mean --weights %s?)", c.Args().First(), c.Args().First())
 			}
-			rep, err := weights.Import(weights.ImportConfig{
+			scaling, err := scalingFlag(c)
+			if err != nil {
+				return err
+			}
+			rep, err := kerasimport.Import(kerasimport.Config{
 				Arch: c.String("arch"), Weights: c.String("weights"), Out: c.String("out"),
-				Pool: c.String("pool"), InputSize: c.Int("input-size"), Preprocess: c.String("preprocess"),
+				Pool: c.String("pool"), InputSize: c.Int("input-size"), Scaling: scaling,
 			})
 			if err != nil {
 				return err

@@ -41,7 +41,7 @@ func init() {
 			&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (the paper: 0)", EnvVars: env("MOMENTUM")},
 			&cli.IntFlag{Name: "input-size", Value: d.InputSize, Usage: "input side in pixels", EnvVars: env("INPUT_SIZE")},
 			&cli.StringFlag{Name: "pool", Value: d.Pool, Usage: "head pooling: avg or max", EnvVars: env("POOL")},
-			&cli.StringFlag{Name: "preprocess", Value: d.Preprocess, Usage: "pixel scaling: paper ([0,1]) or imagenet ([-1,1])", EnvVars: env("PREPROCESS")},
+			&cli.StringFlag{Name: "preprocess", Value: "paper", Usage: "pixel scaling: paper ([0,1]) or imagenet ([-1,1])", EnvVars: env("PREPROCESS")},
 			&cli.BoolFlag{Name: "freeze-base", Usage: "train the head only (the backbone keeps its weights and runs in inference mode)", EnvVars: env("FREEZE_BASE")},
 			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed for the split, initialisation and shuffling", EnvVars: env("SEED")},
 			&cli.BoolFlag{Name: "shuffle", Value: d.Shuffle, Usage: "reshuffle the training set every epoch (--shuffle=false keeps manifest order)", EnvVars: env("SHUFFLE")},
@@ -65,13 +65,17 @@ func init() {
 			if err != nil {
 				return err
 			}
+			scaling, err := scalingFlag(c)
+			if err != nil {
+				return err
+			}
 			cfg := trainer.Config{
 				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
 				Scheme: c.String("scheme"), ValFromFolder: c.Bool("val-from-folder"),
 				Weights: c.String("weights"), Init: c.String("init"), CacheDir: c.String("cache-dir"),
 				Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LearningRate: c.Float64("lr"),
 				Momentum: c.Float64("momentum"), InputSize: c.Int("input-size"), Pool: c.String("pool"),
-				Preprocess: c.String("preprocess"), FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
+				Preprocess: scaling, FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
 				Device: c.String("device"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
