@@ -13,6 +13,7 @@ package evaluator
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/labels"
 )
 
@@ -49,7 +51,18 @@ type Options struct {
 	Source string // where the predictions came from (a SavedModel dir or a CSV)
 	// ConfidenceLevel of the Wilson intervals; 0 means 0.95.
 	ConfidenceLevel float64
+	// Threshold is the model's operating point (from its SavedModel metadata); nil for
+	// none. With one, metrics.json and report.md hold the thresholded decision beside
+	// the argmax one.
+	Threshold *decision.Threshold
+	// ByThreshold makes the thresholded decision the primary one (confusion matrix,
+	// classification report, Table 1) instead of the paper's argmax.
+	ByThreshold bool
 }
+
+// ErrNoThreshold is returned when the thresholded decision is asked for and the model
+// stores no operating threshold (trained before thresholds existed, or with argmax).
+var ErrNoThreshold = errors.New("the model stores no operating threshold (trained with argmax or before thresholds existed): decide by argmax")
 
 // Report is one evaluation: the metrics plus what the files and plots are drawn from.
 type Report struct {
@@ -73,16 +86,36 @@ func Evaluate(records []Record, opts Options) (*Report, error) {
 	if !(level > 0 && level < 1) {
 		return nil, fmt.Errorf("evaluate: confidence level %v outside (0, 1)", level)
 	}
+	if opts.ByThreshold && (opts.Threshold == nil || opts.Threshold.IsArgmax()) {
+		return nil, fmt.Errorf("evaluate: %w", ErrNoThreshold)
+	}
 	truth := make([]int, len(records))
-	predicted := make([]int, len(records))
+	argmax := make([]int, len(records))
 	scores := make([]float64, len(records))
 	for i, r := range records {
 		if err := r.validate(); err != nil {
 			return nil, fmt.Errorf("evaluate: record %d (%s): %w", i+1, r.Path, err)
 		}
-		truth[i], predicted[i], scores[i] = r.Label, r.Predicted(), r.Probs[labels.Pneumonia]
+		truth[i], argmax[i], scores[i] = r.Label, r.Predicted(), r.Probs[labels.Pneumonia]
+	}
+	decisions := []DecisionMetrics{decisionMetrics(truth, argmax, nil, level)}
+	predicted := argmax
+	if t := opts.Threshold; t != nil && !t.IsArgmax() {
+		thresholded := make([]int, len(records))
+		for i, r := range records {
+			thresholded[i] = t.Class(r.Probs)
+		}
+		decisions = append(decisions, decisionMetrics(truth, thresholded, t, level))
+		if opts.ByThreshold {
+			predicted = thresholded
+		}
 	}
 	m, curve := computeMetrics(truth, predicted, scores, level)
+	m.Decisions = decisions
+	if opts.ByThreshold {
+		m.Prediction = fmt.Sprintf("p_pneumonia >= %v, the model's operating threshold (%s on its validation split)",
+			opts.Threshold.Value, opts.Threshold.Rule)
+	}
 	m.Model, m.Split, m.Source = opts.Model, opts.Split, opts.Source
 	m.Table1.Model = opts.Model
 	m.SplitSHA256 = SplitSHA256(records)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/labels"
 )
 
@@ -212,11 +213,45 @@ type Metrics struct {
 	AccuracyCI  Interval  `json:"accuracy_ci"`
 	CIMethod    string    `json:"ci_method"`
 	CILevel     float64   `json:"ci_level"`
+	// Decisions compares the decision rules on these images: argmax first, then the
+	// model's operating threshold when it has one.
+	Decisions []DecisionMetrics `json:"decisions"`
 	// Calibration of p(pneumonia): Brier score, expected calibration error, reliability bins.
 	Calibration Calibration `json:"calibration"`
 	// Undefined maps a null metric's JSON name to why it is undefined for this data.
 	Undefined map[string]string `json:"undefined,omitempty"`
 	Table1    Table1Row         `json:"table1"`
+}
+
+// DecisionMetrics is how one decision rule does: its confusion matrix (rows true),
+// accuracy, sensitivity and specificity (Wilson intervals; nil without cases of a class).
+type DecisionMetrics struct {
+	Rule        string    `json:"rule"`                // "argmax", or the threshold's rule
+	Threshold   *float64  `json:"threshold,omitempty"` // pneumonia when p_pneumonia >= it
+	Confusion   [2][2]int `json:"confusion_matrix"`
+	Accuracy    float64   `json:"accuracy"`
+	Sensitivity *Interval `json:"sensitivity"`
+	Specificity *Interval `json:"specificity"`
+}
+
+// decisionMetrics summarises predictions made by argmax (t nil) or by threshold t.
+func decisionMetrics(labels, predicted []int, t *decision.Threshold, level float64) DecisionMetrics {
+	c := confusion(labels, predicted)
+	d := DecisionMetrics{Rule: string(decision.Argmax), Confusion: c,
+		Accuracy: float64(c[0][0]+c[1][1]) / float64(len(labels))}
+	if t != nil {
+		v := t.Value
+		d.Rule, d.Threshold = string(t.Rule), &v
+	}
+	if n := c[1][0] + c[1][1]; n > 0 {
+		s := wilson(c[1][1], n, level)
+		d.Sensitivity = &s
+	}
+	if n := c[0][0] + c[0][1]; n > 0 {
+		s := wilson(c[0][0], n, level)
+		d.Specificity = &s
+	}
+	return d
 }
 
 // MetricsSchema identifies the metrics.json layout.

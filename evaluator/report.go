@@ -56,6 +56,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Brier score (mean squared error of p_pneumonia): %.4f\n", m.Calibration.Brier)
 	fmt.Fprintf(&b, "- Expected calibration error (%d equal-width bins of p_pneumonia): %.4f\n", CalibrationBins, m.Calibration.ECE)
 	fmt.Fprintf(&b, "\nConfidence intervals are %s Wilson score intervals.\n\n", level)
+	writeDecisions(&b, m.Decisions, level)
 
 	b.WriteString("## Table 1 row (the paper's format)\n\n")
 	writeTable1(&b, []string{"model"}, [][]string{append([]string{orDash(m.Model)}, m.Table1.Cells()...)})
@@ -63,6 +64,29 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "\nThe paper's row (%s): %s.\n", PaperCitation, strings.Join(p.Table1().Cells(), " / "))
 	}
 	return b.String()
+}
+
+// writeDecisions compares the decision rules (argmax and the model's operating threshold).
+func writeDecisions(b *strings.Builder, ds []DecisionMetrics, level string) {
+	if len(ds) < 2 {
+		return
+	}
+	b.WriteString("## Decision rules\n\n")
+	b.WriteString("| decision | threshold | accuracy | sensitivity | specificity |\n|---|---:|---:|---:|---:|\n")
+	rate := func(v *Interval) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.4f [%.4f, %.4f]", v.Estimate, v.Lower, v.Upper)
+	}
+	for _, d := range ds {
+		th := "-"
+		if d.Threshold != nil {
+			th = fmt.Sprintf("%.4f", *d.Threshold)
+		}
+		fmt.Fprintf(b, "| %s | %s | %.4f | %s | %s |\n", d.Rule, th, d.Accuracy, rate(d.Sensitivity), rate(d.Specificity))
+	}
+	fmt.Fprintf(b, "\nThe threshold decides pneumonia when p_pneumonia >= it; it was chosen on the model's validation split. Intervals: %s Wilson.\n\n", level)
 }
 
 // writeTable1 writes a Markdown table: lead columns, then the Table 1 columns.

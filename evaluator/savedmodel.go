@@ -14,14 +14,19 @@ import (
 	"github.com/xraylab/xray/savedmodels"
 )
 
+// AllImages is the split name that evaluates every image of a data folder, without a
+// manifest: an external test set.
+const AllImages = "all"
+
 // SavedModelInput says which model to run over which images.
 type SavedModelInput struct {
 	SavedModel string    // SavedModel directory
 	Data       string    // dataset root; "" means the manifest's root
 	Manifest   string    // split manifest; "" means the training run's OUT/manifest.csv
-	Split      string    // subset to run: test (default), val or train
+	Split      string    // subset to run: test (default), val, train, or AllImages
 	BatchSize  int       // images per session run; default 32
 	Progress   io.Writer // progress bar; nil for none
+	Log        io.Writer // one warning line per file skipped with AllImages; nil to discard
 }
 
 // manifestPath is the manifest to use: the one given, else the one the training run
@@ -37,53 +42,77 @@ func (in SavedModelInput) manifestPath() (string, error) {
 	return "", fmt.Errorf("no manifest for %s: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", in.SavedModel)
 }
 
-// PredictSplit runs a SavedModel over one subset of a manifest and returns a record per
-// image (paths relative to the data root, as in the manifest) and the model's
-// architecture. Images are decoded and preprocessed by the model's own preprocessing
-// (savedmodels uses preprocess.Preprocessor with the size and scaling in its metadata). An
-// unreadable image fails the run: a test set with holes would not be comparable.
-func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, string, error) {
-	mpath, err := in.manifestPath()
-	if err != nil {
-		return nil, "", err
-	}
-	man, err := dataset.ReadManifest(mpath)
-	if err != nil {
-		return nil, "", err
-	}
+// images lists the images to run, their root, and where the list came from (for errors).
+// AllImages without a manifest scans Data (either layout, labels from the class folders);
+// AllImages with one takes all its entries.
+func (in SavedModelInput) images() (entries []dataset.Entry, root, from string, err error) {
 	split := in.Split
 	if split == "" {
 		split = string(dataset.Test)
 	}
-	sub, err := dataset.ParseSubset(split)
+	if split == AllImages && in.Manifest == "" {
+		if in.Data == "" {
+			return nil, "", "", errors.New("evaluating all images without a manifest needs the data folder")
+		}
+		ing, err := dataset.Ingest(in.Data, dataset.IngestOptions{})
+		if err != nil {
+			return nil, "", "", err
+		}
+		if in.Log != nil {
+			for _, s := range ing.Skipped {
+				fmt.Fprintf(in.Log, "warning: skipped %s: %s\n", s.Path, s.Reason)
+			}
+		}
+		return ing.Entries, ing.Root, in.Data, nil
+	}
+	mpath, err := in.manifestPath()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	entries := man.Subset(sub)
-	if len(entries) == 0 {
-		return nil, "", fmt.Errorf("manifest %s has no %s images", mpath, split)
+	man, err := dataset.ReadManifest(mpath)
+	if err != nil {
+		return nil, "", "", err
 	}
-	root := man.Root
+	entries = man.Entries
+	if split != AllImages {
+		sub, err := dataset.ParseSubset(split)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("%w, or %s for every image", err, AllImages)
+		}
+		if entries = man.Subset(sub); len(entries) == 0 {
+			return nil, "", "", fmt.Errorf("manifest %s has no %s images", mpath, split)
+		}
+	}
+	root = man.Root
 	if in.Data != "" {
 		root = in.Data
 	}
+	return entries, root, "the manifest " + mpath, nil
+}
+
+// PredictSplit runs a SavedModel over one subset of a manifest (or every image of a
+// folder, Split AllImages) and returns a record per image (paths relative to the data
+// root, as in the manifest) and the model's metadata (architecture, operating
+// threshold). Images are decoded and preprocessed by the model's own preprocessing and
+// checked against the manifest's sha256. An unreadable or changed image fails the run: a
+// test set with holes would not be comparable.
+func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodels.Metadata, error) {
+	var meta savedmodels.Metadata
+	entries, root, from, err := in.images()
+	if err != nil {
+		return nil, meta, err
+	}
 	model, err := savedmodels.Load(in.SavedModel, savedmodels.Options{MaxDelay: -1})
 	if err != nil {
-		return nil, "", err
+		return nil, meta, err
 	}
 	defer model.Close()
 	bs := in.BatchSize
 	if bs <= 0 {
 		bs = savedmodels.DefaultMaxBatch
 	}
-	var bar *progressbar.ProgressBar
-	if in.Progress != nil {
-		bar = progressbar.NewOptions(len(entries), progressbar.OptionSetWriter(in.Progress),
-			progressbar.OptionSetDescription("evaluate "+split), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-	}
+	bar := newEvalBar(in.Progress, len(entries), in.Split)
+	defer bar.Finish()
 	records := make([]Record, 0, len(entries))
 	for start := 0; start < len(entries); start += bs {
 		chunk := entries[start:min(start+bs, len(entries))]
@@ -91,29 +120,42 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, string, er
 		for i, e := range chunk {
 			b, err := e.ReadFile(root)
 			if errors.Is(err, dataset.ErrChanged) {
-				return nil, "", fmt.Errorf("evaluate %w", err)
+				return nil, meta, fmt.Errorf("evaluate %w", err)
 			}
 			if err != nil {
-				return nil, "", fmt.Errorf("read %s: %w (is --data the root the manifest %s was made from?)", e.Path, unwrapPath(err), mpath)
+				return nil, meta, fmt.Errorf("read %s: %w (is the data folder the root of %s?)", e.Path, unwrapPath(err), from)
 			}
 			files[i] = b
 		}
 		preds, err := model.PredictBytes(ctx, files...)
 		if err != nil {
-			return nil, "", err
+			return nil, meta, err
 		}
 		for i, p := range preds {
 			if p.Err != nil {
-				return nil, "", fmt.Errorf("%s: %w", chunk[i].Path, p.Err)
+				return nil, meta, fmt.Errorf("%s: %w", chunk[i].Path, p.Err)
 			}
 			records = append(records, Record{Path: chunk[i].Path, Label: chunk[i].Label,
 				Probs: [2]float64{float64(p.Probabilities[0]), float64(p.Probabilities[1])}})
 		}
-		if bar != nil {
-			bar.Add(len(chunk))
-		}
+		bar.Add(len(chunk))
 	}
-	return records, model.Metadata().Arch, nil
+	return records, model.Metadata(), nil
+}
+
+// newEvalBar is the evaluation's progress bar, silent when w is nil.
+func newEvalBar(w io.Writer, n int, split string) *progressbar.ProgressBar {
+	if w == nil {
+		w = io.Discard
+	}
+	if split == "" {
+		split = string(dataset.Test)
+	}
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("evaluate "+split), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetVisibility(w != io.Discard))
 }
 
 func unwrapPath(err error) error {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
@@ -59,5 +62,61 @@ func TestPredictSplitChecksManifestSHA256(t *testing.T) {
 	_, _, err = PredictSplit(context.Background(), SavedModelInput{SavedModel: sm, Split: "val"})
 	if !errors.Is(err, dataset.ErrChanged) {
 		t.Fatalf("replaced file: err %v, want dataset.ErrChanged", err)
+	}
+}
+
+// Split AllImages evaluates every image of a folder without a manifest, plain or Kaggle
+// layout, and the model's stored threshold comes back with the records.
+func TestPredictAllImagesAndThreshold(t *testing.T) {
+	th := decision.Threshold{Rule: decision.Youden, Value: 0.37}
+	sm, data, _ := evalFixture(t, savedmodels.Metadata{Threshold: &th})
+	ctx := context.Background()
+	plain := filepath.Join(data, "test") // NORMAL/ and PNEUMONIA/: 16 + 17 images
+	recs, meta, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: plain, Split: AllImages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perClass [2]int
+	for _, r := range recs {
+		perClass[r.Label]++
+		if want := map[bool]int{false: labels.Normal, true: labels.Pneumonia}[strings.HasPrefix(r.Path, "PNEUMONIA/")]; r.Label != want {
+			t.Errorf("%s: label %d, want %d from its folder", r.Path, r.Label, want)
+		}
+	}
+	if perClass != [2]int{16, 17} {
+		t.Errorf("plain tree: %v images per class, want the folders' [16 17]", perClass)
+	}
+	if meta.Threshold == nil || *meta.Threshold != th {
+		t.Fatalf("threshold %v, exported %v", meta.Threshold, th)
+	}
+	all, _, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: data, Split: AllImages})
+	if err != nil || len(all) != 161 {
+		t.Fatalf("Kaggle tree: %d records, %v; want all 161 images", len(all), err)
+	}
+
+	rep, err := Evaluate(recs, Options{Threshold: meta.Threshold, ByThreshold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [2][2]int
+	for _, r := range recs {
+		pred := 0
+		if r.Probs[1] >= th.Value {
+			pred = 1
+		}
+		want[r.Label][pred]++
+	}
+	m := rep.Metrics
+	if m.Confusion != want || len(m.Decisions) != 2 || m.Decisions[1].Confusion != want || m.Decisions[1].Rule != "youden" {
+		t.Errorf("thresholded confusion %v, decisions %+v; counted by hand %v", m.Confusion, m.Decisions, want)
+	}
+	if m.Decisions[0].Rule != "argmax" {
+		t.Errorf("first decision %q, want argmax", m.Decisions[0].Rule)
+	}
+	if _, err := Evaluate(recs, Options{ByThreshold: true}); !errors.Is(err, ErrNoThreshold) {
+		t.Errorf("threshold decision without a threshold: %v, want ErrNoThreshold", err)
+	}
+	if _, _, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Split: AllImages}); err == nil || !strings.Contains(err.Error(), "needs the data folder") {
+		t.Errorf("all images without data or manifest: %v", err)
 	}
 }

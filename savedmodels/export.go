@@ -19,6 +19,7 @@ import (
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
@@ -59,6 +60,31 @@ type Metadata struct {
 	RunID         string             `json:"run_id"`        // the training run that produced the weights
 	XrayVersion   string             `json:"xray_version"`
 	TFVersion     string             `json:"tensorflow_version"`
+	// Threshold is the operating point training chose on its validation split; nil (older
+	// models, or none chosen) decides by argmax, the paper's rule.
+	Threshold *decision.Threshold `json:"threshold,omitempty"`
+}
+
+// Decide is the class by the model's operating threshold, by argmax when it has none.
+func (m Metadata) Decide(probs [2]float32) int {
+	var t decision.Threshold
+	if m.Threshold != nil {
+		t = *m.Threshold
+	}
+	return t.Class([2]float64{float64(probs[0]), float64(probs[1])})
+}
+
+// validateThreshold checks a stored operating point.
+func (m Metadata) validateThreshold() error {
+	if t := m.Threshold; t != nil {
+		if _, err := decision.ParseRule(string(t.Rule)); err != nil {
+			return err
+		}
+		if !(t.Value >= 0 && t.Value <= 1) {
+			return fmt.Errorf("threshold %v is not a probability", t.Value)
+		}
+	}
+	return nil
 }
 
 // preprocessor is the Go preprocessing the model expects, the one serving_bytes mirrors.
@@ -106,6 +132,9 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 	}
 	if len(meta.Classes) != 2 {
 		return meta, fmt.Errorf("metadata: %d class names %q, the model has 2 outputs", len(meta.Classes), meta.Classes)
+	}
+	if err := meta.validateThreshold(); err != nil {
+		return meta, fmt.Errorf("metadata: %w", err)
 	}
 	if meta.XrayVersion == "" {
 		meta.XrayVersion = buildinfo.Version

@@ -15,7 +15,8 @@ type FilePrediction struct {
 }
 
 // MarshalJSON writes {"file", "class", "class_id", "probability" (of that class),
-// "probabilities" ([normal, pneumonia])}, or {"file", "error"} for a file that failed.
+// "probabilities" ([normal, pneumonia]), "decision_id" (by the model's operating
+// threshold)}, or {"file", "error"} for a file that failed.
 func (p FilePrediction) MarshalJSON() ([]byte, error) {
 	if p.Err != nil {
 		return json.Marshal(struct {
@@ -29,7 +30,8 @@ func (p FilePrediction) MarshalJSON() ([]byte, error) {
 		ClassID       int        `json:"class_id"`
 		Probability   float32    `json:"probability"`
 		Probabilities [2]float32 `json:"probabilities"`
-	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities})
+		DecisionID    int        `json:"decision_id"`
+	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities, p.Decision})
 }
 
 // Message is Err's text without the file name that starts it (for output that shows the

@@ -51,6 +51,7 @@ var ErrClosed = errors.New("savedmodels: model is closed")
 // Prediction is the model's answer for one image.
 type Prediction struct {
 	Class         int        // argmax of Probabilities: 0 = normal, 1 = pneumonia
+	Decision      int        // class by the model's operating threshold (Metadata.Threshold); Class when it has none
 	Label         string     // the class name from the metadata
 	Probabilities [2]float32 // softmax output, by class
 	Err           error      // this image could not be read; the other fields are zero
@@ -218,6 +219,9 @@ func readMetadata(dir string, mg *pb.MetaGraphDef) (Metadata, error) {
 	if err := meta.preprocessor().Validate(); err != nil {
 		return meta, fmt.Errorf("%s: %v: export the model again", MetadataFile, err)
 	}
+	if err := meta.validateThreshold(); err != nil {
+		return meta, fmt.Errorf("%s: %v: export the model again", MetadataFile, err)
+	}
 	return meta, nil
 }
 
@@ -342,6 +346,7 @@ func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32,
 	for k, i := range which {
 		c := req.class[k]
 		preds[i].Class, preds[i].Probabilities, preds[i].Label = c, req.probs[k], m.meta.Classes[c]
+		preds[i].Decision = m.meta.Decide(req.probs[k])
 	}
 	return preds, nil
 }

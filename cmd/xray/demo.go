@@ -77,13 +77,13 @@ func init() {
 			if res.Interrupted {
 				return cli.Exit("xray: demo interrupted", 130)
 			}
-			recs, arch, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressWriter(c.App.ErrWriter)})
+			recs, meta, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressWriter(c.App.ErrWriter)})
 			if err != nil {
 				return err
 			}
 			evalDir := filepath.Join(out, "eval-test")
 			rep, err := evaluator.Run(evaluator.Config{Records: recs, Out: evalDir,
-				Options: evaluator.Options{Model: arch, Split: "test", Source: res.SavedModel}})
+				Options: evaluator.Options{Model: meta.Arch, Split: "test", Source: res.SavedModel, Threshold: meta.Threshold}})
 			if err != nil {
 				return err
 			}
@@ -93,6 +93,7 @@ func init() {
 				{"training curves", filepath.Join(out, "curves.png")},
 				{"confusion matrix", filepath.Join(evalDir, evaluator.ConfusionFile)},
 				{"ROC curve", filepath.Join(evalDir, evaluator.ROCFile)},
+				{"calibration", filepath.Join(evalDir, evaluator.CalibrationFile)},
 				{"report", filepath.Join(evalDir, evaluator.ReportFile)},
 				{"SavedModel", res.SavedModel},
 			} {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/savedmodels"
 )
 
 // savedModelInput is what running a SavedModel over a dataset split needs.
@@ -15,18 +17,18 @@ type savedModelInput struct {
 	SavedModel string    // SavedModel directory
 	Data       string    // dataset root
 	Manifest   string    // split manifest CSV; "" means the dataset's default
-	Split      string    // split to run, e.g. "test"
-	Progress   io.Writer // where the progress bar goes (stderr)
+	Split      string    // split to run, e.g. "test", or "all"
+	Progress   io.Writer // where the progress bar and warnings go (stderr)
 }
 
 // runSavedModel runs a SavedModel over a split and returns one record per image (paths
-// as in the manifest, relative to the data root) and the model's architecture from its
-// metadata. It stays nil until the savedmodels package is wired in: setting it is the
-// only change `evaluate --savedmodel` needs.
-var runSavedModel = func(ctx context.Context, in savedModelInput) (records []evaluator.Record, arch string, err error) {
+// as in the manifest, relative to the data root) and the model's metadata (architecture,
+// operating threshold). Tests replace it to feed records without a model.
+var runSavedModel = func(ctx context.Context, in savedModelInput) ([]evaluator.Record, savedmodels.Metadata, error) {
 	logDevice(in.Progress, "evaluating")
 	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
-		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split, Progress: progressWriter(in.Progress),
+		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split,
+		Progress: progressWriter(in.Progress), Log: prefixWriter{in.Progress, "xray: "},
 	})
 }
 
@@ -34,19 +36,26 @@ func init() {
 	register(&cli.Command{
 		Name:  "evaluate",
 		Usage: "evaluate a model on a split: confusion matrix, classification report, Table 1 row, ROC, plots",
-		UsageText: "xray evaluate --savedmodel DIR --data DIR [--manifest FILE] [--split test] [--out DIR] [--json]\n" +
+		UsageText: "xray evaluate --savedmodel DIR --data DIR [--manifest FILE] [--split test|val|train|all] [--decision argmax|threshold] [--out DIR] [--json]\n" +
 			"xray evaluate --predictions FILE.csv [--out DIR] [--json]\n\n" +
+			"--split all evaluates every image of --data, a Kaggle or plain {NORMAL,PNEUMONIA}/ tree,\n" +
+			"without a manifest (an external test set; labels from the class folders).\n" +
+			"metrics.json and report.md hold the paper's argmax decision and, when the model stores\n" +
+			"an operating threshold (xray train --threshold), the thresholded one; --decision threshold\n" +
+			"makes the latter the one of the confusion matrix, classification report and Table 1.\n" +
 			"Writes predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png into --out\n" +
 			"(default: RUN_DIR/eval-<split> beside the SavedModel, or the predictions file's directory)\n" +
 			"and prints the report. Predictions are the argmax of (p_normal, p_pneumonia), ties to normal.\n\n" +
 			"Examples:\n" +
 			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray\n" +
+			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data external/ --split all --decision threshold\n" +
 			"   xray evaluate --predictions runs/mobilenet/eval-test/predictions.csv --json",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` to run over the split", EnvVars: []string{"XRAY_SAVEDMODEL"}},
 			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (with --savedmodel)", EnvVars: []string{"XRAY_DATA"}},
 			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` (with --savedmodel; default: the dataset's)", EnvVars: []string{"XRAY_MANIFEST"}},
-			&cli.StringFlag{Name: "split", Value: "test", Usage: "`NAME` of the split to evaluate, recorded in metrics.json", EnvVars: []string{"XRAY_SPLIT"}},
+			&cli.StringFlag{Name: "split", Value: "test", Usage: "`NAME` of the split to evaluate (test, val, train; all: every image of --data, no manifest needed)", EnvVars: []string{"XRAY_SPLIT"}},
+			&cli.StringFlag{Name: "decision", Value: "argmax", Usage: "primary decision `RULE`: argmax (the paper's) or threshold (the model's operating threshold)", EnvVars: []string{"XRAY_DECISION"}},
 			&cli.StringFlag{Name: "predictions", Usage: "recompute everything from a predictions `FILE.csv` (path,label,[predicted,]p_normal,p_pneumonia)", EnvVars: []string{"XRAY_PREDICTIONS"}},
 			&cli.StringFlag{Name: "out", Usage: "output `DIR`", EnvVars: []string{"XRAY_OUT"}},
 			&cli.StringFlag{Name: "model", Usage: "architecture `ARCH` recorded in metrics.json (default: the SavedModel's, or run.json's \"arch\")", EnvVars: []string{"XRAY_MODEL"}},
@@ -54,6 +63,17 @@ func init() {
 		},
 		Action: evaluateAction,
 	})
+}
+
+// parseDecision reads --decision: true for the thresholded decision.
+func parseDecision(s string) (bool, error) {
+	switch s {
+	case "argmax":
+		return false, nil
+	case "threshold":
+		return true, nil
+	}
+	return false, usagef("--decision %q: use argmax or threshold", s)
 }
 
 func evaluateAction(c *cli.Context) error {
@@ -67,28 +87,38 @@ func evaluateAction(c *cli.Context) error {
 	case savedModel == "" && predictions == "":
 		return usagef("evaluate: give --savedmodel DIR [--data DIR --manifest FILE], or --predictions FILE.csv")
 	}
+	byThreshold, err := parseDecision(c.String("decision"))
+	if err != nil {
+		return err
+	}
+	if c.String("split") == evaluator.AllImages && savedModel != "" && c.String("data") == "" && c.String("manifest") == "" {
+		return usagef("evaluate: --split all needs --data DIR (the folder whose images to evaluate)")
+	}
 	cfg := evaluator.Config{
 		Predictions: predictions,
 		Out:         c.String("out"),
-		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split")},
+		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split"), ByThreshold: byThreshold},
 	}
 	if savedModel != "" {
-		recs, arch, err := runSavedModel(c.Context, savedModelInput{
+		recs, meta, err := runSavedModel(c.Context, savedModelInput{
 			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
 			Split: cfg.Split, Progress: c.App.ErrWriter,
 		})
 		if err != nil {
 			return err
 		}
-		cfg.Records, cfg.Source = recs, savedModel
+		cfg.Records, cfg.Source, cfg.Threshold = recs, savedModel, meta.Threshold
 		if cfg.Model == "" {
-			cfg.Model = arch
+			cfg.Model = meta.Arch
 		}
 		if cfg.Out == "" {
 			cfg.Out = filepath.Join(filepath.Dir(filepath.Clean(savedModel)), "eval-"+cfg.Split)
 		}
 	}
 	rep, err := evaluator.Run(cfg)
+	if errors.Is(err, evaluator.ErrNoThreshold) {
+		return fmt.Errorf("%w (--decision argmax)", err)
+	}
 	if err != nil {
 		return err
 	}

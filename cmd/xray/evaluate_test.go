@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/savedmodels"
 )
 
 // paperMobileNetCSV writes predictions with the paper's MobileNet confusion matrix
@@ -124,11 +125,12 @@ func TestEvaluateSavedModelRunnerHook(t *testing.T) {
 	runDir := t.TempDir()
 	recs := paperMobileNetCSV(t, filepath.Join(t.TempDir(), "unused.csv"))
 	var got savedModelInput
-	runSavedModel = func(_ context.Context, in savedModelInput) ([]evaluator.Record, string, error) {
+	orig := runSavedModel
+	runSavedModel = func(_ context.Context, in savedModelInput) ([]evaluator.Record, savedmodels.Metadata, error) {
 		got = in
-		return recs, "mobilenet", nil
+		return recs, savedmodels.Metadata{Arch: "mobilenet"}, nil
 	}
-	t.Cleanup(func() { runSavedModel = nil })
+	t.Cleanup(func() { runSavedModel = orig })
 	sm := filepath.Join(runDir, "savedmodel")
 	code, stdout, stderr := runCLI(t, "evaluate", "--savedmodel", sm, "--data", "data", "--manifest", "m.csv", "--split", "val")
 	if code != exitOK {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -12,17 +13,21 @@ func init() {
 	register(&cli.Command{
 		Name:  "predict",
 		Usage: "classify chest X-ray images with an exported SavedModel",
-		UsageText: "xray predict --savedmodel DIR [--json] [--batch N] IMAGE...\n\n" +
+		UsageText: "xray predict --savedmodel DIR [--json] [--batch N] [--decision argmax|threshold] IMAGE...\n\n" +
 			"Prints one line per image, in the order given: FILE<TAB>CLASS<TAB>PROBABILITY (of that\n" +
-			"class), or FILE<TAB>error<TAB>MESSAGE. With --json, one JSON object per line (JSON Lines):\n" +
-			"{\"file\", \"class\", \"class_id\", \"probability\", \"probabilities\": [p_normal, p_pneumonia]}\n" +
-			"or {\"file\", \"error\"}. Images that fail do not stop the others; the exit status is then 1.\n\n" +
+			"class), or FILE<TAB>error<TAB>MESSAGE. CLASS is the paper's argmax, or with --decision\n" +
+			"threshold the class by the model's operating threshold (pneumonia when p_pneumonia >= it;\n" +
+			"xray train chooses it on the validation split). With --json, one JSON object per line\n" +
+			"(JSON Lines): {\"file\", \"class\", \"class_id\", \"probability\", \"probabilities\":\n" +
+			"[p_normal, p_pneumonia], \"decision_id\"} (class by argmax, decision_id by threshold) or\n" +
+			"{\"file\", \"error\"}. Images that fail do not stop the others; the exit status is then 1.\n\n" +
 			"Examples:\n" +
 			"   xray predict --savedmodel runs/mobilenet/savedmodel chest_xray/test/PNEUMONIA/*.jpeg\n" +
 			"   xray predict --savedmodel runs/mobilenet/savedmodel --json scan.png | jq .probability",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` (the directory holding saved_model.pb)", EnvVars: []string{"XRAY_SAVEDMODEL"}},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON Lines instead of tab-separated text", EnvVars: []string{"XRAY_JSON"}},
+			&cli.StringFlag{Name: "decision", Value: "argmax", Usage: "text output's class `RULE`: argmax (the paper's) or threshold (the model's operating threshold)", EnvVars: []string{"XRAY_DECISION"}},
 			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`)", EnvVars: []string{"XRAY_BATCH"}},
 		},
 		Action: predictAction,
@@ -40,12 +45,20 @@ func predictAction(c *cli.Context) error {
 	if c.Int("batch") < 1 {
 		return usagef("--batch %d: give 1 or more", c.Int("batch"))
 	}
+	byThreshold, err := parseDecision(c.String("decision"))
+	if err != nil {
+		return err
+	}
 	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch")})
 	if err != nil {
 		return err
 	}
 	defer model.Close()
 	logDevice(c.App.ErrWriter, "predicting")
+	meta := model.Metadata()
+	if byThreshold && (meta.Threshold == nil || meta.Threshold.IsArgmax()) {
+		return fmt.Errorf("predict: %s: %w (--decision argmax)", dir, evaluator.ErrNoThreshold)
+	}
 
 	out := c.App.Writer
 	enc := json.NewEncoder(out)
@@ -61,7 +74,11 @@ func predictAction(c *cli.Context) error {
 			_, err := fmt.Fprintf(out, "%s\terror\t%s\n", p.File, oneLine(p.Message()))
 			return err
 		default:
-			_, err := fmt.Fprintf(out, "%s\t%s\t%.4f\n", p.File, p.Label, p.Probabilities[p.Class])
+			class := p.Class
+			if byThreshold {
+				class = p.Decision
+			}
+			_, err := fmt.Fprintf(out, "%s\t%s\t%.4f\n", p.File, meta.Classes[class], p.Probabilities[class])
 			return err
 		}
 	})
