@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
@@ -35,9 +36,11 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 	return nil
 }
 
-// exportModels restores the best epoch's weights and exports them to OUT/savedmodel; when
-// the last epoch is not the best it exports the last one too, to OUT/savedmodel-last.
-func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger) error {
+// exportModels restores the best epoch's weights and exports them to OUT/savedmodel with
+// the operating threshold operatingPoint chooses for them; when the last epoch is not the
+// best it exports the last one too, to OUT/savedmodel-last (without a threshold).
+func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger,
+	operatingPoint func() (*decision.Threshold, error)) error {
 	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: cfg.Preprocess,
 		RunID: runID(cfg), XrayVersion: buildinfo.Version}
 	last := filepath.Join(cfg.Out, "savedmodel-last")
@@ -57,6 +60,11 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
 		}
 	}
+	th, err := operatingPoint()
+	if err != nil {
+		return err
+	}
+	meta.Threshold = th
 	best := filepath.Join(cfg.Out, "savedmodel")
 	if err := savedmodels.Export(best, sess, m, meta); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/xraylab/xray/internal/atomicfile"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/tfgraph"
@@ -39,7 +40,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
 	if err := r.epochs(ctx, res); err != nil {
 		return nil, err
 	}
-	return r.finish(res)
+	return r.finish(ctx, res)
 }
 
 // run is one training run in progress: its data, graph, session and loop state.
@@ -199,7 +200,7 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 
 // finish fills res from the loop state and, unless the run was interrupted before
 // finishing or finished no epoch, exports the SavedModels; run.json is written last.
-func (r *run) finish(res *Result) (*Result, error) {
+func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 	st := r.st
 	res.Epochs, res.Steps, res.History = st.Epoch, st.Step, st.History
 	res.BestEpoch, res.BestValLoss = st.BestEpoch, st.BestValLoss
@@ -207,7 +208,8 @@ func (r *run) finish(res *Result) (*Result, error) {
 		res.Duration = time.Since(r.start)
 		return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, false)
 	}
-	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log); err != nil {
+	choose := func() (*decision.Threshold, error) { return r.operatingPoint(ctx) }
+	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log, choose); err != nil {
 		return nil, err
 	}
 	res.Duration = time.Since(r.start)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -23,6 +24,7 @@ type Config struct {
 	Manifest      string             `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
 	Scheme        string             `json:"scheme,omitempty"`          // split scheme when there is no manifest; empty: paper
 	ValFromFolder bool               `json:"val_from_folder,omitempty"` // kaggle scheme: the val/ folder is validation
+	Threshold     string             `json:"threshold,omitempty"`       // operating-threshold rule (decision.ParseRule) chosen on validation; empty: youden
 	Weights       string             `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone
 	Init          string             `json:"init,omitempty"`            // a Keras-trained full model (.h5/.keras) to start from
 	CacheDir      string             `json:"cache_dir,omitempty"`
@@ -80,6 +82,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--early-stopping %d: must be positive", c.EarlyStopping)
 	case c.Manifest != "" && (c.Scheme != "" || c.ValFromFolder):
 		return errors.New("a split scheme applies only without a manifest: the manifest already holds the split")
+	}
+	if c.Threshold != "" {
+		if _, err := decision.ParseRule(c.Threshold); err != nil {
+			return err
+		}
 	}
 	if c.Scheme != "" || c.ValFromFolder {
 		o := dataset.DefaultSplitOptions()

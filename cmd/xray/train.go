@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
 )
@@ -32,6 +33,7 @@ func init() {
 			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` from 'xray dataset split' (default: split --data with --seed and save OUT/manifest.csv)", EnvVars: env("MANIFEST")},
 			&cli.StringFlag{Name: "scheme", Usage: "without --manifest: split `SCHEME` of --data, as in 'xray dataset split' (default paper)", EnvVars: env("SCHEME")},
 			&cli.BoolFlag{Name: "val-from-folder", Usage: "with --scheme kaggle: the val/ folder is the validation split", EnvVars: env("VAL_FROM_FOLDER")},
+			&cli.StringFlag{Name: "threshold", Value: string(decision.DefaultRule), Usage: "operating threshold `RULE` chosen on the validation split and stored in the SavedModel: youden (max sensitivity+specificity-1), sensitivity:0.95 (highest threshold with sensitivity >= 0.95) or argmax (0.5, the paper's)", EnvVars: env("THRESHOLD")},
 			&cli.StringFlag{Name: "weights", Value: d.Weights, Usage: "backbone initialisation: imagenet (Keras's file: cache, then download), none, or a Keras weight `FILE`", EnvVars: env("WEIGHTS")},
 			&cli.StringFlag{Name: "init", Usage: "start from a Keras-trained full model `FILE` (.h5 / .keras), base + head", EnvVars: env("INIT")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("CACHE_DIR")},
@@ -71,7 +73,7 @@ func init() {
 			}
 			cfg := trainer.Config{
 				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
-				Scheme: c.String("scheme"), ValFromFolder: c.Bool("val-from-folder"),
+				Scheme: c.String("scheme"), ValFromFolder: c.Bool("val-from-folder"), Threshold: c.String("threshold"),
 				Weights: c.String("weights"), Init: c.String("init"), CacheDir: c.String("cache-dir"),
 				Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LearningRate: c.Float64("lr"),
 				Momentum: c.Float64("momentum"), InputSize: c.Int("input-size"), Pool: c.String("pool"),

@@ -1,0 +1,57 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/labels"
+)
+
+// operatingPoint predicts the validation split with the session's current weights (the
+// best epoch's, when exportModels calls it) and chooses the decision threshold by
+// cfg.Threshold (default Youden) for the SavedModel's metadata. When none can be chosen
+// (no validation split, one class, scores that do not separate the classes) it logs why
+// and returns nil: the model then decides by argmax, as the paper.
+func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
+	rule := decision.Rule(r.cfg.Threshold)
+	if rule == "" {
+		rule = decision.DefaultRule
+	}
+	if rule == decision.Argmax {
+		return &decision.Threshold{Rule: decision.Argmax, Value: 0.5}, nil
+	}
+	val := r.data.Val
+	if val.Len() == 0 {
+		r.log.printf("warning: no validation split to choose the operating threshold on; the model decides by argmax")
+		return nil, nil
+	}
+	var truth []int
+	var scores []float64
+	err := val.Epoch(ctx, 0, func(b batch) error {
+		img, err := tfTensor(b.Images, []int64{int64(b.Len()), int64(r.cfg.InputSize), int64(r.cfg.InputSize), 3})
+		if err != nil {
+			return err
+		}
+		out, err := r.sess.Run(map[tf.Output]*tf.Tensor{r.m.Input: img}, []tf.Output{r.m.Probs}, nil)
+		if err != nil {
+			return fmt.Errorf("operating threshold: predict the validation split: %w", err)
+		}
+		for i, p := range out[0].Value().([][]float32) {
+			truth = append(truth, b.Labels[i])
+			scores = append(scores, float64(p[labels.Pneumonia]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, err := rule.Choose(truth, scores)
+	if err != nil {
+		r.log.printf("warning: no operating threshold (%v); the model decides by argmax", err)
+		return nil, nil
+	}
+	r.log.printf("operating threshold: %s, chosen on %d validation images", t, len(truth))
+	return &t, nil
+}

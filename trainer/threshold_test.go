@@ -1,0 +1,78 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/savedmodels"
+)
+
+// After training, the operating threshold is chosen on the validation split with the
+// best weights and stored in the SavedModel: it equals the rule applied to what the
+// exported model itself predicts on those images.
+func TestOperatingThresholdStored(t *testing.T) {
+	cfg := tinyConfig(t)
+	cfg.Epochs, cfg.Threshold = 1, "sensitivity:0.5"
+	var log bytes.Buffer
+	res, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "operating threshold: sensitivity:0.5 at ") {
+		t.Errorf("the log does not report the threshold:\n%s", log.String())
+	}
+	model, err := savedmodels.Load(res.SavedModel, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	stored := model.Metadata().Threshold
+	if stored == nil || stored.Rule != decision.Sensitivity(0.5) {
+		t.Fatalf("stored threshold %v, want rule sensitivity:0.5", stored)
+	}
+	m, err := dataset.ReadManifest(cfg.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var truth []int
+	var files [][]byte
+	for _, e := range m.Subset(dataset.Val) {
+		b, err := e.ReadFile(m.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth, files = append(truth, e.Label), append(files, b)
+	}
+	preds, err := model.PredictBytes(context.Background(), files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float64, len(preds))
+	for i, p := range preds {
+		scores[i] = float64(p.Probabilities[labels.Pneumonia])
+	}
+	want, err := stored.Rule.Choose(truth, scores)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(want.Value-stored.Value) > 1e-5 {
+		t.Errorf("stored threshold %.6f; the rule on the exported model's validation scores %v gives %.6f", stored.Value, scores, want.Value)
+	}
+	for i, p := range preds {
+		if p.Decision != stored.Class([2]float64{float64(p.Probabilities[0]), float64(p.Probabilities[1])}) {
+			t.Errorf("image %d: decision %d disagrees with the stored threshold", i, p.Decision)
+		}
+	}
+
+	bad := cfg
+	bad.Threshold = "median"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "unknown threshold rule") {
+		t.Errorf("threshold median: err %v", err)
+	}
+}
