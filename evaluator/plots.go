@@ -165,18 +165,37 @@ func ROCPNG(r *Report) (png []byte, err error) {
 		p.Add(curve)
 		p.Legend.Add("ROC (score p_pneumonia)", curve)
 
-		op, err := plotter.NewScatter(plotter.XYs{{X: 1 - m.Specificity.Estimate, Y: m.Sensitivity.Estimate}})
-		if err != nil {
-			return nil, fmt.Errorf("roc plot: %w", err)
+		if err := addOperatingPoints(p, m); err != nil {
+			return nil, err
 		}
-		op.GlyphStyle = draw.GlyphStyle{Color: color.RGBA{0xd6, 0x27, 0x28, 0xff}, Radius: vg.Points(5), Shape: draw.CircleGlyph{}}
-		p.Add(op)
-		p.Legend.Add(fmt.Sprintf("argmax: sens %.3f, spec %.3f", m.Sensitivity.Estimate, m.Specificity.Estimate), op)
 	}
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(6), vg.Points(6)
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
 	return renderPNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
+}
+
+// addOperatingPoints marks each decision rule's (1 - specificity, sensitivity) on the
+// ROC plot: argmax in red, the model's operating threshold in green.
+func addOperatingPoints(p *plot.Plot, m Metrics) error {
+	colors := []color.RGBA{{0xd6, 0x27, 0x28, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}}
+	for i, d := range m.Decisions {
+		if d.Sensitivity == nil || d.Specificity == nil || i >= len(colors) {
+			continue
+		}
+		op, err := plotter.NewScatter(plotter.XYs{{X: 1 - d.Specificity.Estimate, Y: d.Sensitivity.Estimate}})
+		if err != nil {
+			return fmt.Errorf("roc plot: %w", err)
+		}
+		op.GlyphStyle = draw.GlyphStyle{Color: colors[i], Radius: vg.Points(5), Shape: draw.CircleGlyph{}}
+		p.Add(op)
+		name := d.Rule
+		if d.Threshold != nil {
+			name = fmt.Sprintf("%s (p >= %.3f)", d.Rule, *d.Threshold)
+		}
+		p.Legend.Add(fmt.Sprintf("%s: sens %.3f, spec %.3f", name, d.Sensitivity.Estimate, d.Specificity.Estimate), op)
+	}
+	return nil
 }
 
 func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
