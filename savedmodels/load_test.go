@@ -2,6 +2,8 @@ package savedmodels
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,40 +31,41 @@ func TestLoadErrors(t *testing.T) {
 		name string
 		make func(t *testing.T, dir string) string // returns the dir to load
 		want string                                // in the error
+		kind error                                 // errors.Is matches it
 	}{
-		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") }, "give the directory Export wrote"},
+		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") }, "give the directory Export wrote", fs.ErrNotExist},
 		{"a file", func(t *testing.T, dir string) string {
 			f := filepath.Join(dir, "model.pb")
 			os.WriteFile(f, []byte("x"), 0o644)
 			return f
-		}, "not a directory"},
-		{"empty", func(t *testing.T, dir string) string { return dir }, "no saved_model.pb"},
+		}, "not a directory", ErrNotFound},
+		{"empty", func(t *testing.T, dir string) string { return dir }, "no saved_model.pb", fs.ErrNotExist},
 		{"serving base", func(t *testing.T, dir string) string {
 			copyDir(t, good, filepath.Join(dir, "1"))
 			return dir
-		}, "give a version directory, e.g. " + filepath.Join("DIR", "1")},
+		}, "give a version directory, e.g. " + filepath.Join("DIR", "1"), ErrNotFound},
 		{"garbage saved_model.pb", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("\xff\xff\xff not a proto"), 0o644)
 			return dir
-		}, "saved_model.pb is damaged"},
+		}, "saved_model.pb is damaged", ErrDamaged},
 		{"no variables", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			os.RemoveAll(filepath.Join(dir, "variables"))
 			return dir
-		}, "no variables/variables.index"},
+		}, "no variables/variables.index", ErrDamaged},
 		{"truncated variables", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			p := filepath.Join(dir, "variables", "variables.data-00000-of-00001")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)/2], 0o644)
 			return dir
-		}, "export the model again"},
+		}, "export the model again", ErrDamaged},
 		{"bad metadata", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			os.WriteFile(filepath.Join(dir, MetadataFile), []byte("{"), 0o644)
 			return dir
-		}, MetadataFile},
+		}, MetadataFile, ErrDamaged},
 		{"not xray", func(t *testing.T, dir string) string {
 			script := pyref.Script("tiny_savedmodel.py")
 			cached := filepath.Join(pyref.CacheDir(t, "tiny_savedmodel", pyref.FileHash(t, script)), "model")
@@ -72,7 +75,7 @@ func TestLoadErrors(t *testing.T) {
 			}
 			copyDir(t, cached, dir)
 			return dir
-		}, "not an xray SavedModel"},
+		}, "not an xray SavedModel", ErrNotXray},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,6 +89,18 @@ func TestLoadErrors(t *testing.T) {
 			msg := strings.ReplaceAll(err.Error(), tmp, "DIR")
 			if !strings.Contains(err.Error(), dir) || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q: want one line naming %s and saying %q", msg, "the directory", c.want)
+			}
+			if !errors.Is(err, c.kind) || c.kind == fs.ErrNotExist && !errors.Is(err, ErrNotFound) {
+				t.Errorf("error %q does not match %v", msg, c.kind)
+			}
+			var le *LoadError
+			if !errors.As(err, &le) || le.Dir != dir {
+				t.Errorf("error %q is not a *LoadError for %s", msg, dir)
+			}
+			for _, k := range []error{ErrNotFound, ErrNotXray, ErrDamaged} {
+				if k != c.kind && errors.Is(err, k) && !(c.kind == fs.ErrNotExist && k == ErrNotFound) {
+					t.Errorf("error %q also matches %v", msg, k)
+				}
 			}
 		})
 	}
@@ -135,5 +150,39 @@ func TestLoadSessionConfig(t *testing.T) {
 	if m, err := Load(dir, Options{SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
 		m.Close()
 		t.Error("a malformed session config was accepted")
+	} else if errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotXray) {
+		t.Errorf("a malformed session config blames the model: %v", err)
+	}
+}
+
+// TestPredictFile: files by path give what their bytes give; a missing file gets its own
+// error naming it (fs.ErrNotExist) and the others are still predicted.
+func TestPredictFile(t *testing.T) {
+	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	m, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	paths := xrays(t, 3)
+	missing := filepath.Join(t.TempDir(), "gone.jpeg")
+	got, err := m.PredictFile(context.Background(), append(paths, missing)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.PredictBytes(context.Background(), readFiles(t, paths)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(paths)+1 {
+		t.Fatalf("%d predictions for %d files", len(got), len(paths)+1)
+	}
+	for i := range paths {
+		if !reflect.DeepEqual(got[i], want[i]) || got[i].Err != nil {
+			t.Errorf("%s: PredictFile %+v, PredictBytes %+v", paths[i], got[i], want[i])
+		}
+	}
+	if e := got[len(paths)].Err; !errors.Is(e, fs.ErrNotExist) || !strings.Contains(e.Error(), missing) {
+		t.Errorf("missing file: error %v, want fs.ErrNotExist naming %s", e, missing)
 	}
 }

@@ -63,7 +63,7 @@ func predictAction(c *cli.Context) error {
 	out := c.App.Writer
 	enc := json.NewEncoder(out)
 	failed := 0
-	err = model.PredictFiles(c.Context, c.Args().Slice(), func(p savedmodels.FilePrediction) error {
+	err = predictFiles(c.Context, model, c.Args().Slice(), c.Int("batch"), func(p filePrediction) error {
 		if p.Err != nil {
 			failed++
 		}
@@ -71,7 +71,7 @@ func predictAction(c *cli.Context) error {
 		case c.Bool("json"):
 			return enc.Encode(p)
 		case p.Err != nil:
-			_, err := fmt.Fprintf(out, "%s\terror\t%s\n", p.File, oneLine(p.Message()))
+			_, err := fmt.Fprintf(out, "%s\terror\t%s\n", p.File, oneLine(p.message()))
 			return err
 		default:
 			class := p.Class

@@ -1,0 +1,109 @@
+package savedmodels
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// Metadata describes a SavedModel: what it is, how its inputs are prepared, where it came
+// from. Export writes it to assets.extra/xray.json and, shortened, to the MetaGraphDef's
+// meta_info_def.meta_graph_version; the full JSON also rides in meta_info_def.any_info.
+type Metadata struct {
+	Arch          string             `json:"architecture"`  // tfgraph.MobileNet, Xception, InceptionV3
+	InputSize     int                `json:"input_size"`    // square input side in pixels
+	Pool          string             `json:"pool"`          // head pooling: avg or max
+	Preprocessing preprocess.Scaling `json:"preprocessing"` // pixel scaling: unit ([0,1], the paper's) or imagenet ([-1,1])
+	Classes       []string           `json:"classes"`       // class names by class id; default labels.Default()
+	RunID         string             `json:"run_id"`        // the training run that produced the weights
+	XrayVersion   string             `json:"xray_version"`
+	TFVersion     string             `json:"tensorflow_version"`
+	// Threshold is the operating point training chose on its validation split; nil (older
+	// models, or none chosen) decides by argmax, the paper's rule.
+	Threshold *decision.Threshold `json:"threshold,omitempty"`
+}
+
+// Decide is the class by the model's operating threshold, by argmax when it has none.
+func (m Metadata) Decide(probs [2]float32) int {
+	var t decision.Threshold
+	if m.Threshold != nil {
+		t = *m.Threshold
+	}
+	return t.Class([2]float64{float64(probs[0]), float64(probs[1])})
+}
+
+// validateThreshold checks a stored operating point.
+func (m Metadata) validateThreshold() error {
+	if t := m.Threshold; t != nil {
+		if _, err := decision.ParseRule(string(t.Rule)); err != nil {
+			return err
+		}
+		if !(t.Value >= 0 && t.Value <= 1) {
+			return fmt.Errorf("threshold %v is not a probability", t.Value)
+		}
+	}
+	return nil
+}
+
+// preprocessor is the Go preprocessing the model expects, the one serving_bytes mirrors.
+func (m Metadata) preprocessor() preprocess.Preprocessor {
+	return preprocess.Preprocessor{Size: m.InputSize, Scaling: m.Preprocessing}
+}
+
+// short is the one-line form kept in meta_info_def.meta_graph_version.
+func (m Metadata) short() string {
+	return fmt.Sprintf("xray %s arch=%s input=%d pool=%s preprocessing=%s classes=%s run=%s",
+		m.XrayVersion, m.Arch, m.InputSize, m.Pool, m.Preprocessing, strings.Join(m.Classes, ","), m.RunID)
+}
+
+// withDefaults fills what the model itself says and checks the rest.
+func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) {
+	if meta.Arch == "" {
+		meta.Arch = m.Config.Arch
+	}
+	if m.Config.Arch != "" && meta.Arch != m.Config.Arch {
+		return meta, fmt.Errorf("metadata architecture %q != the model's %q", meta.Arch, m.Config.Arch)
+	}
+	if m.Config.Pool != "" && meta.Pool != "" && meta.Pool != m.Config.Pool {
+		return meta, fmt.Errorf("metadata pooling %q != the model's %q", meta.Pool, m.Config.Pool)
+	}
+	if meta.InputSize == 0 {
+		meta.InputSize = size
+	}
+	if meta.InputSize != size {
+		return meta, fmt.Errorf("metadata input size %d != the model's input %d", meta.InputSize, size)
+	}
+	if meta.Pool == "" {
+		meta.Pool = m.Config.Pool
+	}
+	if meta.Pool == "" {
+		meta.Pool = tfgraph.PoolAvg
+	}
+	if meta.Preprocessing == "" {
+		meta.Preprocessing = preprocess.Unit
+	}
+	if err := meta.preprocessor().Validate(); err != nil {
+		return meta, fmt.Errorf("metadata: %w", err)
+	}
+	if len(meta.Classes) == 0 {
+		meta.Classes = labels.Default().Names()
+	}
+	if len(meta.Classes) != 2 {
+		return meta, fmt.Errorf("metadata: %d class names %q, the model has 2 outputs", len(meta.Classes), meta.Classes)
+	}
+	if err := meta.validateThreshold(); err != nil {
+		return meta, fmt.Errorf("metadata: %w", err)
+	}
+	if meta.XrayVersion == "" {
+		meta.XrayVersion = buildinfo.Version
+	}
+	if meta.TFVersion == "" {
+		meta.TFVersion = buildinfo.TensorFlowVersion()
+	}
+	return meta, nil
+}

@@ -1,0 +1,169 @@
+package savedmodels
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// Predict classifies images. They may have any size and color model: each goes through
+// the same preprocessing as training (preprocess.Preprocessor with the model's input size
+// and scaling). A nil image gets its own Prediction.Err; the others are still predicted.
+// The error is for the call as a whole: ctx done, model closed, TensorFlow failed.
+func (m *Model) Predict(ctx context.Context, images ...image.Image) ([]Prediction, error) {
+	return m.predict(ctx, len(images), func(i int) ([]float32, error) {
+		if images[i] == nil {
+			return nil, errors.New("nil image")
+		}
+		b := images[i].Bounds()
+		if b.Dx() <= 0 || b.Dy() <= 0 {
+			return nil, fmt.Errorf("empty image (%d x %d pixels)", b.Dx(), b.Dy())
+		}
+		return m.pre.Floats(images[i]), nil
+	})
+}
+
+// PredictBytes classifies encoded images (JPEG or PNG file contents), decoded and
+// preprocessed in Go by preprocess.Preprocessor. A file that does not decode gets its own
+// Prediction.Err; the others are still predicted.
+func (m *Model) PredictBytes(ctx context.Context, files ...[]byte) ([]Prediction, error) {
+	return m.predict(ctx, len(files), func(i int) ([]float32, error) { return m.pre.Bytes(files[i]) })
+}
+
+// predict preprocesses n images with prep (in parallel for several), hands the good
+// ones to the dispatcher and waits for their probabilities.
+func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32, error)) ([]Prediction, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.isClosed() {
+		return nil, ErrClosed
+	}
+	preds := make([]Prediction, n)
+	pixels := make([][]float32, n)
+	parallel(n, func(i int) {
+		p, err := prep(i)
+		if err == nil && len(p) != m.pre.Len() {
+			err = fmt.Errorf("preprocessing gave %d values, want %d", len(p), m.pre.Len())
+		}
+		pixels[i], preds[i].Err = p, err
+	})
+	req := &request{ctx: ctx, done: make(chan struct{})}
+	var which []int
+	for i, p := range pixels {
+		if preds[i].Err == nil {
+			req.pixels = append(req.pixels, p)
+			which = append(which, i)
+		}
+	}
+	if len(which) == 0 {
+		return preds, nil
+	}
+	if err := m.submit(req); err != nil {
+		return nil, err
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if req.err != nil {
+		return nil, req.err
+	}
+	for k, i := range which {
+		c := req.class[k]
+		preds[i].Class, preds[i].Probabilities, preds[i].Label = c, req.probs[k], m.meta.Classes[c]
+		preds[i].Decision = m.meta.Decide(req.probs[k])
+	}
+	return preds, nil
+}
+
+// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// runBatch runs serving_default on preprocessed images.
+func (m *Model) runBatch(images [][]float32) (probs [][2]float32, class []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("predict with %s: %v", m.dir, r)
+		}
+	}()
+	readers := make([]io.Reader, len(images))
+	for i, p := range images {
+		readers[i] = bytes.NewReader(floatBytes(p))
+	}
+	m.runs.Add(1)
+	s := int64(m.pre.Size)
+	in, err := tf.ReadTensor(tf.Float, []int64{int64(len(images)), s, s, 3}, io.MultiReader(readers...))
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict with %s: %w", m.dir, err)
+	}
+	out, err := m.saved.exec([]tf.Output{m.probs, m.class}, map[tf.Output]*tf.Tensor{m.input: in})
+	if err != nil {
+		return nil, nil, fmt.Errorf("predict with %s: %s", m.dir, oneLine(err.Error()))
+	}
+	pv, ok1 := out[0].Value().([][]float32)
+	cv, ok2 := out[1].Value().([]int64)
+	if !ok1 || !ok2 || len(pv) != len(images) || len(cv) != len(images) {
+		return nil, nil, fmt.Errorf("predict with %s: outputs of unexpected shape %v, %v", m.dir, out[0].Shape(), out[1].Shape())
+	}
+	probs = make([][2]float32, len(images))
+	class = make([]int, len(images))
+	for i := range pv {
+		if len(pv[i]) != 2 || cv[i] < 0 || cv[i] > 1 {
+			return nil, nil, fmt.Errorf("predict with %s: probabilities %v / class %d out of range", m.dir, pv[i], cv[i])
+		}
+		probs[i] = [2]float32{pv[i][0], pv[i][1]}
+		class[i] = int(cv[i])
+	}
+	return probs, class, nil
+}
+
+// floatBytes views float32s as their in-memory bytes: TensorFlow tensors hold native
+// byte order too, so ReadTensor copies them as they are.
+func floatBytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+}
+
+// PredictFile classifies image files, read, decoded and preprocessed in Go like
+// PredictBytes. A file that cannot be read or decoded gets its own Prediction.Err, which
+// names the file; the others are still predicted. Every file's pixels are held until the
+// call returns, so give long lists a batch at a time.
+func (m *Model) PredictFile(ctx context.Context, paths ...string) ([]Prediction, error) {
+	return m.predict(ctx, len(paths), func(i int) ([]float32, error) { return m.pre.File(paths[i]) })
+}
