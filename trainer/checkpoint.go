@@ -38,6 +38,7 @@ type State struct {
 	History      []EpochStats `json:"history"`
 	ManifestHash string       `json:"manifest_sha256"`
 	Arch         string       `json:"arch"`
+	Plateau      *Plateau     `json:"plateau,omitempty"` // the plateau schedule's state
 }
 
 type ckptTensor struct {

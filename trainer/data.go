@@ -27,6 +27,9 @@ func (s *splitData) Len() int {
 	return s.loader.Len()
 }
 
+// Batches is the number of batches (updates) per epoch.
+func (s *splitData) Batches() int { return s.loader.Batches() }
+
 // Epoch calls fn with each batch of the epoch, in the loader's order for that epoch.
 func (s *splitData) Epoch(ctx context.Context, epoch int, fn func(batch) error) error {
 	for b, err := range s.loader.Epoch(ctx, epoch) {
@@ -45,6 +48,7 @@ type trainData struct {
 	Train, Val   *splitData
 	Manifest     string // path of the manifest the run reads
 	ManifestHash string // sha256 of its bytes, recorded in run.json and checkpoints
+	ClassCounts  [2]int // training images per class (normal, pneumonia), for balanced class weights
 }
 
 func (d *trainData) Close() {}
@@ -101,6 +105,11 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 		return nil, err
 	}
 	d := &trainData{Train: &splitData{tl}, Manifest: path}
+	for _, e := range trainEntries {
+		if e.Label == 0 || e.Label == 1 {
+			d.ClassCounts[e.Label]++
+		}
+	}
 	if val := m.Subset(dataset.Val); len(val) > 0 {
 		vc := lc
 		vc.Shuffle = false

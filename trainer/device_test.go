@@ -34,18 +34,15 @@ func currentDeviceType(t *testing.T) string {
 }
 
 // Every op of the three networks and their training steps (with and without momentum,
-// whole model and head only) has a kernel for this machine's device type in the linked
+// whole model and head only, AdamW with class weights and label smoothing) has a kernel for this machine's device type in the linked
 // TensorFlow; on a GPU build with a GPU the same test reports GPU coverage.
 func TestKernelCoverage(t *testing.T) {
 	dt := currentDeviceType(t)
 	for _, arch := range tfgraph.Architectures {
-		for _, v := range []struct {
-			momentum float64
-			freeze   bool
-		}{{0, false}, {0.9, false}, {0, true}} {
-			m, _ := trainingGraph(t, arch, v.momentum, v.freeze)
+		for _, o := range []trainOptions{{}, {Momentum: 0.9}, {FreezeBase: true}, leverOptions} {
+			m, _ := trainingGraph(t, arch, o)
 			if err := devices.CheckKernels(m.Graph, dt); err != nil {
-				t.Errorf("%s (momentum %g, freeze base %v): %v", arch, v.momentum, v.freeze, err)
+				t.Errorf("%s (%+v): %v", arch, o, err)
 			}
 		}
 	}
@@ -57,65 +54,77 @@ func TestKernelCoverage(t *testing.T) {
 func TestTrainingStepHardPlaced(t *testing.T) {
 	dt := currentDeviceType(t)
 	for _, arch := range tfgraph.Architectures {
-		t.Run(arch, func(t *testing.T) {
-			m, g := trainingGraph(t, arch, 0.9, false)
-			var def bytes.Buffer
-			if _, err := m.Graph.WriteTo(&def); err != nil {
-				t.Fatal(err)
-			}
-			pinned := tf.NewGraph()
-			if err := pinned.ImportWithOptions(def.Bytes(), tf.GraphImportOptions{Device: "/device:" + dt + ":0"}); err != nil {
-				t.Fatal(err)
-			}
-			out := func(o tf.Output) tf.Output { return pinned.Operation(o.Op.Name()).Output(o.Index) }
-			ops := func(os []*tf.Operation) []*tf.Operation {
-				r := make([]*tf.Operation, len(os))
-				for i, o := range os {
-					r[i] = pinned.Operation(o.Name())
-				}
-				return r
-			}
-			cfg, err := proto.Marshal(&pb.ConfigProto{AllowSoftPlacement: false, LogDevicePlacement: false})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sess, err := tf.NewSession(pinned, &tf.SessionOptions{Config: cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			vars := append(append([]*tfgraph.Variable(nil), m.Variables...), g.Slots...)
-			if _, err := sess.Run(nil, nil, ops(tfgraph.InitOps(vars))); err != nil {
-				t.Fatalf("initialise on %s without soft placement: %v", dt, err)
-			}
-			n := int64(m.Config.InputSize)
-			img, err := tfTensor(make([]float32, 2*n*n*3), []int64{2, n, n, 3})
-			if err != nil {
-				t.Fatal(err)
-			}
-			lab, err := tfTensor([]float32{1, 0, 0, 1}, []int64{2, 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			feeds := map[tf.Output]*tf.Tensor{out(m.Input): img, out(g.Labels): lab}
-			if _, err := sess.Run(feeds, []tf.Output{out(g.Loss), out(g.Correct)}, ops(g.Step)); err != nil {
-				t.Fatalf("training step on %s without soft placement: %v", dt, err)
-			}
-			if _, err := sess.Run(feeds, []tf.Output{out(g.EvalLoss), out(g.EvalCorrect)}, nil); err != nil {
-				t.Fatalf("validation on %s without soft placement: %v", dt, err)
-			}
-		})
+		for name, o := range map[string]trainOptions{"momentum": {Momentum: 0.9}, "levers": leverOptions} {
+			t.Run(arch+"/"+name, func(t *testing.T) { hardPlacedStep(t, dt, arch, o) })
+		}
 	}
 }
 
+// leverOptions turns on every training lever that adds ops to the step.
+var leverOptions = trainOptions{Optimizer: OptimizerAdamW, ClassWeights: []float64{1.5, 0.5}, LabelSmoothing: 0.1}
+
+// hardPlacedStep runs initialisation, a training step and a validation pass of arch
+// with every node pinned to device type dt and soft placement off.
+func hardPlacedStep(t *testing.T, dt, arch string, o trainOptions) {
+	m, g := trainingGraph(t, arch, o)
+	var def bytes.Buffer
+	if _, err := m.Graph.WriteTo(&def); err != nil {
+		t.Fatal(err)
+	}
+	pinned := tf.NewGraph()
+	if err := pinned.ImportWithOptions(def.Bytes(), tf.GraphImportOptions{Device: "/device:" + dt + ":0"}); err != nil {
+		t.Fatal(err)
+	}
+	out := func(o tf.Output) tf.Output { return pinned.Operation(o.Op.Name()).Output(o.Index) }
+	ops := func(os []*tf.Operation) []*tf.Operation {
+		r := make([]*tf.Operation, len(os))
+		for i, o := range os {
+			r[i] = pinned.Operation(o.Name())
+		}
+		return r
+	}
+	cfg, err := proto.Marshal(&pb.ConfigProto{AllowSoftPlacement: false, LogDevicePlacement: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tf.NewSession(pinned, &tf.SessionOptions{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	vars := append(append([]*tfgraph.Variable(nil), m.Variables...), g.Slots...)
+	if _, err := sess.Run(nil, nil, ops(tfgraph.InitOps(vars))); err != nil {
+		t.Fatalf("initialise on %s without soft placement: %v", dt, err)
+	}
+	n := int64(m.Config.InputSize)
+	img, err := tfTensor(make([]float32, 2*n*n*3), []int64{2, n, n, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab, err := tfTensor([]float32{1, 0, 0, 1}, []int64{2, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr, _ := tf.NewTensor(float32(0.01))
+	it, _ := tf.NewTensor(float32(1))
+	feeds := map[tf.Output]*tf.Tensor{out(m.Input): img, out(g.Labels): lab, out(g.LR): lr, out(g.Iteration): it}
+	if _, err := sess.Run(feeds, []tf.Output{out(g.Loss), out(g.Correct)}, ops(g.Step)); err != nil {
+		t.Fatalf("training step on %s without soft placement: %v", dt, err)
+	}
+	if _, err := sess.Run(feeds, []tf.Output{out(g.EvalLoss), out(g.EvalCorrect)}, nil); err != nil {
+		t.Fatalf("validation on %s without soft placement: %v", dt, err)
+	}
+
+}
+
 // trainingGraph builds arch at its smallest input with the training step.
-func trainingGraph(t *testing.T, arch string, momentum float64, freeze bool) (*tfgraph.Model, *sgdGraph) {
+func trainingGraph(t *testing.T, arch string, o trainOptions) (*tfgraph.Model, *sgdGraph) {
 	t.Helper()
 	m, err := tfgraph.Build(tfgraph.Config{Arch: arch, InputSize: tfgraph.MinInputSize(arch), Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := buildSGD(m, 0.01, momentum, freeze)
+	g, err := buildSGD(m, o)
 	if err != nil {
 		t.Fatal(err)
 	}

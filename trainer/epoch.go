@@ -4,27 +4,32 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"time"
 	"unsafe"
 
 	"github.com/schollz/progressbar/v3"
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/tfgraph"
 	"golang.org/x/term"
 )
 
 // running accumulates Keras's epoch averages: the loss weighted by batch size, and
-// accuracy over all images.
+// accuracy over all images (weighted by their class weights when there are some).
 type running struct {
 	lossSum float64
 	correct float64
+	weight  float64 // images, or their summed class weights
 	n       int
+	lr      float64 // learning rate of the last update
 }
 
-func (r *running) add(meanLoss, correct float32, n int) {
+func (r *running) add(meanLoss, correct, weight float32, n int) {
 	r.lossSum += float64(meanLoss) * float64(n)
 	r.correct += float64(correct)
+	r.weight += float64(weight)
 	r.n += n
 }
 
@@ -39,7 +44,7 @@ func (r running) accuracy() float64 {
 	if r.n == 0 {
 		return 0
 	}
-	return r.correct / float64(r.n)
+	return r.correct / r.weight
 }
 
 // batchTensors turns a batch into the image and label feeds.
@@ -73,8 +78,9 @@ func newBar(cfg Config, total int, desc string) *progressbar.ProgressBar {
 	)
 }
 
-// trainEpoch runs one epoch of SGD steps. stop reports that --max-steps was reached.
-func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, data *trainData, cfg Config, epoch int, st *State) (r running, stop bool, err error) {
+// trainEpoch runs one epoch of optimizer steps, each at its scheduled learning rate. stop
+// reports that the step limit was reached.
+func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, data *trainData, cfg Config, epoch int, st *State, lv *levers) (r running, stop bool, err error) {
 	bar := newBar(cfg, data.Train.Len(), fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
 	defer func() {
 		if bar != nil {
@@ -86,13 +92,31 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 		if err != nil {
 			return err
 		}
-		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab},
-			[]tf.Output{g.Loss, g.Correct}, g.Step)
+		lr := lv.sched.at(st.Step, st.plateauLR())
+		feeds, err := lv.stepFeeds(g, lr, st.Step+1)
+		if err != nil {
+			return err
+		}
+		feeds[m.Input], feeds[g.Labels] = img, lab
+		fetch := []tf.Output{g.Loss, g.Correct}
+		if g.Weight != (tf.Output{}) {
+			fetch = append(fetch, g.Weight)
+		}
+		out, err := sess.Run(feeds, fetch, g.Step)
 		if err != nil {
 			return fmt.Errorf("training step %d: %w", st.Step+1, err)
 		}
-		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
+		weight := float32(b.Len())
+		if len(out) == 3 {
+			weight = out[2].Value().(float32)
+		}
+		loss, correct := out[0].Value().(float32), out[1].Value().(float32)
+		r.add(loss, correct, weight, b.Len())
+		r.lr = lr
 		st.Step++
+		if err := lv.tb.step(st.Step, float64(loss), float64(correct)/float64(weight), lr); err != nil {
+			return err
+		}
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.4f", epoch, cfg.Epochs, r.loss(), r.accuracy()))
 			bar.Add(b.Len())
@@ -109,25 +133,43 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 	return r, stop, err
 }
 
-// evaluateSplit computes loss and accuracy over a split in inference mode.
-func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, split *splitData, cfg Config, epoch int) (running, error) {
+// evaluateSplit computes loss, accuracy and ROC AUC of p(pneumonia) (NaN when
+// undefined) over a split in inference mode.
+func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, split *splitData, cfg Config, epoch int) (running, float64, error) {
 	var r running
 	if split == nil || split.Len() == 0 {
-		return r, nil
+		return r, math.NaN(), nil
 	}
+	var labels []int
+	var scores []float64
 	err := split.Epoch(ctx, 0, func(b batch) error {
 		img, lab, err := batchTensors(b, cfg.InputSize)
 		if err != nil {
 			return err
 		}
-		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab}, []tf.Output{g.EvalLoss, g.EvalCorrect}, nil)
+		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab}, []tf.Output{g.EvalLoss, g.EvalCorrect, m.Probs}, nil)
 		if err != nil {
 			return fmt.Errorf("validation after epoch %d: %w", epoch, err)
 		}
-		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
+		r.add(out[0].Value().(float32), out[1].Value().(float32), float32(b.Len()), b.Len())
+		probs, err := tfgraph.Floats(out[2])
+		if err != nil {
+			return err
+		}
+		for i, l := range b.Labels {
+			labels, scores = append(labels, l), append(scores, float64(probs[2*i+1]))
+		}
 		return nil
 	})
-	return r, err
+	if err != nil {
+		return r, math.NaN(), err
+	}
+	// Undefined (NaN) with one class in validation or a diverged model.
+	auc, aerr := evaluator.ROCAUC(labels, scores)
+	if aerr != nil {
+		auc = math.NaN()
+	}
+	return r, auc, nil
 }
 
 // errStopEpoch ends an epoch's batch loop early (--max-steps).

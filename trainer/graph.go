@@ -10,55 +10,64 @@ import (
 )
 
 // sgdGraph is the training step added to a model's graph: Keras's loss and accuracy, the
-// gradients, and SGD as graph ops on the resource variables.
+// gradients, and the optimizer as graph ops on the resource variables.
 type sgdGraph struct {
-	Labels tf.Output // float32 [-1, 2], one-hot
+	Labels         tf.Output // float32 [-1, 2], one-hot
+	optimizerGraph           // LR and Iteration, fed every step
 
 	// Training mode: mean loss and number of correct argmax predictions of the batch.
+	// With class weights Correct is the weighted count and Weight the batch's weight sum
+	// (Keras's weighted accuracy); without, Weight is unset and the batch size counts.
 	Loss    tf.Output
 	Correct tf.Output
-	Step    []*tf.Operation // SGD updates and BN moving-statistics updates, run together
+	Weight  tf.Output
+	Step    []*tf.Operation // optimizer updates and BN moving-statistics updates, run together
 
-	// Inference mode, for validation.
+	// Inference mode, for validation (never class-weighted, as Keras's evaluate).
 	EvalLoss    tf.Output
 	EvalCorrect tf.Output
 
-	Slots []*tfgraph.Variable // momentum accumulators (none when momentum is 0)
+	Slots []*tfgraph.Variable // optimizer state: momentum, Adam's m and v (none for plain SGD)
+}
+
+// trainOptions are the training step's fixed settings. The learning rate and the update
+// number are fed per step, so schedules need no graph rebuild.
+type trainOptions struct {
+	Optimizer      string    // OptimizerSGD, OptimizerAdam or OptimizerAdamW
+	Momentum       float64   // SGD only
+	WeightDecay    float64   // decoupled (Keras weight_decay); AdamW's default when 0
+	ClassWeights   []float64 // per class, Keras class_weight; nil: unweighted
+	LabelSmoothing float64   // Keras CategoricalCrossentropy(label_smoothing)
+	FreezeBase     bool
 }
 
 // buildSGD adds the training step to m.Graph. Keras 3 computes categorical cross-entropy
-// of a softmax output from its logits (softmax_cross_entropy_with_logits), averaged over
-// the batch; SGD applies v -= lr*g, or with momentum m = momentum*m - lr*g; v += m.
-// With freezeBase only the head's variables are updated.
-func buildSGD(m *tfgraph.Model, lr, momentum float64, freezeBase bool) (*sgdGraph, error) {
+// of a softmax output from its logits (softmax_cross_entropy_with_logits) on labels
+// smoothed as y(1-ls) + ls/2, weighted per sample by its class weight and summed over
+// the batch divided by the batch size; the optimizer then updates (optimizer.go). With
+// FreezeBase only the head's variables are updated.
+func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
 	g := &sgdGraph{}
 	g.Labels = op.Placeholder(s.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2)))
+	g.LR = op.Placeholder(s.SubScope("lr"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	g.Iteration = op.Placeholder(s.SubScope("iteration"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 
-	lossAndCorrect := func(s *op.Scope, logits tf.Output) (tf.Output, tf.Output) {
-		xent, _ := op.SoftmaxCrossEntropyWithLogits(s.SubScope("xent"), logits, g.Labels)
-		loss := op.Mean(s.SubScope("loss"), xent, op.Const(s.SubScope("batch_axis"), []int32{0}))
-		pred := op.ArgMax(s.SubScope("pred"), logits, op.Const(s.SubScope("class_axis"), int32(1)))
-		truth := op.ArgMax(s.SubScope("truth"), g.Labels, op.Const(s.SubScope("class_axis_t"), int32(1)))
-		hit := op.Cast(s.SubScope("hit"), op.Equal(s.SubScope("eq"), pred, truth), tf.Float)
-		correct := op.Sum(s.SubScope("correct"), hit, op.Const(s.SubScope("hit_axis"), []int32{0}))
-		return loss, correct
-	}
 	logits := m.TrainLogits
-	if freezeBase {
+	if o.FreezeBase {
 		// Keras 3 runs a non-trainable BatchNormalization in inference mode, so a frozen
 		// base computes its features with moving statistics.
 		if m.HeadTrainLogits == (tf.Output{}) {
-			return nil, fmt.Errorf("--freeze-base: this model has no head-only training path")
+			return nil, fmt.Errorf("freeze base: this model has no head-only training path")
 		}
 		logits = m.HeadTrainLogits
 	}
-	g.Loss, g.Correct = lossAndCorrect(s.SubScope("train"), logits)
-	g.EvalLoss, g.EvalCorrect = lossAndCorrect(s.SubScope("eval"), m.Logits)
+	g.Loss, g.Correct, g.Weight = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights)
+	g.EvalLoss, g.EvalCorrect, _ = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil)
 
 	var vars []*tfgraph.Variable
 	for _, v := range m.Trainable() {
-		if !freezeBase || v.Head {
+		if !o.FreezeBase || v.Head {
 			vars = append(vars, v)
 		}
 	}
@@ -73,26 +82,8 @@ func buildSGD(m *tfgraph.Model, lr, momentum float64, freezeBase bool) (*sgdGrap
 	// Updates wait for the loss, so every read of the step's forward pass sees the
 	// pre-update weights.
 	us := s.SubScope("update").WithControlDependencies(g.Loss.Op, g.Correct.Op)
-	lrT := op.Const(us.SubScope("lr"), float32(lr))
-	for i, v := range vars {
-		vs := us.SubScope(v.Layer).SubScope(v.Weight)
-		step := op.Mul(vs.SubScope("lr_grad"), lrT, grads[i])
-		if momentum == 0 {
-			g.Step = append(g.Step, op.AssignSubVariableOp(vs, v.Handle, step))
-			continue
-		}
-		slot := tfgraph.NewVariable(s.SubScope("slots"), "sgd/momentum/"+v.Layer, v.Weight, v.Shape, false,
-			func(s *op.Scope) tf.Output {
-				return op.Fill(s, op.Const(s.SubScope("shape"), v.Shape), op.Const(s.SubScope("zero"), float32(0)))
-			})
-		g.Slots = append(g.Slots, slot)
-		mom := op.Const(vs.SubScope("momentum"), float32(momentum))
-		newM := op.Sub(vs.SubScope("new_m"), op.Mul(vs.SubScope("decay"), slot.Value, mom), step)
-		assignM := op.AssignVariableOp(vs.SubScope("assign_m"), slot.Handle, newM)
-		g.Step = append(g.Step, assignM,
-			op.AssignAddVariableOp(vs.SubScope("apply").WithControlDependencies(assignM), v.Handle, newM))
-	}
-	if freezeBase {
+	g.Step, g.Slots = addUpdates(us, s.SubScope("slots"), o, g.optimizerGraph, vars, grads)
+	if o.FreezeBase {
 		g.Step = append(g.Step, m.HeadBNUpdates...)
 	} else {
 		g.Step = append(g.Step, m.BNUpdates...)
@@ -101,4 +92,33 @@ func buildSGD(m *tfgraph.Model, lr, momentum float64, freezeBase bool) (*sgdGrap
 		return nil, fmt.Errorf("training graph: %w", tfgraph.CleanError(err))
 	}
 	return g, nil
+}
+
+// lossAndCorrect is Keras's compiled loss and accuracy of a batch. Class weights, when
+// given, weight each sample's loss and its accuracy hit by the weight of its true class
+// (Keras turns class_weight into sample_weight on the unsmoothed labels).
+func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, classWeights []float64) (loss, correct, weight tf.Output) {
+	target := labels
+	if smoothing > 0 {
+		target = op.Add(s.SubScope("smooth"), op.Mul(s.SubScope("keep"), labels, op.Const(s.SubScope("one_minus_ls"), float32(1-smoothing))),
+			op.Const(s.SubScope("ls_over_k"), float32(smoothing)/2))
+	}
+	xent, _ := op.SoftmaxCrossEntropyWithLogits(s.SubScope("xent"), logits, target)
+	pred := op.ArgMax(s.SubScope("pred"), logits, op.Const(s.SubScope("class_axis"), int32(1)))
+	truth := op.ArgMax(s.SubScope("truth"), labels, op.Const(s.SubScope("class_axis_t"), int32(1)))
+	hit := op.Cast(s.SubScope("hit"), op.Equal(s.SubScope("eq"), pred, truth), tf.Float)
+	if classWeights != nil {
+		cw := make([]float32, len(classWeights))
+		for i, w := range classWeights {
+			cw[i] = float32(w)
+		}
+		sw := op.Sum(s.SubScope("sample_weight"), op.Mul(s.SubScope("label_weight"), labels, op.Const(s.SubScope("class_weight"), cw)),
+			op.Const(s.SubScope("sw_axis"), int32(1)))
+		xent = op.Mul(s.SubScope("weighted"), xent, sw)
+		hit = op.Mul(s.SubScope("weighted_hit"), hit, sw)
+		weight = op.Sum(s.SubScope("weight"), sw, op.Const(s.SubScope("weight_axis"), []int32{0}))
+	}
+	loss = op.Mean(s.SubScope("loss"), xent, op.Const(s.SubScope("batch_axis"), []int32{0}))
+	correct = op.Sum(s.SubScope("correct"), hit, op.Const(s.SubScope("hit_axis"), []int32{0}))
+	return loss, correct, weight
 }

@@ -153,7 +153,7 @@ func readHistory(t testing.TB, path string) [][]float64 {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != "epoch,loss,accuracy,val_loss,val_accuracy,seconds" {
+	if len(recs) == 0 || strings.Join(recs[0], ",") != "epoch,loss,accuracy,val_loss,val_accuracy,val_auc,lr,seconds" {
 		t.Fatalf("%s: header %v", path, recs)
 	}
 	var rows [][]float64

@@ -23,17 +23,21 @@ type EpochStats struct {
 	Accuracy    float64 `json:"accuracy"`
 	ValLoss     float64 `json:"val_loss"`
 	ValAccuracy float64 `json:"val_accuracy"`
+	ValAUC      float64 `json:"val_auc"` // ROC AUC of p(pneumonia) on validation; NaN when undefined
+	LR          float64 `json:"lr"`      // learning rate of the epoch's last update
 	Seconds     float64 `json:"seconds"`
 }
 
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
-// writeHistoryCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy, seconds).
+// writeHistoryCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy,
+// val_auc, lr, seconds).
 func writeHistoryCSV(path string, h []EpochStats) error {
 	var b bytes.Buffer
-	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n")
+	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy,val_auc,lr,seconds\n")
 	for _, e := range h {
-		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%.3f\n", e.Epoch, f64(e.Loss), f64(e.Accuracy), f64(e.ValLoss), f64(e.ValAccuracy), e.Seconds)
+		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%s,%s,%.3f\n", e.Epoch, f64(e.Loss), f64(e.Accuracy), f64(e.ValLoss), f64(e.ValAccuracy),
+			f64(e.ValAUC), f64(e.LR), e.Seconds)
 	}
 	return atomicfile.WriteFile(path, b.Bytes())
 }

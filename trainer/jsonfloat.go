@@ -47,7 +47,8 @@ func (e EpochStats) MarshalJSON() ([]byte, error) {
 		Accuracy    jsonFloat `json:"accuracy"`
 		ValLoss     jsonFloat `json:"val_loss"`
 		ValAccuracy jsonFloat `json:"val_accuracy"`
-	}{plain(e), jsonFloat(e.Loss), jsonFloat(e.Accuracy), jsonFloat(e.ValLoss), jsonFloat(e.ValAccuracy)})
+		ValAUC      jsonFloat `json:"val_auc"`
+	}{plain(e), jsonFloat(e.Loss), jsonFloat(e.Accuracy), jsonFloat(e.ValLoss), jsonFloat(e.ValAccuracy), jsonFloat(e.ValAUC)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -59,11 +60,13 @@ func (e *EpochStats) UnmarshalJSON(b []byte) error {
 		Accuracy    jsonFloat `json:"accuracy"`
 		ValLoss     jsonFloat `json:"val_loss"`
 		ValAccuracy jsonFloat `json:"val_accuracy"`
+		ValAUC      jsonFloat `json:"val_auc"`
 	}{plain: (*plain)(e)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
 	e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy = float64(aux.Loss), float64(aux.Accuracy), float64(aux.ValLoss), float64(aux.ValAccuracy)
+	e.ValAUC = float64(aux.ValAUC)
 	return nil
 }
 

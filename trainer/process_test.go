@@ -201,8 +201,8 @@ func checkRunDir(t *testing.T, out string, want [][]float64) {
 		if int(got[i][0]) != i+1 {
 			t.Errorf("history row %d is epoch %v", i+1, got[i][0])
 		}
-		// epoch, loss, accuracy, val_loss, val_accuracy: bit for bit as written (8 digits).
-		for c := 1; c <= 4; c++ {
+		// loss, accuracy, val_loss, val_accuracy, val_auc, lr: bit for bit as written (8 digits).
+		for c := 1; c <= 6; c++ {
 			if got[i][c] != want[i][c] {
 				t.Errorf("epoch %d column %d: %v, uninterrupted %v", i+1, c, got[i][c], want[i][c])
 			}

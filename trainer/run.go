@@ -25,6 +25,7 @@ import (
 // the step limit is reached or ctx is cancelled (Ctrl-C: the last finished epoch's
 // checkpoint stays; resuming continues from it). Progress goes to stdout.
 func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
+	cfg = cfg.withLeverDefaults()
 	r, err := setup(ctx, cfg, stdout)
 	if err != nil {
 		return nil, err
@@ -55,6 +56,7 @@ type run struct {
 	sess    *tf.Session
 	vars    []*tfgraph.Variable // model variables, then optimizer slots
 	devs    []devices.Device    // the session's devices
+	lv      *levers
 	st      State
 }
 
@@ -87,7 +89,16 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if r.m, err = tfgraph.Build(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed}); err != nil {
 		return nil, err
 	}
-	if r.g, err = buildSGD(r.m, cfg.LearningRate, cfg.Momentum, cfg.FreezeBase); err != nil {
+	cw, err := classWeights(cfg.ClassWeight, r.data.ClassCounts)
+	if err != nil {
+		return nil, err
+	}
+	r.g, err = buildSGD(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
+		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase})
+	if err != nil {
+		return nil, err
+	}
+	if r.lv, err = newLevers(cfg, r.data.Train.Batches()); err != nil {
 		return nil, err
 	}
 	opts, err := SessionOptions(cfg.Device, cfg.Threads)
@@ -112,6 +123,11 @@ func (r *run) close() {
 	if r.data != nil {
 		r.data.Close()
 	}
+	if r.lv != nil {
+		if err := r.lv.Close(); err != nil {
+			r.log.printf("warning: %v", err)
+		}
+	}
 }
 
 // restore loads the newest checkpoint when resuming, and otherwise (or when there is
@@ -132,11 +148,13 @@ func (r *run) restore() error {
 				return fmt.Errorf("--resume %s: %w", path, err)
 			}
 			r.st = cst
+			r.initPlateau()
 			r.log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), cst.Epoch, cst.Step)
 			return repairBest(r.ckptDir, cst, warn)
 		}
 		r.log.printf("--resume: no checkpoint in %s yet; starting afresh", r.ckptDir)
 	}
+	r.initPlateau()
 	if err := tfgraph.Initialize(r.sess, r.vars); err != nil {
 		return err
 	}
@@ -160,7 +178,7 @@ func (r *run) epochs(ctx context.Context, res *Result) error {
 			return nil
 		}
 		if cfg.EarlyStopping > 0 && r.st.BadEpochs >= cfg.EarlyStopping {
-			r.log.printf("early stopping: no better validation loss for %d epochs", r.st.BadEpochs)
+			r.log.printf("early stopping: no better %s for %d epochs", cfg.Monitor, r.st.BadEpochs)
 			res.StoppedEarly = true
 			return nil
 		}
@@ -172,19 +190,21 @@ func (r *run) epochs(ctx context.Context, res *Result) error {
 // stepsDone reports that the step limit was reached.
 func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) {
 	t0 := time.Now()
-	tr, stepsDone, err := trainEpoch(ctx, r.sess, r.g, r.m, r.data, r.cfg, epoch, &r.st)
+	tr, stepsDone, err := trainEpoch(ctx, r.sess, r.g, r.m, r.data, r.cfg, epoch, &r.st, r.lv)
 	if err != nil {
 		return false, err
 	}
-	va, err := evaluateSplit(ctx, r.sess, r.g, r.m, r.data.Val, r.cfg, epoch)
+	va, auc, err := evaluateSplit(ctx, r.sess, r.g, r.m, r.data.Val, r.cfg, epoch)
 	if err != nil {
 		return false, err
 	}
-	es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(), Seconds: time.Since(t0).Seconds()}
+	es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(),
+		ValAUC: auc, LR: tr.lr, Seconds: time.Since(t0).Seconds()}
 	st := &r.st
+	improved := improves(r.cfg.Monitor, es, *st)
 	st.History = append(st.History, es)
 	st.Epoch = epoch
-	improved := es.ValLoss < st.BestValLoss
+	plateauMsg := r.lv.endEpoch(r.cfg, st, es)
 	if improved {
 		st.BestValLoss, st.BestEpoch, st.BadEpochs = es.ValLoss, epoch, 0
 	} else {
@@ -193,8 +213,14 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 	if err := saveEpoch(r.sess, r.vars, r.cfg, *st, improved); err != nil {
 		return false, err
 	}
-	r.log.printf("epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.1fs%s",
-		epoch, r.cfg.Epochs, es.Loss, es.Accuracy, es.ValLoss, es.ValAccuracy, es.Seconds, map[bool]string{true: "  (best)"}[improved])
+	if err := r.lv.tb.epoch(es); err != nil {
+		return false, err
+	}
+	r.log.printf("epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  val_auc %.4f  lr %.4g  %.1fs%s",
+		epoch, r.cfg.Epochs, es.Loss, es.Accuracy, es.ValLoss, es.ValAccuracy, es.ValAUC, es.LR, es.Seconds, map[bool]string{true: "  (best)"}[improved])
+	if plateauMsg != "" {
+		r.log.printf("%s", plateauMsg)
+	}
 	return stepsDone, nil
 }
 

@@ -49,6 +49,20 @@ type Config struct {
 	// Augment perturbs training batches (never validation, test or serving); off when zero.
 	Augment dataset.Augment `json:"augment,omitzero"`
 	RunID   string          `json:"run_id,omitempty"`
+
+	// Training levers beside the paper's recipe (zero values: the paper's). A preset sets
+	// these fields; each is one Keras 3 setting.
+	Optimizer       string  `json:"optimizer"`             // sgd (the paper), adam or adamw: keras.optimizers.*
+	WeightDecay     float64 `json:"weight_decay"`          // decoupled weight decay (Keras weight_decay); 0 with adamw: AdamW's 0.004
+	LRSchedule      string  `json:"lr_schedule"`           // constant (the paper), cosine (CosineDecay over all updates) or plateau (ReduceLROnPlateau on val_loss)
+	WarmupEpochs    int     `json:"warmup_epochs"`         // linear warmup from 0 to LearningRate over this many epochs
+	PlateauFactor   float64 `json:"plateau_factor"`        // plateau: multiply the rate by this (Keras factor; 0: 0.1)
+	PlateauPatience int     `json:"plateau_patience"`      // plateau: after this many epochs without improvement (0: 10)
+	MinLR           float64 `json:"min_lr"`                // plateau: never below this
+	ClassWeight     string  `json:"class_weight"`          // none (the paper), balanced or "W0,W1": Keras class_weight
+	LabelSmoothing  float64 `json:"label_smoothing"`       // Keras CategoricalCrossentropy(label_smoothing)
+	Monitor         string  `json:"monitor"`               // best epoch by val_loss (the paper), val_auc or val_accuracy
+	TensorBoard     string  `json:"tensorboard,omitempty"` // write TensorBoard event files under this directory
 }
 
 // DefaultConfig is the paper's setting: MobileNet, ImageNet weights, SGD lr 0.001, batch
@@ -58,6 +72,8 @@ func DefaultConfig() Config {
 		Arch: tfgraph.MobileNet, Weights: "imagenet", Epochs: 100, BatchSize: 20, LearningRate: 0.001,
 		InputSize: 256, Pool: tfgraph.PoolAvg, Preprocess: preprocess.Unit, Seed: 42, Shuffle: true,
 		Out: "runs/mobilenet", Device: DeviceAuto, CacheImages: true,
+		Optimizer: OptimizerSGD, LRSchedule: ScheduleConstant, PlateauFactor: 0.1, PlateauPatience: 10,
+		ClassWeight: ClassWeightNone, Monitor: MonitorValLoss,
 	}
 }
 
@@ -98,7 +114,10 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	return c.Augment.Validate()
+	if err := c.Augment.Validate(); err != nil {
+		return err
+	}
+	return c.validateLevers()
 }
 
 // Result summarises a finished (or stopped) run.
@@ -106,10 +125,10 @@ type Result struct {
 	Out          string
 	Epochs       int // epochs completed
 	Steps        int64
-	BestEpoch    int
-	BestValLoss  float64
-	SavedModel   string // OUT/savedmodel: the best epoch by validation loss
-	LastModel    string // OUT/savedmodel-last when the last epoch is not the best
+	BestEpoch    int     // best by Config.Monitor
+	BestValLoss  float64 // the best epoch's validation loss
+	SavedModel   string  // OUT/savedmodel: the best epoch
+	LastModel    string  // OUT/savedmodel-last when the last epoch is not the best
 	History      []EpochStats
 	Interrupted  bool // stopped by the context (Ctrl-C); resume with --resume
 	StoppedEarly bool

@@ -1,0 +1,209 @@
+package trainer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// Class weightings (Config.ClassWeight), besides an explicit "W0,W1".
+const (
+	ClassWeightNone     = "none"     // every image counts 1 (the paper)
+	ClassWeightBalanced = "balanced" // n / (2 n_c) for class c: sklearn's and Keras users' "balanced"
+)
+
+// Monitored metrics (Config.Monitor): which epoch is "best" (exported, early stopping).
+const (
+	MonitorValLoss     = "val_loss" // lowest validation loss (the paper's Keras checkpoint)
+	MonitorValAUC      = "val_auc"  // highest validation ROC AUC of p(pneumonia)
+	MonitorValAccuracy = "val_accuracy"
+)
+
+// ErrInvalidConfig marks every configuration error, for errors.Is.
+var ErrInvalidConfig = errors.New("invalid training configuration")
+
+func configErr(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)
+}
+
+// withLeverDefaults fills the training levers left empty (a Config built by hand) with
+// the paper's: SGD, constant rate, no class weights, best by val_loss, Keras's
+// ReduceLROnPlateau factor 0.1 and patience 10.
+func (c Config) withLeverDefaults() Config {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&c.Optimizer, OptimizerSGD)
+	def(&c.LRSchedule, ScheduleConstant)
+	def(&c.ClassWeight, ClassWeightNone)
+	def(&c.Monitor, MonitorValLoss)
+	if c.PlateauFactor == 0 {
+		c.PlateauFactor = 0.1
+	}
+	if c.PlateauPatience == 0 {
+		c.PlateauPatience = 10
+	}
+	return c
+}
+
+// validateLevers reports the first invalid training lever.
+func (c Config) validateLevers() error {
+	c = c.withLeverDefaults()
+	switch {
+	case !slices.Contains([]string{OptimizerSGD, OptimizerAdam, OptimizerAdamW}, c.Optimizer):
+		return configErr("optimizer %q: want sgd, adam or adamw", c.Optimizer)
+	case c.Optimizer != OptimizerSGD && c.Momentum != 0:
+		return configErr("momentum %g applies to sgd only, not %s (Adam keeps its own moments)", c.Momentum, c.Optimizer)
+	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
+		return configErr("weight decay %g: must be 0 or positive", c.WeightDecay)
+	case !slices.Contains([]string{ScheduleConstant, ScheduleCosine, SchedulePlateau}, c.LRSchedule):
+		return configErr("learning-rate schedule %q: want constant, cosine or plateau", c.LRSchedule)
+	case c.WarmupEpochs < 0 || c.WarmupEpochs >= c.Epochs:
+		return configErr("warmup of %d epochs: must be at least 0 and fewer than the %d epochs", c.WarmupEpochs, c.Epochs)
+	case !(c.PlateauFactor > 0 && c.PlateauFactor < 1):
+		return configErr("plateau factor %g: must be in (0, 1)", c.PlateauFactor)
+	case c.PlateauPatience < 0:
+		return configErr("plateau patience %d: must be positive", c.PlateauPatience)
+	case !(c.MinLR >= 0):
+		return configErr("minimum learning rate %g: must be 0 or positive", c.MinLR)
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
+		return configErr("label smoothing %g: must be in [0, 1)", c.LabelSmoothing)
+	case !slices.Contains([]string{MonitorValLoss, MonitorValAUC, MonitorValAccuracy}, c.Monitor):
+		return configErr("monitor %q: want val_loss, val_auc or val_accuracy", c.Monitor)
+	}
+	_, err := classWeights(c.ClassWeight, [2]int{1, 1})
+	return err
+}
+
+// classWeights resolves a class weighting against the training split's class counts
+// (normal, pneumonia). nil means unweighted.
+func classWeights(spec string, counts [2]int) ([]float64, error) {
+	switch spec {
+	case "", ClassWeightNone:
+		return nil, nil
+	case ClassWeightBalanced:
+		n := counts[0] + counts[1]
+		w := make([]float64, 2)
+		for c, nc := range counts {
+			if nc == 0 {
+				return nil, configErr("balanced class weights: the training split has no images of class %d", c)
+			}
+			w[c] = float64(n) / (2 * float64(nc))
+		}
+		return w, nil
+	}
+	parts := strings.Split(spec, ",")
+	if len(parts) != 2 {
+		return nil, configErr("class weight %q: want none, balanced or two weights W0,W1 (normal, pneumonia)", spec)
+	}
+	w := make([]float64, 2)
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return nil, configErr("class weight %q: %q is not a positive number", spec, p)
+		}
+		w[i] = v
+	}
+	return w, nil
+}
+
+// monitorValue is the epoch's monitored metric, and whether larger is better.
+func monitorValue(monitor string, e EpochStats) (v float64, maximize bool) {
+	switch monitor {
+	case MonitorValAUC:
+		return e.ValAUC, true
+	case MonitorValAccuracy:
+		return e.ValAccuracy, true
+	}
+	return e.ValLoss, false
+}
+
+// improves reports whether epoch e beats the best epoch so far on the monitored metric
+// (strictly, as Keras's ModelCheckpoint(save_best_only)); a NaN never does.
+func improves(monitor string, e EpochStats, st State) bool {
+	v, maximize := monitorValue(monitor, e)
+	if st.BestEpoch == 0 || st.BestEpoch > len(st.History) {
+		if maximize {
+			return !math.IsNaN(v)
+		}
+		return v < st.BestValLoss
+	}
+	best, _ := monitorValue(monitor, st.History[st.BestEpoch-1])
+	if maximize {
+		return v > best
+	}
+	return v < best
+}
+
+// levers is a run's per-step machinery beside the graph: the learning-rate schedule and
+// the TensorBoard writers (nil when off).
+type levers struct {
+	sched schedule
+	tb    *tbLog
+}
+
+// newLevers sets up the schedule for a run of cfg over data.
+func newLevers(cfg Config, batchesPerEpoch int) (*levers, error) {
+	lv := &levers{sched: schedule{kind: cfg.LRSchedule, base: cfg.LearningRate,
+		warmup: int64(cfg.WarmupEpochs) * int64(batchesPerEpoch), total: int64(cfg.Epochs) * int64(batchesPerEpoch)}}
+	if cfg.TensorBoard != "" {
+		tb, err := newTBLog(cfg.TensorBoard)
+		if err != nil {
+			return nil, err
+		}
+		lv.tb = tb
+	}
+	return lv, nil
+}
+
+// Close flushes and closes the TensorBoard files.
+func (lv *levers) Close() error { return lv.tb.Close() }
+
+// stepFeeds are the per-step scalars: the learning rate and the 1-based update number.
+func (lv *levers) stepFeeds(g *sgdGraph, lr float64, iteration int64) (map[tf.Output]*tf.Tensor, error) {
+	lrT, err := tf.NewTensor(float32(lr))
+	if err != nil {
+		return nil, err
+	}
+	itT, err := tf.NewTensor(float32(iteration))
+	if err != nil {
+		return nil, err
+	}
+	return map[tf.Output]*tf.Tensor{g.LR: lrT, g.Iteration: itT}, nil
+}
+
+// plateauLR is the plateau schedule's current rate (unused by the other schedules).
+func (st *State) plateauLR() float64 {
+	if st.Plateau == nil {
+		return 0
+	}
+	return st.Plateau.LR
+}
+
+// endEpoch updates the epoch-driven levers after epoch es: ReduceLROnPlateau. It
+// returns a line to log when the rate changed.
+func (lv *levers) endEpoch(cfg Config, st *State, es EpochStats) string {
+	// Warmup epochs ramp the rate: the plateau watches from the first epoch after them.
+	if cfg.LRSchedule != SchedulePlateau || es.Epoch <= cfg.WarmupEpochs {
+		return ""
+	}
+	if st.Plateau.observe(es.ValLoss, cfg.PlateauFactor, cfg.MinLR, cfg.PlateauPatience) {
+		return fmt.Sprintf("plateau: no val_loss improvement for %d epochs; learning rate now %.4g", cfg.PlateauPatience, st.Plateau.LR)
+	}
+	return ""
+}
+
+// initPlateau starts the plateau schedule's state at the base rate, unless a checkpoint
+// brought it.
+func (r *run) initPlateau() {
+	if r.cfg.LRSchedule == SchedulePlateau && r.st.Plateau == nil {
+		r.st.Plateau = &Plateau{LR: r.cfg.LearningRate, Best: math.MaxFloat64}
+	}
+}
