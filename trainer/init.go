@@ -70,7 +70,12 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 		return err
 	}
 	res.SavedModel = best
-	log.printf("best epoch %d (val_loss %.4f): SavedModel in %s", st.BestEpoch, st.BestValLoss, best)
+	if cfg.Monitor != MonitorValLoss && st.BestEpoch > 0 && st.BestEpoch <= len(st.History) {
+		bv, _ := monitorValue(cfg.Monitor, st.History[st.BestEpoch-1])
+		log.printf("best epoch %d (%s %.4f, val_loss %.4f): SavedModel in %s", st.BestEpoch, cfg.Monitor, bv, st.BestValLoss, best)
+	} else {
+		log.printf("best epoch %d (val_loss %.4f): SavedModel in %s", st.BestEpoch, st.BestValLoss, best)
+	}
 	if res.LastModel != "" {
 		log.printf("last epoch %d: SavedModel in %s", st.Epoch, res.LastModel)
 	}

@@ -78,9 +78,11 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 			return nil, fmt.Errorf("%s already holds a training run: pass --resume to continue it, or choose another --out", cfg.Out)
 		}
 	}
+	// Every failure below returns a nil *run: close what was opened through a copy.
+	opened := r
 	defer func() {
 		if err != nil {
-			r.close()
+			opened.close()
 		}
 	}()
 	if r.data, err = openData(ctx, cfg, r.log); err != nil {

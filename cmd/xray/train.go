@@ -50,12 +50,12 @@ func init() {
 			&cli.Int64Flag{Name: "max-steps", Usage: "stop after `N` SGD updates (0: no limit)", EnvVars: env("MAX_STEPS")},
 			&cli.StringFlag{Name: "out", Value: d.Out, Usage: "run `DIR`", EnvVars: env("OUT")},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the last good checkpoint in --out", EnvVars: env("RESUME")},
-			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better validation loss (0: off)", EnvVars: env("EARLY_STOPPING")},
+			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better --monitor metric (0: off)", EnvVars: env("EARLY_STOPPING")},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads (0: all cores)", EnvVars: env("THREADS")},
 			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu (fail unless TensorFlow sees a GPU)", EnvVars: env("DEVICE")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
-		}, augmentFlags()...),
+		}, append(augmentFlags(), leverFlags(d)...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("train takes no arguments, got %q (did you mean --data %s?)", c.Args().First(), c.Args().First())
@@ -83,6 +83,7 @@ func init() {
 				Device: c.String("device"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
 				Augment: aug, Preset: c.String("preset"),
 			}
+			applyLevers(c, &cfg)
 			if err := cfg.Validate(); err != nil {
 				return usageError{err.Error()}
 			}
