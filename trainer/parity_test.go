@@ -49,6 +49,7 @@ const (
 )
 
 type parityCase struct {
+	lr     float64 // 0: the paper's 0.001
 	arch   string
 	style  string // weights of the reference script: random (step 1 only) or smooth
 	batch  int
@@ -78,6 +79,11 @@ func parityCases() []parityCase {
 		// step 1: its loss is in the epoch average, its update in the weights).
 		{arch: tfgraph.Xception, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{"sgd", 2}}},
 		{arch: tfgraph.InceptionV3, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{"sgd", 2}}},
+		// The training levers (leverConfig): after the last step, which holds the others.
+		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
+			checks: []parityCheck{{"classweight", 3}, {"cosine", 3}, {"smoothing", 3}}},
+		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"adam", "adamw"},
+			checks: []parityCheck{{"adam", 1}, {"adam", 3}, {"adamw", 3}}},
 	}
 }
 
@@ -87,7 +93,7 @@ func TestStepParityWithKeras(t *testing.T) {
 	}
 	pyref.Require(t)
 	for _, pc := range parityCases() {
-		t.Run(pc.arch+"/"+pc.style, func(t *testing.T) {
+		t.Run(pc.arch+"/"+pc.style+"/"+strings.Join(pc.modes, ","), func(t *testing.T) {
 			size := 128
 			if pc.arch != tfgraph.MobileNet {
 				size = tfgraph.MinInputSize(pc.arch)
@@ -106,8 +112,8 @@ func TestStepParityWithKeras(t *testing.T) {
 					cfg := testConfig(pc.arch, size, manifest, filepath.Join(dir, fmt.Sprintf("run-%s-%d", c.mode, c.step)))
 					cfg.Init = filepath.Join(ref.dir, "init.weights.h5")
 					cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, int64(c.step), 1
-					cfg.Momentum = map[string]float64{"momentum": 0.9}[c.mode]
-					cfg.FreezeBase = c.mode == "freeze"
+					cfg.LearningRate = pc.learningRate()
+					leverConfig(&cfg, c.mode)
 					res, err := Run(context.Background(), cfg, nil)
 					if err != nil {
 						t.Fatal(err)
@@ -127,6 +133,36 @@ func TestStepParityWithKeras(t *testing.T) {
 	}
 }
 
+func (pc parityCase) learningRate() float64 {
+	if pc.lr == 0 {
+		return 0.001
+	}
+	return pc.lr
+}
+
+// leverConfig sets what the reference script's mode sets in Keras (see its doc).
+func leverConfig(cfg *Config, mode string) {
+	switch mode {
+	case "momentum":
+		cfg.Momentum = 0.9
+	case "freeze":
+		cfg.FreezeBase = true
+	case "classweight":
+		cfg.ClassWeight = "1.5,0.5"
+	case "adam":
+		cfg.Optimizer = OptimizerAdam
+	case "adamw":
+		cfg.Optimizer = OptimizerAdamW // weight decay 0: AdamW's Keras default
+	case "cosine":
+		cfg.LRSchedule = ScheduleCosine // over Epochs (1) x the batches of the train images: the script's steps
+	case "smoothing":
+		cfg.LabelSmoothing = 0.1
+	}
+}
+
+// slotPrefixes maps the checkpoint names of optimizer slots to the reference's keys.
+var slotPrefixes = map[string]string{"sgd/momentum/": "slot/", "adam/m/": "slot_m/", "adam/v/": "slot_v/"}
+
 // kerasStepsRef is one cached run of the reference script.
 type kerasStepsRef struct {
 	dir   string
@@ -139,7 +175,7 @@ func kerasSteps(t *testing.T, pc parityCase, size int, data string, entries []da
 	t.Helper()
 	script := pyref.Script("trainer_keras_steps.py")
 	args := []string{"--arch", pc.arch, "--size", strconv.Itoa(size), "--batch", strconv.Itoa(pc.batch),
-		"--steps", strconv.Itoa(pc.steps), "--lr", "0.001", "--style", pc.style, "--modes", strings.Join(pc.modes, ",")}
+		"--steps", strconv.Itoa(pc.steps), "--lr", strconv.FormatFloat(pc.learningRate(), 'g', -1, 64), "--style", pc.style, "--modes", strings.Join(pc.modes, ",")}
 	key := append([]string{"trainer_keras_steps", pyref.FileHash(t, script), pyref.FileHash(t, pyref.Script("tfgraph_reference.py"))}, args...)
 	var list strings.Builder
 	for _, e := range entries {
@@ -209,8 +245,10 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 	want := map[string]string{} // checkpoint name -> reference key
 	for _, n := range r.names {
 		want[n] = prefix + n
-		if c.mode == "momentum" && r.npz.Header(prefix+"slot/"+n+".npy") != nil {
-			want["sgd/momentum/"+n] = prefix + "slot/" + n
+		for goPrefix, refPrefix := range slotPrefixes {
+			if r.npz.Header(prefix+refPrefix+n+".npy") != nil {
+				want[goPrefix+n] = prefix + refPrefix + n
+			}
 		}
 	}
 	for n := range got {
@@ -240,9 +278,12 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 		if e > parityTol {
 			t.Errorf("%s after %s step %d: rel error %.3g > %g", name, c.mode, c.step, e, parityTol)
 		}
-		init := r.array(t, "init/"+strings.TrimPrefix(name, "sgd/momentum/"))
-		if strings.HasPrefix(name, "sgd/momentum/") {
+		slot := slotName(name)
+		var init []float32
+		if slot {
 			init = make([]float32, len(w)) // slots start at zero
+		} else {
+			init = r.array(t, "init/"+name)
 		}
 		var dd, dk, w0 float64 // ||Δgo - Δkeras||², ||Δkeras||², ||initial||² (the scale of the weight)
 		for i := range g {
@@ -252,7 +293,7 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 			dk += kd * kd
 			w0 += float64(init[i]) * float64(init[i])
 		}
-		if strings.HasPrefix(name, "sgd/momentum/") {
+		if slot {
 			w0 = dk // a slot starts at zero: measure against its value
 		}
 		if dk == 0 {
@@ -278,6 +319,16 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 	}
 	t.Logf("%d variables (%d changed): worst rel %.2g (%s), worst update %.2g (%s), worst update difference / weight %.2g",
 		len(want), changed, worst, worstName, worstDelta, worstDeltaName, worstDW)
+}
+
+// slotName reports whether a checkpoint name is an optimizer slot's.
+func slotName(name string) bool {
+	for p := range slotPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // compareMetrics checks the epoch's loss/accuracy (Keras's average of the per-step values

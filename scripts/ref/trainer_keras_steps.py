@@ -24,9 +24,16 @@ Weight styles (both from tfgraph_reference.random_weights, then calibrate_bn):
             not derail, comparable step after step.
 
 Modes (each starts from the same initial weights with a freshly compiled optimizer):
-  sgd       keras.optimizers.SGD(lr), the paper's optimizer
-  momentum  SGD(lr, momentum=0.9)
-  freeze    SGD(lr) with every backbone layer trainable=False (xray train --freeze-base)
+  sgd          keras.optimizers.SGD(lr), the paper's optimizer
+  momentum     SGD(lr, momentum=0.9)
+  freeze       SGD(lr) with every backbone layer trainable=False (xray train --freeze-base)
+  classweight  SGD(lr), train_on_batch(class_weight={0: 1.5, 1: 0.5}) (--class-weight 1.5,0.5)
+  adam         keras.optimizers.Adam(lr), Keras defaults (--optimizer adam)
+  adamw        keras.optimizers.AdamW(lr), weight_decay 0.004 (--optimizer adamw)
+  cosine       SGD(CosineDecay(lr, decay_steps=STEPS)) (--lr-schedule cosine over one epoch
+               of STEPS batches)
+  smoothing    SGD(lr), CategoricalCrossentropy(label_smoothing=0.1), in fit and evaluate
+               (--label-smoothing 0.1)
 
 OUT receives init.weights.h5 (Keras 3 save_weights of the initial model, what
 `xray train --init` reads) and ref.npz (float32):
@@ -34,6 +41,7 @@ OUT receives init.weights.h5 (Keras 3 save_weights of the initial model, what
   init/<path>                      every weight (w.path) before training
   <mode>/step<k>/<path>            every weight after step k (1-based)
   <mode>/step<k>/slot/<path>       the SGD momentum of each trainable weight (momentum mode)
+  <mode>/step<k>/slot_m/<path>, slot_v/<path>   Adam's first and second moments (adam, adamw)
   <mode>/loss, <mode>/accuracy     [steps] train_on_batch's loss and accuracy of each step
   <mode>/val_loss, <mode>/val_accuracy   [steps] model.evaluate on the val images after step k
 done is written last.
@@ -55,7 +63,23 @@ MODES = {
     "sgd": dict(momentum=0.0, freeze=False),
     "momentum": dict(momentum=0.9, freeze=False),
     "freeze": dict(momentum=0.0, freeze=True),
+    "classweight": dict(momentum=0.0, freeze=False, class_weight={0: 1.5, 1: 0.5}),
+    "adam": dict(freeze=False, optimizer="adam"),
+    "adamw": dict(freeze=False, optimizer="adamw"),
+    "cosine": dict(momentum=0.0, freeze=False, schedule="cosine"),
+    "smoothing": dict(momentum=0.0, freeze=False, label_smoothing=0.1),
 }
+
+
+def make_optimizer(spec, lr, steps):
+    """The mode's optimizer, freshly built (its slots start at zero, iterations at 0)."""
+    if spec.get("schedule") == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(initial_learning_rate=lr, decay_steps=steps)
+    if spec.get("optimizer") == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    if spec.get("optimizer") == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=spec["momentum"])
 
 
 def read_list(path, size):
@@ -122,15 +146,18 @@ def main():
         model.set_weights(initial)
         for layer in base.layers:
             layer.trainable = not spec["freeze"]
-        opt = keras.optimizers.SGD(learning_rate=a.lr, momentum=spec["momentum"])
-        model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+        opt = make_optimizer(spec, a.lr, a.steps)
+        loss = "categorical_crossentropy"
+        if spec.get("label_smoothing"):
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=spec["label_smoothing"])
+        model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
         hist = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         for k in range(a.steps):
             sl = slice(k * a.batch, (k + 1) * a.batch)
             # Keras 3's train_on_batch does not reset the loss and metric trackers (and
             # evaluate leaves its own values in them): reset, so each step reports its batch.
             model.reset_metrics()
-            logs = model.train_on_batch(x_train[sl], y_train[sl], return_dict=True)
+            logs = model.train_on_batch(x_train[sl], y_train[sl], class_weight=spec.get("class_weight"), return_dict=True)
             hist["loss"].append(logs["loss"])
             hist["accuracy"].append(logs["accuracy"])
             ev = model.evaluate(x_val, y_val, batch_size=a.batch, verbose=0, return_dict=True)
@@ -139,9 +166,14 @@ def main():
             prefix = f"{mode}/step{k + 1}/"
             for w in model.weights:
                 arrays[prefix + w.path] = np.asarray(w)
-            if spec["momentum"]:
+            if spec.get("momentum"):
                 for w in model.trainable_variables:
                     arrays[prefix + "slot/" + w.path] = np.asarray(opt.momentums[opt._get_variable_index(w)])
+            if spec.get("optimizer") in ("adam", "adamw"):
+                for w in model.trainable_variables:
+                    i = opt._get_variable_index(w)
+                    arrays[prefix + "slot_m/" + w.path] = np.asarray(opt._momentums[i])
+                    arrays[prefix + "slot_v/" + w.path] = np.asarray(opt._velocities[i])
         for k, v in hist.items():
             arrays[f"{mode}/{k}"] = np.asarray(v, dtype=np.float32)
     for layer in base.layers:
