@@ -101,26 +101,28 @@ func TestClassWeights(t *testing.T) {
 	}
 }
 
-// TestLeverValidation: every bad lever value is a configuration error naming the setting.
+// TestLeverValidation: every bad lever value is a *ConfigError naming the setting.
 func TestLeverValidation(t *testing.T) {
-	for name, mod := range map[string]func(*Config){
-		"optimizer":              func(c *Config) { c.Optimizer = "rmsprop" },
-		"momentum 0.9 applies":   func(c *Config) { c.Optimizer, c.Momentum = OptimizerAdam, 0.9 },
-		"weight decay":           func(c *Config) { c.WeightDecay = -1 },
-		"learning-rate schedule": func(c *Config) { c.LRSchedule = "step" },
-		"warmup":                 func(c *Config) { c.WarmupEpochs = c.Epochs },
-		"plateau factor":         func(c *Config) { c.PlateauFactor = 1.5 },
-		"minimum learning rate":  func(c *Config) { c.MinLR = math.NaN() },
-		"label smoothing":        func(c *Config) { c.LabelSmoothing = 1 },
-		"monitor":                func(c *Config) { c.Monitor = "loss" },
-		"class weight \"1,2,3\"": func(c *Config) { c.ClassWeight = "1,2,3" },
+	for field, mod := range map[string]func(*Config){
+		"optimizer":        func(c *Config) { c.Optimizer = "rmsprop" },
+		"momentum":         func(c *Config) { c.Optimizer, c.Momentum = OptimizerAdam, 0.9 },
+		"weight_decay":     func(c *Config) { c.WeightDecay = -1 },
+		"lr_schedule":      func(c *Config) { c.LRSchedule = "step" },
+		"warmup_epochs":    func(c *Config) { c.WarmupEpochs = c.Epochs },
+		"plateau_factor":   func(c *Config) { c.PlateauFactor = 1.5 },
+		"plateau_patience": func(c *Config) { c.PlateauPatience = -1 },
+		"min_lr":           func(c *Config) { c.MinLR = math.NaN() },
+		"label_smoothing":  func(c *Config) { c.LabelSmoothing = 1 },
+		"monitor":          func(c *Config) { c.Monitor = "loss" },
+		"class_weight":     func(c *Config) { c.ClassWeight = "1,2,3" },
 	} {
 		c := DefaultConfig()
 		c.Data = "x"
 		mod(&c)
 		err := c.Validate()
-		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), name) {
-			t.Errorf("%s: %v", name, err)
+		var ce *ConfigError
+		if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != field {
+			t.Errorf("%s: %v", field, err)
 		}
 	}
 	c := DefaultConfig()
