@@ -93,7 +93,7 @@ func TestStepParityWithKeras(t *testing.T) {
 	}
 	pyref.Require(t)
 	for _, pc := range parityCases() {
-		t.Run(pc.arch+"/"+pc.style+"/"+strings.Join(pc.modes, ","), func(t *testing.T) {
+		t.Run(pc.arch+"/"+pc.style+"/"+strings.Join(pc.modes, "+"), func(t *testing.T) {
 			size := 128
 			if pc.arch != tfgraph.MobileNet {
 				size = tfgraph.MinInputSize(pc.arch)
