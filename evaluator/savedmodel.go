@@ -27,6 +27,9 @@ type SavedModelInput struct {
 	BatchSize  int       // images per session run; default 32
 	Progress   io.Writer // progress bar; nil for none
 	Log        io.Writer // one warning line per file skipped with AllImages; nil to discard
+	// RequireThreshold fails with ErrNoThreshold, before predicting, when the model
+	// stores no operating threshold (the thresholded decision was asked for).
+	RequireThreshold bool
 }
 
 // manifestPath is the manifest to use: the one given, else the one the training run
@@ -107,6 +110,9 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 		return nil, meta, err
 	}
 	defer model.Close()
+	if t := model.Metadata().Threshold; in.RequireThreshold && (t == nil || t.IsArgmax()) {
+		return nil, meta, fmt.Errorf("%s: %w", in.SavedModel, ErrNoThreshold)
+	}
 	bs := in.BatchSize
 	if bs <= 0 {
 		bs = savedmodels.DefaultMaxBatch

@@ -18,6 +18,7 @@ type savedModelInput struct {
 	Data       string    // dataset root
 	Manifest   string    // split manifest CSV; "" means the dataset's default
 	Split      string    // split to run, e.g. "test", or "all"
+	Threshold  bool      // the thresholded decision is asked for: fail early without one
 	Progress   io.Writer // where the progress bar and warnings go (stderr)
 }
 
@@ -28,7 +29,7 @@ var runSavedModel = func(ctx context.Context, in savedModelInput) ([]evaluator.R
 	logDevice(in.Progress, "evaluating")
 	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split,
-		Progress: progressWriter(in.Progress), Log: prefixWriter{in.Progress, "xray: "},
+		Progress: progressWriter(in.Progress), Log: prefixWriter{in.Progress, "xray: "}, RequireThreshold: in.Threshold,
 	})
 }
 
@@ -102,8 +103,11 @@ func evaluateAction(c *cli.Context) error {
 	if savedModel != "" {
 		recs, meta, err := runSavedModel(c.Context, savedModelInput{
 			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
-			Split: cfg.Split, Progress: c.App.ErrWriter,
+			Split: cfg.Split, Progress: c.App.ErrWriter, Threshold: byThreshold,
 		})
+		if errors.Is(err, evaluator.ErrNoThreshold) {
+			return fmt.Errorf("%w (--decision argmax)", err)
+		}
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,10 @@ func TestThresholdDecisionCLI(t *testing.T) {
 	if r := met.Confusion; r[0][0]+r[0][1] != 16 || r[1][0]+r[1][1] != 17 {
 		t.Errorf("labels per class %v, want the folders' 16 and 17", r)
 	}
+	code, _, stderr = runCLI(t, "evaluate", "--savedmodel", plainDir, "--data", data, "--split", "all", "--decision", "threshold", "--out", out)
+	if code != exitFailure || !strings.Contains(stderr, "no operating threshold") || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
+		t.Errorf("evaluate --decision threshold without one: exit %d %q", code, stderr)
+	}
 	code, _, stderr = runCLI(t, "evaluate", "--savedmodel", dir, "--split", "all")
 	if code != exitUsage || !strings.Contains(stderr, "--split all needs --data") {
 		t.Errorf("--split all without --data: exit %d %q", code, stderr)
