@@ -20,7 +20,8 @@
 //	dir/variables/variables.index               checkpoint written by TensorFlow's SaveV2,
 //	dir/variables/variables.data-00000-of-00001 keys = Keras weight paths ("conv_dw_1/depthwise_kernel")
 //	dir/assets.extra/xray.json                  Metadata: architecture, input size, pooling,
-//	                                            preprocessing, class names, run id, versions
+//	                                            preprocessing, class names, run id, versions,
+//	                                            operating threshold (when training chose one)
 //
 // The MetaGraphDef holds the inference path of the graph only, a TF1 saver (filename
 // tensor save/Const:0, save/control_dependency:0, save/restore_all), the variables as
@@ -48,6 +49,8 @@
 // Options.MaxDelay for a batch to fill. A bad image is an error for that image only
 // (Prediction.Err); a done context ends a call with its error; Close releases the session.
 // Load's error is a *LoadError matching ErrNotFound, ErrNotXray or ErrDamaged.
+// Prediction.Class is the argmax; Prediction.Decision applies the model's operating
+// threshold (Metadata.Threshold: pneumonia when p_pneumonia >= it; argmax without one).
 //
 // A service module needs, besides `require github.com/xraylab/xray`, the replace that
 // makes tfgo's TensorFlow binding resolve to graft (see examples/service/go.mod) and cgo
