@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,5 +89,28 @@ func TestThresholdDecisionCLI(t *testing.T) {
 	code, _, stderr = runCLI(t, "evaluate", "--savedmodel", dir, "--split", "all")
 	if code != exitUsage || !strings.Contains(stderr, "--split all needs --data") {
 		t.Errorf("--split all without --data: exit %d %q", code, stderr)
+	}
+}
+
+// Bad --threshold and --scheme values are refused before anything is written.
+func TestTrainThresholdAndSchemeFlags(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	data := filepath.Join("..", "..", "testdata", "chest_xray")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threshold", "median"}, "unknown threshold rule \"median\""},
+		{[]string{"--threshold", "sensitivity:2"}, "sensitivity must be a number in (0, 1]"},
+		{[]string{"--scheme", "random"}, "unknown split scheme \"random\""},
+		{[]string{"--val-from-folder"}, "needs the kaggle scheme"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"train", "--data", data, "--out", out, "--weights", "none"}, tc.args...)...)
+		if code == exitOK || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d %q, want a refusal with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused run touched %s", out)
 	}
 }
