@@ -42,8 +42,13 @@ build: check-tf
 	  'exec "$$(dirname "$$0")/xray.bin" "$$@"' > $(BIN)
 	@chmod +x $(BIN)
 
+# vet fails on unformatted Go files, go vet's findings and staticcheck's (pinned in go.mod's
+# tool directive: `go tool` fetches and builds that exact version on a fresh machine).
 vet: check-tf
+	@files=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(find . -path './.*' -prune -o -name '*.go' -print)); \
+	  if [ -n "$$files" ]; then echo "error: not gofmt-formatted (run gofmt -w on them):" $$files >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 test: setup vet
 	$(GO) test -count=1 ./...

@@ -225,6 +225,7 @@ func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataT
 			OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, 2)),
 			OutputClassID:       tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
 		},
+		//lint:ignore SA1019 tf.saved_model.save still writes it, and TensorFlow Serving before 2.4 checks it.
 		MethodName: predictMethod,
 	}
 }

@@ -40,7 +40,7 @@ func ckptFixture(t *testing.T, seed uint64) (State, map[string]*tf.Tensor, map[s
 		for i := range v {
 			v[i] = float32(r.NormFloat64())
 		}
-		v[0] = -0.0 // signed zero and extremes survive bit for bit
+		v[0] = float32(math.Copysign(0, -1)) // signed zero and extremes survive bit for bit
 		if n > 2 {
 			v[1], v[2] = math.MaxFloat32, math.SmallestNonzeroFloat32
 		}
