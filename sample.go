@@ -1,7 +1,8 @@
 // Package xray is the root of the xray module: pneumonia detection in pediatric chest
-// X-rays on TensorFlow's C API. The packages: dataset (ingest, split, preprocessing,
-// loader), tfgraph (Keras-equivalent graphs and weights), trainer (SGD loop), savedmodels
-// (export and serving), evaluator (metrics and plots); the CLI is cmd/xray.
+// X-rays on TensorFlow's C API. The packages: preprocess (the pixel contract), labels (the
+// class vocabulary), dataset (ingest, split, loader), tfgraph (Keras-equivalent graphs and
+// weights), trainer (the training loop), savedmodels (export and serving), kerasimport
+// (Keras-trained models in), evaluator (metrics and plots); the CLI is cmd/xray.
 //
 // This package only embeds the small real X-ray sample of testdata/chest_xray, so that
 // `xray demo` runs from the binary alone.

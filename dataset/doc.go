@@ -18,8 +18,8 @@
 // plain {NORMAL,PNEUMONIA}/ folder, in any letter case. Hidden files, .DS_Store, ._* and
 // __MACOSX are ignored. Each file is read once: its sha256, its header (format, size >=
 // MinSide px a side) and its end marker (JPEG EOI, PNG IEND) are checked, which finds
-// empty, non-image, truncated and too-small files at disk speed (the 5216 224-px files in
-// under a second; IngestOptions.Verify decodes everything fully instead, ~14 s). Bad files
+// empty, non-image, truncated and too-small files at disk speed (IngestOptions.Verify
+// decodes everything fully instead). Bad files
 // are skipped and listed (SplitReport.Skipped, "skipped: 3 (see log)"); a missing class
 // folder or one without usable images is an error naming it and the expected layout.
 // Patients come from the file names (PatientID).
@@ -43,8 +43,7 @@
 //     train. A plain tree, or one without test/ images, is an error.
 //
 // PatientLeaks counts patients in more than one split; MakeManifest reports it for the
-// chosen scheme and for Paper with the same seed (on the 5216 images of the Kaggle train
-// folder, 722 of 2846 patients leak under Paper with seed 42).
+// chosen scheme and for Paper with the same seed.
 //
 // The manifest is CSV, "path,label,split,patient,sha256" (label as a class name, path
 // relative to the data root), sorted by path, after "# root:", "# scheme:" and "# seed:"
@@ -57,13 +56,12 @@
 // one-hot labels, paths) in order. With Shuffle it visits EpochOrder(n, Seed, epoch), a
 // function of those three numbers only, so a run resumed at epoch k reproduces the
 // batches; without, the manifest's order. Decoded, resized uint8 pixels are cached in
-// memory up to CacheBytes (default min(4 GiB, half the available memory); all 5856 images
-// at 256 px take 1.15 GB), so only the first epoch decodes. Each file's sha256 is checked
+// memory up to CacheBytes (default min(4 GiB, half the available memory)), so only the
+// first epoch decodes. Each file's sha256 is checked
 // against the manifest when it is read. Augment (rotation, zoom, shift, contrast,
 // brightness; off by default as in the paper) is drawn from (Seed, epoch, image) and
 // applied to the cached pixels, so it never changes what is cached. Epoch stops cleanly on break or
 // context cancellation; no goroutine outlives the loop.
 //
-// bench/loader compares the loader's images per second with a tf.data pipeline doing the
-// same work in Python on the same machine.
+// docs/dataset.md has the measured speeds, cache sizes and leak counts on the Kermany data.
 package dataset
