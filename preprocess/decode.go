@@ -1,0 +1,123 @@
+package preprocess
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+)
+
+// MaxPixels bounds the width x height Decode accepts (33.5 Mpx, e.g. 5790 x 5790), so a
+// small hostile file cannot make it allocate gigabytes. Digital X-ray detectors stay under
+// 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx).
+const MaxPixels = 1 << 25
+
+// Errors Decode wraps, so callers can tell the kind of bad input apart.
+var (
+	ErrEmpty       = errors.New("empty file")
+	ErrUnsupported = errors.New("not a JPEG or PNG image")
+)
+
+// format sniffs the encoding from the magic bytes (file names lie: a .jpeg may be a PNG).
+func format(b []byte) string {
+	switch {
+	case len(b) >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF:
+		return "jpeg"
+	case len(b) >= 8 && string(b[:8]) == "\x89PNG\r\n\x1a\n":
+		return "png"
+	}
+	return ""
+}
+
+// Config reads an image's format and size from its header without decoding the pixels.
+func Config(b []byte) (kind string, w, h int, err error) {
+	if len(b) == 0 {
+		return "", 0, 0, ErrEmpty
+	}
+	var cfg image.Config
+	f := format(b)
+	switch f {
+	case "jpeg":
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(b))
+	case "png":
+		cfg, err = png.DecodeConfig(bytes.NewReader(b))
+	default:
+		return "", 0, 0, ErrUnsupported
+	}
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("corrupt %s header: %v", f, err)
+	}
+	return f, cfg.Width, cfg.Height, nil
+}
+
+// Decode decodes a JPEG or PNG (8- or 16-bit grayscale, gray+alpha, RGB, RGBA, paletted,
+// CMYK/YCCK JPEG) and applies a JPEG's EXIF orientation. Grayscale sources come back as
+// *image.Gray (16-bit samples keep their high byte), everything else as an opaque RGB
+// *image.NRGBA (alpha dropped, not composited), both with origin (0, 0): the values
+// TensorFlow's DecodeJpeg/DecodePng give with channels=3. Bad input returns an error,
+// never panics.
+func Decode(b []byte) (img image.Image, err error) {
+	f, w, h, err := Config(b)
+	if err != nil {
+		return nil, err
+	}
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
+		return nil, fmt.Errorf("%s of %d x %d pixels: outside 1..%d pixels", f, w, h, MaxPixels)
+	}
+	// The standard decoders are well fuzzed, but a panic here would take a server down.
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("corrupt %s: decoder panic: %v", f, r)
+		}
+	}()
+	var m image.Image
+	if f == "jpeg" {
+		m, err = jpeg.Decode(bytes.NewReader(b))
+	} else {
+		m, err = png.Decode(bytes.NewReader(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("corrupt %s: %v", f, err)
+	}
+	o := 1
+	if f == "jpeg" {
+		o = jpegOrientation(b)
+	}
+	switch g := m.(type) {
+	case *image.Gray:
+		return orientGray(grayAtOrigin(g), o), nil
+	case *image.Gray16:
+		return orientGray(gray16To8(g), o), nil
+	}
+	return orientRGB(ToRGB(m), o), nil
+}
+
+// grayAtOrigin returns g with its origin moved to (0, 0), copying only when needed.
+func grayAtOrigin(g *image.Gray) *image.Gray {
+	b := g.Bounds()
+	if b.Min == (image.Point{}) {
+		return g
+	}
+	w, h := b.Dx(), b.Dy()
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		copy(dst.Pix[y*w:(y+1)*w], g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):])
+	}
+	return dst
+}
+
+// gray16To8 keeps the high byte of each sample, as TensorFlow's DecodePng does for uint8.
+func gray16To8(g *image.Gray16) *image.Gray {
+	b := g.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dst := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		row := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):]
+		for x := 0; x < w; x++ {
+			dst.Pix[y*w+x] = row[2*x] // big-endian: high byte first
+		}
+	}
+	return dst
+}
