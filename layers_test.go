@@ -7,8 +7,8 @@ import (
 )
 
 // TestLayers keeps the import arrows pointing down, so the folder names tell where a thing
-// lives: the pixel contract and the class vocabulary import nothing of ours and no
-// TensorFlow; model building knows nothing of data, export or training; what a service
+// lives: the pixel contract, the class vocabulary and the decision rule import nothing of
+// ours and no TensorFlow; model building knows nothing of data, export or training; what a service
 // imports (savedmodels) pulls in no data ingest and no terminal packages.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/xraylab/xray/"
@@ -19,6 +19,7 @@ func TestLayers(t *testing.T) {
 	}{
 		{"preprocess", append([]string{"tensorflow", "runtime/cgo", mod + "labels"}, prefixed(mod, above)...)},
 		{"labels", append([]string{"tensorflow", mod + "preprocess"}, prefixed(mod, above)...)},
+		{"decision", append([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "labels"}, prefixed(mod, above)...)},
 		{"dataset", append([]string{"tensorflow"}, prefixed(mod, above[1:])...)},
 		{"tfgraph/...", append([]string{mod + "dataset", mod + "preprocess", mod + "labels"}, prefixed(mod, above[2:])...)},
 		{"savedmodels", append([]string{"progressbar", "golang.org/x/term", "uniseg", mod + "dataset"}, prefixed(mod, above[3:])...)},
