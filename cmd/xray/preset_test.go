@@ -33,7 +33,7 @@ func trainFlags(t *testing.T, env map[string]string, args ...string) (map[string
 		if err := applyPreset(c); err != nil {
 			return err
 		}
-		for _, f := range []string{"batch-size", "lr", "momentum", "epochs", "augment", "arch"} {
+		for _, f := range []string{"batch-size", "lr", "momentum", "epochs", "augment", "arch", "class-weight", "lr-schedule", "monitor"} {
 			got[f] = fmt.Sprint(c.Value(f))
 		}
 		var err error
@@ -47,7 +47,8 @@ func trainFlags(t *testing.T, env map[string]string, args ...string) (map[string
 func TestPresets(t *testing.T) {
 	// paper changes nothing: the defaults are the paper's.
 	got, aug, err := trainFlags(t, nil)
-	if err != nil || got["lr"] != "0.001" || got["batch-size"] != "20" || got["epochs"] != "100" || got["augment"] != "false" || aug.On() {
+	if err != nil || got["lr"] != "0.001" || got["batch-size"] != "20" || got["epochs"] != "100" || got["augment"] != "false" || aug.On() ||
+		got["class-weight"] != "none" || got["lr-schedule"] != "constant" || got["monitor"] != "val_loss" {
 		t.Errorf("default (paper): %v %+v %v", got, aug, err)
 	}
 	// robust sets its values; a flag given on the command line or in XRAY_<FLAG> wins.
@@ -55,13 +56,17 @@ func TestPresets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for f, want := range map[string]string{"lr": "0.05", "epochs": "3", "batch-size": "16", "momentum": "0.9", "augment": "true", "arch": "mobilenet"} {
+	for f, want := range map[string]string{"lr": "0.05", "epochs": "3", "batch-size": "16", "momentum": "0.9", "augment": "true",
+		"arch": "mobilenet", "class-weight": "balanced", "lr-schedule": "cosine", "monitor": "val_auc"} {
 		if got[f] != want {
 			t.Errorf("--preset robust --lr 0.05, XRAY_EPOCHS=3: %s = %s, want %s", f, got[f], want)
 		}
 	}
-	if aug != dataset.DefaultAugment() {
-		t.Errorf("robust augmentation %+v, want the defaults %+v", aug, dataset.DefaultAugment())
+	if want := (dataset.Augment{Rotation: 10, Translate: 0.1, Zoom: 0.1, Brightness: 0.05, Contrast: 0.1}); aug != want {
+		t.Errorf("robust augmentation %+v, want %+v", aug, want)
+	}
+	if _, aug, _ = trainFlags(t, nil, "--preset", "robust", "--augment-brightness", "0.2"); aug.Brightness != 0.2 || aug.Contrast != 0.1 {
+		t.Errorf("--preset robust --augment-brightness 0.2: %+v", aug)
 	}
 	if _, aug, _ = trainFlags(t, nil, "--preset", "robust", "--augment=false"); aug.On() {
 		t.Error("--preset robust --augment=false still augments")
