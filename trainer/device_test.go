@@ -34,15 +34,24 @@ func currentDeviceType(t *testing.T) string {
 }
 
 // Every op of the three networks and their training steps (with and without momentum,
-// whole model and head only, AdamW with class weights and label smoothing) has a kernel for this machine's device type in the linked
-// TensorFlow; on a GPU build with a GPU the same test reports GPU coverage.
+// whole model and head only, AdamW with class weights and label smoothing) has a CPU
+// kernel in the linked TensorFlow and, when it is a GPU build (whether or not a GPU is
+// present), a GPU kernel.
 func TestKernelCoverage(t *testing.T) {
-	dt := currentDeviceType(t)
+	types := []string{devices.CPU}
+	if gpu, err := devices.GPUBuild(); err != nil {
+		t.Fatal(err)
+	} else if gpu {
+		types = append(types, devices.GPU)
+	}
+	t.Logf("checking kernels for %v", types)
 	for _, arch := range tfgraph.Architectures {
 		for _, o := range []trainOptions{{}, {Momentum: 0.9}, {FreezeBase: true}, leverOptions} {
 			m, _ := trainingGraph(t, arch, o)
-			if err := devices.CheckKernels(m.Graph, dt); err != nil {
-				t.Errorf("%s (%+v): %v", arch, o, err)
+			for _, dt := range types {
+				if err := devices.CheckKernels(m.Graph, dt); err != nil {
+					t.Errorf("%s (%+v): %v", arch, o, err)
+				}
 			}
 		}
 	}
@@ -145,12 +154,28 @@ func TestDeviceGPUWithoutGPU(t *testing.T) {
 	if !errors.Is(err, devices.ErrNoGPU) || !errors.As(err, &nogpu) {
 		t.Fatalf("Run with device gpu and no GPU: %v, want devices.ErrNoGPU", err)
 	}
-	if !strings.Contains(err.Error(), "CPU-only build") {
-		t.Errorf("the error does not name the CPU-only TensorFlow linked here: %v", err)
+	if want := expectedNoGPUCause(t); !strings.Contains(err.Error(), want) {
+		t.Errorf("the error does not say %q: %v", want, err)
 	}
 	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the output folder %s was touched: %v", cfg.Out, err)
 	}
+}
+
+// expectedNoGPUCause is what the no-GPU error must say here: that the library is a
+// CPU-only build, or else that no NVIDIA device is visible.
+func expectedNoGPUCause(t *testing.T) string {
+	t.Helper()
+	gpu, err := devices.GPUBuild()
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case !gpu:
+		return "CPU-only build"
+	case !devices.HostHasGPU():
+		return "no NVIDIA device is visible"
+	}
+	return "could not use it"
 }
 
 // checkRunDevices compares run.json's devices with Python TensorFlow's local devices (the
@@ -181,5 +206,30 @@ func checkRunDevices(t *testing.T, out string) {
 	}
 	if len(devices.GPUs(rj.Devices)) == 0 && rj.CUDA != nil {
 		t.Errorf("a CPU run records CUDA libraries %+v", rj.CUDA)
+	}
+}
+
+// A machine with an NVIDIA GPU (here: an nvidia-smi on PATH) and a CPU-only TensorFlow:
+// auto says so once and goes on; gpu fails naming the CPU-only library.
+func TestCPUOnlyLibraryOnGPUMachine(t *testing.T) {
+	if gpu, err := devices.GPUBuild(); err != nil || gpu {
+		t.Skipf("needs the CPU-only TensorFlow (GPU build: %v, %v)", gpu, err)
+	}
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "nvidia-smi"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var log bytes.Buffer
+	cfg := DefaultConfig()
+	if err := checkDevice(cfg, logger{w: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "note: this machine has an NVIDIA GPU, but the linked TensorFlow library is a CPU-only build"); n != 1 {
+		t.Errorf("auto said the note %d times, want once:\n%s", n, log.String())
+	}
+	cfg.Device = DeviceGPU
+	if err := checkDevice(cfg, logger{w: &log}); !errors.Is(err, devices.ErrNoGPU) || !strings.Contains(err.Error(), "CPU-only build although this machine has an NVIDIA GPU") {
+		t.Errorf("gpu: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ type Device struct {
 	Type        string `json:"type"`         // "CPU", "GPU"
 	MemoryBytes int64  `json:"memory_bytes"` // TensorFlow's memory limit for the device
 	// GPU only, from the CUDA driver (empty when it cannot be asked).
-	Model             string `json:"model,omitempty"`              // "NVIDIA H200"
+	Model             string `json:"model,omitempty"`              // "NVIDIA A100-SXM4-80GB"
 	ComputeCapability string `json:"compute_capability,omitempty"` // "9.0"
 	TotalMemoryBytes  int64  `json:"total_memory_bytes,omitempty"` // the card's memory
 }
@@ -54,8 +54,8 @@ func (d Device) index() int {
 	return n
 }
 
-// String describes the device in one phrase: "GPU:0 (NVIDIA H200, compute capability
-// 9.0, 140 GiB)" or "CPU:0".
+// String describes the device in one phrase: "GPU:0 (NVIDIA A100-SXM4-80GB, compute
+// capability 8.0, 80 GiB)" or "CPU:0".
 func (d Device) String() string {
 	if d.Type != GPU {
 		return d.Short()

@@ -25,6 +25,10 @@ import (
 
 var kernelCache sync.Map // op type -> []*kpb.KernelDef
 
+// deviceDefault is DEVICE_DEFAULT: a kernel for any device TensorFlow falls back to when
+// none registered for the device type itself matches.
+const deviceDefault = "DEFAULT"
+
 // Kernels returns the kernels the linked TensorFlow registers for an op type
 // (TF_GetRegisteredKernelsForOp), every device type.
 func Kernels(opType string) ([]*kpb.KernelDef, error) {
@@ -89,9 +93,10 @@ func (e *MissingKernelsError) Error() string {
 }
 
 // CheckKernels reports (as a *MissingKernelsError) every op of g that the linked
-// TensorFlow has no deviceType kernel for, matching kernels the way TensorFlow places
-// nodes: same device type, no label, and the node's type attributes within each of the
-// kernel's type constraints.
+// TensorFlow has no deviceType kernel for, matching kernels the way TensorFlow's kernel
+// lookup does: the device type or DEFAULT (kernels registered for every device, such as
+// Placeholder or int32 Const kept in host memory), no label, and the node's type
+// attributes within each of the kernel's type constraints.
 func CheckKernels(g *tf.Graph, deviceType string) error {
 	var buf bytes.Buffer
 	if _, err := g.WriteTo(&buf); err != nil {
@@ -131,7 +136,7 @@ func CheckKernels(g *tf.Graph, deviceType string) error {
 
 // accepts reports whether kernel k runs a node with attrs on deviceType.
 func accepts(k *kpb.KernelDef, deviceType string, attrs map[string]*avpb.AttrValue) bool {
-	if k.DeviceType != deviceType || k.Label != "" {
+	if (k.DeviceType != deviceType && k.DeviceType != deviceDefault) || k.Label != "" {
 		return false
 	}
 	for _, c := range k.Constraint {
@@ -159,7 +164,7 @@ func typeAttrs(ks []*kpb.KernelDef, deviceType string, attrs map[string]*avpb.At
 	var names []string
 	for _, k := range ks {
 		for _, c := range k.Constraint {
-			if k.DeviceType == deviceType && !slices.Contains(names, c.Name) {
+			if (k.DeviceType == deviceType || k.DeviceType == deviceDefault) && !slices.Contains(names, c.Name) {
 				names = append(names, c.Name)
 			}
 		}
