@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,10 +46,13 @@ func TestKernelCoverage(t *testing.T) {
 	} else if gpu {
 		types = append(types, devices.GPU)
 	}
-	t.Logf("checking kernels for %v", types)
+	opTypes := map[string]bool{}
 	for _, arch := range tfgraph.Architectures {
 		for _, o := range []trainOptions{{}, {Momentum: 0.9}, {FreezeBase: true}, leverOptions} {
 			m, _ := trainingGraph(t, arch, o)
+			for _, op := range m.Graph.Operations() {
+				opTypes[op.Type()] = true
+			}
 			for _, dt := range types {
 				if err := devices.CheckKernels(m.Graph, dt); err != nil {
 					t.Errorf("%s (%+v): %v", arch, o, err)
@@ -55,6 +60,7 @@ func TestKernelCoverage(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("checked %d op types for %v: %v", len(opTypes), types, slices.Sorted(maps.Keys(opTypes)))
 }
 
 // With soft placement off and every node pinned to this machine's device, each network's
