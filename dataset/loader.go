@@ -308,7 +308,7 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 		return nil, fmt.Errorf("load image %w", err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load image: %w (is the manifest's data root right? --data)", err)
+		return nil, fmt.Errorf("load image: %w (is the manifest's data root right?)", err)
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
 	img, err := preprocess.Decode(b)

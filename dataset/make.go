@@ -101,9 +101,9 @@ func (r *SplitReport) WriteTable(w io.Writer) {
 	}
 	m := r.Manifest
 	if m.Scheme == Paper {
-		fmt.Fprintf(w, "patients in more than one split: %d (use --scheme patient for none)\n", r.Leaks)
+		fmt.Fprintf(w, "patients in more than one split: %d (the patient scheme has none)\n", r.Leaks)
 	} else {
-		fmt.Fprintf(w, "patients in more than one split: %d (--scheme paper with seed %d: %d)\n", r.Leaks, m.Seed, r.PaperLeaks)
+		fmt.Fprintf(w, "patients in more than one split: %d (the paper scheme with seed %d: %d)\n", r.Leaks, m.Seed, r.PaperLeaks)
 	}
 	if r.Duplicates > 0 {
 		fmt.Fprintf(w, "byte-identical files: %d, %d of them in a different split than their twin\n", r.Duplicates, r.DupAcross)

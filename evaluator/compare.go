@@ -116,7 +116,7 @@ func Compare(runs []RunResult) *Comparison {
 	}
 	for _, r := range runs {
 		if r.Model == "" {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model unknown (no \"arch\" in run.json, no \"model\" in metrics.json); evaluate with --model ARCH to match it to a paper row", r.Name))
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model unknown (no \"arch\" in run.json, no \"model\" in metrics.json); name its architecture when evaluating it to match it to a paper row", r.Name))
 		} else if _, ok := PaperRowFor(r.Model); !ok {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model %q is not one of the paper's (xception, mobilenet, inceptionv3); no paper row to compare with", r.Name, r.Model))
 		}

@@ -42,8 +42,12 @@ func (in SavedModelInput) manifestPath() (string, error) {
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("no manifest for %s: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", in.SavedModel)
+	return "", fmt.Errorf("%w for %s: none given and no manifest.csv beside it", ErrNoManifest, in.SavedModel)
 }
+
+// ErrNoManifest: evaluating a SavedModel needs the split manifest, and none was given or
+// found beside it.
+var ErrNoManifest = errors.New("no split manifest")
 
 // images lists the images to run, their root, and where the list came from (for errors).
 // AllImages without a manifest scans Data (either layout, labels from the class folders);

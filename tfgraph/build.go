@@ -48,19 +48,30 @@ func (cfg Config) withDefaults() (Config, backbone, error) {
 		known = known || a == cfg.Arch
 	}
 	if !known {
-		return cfg, backbone{}, fmt.Errorf("unknown architecture %q: use one of %s", cfg.Arch, strings.Join(Architectures, ", "))
+		return cfg, backbone{}, &ConfigError{Field: "Arch", Value: fmt.Sprintf("%q", cfg.Arch), Reason: "unknown architecture: use one of " + strings.Join(Architectures, ", ")}
 	}
 	bb, ok := backbones[cfg.Arch]
 	if !ok {
-		return cfg, backbone{}, fmt.Errorf("architecture %s is not implemented yet in this build: use %s", cfg.Arch, strings.Join(implemented(), ", "))
+		return cfg, backbone{}, &ConfigError{Field: "Arch", Value: cfg.Arch, Reason: "not implemented yet in this build: use " + strings.Join(implemented(), ", ")}
 	}
 	if cfg.Pool != PoolAvg && cfg.Pool != PoolMax {
-		return cfg, backbone{}, fmt.Errorf("unknown head pooling %q: use %s or %s", cfg.Pool, PoolAvg, PoolMax)
+		return cfg, backbone{}, &ConfigError{Field: "Pool", Value: fmt.Sprintf("%q", cfg.Pool), Reason: fmt.Sprintf("unknown head pooling: use %s or %s", PoolAvg, PoolMax)}
 	}
 	if cfg.InputSize < 0 {
-		return cfg, backbone{}, fmt.Errorf("input size %d is negative: use a side such as %d", cfg.InputSize, DefaultInputSize)
+		return cfg, backbone{}, &ConfigError{Field: "InputSize", Value: cfg.InputSize, Reason: fmt.Sprintf("is negative: use a side such as %d", DefaultInputSize)}
+	}
+	if min := MinInputSize(cfg.Arch); cfg.InputSize < min {
+		return cfg, backbone{}, &ConfigError{Field: "InputSize", Value: cfg.InputSize, Reason: fmt.Sprintf(
+			"too small for %s: its feature map would be smaller than the head's %dx%d pooling; use %d or more", cfg.Arch, HeadPool, HeadPool, min)}
 	}
 	return cfg, bb, nil
+}
+
+// Validate reports the first invalid setting of cfg as a *ConfigError, without building
+// anything, so a caller can check a configuration before it writes files.
+func (cfg Config) Validate() error {
+	_, _, err := cfg.withDefaults()
+	return err
 }
 
 func implemented() []string {
@@ -82,9 +93,6 @@ func Build(cfg Config) (*Model, error) {
 	cfg, bb, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
-	}
-	if min := MinInputSize(cfg.Arch); cfg.InputSize < min {
-		return nil, sizeError(cfg, min)
 	}
 	m := &Model{Config: cfg}
 	err = catch(func() {
@@ -143,11 +151,6 @@ func catch(f func()) (err error) {
 	}()
 	f()
 	return nil
-}
-
-func sizeError(cfg Config, min int) error {
-	return fmt.Errorf("input size %d is too small for %s: its feature map would be smaller than the head's %dx%d pooling; use --input-size %d or more",
-		cfg.InputSize, cfg.Arch, HeadPool, HeadPool, min)
 }
 
 var minSizes sync.Map // arch -> int

@@ -1,6 +1,7 @@
 package tfgraph
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -230,7 +231,8 @@ func TestMinInputSize(t *testing.T) {
 					arch, min, min-1, works[strconv.Itoa(min-1)], min, works[strconv.Itoa(min)])
 			}
 			_, err := Build(Config{Arch: arch, InputSize: min - 1})
-			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("--input-size %d or more", min)) || strings.Contains(err.Error(), "\n") {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != "InputSize" || !strings.Contains(err.Error(), fmt.Sprintf("use %d or more", min)) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("Build at %d: error %v, want one line naming %d", min-1, err, min)
 			}
 			m, err := Build(Config{Arch: arch, InputSize: min})
@@ -244,21 +246,38 @@ func TestMinInputSize(t *testing.T) {
 	}
 }
 
-// TestBuildErrors: bad configurations are one-line errors naming the fix.
+// TestBuildErrors: bad configurations are one-line *ConfigErrors naming the field and
+// the fix, from Validate and from Build alike.
 func TestBuildErrors(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  Config
-		want string
+		cfg         Config
+		field, want string
 	}{
-		{Config{Arch: "vgg16"}, "use one of mobilenet, xception, inceptionv3"},
-		{Config{Arch: ""}, "unknown architecture"},
-		{Config{Arch: MobileNet, Pool: "sum"}, "use avg or max"},
-		{Config{Arch: MobileNet, InputSize: -3}, "negative"},
-		{Config{Arch: MobileNet, InputSize: 32}, "too small"},
+		{Config{Arch: "vgg16"}, "Arch", "use one of mobilenet, xception, inceptionv3"},
+		{Config{Arch: ""}, "Arch", "unknown architecture"},
+		{Config{Arch: MobileNet, Pool: "sum"}, "Pool", "use avg or max"},
+		{Config{Arch: MobileNet, InputSize: -3}, "InputSize", "input size -3: is negative"},
+		{Config{Arch: MobileNet, InputSize: 32}, "InputSize", "input size 32: too small"},
 	} {
 		m, err := Build(tc.cfg)
-		if err == nil || m != nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("Build(%+v) = %v, %v; want a one-line error containing %q", tc.cfg, m, err, tc.want)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field || m != nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Build(%+v) = %v, %v; want a one-line error on %s containing %q", tc.cfg, m, err, tc.field, tc.want)
+		}
+		if verr := tc.cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+			t.Errorf("Validate(%+v) = %v, Build said %v", tc.cfg, verr, err)
+		}
+	}
+	if err := (Config{Arch: MobileNet, InputSize: MinInputSize(MobileNet)}).Validate(); err != nil {
+		t.Errorf("Validate at the minimum size: %v", err)
+	}
+}
+
+// TestFieldWords: Go field names read as the words an error message uses.
+func TestFieldWords(t *testing.T) {
+	for in, want := range map[string]string{"InputSize": "input size", "Arch": "arch", "RunID": "run id", "LearningRate": "learning rate", "LRSchedule": "lr schedule", "MinLR": "min lr"} {
+		if got := FieldWords(in); got != want {
+			t.Errorf("FieldWords(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -29,7 +29,7 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 	if cfg.Init != "" {
 		rep, err := weights.Load(sess, m, cfg.Init, weights.ModeFull)
 		if err != nil {
-			return fmt.Errorf("--init: %w", err)
+			return fmt.Errorf("init model: %w", err)
 		}
 		log.printf("init: %s", rep)
 	}

@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/tfgraph"
 )
 
 // Class weightings (Config.ClassWeight), besides an explicit "W0,W1".
@@ -24,24 +24,11 @@ const (
 	MonitorValAccuracy = "val_accuracy"
 )
 
-// ErrInvalidConfig marks every *ConfigError, for errors.Is.
-var ErrInvalidConfig = errors.New("invalid training configuration")
-
-// ConfigError is an invalid training lever: Field is the setting's JSON name in Config
-// (run.json), Value what it was given, Reason what it must be.
-type ConfigError struct {
-	Field, Value, Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("training setting %s %s: %s", e.Field, e.Value, e.Reason)
-}
-
-// Is makes every ConfigError match ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+// ErrInvalidConfig matches every *ConfigError, for errors.Is.
+var ErrInvalidConfig = tfgraph.ErrInvalidConfig
 
 func configErr(field string, value any, format string, a ...any) error {
-	return &ConfigError{Field: field, Value: fmt.Sprint(value), Reason: fmt.Sprintf(format, a...)}
+	return &ConfigError{Field: field, Value: value, Reason: fmt.Sprintf(format, a...)}
 }
 
 // withLeverDefaults fills the training levers left empty (a Config built by hand) with
@@ -71,25 +58,25 @@ func (c Config) validateLevers() error {
 	c = c.withLeverDefaults()
 	switch {
 	case !slices.Contains([]string{OptimizerSGD, OptimizerAdam, OptimizerAdamW}, c.Optimizer):
-		return configErr("optimizer", c.Optimizer, "want sgd, adam or adamw")
+		return configErr("Optimizer", c.Optimizer, "want sgd, adam or adamw")
 	case c.Optimizer != OptimizerSGD && c.Momentum != 0:
-		return configErr("momentum", c.Momentum, "applies to sgd only, not %s (Adam keeps its own moments)", c.Optimizer)
+		return configErr("Momentum", c.Momentum, "applies to sgd only, not %s (Adam keeps its own moments)", c.Optimizer)
 	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
-		return configErr("weight_decay", c.WeightDecay, "must be 0 or positive")
+		return configErr("WeightDecay", c.WeightDecay, "must be 0 or positive")
 	case !slices.Contains([]string{ScheduleConstant, ScheduleCosine, SchedulePlateau}, c.LRSchedule):
-		return configErr("lr_schedule", c.LRSchedule, "want constant, cosine or plateau")
+		return configErr("LRSchedule", c.LRSchedule, "want constant, cosine or plateau")
 	case c.WarmupEpochs < 0 || c.WarmupEpochs >= c.Epochs:
-		return configErr("warmup_epochs", c.WarmupEpochs, "must be at least 0 and fewer than the %d epochs", c.Epochs)
+		return configErr("WarmupEpochs", c.WarmupEpochs, "must be at least 0 and fewer than the %d epochs", c.Epochs)
 	case !(c.PlateauFactor > 0 && c.PlateauFactor < 1):
-		return configErr("plateau_factor", c.PlateauFactor, "must be in (0, 1)")
+		return configErr("PlateauFactor", c.PlateauFactor, "must be in (0, 1)")
 	case c.PlateauPatience < 0:
-		return configErr("plateau_patience", c.PlateauPatience, "must be positive")
+		return configErr("PlateauPatience", c.PlateauPatience, "must be positive")
 	case !(c.MinLR >= 0):
-		return configErr("min_lr", c.MinLR, "must be 0 or positive")
+		return configErr("MinLR", c.MinLR, "must be 0 or positive")
 	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1):
-		return configErr("label_smoothing", c.LabelSmoothing, "must be in [0, 1)")
+		return configErr("LabelSmoothing", c.LabelSmoothing, "must be in [0, 1)")
 	case !slices.Contains([]string{MonitorValLoss, MonitorValAUC, MonitorValAccuracy}, c.Monitor):
-		return configErr("monitor", c.Monitor, "want val_loss, val_auc or val_accuracy")
+		return configErr("Monitor", c.Monitor, "want val_loss, val_auc or val_accuracy")
 	}
 	_, err := classWeights(c.ClassWeight, [2]int{1, 1})
 	return err
@@ -106,7 +93,7 @@ func classWeights(spec string, counts [2]int) ([]float64, error) {
 		w := make([]float64, 2)
 		for c, nc := range counts {
 			if nc == 0 {
-				return nil, configErr("class_weight", spec, "the training split has no images of class %d to balance", c)
+				return nil, configErr("ClassWeight", spec, "the training split has no images of class %d to balance", c)
 			}
 			w[c] = float64(n) / (2 * float64(nc))
 		}
@@ -114,13 +101,13 @@ func classWeights(spec string, counts [2]int) ([]float64, error) {
 	}
 	parts := strings.Split(spec, ",")
 	if len(parts) != 2 {
-		return nil, configErr("class_weight", spec, "want none, balanced or two weights W0,W1 (normal, pneumonia)")
+		return nil, configErr("ClassWeight", spec, "want none, balanced or two weights W0,W1 (normal, pneumonia)")
 	}
 	w := make([]float64, 2)
 	for i, p := range parts {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, configErr("class_weight", spec, "%q is not a positive number", p)
+			return nil, configErr("ClassWeight", spec, "%q is not a positive number", p)
 		}
 		w[i] = v
 	}

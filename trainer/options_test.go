@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,7 +21,9 @@ import (
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/internal/devices"
+	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/tfgraph/weights"
 )
 
 // A tiny job for the flag tests: 12 sample X-rays to train on (3 steps of 4 per epoch),
@@ -62,7 +65,7 @@ func TestMaxSteps(t *testing.T) {
 	if res.Steps != 5 || res.Epochs != 2 || len(res.History) != 2 {
 		t.Fatalf("stopped after %d steps, %d epochs (%d in history); want 5 steps in 2 epochs", res.Steps, res.Epochs, len(res.History))
 	}
-	if !strings.Contains(log.String(), "--max-steps 5") {
+	if !strings.Contains(log.String(), "step limit 5 reached") {
 		t.Errorf("the log does not say why it stopped:\n%s", log.String())
 	}
 	// The default device (auto) says what it trains on.
@@ -173,16 +176,22 @@ func reflectEqualJSON(t *testing.T, a, b any) bool {
 	return bytes.Equal(ja, jb)
 }
 
-// TestFreezeBase: with --freeze-base the backbone (kernels and BN statistics, which a
-// frozen Keras base keeps in inference mode) stays at its initial values bit for bit and
-// the head trains. From scratch, a frozen random base run on its initial moving
-// statistics (mean 0, variance 1) shrinks its input to nothing, so the head's kernels get
-// no gradient here; its biases, BN beta and BN moving statistics must move. Every head
-// variable's update is compared with Keras's, from weights that make real features, in
-// TestStepParityWithKeras (freeze).
+// TestFreezeBase: a head-only run keeps the backbone (kernels and BN statistics, which a
+// frozen Keras base keeps in inference mode) at its loaded values bit for bit and trains
+// the head. The base starts from a Keras-written weight file (random weights, real
+// features); every head variable's update is compared with Keras's in
+// TestStepParityWithKeras (freeze). Without base weights a head-only run is refused.
 func TestFreezeBase(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.FreezeBase = 2, true
+	var ce *ConfigError
+	if _, err := Run(context.Background(), cfg, nil); !errors.As(err, &ce) || ce.Field != "FreezeBase" {
+		t.Fatalf("head-only run with weights none: %v, want a ConfigError on FreezeBase", err)
+	}
+	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused run created %s (%v)", cfg.Out, err)
+	}
+	cfg.Weights = filepath.Join(kerasWeights(t), "k2_base.h5")
 	if _, err := Run(context.Background(), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +206,9 @@ func TestFreezeBase(t *testing.T) {
 	}
 	defer sess.Close()
 	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := weights.Load(sess, m, cfg.Weights, weights.ModeBase); err != nil {
 		t.Fatal(err)
 	}
 	initial, err := tfgraph.Values(sess, m.Variables)
@@ -217,6 +229,8 @@ func TestFreezeBase(t *testing.T) {
 				t.Errorf("backbone variable %s changed with --freeze-base", v.Name)
 			}
 		case v.Weight != "kernel" && v.Weight != "gamma":
+			// Random weights leave dead ReLUs before the last BN: those kernels and the
+			// gamma may get no gradient; biases, beta and BN statistics must move.
 			head++
 			if same {
 				t.Errorf("head variable %s did not train", v.Name)
@@ -304,12 +318,24 @@ func TestResumeGuards(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "--resume") {
-		t.Errorf("second run into the same --out: %v, want a refusal suggesting --resume", err)
+	if _, err := Run(context.Background(), cfg, nil); !errors.Is(err, ErrRunExists) || !strings.Contains(err.Error(), cfg.Out) {
+		t.Errorf("second run into the same run directory: %v, want ErrRunExists naming it", err)
 	}
 	other := cfg
 	other.Resume, other.Arch = true, tfgraph.Xception
 	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpointName(1)) || !strings.Contains(err.Error(), "mobilenet") {
 		t.Errorf("--resume with another architecture: %v, want a refusal naming the checkpoint and its architecture", err)
 	}
+}
+
+// kerasWeights is the MobileNet folder of Keras-written weight files (random weights)
+// that tfgraph/weights' tests make; the same cache key shares it.
+func kerasWeights(t *testing.T) string {
+	t.Helper()
+	script := pyref.Script("weights_keras.py")
+	dir := pyref.CacheDir(t, "weights_keras", pyref.FileHash(t, script), "mobilenet", "128")
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		pyref.Run(t, script, "mobilenet", "128", dir)
+	}
+	return dir
 }

@@ -290,6 +290,9 @@ func TestInterruptSavesAndExits130(t *testing.T) {
 	if !strings.Contains(stderr, "--resume") || !strings.Contains(stderr, out) {
 		t.Errorf("no resume hint naming the run directory:\n%s", stderr)
 	}
+	if strings.Contains(stderr, "xray: error:") {
+		t.Errorf("an error line after the resume hint:\n%s", stderr)
+	}
 	path, st, _, ok, err := latestCheckpoint(filepath.Join(out, "checkpoints"), func(w string) { t.Errorf("after SIGINT: %s", w) })
 	if err != nil || !ok {
 		t.Fatalf("no readable checkpoint after SIGINT: %v", err)

@@ -75,7 +75,7 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	}
 	if !cfg.Resume {
 		if _, err := os.Stat(filepath.Join(r.ckptDir, checkpointName(1))); err == nil {
-			return nil, fmt.Errorf("%s already holds a training run: pass --resume to continue it, or choose another --out", cfg.Out)
+			return nil, fmt.Errorf("%s %w", cfg.Out, ErrRunExists)
 		}
 	}
 	// Every failure below returns a nil *run: close what was opened through a copy.
@@ -143,18 +143,18 @@ func (r *run) restore() error {
 		}
 		if ok {
 			if cst.ManifestHash != r.st.ManifestHash || cst.Arch != r.cfg.Arch {
-				return fmt.Errorf("--resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own flags or another --out",
+				return fmt.Errorf("resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own settings or another run directory",
 					path, cst.Arch, cst.ManifestHash, r.cfg.Arch, r.st.ManifestHash)
 			}
 			if err := tfgraph.SetValues(r.sess, r.vars, tensors); err != nil {
-				return fmt.Errorf("--resume %s: %w", path, err)
+				return fmt.Errorf("resume from %s: %w", path, err)
 			}
 			r.st = cst
 			r.initPlateau()
 			r.log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), cst.Epoch, cst.Step)
 			return repairBest(r.ckptDir, cst, warn)
 		}
-		r.log.printf("--resume: no checkpoint in %s yet; starting afresh", r.ckptDir)
+		r.log.printf("resume: no checkpoint in %s yet; starting afresh", r.ckptDir)
 	}
 	r.initPlateau()
 	if err := tfgraph.Initialize(r.sess, r.vars); err != nil {
@@ -176,7 +176,7 @@ func (r *run) epochs(ctx context.Context, res *Result) error {
 			return err
 		}
 		if stepsDone {
-			r.log.printf("stopping: --max-steps %d reached", cfg.MaxSteps)
+			r.log.printf("stopping: step limit %d reached", cfg.MaxSteps)
 			return nil
 		}
 		if cfg.EarlyStopping > 0 && r.st.BadEpochs >= cfg.EarlyStopping {

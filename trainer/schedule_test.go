@@ -104,17 +104,17 @@ func TestClassWeights(t *testing.T) {
 // TestLeverValidation: every bad lever value is a *ConfigError naming the setting.
 func TestLeverValidation(t *testing.T) {
 	for field, mod := range map[string]func(*Config){
-		"optimizer":        func(c *Config) { c.Optimizer = "rmsprop" },
-		"momentum":         func(c *Config) { c.Optimizer, c.Momentum = OptimizerAdam, 0.9 },
-		"weight_decay":     func(c *Config) { c.WeightDecay = -1 },
-		"lr_schedule":      func(c *Config) { c.LRSchedule = "step" },
-		"warmup_epochs":    func(c *Config) { c.WarmupEpochs = c.Epochs },
-		"plateau_factor":   func(c *Config) { c.PlateauFactor = 1.5 },
-		"plateau_patience": func(c *Config) { c.PlateauPatience = -1 },
-		"min_lr":           func(c *Config) { c.MinLR = math.NaN() },
-		"label_smoothing":  func(c *Config) { c.LabelSmoothing = 1 },
-		"monitor":          func(c *Config) { c.Monitor = "loss" },
-		"class_weight":     func(c *Config) { c.ClassWeight = "1,2,3" },
+		"Optimizer":       func(c *Config) { c.Optimizer = "rmsprop" },
+		"Momentum":        func(c *Config) { c.Optimizer, c.Momentum = OptimizerAdam, 0.9 },
+		"WeightDecay":     func(c *Config) { c.WeightDecay = -1 },
+		"LRSchedule":      func(c *Config) { c.LRSchedule = "step" },
+		"WarmupEpochs":    func(c *Config) { c.WarmupEpochs = c.Epochs },
+		"PlateauFactor":   func(c *Config) { c.PlateauFactor = 1.5 },
+		"PlateauPatience": func(c *Config) { c.PlateauPatience = -1 },
+		"MinLR":           func(c *Config) { c.MinLR = math.NaN() },
+		"LabelSmoothing":  func(c *Config) { c.LabelSmoothing = 1 },
+		"Monitor":         func(c *Config) { c.Monitor = "loss" },
+		"ClassWeight":     func(c *Config) { c.ClassWeight = "1,2,3" },
 	} {
 		c := DefaultConfig()
 		c.Data = "x"

@@ -13,7 +13,7 @@ import (
 // keeps testdata's folders (60 + 62 train, 3 + 3 val, 16 + 17 test).
 func TestOwnSplitScheme(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Data, cfg.Out, cfg.InputSize = sampleRoot(), t.TempDir(), 32
+	cfg.Data, cfg.Out, cfg.InputSize = sampleRoot(), t.TempDir(), 128
 	cfg.Scheme, cfg.ValFromFolder, cfg.Quiet = string(dataset.Kaggle), true, true
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -5,13 +5,11 @@
 package trainer
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/xraylab/xray/dataset"
-	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -75,49 +73,6 @@ func DefaultConfig() Config {
 		Optimizer: OptimizerSGD, LRSchedule: ScheduleConstant, PlateauFactor: 0.1, PlateauPatience: 10,
 		ClassWeight: ClassWeightNone, Monitor: MonitorValLoss,
 	}
-}
-
-// Validate reports the first invalid setting, naming the flag to fix.
-func (c Config) Validate() error {
-	switch {
-	case c.Data == "" && c.Manifest == "":
-		return errors.New("--data is required (a chest_xray folder with NORMAL/PNEUMONIA images)")
-	case c.Epochs < 1:
-		return fmt.Errorf("--epochs %d: must be at least 1", c.Epochs)
-	case c.BatchSize < 1:
-		return fmt.Errorf("--batch-size %d: must be at least 1", c.BatchSize)
-	case !(c.LearningRate > 0):
-		return fmt.Errorf("--lr %g: must be positive", c.LearningRate)
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("--momentum %g: must be in [0, 1)", c.Momentum)
-	case c.Out == "":
-		return errors.New("--out is required")
-	case c.MaxSteps < 0:
-		return fmt.Errorf("--max-steps %d: must be positive", c.MaxSteps)
-	case c.EarlyStopping < 0:
-		return fmt.Errorf("--early-stopping %d: must be positive", c.EarlyStopping)
-	case c.Manifest != "" && (c.Scheme != "" || c.ValFromFolder):
-		return errors.New("a split scheme applies only without a manifest: the manifest already holds the split")
-	}
-	if c.Threshold != "" {
-		if _, err := decision.ParseRule(c.Threshold); err != nil {
-			return err
-		}
-	}
-	if c.Scheme != "" || c.ValFromFolder {
-		o := dataset.DefaultSplitOptions()
-		o.ValFromFolder = c.ValFromFolder
-		if c.Scheme != "" {
-			o.Scheme = dataset.Scheme(c.Scheme)
-		}
-		if err := o.Validate(); err != nil {
-			return err
-		}
-	}
-	if err := c.Augment.Validate(); err != nil {
-		return err
-	}
-	return c.validateLevers()
 }
 
 // Result summarises a finished (or stopped) run.

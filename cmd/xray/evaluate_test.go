@@ -108,7 +108,7 @@ func TestEvaluateUsage(t *testing.T) {
 	}{
 		{[]string{"evaluate"}, exitUsage, "--savedmodel DIR [--data DIR --manifest FILE], or --predictions"},
 		{[]string{"evaluate", "--savedmodel", "sm", "--predictions", csv}, exitUsage, "not both"},
-		{[]string{"evaluate", "--savedmodel", "sm"}, exitFailure, "no manifest for sm: pass --manifest FILE"},
+		{[]string{"evaluate", "--savedmodel", "sm"}, exitFailure, "no split manifest for sm: none given and no manifest.csv beside it: pass --manifest FILE"},
 		{[]string{"evaluate", "--predictions", csv, "extra"}, exitUsage, "no arguments"},
 		{[]string{"evaluate", "--savedmodel", "sm", "--manifest", csv}, exitFailure, csv},
 	} {

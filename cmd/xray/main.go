@@ -91,17 +91,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	err = cliError(err)
 	var ue usageError
 	if errors.As(err, &ue) || isUsage(err) {
 		fmt.Fprintf(stderr, "xray: usage: %s (see 'xray --help')\n", oneLine(err.Error()))
 		return exitUsage
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() != 0 && err.Error() == "" {
+		return ec.ExitCode() // the command has said why (Ctrl-C: the resume line)
 	}
 	if verbose {
 		fmt.Fprintf(stderr, "xray: error: %+v\n", err)
 	} else {
 		fmt.Fprintf(stderr, "xray: error: %s\n", oneLine(err.Error()))
 	}
-	var ec cli.ExitCoder
 	if errors.As(err, &ec) && ec.ExitCode() != 0 {
 		return ec.ExitCode()
 	}

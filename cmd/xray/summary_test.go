@@ -56,7 +56,7 @@ func TestSummaryCLIBadInput(t *testing.T) {
 		{[]string{"summary", "--arch", "mobilenet", "--pool", "sum"}, exitUsage, "use avg or max"},
 		{[]string{"summary", "--arch", "mobilenet", "--input-size", "0"}, exitUsage, "positive"},
 		{[]string{"summary", "--arch", "mobilenet", "extra"}, exitUsage, "no arguments"},
-		{[]string{"summary", "--arch", "mobilenet", "--input-size", "100"}, exitFailure, "use --input-size 127 or more"},
+		{[]string{"summary", "--arch", "mobilenet", "--input-size", "100"}, exitUsage, "--input-size 100: too small for mobilenet: its feature map would be smaller than the head's 4x4 pooling; use 127 or more"},
 	} {
 		code, stdout, stderr := runCLI(t, tc.args...)
 		if len(tc.args) == 1 {

@@ -85,7 +85,7 @@ func init() {
 			}
 			applyLevers(c, &cfg)
 			if err := cfg.Validate(); err != nil {
-				return configUsage(err)
+				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"strings"
-
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/trainer"
 )
@@ -33,14 +30,4 @@ func applyLevers(c *cli.Context, cfg *trainer.Config) {
 	cfg.PlateauFactor, cfg.PlateauPatience, cfg.MinLR = c.Float64("plateau-factor"), c.Int("plateau-patience"), c.Float64("min-lr")
 	cfg.ClassWeight, cfg.LabelSmoothing = c.String("class-weight"), c.Float64("label-smoothing")
 	cfg.Monitor, cfg.TensorBoard = c.String("monitor"), c.String("tensorboard")
-}
-
-// configUsage is a usage error for an invalid training configuration; a lever's
-// *trainer.ConfigError is named by its flag (the Config field, - for _).
-func configUsage(err error) error {
-	var ce *trainer.ConfigError
-	if errors.As(err, &ce) {
-		return usagef("--%s %s: %s", strings.ReplaceAll(ce.Field, "_", "-"), ce.Value, ce.Reason)
-	}
-	return usageError{err.Error()}
 }

@@ -135,7 +135,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) (string, error) {
 	}
 	url := src.URL(base)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("fetch %s weights: cache folder: %w (choose another with --cache-dir)", cfg.Arch, err)
+		return "", fmt.Errorf("fetch %s weights: cache folder: %w (choose another cache folder)", cfg.Arch, err)
 	}
 	tmp, err := download(ctx, cfg.Client, url, dir, src.FileName, cfg.Progress)
 	if err != nil {

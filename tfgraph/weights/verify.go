@@ -55,7 +55,7 @@ func Verify(cfg VerifyConfig) (*Verification, error) {
 		}
 		if src.Hash != "" {
 			if err := CheckHash(cfg.Path, src.Hash); err != nil {
-				return nil, fmt.Errorf("verify %s: %w; fetch it again with 'xray weights fetch --arch %s'", name, err, src.Arch)
+				return nil, fmt.Errorf("verify %s: %w; fetch the %s weights again", name, err, src.Arch)
 			}
 			v.HashOK = true
 		} else {

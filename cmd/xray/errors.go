@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer"
+)
+
+// flagFor maps a configuration field named by a library's ConfigError (trainer.Config,
+// tfgraph.Config) to the flag that sets it: the one place that knows both vocabularies.
+var flagFor = map[string]string{
+	"Arch": "arch", "Data": "data", "Manifest": "manifest", "Scheme": "scheme", "ValFromFolder": "val-from-folder",
+	"Weights": "weights", "Init": "init", "CacheDir": "cache-dir", "Epochs": "epochs", "BatchSize": "batch-size",
+	"LearningRate": "lr", "Momentum": "momentum", "InputSize": "input-size", "Pool": "pool", "Preprocess": "preprocess",
+	"FreezeBase": "freeze-base", "Seed": "seed", "Shuffle": "shuffle", "MaxSteps": "max-steps", "Out": "out",
+	"Resume": "resume", "EarlyStopping": "early-stopping", "Threads": "threads", "Device": "device",
+	"CacheImages": "cache-images", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold",
+	"Optimizer": "optimizer", "WeightDecay": "weight-decay", "LRSchedule": "lr-schedule", "WarmupEpochs": "warmup-epochs",
+	"PlateauFactor": "plateau-factor", "PlateauPatience": "plateau-patience", "MinLR": "min-lr",
+	"ClassWeight": "class-weight", "LabelSmoothing": "label-smoothing", "Monitor": "monitor", "TensorBoard": "tensorboard",
+}
+
+// cliError puts a library error in the command line's words: an invalid setting becomes
+// a usage error naming its flag, and errors a flag fixes say which.
+func cliError(err error) error {
+	var ce *tfgraph.ConfigError
+	if errors.As(err, &ce) {
+		name, ok := flagFor[ce.Field]
+		if !ok {
+			return usageError{err.Error()}
+		}
+		switch v := ce.Value.(type) {
+		case nil:
+			return usagef("--%s %s", name, ce.Reason)
+		case bool:
+			return usagef("--%s: %s", name, ce.Reason)
+		default:
+			return usagef("--%s %v: %s", name, v, ce.Reason)
+		}
+	}
+	switch {
+	case errors.Is(err, trainer.ErrRunExists):
+		return fmt.Errorf("%w: pass --resume to continue it, or choose another --out", err)
+	case errors.Is(err, evaluator.ErrNoManifest):
+		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)
+	}
+	return err
+}
