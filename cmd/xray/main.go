@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	_ "github.com/xraylab/xray/internal/tflog" // quiet TensorFlow banners
+	"github.com/xraylab/xray/internal/tflog"
 )
 
 // Exit codes.
@@ -53,7 +53,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		EnableBashCompletion: true,
 		OnUsageError:         onUsageError,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "verbose", Usage: "print error details", EnvVars: []string{"XRAY_VERBOSE"}},
+			&cli.BoolFlag{Name: "verbose", Usage: "print error details and TensorFlow's own log lines", EnvVars: []string{"XRAY_VERBOSE"}},
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides the exit code
 	}
@@ -70,15 +70,7 @@ func setUsageHandler(c *cli.Command) {
 // run is main without os.Exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	verbose := false
-	for _, a := range args {
-		if a == "--verbose" || a == "-verbose" {
-			verbose = true
-		}
-	}
-	if os.Getenv("XRAY_VERBOSE") == "true" || os.Getenv("XRAY_VERBOSE") == "1" {
-		verbose = true
-	}
+	verbose := verboseRequested(args)
 	var err error
 	func() {
 		defer func() {
@@ -127,4 +119,21 @@ func oneLine(s string) string {
 	return s
 }
 
-func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+// verboseRequested reports --verbose (or XRAY_VERBOSE), read before the app parses its
+// flags: TensorFlow's log lines must be silenced, or not, before any command runs.
+func verboseRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--verbose" || a == "-verbose" || a == "--verbose=true" {
+			return true
+		}
+	}
+	v := os.Getenv("XRAY_VERBOSE")
+	return v == "true" || v == "1"
+}
+
+func main() {
+	if !verboseRequested(os.Args) {
+		tflog.Quiet() // spends TensorFlow's once-per-process log lines; failing only leaves them
+	}
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}

@@ -1,9 +1,15 @@
-// Package tflog makes TensorFlow's C++ logging honour TF_CPP_MIN_LOG_LEVEL for the
-// messages TensorFlow 2.18 sends through Abseil logging (for example "MLIR V1
-// optimization pass is not enabled" at the first session run), which that variable does
-// not reach on its own. Importing the package applies the level once at start-up; the
-// variable itself must be in the environment before the process starts (TensorFlow reads
-// it while loading), which bin/xray's launcher and the Docker image see to.
+// Package tflog makes TensorFlow's C++ logging honour TF_CPP_MIN_LOG_LEVEL (default 2:
+// errors only). Importing it sets the level of the Abseil logging in TensorFlow's
+// framework library; Quiet spends the lines that TensorFlow's main library prints through
+// its own bundled Abseil copy, which no setting reaches ("WARNING: All log messages
+// before absl::InitializeLog() ...", "I0000 ... MLIR V1 optimization pass is not
+// enabled"). The variable must be in the environment before the process starts
+// (TensorFlow reads it while loading), which bin/xray's launcher and the Docker image see to.
+//
+//	func main() {
+//		tflog.Quiet() // before the first session
+//		...
+//	}
 package tflog
 
 /*
