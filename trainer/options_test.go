@@ -284,29 +284,41 @@ func TestEarlyStopping(t *testing.T) {
 	checkRunJSON(t, cfg, res)
 }
 
-// TestDivergedRunFinishes: a learning rate that blows the weights up gives NaN losses;
-// the run still checkpoints, writes its history and run.json, and can be resumed.
-func TestDivergedRunFinishes(t *testing.T) {
+// TestDivergedRunRefusesExport: with learning rate 1e6 the loss is NaN; the run keeps
+// its history and checkpoints (resumable) but exports nothing and fails with
+// ErrNoBestEpoch naming the divergence, and so does resuming it.
+func TestDivergedRunRefusesExport(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.LearningRate = 1, 1e6
-	res, err := Run(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatalf("diverged run: %v", err)
-	}
-	if !math.IsNaN(res.History[0].Loss) {
-		t.Fatalf("loss %v with lr 1e6: the weights did not blow up, pick a larger rate", res.History[0].Loss)
+	var log bytes.Buffer
+	_, err := Run(context.Background(), cfg, &log)
+	if !errors.Is(err, ErrNoBestEpoch) || !strings.Contains(err.Error(), "diverged") {
+		t.Fatalf("diverged run: %v, want ErrNoBestEpoch saying it diverged", err)
 	}
 	rows := readHistory(t, filepath.Join(cfg.Out, "history.csv"))
 	if len(rows) != 1 || !math.IsNaN(rows[0][1]) {
-		t.Errorf("history.csv %v, want one epoch with a NaN loss", rows)
+		t.Fatalf("history.csv %v, want one epoch with a NaN loss (pick a larger rate if it is finite)", rows)
+	}
+	for _, p := range []string{"savedmodel", "savedmodel-last", filepath.Join("checkpoints", bestName)} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after a diverged run (%v)", p, err)
+		}
+	}
+	if strings.Contains(log.String(), "best epoch") {
+		t.Errorf("the log names a best epoch:\n%s", log.String())
+	}
+	var rj struct {
+		Finished bool `json:"finished"`
+	}
+	if b, err := os.ReadFile(filepath.Join(cfg.Out, "run.json")); err != nil || json.Unmarshal(b, &rj) != nil || rj.Finished {
+		t.Errorf("run.json: finished=%v (%v), want an unfinished run", rj.Finished, err)
 	}
 	cfg.Epochs, cfg.Resume = 2, true
-	res, err = Run(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatalf("resuming a diverged run: %v", err)
+	if _, err = Run(context.Background(), cfg, nil); !errors.Is(err, ErrNoBestEpoch) {
+		t.Fatalf("resuming a diverged run: %v, want ErrNoBestEpoch", err)
 	}
-	if len(res.History) != 2 || !math.IsNaN(res.History[0].ValLoss) {
-		t.Errorf("history after resuming %+v", res.History)
+	if rows := readHistory(t, filepath.Join(cfg.Out, "history.csv")); len(rows) != 2 {
+		t.Errorf("history after resuming: %d epochs, want 2", len(rows))
 	}
 }
 

@@ -228,6 +228,8 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 
 // finish fills res from the loop state and, unless the run was interrupted before
 // finishing or finished no epoch, exports the SavedModels; run.json is written last.
+// A run whose every epoch has a NaN monitored value (a diverged run) exports nothing
+// and fails with ErrNoBestEpoch.
 func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 	st := r.st
 	res.Epochs, res.Steps, res.History = st.Epoch, st.Step, st.History
@@ -236,12 +238,33 @@ func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 		res.Duration = time.Since(r.start)
 		return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, false)
 	}
+	if st.BestEpoch == 0 {
+		if err := writeRunJSON(r.cfg, r.data, r.devs, st, time.Since(r.start), false); err != nil {
+			return nil, err
+		}
+		return nil, noBestEpoch(r.cfg, st)
+	}
 	choose := func() (*decision.Threshold, error) { return r.operatingPoint(ctx) }
 	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log, choose); err != nil {
 		return nil, err
 	}
 	res.Duration = time.Since(r.start)
 	return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, true)
+}
+
+// ErrNoBestEpoch: no epoch of the run has a usable monitored value, so there is no
+// model to export.
+var ErrNoBestEpoch = errors.New("no epoch to export")
+
+// noBestEpoch explains ErrNoBestEpoch: a diverged run (non-finite loss) or a monitored
+// metric that was never defined.
+func noBestEpoch(cfg Config, st State) error {
+	last := st.History[len(st.History)-1]
+	if math.IsNaN(last.Loss) || math.IsInf(last.Loss, 0) {
+		return fmt.Errorf("%w: training diverged (epoch %d loss %v), and no epoch has a finite %s; nothing exported: lower the learning rate",
+			ErrNoBestEpoch, last.Epoch, last.Loss, cfg.Monitor)
+	}
+	return fmt.Errorf("%w: no epoch has a finite %s; nothing exported", ErrNoBestEpoch, cfg.Monitor)
 }
 
 // saveEpoch writes the epoch's checkpoint (and best.ckpt when it improved), history.csv
