@@ -45,9 +45,11 @@
 // PatientLeaks counts patients in more than one split; MakeManifest reports it for the
 // chosen scheme and for Paper with the same seed.
 //
-// The manifest is CSV, "path,label,split,patient,sha256" (label as a class name, path
-// relative to the data root), sorted by path, after "# root:", "# scheme:" and "# seed:"
-// comment lines; root is relative to the manifest's folder. Writes are atomic.
+// The manifest is a plain CSV, "path,label,split,patient,sha256,root,scheme,seed" (label
+// as a class name, path relative to the data root, root relative to the manifest's
+// folder and the same on every row), sorted by path; pandas.read_csv reads it unchanged.
+// Manifests of the first format (comment lines for root, scheme and seed) are still
+// read. Writes are atomic.
 //
 // # Loader
 //

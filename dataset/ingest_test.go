@@ -2,11 +2,14 @@ package dataset
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 )
 
@@ -168,7 +171,8 @@ func TestManifestRoundTripAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(out)
-	if !strings.HasPrefix(string(raw), "# root: ../data\n# scheme: patient\n# seed: -3\npath,label,split,patient,sha256\n") {
+	if !strings.HasPrefix(string(raw), "path,label,split,patient,sha256,root,scheme,seed\nNORMAL/IM-0001-0001.jpeg,normal,test,IM-0001,"+
+		strings.Repeat("a", 64)+",../data,patient,-3\n") {
 		t.Errorf("manifest starts:\n%s", raw)
 	}
 	m, err := ReadManifest(out)
@@ -195,6 +199,8 @@ func TestManifestRoundTripAndErrors(t *testing.T) {
 		{"duplicate", header + "a.jpeg,normal,train,p,\na.jpeg,normal,test,p,\n", "line 3: a.jpeg already listed on line 2"},
 		{"empty", header, "no images listed"},
 		{"short row", header + "a.jpeg,normal\n", "wrong number of fields"},
+		{"rows disagree", strings.Join(manifestHeader, ",") + "\na.jpeg,normal,train,p,,data,paper,1\nb.jpeg,normal,test,p,,data,paper,2\n",
+			"line 3: root, scheme, seed"},
 	} {
 		p := filepath.Join(dir, "bad.csv")
 		os.WriteFile(p, []byte(c.body), 0o644)
@@ -212,4 +218,63 @@ func pngOf(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestManifestLegacyFormat: a manifest of the first format (root, scheme and seed in
+// "# key: value" lines before a five-column header) reads as before.
+func TestManifestLegacyFormat(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "old.csv")
+	body := "# root: data\n# scheme: paper\n# seed: 42\npath,label,split,patient,sha256\n" +
+		"NORMAL/IM-0001-0001.jpeg,normal,test,IM-0001,\nPNEUMONIA/person1_virus_1.jpeg,pneumonia,train,person1,\n"
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{
+		{Path: "NORMAL/IM-0001-0001.jpeg", Label: labels.Normal, Split: Test, Patient: "IM-0001"},
+		{Path: "PNEUMONIA/person1_virus_1.jpeg", Label: labels.Pneumonia, Split: Train, Patient: "person1"},
+	}
+	if m.Root != filepath.Join(dir, "data") || m.Scheme != Paper || m.Seed != 42 || !slices.Equal(m.Entries, want) {
+		t.Errorf("read %+v, want root %s, paper, seed 42, %+v", m, filepath.Join(dir, "data"), want)
+	}
+}
+
+// TestManifestOpensInPandas: pandas.read_csv with no options reads a written manifest as
+// the table it is: the eight columns, one row per image, every value as written.
+func TestManifestOpensInPandas(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "split", "manifest.csv")
+	os.MkdirAll(filepath.Dir(out), 0o755)
+	entries := []Entry{
+		{Path: "NORMAL/IM-0001-0001.jpeg", Label: labels.Normal, Split: Test, Patient: "IM-0001", SHA256: strings.Repeat("a", 64)},
+		{Path: "PNEUMONIA/a,b \"q\".jpeg", Label: labels.Pneumonia, Split: Train, Patient: "a,b", SHA256: strings.Repeat("b", 64)},
+		{Path: "PNEUMONIA/person2_virus_1.jpeg", Label: labels.Pneumonia, Split: Val, Patient: "person2", SHA256: strings.Repeat("c", 64)},
+	}
+	if err := WriteManifest(out, &Manifest{Root: filepath.Join(dir, "data"), Scheme: Paper, Seed: 42, Entries: entries}); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Columns []string         `json:"columns"`
+		N       int              `json:"n"`
+		Rows    []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(pyref.Run(t, pyref.Script("manifest_pandas.py"), out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Columns, manifestHeader) || got.N != len(entries) || len(got.Rows) != len(entries) {
+		t.Fatalf("pandas read columns %v and %d rows, want %v and %d", got.Columns, got.N, manifestHeader, len(entries))
+	}
+	for i, e := range entries {
+		want := map[string]any{"path": e.Path, "label": labels.Default().Name(e.Label), "split": string(e.Split),
+			"patient": e.Patient, "sha256": e.SHA256, "root": "../data", "scheme": "paper", "seed": float64(42)}
+		for k, v := range want {
+			if got.Rows[i][k] != v {
+				t.Errorf("row %d %s: pandas read %v (%T), want %v", i, k, got.Rows[i][k], got.Rows[i][k], v)
+			}
+		}
+	}
 }

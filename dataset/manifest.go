@@ -77,10 +77,11 @@ func (e Entry) ReadFile(root string) ([]byte, error) {
 // Manifest is the saved split: which image is in which subset. Train and evaluate read it,
 // so every model sees the same test images.
 //
-// On disk it is CSV with the header path,label,split,patient,sha256 (label as a class
-// name), sorted by path, preceded by "# key: value" comment lines: root (the data root,
-// relative to the manifest's folder), scheme and seed. pandas reads it with
-// read_csv(path, comment="#").
+// On disk it is a plain CSV (pandas.read_csv and spreadsheets read it unchanged) with
+// the header path,label,split,patient,sha256,root,scheme,seed: label as a class name;
+// root (the data root, relative to the manifest's folder), scheme and seed repeat on
+// every row, so the one file stays self-contained. Manifests of the first format (the
+// five columns after "# root:", "# scheme:", "# seed:" comment lines) are still read.
 type Manifest struct {
 	Root    string // data root that Entry paths are relative to (absolute after ReadManifest)
 	Scheme  Scheme // how the split was drawn (informational)
@@ -88,7 +89,11 @@ type Manifest struct {
 	Entries []Entry
 }
 
-var manifestHeader = []string{"path", "label", "split", "patient", "sha256"}
+var (
+	manifestHeader = []string{"path", "label", "split", "patient", "sha256", "root", "scheme", "seed"}
+	// legacyHeader is the first format's, whose root, scheme and seed were comment lines.
+	legacyHeader = manifestHeader[:5]
+)
 
 // Subset returns the entries of one split, in manifest order.
 func (m *Manifest) Subset(s Subset) []Entry {
@@ -154,9 +159,8 @@ func PatientID(name string) string {
 // rename), so a crash never leaves half a manifest. Entries are written in their order;
 // Split returns them sorted by path.
 func WriteManifest(path string, m *Manifest) error {
-	var buf bytes.Buffer
-	if m.Root != "" {
-		root := m.Root
+	root := m.Root
+	if root != "" {
 		if abs, err := filepath.Abs(root); err == nil {
 			if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
 				if rel, err := filepath.Rel(dir, abs); err == nil {
@@ -164,18 +168,20 @@ func WriteManifest(path string, m *Manifest) error {
 				}
 			}
 		}
-		fmt.Fprintf(&buf, "# root: %s\n", filepath.ToSlash(root))
+		root = filepath.ToSlash(root)
 	}
+	seed := ""
 	if m.Scheme != "" {
-		fmt.Fprintf(&buf, "# scheme: %s\n# seed: %d\n", m.Scheme, m.Seed)
+		seed = strconv.FormatInt(m.Seed, 10)
 	}
+	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write(manifestHeader)
 	for _, e := range m.Entries {
 		if e.Label < 0 || e.Label >= labels.Default().Len() {
 			return fmt.Errorf("write manifest %s: %s has label %d: want a class id 0..%d", path, e.Path, e.Label, labels.Default().Len()-1)
 		}
-		w.Write([]string{e.Path, labels.Default().Name(e.Label), string(e.Split), e.Patient, e.SHA256})
+		w.Write([]string{e.Path, labels.Default().Name(e.Label), string(e.Split), e.Patient, e.SHA256, root, string(m.Scheme), seed})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -184,8 +190,9 @@ func WriteManifest(path string, m *Manifest) error {
 	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
-// ReadManifest reads a manifest written by WriteManifest. Root is resolved against the
-// manifest's folder (empty when the file has no root line: set it before loading images).
+// ReadManifest reads a manifest written by WriteManifest, in either format. Root is
+// resolved against the manifest's folder (empty when the file gives none: set it before
+// loading images).
 // Errors name the file and line.
 func ReadManifest(path string) (*Manifest, error) {
 	f, err := os.Open(path)
@@ -209,32 +216,9 @@ func ReadManifest(path string) (*Manifest, error) {
 
 func readManifest(r io.Reader, path string) (*Manifest, error) {
 	br := bufio.NewReader(r)
-	m := &Manifest{}
-	line := 0
-	for {
-		b, err := br.Peek(1)
-		if err != nil || b[0] != '#' {
-			break
-		}
-		s, err := br.ReadString('\n')
-		line++
-		key, val, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(s, "#")), ":")
-		if ok {
-			val = strings.TrimSpace(val)
-			switch strings.TrimSpace(key) {
-			case "root":
-				m.Root = val
-			case "scheme":
-				m.Scheme = Scheme(val)
-			case "seed":
-				if m.Seed, err = strconv.ParseInt(val, 10, 64); err != nil {
-					return nil, fmt.Errorf("line %d: seed %q is not an integer", line, val)
-				}
-			}
-		}
-		if err != nil {
-			break
-		}
+	m, line, err := readLegacyComments(br)
+	if err != nil {
+		return nil, err
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
@@ -242,11 +226,12 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("line %d: no header: %v", line+1, err)
 	}
-	if strings.Join(header, ",") != strings.Join(manifestHeader, ",") {
+	h := strings.Join(header, ",")
+	if h != strings.Join(manifestHeader, ",") && h != strings.Join(legacyHeader, ",") {
 		return nil, fmt.Errorf("line %d: header %q, want %q (make one with 'xray dataset split')",
-			line+1, strings.Join(header, ","), strings.Join(manifestHeader, ","))
+			line+1, h, strings.Join(manifestHeader, ","))
 	}
-	cr.FieldsPerRecord = len(manifestHeader)
+	cr.FieldsPerRecord = len(header)
 	seen := map[string]int{}
 	for {
 		rec, err := cr.Read()
@@ -258,26 +243,103 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 		}
 		n, _ := cr.FieldPos(0)
 		n += line
-		label, err := labels.Default().Parse(rec[1])
+		e, err := parseEntry(rec)
+		if err == nil && len(rec) > len(legacyHeader) {
+			err = m.setRunColumns(rec[5], rec[6], rec[7], len(m.Entries) == 0)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v", n, err)
 		}
-		split, err := ParseSubset(rec[2])
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %v", n, err)
+		if prev, dup := seen[e.Path]; dup {
+			return nil, fmt.Errorf("line %d: %s already listed on line %d", n, e.Path, prev)
 		}
-		p := rec[0]
-		if !filepath.IsLocal(filepath.FromSlash(p)) {
-			return nil, fmt.Errorf("line %d: path %q must be relative to the data root", n, p)
-		}
-		if prev, dup := seen[p]; dup {
-			return nil, fmt.Errorf("line %d: %s already listed on line %d", n, p, prev)
-		}
-		seen[p] = n
-		m.Entries = append(m.Entries, Entry{Path: p, Label: label, Split: split, Patient: rec[3], SHA256: rec[4]})
+		seen[e.Path] = n
+		m.Entries = append(m.Entries, e)
 	}
 	if len(m.Entries) == 0 {
 		return nil, errors.New("no images listed")
 	}
 	return m, nil
+}
+
+// readLegacyComments reads the first format's "# key: value" lines (root, scheme, seed)
+// and returns how many lines it read; a manifest of the current format has none.
+func readLegacyComments(br *bufio.Reader) (*Manifest, int, error) {
+	m := &Manifest{}
+	line := 0
+	for {
+		b, err := br.Peek(1)
+		if err != nil || b[0] != '#' {
+			return m, line, nil
+		}
+		s, err := br.ReadString('\n')
+		line++
+		key, val, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(s, "#")), ":")
+		if ok {
+			if err := m.setRun(strings.TrimSpace(key), strings.TrimSpace(val)); err != nil {
+				return nil, line, fmt.Errorf("line %d: %v", line, err)
+			}
+		}
+		if err != nil {
+			return m, line, nil
+		}
+	}
+}
+
+// setRunColumns takes a row's root, scheme and seed: the first row sets them, and every
+// other row must repeat them.
+func (m *Manifest) setRunColumns(root, scheme, seed string, first bool) error {
+	if first {
+		if err := m.setRun("root", root); err != nil {
+			return err
+		}
+		if err := m.setRun("scheme", scheme); err != nil {
+			return err
+		}
+		return m.setRun("seed", seed)
+	}
+	want := ""
+	if m.Scheme != "" {
+		want = strconv.FormatInt(m.Seed, 10)
+	}
+	if root != m.Root || Scheme(scheme) != m.Scheme || seed != want {
+		return fmt.Errorf("root, scheme, seed %q, %q, %q differ from the first row's %q, %q, %q", root, scheme, seed, m.Root, m.Scheme, want)
+	}
+	return nil
+}
+
+// setRun sets the split's root, scheme or seed from its text.
+func (m *Manifest) setRun(key, val string) error {
+	switch key {
+	case "root":
+		m.Root = val
+	case "scheme":
+		m.Scheme = Scheme(val)
+	case "seed":
+		if val == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return fmt.Errorf("seed %q is not an integer", val)
+		}
+		m.Seed = n
+	}
+	return nil
+}
+
+// parseEntry reads a row's path, label, split, patient and sha256.
+func parseEntry(rec []string) (Entry, error) {
+	label, err := labels.Default().Parse(rec[1])
+	if err != nil {
+		return Entry{}, err
+	}
+	split, err := ParseSubset(rec[2])
+	if err != nil {
+		return Entry{}, err
+	}
+	if !filepath.IsLocal(filepath.FromSlash(rec[0])) {
+		return Entry{}, fmt.Errorf("path %q must be relative to the data root", rec[0])
+	}
+	return Entry{Path: rec[0], Label: label, Split: split, Patient: rec[3], SHA256: rec[4]}, nil
 }
