@@ -17,19 +17,17 @@ import (
 )
 
 // running accumulates Keras's epoch averages: the loss weighted by batch size, and
-// accuracy over all images (weighted by their class weights when there are some).
+// accuracy over all images.
 type running struct {
 	lossSum float64
 	correct float64
-	weight  float64 // images, or their summed class weights
 	n       int
 	lr      float64 // learning rate of the last update
 }
 
-func (r *running) add(meanLoss, correct, weight float32, n int) {
+func (r *running) add(meanLoss, correct float32, n int) {
 	r.lossSum += float64(meanLoss) * float64(n)
 	r.correct += float64(correct)
-	r.weight += float64(weight)
 	r.n += n
 }
 
@@ -44,7 +42,7 @@ func (r running) accuracy() float64 {
 	if r.n == 0 {
 		return 0
 	}
-	return r.correct / r.weight
+	return r.correct / float64(r.n)
 }
 
 // batchTensors turns a batch into the image and label feeds.
@@ -98,23 +96,15 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 			return err
 		}
 		feeds[m.Input], feeds[g.Labels] = img, lab
-		fetch := []tf.Output{g.Loss, g.Correct}
-		if g.Weight != (tf.Output{}) {
-			fetch = append(fetch, g.Weight)
-		}
-		out, err := sess.Run(feeds, fetch, g.Step)
+		out, err := sess.Run(feeds, []tf.Output{g.Loss, g.Correct}, g.Step)
 		if err != nil {
 			return fmt.Errorf("training step %d: %w", st.Step+1, err)
 		}
-		weight := float32(b.Len())
-		if len(out) == 3 {
-			weight = out[2].Value().(float32)
-		}
 		loss, correct := out[0].Value().(float32), out[1].Value().(float32)
-		r.add(loss, correct, weight, b.Len())
+		r.add(loss, correct, b.Len())
 		r.lr = lr
 		st.Step++
-		if err := lv.tb.step(st.Step, float64(loss), float64(correct)/float64(weight), lr); err != nil {
+		if err := lv.tb.step(st.Step, float64(loss), float64(correct)/float64(b.Len()), lr); err != nil {
 			return err
 		}
 		if bar != nil {
@@ -151,7 +141,7 @@ func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgrap
 		if err != nil {
 			return fmt.Errorf("validation after epoch %d: %w", epoch, err)
 		}
-		r.add(out[0].Value().(float32), out[1].Value().(float32), float32(b.Len()), b.Len())
+		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
 		probs, err := tfgraph.Floats(out[2])
 		if err != nil {
 			return err

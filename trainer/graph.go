@@ -16,11 +16,8 @@ type sgdGraph struct {
 	optimizerGraph           // LR and Iteration, fed every step
 
 	// Training mode: mean loss and number of correct argmax predictions of the batch.
-	// With class weights Correct is the weighted count and Weight the batch's weight sum
-	// (Keras's weighted accuracy); without, Weight is unset and the batch size counts.
 	Loss    tf.Output
 	Correct tf.Output
-	Weight  tf.Output
 	Step    []*tf.Operation // optimizer updates and BN moving-statistics updates, run together
 
 	// Inference mode, for validation (never class-weighted, as Keras's evaluate).
@@ -62,8 +59,8 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 		}
 		logits = m.HeadTrainLogits
 	}
-	g.Loss, g.Correct, g.Weight = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights)
-	g.EvalLoss, g.EvalCorrect, _ = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil)
+	g.Loss, g.Correct = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights)
+	g.EvalLoss, g.EvalCorrect = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil)
 
 	var vars []*tfgraph.Variable
 	for _, v := range m.Trainable() {
@@ -95,9 +92,10 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 }
 
 // lossAndCorrect is Keras's compiled loss and accuracy of a batch. Class weights, when
-// given, weight each sample's loss and its accuracy hit by the weight of its true class
-// (Keras turns class_weight into sample_weight on the unsmoothed labels).
-func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, classWeights []float64) (loss, correct, weight tf.Output) {
+// given, weight each sample's loss by the weight of its true class (Keras turns
+// class_weight into sample_weight on the unsmoothed labels); accuracy stays unweighted,
+// as Keras's compiled metrics (only weighted_metrics take sample weights).
+func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, classWeights []float64) (loss, correct tf.Output) {
 	target := labels
 	if smoothing > 0 {
 		target = op.Add(s.SubScope("smooth"), op.Mul(s.SubScope("keep"), labels, op.Const(s.SubScope("one_minus_ls"), float32(1-smoothing))),
@@ -115,10 +113,8 @@ func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, cl
 		sw := op.Sum(s.SubScope("sample_weight"), op.Mul(s.SubScope("label_weight"), labels, op.Const(s.SubScope("class_weight"), cw)),
 			op.Const(s.SubScope("sw_axis"), int32(1)))
 		xent = op.Mul(s.SubScope("weighted"), xent, sw)
-		hit = op.Mul(s.SubScope("weighted_hit"), hit, sw)
-		weight = op.Sum(s.SubScope("weight"), sw, op.Const(s.SubScope("weight_axis"), []int32{0}))
 	}
 	loss = op.Mean(s.SubScope("loss"), xent, op.Const(s.SubScope("batch_axis"), []int32{0}))
 	correct = op.Sum(s.SubScope("correct"), hit, op.Const(s.SubScope("hit_axis"), []int32{0}))
-	return loss, correct, weight
+	return loss, correct
 }

@@ -16,7 +16,7 @@ func leverFlags(d trainer.Config) []cli.Flag {
 		&cli.Float64Flag{Name: "plateau-factor", Value: d.PlateauFactor, Usage: "plateau: multiply the learning rate by this", EnvVars: env("PLATEAU_FACTOR")},
 		&cli.IntFlag{Name: "plateau-patience", Value: d.PlateauPatience, Usage: "plateau: after this many epochs without a better val_loss", EnvVars: env("PLATEAU_PATIENCE")},
 		&cli.Float64Flag{Name: "min-lr", Value: d.MinLR, Usage: "plateau: lower bound of the learning rate", EnvVars: env("MIN_LR")},
-		&cli.StringFlag{Name: "class-weight", Value: d.ClassWeight, Usage: "none (the paper), balanced (n / (2 n_class)) or `W0,W1` (normal, pneumonia): Keras class_weight, in the loss and the reported loss and accuracy", EnvVars: env("CLASS_WEIGHT")},
+		&cli.StringFlag{Name: "class-weight", Value: d.ClassWeight, Usage: "none (the paper), balanced (n / (2 n_class)) or `W0,W1` (normal, pneumonia): Keras class_weight, in the loss and the reported loss (not accuracy, as Keras)", EnvVars: env("CLASS_WEIGHT")},
 		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "Keras label smoothing of the cross-entropy targets, e.g. 0.1", EnvVars: env("LABEL_SMOOTHING")},
 		&cli.StringFlag{Name: "monitor", Value: d.Monitor, Usage: "best epoch (exported, early stopping) by val_loss (the paper), val_auc or val_accuracy", EnvVars: env("MONITOR")},
 		&cli.StringFlag{Name: "tensorboard", Usage: "write TensorBoard event files (per update and per epoch) under `DIR`", EnvVars: env("TENSORBOARD")},
