@@ -61,31 +61,38 @@ type parityCase struct {
 }
 
 type parityCheck struct {
-	mode string
-	step int
+	mode        string
+	step        int
+	metricsOnly bool // compare the losses and accuracies, not the variables
 }
 
 func parityCases() []parityCase {
 	all := func(mode string, steps int) []parityCheck {
 		var cs []parityCheck
 		for k := 1; k <= steps; k++ {
-			cs = append(cs, parityCheck{mode, k})
+			cs = append(cs, parityCheck{mode: mode, step: k})
 		}
 		return cs
 	}
 	return []parityCase{
 		{arch: tfgraph.MobileNet, style: "random", batch: 4, steps: 1, modes: []string{"sgd"}, checks: all("sgd", 1)},
 		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd", "momentum", "freeze"},
-			checks: append(all("sgd", 3), parityCheck{"momentum", 3}, parityCheck{"freeze", 3})},
+			checks: append(all("sgd", 3), parityCheck{mode: "momentum", step: 3}, parityCheck{mode: "freeze", step: 3})},
 		// The bigger backbones train slowly on two cores: only after step 2 (which holds
 		// step 1: its loss is in the epoch average, its update in the weights).
-		{arch: tfgraph.Xception, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{"sgd", 2}}},
-		{arch: tfgraph.InceptionV3, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{"sgd", 2}}},
+		{arch: tfgraph.Xception, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 2}}},
+		{arch: tfgraph.InceptionV3, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 2}}},
 		// The training levers (leverConfig): after the last step, which holds the others.
 		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
-			checks: []parityCheck{{"classweight", 3}, {"cosine", 3}, {"smoothing", 3}}},
-		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"adam", "adamw"},
-			checks: []parityCheck{{"adam", 1}, {"adam", 3}, {"adamw", 3}}},
+			checks: []parityCheck{{mode: "classweight", step: 3}, {mode: "cosine", step: 3}, {mode: "smoothing", step: 3}}},
+		// Adam moves every weight by about lr whatever its gradient, so where rounding noise
+		// decides a step's sign (adamMasks) the weights part after step 1; later steps
+		// spread that, so after step 3 only the losses are compared: the training loss
+		// averages steps 1-3 and the validation loss (which these steps move fourfold)
+		// reacts to a wrong bias correction or iteration count.
+		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, lr: 1e-4, modes: []string{"adam", "adamw"},
+			checks: []parityCheck{{mode: "adam", step: 1}, {mode: "adamw", step: 1},
+				{mode: "adam", step: 3, metricsOnly: true}, {mode: "adamw", step: 3, metricsOnly: true}}},
 	}
 }
 
@@ -127,7 +134,9 @@ func TestStepParityWithKeras(t *testing.T) {
 					if st.Step != int64(c.step) || res.Steps != int64(c.step) {
 						t.Fatalf("checkpoint at step %d (result %d), want %d", st.Step, res.Steps, c.step)
 					}
-					ref.compareVariables(t, c, got)
+					if !c.metricsOnly {
+						ref.compareVariables(t, c, got)
+					}
 					ref.compareMetrics(t, c, st.History)
 				})
 			}
@@ -154,7 +163,7 @@ func leverConfig(cfg *Config, mode string) {
 	case "adam":
 		cfg.Optimizer = OptimizerAdam
 	case "adamw":
-		cfg.Optimizer = OptimizerAdamW // weight decay 0: AdamW's Keras default
+		cfg.Optimizer, cfg.WeightDecay = OptimizerAdamW, 0.5
 	case "cosine":
 		cfg.LRSchedule = ScheduleCosine // over Epochs (1) x the batches of the train images: the script's steps
 	case "smoothing":

@@ -29,7 +29,8 @@ Modes (each starts from the same initial weights with a freshly compiled optimiz
   freeze       SGD(lr) with every backbone layer trainable=False (xray train --freeze-base)
   classweight  SGD(lr), train_on_batch(class_weight={0: 1.5, 1: 0.5}) (--class-weight 1.5,0.5)
   adam         keras.optimizers.Adam(lr), Keras defaults (--optimizer adam)
-  adamw        keras.optimizers.AdamW(lr), weight_decay 0.004 (--optimizer adamw)
+  adamw        keras.optimizers.AdamW(lr, weight_decay=0.5) (--optimizer adamw --weight-decay 0.5:
+               a decay large enough to show beside Adam's step)
   cosine       SGD(CosineDecay(lr, decay_steps=STEPS)) (--lr-schedule cosine over one epoch
                of STEPS batches)
   smoothing    SGD(lr), CategoricalCrossentropy(label_smoothing=0.1), in fit and evaluate
@@ -78,7 +79,7 @@ def make_optimizer(spec, lr, steps):
     if spec.get("optimizer") == "adam":
         return keras.optimizers.Adam(learning_rate=lr)
     if spec.get("optimizer") == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr)
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=0.5)
     return keras.optimizers.SGD(learning_rate=lr, momentum=spec["momentum"])
 
 
