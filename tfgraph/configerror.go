@@ -24,13 +24,13 @@ func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig 
 
 func (e *ConfigError) Error() string {
 	if e.Value == nil {
-		return FieldWords(e.Field) + " " + e.Reason
+		return fieldWords(e.Field) + " " + e.Reason
 	}
-	return fmt.Sprintf("%s %v: %s", FieldWords(e.Field), e.Value, e.Reason)
+	return fmt.Sprintf("%s %v: %s", fieldWords(e.Field), e.Value, e.Reason)
 }
 
-// FieldWords spells a Go field name as lower-case words: "InputSize" is "input size".
-func FieldWords(field string) string {
+// fieldWords spells a Go field name as lower-case words: "InputSize" is "input size".
+func fieldWords(field string) string {
 	var b strings.Builder
 	rs := []rune(field)
 	for i, r := range rs {

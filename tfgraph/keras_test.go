@@ -276,8 +276,8 @@ func TestBuildErrors(t *testing.T) {
 // TestFieldWords: Go field names read as the words an error message uses.
 func TestFieldWords(t *testing.T) {
 	for in, want := range map[string]string{"InputSize": "input size", "Arch": "arch", "RunID": "run id", "LearningRate": "learning rate", "LRSchedule": "lr schedule", "MinLR": "min lr"} {
-		if got := FieldWords(in); got != want {
-			t.Errorf("FieldWords(%q) = %q, want %q", in, got, want)
+		if got := fieldWords(in); got != want {
+			t.Errorf("fieldWords(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

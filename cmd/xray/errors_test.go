@@ -136,3 +136,23 @@ func TestLibrariesDoNotNameFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainDivergedExit: a run whose loss goes NaN (learning rate 1e6) ends with exit 1
+// and one line saying it diverged, and exports nothing.
+func TestTrainDivergedExit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains a few steps")
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := runCLI(t, "train", "--data", filepath.Join("..", "..", "testdata", "chest_xray"), "--out", out,
+		"--weights", "none", "--input-size", "128", "--batch-size", "4", "--epochs", "1", "--max-steps", "3", "--lr", "1e6", "--quiet")
+	if code != exitFailure || !strings.HasPrefix(stderr, "xray: error: ") || !strings.Contains(stderr, "diverged") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want exit %d and one line saying it diverged", code, stderr, exitFailure)
+	}
+	if strings.Contains(stdout, "best epoch") {
+		t.Errorf("stdout names a best epoch:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, "savedmodel")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("savedmodel exported after divergence (%v)", err)
+	}
+}
