@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 )
@@ -92,7 +93,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 						flat = append(flat, px...)
 					}
 				}
-				maxd, mean, differing := pixelDiff(flat, want[i], level)
+				maxd, mean, differing := pixelDiff(t, filepath.Base(p), flat, want[i], level)
 				if strings.HasSuffix(p, ".png") {
 					if maxd > pngMaxLevels+levelEps || differing > pngMaxDiffering {
 						t.Errorf("%s: serving_bytes pixels differ from Go's by up to %.2f levels on %.2f %% of values; want <= %d on <= %.0f %%",
@@ -103,31 +104,28 @@ func TestServingBytesMatchesGo(t *testing.T) {
 						filepath.Base(p), maxd, mean, jpegMaxLevels, jpegMeanLevels)
 				}
 			}
-			if d := maxDiff(t, out[1].Value().([][]float32), live); d > bytesProbTol {
-				t.Errorf("serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g > %g", d, bytesProbTol)
-			} else {
-				t.Logf("serving_bytes vs live graph on Go-preprocessed pixels: max |diff| %.3g", d)
-			}
+			d := approx.WithinRows(t, "serving_bytes vs live graph on Go-preprocessed pixels", out[1].Value().([][]float32), live, approx.Abs, bytesProbTol)
+			t.Logf("serving_bytes vs live graph on Go-preprocessed pixels: %v", d)
 		})
 	}
 }
 
 // pixelDiff compares two scaled images in pixel levels: the largest and mean absolute
-// difference and the fraction of values that differ by half a level or more.
-func pixelDiff(a, b []float32, level float64) (maxd, mean, differing float64) {
-	if len(a) != len(b) {
-		return math.Inf(1), math.Inf(1), 1
+// difference and the fraction of values that differ by half a level or more. Images
+// that cannot be compared (NaN, sizes) fail t and give +Inf.
+func pixelDiff(t testing.TB, what string, a, b []float32, level float64) (maxd, mean, differing float64) {
+	t.Helper()
+	d := approx.Max(t, what, a, b, approx.Abs)
+	if math.IsInf(d.Max, 1) {
+		return d.Max, d.Max, 1
 	}
 	var n int
 	for i := range a {
-		d := math.Abs(float64(a[i])-float64(b[i])) * level
-		maxd = math.Max(maxd, d)
-		mean += d
-		if d >= 0.5 {
+		if math.Abs(float64(a[i])-float64(b[i]))*level >= 0.5 {
 			n++
 		}
 	}
-	return maxd, mean / float64(len(a)), float64(n) / float64(len(a))
+	return d.Max * level, d.Mean * level, float64(n) / float64(len(a))
 }
 
 // TestServingBytesOriginals repeats the pixel comparison on untouched Kermany originals
@@ -184,7 +182,7 @@ func TestServingBytesOriginals(t *testing.T) {
 				got = append(got, px...)
 			}
 		}
-		maxd, mean, _ := pixelDiff(got, want, 255)
+		maxd, mean, _ := pixelDiff(t, filepath.Base(p), got, want, 255)
 		worstMax, worstMean = math.Max(worstMax, maxd), math.Max(worstMean, mean)
 		if maxd > jpegMaxLevels+levelEps || mean > jpegMeanLevels {
 			t.Errorf("%s: serving_bytes pixels differ from Go's by up to %.2f levels, mean %.4f; want <= %d, mean <= %g",

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -201,24 +200,6 @@ func writeAtomic(t testing.TB, path string, b []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// maxDiff is the largest |a-b| over two [N][2] probability tables.
-func maxDiff[A, B float32 | float64](t testing.TB, a [][]A, b [][]B) float64 {
-	t.Helper()
-	if len(a) != len(b) {
-		t.Fatalf("%d rows vs %d", len(a), len(b))
-	}
-	d := 0.0
-	for i := range a {
-		if len(a[i]) != len(b[i]) {
-			t.Fatalf("row %d: %d vs %d columns", i, len(a[i]), len(b[i]))
-		}
-		for j := range a[i] {
-			d = math.Max(d, math.Abs(float64(a[i][j])-float64(b[i][j])))
-		}
-	}
-	return d
 }
 
 func argmax[F float32 | float64](p []F) int {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/disintegration/imaging"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
@@ -62,9 +63,7 @@ func (s *served) check(t testing.TB, what string, i int, p Prediction) {
 		t.Errorf("%s: image %d: %v", what, i, p.Err)
 		return
 	}
-	if d := maxDiff(t, [][]float32{p.Probabilities[:]}, s.want[i:i+1]); d > roundTripTol {
-		t.Errorf("%s: image %d: probabilities %v, live graph %v", what, i, p.Probabilities, s.want[i])
-	}
+	approx.Within(t, fmt.Sprintf("%s: image %d: probabilities vs live graph", what, i), p.Probabilities[:], s.want[i], approx.Abs, roundTripTol)
 	if p.Class != argmax(s.want[i]) || p.Label != labels.Default().Name(p.Class) {
 		t.Errorf("%s: image %d: class %d %q, live argmax %d", what, i, p.Class, p.Label, argmax(s.want[i]))
 	}

@@ -17,6 +17,7 @@ import (
 	"codeberg.org/sbinet/npyio/npy"
 	"codeberg.org/sbinet/npyio/npz"
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 )
 
@@ -223,20 +224,13 @@ func floats(t *testing.T, tt *tf.Tensor) []float32 {
 	return out
 }
 
-// maxAbsDiff compares got (a Go tensor) with the reference array name, shapes included.
-func (r *kerasRef) maxAbsDiff(t *testing.T, name string, got *tf.Tensor) float64 {
+// within compares got (a Go tensor) with the reference array name, shapes included,
+// failing t beyond tol |Go - Keras| or on NaN/Inf.
+func (r *kerasRef) within(t *testing.T, name string, got *tf.Tensor, tol float64) approx.Diff {
 	t.Helper()
 	want, shape := r.array(t, name)
 	if !slices.Equal(got.Shape(), shape) {
 		t.Fatalf("%s: shape %v, Keras %v", name, got.Shape(), shape)
 	}
-	return maxAbs(floats(t, got), want)
-}
-
-func maxAbs(a, b []float32) float64 {
-	d := 0.0
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return d
+	return approx.Within(t, name, floats(t, got), want, approx.Abs, tol)
 }

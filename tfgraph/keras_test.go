@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/approx"
 )
 
 // tolerance is the issue's bound on |Go - Keras| for features, logits and probabilities.
@@ -95,11 +96,8 @@ func compareForward(t *testing.T, m *Model, ref *kerasRef) {
 	x := map[tf.Output]*tf.Tensor{m.Input: ref.tensor(t, "x")}
 	check := func(name string, got *tf.Tensor, tol float64) {
 		t.Helper()
-		d := ref.maxAbsDiff(t, name, got)
-		t.Logf("%-40s max |Go - Keras| = %.3g", name, d)
-		if d > tol {
-			t.Errorf("%s: max abs error %.3g > %g", name, d, tol)
-		}
+		d := ref.within(t, name, got, tol)
+		t.Logf("%-40s max |Go - Keras| = %.3g", name, d.Max)
 	}
 	checkMoving := func(prefix string) {
 		t.Helper()
@@ -110,8 +108,8 @@ func compareForward(t *testing.T, m *Model, ref *kerasRef) {
 		worst, where := 0.0, ""
 		for _, v := range m.NonTrainable() {
 			want, _ := ref.array(t, prefix+"/"+v.Name)
-			if d := maxAbs(floats(t, vals[v.Name]), want); d >= worst {
-				worst, where = d, v.Name
+			if d := approx.Max(t, prefix+"/"+v.Name, floats(t, vals[v.Name]), want, approx.Abs); d.Max >= worst {
+				worst, where = d.Max, v.Name
 			}
 		}
 		t.Logf("%-40s max |Go - Keras| = %.3g (%s)", prefix+"/*", worst, where)
@@ -184,9 +182,7 @@ func TestInitializers(t *testing.T) {
 			t.Fatalf("Keras has no initializer for %s", v.Name)
 		}
 		got := floats(t, a[v.Name])
-		if d := maxAbs(got, floats(t, again[v.Name])); d != 0 {
-			t.Errorf("%s: same seed, values differ by %g", v.Name, d)
-		}
+		approx.Within(t, v.Name+" (same seed twice)", got, floats(t, again[v.Name]), approx.Abs, 0)
 		switch {
 		case spec.Constant != nil:
 			for _, x := range got {
@@ -205,11 +201,14 @@ func TestInitializers(t *testing.T) {
 			n := float64(len(got))
 			mean, std := sum/n, math.Sqrt(sq/n)
 			// U(-l, l): |x| <= l, mean 0, std l/sqrt(3); bounds at 5 standard errors.
+			// Written as "within" so that a NaN (which every comparison rejects) fails.
 			wantStd := limit / math.Sqrt(3)
-			if top > limit*(1+1e-6) || math.Abs(mean) > 5*wantStd/math.Sqrt(n) || math.Abs(std-wantStd) > 5*wantStd/math.Sqrt(n)+1e-9 && n > 100 {
+			ok := top <= limit*(1+1e-6) && math.Abs(mean) <= 5*wantStd/math.Sqrt(n) &&
+				(n <= 100 || math.Abs(std-wantStd) <= 5*wantStd/math.Sqrt(n)+1e-9)
+			if !ok {
 				t.Errorf("%s: max |x| %g mean %g std %g; Keras glorot_uniform limit %g (std %g)", v.Name, top, mean, std, limit, wantStd)
 			}
-			if maxAbs(got, floats(t, other[v.Name])) == 0 {
+			if approx.Max(t, v.Name+" (seeds 7, 8)", got, floats(t, other[v.Name]), approx.Abs).Max == 0 {
 				t.Errorf("%s: seeds 7 and 8 give the same values", v.Name)
 			}
 		default:

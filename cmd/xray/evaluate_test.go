@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -148,5 +150,70 @@ func TestEvaluateSavedModelRunnerHook(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "| mobilenet | 0.962 |") {
 		t.Errorf("report:\n%s", stdout)
+	}
+}
+
+// TestEvaluateSavedModel runs `xray evaluate --savedmodel` for real on the repository's
+// sample: a manifest from `xray dataset split`, the tiny exported model of predictFixture.
+// predictions.csv must hold exactly the manifest's test images, each with the manifest's
+// label, and for each the probabilities `xray predict --json` gives for that file (which
+// TestPredict checks against the live graph).
+func TestEvaluateSavedModel(t *testing.T) {
+	sm, _, _ := predictFixture(t)
+	data := filepath.Join("..", "..", "testdata", "chest_xray")
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "manifest.csv")
+	if code, _, stderr := runCLI(t, "dataset", "split", "--data", data, "--out", manifest); code != exitOK {
+		t.Fatalf("dataset split: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "eval")
+	code, stdout, stderr := runCLI(t, "evaluate", "--savedmodel", sm, "--data", data, "--manifest", manifest, "--out", out)
+	if code != exitOK {
+		t.Fatalf("evaluate: exit %d: %s", code, stderr)
+	}
+	recs, err := evaluator.ReadPredictionsCSV(filepath.Join(out, evaluator.PredictionsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := dataset.ReadManifest(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test := man.Subset(dataset.Test)
+	if len(test) == 0 || len(recs) != len(test) {
+		t.Fatalf("predictions.csv has %d rows, the manifest %d test images", len(recs), len(test))
+	}
+	files := make([]string, len(test))
+	for i, e := range test {
+		files[i] = filepath.Join(data, filepath.FromSlash(e.Path))
+		if recs[i].Path != e.Path || recs[i].Label != e.Label {
+			t.Errorf("row %d: %s label %d, manifest %s label %d", i, recs[i].Path, recs[i].Label, e.Path, e.Label)
+		}
+	}
+	code, stdout, stderr = runCLI(t, append([]string{"predict", "--savedmodel", sm, "--json"}, files...)...)
+	if code != exitOK {
+		t.Fatalf("predict: exit %d: %s", code, stderr)
+	}
+	var got, want [][]float64
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	for i := range files {
+		var r struct {
+			File          string     `json:"file"`
+			Probabilities [2]float64 `json:"probabilities"`
+		}
+		if err := dec.Decode(&r); err != nil || r.File != files[i] {
+			t.Fatalf("predict --json object %d: %+v, %v; want file %s", i, r, err, files[i])
+		}
+		got, want = append(got, recs[i].Probs[:]), append(want, r.Probabilities[:])
+	}
+	// Same SavedModel, same preprocessing: only the batch composition differs.
+	d := approx.WithinRows(t, "evaluate vs predict probabilities", got, want, approx.Abs, 1e-6)
+	t.Logf("%d test images: %v", len(files), d)
+	m, err := evaluator.ReadMetrics(filepath.Join(out, evaluator.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.N != len(test) || m.Source != sm || m.Split != "test" {
+		t.Errorf("metrics.json: n %d source %q split %q", m.N, m.Source, m.Split)
 	}
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"math"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
@@ -80,9 +81,11 @@ func TestPredict(t *testing.T) {
 			t.Errorf("line %d %q: want %s<TAB>%s<TAB>p", i, l, files[i], lab)
 			continue
 		}
-		if p, err := strconv.ParseFloat(f[2], 64); err != nil || math.Abs(p-float64(want[i][c])) > 5e-5 {
-			t.Errorf("line %d: probability %s, live graph %.6f", i, f[2], want[i][c])
+		p, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			t.Errorf("line %d: probability %q: %v", i, f[2], err)
 		}
+		approx.Within(t, fmt.Sprintf("line %d: probability (4 decimals) vs live graph", i), []float64{p}, want[i][c:c+1], approx.Abs, 5e-5)
 	}
 
 	code, stdout, stderr = runCLI(t, append([]string{"predict", "--savedmodel", dir, "--json"}, files...)...)
@@ -102,10 +105,10 @@ func TestPredict(t *testing.T) {
 			t.Fatalf("--json object %d: %v\n%s", i, err, stdout)
 		}
 		lab, c := label(want[i])
-		if r.File != files[i] || r.Class != lab || r.ClassID != c || r.Probability != r.Probabilities[c] ||
-			math.Abs(r.Probabilities[0]-float64(want[i][0])) > 1e-5 || math.Abs(r.Probabilities[1]-float64(want[i][1])) > 1e-5 {
+		if r.File != files[i] || r.Class != lab || r.ClassID != c || r.Probability != r.Probabilities[c] {
 			t.Errorf("--json object %d: %+v, live graph %v", i, r, want[i])
 		}
+		approx.Within(t, fmt.Sprintf("--json object %d: probabilities vs live graph", i), r.Probabilities[:], want[i], approx.Abs, 1e-5)
 	}
 }
 

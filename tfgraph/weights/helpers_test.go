@@ -117,30 +117,3 @@ func flat(t *testing.T, x *tf.Tensor) []float32 {
 	walk(x.Value())
 	return out
 }
-
-// maxDiff is the largest |got - want| / max(1, |want|): absolute for values up to 1,
-// relative above (feature maps of unbounded activations).
-func maxDiff(t *testing.T, got, want []float32) float64 {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%d values, want %d", len(got), len(want))
-	}
-	worst := 0.0
-	for i := range got {
-		d := float64(got[i]) - float64(want[i])
-		if d < 0 {
-			d = -d
-		}
-		scale := float64(want[i])
-		if scale < 0 {
-			scale = -scale
-		}
-		if scale > 1 {
-			d /= scale
-		}
-		if d > worst {
-			worst = d
-		}
-	}
-	return worst
-}
