@@ -129,13 +129,14 @@ func pixelDiff(t testing.TB, what string, a, b []float32, level float64) (maxd, 
 }
 
 // TestServingBytesOriginals repeats the pixel comparison on untouched Kermany originals
-// (grayscale and RGB, up to 2890 px: large downscales) where the development machine has
-// them in ../shared/data; CI does not, and skips.
+// (grayscale and RGB, up to 2890 px: large downscales) in ../shared/data beside the
+// repository. Without them it skips on a developer machine and fails under CI (CI set),
+// where they are provided and a skip would hide their absence.
 func TestServingBytesOriginals(t *testing.T) {
-	root := filepath.Join(pyref.RepoRoot(), "..", "shared", "data", "kermany-originals")
+	root := pyref.SharedData(t, "kermany-originals")
 	paths, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.jpeg"))
 	if len(paths) == 0 {
-		t.Skipf("no Kermany originals in %s", root)
+		t.Fatalf("no Kermany originals (*/*/*.jpeg) in %s", root)
 	}
 	if testing.Short() {
 		t.Skip("large JPEGs; skipped with -short")

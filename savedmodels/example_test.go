@@ -12,9 +12,14 @@ import (
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// Export a model built in Go, then serve it. The model here is untrained (Keras's
-// initial weights give 0.5 / 0.5 for every image); a training run exports its trained
-// model the same way, to RUN/savedmodel.
+// Export a model built in Go, then serve it. The model here is untrained, and its answer
+// is known without running it: in inference mode an untrained backbone's
+// BatchNormalization layers use their initial moving statistics (mean 0, variance 1)
+// while the real activations of the deep layers have variances near 1e-3, so the signal
+// shrinks layer by layer to float32 nothing (see trainer.DemoConfig). The head's Dense
+// layers then see zeros, both logits equal the zero-initialised bias, and softmax(0, 0) =
+// (0.5, 0.5) for every image: a tie, which goes to class 0 (normal) as np.argmax's does.
+// A training run exports its trained model the same way, to RUN/savedmodel.
 func Example() {
 	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: 128})
 	if err != nil {
@@ -59,10 +64,10 @@ func Example() {
 			fmt.Println("error:", p.Err)
 			continue
 		}
-		fmt.Printf("%s %.2f\n", p.Label, p.Probabilities[p.Class])
+		fmt.Printf("%s %.4f %.4f\n", p.Label, p.Probabilities[0], p.Probabilities[1])
 	}
 	// Output:
 	// mobilenet 128 unit [normal pneumonia]
-	// normal 0.50
+	// normal 0.5000 0.5000
 	// error: not a JPEG or PNG image
 }

@@ -6,32 +6,18 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
-	"github.com/xraylab/xray/tfgraph"
 )
 
-// Demo settings: MobileNet from scratch (--weights none) at 128 x 128 on the repository's
-// X-ray sample, batch 4, lr 0.01, 30 epochs (~780 SGD steps, about two minutes on two
-// cores). From scratch, validation runs on BN moving statistics that start at mean 0 /
-// variance 1 and move by 1 % a step (momentum 0.99); the deep depthwise layers' true
-// variances are ~1e-3, so until ~600 steps have washed the initial 1 out, the
-// inference-mode signal shrinks layer by layer to nothing and the model predicts one
-// class (Keras's model.fit does the same). Larger learning rates or momentum do not
-// shorten that; more steps per second (small batches) do, and batch 2 trains too noisily.
-var demoSettings = struct {
-	size, batch, epochs int
-	lr                  float64
-}{size: 128, batch: 4, epochs: 30, lr: 0.01}
-
-// TestShortRunLearns trains on the sample through Run, as `xray train` (and the demo)
-// does: the training loss falls and the last epoch's validation accuracy beats always
+// TestShortRunLearns trains on the sample through Run with DemoConfig, as `xray demo`
+// does (quietly, and from the sample folder instead of the embedded copy): the training
+// loss falls and the last epoch's validation accuracy beats always
 // answering the validation split's majority class.
 func TestShortRunLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a two-minute training run")
 	}
-	cfg := testConfig(tfgraph.MobileNet, demoSettings.size, "", filepath.Join(t.TempDir(), "run"))
-	cfg.Data = sampleRoot()
-	cfg.BatchSize, cfg.Epochs, cfg.LearningRate = demoSettings.batch, demoSettings.epochs, demoSettings.lr
+	cfg := DemoConfig(sampleRoot(), filepath.Join(t.TempDir(), "run"))
+	cfg.Quiet = true
 	res, err := Run(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)

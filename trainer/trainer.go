@@ -75,6 +75,29 @@ func DefaultConfig() Config {
 	}
 }
 
+// DemoConfig is the quick CPU run `xray demo` makes on the embedded sample: the paper's
+// pipeline (MobileNet + head, SGD, SavedModel) at 128 x 128 with short epochs, from random
+// initialisation (no network for ImageNet weights). Batch 4 and lr 0.01 instead of the
+// paper's 20 and 0.001, 30 epochs (~780 steps, a few minutes on two cores): from scratch,
+// inference-mode BatchNormalization runs on moving statistics that start at mean 0 /
+// variance 1 and move 1 % a step, and the deep depthwise layers' true variances are
+// ~1e-3, so until ~600 steps have washed the initial 1 out the model predicts one class
+// (Keras's model.fit does the same). Larger learning rates or momentum do not shorten
+// that; more steps per second (small batches) do, and batch 2 trains too noisily.
+// TestShortRunLearns checks that these settings learn.
+func DemoConfig(data, out string) Config {
+	cfg := DefaultConfig()
+	cfg.Data, cfg.Out = data, out
+	cfg.Weights = "none"
+	cfg.InputSize = 128
+	cfg.Epochs = 30
+	cfg.BatchSize = 4
+	cfg.LearningRate = 0.01
+	cfg.Device = DeviceCPU
+	cfg.RunID = "demo"
+	return cfg
+}
+
 // Result summarises a finished (or stopped) run.
 type Result struct {
 	Out          string

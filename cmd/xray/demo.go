@@ -13,28 +13,6 @@ import (
 	"github.com/xraylab/xray/trainer"
 )
 
-// demoConfig is the quick CPU run `xray demo` makes on the embedded sample: the paper's
-// pipeline (split, MobileNet + head, SGD, SavedModel, argmax evaluation) at a small input
-// size with a few short epochs, from random initialisation (no network for ImageNet
-// weights). Batch size and learning rate differ from the paper's so that a few minutes on
-// two cores give a model that has learnt something: from scratch, inference-mode
-// BatchNormalization runs on moving statistics that start at mean 0 / variance 1 and move
-// 1 % a step, so the model needs several hundred steps before validation tells normal
-// from pneumonia; small batches give those steps quickly (trainer's TestShortRunLearns
-// checks these settings learn).
-func demoConfig(data, out string) trainer.Config {
-	cfg := trainer.DefaultConfig()
-	cfg.Data, cfg.Out = data, out
-	cfg.Weights = "none"
-	cfg.InputSize = 128
-	cfg.Epochs = 30
-	cfg.BatchSize = 4
-	cfg.LearningRate = 0.01
-	cfg.Device = trainer.DeviceCPU
-	cfg.RunID = "demo"
-	return cfg
-}
-
 func init() {
 	register(&cli.Command{
 		Name:  "demo",
@@ -45,7 +23,7 @@ func init() {
 			"curves and the confusion matrix are. Any previous demo run in --out is replaced.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Value: filepath.Join("runs", "demo"), Usage: "run `DIR` (replaced if it holds an earlier demo)", EnvVars: env("DEMO_OUT")},
-			&cli.IntFlag{Name: "epochs", Value: demoConfig("", "").Epochs, Usage: "training epochs", EnvVars: env("DEMO_EPOCHS")},
+			&cli.IntFlag{Name: "epochs", Value: trainer.DemoConfig("", "").Epochs, Usage: "training epochs", EnvVars: env("DEMO_EPOCHS")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bars", EnvVars: env("QUIET")},
 		},
 		Action: func(c *cli.Context) error {
@@ -60,7 +38,7 @@ func init() {
 			if err != nil {
 				return fmt.Errorf("demo: extract the embedded sample: %w", err)
 			}
-			cfg := demoConfig(data, out)
+			cfg := trainer.DemoConfig(data, out)
 			cfg.Epochs, cfg.Quiet = c.Int("epochs"), c.Bool("quiet")
 			if cfg.Epochs < 1 {
 				return usagef("--epochs %d: must be at least 1", cfg.Epochs)

@@ -56,6 +56,22 @@ func Require(t testing.TB) string {
 	return p
 }
 
+// SharedData returns the directory ../shared/data/<rel> beside the repository (real
+// Kermany data: the 224 px train set, the untouched originals; see its README). When it
+// is absent the test skips on a developer machine and fails under CI (CI set), where the
+// data is provided and a skip would hide its absence, as with Require.
+func SharedData(t testing.TB, rel string) string {
+	t.Helper()
+	dir := filepath.Join(RepoRoot(), "..", "shared", "data", filepath.FromSlash(rel))
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must provide the shared data at %s (../shared/data beside the repository)", dir)
+		}
+		t.Skipf("no shared data at %s", dir)
+	}
+	return dir
+}
+
 // Run runs `python script args...` and returns stdout; stderr goes into the error.
 func Run(t testing.TB, script string, args ...string) []byte {
 	t.Helper()
