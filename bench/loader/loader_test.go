@@ -5,7 +5,7 @@
 //
 //	source scripts/env.sh
 //	go test ./bench/loader -run '^$' -bench . -benchtime 3x
-//	XRAY_BENCH_DATA=../shared/data/kermany-originals go test ./bench/loader -run '^$' -bench . -benchtime 2x
+//	XRAY_BENCH_DATA=$PWD/../shared/data/kermany-originals/train go test ./bench/loader -run '^$' -bench . -benchtime 2x
 //
 // It reports images per second (wall clock) and images per CPU second (user + system of
 // the whole process: less distorted when other work shares the machine), and both ratios.
