@@ -58,6 +58,21 @@ func TestEveryFlagHasEnvVar(t *testing.T) {
 // TestEnvVarReachesCommand: a flag given only through its variable takes effect (here
 // --split of evaluate, whose value lands in metrics.json's "split").
 func TestEnvVarReachesCommand(t *testing.T) {
+	// urfave/cli stores a value read from the environment in the (package-level) flag
+	// itself: restore it, or later tests in this process would evaluate the val split.
+	var split *cli.StringFlag
+	for _, c := range commands {
+		for _, f := range c.Flags {
+			if sf, ok := f.(*cli.StringFlag); ok && c.Name == "evaluate" && sf.Name == "split" {
+				split = sf
+			}
+		}
+	}
+	if split == nil {
+		t.Fatal("evaluate has no --split flag")
+	}
+	saved := *split
+	t.Cleanup(func() { *split = saved })
 	t.Setenv("XRAY_SPLIT", "val")
 	dir := t.TempDir()
 	in := dir + "/preds.csv"
