@@ -2,8 +2,11 @@ package evaluator
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
+
+	"github.com/xraylab/xray/internal/approx"
 )
 
 // TestROCAUC checks hand-computed areas: sklearn's documented example (0.75: of the four
@@ -20,9 +23,10 @@ func TestROCAUC(t *testing.T) {
 		{[]int{1, 0}, []float64{0.2, 0.7}, 0},
 	} {
 		got, err := ROCAUC(c.labels, c.scores)
-		if err != nil || math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("ROCAUC(%v, %v) = %v, %v; want %v", c.labels, c.scores, got, err, c.want)
+		if err != nil {
+			t.Errorf("ROCAUC(%v, %v): %v", c.labels, c.scores, err)
 		}
+		approx.Within(t, fmt.Sprintf("ROCAUC(%v, %v)", c.labels, c.scores), []float64{got}, []float64{c.want}, approx.Abs, 1e-12)
 	}
 	if _, err := ROCAUC([]int{1, 1}, []float64{0.2, 0.3}); !errors.Is(err, ErrOneClass) {
 		t.Errorf("one class: %v, want ErrOneClass", err)

@@ -2,7 +2,6 @@ package kerasimport
 
 import (
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"codeberg.org/sbinet/npyio"
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
@@ -103,14 +103,7 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, want := readNpy(t, filepath.Join(dir, "k3_nested_probs.npy"))
-	if len(got) != len(want) {
-		t.Fatalf("%d probabilities, Keras gave %d", len(got), len(want))
-	}
-	for i := range got {
-		if d := math.Abs(float64(got[i]) - float64(want[i])); !(d <= 1e-4) {
-			t.Errorf("probability %d: SavedModel %v, Keras %v", i, got[i], want[i])
-		}
-	}
+	approx.Within(t, "SavedModel probabilities vs Keras", got, want, approx.Abs, 1e-4)
 
 	t.Run("no-top file", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "model")

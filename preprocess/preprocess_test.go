@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/disintegration/imaging"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 )
 
@@ -106,17 +107,23 @@ func (d diffStats) String() string {
 	return fmt.Sprintf("mean %.4f max %.2f off %.4f%%", d.Mean, d.Max, 100*d.Off)
 }
 
-func compare(got []uint8, want func(i int) float64, n int) diffStats {
-	var s diffStats
-	for i := 0; i < n; i++ {
-		d := math.Abs(float64(got[i]) - want(i))
-		s.Mean += d
-		s.Max = math.Max(s.Max, d)
-		if d > 0.5 {
+// compare fails t when the two cannot be compared (sizes, a NaN or Inf in the reference).
+func compare(t testing.TB, what string, got []uint8, want func(i int) float64, n int) diffStats {
+	t.Helper()
+	if len(got) < n {
+		t.Fatalf("%s: %d values, want %d", what, len(got), n)
+	}
+	g, w := make([]float64, n), make([]float64, n)
+	for i := range n {
+		g[i], w[i] = float64(got[i]), want(i)
+	}
+	d := approx.Max(t, what, g, w, approx.Abs)
+	s := diffStats{Mean: d.Mean, Max: d.Max}
+	for i := range g {
+		if math.Abs(g[i]-w[i]) > 0.5 {
 			s.Off++
 		}
 	}
-	s.Mean /= float64(n)
 	s.Off /= float64(n)
 	return s
 }
@@ -190,7 +197,7 @@ type check struct {
 
 func (c check) run(t *testing.T, n int) {
 	t.Helper()
-	s := compare(c.got, c.ref, n)
+	s := compare(t, c.what, c.got, c.ref, n)
 	t.Logf("%-28s %s", c.what, s)
 	if s.Mean > c.tol.mean || s.Max > c.tol.max || s.Off > c.tol.off {
 		t.Errorf("%s: %s exceeds mean %.3f max %.2f off %.2f%%", c.what, s, c.tol.mean, c.tol.max, 100*c.tol.off)
@@ -280,11 +287,7 @@ func TestScalingMatchesKeras(t *testing.T) {
 	for _, c := range cases {
 		got := make([]float32, len(pix))
 		c.s.Apply(pix, got)
-		for i := range pix {
-			if math.Abs(float64(got[i])-c.want[i]) > 1e-7 {
-				t.Errorf("%s(%d) = %v, want %v", c.s, pix[i], got[i], c.want[i])
-			}
-		}
+		approx.Within(t, fmt.Sprintf("%s(%v)", c.s, pix), got, c.want, approx.Abs, 1e-7)
 	}
 	// Keras's names for these modes (preprocess_input mode="tf") and the paper's.
 	for in, want := range map[string]Scaling{"paper": Unit, "unit": Unit, "imagenet": ImageNet, "tf": ImageNet} {
