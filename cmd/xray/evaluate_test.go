@@ -183,6 +183,9 @@ func TestEvaluateSavedModel(t *testing.T) {
 	if len(test) == 0 || len(recs) != len(test) {
 		t.Fatalf("predictions.csv has %d rows, the manifest %d test images", len(recs), len(test))
 	}
+	if want := fmt.Sprintf("on the test split (%d images)", len(test)); !strings.Contains(stdout, want) {
+		t.Errorf("report lacks %q:\n%s", want, stdout)
+	}
 	files := make([]string, len(test))
 	for i, e := range test {
 		files[i] = filepath.Join(data, filepath.FromSlash(e.Path))
