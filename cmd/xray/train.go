@@ -39,7 +39,7 @@ func init() {
 			&cli.StringFlag{Name: "cache-dir", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("CACHE_DIR")},
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "training epochs", EnvVars: env("EPOCHS")},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "images per SGD step", EnvVars: env("BATCH_SIZE")},
-			&cli.Float64Flag{Name: "lr", Value: d.LearningRate, Usage: "SGD learning rate", EnvVars: env("LR")},
+			&cli.Float64Flag{Name: "lr", Value: d.LearningRate, Usage: "learning rate (the peak of --lr-schedule and --warmup-epochs)", EnvVars: env("LR")},
 			&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (the paper: 0)", EnvVars: env("MOMENTUM")},
 			&cli.IntFlag{Name: "input-size", Value: d.InputSize, Usage: "input side in pixels", EnvVars: env("INPUT_SIZE")},
 			&cli.StringFlag{Name: "pool", Value: d.Pool, Usage: "head pooling: avg or max", EnvVars: env("POOL")},
