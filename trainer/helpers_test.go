@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"image"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,17 +127,6 @@ func flatFloats(t testing.TB, x *tf.Tensor) []float32 {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// relErr is the largest |got-want| / max(1, |want|) over the elements: absolute for
-// values up to 1, relative above.
-func relErr(got, want []float32) float64 {
-	worst := 0.0
-	for i := range got {
-		d := math.Abs(float64(got[i])-float64(want[i])) / math.Max(1, math.Abs(float64(want[i])))
-		worst = math.Max(worst, d)
-	}
-	return worst
 }
 
 // history reads OUT/history.csv as rows of floats (header dropped).

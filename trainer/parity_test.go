@@ -14,6 +14,7 @@ import (
 	"codeberg.org/sbinet/npyio/npz"
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
@@ -28,36 +29,50 @@ import (
 // (--init), trains the same batches in manifest order (--shuffle=false) and stops after k
 // steps (--max-steps k); the checkpoint it writes must hold Keras's variables after step k.
 //
-// Tolerances, with rel(a, b) = |a-b| / max(1, |b|) per element:
-//   - every variable (kernels, biases, BN gamma/beta, moving mean/variance, momentum
-//     slots): max rel <= 1e-4 (the bound);
-//   - what the steps changed, ||Δgo - Δkeras|| <= 2e-3 ||Δkeras|| (L2 over the tensor),
-//     or <= 1e-6 ||initial|| (a few float32 ulps of the weight): an SGD step moves a
-//     weight by only lr*g, often far below 1e-4, so without this a missing or wrong
-//     update would pass the first check;
+// Tolerances, set from the values the test logs (MEASURED lines, on the two-core
+// development machine) with a margin of two to three; each case states its own:
+//   - every variable (kernels, biases, BN gamma/beta, moving statistics, optimizer
+//     slots): max |Go - Keras| / max(1, |Keras|) <= weightTol. Measured: MobileNet
+//     5.4e-7 (random weights, step 1), <= 4.5e-7 (smooth: SGD, momentum, frozen base and
+//     the levers after step 3), 4.4e-7 (Adam and AdamW, step 1); Xception 5.8e-6 and
+//     InceptionV3 6.2e-6 after step 3;
+//   - the update itself, against Keras's update relative to its size (updateError: the
+//     L2 difference of the two updates beyond float32's rounding of the stored weights,
+//     over the norm of Keras's update) <= updateTol. No waiver: a missing update scores
+//     about 1. Measured: MobileNet 2.9e-6 (random), 7.3e-5 (momentum slots), 4.5e-5 (Adam
+//     and AdamW slots), and within rounding everywhere in the other SGD and lever modes;
+//     Xception 4.8e-3, InceptionV3 8.1e-4;
 //   - variables Keras leaves alone (a frozen base) stay bit for bit;
 //   - Adam and AdamW: the two checks above on every element whose gradient is signal, not
 //     float32 noise (adamMasks: at least 99 % of them);
-//   - epoch loss = mean of Keras's per-step losses: rel <= 1e-4; accuracies equal;
-//   - validation loss (inference mode, after the steps): rel <= 1e-3. The steps leave
-//     the weights ~2e-7 apart, and a random network run on moving statistics that no
-//     longer fit its weights amplifies that about a thousandfold (with identical weights
-//     tfgraph's own tests match inference to 1e-4).
+//   - epoch loss = mean of Keras's per-step losses: rel <= 1e-4 (measured <= 7.4e-6);
+//     accuracies equal;
+//   - validation loss (inference mode, after the steps): rel <= 1e-3 (measured <= 6e-4,
+//     Adam after step 3; <= 1.6e-4 in the SGD cases).
+//     A random network run on moving statistics that no longer fit its weights amplifies
+//     the weights' difference about a thousandfold (with identical weights tfgraph's own
+//     tests match inference to 1e-4).
+//
+// Xception and InceptionV3 stop after step 3. Their trajectories part about 2.5-fold a
+// step (Xception's weights: 1.2e-7, 2.2e-6, 5.8e-6, 1.45e-5 after steps 1-4), and after
+// step 4 its validation loss, on statistics that no longer fit the weights, is 3.4e-3
+// apart, above the validation bound; each step also costs the test a minute or more on
+// two cores.
 const (
-	parityTol      = 1e-4
-	parityDeltaTol = 2e-3
-	parityFloor    = 1e-6
-	parityValTol   = 1e-3
+	parityLossTol = 1e-4
+	parityValTol  = 1e-3
 )
 
 type parityCase struct {
-	lr     float64 // 0: the paper's 0.001
-	arch   string
-	style  string // weights of the reference script: random (step 1 only) or smooth
-	batch  int
-	steps  int
-	modes  []string // modes of the reference script
-	checks []parityCheck
+	lr        float64 // 0: the paper's 0.001
+	weightTol float64 // max |Go - Keras| / max(1, |Keras|) over every variable
+	updateTol float64 // max update error beyond rounding (updateError)
+	arch      string
+	style     string // weights of the reference script: random (step 1 only) or smooth
+	batch     int
+	steps     int
+	modes     []string // modes of the reference script
+	checks    []parityCheck
 }
 
 type parityCheck struct {
@@ -75,22 +90,22 @@ func parityCases() []parityCase {
 		return cs
 	}
 	return []parityCase{
-		{arch: tfgraph.MobileNet, style: "random", batch: 4, steps: 1, modes: []string{"sgd"}, checks: all("sgd", 1)},
-		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd", "momentum", "freeze"},
+		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-5, style: "random", batch: 4, steps: 1, modes: []string{"sgd"}, checks: all("sgd", 1)},
+		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 2e-4, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd", "momentum", "freeze"},
 			checks: append(all("sgd", 3), parityCheck{mode: "momentum", step: 3}, parityCheck{mode: "freeze", step: 3})},
-		// The bigger backbones train slowly on two cores: only after step 2 (which holds
-		// step 1: its loss is in the epoch average, its update in the weights).
-		{arch: tfgraph.Xception, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 2}}},
-		{arch: tfgraph.InceptionV3, style: "smooth", batch: 4, steps: 2, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 2}}},
+		// The bigger backbones after step 3 only (which holds steps 1 and 2: their losses
+		// are in the epoch average, their updates in the weights); why 3, see above.
+		{arch: tfgraph.Xception, weightTol: 1.5e-5, updateTol: 1e-2, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 3}}},
+		{arch: tfgraph.InceptionV3, weightTol: 1.5e-5, updateTol: 1e-2, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 3}}},
 		// The training levers (leverConfig): after the last step, which holds the others.
-		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
+		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-5, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
 			checks: []parityCheck{{mode: "classweight", step: 3}, {mode: "cosine", step: 3}, {mode: "smoothing", step: 3}}},
 		// Adam moves every weight by about lr whatever its gradient, so where rounding noise
 		// decides a step's sign (adamMasks) the weights part after step 1; later steps
 		// spread that, so after step 3 only the losses are compared: the training loss
 		// averages steps 1-3 and the validation loss (which these steps move fourfold)
 		// reacts to a wrong bias correction or iteration count.
-		{arch: tfgraph.MobileNet, style: "smooth", batch: 4, steps: 3, lr: 1e-4, modes: []string{"adam", "adamw"},
+		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-4, style: "smooth", batch: 4, steps: 3, lr: 1e-4, modes: []string{"adam", "adamw"},
 			checks: []parityCheck{{mode: "adam", step: 1}, {mode: "adamw", step: 1},
 				{mode: "adam", step: 3, metricsOnly: true}, {mode: "adamw", step: 3, metricsOnly: true}}},
 	}
@@ -135,7 +150,7 @@ func TestStepParityWithKeras(t *testing.T) {
 						t.Fatalf("checkpoint at step %d (result %d), want %d", st.Step, res.Steps, c.step)
 					}
 					if !c.metricsOnly {
-						ref.compareVariables(t, c, got)
+						ref.compareVariables(t, pc, c, got)
 					}
 					ref.compareMetrics(t, c, st.History)
 				})
@@ -250,7 +265,7 @@ func checkInputsIdentical(t *testing.T, ref *kerasStepsRef, size int, data strin
 
 // compareVariables checks every variable of a Go checkpoint against Keras after the
 // same step.
-func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[string]*tf.Tensor) {
+func (r *kerasStepsRef) compareVariables(t *testing.T, pc parityCase, c parityCheck, got map[string]*tf.Tensor) {
 	t.Helper()
 	prefix := fmt.Sprintf("%s/step%d/", c.mode, c.step)
 	want := map[string]string{} // checkpoint name -> reference key
@@ -268,10 +283,9 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 		}
 	}
 	masks := r.adamMasks(t, c, prefix, got)
-	var worst, worstDelta float64
-	var worstName, worstDeltaName string
-	changed := 0
-	var worstDW float64 // largest ||Δgo - Δkeras|| / ||initial||
+	var worstW, worstU float64
+	var worstWName, worstUName string
+	changed, rounding := 0, 0
 	for name, key := range want {
 		gt, ok := got[name]
 		if !ok {
@@ -283,57 +297,83 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, c parityCheck, got map[st
 			t.Errorf("%s: %d values, Keras %d", name, len(g), len(w))
 			continue
 		}
-		slot := slotName(name)
-		var init []float32
-		if slot {
-			init = make([]float32, len(w)) // slots start at zero
-		} else {
+		init := make([]float32, len(w)) // slots start at zero
+		if !slotName(name) {
 			init = r.array(t, "init/"+name)
 		}
 		if m := masks[baseName(name)]; m != nil {
-			g, w, init = keep(g, m), keep(w, m), keep(init, m)
-		}
-		e := relErr(g, w)
-		if e > worst {
-			worst, worstName = e, name
-		}
-		if e > parityTol {
-			t.Errorf("%s after %s step %d: rel error %.3g > %g", name, c.mode, c.step, e, parityTol)
-		}
-		var dd, dk, w0 float64 // ||Δgo - Δkeras||², ||Δkeras||², ||initial||² (the scale of the weight)
-		for i := range g {
-			kd := float64(w[i]) - float64(init[i])
-			gd := float64(g[i]) - float64(init[i])
-			dd += (gd - kd) * (gd - kd)
-			dk += kd * kd
-			w0 += float64(init[i]) * float64(init[i])
-		}
-		if slot {
-			w0 = dk // a slot starts at zero: measure against its value
-		}
-		if dk == 0 {
-			if dd != 0 {
-				t.Errorf("%s: Keras left it unchanged, Go changed it (by %.3g)", name, math.Sqrt(dd))
+			if g, w, init = keep(g, m), keep(w, m), keep(init, m); len(g) == 0 {
+				continue // all rounding noise (adamMasks counts it)
 			}
+		}
+		if e := approx.Max(t, name, g, w, approx.AbsRel); e.Max > worstW {
+			worstW, worstWName = e.Max, name
+		}
+		if len(init) != len(w) {
+			t.Errorf("%s: %d initial values, Keras %d", name, len(init), len(w))
 			continue
 		}
+		u, unchanged, err := updateError(g, w, init, c.step)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+			continue
+		case unchanged:
+			continue
+		case u <= 0:
+			rounding++ // the updates agree to float32 rounding
+		}
 		changed++
-		u, dw := math.Sqrt(dd/dk), math.Sqrt(dd/w0)
-		if u > worstDelta {
-			worstDelta, worstDeltaName = u, name
+		if u > worstU {
+			worstU, worstUName = u, name
 		}
-		worstDW = math.Max(worstDW, dw)
-		// Below parityFloor of the weight's own norm an update is rounding noise (the
-		// bias gradients of a layer whose ReLUs are all on vanish exactly behind BN).
-		if u > parityDeltaTol && dw > parityFloor {
-			t.Errorf("%s: the update differs from Keras's by %.3g of its norm (> %g) and %.3g of the weight's (> %g)", name, u, parityDeltaTol, dw, parityFloor)
-		}
+	}
+	if worstW > pc.weightTol {
+		t.Errorf("%s after %s step %d: |Go - Keras| / max(1, |Keras|) = %.3g > %g", worstWName, c.mode, c.step, worstW, pc.weightTol)
+	}
+	if worstU > pc.updateTol {
+		t.Errorf("%s after %s step %d: the update differs from Keras's by %.3g of its norm beyond float32 rounding (> %g)", worstUName, c.mode, c.step, worstU, pc.updateTol)
 	}
 	if changed == 0 {
 		t.Errorf("Keras changed no variable: the reference is broken")
 	}
-	t.Logf("%d variables (%d changed): worst rel %.2g (%s), worst update %.2g (%s), worst update difference / weight %.2g",
-		len(want), changed, worst, worstName, worstDelta, worstDeltaName, worstDW)
+	t.Logf("MEASURED %s step %d: %d variables, %d changed (%d only by rounding): worst weight %.3g (%s), worst update %.3g (%s)",
+		c.mode, c.step, len(want), changed, rounding, worstW, worstWName, worstU, worstUName)
+}
+
+// updateError compares what k steps did to one variable in Go (g) and in Keras (w), both
+// from init: ||Δgo - Δkeras|| less float32's rounding of the stored results, over
+// ||Δkeras||. Each step stores fl(w + δ) on each side, so even identical updates δ may
+// land an ulp apart per step: the rounding allowance is k·||ulp(w)||, with ||ulp(w)|| the
+// L2 norm of each element's float32 spacing (about 6e-8 of the weight's norm, far below
+// a real update). A result <= 0 means the updates agree to rounding, as they must where
+// Keras's update is itself below the weight's resolution (a bias whose gradient BN
+// cancels exactly); an update missing in Go scores 1 - k·||ulp||/||Δkeras||, failing
+// every tolerance unless Keras's own update is within k ulps, which float32 cannot
+// store anyway. unchanged means neither side changed the variable (a frozen one): then
+// it is equal bit for bit.
+func updateError(g, w, init []float32, k int) (u float64, unchanged bool, err error) {
+	var dd, dk, q float64
+	for i := range g {
+		kd := float64(w[i]) - float64(init[i])
+		gd := float64(g[i]) - float64(init[i])
+		dd += (gd - kd) * (gd - kd)
+		dk += kd * kd
+		a := float32(math.Max(math.Abs(float64(w[i])), math.Abs(float64(init[i]))))
+		ulp := float64(math.Nextafter32(a, float32(math.Inf(1))) - a)
+		q += ulp * ulp
+	}
+	switch {
+	case dk == 0 && dd == 0:
+		return 0, true, nil
+	case dk == 0:
+		return 0, false, fmt.Errorf("Keras left it unchanged, Go changed it by %.3g", math.Sqrt(dd))
+	}
+	u = (math.Sqrt(dd) - float64(k)*math.Sqrt(q)) / math.Sqrt(dk)
+	if math.IsNaN(u) || math.IsInf(u, 0) {
+		return 0, false, fmt.Errorf("update error %g: not finite", u)
+	}
+	return u, false, nil
 }
 
 // slotName reports whether a checkpoint name is an optimizer slot's.
@@ -363,20 +403,11 @@ func (r *kerasStepsRef) compareMetrics(t *testing.T, c parityCheck, h []EpochSta
 		meanLoss += float64(loss[k]) / float64(c.step)
 		meanAcc += float64(acc[k]) / float64(c.step)
 	}
-	rel := func(a, b float64) float64 { return math.Abs(a-b) / math.Max(1, math.Abs(b)) }
 	e := h[0]
-	if d := rel(e.Loss, meanLoss); d > parityTol {
-		t.Errorf("loss %.7g, Keras's steps average %.7g (per step %v): rel %.3g", e.Loss, meanLoss, loss[:c.step], d)
-	}
-	if math.Abs(e.Accuracy-meanAcc) > 1e-6 {
-		t.Errorf("accuracy %.6g, Keras %.6g", e.Accuracy, meanAcc)
-	}
 	vl, va := float64(r.array(t, c.mode+"/val_loss")[c.step-1]), float64(r.array(t, c.mode+"/val_accuracy")[c.step-1])
-	if d := rel(e.ValLoss, vl); d > parityValTol {
-		t.Errorf("val_loss %.7g, Keras evaluate %.7g: rel %.3g", e.ValLoss, vl, d)
-	}
-	if math.Abs(e.ValAccuracy-va) > 1e-6 {
-		t.Errorf("val_accuracy %.6g, Keras %.6g", e.ValAccuracy, va)
-	}
-	t.Logf("loss %.6f (Keras %.6f), val_loss %.6f (Keras %.6f)", e.Loss, meanLoss, e.ValLoss, vl)
+	dl := approx.Within(t, fmt.Sprintf("epoch loss vs Keras's steps average (per step %v)", loss[:c.step]), []float64{e.Loss}, []float64{meanLoss}, approx.AbsRel, parityLossTol)
+	dv := approx.Within(t, "val_loss vs Keras evaluate", []float64{e.ValLoss}, []float64{vl}, approx.AbsRel, parityValTol)
+	approx.Within(t, "accuracy", []float64{e.Accuracy}, []float64{meanAcc}, approx.Abs, 1e-6)
+	approx.Within(t, "val_accuracy", []float64{e.ValAccuracy}, []float64{va}, approx.Abs, 1e-6)
+	t.Logf("MEASURED loss %.7f (Keras %.7f, %.2g), val_loss %.7f (Keras %.7f, %.2g)", e.Loss, meanLoss, dl.Max, e.ValLoss, vl, dv.Max)
 }
