@@ -239,7 +239,7 @@ func TestVerifyAndResolve(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Verify(VerifyConfig{Path: p})
-		if s := oneLine(t, err); !strings.Contains(s, "pinned by Keras") || !strings.Contains(s, "xray weights fetch --arch xception") {
+		if s := oneLine(t, err); !strings.Contains(s, "pinned by Keras") || !strings.Contains(s, "fetch the xception weights again") {
 			t.Errorf("error %q", s)
 		}
 	})
