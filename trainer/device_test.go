@@ -122,7 +122,10 @@ func hardPlacedStep(t *testing.T, dt, arch string, o trainOptions) {
 	}
 	lr, _ := tf.NewTensor(float32(0.01))
 	it, _ := tf.NewTensor(float32(1))
-	feeds := map[tf.Output]*tf.Tensor{out(m.Input): img, out(g.Labels): lab, out(g.LR): lr, out(g.Iteration): it}
+	feeds := map[tf.Output]*tf.Tensor{out(m.Input): img, out(g.Labels): lab, out(g.LR): lr}
+	if g.Iteration != (tf.Output{}) {
+		feeds[out(g.Iteration)] = it
+	}
 	if _, err := sess.Run(feeds, []tf.Output{out(g.Loss), out(g.Correct)}, ops(g.Step)); err != nil {
 		t.Fatalf("training step on %s without soft placement: %v", dt, err)
 	}

@@ -36,6 +36,11 @@ type trainOptions struct {
 	ClassWeights   []float64 // per class, Keras class_weight; nil: unweighted
 	LabelSmoothing float64   // Keras CategoricalCrossentropy(label_smoothing)
 	FreezeBase     bool
+	// ConstLR, when positive, makes the learning rate a graph constant instead of a feed:
+	// a constant schedule then builds the very graph the paper's recipe always had
+	// (TensorFlow's graph optimizer rounds a constant product differently from a fed one,
+	// and a from-scratch run amplifies one ulp).
+	ConstLR float64
 }
 
 // buildSGD adds the training step to m.Graph. Keras 3 computes categorical cross-entropy
@@ -47,8 +52,6 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
 	g := &sgdGraph{}
 	g.Labels = op.Placeholder(s.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2)))
-	g.LR = op.Placeholder(s.SubScope("lr"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
-	g.Iteration = op.Placeholder(s.SubScope("iteration"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 
 	logits := m.TrainLogits
 	if o.FreezeBase {
@@ -78,8 +81,20 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	}
 	// Updates wait for the loss, so every read of the step's forward pass sees the
 	// pre-update weights.
+	// The paper's graph is built op for op as it always was (names and order): TensorFlow's
+	// graph optimizer and executor order sums by them, and a from-scratch run amplifies an
+	// ulp. The feeds come after it.
 	us := s.SubScope("update").WithControlDependencies(g.Loss.Op, g.Correct.Op)
-	g.Step, g.Slots = addUpdates(us, s.SubScope("slots"), o, g.optimizerGraph, vars, grads)
+	if o.ConstLR > 0 {
+		g.LR = op.Const(us.SubScope("lr"), float32(o.ConstLR))
+	} else {
+		g.LR = op.Placeholder(s.SubScope("lr"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+		g.FeedLR = true
+	}
+	if o.Optimizer == OptimizerAdam || o.Optimizer == OptimizerAdamW {
+		g.Iteration = op.Placeholder(s.SubScope("iteration"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	}
+	g.Step, g.Slots = addUpdates(us, s, o, g.optimizerGraph, vars, grads)
 	if o.FreezeBase {
 		g.Step = append(g.Step, m.HeadBNUpdates...)
 	} else {
@@ -102,9 +117,6 @@ func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, cl
 			op.Const(s.SubScope("ls_over_k"), float32(smoothing)/2))
 	}
 	xent, _ := op.SoftmaxCrossEntropyWithLogits(s.SubScope("xent"), logits, target)
-	pred := op.ArgMax(s.SubScope("pred"), logits, op.Const(s.SubScope("class_axis"), int32(1)))
-	truth := op.ArgMax(s.SubScope("truth"), labels, op.Const(s.SubScope("class_axis_t"), int32(1)))
-	hit := op.Cast(s.SubScope("hit"), op.Equal(s.SubScope("eq"), pred, truth), tf.Float)
 	if classWeights != nil {
 		cw := make([]float32, len(classWeights))
 		for i, w := range classWeights {
@@ -115,6 +127,9 @@ func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, cl
 		xent = op.Mul(s.SubScope("weighted"), xent, sw)
 	}
 	loss = op.Mean(s.SubScope("loss"), xent, op.Const(s.SubScope("batch_axis"), []int32{0}))
+	pred := op.ArgMax(s.SubScope("pred"), logits, op.Const(s.SubScope("class_axis"), int32(1)))
+	truth := op.ArgMax(s.SubScope("truth"), labels, op.Const(s.SubScope("class_axis_t"), int32(1)))
+	hit := op.Cast(s.SubScope("hit"), op.Equal(s.SubScope("eq"), pred, truth), tf.Float)
 	correct = op.Sum(s.SubScope("correct"), hit, op.Const(s.SubScope("hit_axis"), []int32{0}))
 	return loss, correct
 }

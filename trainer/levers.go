@@ -176,7 +176,14 @@ func (lv *levers) stepFeeds(g *sgdGraph, lr float64, iteration int64) (map[tf.Ou
 	if err != nil {
 		return nil, err
 	}
-	return map[tf.Output]*tf.Tensor{g.LR: lrT, g.Iteration: itT}, nil
+	feeds := map[tf.Output]*tf.Tensor{}
+	if g.Iteration != (tf.Output{}) {
+		feeds[g.Iteration] = itT
+	}
+	if g.FeedLR {
+		feeds[g.LR] = lrT
+	}
+	return feeds, nil
 }
 
 // plateauLR is the plateau schedule's current rate (unused by the other schedules).
@@ -206,4 +213,13 @@ func (r *run) initPlateau() {
 	if r.cfg.LRSchedule == SchedulePlateau && r.st.Plateau == nil {
 		r.st.Plateau = &Plateau{LR: r.cfg.LearningRate, Best: math.MaxFloat64}
 	}
+}
+
+// constLR is the learning rate when it never changes (constant schedule, no warmup), to
+// build into the graph; 0 otherwise.
+func (c Config) constLR() float64 {
+	if c.LRSchedule == ScheduleConstant && c.WarmupEpochs == 0 {
+		return c.LearningRate
+	}
+	return 0
 }

@@ -25,7 +25,8 @@ const (
 // optimizerGraph holds what the updates are fed each step.
 type optimizerGraph struct {
 	LR        tf.Output // float32 scalar: this step's learning rate (schedules change it per step)
-	Iteration tf.Output // float32 scalar: 1-based number of this update (Adam's bias correction)
+	FeedLR    bool      // LR is a placeholder to feed (else a constant: trainOptions.ConstLR)
+	Iteration tf.Output // float32 scalar: 1-based number of this update (Adam's bias correction); unset for SGD
 }
 
 // weightDecay is the decoupled decay the optimizer applies: Config.WeightDecay, or
@@ -41,14 +42,14 @@ func weightDecay(optimizer string, wd float64) float64 {
 // BaseOptimizer.apply: first the decoupled weight decay v -= v*wd*lr (when wd > 0), then
 // the optimizer's update_step. It returns the update ops and the slot variables
 // (momentum; Adam's m and v), which checkpoints carry.
-// Slots are created under slotScope, which must carry no control dependencies (their
-// initialisers run before any step).
-func addUpdates(s, slotScope *op.Scope, o trainOptions, og optimizerGraph, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
+// Slots are created under parent.SubScope("slots"), which must carry no control
+// dependencies (their initialisers run before any step).
+func addUpdates(s, parent *op.Scope, o trainOptions, og optimizerGraph, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
 	var steps []*tf.Operation
 	var slots []*tfgraph.Variable
 	wd := weightDecay(o.Optimizer, o.WeightDecay)
 	slot := func(prefix string, v *tfgraph.Variable) *tfgraph.Variable {
-		sv := tfgraph.NewVariable(slotScope, prefix+v.Layer, v.Weight, v.Shape, false,
+		sv := tfgraph.NewVariable(parent.SubScope("slots"), prefix+v.Layer, v.Weight, v.Shape, false,
 			func(s *op.Scope) tf.Output {
 				return op.Fill(s, op.Const(s.SubScope("shape"), v.Shape), op.Const(s.SubScope("zero"), float32(0)))
 			})
@@ -64,7 +65,7 @@ func addUpdates(s, slotScope *op.Scope, o trainOptions, og optimizerGraph, vars 
 		after := vs
 		if wd > 0 {
 			// Keras: variable.assign_sub(variable * wd * lr), on the value before the step.
-			decay := op.Mul(vs.SubScope("decay"), op.Mul(vs.SubScope("wd"), v.Value, op.Const(vs.SubScope("wd_c"), float32(wd))), og.LR)
+			decay := op.Mul(vs.SubScope("weight_decay"), op.Mul(vs.SubScope("wd"), v.Value, op.Const(vs.SubScope("wd_c"), float32(wd))), og.LR)
 			d := op.AssignSubVariableOp(vs.SubScope("apply_decay"), v.Handle, decay)
 			steps = append(steps, d)
 			after = vs.WithControlDependencies(d)
@@ -81,7 +82,7 @@ func addUpdates(s, slotScope *op.Scope, o trainOptions, og optimizerGraph, vars 
 			// Keras: m = momentum*m - lr*g; v += m.
 			m := slot("sgd/momentum/", v)
 			mom := op.Const(vs.SubScope("momentum"), float32(o.Momentum))
-			newM := op.Sub(vs.SubScope("new_m"), op.Mul(vs.SubScope("decay_m"), m.Value, mom), step)
+			newM := op.Sub(vs.SubScope("new_m"), op.Mul(vs.SubScope("decay"), m.Value, mom), step)
 			assignM := op.AssignVariableOp(vs.SubScope("assign_m"), m.Handle, newM)
 			steps = append(steps, assignM,
 				op.AssignAddVariableOp(after.SubScope("apply").WithControlDependencies(assignM), v.Handle, newM))

@@ -96,7 +96,7 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 		return nil, err
 	}
 	r.g, err = buildSGD(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
-		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase})
+		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase, ConstLR: cfg.constLR()})
 	if err != nil {
 		return nil, err
 	}
