@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"codeberg.org/sbinet/npyio"
 	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/xraylab/xray/internal/approx"
@@ -29,27 +28,6 @@ func kerasRef(t *testing.T) string {
 		pyref.Run(t, script, tfgraph.MobileNet, "128", dir)
 	}
 	return dir
-}
-
-// readNpy reads a float32 .npy file.
-func readNpy(t *testing.T, path string) (shape []int, data []float32) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if err := r.Read(&data); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if len(data) == 0 {
-		t.Fatalf("%s: empty", path)
-	}
-	return r.Header.Descr.Shape, data
 }
 
 // TestImport imports a Keras-trained paper model (the .keras archive Keras wrote after an
@@ -81,7 +59,7 @@ func TestImport(t *testing.T) {
 		}
 		return op.Output(0)
 	}
-	shape, x := readNpy(t, filepath.Join(dir, "x.npy"))
+	shape, x := pyref.ReadNpy(t, filepath.Join(dir, "x.npy"))
 	in, err := tf.NewTensor(x)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +80,7 @@ func TestImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, want := readNpy(t, filepath.Join(dir, "k3_nested_probs.npy"))
+	_, want := pyref.ReadNpy(t, filepath.Join(dir, "k3_nested_probs.npy"))
 	approx.Within(t, "SavedModel probabilities vs Keras", got, want, approx.Abs, 1e-4)
 
 	t.Run("no-top file", func(t *testing.T) {

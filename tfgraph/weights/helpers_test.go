@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"codeberg.org/sbinet/npyio"
 	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/xraylab/xray/internal/pyref"
@@ -27,28 +26,9 @@ func reference(t *testing.T, arch string, size int, extra ...string) string {
 	return dir
 }
 
-// readNpy reads a float32 .npy file.
-func readNpy(t *testing.T, path string) (shape []int, data []float32) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	shape = r.Header.Descr.Shape
-	if err := r.Read(&data); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return shape, data
-}
-
 func npyTensor(t *testing.T, path string) *tf.Tensor {
 	t.Helper()
-	shape, data := readNpy(t, path)
+	shape, data := pyref.ReadNpy(t, path)
 	x, err := tf.NewTensor(data)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -80,11 +81,11 @@ func TestKerasFilesReproduceKeras(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					_, wantF := readNpy(t, filepath.Join(dir, lc.features))
+					_, wantF := pyref.ReadNpy(t, filepath.Join(dir, lc.features))
 					// |Go - Keras| / max(1, |Keras|): feature maps of unbounded activations.
 					approx.Within(t, "backbone features vs Keras", flat(t, out[0]), wantF, approx.AbsRel, tol)
 					if lc.probs != "" {
-						_, wantP := readNpy(t, filepath.Join(dir, lc.probs))
+						_, wantP := pyref.ReadNpy(t, filepath.Join(dir, lc.probs))
 						approx.Within(t, "probabilities vs Keras", flat(t, out[1]), wantP, approx.Abs, tol)
 					}
 
