@@ -9,9 +9,10 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: a C toolchain for cgo, binutils for the nm check, libhdf5 (Keras
-# weight files, tfgraph/weights) found through pkg-config.
+# weight files, tfgraph/weights) found through pkg-config, headless Chromium for the
+# tests that open our pages in a real browser.
 need_apt=()
-for cmd in gcc:gcc nm:binutils pkg-config:pkg-config; do
+for cmd in gcc:gcc nm:binutils pkg-config:pkg-config chromium:chromium; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
 done
 pkg-config --exists hdf5 2>/dev/null || need_apt+=(libhdf5-dev)
