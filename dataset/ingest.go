@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +43,10 @@ type IngestOptions struct {
 	Verify   bool
 	Workers  int       // parallel readers; default GOMAXPROCS
 	Progress io.Writer // progress bar (rate, ETA); nil for none
+	// Classes is the vocabulary to label with: labels.Default (the zero Set) from the
+	// NORMAL/PNEUMONIA folders, or labels.Subtypes, which also reads bacterial or viral
+	// from each PNEUMONIA file name (see SubtypeOf).
+	Classes labels.Set
 }
 
 // Skip is a file Ingest left out, and why.
@@ -51,8 +57,9 @@ type Skip struct {
 
 // Ingested is a scanned tree: its images (Split still empty) and what was skipped.
 type Ingested struct {
-	Root    string // absolute
-	Layout  string // LayoutKaggle or LayoutPlain
+	Root    string     // absolute
+	Layout  string     // LayoutKaggle or LayoutPlain
+	Classes labels.Set // the vocabulary of the entries' labels
 	Entries []Entry
 	Skipped []Skip
 }
@@ -70,6 +77,10 @@ type classDir struct {
 // at least MinSide pixels a side are skipped and listed. A missing class folder, or one
 // with no usable image, is an error naming it.
 func Ingest(root string, opt IngestOptions) (*Ingested, error) {
+	classes, err := ingestClasses(opt.Classes)
+	if err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
@@ -143,15 +154,29 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 	wg.Wait()
 	bar.Finish()
 
-	out := &Ingested{Root: abs, Layout: layout}
+	out := &Ingested{Root: abs, Layout: layout, Classes: classes}
 	good := map[string]int{}
+	var unnamed []string
 	for i, j := range jobs {
 		if r := results[i].reason; r != "" {
 			out.Skipped = append(out.Skipped, Skip{Path: j.rel, Reason: r})
 			continue
 		}
+		label := j.label
+		if !classes.IsDefault() && label == labels.Pneumonia {
+			var ok bool
+			if label, ok = SubtypeOf(j.rel); !ok {
+				unnamed = append(unnamed, j.rel)
+				continue
+			}
+		}
 		good[path.Dir(j.rel)]++
-		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: j.label, Patient: PatientID(j.rel), SHA256: results[i].sum})
+		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: label, Patient: PatientID(j.rel), SHA256: results[i].sum})
+	}
+	if len(unnamed) > 0 {
+		sort.Strings(unnamed)
+		return nil, fmt.Errorf("%d PNEUMONIA files (%s): %w; name them person<N>_bacteria_<M> or person<N>_virus_<M> as the Kermany release does, or use the classes %s",
+			len(unnamed), strings.Join(unnamed[:min(3, len(unnamed))], ", "), ErrNoSubtype, labels.Default())
 	}
 	for _, cd := range dirs {
 		rel, _ := filepath.Rel(abs, cd.path)
@@ -162,6 +187,43 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].Path < out.Entries[j].Path })
 	sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Path < out.Skipped[j].Path })
 	return out, nil
+}
+
+// ErrNoSubtype is wrapped by Ingest when, labelling with labels.Subtypes, a PNEUMONIA
+// file name says neither bacteria nor virus (or both).
+var ErrNoSubtype = errors.New("file names say neither bacteria nor virus")
+
+// SubtypeOf reads the cause the Kermany release writes in a pneumonia file's name:
+// labels.Bacterial for person1_bacteria_1.jpeg, labels.Viral for person1_virus_6.jpeg
+// (either word in any case, between separators). ok is false when the name has neither
+// word or both.
+func SubtypeOf(name string) (id int, ok bool) {
+	base := strings.ToLower(filepath.Base(filepath.FromSlash(name)))
+	words := strings.FieldsFunc(strings.TrimSuffix(base, filepath.Ext(base)), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+	})
+	bact, virus := slices.Contains(words, "bacteria"), slices.Contains(words, "virus")
+	switch {
+	case bact && !virus:
+		return labels.Bacterial, true
+	case virus && !bact:
+		return labels.Viral, true
+	}
+	return 0, false
+}
+
+// ErrClasses is wrapped when a class vocabulary is one the Kermany tree cannot label.
+var ErrClasses = errors.New("classes the data cannot label")
+
+// ingestClasses checks the vocabulary: the zero Set is Default.
+func ingestClasses(c labels.Set) (labels.Set, error) {
+	switch {
+	case c.Len() == 0:
+		return labels.Default(), nil
+	case c.IsDefault() || c.Equal(labels.Subtypes()):
+		return c, nil
+	}
+	return c, fmt.Errorf("%w: %s; use %s or %s", ErrClasses, c, labels.Default(), labels.Subtypes())
 }
 
 // hasGoodBelow reports an image in a subfolder of dir.

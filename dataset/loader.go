@@ -32,6 +32,7 @@ type LoaderConfig struct {
 	// negative value turns the cache off. Images beyond the budget are decoded every time.
 	CacheBytes int64
 	Augment    Augment // training-time augmentation; off when zero (the paper trains without it)
+	Classes    int     // width of the one-hot labels: the vocabulary's size; 0 means 2
 }
 
 // DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
@@ -44,7 +45,7 @@ func DefaultLoaderConfig() LoaderConfig {
 type Batch struct {
 	Images []float32 // N x Size x Size x 3, row-major (NHWC), scaled
 	Labels []int     // N class labels
-	OneHot []float32 // N x 2, one-hot labels
+	OneHot []float32 // N x Classes, one-hot labels
 	Paths  []string  // N paths relative to the data root
 	Index  []int     // N positions in the entries given to NewLoader
 	Epoch  int
@@ -74,9 +75,15 @@ func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) 
 	if len(entries) == 0 {
 		return nil, errors.New("loader: no images (is the split empty? check the manifest)")
 	}
+	if cfg.Classes == 0 {
+		cfg.Classes = labels.Default().Len()
+	}
+	if cfg.Classes < 2 {
+		return nil, fmt.Errorf("loader: %d classes: use 2 or more", cfg.Classes)
+	}
 	for _, e := range entries {
-		if e.Label < 0 || e.Label >= labels.Default().Len() {
-			return nil, fmt.Errorf("loader: %s has label %d: want a class id 0..%d (%s)", e.Path, e.Label, labels.Default().Len()-1, labels.Default())
+		if e.Label < 0 || e.Label >= cfg.Classes {
+			return nil, fmt.Errorf("loader: %s has label %d: want a class id 0..%d", e.Path, e.Label, cfg.Classes-1)
 		}
 	}
 	if cfg.BatchSize < 1 {
@@ -260,7 +267,7 @@ func (l *Loader) newPending(idx []int, epoch, number, size int) *pending {
 	p.b = Batch{
 		Images: make([]float32, n*size),
 		Labels: make([]int, n),
-		OneHot: make([]float32, n*2),
+		OneHot: make([]float32, n*l.cfg.Classes),
 		Paths:  make([]string, n),
 		Index:  append([]int(nil), idx...),
 		Epoch:  epoch,
@@ -269,7 +276,7 @@ func (l *Loader) newPending(idx []int, epoch, number, size int) *pending {
 	for s, i := range idx {
 		e := l.entries[i]
 		p.b.Labels[s] = e.Label
-		p.b.OneHot[2*s+e.Label] = 1
+		p.b.OneHot[l.cfg.Classes*s+e.Label] = 1
 		p.b.Paths[s] = e.Path
 	}
 	return p

@@ -12,6 +12,7 @@ type ManifestConfig struct {
 	Data     string       // data root (see Ingest for the layouts)
 	Out      string       // manifest path, written atomically
 	Split    SplitOptions // scheme, seed, fractions
+	Classes  labels.Set   // labels.Default (the zero Set) or labels.Subtypes; see IngestOptions
 	Verify   bool         // fully decode every image while ingesting
 	Progress io.Writer    // progress bar; nil for none
 	Log      io.Writer    // one warning line per skipped file; nil to discard
@@ -40,7 +41,7 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 	if err := cfg.Split.Validate(); err != nil {
 		return nil, err
 	}
-	in, err := Ingest(cfg.Data, IngestOptions{Verify: cfg.Verify, Progress: cfg.Progress})
+	in, err := Ingest(cfg.Data, IngestOptions{Verify: cfg.Verify, Progress: cfg.Progress, Classes: cfg.Classes})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Root: in.Root, Scheme: cfg.Split.Scheme, Seed: cfg.Split.Seed, Entries: entries}
+	m := &Manifest{Root: in.Root, Classes: in.Classes, Scheme: cfg.Split.Scheme, Seed: cfg.Split.Seed, Entries: entries}
 	if err := WriteManifest(cfg.Out, m); err != nil {
 		return nil, err
 	}
@@ -84,16 +85,32 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 
 // WriteTable prints the per-split, per-class counts and the checks, for people.
 func (r *SplitReport) WriteTable(w io.Writer) {
-	const row = "%-6s %9v %10v %7v\n"
-	fmt.Fprintf(w, row, "split", labels.Default().Name(labels.Normal), labels.Default().Name(labels.Pneumonia), "total")
-	var tot [2]int
+	classes := r.Manifest.ClassSet()
+	row := func(name string, counts []int) {
+		fmt.Fprintf(w, "%-6s", name)
+		sum := 0
+		for k, c := range counts {
+			fmt.Fprintf(w, " %*d", colWidth(classes.Name(k)), c)
+			sum += c
+		}
+		fmt.Fprintf(w, " %7d\n", sum)
+	}
+	fmt.Fprintf(w, "%-6s", "split")
+	for _, n := range classes.Names() {
+		fmt.Fprintf(w, " %*s", colWidth(n), n)
+	}
+	fmt.Fprintf(w, " %7s\n", "total")
+	tot := make([]int, classes.Len())
 	for _, s := range Subsets {
 		c := r.Counts[s]
-		tot[0] += c[0]
-		tot[1] += c[1]
-		fmt.Fprintf(w, row, s, c[0], c[1], c[0]+c[1])
+		for k := range tot {
+			if k < len(c) {
+				tot[k] += c[k]
+			}
+		}
+		row(string(s), append(c[:0:0], c...))
 	}
-	fmt.Fprintf(w, row, "total", tot[0], tot[1], tot[0]+tot[1])
+	row("total", tot)
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped: %d (see log)\n", len(r.Skipped))
 	} else {
@@ -109,3 +126,6 @@ func (r *SplitReport) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "byte-identical files: %d, %d of them in a different split than their twin\n", r.Duplicates, r.DupAcross)
 	}
 }
+
+// colWidth is a class column's width in the table.
+func colWidth(name string) int { return max(9, len(name)+1) }

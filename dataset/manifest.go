@@ -47,7 +47,7 @@ func ParseSubset(s string) (Subset, error) {
 // Entry is one image of a manifest.
 type Entry struct {
 	Path    string // relative to the data root, slash-separated
-	Label   int    // labels.Normal or labels.Pneumonia
+	Label   int    // class id in the manifest's Classes (0 is normal)
 	Split   Subset // empty until Split assigns it
 	Patient string // from the file name (PatientID)
 	SHA256  string // hex digest of the file's bytes
@@ -82,9 +82,12 @@ func (e Entry) ReadFile(root string) ([]byte, error) {
 // root (the data root, relative to the manifest's folder), scheme and seed repeat on
 // every row, so the one file stays self-contained. Manifests of the first format (the
 // five columns after "# root:", "# scheme:", "# seed:" comment lines) are still read.
+// The class vocabulary is the one of labels.Default or labels.Subtypes that holds every
+// label name of the file (Default when both do).
 type Manifest struct {
-	Root    string // data root that Entry paths are relative to (absolute after ReadManifest)
-	Scheme  Scheme // how the split was drawn (informational)
+	Root    string     // data root that Entry paths are relative to (absolute after ReadManifest)
+	Classes labels.Set // the labels' vocabulary; the zero Set means labels.Default
+	Scheme  Scheme     // how the split was drawn (informational)
 	Seed    int64
 	Entries []Entry
 }
@@ -106,16 +109,33 @@ func (m *Manifest) Subset(s Subset) []Entry {
 	return out
 }
 
-// Counts is the number of images per split and class: Counts[Test][labels.Pneumonia].
-type Counts map[Subset][2]int
+// ClassSet is m.Classes, or labels.Default when it is unset.
+func (m *Manifest) ClassSet() labels.Set {
+	if m.Classes.Len() == 0 {
+		return labels.Default()
+	}
+	return m.Classes
+}
+
+// Counts is the number of images per split and class id: Counts[Test][labels.Normal].
+// Every split's slice has one count per class (at least two).
+type Counts map[Subset][]int
 
 // Count tallies entries by split and label.
 func Count(entries []Entry) Counts {
-	c := Counts{}
+	n := 2
 	for _, e := range entries {
-		v := c[e.Split]
-		v[e.Label]++
-		c[e.Split] = v
+		n = max(n, e.Label+1)
+	}
+	c := Counts{}
+	for _, s := range Subsets {
+		c[s] = make([]int, n)
+	}
+	for _, e := range entries {
+		if c[e.Split] == nil {
+			c[e.Split] = make([]int, n)
+		}
+		c[e.Split][e.Label]++
 	}
 	return c
 }
@@ -174,14 +194,15 @@ func WriteManifest(path string, m *Manifest) error {
 	if m.Scheme != "" {
 		seed = strconv.FormatInt(m.Seed, 10)
 	}
+	classes := m.ClassSet()
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write(manifestHeader)
 	for _, e := range m.Entries {
-		if e.Label < 0 || e.Label >= labels.Default().Len() {
-			return fmt.Errorf("write manifest %s: %s has label %d: want a class id 0..%d", path, e.Path, e.Label, labels.Default().Len()-1)
+		if e.Label < 0 || e.Label >= classes.Len() {
+			return fmt.Errorf("write manifest %s: %s has label %d: want a class id 0..%d (%s)", path, e.Path, e.Label, classes.Len()-1, classes)
 		}
-		w.Write([]string{e.Path, labels.Default().Name(e.Label), string(e.Split), e.Patient, e.SHA256, root, string(m.Scheme), seed})
+		w.Write([]string{e.Path, classes.Name(e.Label), string(e.Split), e.Patient, e.SHA256, root, string(m.Scheme), seed})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -233,6 +254,8 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 	}
 	cr.FieldsPerRecord = len(header)
 	seen := map[string]int{}
+	var names []string // label column, row by row
+	var lines []int
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -244,6 +267,7 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 		n, _ := cr.FieldPos(0)
 		n += line
 		e, err := parseEntry(rec)
+		names, lines = append(names, rec[1]), append(lines, n)
 		if err == nil && len(rec) > len(legacyHeader) {
 			err = m.setRunColumns(rec[5], rec[6], rec[7], len(m.Entries) == 0)
 		}
@@ -259,7 +283,34 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 	if len(m.Entries) == 0 {
 		return nil, errors.New("no images listed")
 	}
-	return m, nil
+	return m, m.setLabels(names, lines)
+}
+
+// setLabels picks the vocabulary of the label column (Default, else Subtypes) and sets
+// every entry's class id in it.
+func (m *Manifest) setLabels(names []string, lines []int) error {
+	var firstErr error
+	for _, set := range []labels.Set{labels.Default(), labels.Subtypes()} {
+		ids := make([]int, len(names))
+		var err error
+		for i, n := range names {
+			if ids[i], err = set.Parse(n); err != nil {
+				err = fmt.Errorf("line %d: %w", lines[i], err)
+				break
+			}
+		}
+		if err == nil {
+			m.Classes = set
+			for i := range m.Entries {
+				m.Entries[i].Label = ids[i]
+			}
+			return nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return fmt.Errorf("%w (labels come from one vocabulary: %s or %s)", firstErr, labels.Default(), labels.Subtypes())
 }
 
 // readLegacyComments reads the first format's "# key: value" lines (root, scheme, seed)
@@ -328,12 +379,9 @@ func (m *Manifest) setRun(key, val string) error {
 	return nil
 }
 
-// parseEntry reads a row's path, label, split, patient and sha256.
+// parseEntry reads a row's path, split, patient and sha256; setLabels reads the labels
+// once the whole column is known.
 func parseEntry(rec []string) (Entry, error) {
-	label, err := labels.Default().Parse(rec[1])
-	if err != nil {
-		return Entry{}, err
-	}
 	split, err := ParseSubset(rec[2])
 	if err != nil {
 		return Entry{}, err
@@ -341,5 +389,5 @@ func parseEntry(rec []string) (Entry, error) {
 	if !filepath.IsLocal(filepath.FromSlash(rec[0])) {
 		return Entry{}, fmt.Errorf("path %q must be relative to the data root", rec[0])
 	}
-	return Entry{Path: rec[0], Label: label, Split: split, Patient: rec[3], SHA256: rec[4]}, nil
+	return Entry{Path: rec[0], Split: split, Patient: rec[3], SHA256: rec[4]}, nil
 }

@@ -39,10 +39,21 @@ func ParseScheme(s string) (Scheme, error) {
 }
 
 // The paper's split of the 5856 Kermany images, per class: total, test, validation
-// (training is the rest: 990 normal + 2766 pneumonia).
+// (training is the rest: 990 normal + 2766 pneumonia). Bacterial and viral, parts of
+// pneumonia, take pneumonia's shares.
 var paperCounts = [2]struct{ total, test, val int }{
 	labels.Normal:    {1583, 345, 248},
 	labels.Pneumonia: {4273, 815, 692},
+}
+
+// numClasses is the number of class ids the entries use (at least two): label 0 is
+// normal in every vocabulary, and the others are kinds of pneumonia.
+func numClasses(entries []Entry) int {
+	n := 2
+	for _, e := range entries {
+		n = max(n, e.Label+1)
+	}
+	return n
 }
 
 // SplitOptions configures Split. The zero Seed is a valid seed.
@@ -94,7 +105,7 @@ func roundFrac(n int, f float64) int {
 // targets returns how many of n images of a class go to test and validation.
 func (o SplitOptions) targets(label, n int) (test, val int) {
 	if o.Scheme == Paper {
-		pc := paperCounts[label]
+		pc := paperCounts[min(label, labels.Pneumonia)]
 		return roundDiv(n*pc.test, pc.total), roundDiv(n*pc.val, pc.total)
 	}
 	test = roundFrac(n, o.TestFraction)
@@ -121,7 +132,7 @@ func Split(entries []Entry, opt SplitOptions) ([]Entry, error) {
 	if opt.Scheme == Kaggle {
 		return out, splitKaggle(out, opt)
 	}
-	for label := range labels.Default().Len() {
+	for label := range numClasses(out) {
 		if opt.Scheme == Patient {
 			splitPatients(out, label, opt)
 			continue
@@ -169,7 +180,7 @@ func splitKaggle(out []Entry, opt SplitOptions) error {
 		return nil
 	}
 	opt.TestFraction = 0
-	for label := range labels.Default().Len() {
+	for label := range numClasses(out) {
 		splitPatients(out, label, opt)
 	}
 	return nil
@@ -205,30 +216,33 @@ func subsetFor(k, test, val int) Subset {
 	return Train
 }
 
-// splitPatients assigns the patients whose images are mostly of class label: patients in
+// splitPatients assigns the patients whose images are mostly of class label (ties go to
+// the lower id, normal first): patients in
 // seeded random order fill test until it holds its share of the class's images, then
 // validation, then the rest train. Shares can overshoot by part of one patient's images.
 // Entries whose Split is already set (Kaggle's test folder) are left alone.
 func splitPatients(out []Entry, label int, opt SplitOptions) {
 	byPatient := map[string][]int{}
-	votes := map[string]int{}
+	votes := map[string][]int{} // images per class
+	nc := numClasses(out)
 	for i, e := range out {
 		if e.Split != "" {
 			continue
 		}
 		byPatient[e.Patient] = append(byPatient[e.Patient], i)
-		if e.Label == labels.Pneumonia {
-			votes[e.Patient]++
-		} else {
-			votes[e.Patient]--
+		if votes[e.Patient] == nil {
+			votes[e.Patient] = make([]int, nc)
 		}
+		votes[e.Patient][e.Label]++
 	}
 	var patients []string
 	n := 0
 	for p, idx := range byPatient {
-		major := labels.Normal
-		if votes[p] > 0 {
-			major = labels.Pneumonia
+		major := 0
+		for c, v := range votes[p] {
+			if v > votes[p][major] {
+				major = c
+			}
 		}
 		if major == label {
 			patients = append(patients, p)

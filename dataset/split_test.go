@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -227,7 +228,7 @@ func TestPaperSplitProportional(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := Count(out)
-			if got[Test] != c.test || got[Val] != c.val {
+			if !slices.Equal(got[Test], c.test[:]) || !slices.Equal(got[Val], c.val[:]) {
 				t.Errorf("test %v val %v, want %v %v", got[Test], got[Val], c.test, c.val)
 			}
 			if tr := got[Train]; tr[0] != c.normal-c.test[0]-c.val[0] || tr[1] != c.pneumonia-c.test[1]-c.val[1] {
@@ -244,7 +245,7 @@ func TestStratifiedSplit(t *testing.T) {
 	}
 	// normal: test round(25.25) = 25, val round(76 * 0.1) = 8; pneumonia: 64 (64.25), 19 (19.3).
 	got := Count(out)
-	if got[Test] != [2]int{25, 64} || got[Val] != [2]int{8, 19} || got[Train] != [2]int{68, 174} {
+	if !slices.Equal(got[Test], []int{25, 64}) || !slices.Equal(got[Val], []int{8, 19}) || !slices.Equal(got[Train], []int{68, 174}) {
 		t.Errorf("counts %v", got)
 	}
 }

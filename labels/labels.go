@@ -14,10 +14,17 @@ import (
 	"strings"
 )
 
-// Class ids of the default vocabulary, in the paper's order.
+// Class ids of the default vocabulary, in the paper's order (Normal is 0 in every
+// vocabulary xray makes).
 const (
 	Normal    = 0
 	Pneumonia = 1
+)
+
+// Class ids of the Subtypes vocabulary.
+const (
+	Bacterial = 1
+	Viral     = 2
 )
 
 // ErrUnknown is wrapped by Parse when a label names no class.
@@ -29,6 +36,41 @@ type Set struct{ names []string }
 
 // Default is the paper's two classes: 0 normal, 1 pneumonia.
 func Default() Set { return Set{names: []string{"normal", "pneumonia"}} }
+
+// Subtypes is the Kermany collection's three classes: 0 normal, 1 bacterial, 2 viral
+// (pneumonia split by the cause its file names record).
+func Subtypes() Set { return Set{names: []string{"normal", "bacterial", "viral"}} }
+
+// ParseSet reads a vocabulary written as comma-separated class names in id order
+// ("normal,bacterial,viral"), in any letter case; empty text is Default.
+func ParseSet(text string) (Set, error) {
+	if strings.TrimSpace(text) == "" {
+		return Default(), nil
+	}
+	parts := strings.Split(strings.ToLower(text), ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return New(parts...)
+}
+
+// Of returns the first of the candidate vocabularies that holds every name; the second
+// result is false when none does.
+func Of(names []string, candidates ...Set) (Set, bool) {
+	for _, c := range candidates {
+		all := true
+		for _, n := range names {
+			if _, ok := c.Index(n); !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return c, true
+		}
+	}
+	return Set{}, false
+}
 
 // New makes a vocabulary from class names in id order. Names are lower case, non-empty,
 // free of commas and whitespace, and unique.
@@ -93,6 +135,9 @@ func (s Set) Parse(label string) (int, error) {
 	}
 	return 0, fmt.Errorf("%w %q: use one of %s or an id 0..%d", ErrUnknown, label, strings.Join(s.names, ", "), len(s.names)-1)
 }
+
+// IsDefault reports whether s is the paper's normal, pneumonia.
+func (s Set) IsDefault() bool { return s.Equal(Default()) }
 
 // String lists the names, comma-separated.
 func (s Set) String() string { return strings.Join(s.names, ",") }

@@ -62,3 +62,23 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+func TestSubtypesAndParseSet(t *testing.T) {
+	if got := Subtypes().Names(); !slices.Equal(got, []string{"normal", "bacterial", "viral"}) || Subtypes().Name(Bacterial) != "bacterial" || Subtypes().Name(Viral) != "viral" {
+		t.Fatalf("Subtypes() = %q", got)
+	}
+	for in, want := range map[string]Set{"": Default(), "normal,pneumonia": Default(), " Normal, Bacterial ,VIRAL": Subtypes()} {
+		if got, err := ParseSet(in); err != nil || !got.Equal(want) {
+			t.Errorf("ParseSet(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseSet("normal"); err == nil {
+		t.Error("ParseSet(normal) accepted one class")
+	}
+	if s, ok := Of([]string{"viral", "normal"}, Default(), Subtypes()); !ok || !s.Equal(Subtypes()) {
+		t.Errorf("Of(viral, normal) = %q, %v", s, ok)
+	}
+	if _, ok := Of([]string{"pneumonia", "viral"}, Default(), Subtypes()); ok {
+		t.Error("Of(pneumonia, viral) found a vocabulary")
+	}
+}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestOwnSplitScheme(t *testing.T) {
 	want := dataset.Counts{dataset.Train: {60, 62}, dataset.Val: {3, 3}, dataset.Test: {16, 17}}
 	got := dataset.Count(m.Entries)
 	for _, s := range dataset.Subsets {
-		if got[s] != want[s] {
+		if !slices.Equal(got[s], want[s]) {
 			t.Errorf("%s: %v images (normal, pneumonia), want the folder's %v", s, got[s], want[s])
 		}
 	}

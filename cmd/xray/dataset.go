@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/labels"
 )
 
 func init() {
@@ -19,7 +21,8 @@ func init() {
 			Name:  "split",
 			Usage: "scan a Kermany tree and write the manifest (path, label, split, patient, sha256) that train and evaluate read",
 			UsageText: "xray dataset split --data DIR --out MANIFEST.csv [--seed N] [--scheme paper|stratified|patient|kaggle]\n" +
-				"                   [--test-fraction 0.2] [--val-fraction 0.2] [--val-from-folder] [--verify]\n\n" +
+				"                   [--test-fraction 0.2] [--val-fraction 0.2] [--val-from-folder] [--verify]\n" +
+				"                   [--classes normal,pneumonia|normal,bacterial,viral]\n\n" +
 				"DIR is a Kaggle tree (chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/) or a plain\n" +
 				"{NORMAL,PNEUMONIA}/ folder. Except with kaggle, all images are pooled and split again:\n" +
 				"  paper       the paper's counts, drawn at random per class: test 345 normal + 815 pneumonia,\n" +
@@ -30,11 +33,15 @@ func init() {
 				"              release), validation is --val-fraction of train/ by whole patients (val/,\n" +
 				"              16 images, is folded into train/ unless --val-from-folder)\n" +
 				"Unreadable, truncated, non-image and smaller-than-32-px files are skipped with a warning.\n" +
-				"The same data and seed give the same manifest, byte for byte.\n\n" +
+				"The same data and seed give the same manifest, byte for byte.\n" +
+				"--classes normal,bacterial,viral labels each PNEUMONIA image by the cause its Kermany file\n" +
+				"name records (person1_bacteria_1.jpeg, person1_virus_6.jpeg); every scheme stratifies by\n" +
+				"every class.\n\n" +
 				"Examples:\n" +
 				"   xray dataset split --data ~/chest_xray --out runs/manifest.csv\n" +
 				"   xray dataset split --data testdata/chest_xray --out runs/patient.csv --scheme patient --seed 7\n" +
-				"   xray dataset split --data ~/chest_xray --out runs/kaggle.csv --scheme kaggle",
+				"   xray dataset split --data ~/chest_xray --out runs/kaggle.csv --scheme kaggle\n" +
+				"   xray dataset split --data ~/chest_xray --out runs/three.csv --scheme patient --classes normal,bacterial,viral",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "data", Required: true, Usage: "data folder `DIR` (Kaggle or plain layout)", EnvVars: []string{"XRAY_DATA"}},
 				&cli.StringFlag{Name: "out", Required: true, Usage: "manifest `FILE` to write (CSV)", EnvVars: []string{"XRAY_OUT"}},
@@ -43,6 +50,7 @@ func init() {
 				&cli.Float64Flag{Name: "test-fraction", Value: def.TestFraction, Usage: "stratified/patient: share `F` of each class for test", EnvVars: []string{"XRAY_TEST_FRACTION"}},
 				&cli.Float64Flag{Name: "val-fraction", Value: def.ValFraction, Usage: "stratified/patient/kaggle: share `F` of the non-test images for validation", EnvVars: []string{"XRAY_VAL_FRACTION"}},
 				&cli.BoolFlag{Name: "val-from-folder", Usage: "kaggle: keep the val/ folder as the validation split instead of drawing patients from train/", EnvVars: []string{"XRAY_VAL_FROM_FOLDER"}},
+				classesFlag(),
 				&cli.BoolFlag{Name: "verify", Usage: "fully decode every image (slower; default checks headers and end markers)", EnvVars: []string{"XRAY_VERIFY"}},
 			},
 			Action: datasetSplitAction,
@@ -78,19 +86,32 @@ func datasetSplitAction(c *cli.Context) error {
 			return usagef("dataset split: --%s %v: use a value from 0 up to (not including) 1", f, v)
 		}
 	}
+	classes, err := labels.ParseSet(c.String("classes"))
+	if err != nil {
+		return usagef("dataset split: --classes: %v", err)
+	}
 	cfg := dataset.DefaultManifestConfig()
-	cfg.Data, cfg.Out, cfg.Verify = c.String("data"), c.String("out"), c.Bool("verify")
+	cfg.Data, cfg.Out, cfg.Verify, cfg.Classes = c.String("data"), c.String("out"), c.Bool("verify"), classes
 	cfg.Split = dataset.SplitOptions{Scheme: scheme, Seed: c.Int64("seed"),
 		TestFraction: c.Float64("test-fraction"), ValFraction: c.Float64("val-fraction"), ValFromFolder: c.Bool("val-from-folder")}
 	cfg.Progress = progressWriter(c.App.ErrWriter)
 	cfg.Log = prefixWriter{c.App.ErrWriter, "xray: "} // "xray: warning: skipped PATH: reason"
 	rep, err := dataset.MakeManifest(cfg)
+	if errors.Is(err, dataset.ErrClasses) {
+		return usagef("dataset split: --classes: %v", err)
+	}
 	if err != nil {
 		return fmt.Errorf("dataset split: %w", err)
 	}
 	rep.WriteTable(c.App.Writer)
 	fmt.Fprintf(c.App.Writer, "wrote %s (%s layout, scheme %s, seed %d)\n", cfg.Out, rep.Layout, scheme, cfg.Split.Seed)
 	return nil
+}
+
+// classesFlag is --classes of dataset split and train.
+func classesFlag() cli.Flag {
+	return &cli.StringFlag{Name: "classes", Value: labels.Default().String(), EnvVars: []string{"XRAY_CLASSES"},
+		Usage: "class `NAMES` in output order: normal,pneumonia (the paper) or normal,bacterial,viral (pneumonia by the cause in its file name)"}
 }
 
 // prefixWriter prefixes each write (MakeManifest writes whole lines) with p.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,29 @@ func TestDatasetSplitCLIKaggle(t *testing.T) {
 	}
 }
 
+// --classes normal,bacterial,viral: the counts of each cause are the file names' own.
+func TestDatasetSplitCLIThreeClasses(t *testing.T) {
+	data := filepath.Join("..", "..", "testdata", "chest_xray")
+	out := filepath.Join(t.TempDir(), "manifest.csv")
+	code, stdout, stderr := runCLI(t, "dataset", "split", "--data", data, "--out", out, "--scheme", "patient", "--classes", "normal,bacterial,viral")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	count := func(pattern string) int {
+		m, _ := filepath.Glob(filepath.Join(data, "*", pattern))
+		return len(m)
+	}
+	normal, bact, virus := count("NORMAL/*"), count("PNEUMONIA/*_bacteria_*"), count("PNEUMONIA/*_virus_*")
+	want := fmt.Sprintf("total  %9d %10d %9d %7d", normal, bact, virus, normal+bact+virus)
+	if !strings.Contains(stdout, "split     normal  bacterial     viral   total") || !strings.Contains(stdout, want) {
+		t.Errorf("output lacks the three-class header or %q:\n%s", want, stdout)
+	}
+	b, _ := os.ReadFile(out)
+	if strings.Count(string(b), ",bacterial,") != bact || strings.Count(string(b), ",viral,") != virus {
+		t.Errorf("manifest labels: %d bacterial, %d viral rows; want %d, %d", strings.Count(string(b), ",bacterial,"), strings.Count(string(b), ",viral,"), bact, virus)
+	}
+}
+
 func TestDatasetSplitCLIBadInput(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "tree")
@@ -89,6 +113,8 @@ func TestDatasetSplitCLIBadInput(t *testing.T) {
 		{[]string{"dataset", "split", "--data", bad, "--out", out, "--val-from-folder"}, exitUsage, "--val-from-folder goes with --scheme kaggle"},
 		{[]string{"dataset", "split", "--data", bad, "--out", out, "--scheme", "patient", "--val-fraction", "1.5"}, exitUsage, "--val-fraction 1.5"},
 		{[]string{"dataset"}, exitUsage, "missing subcommand"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--classes", "normal,covid"}, exitUsage, "--classes: classes the data cannot label: normal,covid; use normal,pneumonia or normal,bacterial,viral"},
+		{[]string{"dataset", "split", "--data", bad, "--out", out, "--classes", "normal"}, exitUsage, "--classes: labels: 1 class names"},
 		{[]string{"dataset", "split", "--data", bad, "--out", out}, exitFailure, "no PNEUMONIA/ folder; expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/"},
 		{[]string{"dataset", "split", "--data", filepath.Join(dir, "none"), "--out", out}, exitFailure, "not found"},
 	} {
@@ -112,5 +138,10 @@ func TestDatasetSplitCLIBadInput(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "skipped: 1 (see log)") ||
 		strings.TrimSpace(stderr) != "xray: warning: skipped NORMAL/empty.jpeg: empty file" {
 		t.Errorf("exit %d, stdout:\n%s\nstderr: %q", code, stdout, stderr)
+	}
+	// Three classes need the cause in every PNEUMONIA file name.
+	code, _, stderr = runCLI(t, "dataset", "split", "--data", tree, "--out", out, "--classes", "normal,bacterial,viral")
+	if code != exitFailure || !strings.Contains(stderr, "PNEUMONIA/a.jpeg") || !strings.Contains(stderr, "neither bacteria nor virus") {
+		t.Errorf("three classes on unnamed files: exit %d, stderr %q", code, stderr)
 	}
 }
