@@ -124,6 +124,7 @@ func Build(cfg Config) (*Model, error) {
 
 		m.Variables = b.order
 		m.Layers = b.layers
+		m.outputs = b.outputs
 		g, err := root.Finalize()
 		if err != nil {
 			panic(buildError{CleanError(err)})

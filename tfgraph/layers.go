@@ -40,6 +40,7 @@ type builder struct {
 
 	layers   []LayerInfo
 	producer map[tf.Output]string // output -> Keras layer that made it, for "Connected to"
+	outputs  map[string]tf.Output // Keras layer -> its inference-pass output
 	uids     map[string]int       // Keras auto-name counters, reset for each pass
 
 	inHead   bool           // layers being built belong to the paper's head
@@ -55,6 +56,7 @@ func newBuilder(root *op.Scope, seed int64) *builder {
 		seed:     seed,
 		vars:     map[string]*Variable{},
 		producer: map[tf.Output]string{},
+		outputs:  map[string]tf.Output{},
 		uids:     map[string]int{},
 	}
 }
@@ -123,6 +125,7 @@ func (b *builder) end(l *layerCtx, out tf.Output) tf.Output {
 	}
 	b.producer[out] = l.name
 	if !b.training {
+		b.outputs[l.name] = out
 		b.layers = append(b.layers, LayerInfo{
 			Name: l.name, Type: l.class, OutputShape: staticShape(out)[1:],
 			Params: l.params, Trainable: true, Inputs: l.inputs,

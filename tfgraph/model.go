@@ -57,6 +57,8 @@ type Model struct {
 
 	Variables []*Variable // every variable, in Keras's weight order (model.weights)
 	Layers    []LayerInfo // in Keras's layer order, for summaries
+
+	outputs map[string]tf.Output // inference-mode output of each Keras layer (LayerOutput)
 }
 
 // LayerInfo is one row of a Keras-like model summary.
