@@ -85,6 +85,16 @@ func readSavedModel(dir string) (*pb.SignatureDef, Metadata, error) {
 	return sig, meta, nil
 }
 
+// SignatureDefs reads the signatures of the SavedModel in dir (what TensorFlow Serving's
+// metadata endpoint reports). Its error is a *LoadError, as Load's.
+func SignatureDefs(dir string) (map[string]*pb.SignatureDef, error) {
+	mg, err := readMetaGraph(dir)
+	if err != nil {
+		return nil, err
+	}
+	return mg.SignatureDef, nil
+}
+
 // readMetaGraph reads dir/saved_model.pb and returns its MetaGraph tagged "serve".
 func readMetaGraph(dir string) (*pb.MetaGraphDef, error) {
 	st, err := os.Stat(dir)

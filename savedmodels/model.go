@@ -2,6 +2,7 @@ package savedmodels
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,7 @@ type Model struct {
 	dir   string
 	meta  Metadata
 	pre   preprocess.Preprocessor
-	saved *tfgoModel
+	saved *heldModel
 	input tf.Output // serving_default's image
 	probs tf.Output
 	class tf.Output
@@ -70,9 +71,8 @@ type Model struct {
 // Its error is a *LoadError that matches ErrNotFound, ErrNotXray or ErrDamaged with
 // errors.Is.
 //
-// It loads and runs the model with tfgo (over graft, through the shim), whose panics are
-// recovered here and returned as errors. tfgo keeps its session private and closes it in
-// a finalizer, so Close drops the model and lets that finalizer release the session.
+// It loads the model with graft and holds the session itself (tfgo would hide it until a
+// GC finalizer), so Close releases the session and the variables' memory at once.
 func Load(dir string, opts Options) (m *Model, err error) {
 	sig, meta, err := readSavedModel(dir)
 	if err != nil {
@@ -90,7 +90,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		}
 		so = &tf.SessionOptions{Config: opts.SessionConfig}
 	}
-	saved, err := loadWithTfgo(dir, so)
+	saved, err := loadHeld(dir, so)
 	if err != nil {
 		return nil, loadError(dir, ErrDamaged, "%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
@@ -143,6 +143,9 @@ func (m *Model) Close() error {
 	m.mu.Unlock()
 	close(m.quit)
 	<-m.stopped
-	m.saved = nil // tfgo's finalizer closes the session once the model is unreachable
+	// The dispatcher, the only caller of the session, has stopped.
+	if err := m.saved.close(); err != nil {
+		return fmt.Errorf("close %s: %w", m.dir, err)
+	}
 	return nil
 }

@@ -331,3 +331,20 @@ func TestClose(t *testing.T) {
 		t.Errorf("Predict after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestPredictPixels: preprocessed pixels give the live graph's probabilities; a wrong
+// length is that image's error only.
+func TestPredictPixels(t *testing.T) {
+	s := newServed(t, 32, 2)
+	m := s.load(t, Options{})
+	px := goPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, s.files)
+	preds, err := m.PredictPixels(context.Background(), px[0], px[1][:10], px[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.check(t, "pixels", 0, preds[0])
+	s.check(t, "pixels", 1, preds[2])
+	if preds[1].Err == nil || !strings.Contains(preds[1].Err.Error(), "10 pixel values, want 3072") {
+		t.Errorf("short pixels: %v, want a length error", preds[1].Err)
+	}
+}

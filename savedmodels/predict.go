@@ -38,6 +38,18 @@ func (m *Model) PredictBytes(ctx context.Context, files ...[]byte) ([]Prediction
 	return m.predict(ctx, len(files), func(i int) ([]float32, error) { return m.pre.Bytes(files[i]) })
 }
 
+// PredictPixels classifies images already preprocessed as serving_default takes them:
+// each InputSize x InputSize x 3 float32 values, row-major (what preprocess.Preprocessor
+// gives). One of another length gets its own Prediction.Err.
+func (m *Model) PredictPixels(ctx context.Context, pixels ...[]float32) ([]Prediction, error) {
+	return m.predict(ctx, len(pixels), func(i int) ([]float32, error) {
+		if n := len(pixels[i]); n != m.pre.Len() {
+			return nil, fmt.Errorf("%d pixel values, want %d (%d x %d x 3)", n, m.pre.Len(), m.pre.Size, m.pre.Size)
+		}
+		return pixels[i], nil
+	})
+}
+
 // predict preprocesses n images with prep (in parallel for several), hands the good
 // ones to the dispatcher and waits for their probabilities.
 func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32, error)) ([]Prediction, error) {

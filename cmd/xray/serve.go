@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "serve",
+		Usage: "serve a model over HTTP: TensorFlow Serving's REST API, /v1/classify, a web page, hot reload",
+		UsageText: "xray serve --model-dir DIR [--addr 127.0.0.1:8501] [--poll 10s] [--max-batch 32] [--max-delay 5ms] ...\n\n" +
+			"DIR is a TensorFlow Serving model base (numbered version directories, each a SavedModel\n" +
+			"from xray train/export) or one SavedModel directory. The highest version serves; a new\n" +
+			"complete version is loaded, warmed up and swapped in without failing a request, and the old\n" +
+			"one's memory is released. SIGTERM or SIGINT drains: in-flight requests get --drain to finish.\n\n" +
+			"Examples:\n" +
+			"   mkdir -p models/xray && cp -r runs/mobilenet/savedmodel models/xray/1\n" +
+			"   xray serve --model-dir models/xray\n" +
+			"   curl -F file=@scan.jpeg localhost:8501/v1/classify\n" +
+			"   curl -d '{\"signature_name\":\"serving_bytes\",\"instances\":[{\"b64\":\"'$(base64 -w0 scan.jpeg)'\"}]}' \\\n" +
+			"        localhost:8501/v1/models/xray:predict\n" +
+			"   open http://localhost:8501/   # the page: drop X-rays on it",
+		Flags:  serveFlags(),
+		Action: serveAction,
+	})
+}
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model-dir", Usage: "model `DIR`: numbered version directories of SavedModels, or one SavedModel", EnvVars: []string{"XRAY_MODEL_DIR"}},
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "listen `ADDRESS` (:8501 for every interface)", EnvVars: []string{"XRAY_ADDR"}},
+		&cli.StringFlag{Name: "name", Value: serve.DefaultName, Usage: "model `NAME` in the REST paths (/v1/models/NAME)", EnvVars: []string{"XRAY_NAME"}},
+		&cli.DurationFlag{Name: "poll", Value: serve.DefaultPoll, Usage: "look for a new version every `DURATION` (0: never)", EnvVars: []string{"XRAY_POLL"}},
+		&cli.IntFlag{Name: "max-batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run, gathered across requests (`N`)", EnvVars: []string{"XRAY_MAX_BATCH"}},
+		&cli.DurationFlag{Name: "max-delay", Value: 5 * time.Millisecond, Usage: "wait up to `DURATION` for a batch to fill", EnvVars: []string{"XRAY_MAX_DELAY"}},
+		&cli.Int64Flag{Name: "max-body", Value: serve.DefaultMaxBodyBytes, Usage: "request body limit in `BYTES` (413 beyond)", EnvVars: []string{"XRAY_MAX_BODY"}},
+		&cli.Int64Flag{Name: "max-pixels", Value: serve.DefaultMaxPixels, Usage: "width x height limit of one image (`N`, 413 beyond)", EnvVars: []string{"XRAY_MAX_PIXELS"}},
+		&cli.IntFlag{Name: "max-instances", Value: serve.DefaultMaxInstances, Usage: "images per request (`N`, 400 beyond)", EnvVars: []string{"XRAY_MAX_INSTANCES"}},
+		&cli.DurationFlag{Name: "timeout", Value: serve.DefaultTimeout, Usage: "per-request limit, the body's upload included (`DURATION`; 408 slow body, 503 slow answer)", EnvVars: []string{"XRAY_TIMEOUT"}},
+		&cli.IntFlag{Name: "max-concurrent", Value: serve.DefaultMaxConcurrent, Usage: "requests served at once (`N`, 429 beyond)", EnvVars: []string{"XRAY_MAX_CONCURRENT"}},
+		&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM/SIGINT, give in-flight requests `DURATION` to finish", EnvVars: []string{"XRAY_DRAIN"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "access and model log `FORMAT` on stderr: text or json", EnvVars: []string{"XRAY_LOG_FORMAT"}},
+	}
+}
+
+func serveAction(c *cli.Context) error {
+	if c.String("model-dir") == "" {
+		return usagef("serve needs --model-dir DIR")
+	}
+	log, err := serveLogger(c.App.ErrWriter, c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	poll := c.Duration("poll")
+	if poll == 0 {
+		poll = -1 // serve.Config: negative never polls
+	}
+	for _, f := range []string{"max-batch", "max-instances", "max-concurrent"} {
+		if c.Int(f) < 1 {
+			return usagef("--%s %d: give 1 or more", f, c.Int(f))
+		}
+	}
+	for _, f := range []string{"max-body", "max-pixels"} {
+		if c.Int64(f) < 1 {
+			return usagef("--%s %d: give 1 or more", f, c.Int64(f))
+		}
+	}
+	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 {
+		return usagef("--timeout must be positive and --drain not negative")
+	}
+	srv, err := serve.New(serve.Config{
+		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll,
+		MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"),
+		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"), MaxInstances: c.Int("max-instances"),
+		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"), Logger: log,
+	})
+	if errors.Is(err, serve.ErrNoModel) {
+		return fmt.Errorf("%w (--model-dir)", err)
+	}
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("--addr %s: %w", c.String("addr"), err)
+	}
+	logDevice(c.App.ErrWriter, "serving")
+	log.Info("listening", "addr", ln.Addr().String(), "model_dir", c.String("model-dir"), "version", srv.Version())
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = srv.Serve(ctx, ln, c.Duration("drain"))
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (--drain)", err)
+	}
+	return err
+}
+
+func serveLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usagef("--log-format %q: give text or json", format)
+}

@@ -1,0 +1,47 @@
+package savedmodels
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// heldModel is a loaded SavedModel whose session this package owns: tfgo keeps its
+// session private and closes it only in a GC finalizer, which leaves a swapped-out
+// model's variables in memory for an unknown time (a server reloading versions would
+// grow). Loading with graft directly lets Close release them at once.
+type heldModel struct{ saved *tf.SavedModel }
+
+// recovered turns a binding panic into an error, so nothing panics across this
+// package's boundary.
+func recovered(err *error) {
+	if r := recover(); r != nil {
+		if e, ok := r.(error); ok {
+			*err = e
+		} else {
+			*err = fmt.Errorf("%v", r)
+		}
+	}
+}
+
+func loadHeld(dir string, so *tf.SessionOptions) (m *heldModel, err error) {
+	defer recovered(&err)
+	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, so)
+	if err != nil {
+		return nil, err
+	}
+	return &heldModel{saved}, nil
+}
+
+// op finds a signature tensor given as "op:index".
+func (h *heldModel) op(name string) (tf.Output, error) {
+	return tensorByName(h.saved.Graph, name)
+}
+
+func (h *heldModel) exec(fetch []tf.Output, feed map[tf.Output]*tf.Tensor) (out []*tf.Tensor, err error) {
+	defer recovered(&err)
+	return h.saved.Session.Run(feed, fetch, nil)
+}
+
+// close releases the session and with it the variables' memory.
+func (h *heldModel) close() error { return h.saved.Session.Close() }

@@ -1,0 +1,34 @@
+// Package serve is xray's HTTP model server: it serves the newest version of a model
+// directory laid out as TensorFlow Serving's (numbered version subdirectories, each a
+// SavedModel written by package savedmodels; one SavedModel directory also works) over
+// TensorFlow Serving's REST API, a simple classify endpoint and a web page, and swaps in
+// new versions as they appear without failing a request.
+//
+//	s, err := serve.New(serve.Config{ModelDir: "/models/xray"})
+//	if errors.Is(err, serve.ErrNoModel) { ... }
+//	ln, _ := net.Listen("tcp", "127.0.0.1:8501")
+//	err = s.Serve(ctx, ln, 30*time.Second) // until ctx is done, then drains
+//
+// Routes:
+//
+//	GET  /v1/models/xray[/versions/N]            version status (TensorFlow Serving's shape)
+//	GET  /v1/models/xray[/versions/N]/metadata   signature defs
+//	POST /v1/models/xray[/versions/N]:predict    {"signature_name": "serving_bytes", "instances": [{"b64": ...}]},
+//	                                             serving_default with preprocessed pixels, or "inputs" (columnar)
+//	POST /v1/classify                            one JPEG or PNG (body or multipart file) -> class, probabilities, decision
+//	GET  /v1/xray                                the serving version and its metadata
+//	GET  /                                       the web page (embedded)
+//	GET  /healthz, /readyz, /metrics             alive; a model loaded and warmed up; Prometheus
+//
+// Errors are {"error": "..."} with a 4xx status for the client's mistakes, as TensorFlow
+// Serving's. serving_bytes requests are decoded and preprocessed in Go by the model's
+// preprocess.Preprocessor, which the SavedModel's in-graph serving_bytes mirrors (package
+// savedmodels tests the two together), and batched across requests (Config.MaxBatch,
+// MaxDelay).
+//
+// Hot reload: every Config.Poll the model base is scanned; a version newer than the
+// serving one, complete (saved_model.pb, variables index and data) and unchanged for one
+// poll interval, is loaded, warmed up with one prediction and swapped in. Requests that
+// hold the old version finish on it; then its TensorFlow session is closed, which
+// releases its memory at once.
+package serve

@@ -1,0 +1,142 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+// recorder notes the status and size of a response for the log and the metrics.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (read deadlines).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument counts, times and logs each request under the handler's name.
+func (s *Server) instrument(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		s.metrics.inflight.Inc()
+		defer s.metrics.inflight.Dec()
+		h.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
+		s.metrics.latency.WithLabelValues(name).Observe(d.Seconds())
+		s.cfg.Logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("proto", r.Proto),
+			slog.Int("status", rec.status), slog.Int("bytes", int(rec.bytes)),
+			slog.Float64("ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
+	})
+}
+
+// limit applies the per-request limits (concurrency, time, body size) and writes the
+// handler's error as {"error": ...}.
+func (s *Server) limit(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		default:
+			writeError(w, errorf(http.StatusTooManyRequests, "over the server's limit of %d concurrent requests; retry later", s.cfg.MaxConcurrent))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		// A slow body (slow loris) fails the read at the deadline instead of holding a slot.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeout))
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			writeError(w, asError(err))
+		}
+	})
+}
+
+// readBody reads the whole body within the limits.
+func (s *Server) readBody(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(r)
+	return b, s.bodyError(err)
+}
+
+// bodyError maps a failed body read to its 4xx.
+func (s *Server) bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "request body over the server's limit of %d bytes", tooBig.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return errorf(http.StatusRequestTimeout, "request body not received within the server's timeout of %s", s.cfg.Timeout)
+	}
+	return errorf(http.StatusBadRequest, "reading the request body: %v", err)
+}
+
+// checkImage rejects what is not worth decoding: an empty file, or one whose header
+// announces more pixels than allowed (a decompression bomb). Formats Go's image package
+// does not know are left to the model's decoder.
+func (s *Server) checkImage(what string, b []byte) error {
+	if len(b) == 0 {
+		return errorf(http.StatusBadRequest, "%s: empty image (0 bytes): send a JPEG or PNG file", what)
+	}
+	if c, _, err := image.DecodeConfig(bytes.NewReader(b)); err == nil {
+		if px := int64(c.Width) * int64(c.Height); px > s.cfg.MaxPixels {
+			return errorf(http.StatusRequestEntityTooLarge, "%s: image of %d x %d = %d pixels, over the server's limit of %d", what, c.Width, c.Height, px, s.cfg.MaxPixels)
+		}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Message})
+}
+
+// levelFor logs server faults as errors, everything else as info.
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

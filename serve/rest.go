@@ -1,0 +1,158 @@
+package serve
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/xraylab/xray/savedmodels"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// modelPath is a parsed /v1/models/... path: NAME[/versions/N][/metadata][:VERB].
+type modelPath struct {
+	name     string
+	version  int64 // 0: the serving one
+	metadata bool
+	verb     string
+}
+
+func parseModelPath(rest string) (modelPath, error) {
+	var p modelPath
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest, p.verb = rest[:i], rest[i+1:]
+	}
+	seg := strings.Split(rest, "/")
+	p.name, seg = seg[0], seg[1:]
+	if len(seg) >= 2 && seg[0] == "versions" {
+		n, err := strconv.ParseInt(seg[1], 10, 64)
+		if err != nil || n < 0 {
+			return p, badRequest("version %q is not a number", seg[1])
+		}
+		p.version, seg = n, seg[2:]
+	}
+	if len(seg) == 1 && seg[0] == "metadata" {
+		p.metadata, seg = true, nil
+	}
+	if len(seg) > 0 || p.name == "" {
+		return p, errorf(http.StatusNotFound, "malformed request: /v1/models/%s", rest)
+	}
+	return p, nil
+}
+
+// resolve checks the path's model name and version against the serving version, held
+// until release is called.
+func (s *Server) resolve(p modelPath) (v *version, release func(), err error) {
+	if p.name != s.cfg.Name {
+		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Latest(%s)", p.name)
+	}
+	v, release = s.models.acquire()
+	switch {
+	case v == nil:
+		release()
+		return nil, nil, errorf(http.StatusServiceUnavailable, "no model version loaded; retry later")
+	case p.version != 0 && p.version != v.n:
+		release()
+		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Specific(%s, %d); version %d is served", p.name, p.version, v.n)
+	}
+	return v, release, nil
+}
+
+// modelGet answers GET /v1/models/NAME[/versions/N] (version status) and .../metadata.
+func (s *Server) modelGet(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseModelPath(r.PathValue("rest"))
+	if err != nil {
+		return err
+	}
+	if p.verb != "" {
+		return errorf(http.StatusMethodNotAllowed, ":%s takes POST", p.verb)
+	}
+	v, release, err := s.resolve(p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ver := strconv.FormatInt(v.n, 10)
+	if !p.metadata {
+		writeJSON(w, http.StatusOK, map[string]any{"model_version_status": []any{map[string]any{
+			"version": ver, "state": "AVAILABLE", "status": map[string]string{"error_code": "OK", "error_message": ""},
+		}}})
+		return nil
+	}
+	defs := map[string]json.RawMessage{}
+	for name, sig := range v.sigs {
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(sig)
+		if err != nil {
+			return err
+		}
+		defs[name] = b
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model_spec": map[string]string{"name": s.cfg.Name, "signature_name": "", "version": ver},
+		"metadata": map[string]any{"signature_def": map[string]any{
+			"signature_def": defs,
+			"@type":         "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+		}},
+	})
+	return nil
+}
+
+// modelPost answers POST /v1/models/NAME[/versions/N]:predict.
+func (s *Server) modelPost(w http.ResponseWriter, r *http.Request) error {
+	p, err := parseModelPath(r.PathValue("rest"))
+	if err != nil {
+		return err
+	}
+	if p.verb != "predict" || p.metadata {
+		return badRequest("only :predict is served (this model has no classify or regress signature); POST /v1/classify takes an image file")
+	}
+	body, err := s.readBody(r.Body)
+	if err != nil {
+		return err
+	}
+	v, release, err := s.resolve(p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	in, err := decodePredict(body, v.meta.InputSize, s.cfg.MaxInstances)
+	if err != nil {
+		return err
+	}
+	s.metrics.images.Observe(float64(in.len()))
+	var preds []savedmodels.Prediction
+	if in.files != nil {
+		for i, b := range in.files {
+			if err := s.checkImage(fmt.Sprintf("instance %d", i), b); err != nil {
+				return err
+			}
+		}
+		preds, err = v.model.PredictBytes(r.Context(), in.files...)
+	} else {
+		preds, err = v.model.PredictPixels(r.Context(), in.pixels...)
+	}
+	if err != nil {
+		return err
+	}
+	probs := make([][]float32, len(preds))
+	ids := make([]int, len(preds))
+	for i, pr := range preds {
+		if pr.Err != nil {
+			return badRequest("instance %d: %v", i, pr.Err)
+		}
+		probs[i], ids[i] = pr.Probabilities[:], pr.Class
+	}
+	if in.columnar {
+		writeJSON(w, http.StatusOK, map[string]any{"outputs": map[string]any{
+			savedmodels.OutputProbabilities: probs, savedmodels.OutputClassID: ids}})
+		return nil
+	}
+	rows := make([]map[string]any, len(preds))
+	for i := range preds {
+		rows[i] = map[string]any{savedmodels.OutputProbabilities: probs[i], savedmodels.OutputClassID: ids[i]}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"predictions": rows})
+	return nil
+}

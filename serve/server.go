@@ -1,0 +1,220 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/xraylab/xray/savedmodels"
+)
+
+// Config configures a Server. Zero fields take the defaults below.
+type Config struct {
+	ModelDir string        // a TensorFlow Serving model base (numbered versions) or one SavedModel
+	Name     string        // the model name in REST paths (default "xray")
+	Poll     time.Duration // how often to look for a new version (default 10s; negative: never)
+
+	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
+	MaxDelay time.Duration // batching wait (savedmodels.Options.MaxDelay)
+
+	MaxBodyBytes  int64         // request body limit (default 20 MiB)
+	MaxPixels     int64         // width x height limit of one image (default 40 million)
+	MaxInstances  int           // images per request (default 64)
+	Timeout       time.Duration // per request, reading the body included (default 30s)
+	MaxConcurrent int           // requests served at once; more get 429 (default 64)
+
+	SessionConfig []byte       // serialized tensorflow.ConfigProto (savedmodels.Options.SessionConfig)
+	Logger        *slog.Logger // access and model logs (default slog.Default())
+}
+
+// Defaults of Config.
+const (
+	DefaultName          = "xray"
+	DefaultPoll          = 10 * time.Second
+	DefaultMaxBodyBytes  = 20 << 20
+	DefaultMaxPixels     = 40_000_000
+	DefaultMaxInstances  = 64
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxConcurrent = 64
+)
+
+func (c *Config) fill() {
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Poll == 0 {
+		c.Poll = DefaultPoll
+	}
+	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	def(&c.MaxPixels, DefaultMaxPixels)
+	def((*int64)(&c.Timeout), int64(DefaultTimeout))
+	if c.MaxInstances <= 0 {
+		c.MaxInstances = DefaultMaxInstances
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server serves one model over HTTP. Make it with New; Close releases the model.
+type Server struct {
+	cfg      Config
+	models   *manager
+	metrics  *metrics
+	slots    chan struct{} // one per request being served (MaxConcurrent)
+	draining atomic.Bool
+	handler  http.Handler
+}
+
+// New loads the newest version under cfg.ModelDir and warms it up. Its error matches
+// ErrNoModel when nothing there loads, or wraps the *savedmodels.LoadError.
+func New(cfg Config) (*Server, error) {
+	cfg.fill()
+	s := &Server{cfg: cfg, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
+	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig}
+	m, err := newManager(cfg.ModelDir, opts, cfg.Logger, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.models = m
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler (REST API, page, health, metrics).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Version is the model version being served (0 after Close).
+func (s *Server) Version() int64 {
+	v, release := s.models.acquire()
+	defer release()
+	if v == nil {
+		return 0
+	}
+	return v.n
+}
+
+// Poll looks for a new version once (Serve does it every Config.Poll).
+func (s *Server) Poll() { s.models.poll() }
+
+// Close releases the model versions once their requests are done.
+func (s *Server) Close() error {
+	s.models.close()
+	return nil
+}
+
+// Serve serves on ln until ctx is done, then drains: /readyz turns 503, the listener
+// closes, and in-flight requests get up to drain to finish. It returns nil after a
+// complete drain; the model is closed either way.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second, // slow headers; slow bodies meet Config.Timeout
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go s.models.watch(pollCtx, s.cfg.Poll)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		s.Close()
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.cfg.Logger.Info("draining", "timeout", drain.String())
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(dctx)
+	s.Close()
+	if err != nil {
+		return fmt.Errorf("drain: requests still running after %s: %w", drain, err)
+	}
+	s.cfg.Logger.Info("stopped")
+	return nil
+}
+
+// routes maps the paths; see the package doc.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	api := func(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+		return s.instrument(name, s.limit(h))
+	}
+	mux.Handle("GET /v1/models/{rest...}", api("model", s.modelGet))
+	mux.Handle("POST /v1/models/{rest...}", api("predict", s.modelPost))
+	mux.Handle("POST /v1/classify", api("classify", s.classify))
+	mux.Handle("GET /v1/xray", api("info", s.info))
+	mux.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})))
+	mux.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", s.instrument("page", http.HandlerFunc(s.page)))
+	mux.Handle("GET /static/", s.instrument("page", http.FileServerFS(pageFS)))
+	mux.Handle("/", s.instrument("other", s.limit(func(w http.ResponseWriter, r *http.Request) error {
+		return &Error{http.StatusNotFound, fmt.Sprintf("no route for %s %s: see GET / or /v1/models/%s", r.Method, r.URL.Path, s.cfg.Name)}
+	})))
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	v, release := s.models.acquire()
+	defer release()
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case v == nil:
+		http.Error(w, "no model loaded", http.StatusServiceUnavailable)
+	default:
+		fmt.Fprintf(w, "ready: version %d\n", v.n)
+	}
+}
+
+// Error is an API error: the HTTP status and the message sent as {"error": message},
+// TensorFlow Serving's error format.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+func errorf(status int, format string, a ...any) *Error {
+	return &Error{status, fmt.Sprintf(format, a...)}
+}
+
+// asError maps any handler error to an *Error (500 for the unexpected).
+func asError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "no answer within the server's request timeout; retry later")
+	case errors.Is(err, context.Canceled):
+		return errorf(499, "request canceled")
+	case errors.Is(err, savedmodels.ErrClosed):
+		return errorf(http.StatusServiceUnavailable, "the model is being unloaded; retry")
+	}
+	return errorf(http.StatusInternalServerError, "%v", err)
+}
