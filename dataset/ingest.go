@@ -32,7 +32,7 @@ const (
 // MinSide is the smallest width or height Ingest accepts; smaller images are skipped.
 const MinSide = 32
 
-const expectedLayout = "expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/ or {NORMAL,PNEUMONIA}/ with JPEG or PNG files"
+const expectedLayout = "expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/ or {NORMAL,PNEUMONIA}/ with JPEG, PNG or DICOM files"
 
 // IngestOptions configures Ingest; the zero value is ready to use.
 type IngestOptions struct {
@@ -73,8 +73,9 @@ type classDir struct {
 // Ingest scans a Kermany tree: the Kaggle layout (given the folder holding chest_xray/,
 // chest_xray/ itself, or a folder with any of train/, test/, val/) or a plain
 // {NORMAL,PNEUMONIA}/ folder. Folder names match in any case. Hidden files and folders
-// (.DS_Store, ._*) and __MACOSX are ignored; files that are not a readable JPEG or PNG of
-// at least MinSide pixels a side are skipped and listed. A missing class folder, or one
+// (.DS_Store, ._*) and __MACOSX are ignored; files that are not a readable JPEG, PNG or
+// DICOM image (recognised by content, not name) of at least MinSide pixels a side are
+// skipped and listed. A missing class folder, or one
 // with no usable image, is an error naming it.
 func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 	classes, err := ingestClasses(opt.Classes)
@@ -331,6 +332,9 @@ func checkImage(file string, verify bool) (sum, reason string) {
 		return "", err.Error()
 	}
 	kind, w, h, err := preprocess.Config(b)
+	if errors.Is(err, preprocess.ErrUnsupported) && isDICOMName(file) {
+		return "", "a .dcm file without the DICOM preamble and DICM marker (a bare dataset): xray reads DICOM Part 10 files; rewrite it as one, e.g. with dcmconv or gdcmconv"
+	}
 	if err != nil {
 		return "", err.Error()
 	}
@@ -340,7 +344,7 @@ func checkImage(file string, verify bool) (sum, reason string) {
 	if int64(w)*int64(h) > preprocess.MaxPixels {
 		return "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, preprocess.MaxPixels)
 	}
-	complete := true
+	complete := true // DICOM: Config walked every element header already
 	switch kind {
 	case "jpeg":
 		complete = bytes.HasSuffix(bytes.TrimRight(b, "\x00\r\n \t"), jpegEOI)
@@ -357,6 +361,15 @@ func checkImage(file string, verify bool) (sum, reason string) {
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:]), ""
+}
+
+// isDICOMName reports a DICOM file name (.dcm, .dicom, .dic in any case).
+func isDICOMName(file string) bool {
+	switch strings.ToLower(filepath.Ext(file)) {
+	case ".dcm", ".dicom", ".dic":
+		return true
+	}
+	return false
 }
 
 // newBar is a progress bar with count, rate and ETA on w, or a silent one when w is nil.

@@ -62,7 +62,7 @@ func TestIngestSkipsBadFiles(t *testing.T) {
 		}
 		for _, want := range []string{
 			"skipped chest_xray/val/NORMAL/empty.jpeg: empty file",
-			"skipped chest_xray/val/NORMAL/notes.jpeg: not a JPEG or PNG image",
+			"skipped chest_xray/val/NORMAL/notes.jpeg: not a JPEG, PNG or DICOM image",
 			"skipped chest_xray/val/NORMAL/tiny-16x16.jpeg: 16 x 16 pixels: smaller than 32 px",
 			"skipped chest_xray/val/NORMAL/truncated.jpeg: truncated jpeg",
 		} {

@@ -318,7 +318,7 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 		return nil, fmt.Errorf("load image: %w (is the manifest's data root right?)", err)
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
-	img, err := preprocess.Decode(b)
+	img, err := l.cfg.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("load image %s: %w", path, err)
 	}

@@ -17,7 +17,7 @@ const MaxPixels = 1 << 25
 // Errors Decode wraps, so callers can tell the kind of bad input apart.
 var (
 	ErrEmpty       = errors.New("empty file")
-	ErrUnsupported = errors.New("not a JPEG or PNG image")
+	ErrUnsupported = errors.New("not a JPEG, PNG or DICOM image")
 )
 
 // format sniffs the encoding from the magic bytes (file names lie: a .jpeg may be a PNG).
@@ -27,11 +27,14 @@ func format(b []byte) string {
 		return "jpeg"
 	case len(b) >= 8 && string(b[:8]) == "\x89PNG\r\n\x1a\n":
 		return "png"
+	case IsDICOM(b):
+		return "dicom"
 	}
 	return ""
 }
 
-// Config reads an image's format and size from its header without decoding the pixels.
+// Config reads an image's format ("jpeg", "png" or "dicom") and size from its header
+// without decoding the pixels. For DICOM it also checks the file's structure.
 func Config(b []byte) (kind string, w, h int, err error) {
 	if len(b) == 0 {
 		return "", 0, 0, ErrEmpty
@@ -39,6 +42,12 @@ func Config(b []byte) (kind string, w, h int, err error) {
 	var cfg image.Config
 	f := format(b)
 	switch f {
+	case "dicom":
+		info, err := ReadDICOMInfo(b)
+		if err == nil && !info.HasPixels {
+			err = fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDICOM)
+		}
+		return f, info.Columns, info.Rows, err
 	case "jpeg":
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(b))
 	case "png":
@@ -56,9 +65,14 @@ func Config(b []byte) (kind string, w, h int, err error) {
 // CMYK/YCCK JPEG) and applies a JPEG's EXIF orientation. Grayscale sources come back as
 // *image.Gray (16-bit samples keep their high byte), everything else as an opaque RGB
 // *image.NRGBA (alpha dropped, not composited), both with origin (0, 0): the values
-// TensorFlow's DecodeJpeg/DecodePng give with channels=3. Bad input returns an error,
-// never panics.
+// TensorFlow's DecodeJpeg/DecodePng give with channels=3. A DICOM file is decoded by
+// DecodeDICOM with the automatic window (Preprocessor.Decode uses its Window). Bad input
+// returns an error, never panics.
 func Decode(b []byte) (img image.Image, err error) {
+	if IsDICOM(b) {
+		img, _, err = DecodeDICOM(b, Window{})
+		return img, err
+	}
 	f, w, h, err := Config(b)
 	if err != nil {
 		return nil, err

@@ -11,12 +11,13 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to the decoder and the preprocessor: no input may
 // panic, and whatever decodes must preprocess to exactly Size*Size*3 values in range.
-// The seed corpus (every testdata format, the bad files, a real X-ray and hand-made EXIF
-// headers) runs in every plain `go test`; explore with
+// The seed corpus (every testdata format, the bad files, a real X-ray, hand-made EXIF
+// headers, the DICOM test files and their damaged variants) runs in every plain `go
+// test`; explore with
 //
 //	go test ./preprocess -run '^$' -fuzz FuzzDecode -fuzztime 60s
 func FuzzDecode(f *testing.F) {
-	for _, pattern := range []string{"formats/*", "bad/*", "chest_xray/train/PNEUMONIA/person325_virus_659.jpeg"} {
+	for _, pattern := range []string{"formats/*", "bad/*", "dicom/*", "chest_xray/*/PNEUMONIA/person325_virus_659.jpeg"} {
 		files, _ := filepath.Glob(filepath.Join("..", "testdata", pattern))
 		for _, p := range files {
 			b, err := os.ReadFile(p)
@@ -31,6 +32,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
 	f.Add(jpegWithExif(binary.LittleEndian, 6))
 	f.Add(jpegWithExif(binary.BigEndian, 8))
+	for _, c := range badDICOMs(f) {
+		f.Add(c.b)
+	}
 	p := Preprocessor{Size: 32, Scaling: ImageNet}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		img, err := Decode(b)
@@ -132,7 +136,7 @@ func TestDecodeRejects(t *testing.T) {
 		want string
 	}{
 		{"empty", read("empty.jpeg"), "empty file"},
-		{"text named .jpeg", read("notes.jpeg"), "not a JPEG or PNG"},
+		{"text named .jpeg", read("notes.jpeg"), "not a JPEG, PNG or DICOM"},
 		{"truncated", read("truncated.jpeg"), "corrupt jpeg"},
 		{"bomb header", huge, "pixels"},
 	} {

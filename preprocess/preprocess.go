@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 )
 
@@ -70,6 +71,7 @@ func (s Scaling) Apply(pix []uint8, dst []float32) {
 type Preprocessor struct {
 	Size    int     // output is Size x Size x 3; default DefaultSize
 	Scaling Scaling // Unit (default) or ImageNet
+	Window  Window  // how DICOM values become 8-bit gray; zero value WindowAuto
 }
 
 // DefaultPreprocessor is the paper's: 256 x 256, [0, 1].
@@ -83,7 +85,19 @@ func (p Preprocessor) Validate() error {
 	if p.Scaling != Unit && p.Scaling != ImageNet {
 		return fmt.Errorf("%w %q: use %q or %q", ErrScaling, string(p.Scaling), Unit, ImageNet)
 	}
+	if w := p.Window; w.Mode < WindowAuto || w.Mode > WindowFixed || (w.Mode == WindowFixed && !(w.Width >= 1 && !math.IsInf(w.Width, 0) && !math.IsNaN(w.Center) && !math.IsInf(w.Center, 0))) {
+		return fmt.Errorf("%w %v: use auto, minmax or a center and a width of at least 1", ErrWindow, w)
+	}
 	return nil
+}
+
+// Decode is the package's Decode with p's Window for DICOM files.
+func (p Preprocessor) Decode(b []byte) (image.Image, error) {
+	if IsDICOM(b) {
+		img, _, err := DecodeDICOM(b, p.Window)
+		return img, err
+	}
+	return Decode(b)
 }
 
 // Len is the number of floats (or bytes) one preprocessed image has: Size*Size*3.
@@ -121,9 +135,9 @@ func (p Preprocessor) Floats(img image.Image) []float32 {
 	return out
 }
 
-// Bytes decodes an encoded JPEG or PNG and preprocesses it.
+// Bytes decodes an encoded JPEG, PNG or DICOM file and preprocesses it.
 func (p Preprocessor) Bytes(b []byte) ([]float32, error) {
-	img, err := Decode(b)
+	img, err := p.Decode(b)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +161,7 @@ func (p Preprocessor) filePixels(path string) ([]uint8, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := Decode(b)
+	img, err := p.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

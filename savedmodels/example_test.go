@@ -69,5 +69,5 @@ func Example() {
 	// Output:
 	// mobilenet 128 unit [normal pneumonia]
 	// normal 0.5000 0.5000
-	// error: not a JPEG or PNG image
+	// error: not a JPEG, PNG or DICOM image
 }
