@@ -27,13 +27,21 @@
 // tensor save/Const:0, save/control_dependency:0, save/restore_all), the variables as
 // resource VariableDefs in the "variables" and "trainable_variables" collections (so
 // Python's loader lifts them into the loaded object's .variables), the metadata once more
-// in meta_info_def (meta_graph_version: a one-line summary; any_info: the JSON), and two
+// in meta_info_def (meta_graph_version: a one-line summary; any_info: the JSON), and three
 // signatures:
 //
 //	serving_default  image        float32 [-1, S, S, 3]  preprocessed pixels
 //	serving_bytes    image_bytes  string  [-1]           JPEG or PNG file contents
 //	both ->          probabilities float32 [-1, C]  softmax, by class id (package labels)
 //	                 class_id      int64   [-1]     argmax
+//	serving_gradcam  image_bytes -> probabilities, class_id and
+//	                 heatmap       float32 [-1, S, S]  Grad-CAM of class_id, in [0, 1]
+//
+// serving_gradcam's heatmap is tfgraph.AddGradCAM on the network's feature map (the
+// backbone's last convolutional layer), for the class fed to gradcam/class (a
+// PlaceholderWithDefault over class_id, which Go's Explain feeds for a named class).
+// Models exported before it existed still load and predict; Explain on them fails with
+// ErrNoGradCAM.
 //
 // Both signatures share one copy of the network: its input is a PlaceholderWithDefault
 // fed directly by serving_default and defaulting, for serving_bytes, to the in-graph
@@ -49,7 +57,9 @@
 // Options.MaxDelay for a batch to fill. A bad image is an error for that image only
 // (Prediction.Err); a done context ends a call with its error; Close releases the session.
 // Load's error is a *LoadError matching ErrNotFound, ErrNotXray or ErrDamaged.
-// Prediction.Class is the argmax; Prediction.Decision applies the model's operating
+// Explain, ExplainWith and ExplainFile add each image's Grad-CAM heatmap (Explanation;
+// package explain draws overlays); they run the session directly and are safe for
+// concurrent use too. Prediction.Class is the argmax; Prediction.Decision applies the model's operating
 // threshold (Metadata.Threshold: pneumonia when p_pneumonia >= it; argmax without one).
 //
 // A service module needs, besides `require github.com/xraylab/xray`, the replace that

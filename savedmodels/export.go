@@ -174,7 +174,7 @@ func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
 		return err
 	}
 	// Keep what serving and restoring need; the variables' Go-side feed/assign ops go.
-	roots := []string{e.probs.Op.Name(), e.classID.Op.Name(), e.saver.saveTensor.Op.Name(), e.saver.restore.Name()}
+	roots := []string{e.probs.Op.Name(), e.classID.Op.Name(), e.heatmap.Op.Name(), e.saver.saveTensor.Op.Name(), e.saver.restore.Name()}
 	for _, v := range e.vars {
 		roots = append(roots, e.handleName[v.Name], v.Value.Op.Name(), v.Initial.Name())
 	}
@@ -189,6 +189,7 @@ func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
 		SignatureDef: map[string]*pb.SignatureDef{
 			SignatureDefault: e.signature(InputImage, e.input, typespb.DataType_DT_FLOAT),
 			SignatureBytes:   e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING),
+			SignatureGradCAM: e.gradcamSignature(),
 		},
 		CollectionDef: e.variableCollections(gdef),
 	}

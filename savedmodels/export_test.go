@@ -102,6 +102,7 @@ func TestExportRoundTrip(t *testing.T) {
 			// serving_bytes on the same files in Python: the in-graph preprocessing against Go's.
 			d := approx.WithinRows(t, "Python serving_bytes vs live graph on Go-preprocessed pixels", py.Bytes.Probabilities, live, approx.Abs, bytesProbTol)
 			t.Logf("Python serving_bytes vs live graph on Go-preprocessed pixels: %v", d)
+			checkExplain(t, model, sess, m, images, pixels, py)
 			checkPythonSignatures(t, py, size)
 			checkPythonVariables(t, py, m)
 			checkSavedModelCLI(t, dir, size)
@@ -191,6 +192,7 @@ func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
 	want := map[string]map[string]spec{
 		SignatureDefault: {"in:" + InputImage: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size), 3})}},
 		SignatureBytes:   {"in:" + InputImageBytes: {"string", "[-1]"}},
+		SignatureGradCAM: {"in:" + InputImageBytes: {"string", "[-1]"}, "out:" + OutputHeatmap: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size)})}},
 	}
 	for name, w := range want {
 		w["out:"+OutputProbabilities] = spec{"float32", "[-1 2]"}
@@ -304,6 +306,7 @@ func checkSavedModelCLI(t *testing.T, dir string, size int) {
 	want := map[string][]string{
 		SignatureDefault: append([]string{fmt.Sprintf("inputs image DT_FLOAT (-1, %d, %d, 3)", size, size)}, outputs...),
 		SignatureBytes:   append([]string{"inputs image_bytes DT_STRING (-1)"}, outputs...),
+		SignatureGradCAM: {"inputs image_bytes DT_STRING (-1)", outputs[0], fmt.Sprintf("outputs heatmap DT_FLOAT (-1, %d, %d)", size, size), outputs[1]},
 	}
 	for name, w := range want {
 		if fmt.Sprint(got[name]) != fmt.Sprint(w) {

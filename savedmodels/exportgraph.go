@@ -25,7 +25,9 @@ type exportGraph struct {
 	bytes   tf.Output // "image_bytes" placeholder
 	probs   tf.Output
 	classID tf.Output
-	vars    []*tfgraph.Variable // the model's, to find the same-named ops here
+	// serving_gradcam: the class explained (defaults to classID) and the heatmap.
+	gradClass, heatmap tf.Output
+	vars               []*tfgraph.Variable // the model's, to find the same-named ops here
 	// handleName maps a variable's Keras name to its VarHandleOp here: the Keras name
 	// itself where free, so Python's loader names the variables "conv1/kernel:0".
 	handleName map[string]string
@@ -76,7 +78,7 @@ func inferenceGraphDef(m *tfgraph.Model) (*gpb.GraphDef, error) {
 		return nil, err
 	}
 	for _, n := range def.Node {
-		if n.Name == bytesOpName || n.Name == mapOpName || strings.HasPrefix(n.Name, "save/") || strings.HasPrefix(n.Name, "serving/") {
+		if n.Name == bytesOpName || n.Name == mapOpName || strings.HasPrefix(n.Name, "save/") || strings.HasPrefix(n.Name, "serving/") || strings.HasPrefix(n.Name, gradcamScope+"/") {
 			return nil, fmt.Errorf("the model graph already has an op %q, a name the SavedModel needs", n.Name)
 		}
 	}
@@ -172,6 +174,9 @@ func importExportGraph(def *gpb.GraphDef, m *tfgraph.Model, handleName map[strin
 	e.classID = s.AddOperation(tf.OpSpec{Type: "ArgMax", Name: classIDOpName,
 		Input: []tf.Input{e.probs, op.Const(s.SubScope("serving").SubScope("class_axis"), int32(1))},
 		Attrs: map[string]any{"output_type": tf.Int64}}).Output(0)
+	if err := e.addGradCAM(s, m, int(m.Input.Shape().Size(1))); err != nil {
+		return nil, err
+	}
 	handles := make([]tf.Output, len(m.Variables))
 	for i, v := range m.Variables {
 		o, err := opOf(handleName[v.Name])

@@ -105,6 +105,14 @@ type pyResult struct {
 		Probabilities [][]float64 `json:"probabilities"`
 		ClassID       []int       `json:"class_id"`
 	}
+	GradCAM struct {
+		Probabilities [][]float64   `json:"probabilities"`
+		ClassID       []int         `json:"class_id"`
+		Heatmap       [][][]float64 `json:"heatmap"`
+	} `json:"gradcam"`
+	GradCAMPixels struct {
+		Heatmap [][][]float64 `json:"heatmap"`
+	} `json:"gradcam_pixels"`
 	Variables []struct {
 		Name      string  `json:"name"`
 		Shape     []int64 `json:"shape"`

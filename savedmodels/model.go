@@ -54,6 +54,8 @@ type Model struct {
 	input tf.Output // serving_default's image
 	probs tf.Output
 	class tf.Output
+	// serving_gradcam's heatmap and the class it explains; zero for older models.
+	heatmap, gradClass tf.Output
 
 	maxBatch int
 	maxDelay time.Duration
@@ -74,10 +76,11 @@ type Model struct {
 // It loads the model with graft and holds the session itself (tfgo would hide it until a
 // GC finalizer), so Close releases the session and the variables' memory at once.
 func Load(dir string, opts Options) (m *Model, err error) {
-	sig, meta, err := readSavedModel(dir)
+	sigs, meta, err := readSavedModel(dir)
 	if err != nil {
 		return nil, err
 	}
+	sig := sigs[SignatureDefault]
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, loadError(dir, ErrDamaged, "%v", r)
@@ -106,6 +109,9 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		if *x.dst, err = saved.op(x.name); err != nil {
 			return nil, loadError(dir, ErrDamaged, "signature %s: %w", SignatureDefault, err)
 		}
+	}
+	if err := m.findGradCAM(sigs[SignatureGradCAM]); err != nil {
+		return nil, loadError(dir, ErrDamaged, "signature %s: %w", SignatureGradCAM, err)
 	}
 	m.maxBatch, m.maxDelay = opts.MaxBatch, opts.MaxDelay
 	if m.maxBatch <= 0 {

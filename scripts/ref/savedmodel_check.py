@@ -8,7 +8,9 @@ Usage: savedmodel_check.py DIR OUT.json [--images RAW N] [FILE ...]
   FILE ...     encoded JPEG/PNG files; they go through serving_bytes as one batch
 
 Writes OUT.json: {"default": {"probabilities": [[p0, p1], ...], "class_id": [...]},
-"bytes": {...}, "checkpoint": [[key, shape], ...], "variables": [{"name", "shape", "trainable"}], "signatures": {name:
+"bytes": {...}, "gradcam": {... "heatmap": [N][S][S]} (serving_gradcam on the files, when
+the model has it), "gradcam_pixels": {"heatmap": ...} (its heatmap tensor fed the
+preprocessed images, through the loaded object's prune), "checkpoint": [[key, shape], ...], "variables": [{"name", "shape", "trainable"}], "signatures": {name:
 {"inputs": {key: {"dtype", "shape"}}, "outputs": {...}}}}. This is what a Python user of
 the model does: tf.saved_model.load(DIR).signatures[...].
 """
@@ -41,17 +43,30 @@ def main(argv):
         out["variables"].append({"name": v.name, "shape": v.shape.as_list(), "trainable": bool(v.trainable)})
 
     def result(r):
-        return {"probabilities": r["probabilities"].numpy().astype(float).tolist(),
-                "class_id": r["class_id"].numpy().astype(int).tolist()}
+        out = {"probabilities": r["probabilities"].numpy().astype(float).tolist(),
+               "class_id": r["class_id"].numpy().astype(int).tolist()}
+        if "heatmap" in r:
+            out["heatmap"] = r["heatmap"].numpy().astype(float).tolist()
+        return out
+
+    gradcam = "serving_gradcam" in m.signatures
 
     if raw is not None:
         f = m.signatures["serving_default"]
         s = f.structured_input_signature[1]["image"].shape[1]
         x = np.fromfile(raw, dtype="<f4").reshape(n, s, s, 3)
         out["default"] = result(f(image=tf.constant(x)))
+        if gradcam:
+            from tensorflow.python.tools import saved_model_utils
+
+            sig = saved_model_utils.get_meta_graph_def(d, "serve").signature_def
+            heat = m.prune(sig["serving_default"].inputs["image"].name, sig["serving_gradcam"].outputs["heatmap"].name)
+            out["gradcam_pixels"] = {"heatmap": heat(tf.constant(x)).numpy().astype(float).tolist()}
     if rest:
         blobs = [open(p, "rb").read() for p in rest]
         out["bytes"] = result(m.signatures["serving_bytes"](image_bytes=tf.constant(blobs)))
+        if gradcam:
+            out["gradcam"] = result(m.signatures["serving_gradcam"](image_bytes=tf.constant(blobs)))
     with open(out_path, "w") as fh:
         json.dump(out, fh)
 

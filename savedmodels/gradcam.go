@@ -1,0 +1,62 @@
+package savedmodels
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// The serving_gradcam signature (see the package doc): the Grad-CAM heatmap of the
+// model's feature map (tfgraph.Model.Features) for the predicted class, added to the
+// export graph after the network is imported, so it shares the one copy of the network.
+const (
+	SignatureGradCAM = "serving_gradcam"
+	OutputHeatmap    = "heatmap"
+
+	gradcamScope = "gradcam"
+	// gradcamClassOp is a PlaceholderWithDefault over class_id: Go's Explain feeds it to
+	// explain another class than the predicted one.
+	gradcamClassOp = gradcamScope + "/class/PlaceholderWithDefault"
+)
+
+// addGradCAM adds the heatmap of the imported network's feature map, for the class fed
+// to gradcam/class (by default class_id), to the export graph.
+func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error {
+	imported := func(o tf.Output) (tf.Output, error) {
+		if o.Op == nil {
+			return tf.Output{}, fmt.Errorf("grad-cam: the model has no feature map (Model.Features)")
+		}
+		op := e.graph.Operation(o.Op.Name())
+		if op == nil {
+			return tf.Output{}, fmt.Errorf("grad-cam: %s is not on the inference path", o.Op.Name())
+		}
+		return op.Output(o.Index), nil
+	}
+	feat, err := imported(m.Features)
+	if err != nil {
+		return err
+	}
+	logits, err := imported(m.Logits)
+	if err != nil {
+		return err
+	}
+	gs := s.SubScope(gradcamScope)
+	e.gradClass = op.PlaceholderWithDefault(gs.SubScope("class"), e.classID, tf.MakeShape(-1))
+	if name := e.gradClass.Op.Name(); name != gradcamClassOp {
+		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, gradcamClassOp)
+	}
+	e.heatmap, err = tfgraph.AddGradCAM(gs, logits, feat, e.gradClass, size)
+	return err
+}
+
+// gradcamSignature is serving_bytes plus the heatmap, float32 [-1, S, S].
+func (e *exportGraph) gradcamSignature() *pb.SignatureDef {
+	sig := e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING)
+	size := e.input.Shape().Size(1)
+	sig.Outputs[OutputHeatmap] = tensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, shapeProto(-1, size, size))
+	return sig
+}
