@@ -57,7 +57,7 @@
 // Options.MaxDelay for a batch to fill. A bad image is an error for that image only
 // (Prediction.Err); a done context ends a call with its error; Close releases the session.
 // Load's error is a *LoadError matching ErrNotFound, ErrNotXray or ErrDamaged.
-// Explain, ExplainWith and ExplainFile add each image's Grad-CAM heatmap (Explanation;
+// Explain, ExplainWith, ExplainFile and ExplainPixels add each image's Grad-CAM heatmap (Explanation;
 // package explain draws overlays); they run the session directly and are safe for
 // concurrent use too. Prediction.Class is the argmax; Prediction.Decision applies the model's operating
 // threshold (Metadata.Threshold: pneumonia when p_pneumonia >= it; argmax without one).

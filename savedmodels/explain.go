@@ -69,6 +69,11 @@ func (m *Model) ExplainFile(ctx context.Context, opts ExplainOptions, paths ...s
 	return m.explain(ctx, opts, len(paths), func(i int) ([]float32, error) { return m.pre.File(paths[i]) })
 }
 
+// ExplainPixels is ExplainWith on images already preprocessed (see PredictPixels).
+func (m *Model) ExplainPixels(ctx context.Context, opts ExplainOptions, pixels ...[]float32) ([]Explanation, error) {
+	return m.explain(ctx, opts, len(pixels), func(i int) ([]float32, error) { return pixels[i], nil })
+}
+
 // imageFloats preprocesses one decoded image, rejecting nil and empty ones.
 func (m *Model) imageFloats(img image.Image) ([]float32, error) {
 	if img == nil {

@@ -149,7 +149,7 @@ func (m *Model) Close() error {
 	m.mu.Unlock()
 	close(m.quit)
 	<-m.stopped
-	// The dispatcher, the only caller of the session, has stopped.
+	// The dispatcher has stopped, and Explain runs hold mu for reading while they run.
 	if err := m.saved.close(); err != nil {
 		return fmt.Errorf("close %s: %w", m.dir, err)
 	}
