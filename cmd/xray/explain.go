@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/explain"
+	"github.com/xraylab/xray/savedmodels"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:  "explain",
+		Usage: "show where the model looked: Grad-CAM heatmaps over chest X-rays",
+		UsageText: "xray explain --savedmodel DIR [--out DIR] [--alpha 0.4] [--class NAME] IMAGE...\n\n" +
+			"For each image, writes OUT/<name>.gradcam.png (the X-ray as the model saw it, in gray,\n" +
+			"with the Grad-CAM heatmap of the predicted class, or of --class, in a perceptual\n" +
+			"colormap; a colorbar; the class and probability in the title) and prints one JSON line:\n" +
+			"{\"file\", \"class\", \"class_id\", \"probability\", \"explained\", \"explained_probability\",\n" +
+			"\"peak\": {\"x\", \"y\", \"value\"} (in the model's input pixels), \"peak_original\": {\"x\", \"y\"}\n" +
+			"(in the file's pixels), \"overlay\"} or {\"file\", \"error\"}. Images that fail do not stop\n" +
+			"the others; the exit status is then 1. The heatmap comes from the SavedModel's\n" +
+			"serving_gradcam signature (the backbone's last convolutional layer).\n\n" +
+			"Examples:\n" +
+			"   xray explain --savedmodel runs/mobilenet/savedmodel --out heatmaps chest_xray/test/PNEUMONIA/*.jpeg\n" +
+			"   xray explain --savedmodel runs/mobilenet/savedmodel --class normal scan.png | jq .peak",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` (the directory holding saved_model.pb)", EnvVars: []string{"XRAY_SAVEDMODEL"}},
+			&cli.StringFlag{Name: "out", Value: "explanations", Usage: "`DIR` for the overlay PNGs", EnvVars: []string{"XRAY_OUT"}},
+			&cli.Float64Flag{Name: "alpha", Value: explain.DefaultAlpha, Usage: "heatmap opacity over the X-ray, 0 to 1", EnvVars: []string{"XRAY_ALPHA"}},
+			&cli.StringFlag{Name: "class", Usage: "explain the class `NAME` (one of the model's classes) instead of the predicted one", EnvVars: []string{"XRAY_CLASS"}},
+			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`)", EnvVars: []string{"XRAY_BATCH"}},
+		},
+		Action: explainAction,
+	})
+}
+
+func explainAction(c *cli.Context) error {
+	dir := c.String("savedmodel")
+	if dir == "" {
+		return usagef("explain needs --savedmodel DIR")
+	}
+	if c.NArg() == 0 {
+		return usagef("explain needs at least one IMAGE")
+	}
+	if a := c.Float64("alpha"); !(a >= 0 && a <= 1) {
+		return usagef("--alpha %v: give a value from 0 to 1", a)
+	}
+	if c.Int("batch") < 1 {
+		return usagef("--batch %d: give 1 or more", c.Int("batch"))
+	}
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch")})
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+	logDevice(c.App.ErrWriter, "explaining")
+	enc := json.NewEncoder(c.App.Writer)
+	failed, n := 0, 0
+	opts := explain.Options{OutDir: c.String("out"), Alpha: c.Float64("alpha"), Class: c.String("class"), Batch: c.Int("batch")}
+	err = explain.Files(c.Context, model, c.Args().Slice(), opts, func(rs []explain.Result) error {
+		for _, r := range rs {
+			n++
+			if r.Err != nil {
+				failed++
+			}
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be explained (see their error lines)", failed, n)
+	}
+	return nil
+}

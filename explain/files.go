@@ -1,0 +1,172 @@
+package explain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/xraylab/xray/internal/atomicfile"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
+)
+
+// Options configure Files.
+type Options struct {
+	OutDir string  // where the figures go ("" writes none)
+	Alpha  float64 // heatmap opacity in [0, 1] (0 is valid: DefaultAlpha is the usual)
+	Class  string  // class to explain by name; "" for the predicted one
+	Batch  int     // images per model call (default savedmodels.DefaultMaxBatch)
+}
+
+// Result is one image's line: its explanation, where its figure went, and where the
+// heatmap peaks in the model's input and in the original image.
+type Result struct {
+	File    string
+	Figure  string // path of the overlay PNG ("" when none was written)
+	Classes []string
+	savedmodels.Explanation
+	Width, Height int // the original image's size
+
+	image image.Image // decoded, for the figure
+}
+
+// MarshalJSON writes {"file", "class", "class_id", "probability" (of the predicted class),
+// "explained", "explained_probability", "peak": {"x", "y", "value"} (in the model's
+// input pixels), "peak_original": {"x", "y"} (in the file's pixels), "overlay"}, or
+// {"file", "error"}.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r.Err != nil {
+		return json.Marshal(struct {
+			File  string `json:"file"`
+			Error string `json:"error"`
+		}{r.File, strings.TrimPrefix(r.Err.Error(), r.File+": ")})
+	}
+	type point struct {
+		X     int      `json:"x"`
+		Y     int      `json:"y"`
+		Value *float32 `json:"value,omitempty"`
+	}
+	x, y, v := r.Peak()
+	sx := func(x, w int) int { return min(w-1, int((float64(x)+0.5)*float64(w)/float64(r.Size))) }
+	return json.Marshal(struct {
+		File                 string  `json:"file"`
+		Class                string  `json:"class"`
+		ClassID              int     `json:"class_id"`
+		Probability          float32 `json:"probability"`
+		Explained            string  `json:"explained"`
+		ExplainedProbability float32 `json:"explained_probability"`
+		Peak                 point   `json:"peak"`
+		PeakOriginal         point   `json:"peak_original"`
+		Overlay              string  `json:"overlay,omitempty"`
+	}{r.File, r.Classes[r.Class], r.Class, prob(r.Explanation, r.Class), r.Classes[r.Explained], prob(r.Explanation, r.Explained),
+		point{x, y, &v}, point{X: sx(x, r.Width), Y: sx(y, r.Height)}, r.Figure})
+}
+
+// Files explains image files a batch at a time, writes each one's figure to
+// opts.OutDir/<name>.gradcam.png and hands every batch's results, in order, to emit. A
+// file that cannot be read or decoded, or a figure that cannot be written, is that
+// file's error; the error returned is for the run as a whole.
+func Files(ctx context.Context, model *savedmodels.Model, paths []string, opts Options, emit func([]Result) error) error {
+	if opts.Batch <= 0 {
+		opts.Batch = savedmodels.DefaultMaxBatch
+	}
+	if !(opts.Alpha >= 0 && opts.Alpha <= 1) {
+		return fmt.Errorf("explain: opacity %v: give a value in [0, 1]", opts.Alpha)
+	}
+	if opts.OutDir != "" {
+		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+			return fmt.Errorf("explain: %w", err)
+		}
+	}
+	names := figureNames(paths)
+	classes := model.Metadata().Classes
+	for start := 0; start < len(paths); start += opts.Batch {
+		batch := paths[start:min(start+opts.Batch, len(paths))]
+		res, err := explainBatch(ctx, model, batch, opts, classes)
+		if err != nil {
+			return err
+		}
+		for i := range res {
+			if res[i].Err == nil && opts.OutDir != "" {
+				res[i].Figure = filepath.Join(opts.OutDir, names[start+i])
+				if err := writeFigure(res[i], opts.Alpha); err != nil {
+					res[i].Err, res[i].Figure = err, ""
+				}
+			}
+		}
+		if err := emit(res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// explainBatch decodes a batch of files (keeping the images for their figures) and
+// explains the ones that decoded.
+func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string, opts Options, classes []string) ([]Result, error) {
+	res := make([]Result, len(paths))
+	var good []image.Image
+	var at []int
+	for i, p := range paths {
+		res[i].File, res[i].Classes = p, classes
+		img, err := decodeFile(p)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		b := img.Bounds()
+		res[i].Width, res[i].Height = b.Dx(), b.Dy()
+		good, at = append(good, img), append(at, i)
+	}
+	if len(good) == 0 {
+		return res, nil
+	}
+	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class}, good...)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		res[i].Explanation, res[i].image = ex[k], good[k]
+	}
+	return res, nil
+}
+
+func decodeFile(path string) (image.Image, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := preprocess.Preprocessor{}.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+func writeFigure(r Result, alpha float64) error {
+	png, err := FigurePNG(r.image, r.Explanation, Title(r.Explanation, r.Classes), alpha)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.File, err)
+	}
+	return atomicfile.WriteFile(r.Figure, png)
+}
+
+// figureNames names each file's figure <base>.gradcam.png, numbering repeated bases.
+func figureNames(paths []string) []string {
+	seen := map[string]int{}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		base := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		n := seen[base]
+		seen[base]++
+		if n > 0 {
+			base = fmt.Sprintf("%s-%d", base, n)
+		}
+		names[i] = base + ".gradcam.png"
+	}
+	return names
+}
