@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -95,7 +96,7 @@ func (f *fixture) start(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 		cfg.ModelDir = f.base
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = discard()
 	}
 	s, err := New(cfg)
 	if err != nil {
@@ -134,4 +135,24 @@ func do(t testing.TB, method, url, contentType string, body []byte, out any) (in
 		}
 	}
 	return resp.StatusCode, b
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// syncBuffer collects log output written from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
