@@ -1,6 +1,7 @@
 # xray on the CPU, from the same tensorflow-cpu wheel the development set-up uses.
 #   docker build -t xray-cpu .
 #   docker run -v /path/to/chest_xray:/data -v $PWD/runs:/runs xray-cpu train
+#   docker run -p 8501:8501 -v $PWD/models:/models xray-cpu serve   # models/xray/1, 2, ...
 # See Dockerfile.gpu for the GPU image; both build with scripts/link-tensorflow.sh and the
 # one build setting TENSORFLOW_DIR.
 ARG GO_VERSION=1.26.8
@@ -31,7 +32,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libhdf5-103-1 l
 # The two shared libraries and the link directory the binary's rpath names.
 COPY --from=build /opt/tensorflow/libtensorflow_cc.so.2 /opt/tensorflow/libtensorflow_framework.so.2 /opt/tensorflow/
 COPY --from=build /opt/tf/lib /opt/tf/lib
-RUN useradd --create-home --uid 10001 xray && mkdir -p /runs /data && chown xray /runs
+RUN useradd --create-home --uid 10001 xray && mkdir -p /runs /data /models && chown xray /runs
 COPY --from=build /usr/local/bin/xray /usr/local/bin/xray
 USER xray
 WORKDIR /home/xray
@@ -39,7 +40,11 @@ ENV XRAY_DATA=/data \
     XRAY_OUT=/runs/mobilenet \
     XRAY_ARCH=mobilenet \
     KERAS_HOME=/runs/.keras \
-    TF_CPP_MIN_LOG_LEVEL=2
-VOLUME ["/data", "/runs"]
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    XRAY_MODEL_DIR=/models/xray \
+    XRAY_ADDR=:8501
+# xray serve: TensorFlow Serving's layout and port (docker run -p 8501:8501 -v $PWD/models:/models IMAGE serve).
+EXPOSE 8501
+VOLUME ["/data", "/runs", "/models"]
 ENTRYPOINT ["xray"]
 CMD ["--help"]
