@@ -109,8 +109,9 @@ func (s *Server) Version() int64 {
 	return v.n
 }
 
-// Poll looks for a new version once (Serve does it every Config.Poll).
-func (s *Server) Poll() { s.models.poll() }
+// Watch looks for a new version every Config.Poll until ctx is done; Serve runs it. A
+// service that mounts Handler in its own http.Server runs it itself.
+func (s *Server) Watch(ctx context.Context) { s.models.watch(ctx, s.cfg.Poll) }
 
 // Close releases the model versions once their requests are done.
 func (s *Server) Close() error {
@@ -130,7 +131,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	go s.models.watch(pollCtx, s.cfg.Poll)
+	go s.Watch(pollCtx)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {

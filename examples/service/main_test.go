@@ -4,23 +4,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
+	"github.com/xraylab/xray/serve"
 )
 
 func TestService(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 1)
-	dir := filepath.Join(t.TempDir(), "savedmodel")
+	dir := filepath.Join(t.TempDir(), "xray", "1")
 	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "service-test"}); err != nil {
 		t.Fatal(err)
 	}
-	model, err := savedmodels.Load(dir, savedmodels.Options{})
+	model, err := serve.New(serve.Config{ModelDir: filepath.Dir(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,43 +36,38 @@ func TestService(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The service must answer what the library answers for the same file.
-	want, err := model.PredictBytes(context.Background(), xray)
+	lib, err := savedmodels.Load(dir, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lib.Close()
+	want, err := lib.PredictBytes(context.Background(), xray)
 	if err != nil || want[0].Err != nil {
 		t.Fatal(err, want)
 	}
-	resp, err := http.Post(srv.URL+"/v1/predict", "image/jpeg", bytes.NewReader(xray))
+	resp, err := http.Post(srv.URL+"/v1/classify", "image/jpeg", bytes.NewReader(xray))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
-		Class         string     `json:"class"`
-		ClassID       int        `json:"class_id"`
-		Probabilities [2]float32 `json:"probabilities"`
+		Class         string             `json:"class"`
+		Probabilities map[string]float32 `json:"probabilities"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("predict: status %d, %v", resp.StatusCode, err)
+		t.Fatalf("classify: status %d, %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
-	if got.Class != want[0].Label || got.ClassID != want[0].Class || got.Probabilities != want[0].Probabilities {
+	if got.Class != want[0].Label || got.Probabilities["normal"] != want[0].Probabilities[0] || got.Probabilities["pneumonia"] != want[0].Probabilities[1] {
 		t.Errorf("service answered %+v, the library %+v", got, want[0])
 	}
 
-	resp, err = http.Post(srv.URL+"/v1/predict", "image/jpeg", bytes.NewReader([]byte("not an image")))
+	resp, err = http.Get(srv.URL + "/service/version")
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("bad image: status %d, want 422", resp.StatusCode)
+	if !strings.Contains(string(b), "model version 1") {
+		t.Errorf("own route: %q", b)
 	}
-
-	resp, err = http.Get(srv.URL + "/v1/metadata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta savedmodels.Metadata
-	if err := json.NewDecoder(resp.Body).Decode(&meta); err != nil || meta.RunID != "service-test" || meta.InputSize != 32 {
-		t.Errorf("metadata: %+v %v", meta, err)
-	}
-	resp.Body.Close()
 }
