@@ -137,5 +137,20 @@ func evaluateAction(c *cli.Context) error {
 	fmt.Fprint(c.App.Writer, rep.Markdown())
 	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s, %s, %s, %s, %s, %s in %s\n", evaluator.PredictionsFile, evaluator.MetricsFile,
 		evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, evaluator.CalibrationFile, cfg.OutDir())
+	if savedModel != "" {
+		writeErrorsPage(c, cfg, evaluator.SavedModelInput{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split})
+	}
 	return nil
+}
+
+// writeErrorsPage adds errors.html (the misclassified images with their Grad-CAM
+// overlays) to the evaluation; the report stands without it, so a failure is a warning.
+func writeErrorsPage(c *cli.Context, cfg evaluator.Config, in evaluator.SavedModelInput) {
+	err := evaluator.WriteErrorsPage(c.Context, cfg.OutDir(), evaluator.ErrorsInput{
+		SavedModelInput: in, Records: cfg.Records, Threshold: cfg.Threshold, ByThreshold: cfg.ByThreshold})
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "xray: warning: no %s: %s\n", evaluator.ErrorsFile, oneLine(cliError(err).Error()))
+		return
+	}
+	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", evaluator.ErrorsFile, cfg.OutDir())
 }

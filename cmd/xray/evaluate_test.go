@@ -219,4 +219,7 @@ func TestEvaluateSavedModel(t *testing.T) {
 	if m.N != len(test) || m.Source != sm || m.Split != "test" {
 		t.Errorf("metrics.json: n %d source %q split %q", m.N, m.Source, m.Split)
 	}
+	if _, err := os.Stat(filepath.Join(out, evaluator.ErrorsFile)); err != nil { // its content: evaluator TestErrorsPageInChromium
+		t.Errorf("evaluate wrote no %s: %v", evaluator.ErrorsFile, err)
+	}
 }
