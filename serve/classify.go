@@ -1,12 +1,18 @@
 package serve
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
+	"image/png"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
 
+	"github.com/xraylab/xray/explain"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -18,6 +24,10 @@ type classification struct {
 	Probabilities map[string]float32 `json:"probabilities"`
 	Decision      decisionOut        `json:"decision"` // by the model's operating threshold
 	Model         modelInfo          `json:"model"`
+	// With ?explain=1: the Grad-CAM heatmap of Class over the X-ray as the model saw it
+	// (explain.Overlay), a base64 PNG, and the class it explains.
+	Overlay   string `json:"overlay,omitempty"`
+	Explained string `json:"explained,omitempty"`
 }
 
 type decisionOut struct {
@@ -30,18 +40,17 @@ type modelInfo struct {
 	Name     string               `json:"name"`
 	Version  string               `json:"version"`
 	Metadata savedmodels.Metadata `json:"metadata"`
+	Explain  bool                 `json:"explain"` // the version can draw Grad-CAM overlays (?explain=1)
 }
 
 func (s *Server) modelInfo(v *version) modelInfo {
-	return modelInfo{Name: s.cfg.Name, Version: strconv.FormatInt(v.n, 10), Metadata: v.meta}
+	_, gradcam := v.sigs[savedmodels.SignatureGradCAM]
+	return modelInfo{Name: s.cfg.Name, Version: strconv.FormatInt(v.n, 10), Metadata: v.meta, Explain: gradcam}
 }
 
 // classify answers POST /v1/classify: one JPEG or PNG file as the body, or as the first
 // file of a multipart form.
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
-	if r.URL.Query().Get("explain") == "1" {
-		return errorf(http.StatusNotImplemented, "explain=1: Grad-CAM overlays are not in this build yet; classify without explain")
-	}
 	b, err := s.imageBody(r)
 	if err != nil {
 		return err
@@ -55,15 +64,23 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer release()
 	s.metrics.images.Observe(1)
-	preds, err := v.model.PredictBytes(r.Context(), b)
+	var p savedmodels.Prediction
+	var overlay, explained string
+	if r.URL.Query().Get("explain") == "1" {
+		p, overlay, explained, err = s.explain(r.Context(), v, b)
+	} else {
+		var preds []savedmodels.Prediction
+		if preds, err = v.model.PredictBytes(r.Context(), b); err == nil {
+			p = preds[0]
+		}
+	}
 	if err != nil {
 		return err
 	}
-	p := preds[0]
 	if p.Err != nil {
 		return badRequest("image: %v", p.Err)
 	}
-	out := classification{Class: v.meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
+	out := classification{Overlay: overlay, Explained: explained, Class: v.meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
 		Probabilities: map[string]float32{}, Model: s.modelInfo(v),
 		Decision: decisionOut{Class: v.meta.Classes[p.Decision], ClassID: p.Decision, Rule: "argmax"}}
 	for i, q := range p.Probabilities {
@@ -111,4 +128,32 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	defer release()
 	writeJSON(w, http.StatusOK, s.modelInfo(v))
 	return nil
+}
+
+// explain predicts one image file with its Grad-CAM overlay, as a base64 PNG.
+func (s *Server) explain(ctx context.Context, v *version, file []byte) (p savedmodels.Prediction, overlay, class string, err error) {
+	img, err := preprocess.Decode(file)
+	if err != nil {
+		return p, "", "", badRequest("image: %v", err)
+	}
+	ex, err := v.model.Explain(ctx, img)
+	if errors.Is(err, savedmodels.ErrNoGradCAM) {
+		return p, "", "", errorf(http.StatusNotImplemented, "explain=1: model version %d cannot draw Grad-CAM overlays (%v); classify without explain", v.n, err)
+	}
+	if err != nil {
+		return p, "", "", err
+	}
+	e := ex[0]
+	if e.Err != nil {
+		return e.Prediction, "", "", nil
+	}
+	ov, err := explain.Overlay(img, e.Heatmap, e.Size, explain.DefaultAlpha)
+	if err != nil {
+		return p, "", "", err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, ov); err != nil {
+		return p, "", "", err
+	}
+	return e.Prediction, base64.StdEncoding.EncodeToString(buf.Bytes()), v.meta.Classes[e.Explained], nil
 }

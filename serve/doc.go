@@ -15,7 +15,8 @@
 //	GET  /v1/models/xray[/versions/N]/metadata   signature defs
 //	POST /v1/models/xray[/versions/N]:predict    {"signature_name": "serving_bytes", "instances": [{"b64": ...}]},
 //	                                             serving_default with preprocessed pixels, or "inputs" (columnar)
-//	POST /v1/classify                            one JPEG or PNG (body or multipart file) -> class, probabilities, decision
+//	POST /v1/classify[?explain=1]                one JPEG or PNG (body or multipart file) -> class, probabilities, decision
+//	                                             (and the Grad-CAM overlay as a base64 PNG)
 //	GET  /v1/xray                                the serving version and its metadata
 //	GET  /                                       the web page (embedded)
 //	GET  /healthz, /readyz, /metrics             alive; a model loaded and warmed up; Prometheus

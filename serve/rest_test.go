@@ -2,16 +2,21 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"mime/multipart"
-	"net/http"
-	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
 )
 
 // liveTol: the served model against the live graph it was exported from (two sessions).
@@ -233,8 +238,59 @@ func TestClassify(t *testing.T) {
 			}
 		}
 	}
-	code, b := do(t, "POST", hs.URL+"/v1/classify?explain=1", "image/jpeg", f.files[0], nil)
-	if code != http.StatusNotImplemented || !strings.Contains(string(b), "Grad-CAM") {
-		t.Errorf("explain=1: %d %s, want 501 naming Grad-CAM", code, b)
+}
+
+// TestClassifyExplain: ?explain=1 adds the overlay package explain draws from the
+// library's Explain (itself checked against Keras), and the same probabilities.
+func TestClassifyExplain(t *testing.T) {
+	f := newFixture(t, 1)
+	_, hs := f.start(t, Config{})
+	lib, err := savedmodels.Load(f.versions[1].dir, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer lib.Close()
+	var got classification
+	if code, b := do(t, "POST", hs.URL+"/v1/classify?explain=1", "image/jpeg", f.files[0], &got); code != 200 {
+		t.Fatalf("explain=1: %d %s", code, b)
+	}
+	img, err := preprocess.Decode(f.files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := lib.Explain(context.Background(), img)
+	if err != nil || ex[0].Err != nil {
+		t.Fatal(err, ex)
+	}
+	want, err := explain.Overlay(img, ex[0].Heatmap, ex[0].Size, explain.DefaultAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := base64.StdEncoding.DecodeString(got.Overlay)
+	if err != nil {
+		t.Fatalf("overlay is not base64: %v", err)
+	}
+	ov, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("overlay is not a PNG: %v", err)
+	}
+	if ov.Bounds() != want.Bounds() || !bytes.Equal(toRGBA(ov).Pix, want.Pix) {
+		t.Errorf("overlay %v differs from explain.Overlay's %v", ov.Bounds(), want.Bounds())
+	}
+	names := labels.Default().Names()
+	gotP := []float32{got.Probabilities[names[0]], got.Probabilities[names[1]]}
+	approx.Within(t, "explain=1 probabilities", gotP, f.versions[1].want[0], approx.Abs, liveTol)
+	if got.Explained != got.Class {
+		t.Errorf("explained %q, want the predicted class %q", got.Explained, got.Class)
+	}
+	var info modelInfo
+	if code, b := do(t, "GET", hs.URL+"/v1/xray", "", nil, &info); code != 200 || !info.Explain || info.Version != "1" {
+		t.Errorf("/v1/xray: %d %s, want version 1 with explain", code, b)
+	}
+}
+
+func toRGBA(img image.Image) *image.RGBA {
+	out := image.NewRGBA(img.Bounds())
+	draw.Draw(out, out.Bounds(), img, img.Bounds().Min, draw.Src)
+	return out
 }

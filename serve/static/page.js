@@ -1,7 +1,8 @@
 // The page talks to the same server's JSON API: GET /v1/xray (the model) and
-// POST /v1/classify (one image file per request).
+// POST /v1/classify (one image file per request, ?explain=1 for the Grad-CAM overlay).
 "use strict";
 let classes = [];
+let explain = false; // the model can draw Grad-CAM overlays
 
 async function describe() {
   const el = document.getElementById("model");
@@ -11,6 +12,7 @@ async function describe() {
     if (!r.ok) throw new Error(m.error);
     const md = m.metadata;
     classes = md.classes;
+    explain = m.explain;
     el.textContent = `model ${m.name} version ${m.version}: ${md.architecture}, ${md.input_size} px, ` +
       `classes ${md.classes.join(", ")}, run ${md.run_id || "?"}, xray ${md.xray_version}` +
       (md.threshold ? `, threshold ${md.threshold.rule} ${md.threshold.value.toFixed(4)}` : "");
@@ -39,7 +41,7 @@ async function classify(file) {
   const form = new FormData();
   form.append("file", file);
   try {
-    const r = await fetch("/v1/classify", { method: "POST", body: form });
+    const r = await fetch("/v1/classify" + (explain ? "?explain=1" : ""), { method: "POST", body: form });
     const out = await r.json();
     if (!r.ok) throw new Error(out.error);
     cls.textContent = `${out.decision.class} (${(100 * out.probabilities[out.decision.class]).toFixed(1)} %)`;
@@ -58,6 +60,7 @@ async function classify(file) {
       const o = document.createElement("img");
       o.src = "data:image/png;base64," + out.overlay;
       o.alt = "Grad-CAM overlay";
+      o.title = `Grad-CAM: where the evidence for ${out.explained} lies`;
       div.append(o);
     }
     div.querySelector(".bars").insertAdjacentText("beforeend", `decision: ${out.decision.rule}`);
