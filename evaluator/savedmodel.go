@@ -11,6 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -30,6 +31,8 @@ type SavedModelInput struct {
 	// RequireThreshold fails with ErrNoThreshold, before predicting, when the model
 	// stores no operating threshold (the thresholded decision was asked for).
 	RequireThreshold bool
+	// DICOMWindow is how DICOM images become 8-bit gray; the zero value is each file's own.
+	DICOMWindow preprocess.Window
 }
 
 // manifestPath is the manifest to use: the one given, else the one the training run
@@ -109,7 +112,7 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 	if err != nil {
 		return nil, meta, err
 	}
-	model, err := savedmodels.Load(in.SavedModel, savedmodels.Options{MaxDelay: -1})
+	model, err := savedmodels.Load(in.SavedModel, savedmodels.Options{MaxDelay: -1, DICOMWindow: in.DICOMWindow})
 	if err != nil {
 		return nil, meta, err
 	}

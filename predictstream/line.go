@@ -2,20 +2,26 @@ package predictstream
 
 import (
 	"encoding/json"
+	"io"
+	"os"
 	"strings"
 
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
 // Line is one file's result: one line of `xray predict`'s output.
 type Line struct {
-	File string
+	File  string
+	DICOM *preprocess.DICOMInfo // the header of a DICOM file; nil for other files
 	savedmodels.Prediction
 }
 
 // MarshalJSON writes {"file", "class", "class_id", "probability" (of that class),
 // "probabilities" ([normal, pneumonia]), "decision_id" (by the model's operating
-// threshold)}, or {"file", "error"} for a file that failed.
+// threshold)}, with "sop_instance_uid" and "view_position" (when present) for a DICOM
+// file and nothing that identifies the patient, or {"file", "error"} for a file that
+// failed.
 func (p Line) MarshalJSON() ([]byte, error) {
 	if p.Err != nil {
 		return json.Marshal(struct {
@@ -23,14 +29,20 @@ func (p Line) MarshalJSON() ([]byte, error) {
 			Error string `json:"error"`
 		}{p.File, p.Message()})
 	}
+	var sop, view string
+	if p.DICOM != nil {
+		sop, view = p.DICOM.SOPInstanceUID, p.DICOM.ViewPosition
+	}
 	return json.Marshal(struct {
-		File          string     `json:"file"`
-		Class         string     `json:"class"`
-		ClassID       int        `json:"class_id"`
-		Probability   float32    `json:"probability"`
-		Probabilities [2]float32 `json:"probabilities"`
-		DecisionID    int        `json:"decision_id"`
-	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities, p.Decision})
+		File           string     `json:"file"`
+		Class          string     `json:"class"`
+		ClassID        int        `json:"class_id"`
+		Probability    float32    `json:"probability"`
+		Probabilities  [2]float32 `json:"probabilities"`
+		DecisionID     int        `json:"decision_id"`
+		SOPInstanceUID string     `json:"sop_instance_uid,omitempty"`
+		ViewPosition   string     `json:"view_position,omitempty"`
+	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities, p.Decision, sop, view})
 }
 
 // Message is Err's text without the file name that starts it (the output shows the file
@@ -44,4 +56,27 @@ func (p Line) Message() string {
 		s = strings.TrimPrefix(s, prefix)
 	}
 	return s
+}
+
+// dicomInfo reads the header of a DICOM file: nil for any other file, and for one whose
+// header does not read (its prediction already carries the error).
+func dicomInfo(path string) *preprocess.DICOMInfo {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head := make([]byte, 132)
+	if _, err := io.ReadFull(f, head); err != nil || !preprocess.IsDICOM(head) {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	info, err := preprocess.ReadDICOMInfo(b)
+	if err != nil {
+		return nil
+	}
+	return &info
 }

@@ -160,6 +160,9 @@ func predict(ctx context.Context, m *savedmodels.Model, lines []Line) error {
 	}
 	for k, i := range which {
 		lines[i].Prediction = preds[k]
+		if preds[k].Err == nil {
+			lines[i].DICOM = dicomInfo(lines[i].File)
+		}
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ type Options struct {
 	// SessionConfig is a serialized tensorflow.ConfigProto for the session (thread
 	// pools, GPU memory growth, ...); nil for TensorFlow's defaults.
 	SessionConfig []byte
+	// DICOMWindow is how PredictBytes and PredictFile turn DICOM values into 8-bit gray
+	// (preprocess.Window); the zero value is the file's own window.
+	DICOMWindow preprocess.Window
 }
 
 // Defaults of Options.
@@ -98,6 +101,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		return nil, loadError(dir, ErrDamaged, "%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
 	m = &Model{dir: dir, meta: meta, pre: meta.preprocessor(), saved: saved}
+	m.pre.Window = opts.DICOMWindow
 	for _, x := range []struct {
 		dst  *tf.Output
 		name string

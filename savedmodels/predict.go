@@ -31,8 +31,8 @@ func (m *Model) Predict(ctx context.Context, images ...image.Image) ([]Predictio
 	})
 }
 
-// PredictBytes classifies encoded images (JPEG or PNG file contents), decoded and
-// preprocessed in Go by preprocess.Preprocessor. A file that does not decode gets its own
+// PredictBytes classifies encoded images (JPEG, PNG or DICOM file contents, told apart
+// by their first bytes), decoded and preprocessed in Go by preprocess.Preprocessor. A file that does not decode gets its own
 // Prediction.Err; the others are still predicted.
 func (m *Model) PredictBytes(ctx context.Context, files ...[]byte) ([]Prediction, error) {
 	return m.predict(ctx, len(files), func(i int) ([]float32, error) { return m.pre.Bytes(files[i]) })

@@ -34,6 +34,8 @@ const (
 //     rounding is half-up (floor(x+0.5)) like imaging's, not TensorFlow's half-to-even;
 //   - the scaling to [0, 1] or [-1, 1], with preprocess.Scaling.Apply's float32 ops.
 //
+// A DICOM file fails with dicomMessage (notDICOM): Go decodes DICOM, the graph cannot.
+//
 // Where it cannot mirror Go: libjpeg-turbo and Go's image/jpeg still round differently
 // here and there (one level), Go applies a JPEG's EXIF orientation and DecodeJpeg does
 // not (X-ray files carry none), and DecodeJpeg also accepts GIF where Go refuses it.
@@ -46,7 +48,7 @@ func preprocessBody(p preprocess.Preprocessor) ([]byte, error) {
 	c := func(name string, v any) tf.Output { return op.Const(s.SubScope(name), v) }
 
 	contents := s.AddOperation(tf.OpSpec{Type: "Placeholder", Name: preprocessInput, Attrs: map[string]any{"dtype": tf.String, "shape": tf.ScalarShape()}}).Output(0)
-	img := op.DecodeJpeg(s.SubScope("decode"), contents, op.DecodeJpegChannels(3), op.DecodeJpegDctMethod("INTEGER_ACCURATE"))
+	img := op.DecodeJpeg(s.WithControlDependencies(notDICOM(s, contents)).SubScope("decode"), contents, op.DecodeJpegChannels(3), op.DecodeJpegDctMethod("INTEGER_ACCURATE"))
 	hw := op.StridedSlice(s.SubScope("hw"), op.Shape(s.SubScope("shape"), img), c("hw_begin", []int32{0}), c("hw_end", []int32{2}), c("hw_stride", []int32{1}))
 	hwf := op.Cast(s.SubScope("hw_float"), hw, tf.Float)
 	target := c("target", []float32{float32(size), float32(size)})
@@ -92,6 +94,22 @@ func preprocessBody(p preprocess.Preprocessor) ([]byte, error) {
 		return nil, fmt.Errorf("serialize preprocessing graph: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// dicomMessage is the error serving_bytes gives for a DICOM file (TensorFlow has no DICOM
+// decoder; package preprocess decodes DICOM in Go).
+const dicomMessage = "serving_bytes takes JPEG or PNG file contents, and this is a DICOM file, which TensorFlow cannot decode: " +
+	"send it to xray serve or xray predict, or to the Go API (PredictFile, PredictBytes), which decode DICOM in Go, or convert it to PNG"
+
+// notDICOM asserts that contents is not a DICOM file ("DICM" at byte 128), so a DICOM
+// file sent to serving_bytes fails with dicomMessage instead of DecodeJpeg's "unknown
+// image format". The contents are padded first because Substr fails past the end.
+func notDICOM(s *op.Scope, contents tf.Output) *tf.Operation {
+	s = s.SubScope("dicom_check")
+	padded := op.StringJoin(s.SubScope("pad"), []tf.Output{contents, op.Const(s.SubScope("zeros"), string(make([]byte, 132)))})
+	marker := op.Substr(s.SubScope("marker"), padded, op.Const(s.SubScope("at"), int32(128)), op.Const(s.SubScope("len"), int32(4)))
+	isDICOM := op.Equal(s.SubScope("is_dicom"), marker, op.Const(s.SubScope("dicm"), "DICM"))
+	return op.Assert(s.SubScope("assert"), op.LogicalNot(s.SubScope("not"), isDICOM), []tf.Output{op.Const(s.SubScope("message"), dicomMessage)})
 }
 
 // scale mirrors preprocess.Scaling.Apply op for op (float32 RealDiv, then Sub), so the

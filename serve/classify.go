@@ -48,7 +48,7 @@ func (s *Server) modelInfo(v *version) modelInfo {
 	return modelInfo{Name: s.cfg.Name, Version: strconv.FormatInt(v.n, 10), Metadata: v.meta, Explain: gradcam}
 }
 
-// classify answers POST /v1/classify: one JPEG or PNG file as the body, or as the first
+// classify answers POST /v1/classify: one JPEG, PNG or DICOM file as the body, or as the first
 // file of a multipart form.
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.imageBody(r)

@@ -150,7 +150,7 @@ func decodeBytes(v json.RawMessage) ([]byte, error) {
 		B64 *string `json:"b64"`
 	}
 	if err := json.Unmarshal(v, &o); err != nil || o.B64 == nil {
-		return nil, fmt.Errorf("want {\"b64\": \"<base64 of a JPEG or PNG file>\"}")
+		return nil, fmt.Errorf("want {\"b64\": \"<base64 of a JPEG, PNG or DICOM file>\"}")
 	}
 	b, err := base64.StdEncoding.DecodeString(*o.B64)
 	if err != nil {

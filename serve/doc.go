@@ -15,7 +15,7 @@
 //	GET  /v1/models/xray[/versions/N]/metadata   signature defs
 //	POST /v1/models/xray[/versions/N]:predict    {"signature_name": "serving_bytes", "instances": [{"b64": ...}]},
 //	                                             serving_default with preprocessed pixels, or "inputs" (columnar)
-//	POST /v1/classify[?explain=1]                one JPEG or PNG (body or multipart file) -> class, probabilities, decision
+//	POST /v1/classify[?explain=1]                one JPEG, PNG or DICOM (body or multipart file) -> class, probabilities, decision
 //	                                             (and the Grad-CAM overlay as a base64 PNG)
 //	GET  /v1/xray                                the serving version and its metadata
 //	GET  /                                       the web page (embedded)
@@ -25,7 +25,8 @@
 // Serving's. serving_bytes requests are decoded and preprocessed in Go by the model's
 // preprocess.Preprocessor, which the SavedModel's in-graph serving_bytes mirrors (package
 // savedmodels tests the two together), and batched across requests (Config.MaxBatch,
-// MaxDelay).
+// MaxDelay). Being decoded in Go, they may also be DICOM files (Config.DICOMWindow), which
+// TensorFlow Serving itself refuses.
 //
 // Hot reload: every Config.Poll the model base is scanned; a version newer than the
 // serving one, complete (saved_model.pb, variables index and data) and unchanged for one

@@ -1,11 +1,9 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"image"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/xraylab/xray/preprocess"
 )
 
 // recorder notes the status and size of a response for the log and the metrics.
@@ -110,11 +110,11 @@ func (s *Server) bodyError(err error) error {
 // does not know are left to the model's decoder.
 func (s *Server) checkImage(what string, b []byte) error {
 	if len(b) == 0 {
-		return errorf(http.StatusBadRequest, "%s: empty image (0 bytes): send a JPEG or PNG file", what)
+		return errorf(http.StatusBadRequest, "%s: empty image (0 bytes): send a JPEG, PNG or DICOM file", what)
 	}
-	if c, _, err := image.DecodeConfig(bytes.NewReader(b)); err == nil {
-		if px := int64(c.Width) * int64(c.Height); px > s.cfg.MaxPixels {
-			return errorf(http.StatusRequestEntityTooLarge, "%s: image of %d x %d = %d pixels, over the server's limit of %d", what, c.Width, c.Height, px, s.cfg.MaxPixels)
+	if _, w, h, err := preprocess.Config(b); err == nil {
+		if px := int64(w) * int64(h); px > s.cfg.MaxPixels {
+			return errorf(http.StatusRequestEntityTooLarge, "%s: image of %d x %d = %d pixels, over the server's limit of %d", what, w, h, px, s.cfg.MaxPixels)
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -23,6 +24,8 @@ type Config struct {
 
 	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
 	MaxDelay time.Duration // batching wait (savedmodels.Options.MaxDelay)
+
+	DICOMWindow preprocess.Window // DICOM to 8-bit gray (savedmodels.Options.DICOMWindow)
 
 	MaxBodyBytes  int64         // request body limit (default 20 MiB)
 	MaxPixels     int64         // width x height limit of one image (default 40 million)
@@ -86,7 +89,7 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	cfg.fill()
 	s := &Server{cfg: cfg, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
-	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig}
+	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, DICOMWindow: cfg.DICOMWindow}
 	m, err := newManager(cfg.ModelDir, opts, cfg.Logger, s.metrics)
 	if err != nil {
 		return nil, err

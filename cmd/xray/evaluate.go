@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -20,6 +21,7 @@ type savedModelInput struct {
 	Split      string    // split to run, e.g. "test", or "all"
 	Threshold  bool      // the thresholded decision is asked for: fail early without one
 	Progress   io.Writer // where the progress bar and warnings go (stderr)
+	Window     preprocess.Window
 }
 
 // runSavedModel runs a SavedModel over a split and returns one record per image (paths
@@ -30,6 +32,7 @@ var runSavedModel = func(ctx context.Context, in savedModelInput) ([]evaluator.R
 	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split,
 		Progress: progressWriter(in.Progress), Log: prefixWriter{in.Progress, "xray: "}, RequireThreshold: in.Threshold,
+		DICOMWindow: in.Window,
 	})
 }
 
@@ -61,6 +64,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Usage: "output `DIR`", EnvVars: []string{"XRAY_OUT"}},
 			&cli.StringFlag{Name: "model", Usage: "architecture `ARCH` recorded in metrics.json (default: the SavedModel's, or run.json's \"arch\")", EnvVars: []string{"XRAY_MODEL"}},
 			&cli.BoolFlag{Name: "json", Usage: "print metrics.json instead of the report", EnvVars: []string{"XRAY_JSON"}},
+			dicomWindowFlag(),
 		},
 		Action: evaluateAction,
 	})
@@ -100,10 +104,14 @@ func evaluateAction(c *cli.Context) error {
 		Out:         c.String("out"),
 		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split"), ByThreshold: byThreshold},
 	}
+	window, err := dicomWindow(c)
+	if err != nil {
+		return err
+	}
 	if savedModel != "" {
 		recs, meta, err := runSavedModel(c.Context, savedModelInput{
 			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
-			Split: cfg.Split, Progress: c.App.ErrWriter, Threshold: byThreshold,
+			Split: cfg.Split, Progress: c.App.ErrWriter, Threshold: byThreshold, Window: window,
 		})
 		if errors.Is(err, evaluator.ErrNoThreshold) {
 			return fmt.Errorf("%w (--decision argmax)", err)

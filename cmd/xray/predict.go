@@ -23,8 +23,10 @@ func init() {
 			"xray train chooses it on the validation split). With --json, one JSON object per line\n" +
 			"(JSON Lines): {\"file\", \"class\", \"class_id\", \"probability\", \"probabilities\":\n" +
 			"[p_normal, p_pneumonia], \"decision_id\"} (class by argmax, decision_id by threshold) or\n" +
-			"{\"file\", \"error\"}. Images that fail do not stop the others; the exit status is then 1.\n\n" +
-			"Archives: --input streams the files of a directory (walked; .jpeg .jpg .png), a glob or a\n" +
+			"{\"file\", \"error\"}. Images that fail do not stop the others; the exit status is then 1.\n" +
+			"DICOM files are read too (decoded in Go; --dicom-window): the JSON adds their \"sop_instance_uid\"\n" +
+			"and \"view_position\" (never patient data); a lateral view or a multi-frame file gets a warning.\n\n" +
+			"Archives: --input streams the files of a directory (walked; .jpeg .jpg .png .dcm), a glob or a\n" +
 			"list file (one path per line; - reads it from standard input) instead of arguments, a\n" +
 			"batch at a time in bounded memory. --out appends JSON Lines to a file, fsync'd per batch,\n" +
 			"with a progress bar on a terminal; --resume continues a file a killed run left, skipping\n" +
@@ -41,6 +43,7 @@ func init() {
 			&cli.StringFlag{Name: "input", Usage: "predict the images of a `DIR`, GLOB or LIST.txt (one path per line; - for standard input) instead of arguments", EnvVars: []string{"XRAY_INPUT"}},
 			&cli.StringFlag{Name: "out", Usage: "append JSON Lines to `FILE` (fsync'd per batch) instead of printing", EnvVars: []string{"XRAY_OUT"}},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of an interrupted run, skipping the files it holds", EnvVars: []string{"XRAY_RESUME"}},
+			dicomWindowFlag(),
 		},
 		Action: predictAction,
 	})
@@ -62,7 +65,11 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch")})
+	window, err := dicomWindow(c)
+	if err != nil {
+		return err
+	}
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch"), DICOMWindow: window})
 	if err != nil {
 		return err
 	}
@@ -85,6 +92,7 @@ func predictAction(c *cli.Context) error {
 			if p.Err != nil {
 				failed++
 			}
+			warnDICOM(c.App.ErrWriter, p)
 			if err := printPrediction(out, enc, p, c.Bool("json"), byThreshold, meta.Classes); err != nil {
 				return err
 			}

@@ -53,6 +53,9 @@ func predictToFile(c *cli.Context, model *savedmodels.Model, src predictstream.S
 		if err := out.Write(lines); err != nil {
 			return err
 		}
+		for _, p := range lines {
+			warnDICOM(c.App.ErrWriter, p)
+		}
 		bar.Add(len(lines))
 		return nil
 	})

@@ -53,6 +53,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-concurrent", Value: serve.DefaultMaxConcurrent, Usage: "requests served at once (`N`, 429 beyond)", EnvVars: []string{"XRAY_MAX_CONCURRENT"}},
 		&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM/SIGINT, give in-flight requests `DURATION` to finish", EnvVars: []string{"XRAY_DRAIN"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "access and model log `FORMAT` on stderr: text or json", EnvVars: []string{"XRAY_LOG_FORMAT"}},
+		dicomWindowFlag(),
 	}
 }
 
@@ -81,8 +82,12 @@ func serveAction(c *cli.Context) error {
 	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 {
 		return usagef("--timeout must be positive and --drain not negative")
 	}
+	window, err := dicomWindow(c)
+	if err != nil {
+		return err
+	}
 	srv, err := serve.New(serve.Config{
-		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll,
+		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll, DICOMWindow: window,
 		MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"),
 		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"), MaxInstances: c.Int("max-instances"),
 		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"), Logger: log,

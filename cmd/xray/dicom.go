@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/preprocess"
+)
+
+// dicomWindowFlag is --dicom-window, for every command that reads images.
+func dicomWindowFlag() cli.Flag {
+	return &cli.StringFlag{Name: "dicom-window", Value: "auto",
+		Usage:   "how DICOM values become 8-bit gray: auto (the file's VOI LUT or window), minmax, or `C,W` (a window center and width)",
+		EnvVars: []string{"XRAY_DICOM_WINDOW"}}
+}
+
+// dicomWindow reads --dicom-window: the one place the command line parses a window.
+func dicomWindow(c *cli.Context) (preprocess.Window, error) {
+	var w preprocess.Window
+	if err := w.UnmarshalText([]byte(c.String("dicom-window"))); err != nil {
+		return w, usagef("--dicom-window: %v", err)
+	}
+	return w, nil
+}
+
+// warnDICOM prints why a DICOM file's prediction deserves doubt (a lateral view, several
+// frames), one "xray: warning:" line each.
+func warnDICOM(w io.Writer, p filePrediction) {
+	if p.DICOM == nil {
+		return
+	}
+	for _, msg := range p.DICOM.Warnings() {
+		fmt.Fprintf(w, "xray: warning: %s: %s\n", p.File, msg)
+	}
+}

@@ -1,0 +1,110 @@
+package savedmodels
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
+)
+
+// dicomSameAsSource are the testdata/dicom files made to show their source JPEG's pixels
+// (scripts/ref/dicom_make.py): each within a level of it, through 8 and 12..16-bit
+// storage, MONOCHROME1, rescale, JPEG encapsulation, big endian and a first frame.
+var dicomSameAsSource = []string{"mono2_8bit", "mono1_window", "rescale", "jpeg_baseline", "big_endian", "multiframe"}
+
+// dicomProbTol bounds |p(DICOM) - p(source JPEG)|: the files differ from Go's decoding of
+// the JPEG by at most one level on some pixels (Pillow's decoder made them, and 12-bit
+// windows round), which moves the tiny model's probabilities by at most this.
+const dicomProbTol = 1e-3 // seen 1.5e-4 (mono1_window)
+
+// TestPredictDICOM: PredictFile and PredictBytes recognise DICOM by its content, give the
+// prediction of the JPEG each file came from within dicomProbTol, and apply
+// Options.DICOMWindow.
+func TestPredictDICOM(t *testing.T) {
+	dir, m0, sess := exportTiny(t, 128, 3, Metadata{})
+	dicomDir := filepath.Join(pyref.RepoRoot(), "testdata", "dicom")
+	source := filepath.Join(dicomDir, "source.jpeg")
+	requireSensitive(t, liveProbs(t, sess, m0, goPixels(t, preprocess.Preprocessor{Size: 128, Scaling: preprocess.Unit}, readFiles(t, append(xrays(t, 3), source)))))
+	m, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	paths := []string{source}
+	for _, n := range dicomSameAsSource {
+		paths = append(paths, filepath.Join(dicomDir, n+".dcm"))
+	}
+	byFile, err := m.PredictFile(context.Background(), paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byBytes, err := m.PredictBytes(context.Background(), readFiles(t, paths)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := byFile[0].Probabilities[1]
+	for i, p := range paths {
+		if byFile[i].Err != nil || byBytes[i] != byFile[i] {
+			t.Fatalf("%s: PredictFile %+v, PredictBytes %+v", filepath.Base(p), byFile[i], byBytes[i])
+		}
+		d := math.Abs(float64(byFile[i].Probabilities[1] - want))
+		if math.IsNaN(d) || d > dicomProbTol || byFile[i].Class != byFile[0].Class {
+			t.Errorf("%s: p_pneumonia %.6f, class %d; the source JPEG's %.6f, class %d (tolerance %g)",
+				filepath.Base(p), byFile[i].Probabilities[1], byFile[i].Class, want, byFile[0].Class, dicomProbTol)
+		}
+		t.Logf("%s: p_pneumonia %.6f (source %+.2g)", filepath.Base(p), byFile[i].Probabilities[1], byFile[i].Probabilities[1]-want)
+	}
+
+	// A fixed window that shows almost nothing: the model sees another image.
+	dark, err := Load(dir, Options{DICOMWindow: preprocess.Window{Mode: preprocess.WindowFixed, Center: 5000, Width: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dark.Close()
+	got, err := dark.PredictFile(context.Background(), paths[1])
+	if err != nil || got[0].Err != nil {
+		t.Fatal(err, got[0].Err)
+	}
+	if got[0].Probabilities == byFile[1].Probabilities {
+		t.Errorf("Options.DICOMWindow had no effect: %v", got[0].Probabilities)
+	}
+}
+
+// TestServingBytesRefusesDICOM: serving_bytes, run by TensorFlow, fails on a DICOM file
+// with the message that says where DICOM is decoded, and still takes JPEG.
+func TestServingBytesRefusesDICOM(t *testing.T) {
+	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Session.Close()
+	in, err := tensorByName(sm.Graph, bytesOpName+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tensorByName(sm.Graph, mapOpName+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dicomDir := filepath.Join(pyref.RepoRoot(), "testdata", "dicom")
+	run := func(name string) error {
+		x, err := tf.NewTensor([]string{string(readFiles(t, []string{filepath.Join(dicomDir, name)})[0])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = sm.Session.Run(map[tf.Output]*tf.Tensor{in: x}, []tf.Output{out}, nil)
+		return err
+	}
+	if err := run("mono2_8bit.dcm"); err == nil || !strings.Contains(err.Error(), "this is a DICOM file") {
+		t.Errorf("serving_bytes on DICOM: %v, want an error saying it is DICOM", err)
+	}
+	if err := run("source.jpeg"); err != nil {
+		t.Errorf("serving_bytes on JPEG: %v", err)
+	}
+}
