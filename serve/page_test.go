@@ -1,0 +1,110 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/xraylab/xray/labels"
+)
+
+// TestPageInChromium: headless Chromium opens the page, uploads an X-ray through the file
+// input and shows the live graph's class, the probability bars and the Grad-CAM overlay;
+// the screenshot is kept ($XRAY_TEST_ARTIFACTS/serve-page.png when set).
+func TestPageInChromium(t *testing.T) {
+	browser := chromium(t)
+	f := newFixture(t, 1)
+	_, hs := f.start(t, Config{})
+	file, err := filepath.Abs(f.paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantClass := labels.Default().Name(argmax(f.versions[1].want[0]))
+
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1000, 700))...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	err = chromedp.Do(bctx,
+		chromedp.Navigate(hs.URL+"/"),
+		chromedp.WaitVisible(`#drop`),
+	)
+	if err == nil {
+		_, err = chromedp.Run(bctx, chromedp.Poll[bool](`document.getElementById("model").textContent.includes("version 1")`))
+	}
+	if err == nil {
+		err = chromedp.Do(bctx, chromedp.SetUploadFiles(`#file`, []string{file}), chromedp.WaitVisible(`.result .class[data-class]`))
+	}
+	if err == nil {
+		_, err = chromedp.Run(bctx, chromedp.Poll[bool](`[...document.querySelectorAll(".result img")].every(i => i.complete && i.naturalWidth > 0)`))
+	}
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("chromium: %s: %v", js, err)
+		}
+		return v
+	}
+	model := eval(`document.getElementById("model").textContent`)
+	class := eval(`document.querySelector(".result .class").dataset.class`)
+	shown := eval(`document.querySelector(".result .class").textContent`)
+	bars := eval(`String(document.querySelectorAll(".result .bar").length)`)
+	overlays := eval(`String(document.querySelectorAll(".result img[alt='Grad-CAM overlay']").length)`)
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100) /* 100: PNG */)
+	if err != nil {
+		t.Fatalf("chromium screenshot: %v", err)
+	}
+	if class != wantClass || !strings.HasPrefix(shown, wantClass+" (") {
+		t.Errorf("page shows class %q (%q), the live graph says %q", class, shown, wantClass)
+	}
+	if bars != "2" || overlays != "1" {
+		t.Errorf("page shows %s probability bars and %s overlays, want 2 and 1", bars, overlays)
+	}
+	if !strings.Contains(model, "tiny") || !strings.Contains(model, "run v1") {
+		t.Errorf("page's model line %q lacks the architecture or run id", model)
+	}
+	if _, err := png.Decode(bytes.NewReader(shot)); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "serve-page.png")
+	if dir := os.Getenv("XRAY_TEST_ARTIFACTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out = filepath.Join(dir, "serve-page.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("page: %q, %s; screenshot %s", shown, model, out)
+}
+
+// chromium finds Debian's chromium: skipped on a developer machine without it, a failure
+// under CI, where scripts/setup.sh installs it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium required in CI (scripts/setup.sh installs it)")
+	}
+	t.Skip("no chromium on PATH")
+	return ""
+}
