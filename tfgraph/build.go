@@ -89,7 +89,10 @@ func implemented() []string {
 // (TrainFeatures, TrainLogits, TrainProbs, BNUpdates) and head-only training on the
 // inference features (HeadTrainLogits, HeadBNUpdates). Its variables are
 // uninitialised: run Initialize (Keras-default initialisers from cfg.Seed) or SetValues.
-func Build(cfg Config) (*Model, error) {
+func Build(cfg Config) (*Model, error) { return build(cfg, nil) }
+
+// build is Build, plus one Replica per device in devices (BuildReplicated).
+func build(cfg Config, devices []string) (*Model, error) {
 	cfg, bb, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -121,6 +124,7 @@ func Build(cfg Config) (*Model, error) {
 		b.uids = maps.Clone(b.headUIDs)
 		m.HeadTrainLogits, _ = buildHead(b, m.Features, cfg.Pool)
 		m.HeadBNUpdates, b.updates = b.updates, nil
+		m.Replicas = b.replicate(m, bb, devices)
 
 		m.Variables = b.order
 		m.Layers = b.layers

@@ -18,7 +18,7 @@ import (
 // keep their place. Every path from the backbone to the model's output runs through the
 // backbone's output, so sorting the backbone alone gives its order within the whole model.
 func (b *builder) kerasOrderSince(layerStart, varStart int) {
-	if b.training || len(b.layers)-layerStart < 2 {
+	if b.finding() || len(b.layers)-layerStart < 2 {
 		return
 	}
 	seg := b.layers[layerStart:]

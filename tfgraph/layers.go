@@ -47,6 +47,8 @@ type builder struct {
 	headUIDs map[string]int // auto-name counters where the inference pass's head began
 
 	updates []*tf.Operation // BN moving-statistics updates of the training pass
+
+	replica *Replica // the replica whose pass is being built (replicas.go); nil in the model's own passes
 }
 
 func newBuilder(root *op.Scope, seed int64) *builder {
@@ -124,7 +126,7 @@ func (b *builder) end(l *layerCtx, out tf.Output) tf.Output {
 		panic(buildError{fmt.Errorf("layer %s (%s): %w", l.name, l.class, CleanError(b.root.Err()))})
 	}
 	b.producer[out] = l.name
-	if !b.training {
+	if !b.finding() {
 		b.outputs[l.name] = out
 		b.layers = append(b.layers, LayerInfo{
 			Name: l.name, Type: l.class, OutputShape: staticShape(out)[1:],
@@ -147,12 +149,12 @@ func (l *layerCtx) weight(weight string, shape []int64, trainable bool, init ini
 	name := l.name + "/" + weight
 	l.params += numElements(shape)
 	if v, ok := b.vars[name]; ok {
-		if !b.training || !slices.Equal(v.Shape, shape) {
+		if !b.finding() || !slices.Equal(v.Shape, shape) {
 			panic(buildError{fmt.Errorf("layer %s: weight %s defined twice (shapes %v, %v)", l.name, name, v.Shape, shape)})
 		}
 		return v.Value
 	}
-	if b.training {
+	if b.finding() {
 		panic(buildError{fmt.Errorf("layer %s: weight %s appears only in the training pass", l.name, name)})
 	}
 	seed := []int64{b.seed, nameSeed(name)}
@@ -308,15 +310,16 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 	if !o.NoCenter {
 		beta = l.weight("beta", []int64{c}, true, zerosInit)
 	}
-	movingMean := l.weight("moving_mean", []int64{c}, false, zerosInit)
-	movingVar := l.weight("moving_variance", []int64{c}, false, onesInit)
+	l.weight("moving_mean", []int64{c}, false, zerosInit)
+	l.weight("moving_variance", []int64{c}, false, onesInit)
+	movingMean, movingVar := l.stat("moving_mean"), l.stat("moving_variance") // a replica's own copies in a replica pass
 
-	mean, variance := movingMean, movingVar
+	mean, variance := movingMean.Value, movingVar.Value
 	if b.training {
 		mean, variance = moments(l, x)
 		b.updates = append(b.updates,
-			movingAverageUpdate(l.sub("update_moving_mean"), l.variable("moving_mean"), mean),
-			movingAverageUpdate(l.sub("update_moving_variance"), l.variable("moving_variance"), variance))
+			movingAverageUpdate(l.sub("update_moving_mean"), movingMean, mean),
+			movingAverageUpdate(l.sub("update_moving_variance"), movingVar, variance))
 	}
 
 	inv := op.Rsqrt(l.sub("rsqrt"), op.AddV2(l.sub("add_epsilon"), variance, scalar(l.sub("epsilon"), float32(eps))))

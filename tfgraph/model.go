@@ -55,6 +55,8 @@ type Model struct {
 	HeadTrainLogits tf.Output
 	HeadBNUpdates   []*tf.Operation
 
+	Replicas []*Replica // in-graph data-parallel replicas (BuildReplicated); none from Build
+
 	Variables []*Variable // every variable, in Keras's weight order (model.weights)
 	Layers    []LayerInfo // in Keras's layer order, for summaries
 

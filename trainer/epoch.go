@@ -86,17 +86,16 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 		}
 	}()
 	err = data.Train.Epoch(ctx, epoch, func(b batch) error {
-		img, lab, err := batchTensors(b, cfg.InputSize)
-		if err != nil {
-			return err
-		}
 		lr := lv.sched.at(st.Step, st.plateauLR())
 		feeds, err := lv.stepFeeds(g, lr, st.Step+1)
 		if err != nil {
 			return err
 		}
-		feeds[m.Input], feeds[g.Labels] = img, lab
-		out, err := sess.Run(feeds, []tf.Output{g.Loss, g.Correct}, g.Step)
+		targets, err := g.feedBatch(feeds, m, b, cfg.InputSize)
+		if err != nil {
+			return err
+		}
+		out, err := sess.Run(feeds, []tf.Output{g.Loss, g.Correct}, targets)
 		if err != nil {
 			return fmt.Errorf("training step %d: %w", st.Step+1, err)
 		}
@@ -133,19 +132,11 @@ func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgrap
 	var labels []int
 	var scores []float64
 	err := split.Epoch(ctx, 0, func(b batch) error {
-		img, lab, err := batchTensors(b, cfg.InputSize)
-		if err != nil {
-			return err
-		}
-		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: img, g.Labels: lab}, []tf.Output{g.EvalLoss, g.EvalCorrect, m.Probs}, nil)
+		loss, correct, probs, err := g.evalBatch(sess, m, b, cfg.InputSize)
 		if err != nil {
 			return fmt.Errorf("validation after epoch %d: %w", epoch, err)
 		}
-		r.add(out[0].Value().(float32), out[1].Value().(float32), b.Len())
-		probs, err := tfgraph.Floats(out[2])
-		if err != nil {
-			return err
-		}
+		r.add(loss, correct, b.Len())
 		for i, l := range b.Labels {
 			labels, scores = append(labels, l), append(scores, float64(probs[2*i+1]))
 		}

@@ -25,6 +25,8 @@ type sgdGraph struct {
 	EvalCorrect tf.Output
 
 	Slots []*tfgraph.Variable // optimizer state: momentum, Adam's m and v (none for plain SGD)
+
+	rep *replicaGraph // replicated training (replicas.go); nil on one device
 }
 
 // trainOptions are the training step's fixed settings. The learning rate and the update

@@ -73,6 +73,10 @@ type parityCase struct {
 	steps     int
 	modes     []string // modes of the reference script
 	checks    []parityCheck
+	// noise lists variables whose update is zero in exact arithmetic, so float32 noise
+	// whose order of summation differs between the two sides: they are held to weightTol
+	// only (the replicas case: see TestReplicasParityWithKeras).
+	noise []string
 }
 
 type parityCheck struct {
@@ -217,6 +221,12 @@ func kerasSteps(t *testing.T, pc parityCase, size int, data string, entries []da
 		}
 		pyref.Run(t, script, append(args, "--list", listFile, "--out", dir)...)
 	}
+	return openStepsRef(t, dir)
+}
+
+// openStepsRef opens a reference script's DIR/ref.npz.
+func openStepsRef(t *testing.T, dir string) *kerasStepsRef {
+	t.Helper()
 	r, err := npz.Open(filepath.Join(dir, "ref.npz"))
 	if err != nil {
 		t.Fatal(err)
@@ -311,6 +321,9 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, pc parityCase, c parityCh
 		}
 		if len(init) != len(w) {
 			t.Errorf("%s: %d initial values, Keras %d", name, len(init), len(w))
+			continue
+		}
+		if slices.Contains(pc.noise, name) {
 			continue
 		}
 		u, unchanged, err := updateError(g, w, init, c.step)

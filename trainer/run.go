@@ -34,6 +34,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
 	if err := r.restore(); err != nil {
 		return nil, err
 	}
+	if err := syncReplicaStats(r.sess, r.m); err != nil {
+		return nil, err
+	}
 	if err := writeRunJSON(cfg, r.data, r.devs, r.st, time.Since(r.start), false); err != nil {
 		return nil, err
 	}
@@ -58,6 +61,7 @@ type run struct {
 	devs    []devices.Device    // the session's devices
 	lv      *levers
 	st      State
+	cluster *Cluster // multi-machine run (cluster.go); nil in one process
 }
 
 // setup validates cfg, prepares the run directory, opens the data and builds the
@@ -88,14 +92,22 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if r.data, err = openData(ctx, cfg, r.log); err != nil {
 		return nil, err
 	}
-	if r.m, err = tfgraph.Build(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed}); err != nil {
+	replicas, opts, err := r.sessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed}, replicas); err != nil {
 		return nil, err
 	}
 	cw, err := classWeights(cfg.ClassWeight, r.data.ClassCounts)
 	if err != nil {
 		return nil, err
 	}
-	r.g, err = buildSGD(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
+	build := buildSGD
+	if len(replicas) > 0 {
+		build = buildReplicatedSGD
+	}
+	r.g, err = build(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
 		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase, ConstLR: cfg.constLR()})
 	if err != nil {
 		return nil, err
@@ -103,14 +115,13 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if r.lv, err = newLevers(cfg, r.data.Train.Batches()); err != nil {
 		return nil, err
 	}
-	opts, err := SessionOptions(cfg.Device, cfg.Threads)
-	if err != nil {
-		return nil, err
-	}
 	if r.sess, err = tf.NewSession(r.m.Graph, opts); err != nil {
 		return nil, fmt.Errorf("start TensorFlow session: %w", err)
 	}
 	if err := r.describeDevices(); err != nil {
+		return nil, err
+	}
+	if err := checkReplicaDevices(cfg.Devices, replicas, r.devs); err != nil {
 		return nil, err
 	}
 	r.vars = append(append([]*tfgraph.Variable(nil), r.m.Variables...), r.g.Slots...)
@@ -194,11 +205,11 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 	t0 := time.Now()
 	tr, stepsDone, err := trainEpoch(ctx, r.sess, r.g, r.m, r.data, r.cfg, epoch, &r.st, r.lv)
 	if err != nil {
-		return false, err
+		return false, r.lost(err)
 	}
 	va, auc, err := evaluateSplit(ctx, r.sess, r.g, r.m, r.data.Val, r.cfg, epoch)
 	if err != nil {
-		return false, err
+		return false, r.lost(err)
 	}
 	es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(),
 		ValAUC: auc, LR: tr.lr, Seconds: time.Since(t0).Seconds()}

@@ -19,6 +19,19 @@ const (
 // thread count (0 = TensorFlow's default). GPU memory grows on demand instead of being
 // taken whole, so evaluation or serving can share the card.
 func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
+	cfg, err := sessionConfig(device, threads)
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tf.SessionOptions{Config: b}, nil
+}
+
+// sessionConfig is SessionOptions' configuration, for callers that add to it.
+func sessionConfig(device string, threads int) (*pb.ConfigProto, error) {
 	cfg := &pb.ConfigProto{
 		IntraOpParallelismThreads: int32(threads),
 		InterOpParallelismThreads: int32(threads),
@@ -32,9 +45,5 @@ func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 	default:
 		return nil, fmt.Errorf("unknown device %q (want auto, cpu or gpu)", device)
 	}
-	b, err := proto.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &tf.SessionOptions{Config: b}, nil
+	return cfg, nil
 }

@@ -42,6 +42,8 @@ type Config struct {
 	EarlyStopping int                `json:"early_stopping,omitempty"` // patience in epochs; 0 = off
 	Threads       int                `json:"threads,omitempty"`
 	Device        string             `json:"device"`
+	Devices       string             `json:"devices,omitempty"` // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
+	Cluster       *Cluster           `json:"cluster,omitempty"` // several machines (cluster.go); nil: this process alone
 	Quiet         bool               `json:"quiet"`
 	CacheImages   bool               `json:"cache_images"` // keep decoded images in memory across epochs
 	// Augment perturbs training batches (never validation, test or serving); off when zero.

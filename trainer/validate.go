@@ -66,6 +66,9 @@ func (c Config) Validate() error {
 	if err := c.Augment.Validate(); err != nil {
 		return err
 	}
+	if err := c.validateDevices(); err != nil {
+		return err
+	}
 	return c.validateLevers()
 }
 

@@ -53,9 +53,10 @@ func init() {
 			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better --monitor metric (0: off)", EnvVars: env("EARLY_STOPPING")},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads (0: all cores)", EnvVars: env("THREADS")},
 			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu (fail unless TensorFlow sees a GPU)", EnvVars: env("DEVICE")},
+			&cli.StringFlag{Name: "devices", Usage: "data-parallel replicas: a count `N` (N GPUs, or N logical CPU devices with --device cpu) or a list such as GPU:0,GPU:1; each takes an even share of --batch-size and the gradients are averaged (docs/distributed.md)", EnvVars: env("DEVICES")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
-		}, append(augmentFlags(), leverFlags(d)...)...),
+		}, append(append(augmentFlags(), leverFlags(d)...), clusterFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("train takes no arguments, got %q (did you mean --data %s?)", c.Args().First(), c.Args().First())
@@ -80,18 +81,27 @@ func init() {
 				Preprocess: scaling, FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
-				Device: c.String("device"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
+				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
 				Augment: aug, Preset: c.String("preset"),
 			}
 			applyLevers(c, &cfg)
+			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
+				return err
+			}
+			if cfg.Cluster != nil && cfg.Cluster.TaskType == trainer.TaskWorker {
+				return serveWorker(c, cfg) // a worker's TF_CONFIG: it serves, the chief trains
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cfg.Cluster != nil {
+				go exitOnLostWorker(ctx, c, cfg)
+			}
 			res, err := trainer.Run(ctx, cfg, c.App.Writer)
 			if err != nil {
-				return noGPUError(err)
+				return lostWorkerError(noGPUError(err), cfg.Out)
 			}
 			if res.Interrupted {
 				fmt.Fprintf(c.App.ErrWriter, "xray: interrupted after epoch %d; continue with: xray train --out %s --resume (same flags)\n", res.Epochs, cfg.Out)

@@ -1,0 +1,358 @@
+package trainer
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/devices"
+	"github.com/xraylab/xray/internal/tfdist"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/tfgraph/gradients"
+	"google.golang.org/protobuf/proto"
+)
+
+// Synchronous data parallelism, in-graph (Config.Devices): one replica of the model per
+// device (tfgraph.BuildReplicated), the global batch split over them as tf.distribute
+// splits it (the first n mod k replicas get one image more), each replica's loss weighted
+// by its share of the batch, the gradients summed (so averaged), and one optimizer update
+// of the one set of variables. Keras 3 under MirroredStrategy scales each replica's loss
+// by 1/k and sums the gradients: the same for every batch that splits evenly.
+
+// replicaGraph is the per-replica part of a replicated training step.
+type replicaGraph struct {
+	reps    []*tfgraph.Replica
+	labels  []tf.Output       // one-hot labels of each replica's share
+	weight  []tf.Output       // float32 scalar: each replica's share of the batch
+	updates [][]*tf.Operation // each replica's BatchNormalization updates
+	probs   []tf.Output       // inference probabilities of each replica's share
+}
+
+// parseDevices reads Config.Devices: "" or "1" (no replication), a count N (the first N
+// GPUs when gpu, else N logical CPU devices), or a list such as "GPU:0,GPU:1". It returns
+// the replicas' device names (none without replication) and how many CPU devices the
+// session must create.
+func parseDevices(spec string, gpu bool) (devs []string, cpus int, err error) {
+	bad := func(reason string) error { return &ConfigError{Field: "Devices", Value: spec, Reason: reason} }
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == "1" {
+		return nil, 0, nil
+	}
+	if n, err := strconv.Atoi(spec); err == nil {
+		if n < 1 || n > 256 {
+			return nil, 0, bad("must be a device count from 1 to 256 or a list such as GPU:0,GPU:1")
+		}
+		kind := "CPU"
+		if gpu {
+			kind = "GPU"
+		}
+		for i := range n {
+			devs = append(devs, fmt.Sprintf("/device:%s:%d", kind, i))
+		}
+		if !gpu {
+			cpus = n
+		}
+		return devs, cpus, nil
+	}
+	for _, d := range strings.Split(spec, ",") {
+		kind, idx, ok := strings.Cut(strings.ToUpper(strings.TrimSpace(d)), ":")
+		i, err := strconv.Atoi(idx)
+		if !ok || (kind != "CPU" && kind != "GPU") || err != nil || i < 0 {
+			return nil, 0, bad(fmt.Sprintf("%q is not a device: use CPU:i or GPU:i, e.g. GPU:0,GPU:1", d))
+		}
+		name := fmt.Sprintf("/device:%s:%d", kind, i)
+		if slices.Contains(devs, name) {
+			return nil, 0, bad(fmt.Sprintf("lists %s twice", d))
+		}
+		devs = append(devs, name)
+		if kind == "CPU" {
+			cpus = max(cpus, i+1)
+		}
+	}
+	if len(devs) == 1 {
+		return nil, cpus, nil // one device: the plain graph, placed by the session
+	}
+	return devs, cpus, nil
+}
+
+// shares splits n images over k replicas as tf.distribute does.
+func shares(n, k int) []int {
+	s := make([]int, k)
+	for i := range s {
+		s[i] = n / k
+		if i < n%k {
+			s[i]++
+		}
+	}
+	return s
+}
+
+// buildReplicatedSGD is buildSGD over m's replicas: each replica's loss and gradients on
+// its device, the gradients weighted by the replica's share and summed, then the same
+// optimizer update as one device's.
+func buildReplicatedSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
+	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
+	g := &sgdGraph{}
+	rg := &replicaGraph{reps: m.Replicas}
+	var vars []*tfgraph.Variable
+	for _, v := range m.Trainable() {
+		if !o.FreezeBase || v.Head {
+			vars = append(vars, v)
+		}
+	}
+	xs := make([]tf.Output, len(vars))
+	for i, v := range vars {
+		xs[i] = v.Value
+	}
+	sums := make([][]tf.Output, len(vars))
+	var losses, corrects, evalLosses, evalCorrects []tf.Output
+	for i, r := range m.Replicas {
+		rs := s.SubScope(fmt.Sprintf("replica_%d", i)).WithDevice(r.Device)
+		labels := op.Placeholder(rs.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2)))
+		w := op.Placeholder(rs.SubScope("share"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+		logits, updates := r.TrainLogits, r.BNUpdates
+		if o.FreezeBase {
+			logits, updates = r.HeadTrainLogits, r.HeadBNUpdates
+		}
+		loss, correct := lossAndCorrect(rs.SubScope("train"), labels, logits, o.LabelSmoothing, o.ClassWeights)
+		weighted := op.Mul(rs.SubScope("weighted_loss"), loss, w)
+		el, ec := lossAndCorrect(rs.SubScope("eval"), labels, r.Logits, o.LabelSmoothing, nil)
+		losses, corrects = append(losses, weighted), append(corrects, correct)
+		evalLosses, evalCorrects = append(evalLosses, op.Mul(rs.SubScope("weighted_eval_loss"), el, w)), append(evalCorrects, ec)
+		grads, err := placedGradients(m.Graph, rs.SubScope("gradients").WithDevice(""), r.Device, weighted, xs)
+		if err != nil {
+			return nil, err
+		}
+		for j, gr := range grads {
+			sums[j] = append(sums[j], gr)
+		}
+		rg.labels, rg.weight, rg.updates = append(rg.labels, labels), append(rg.weight, w), append(rg.updates, updates)
+		rg.probs = append(rg.probs, r.Probs)
+	}
+	g.Loss, g.Correct = op.AddN(s.SubScope("loss"), losses), op.AddN(s.SubScope("correct"), corrects)
+	g.EvalLoss, g.EvalCorrect = op.AddN(s.SubScope("eval_loss"), evalLosses), op.AddN(s.SubScope("eval_correct"), evalCorrects)
+	grads := make([]tf.Output, len(vars))
+	for j := range vars {
+		grads[j] = op.AddN(s.SubScope("sum_gradients"), sums[j])
+	}
+	us := s.SubScope("update").WithControlDependencies(g.Loss.Op, g.Correct.Op)
+	if o.ConstLR > 0 {
+		g.LR = op.Const(us.SubScope("lr"), float32(o.ConstLR))
+	} else {
+		g.LR = op.Placeholder(s.SubScope("lr"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+		g.FeedLR = true
+	}
+	if o.Optimizer == OptimizerAdam || o.Optimizer == OptimizerAdamW {
+		g.Iteration = op.Placeholder(s.SubScope("iteration"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	}
+	g.Step, g.Slots = addUpdates(us, s, o, g.optimizerGraph, vars, grads)
+	g.rep = rg
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("replicated training graph: %w", tfgraph.CleanError(err))
+	}
+	return g, nil
+}
+
+// placedGradients adds d(loss)/d(xs) under s and places the new ops on device:
+// TF_AddGradients builds them without a device, and TensorFlow's placer would put a
+// device-less op on the first device, running every replica's backward pass there.
+func placedGradients(g *tf.Graph, s *op.Scope, device string, loss tf.Output, xs []tf.Output) ([]tf.Output, error) {
+	before := map[string]bool{}
+	for _, o := range g.Operations() {
+		before[o.Name()] = true
+	}
+	grads, err := gradients.Add(s, []tf.Output{loss}, xs)
+	if err != nil {
+		return nil, fmt.Errorf("training graph: %w", err)
+	}
+	for _, o := range g.Operations() {
+		if !before[o.Name()] && o.Device() == "" {
+			tfdist.SetDevice(g, &o, device)
+		}
+	}
+	return grads, nil
+}
+
+// feedBatch adds a training batch to feeds (split over the replicas when there are
+// some) and returns the ops the step runs.
+func (g *sgdGraph) feedBatch(feeds map[tf.Output]*tf.Tensor, m *tfgraph.Model, b batch, size int) ([]*tf.Operation, error) {
+	if g.rep == nil {
+		img, lab, err := batchTensors(b, size)
+		if err != nil {
+			return nil, err
+		}
+		feeds[m.Input], feeds[g.Labels] = img, lab
+		return g.Step, nil
+	}
+	active, err := g.rep.feed(feeds, b, size)
+	if err != nil {
+		return nil, err
+	}
+	targets := slices.Clone(g.Step)
+	for i, ok := range active {
+		if ok {
+			targets = append(targets, g.rep.updates[i]...)
+		}
+	}
+	return targets, nil
+}
+
+// feed splits b over the replicas. A replica left without an image (a last batch smaller
+// than the replica count) computes on a copy of the batch's first image with weight 0,
+// and its moving statistics are left alone (active false).
+func (rg *replicaGraph) feed(feeds map[tf.Output]*tf.Tensor, b batch, size int) (active []bool, err error) {
+	n, per := b.Len(), size*size*3
+	start := 0
+	for i, k := range shares(n, len(rg.reps)) {
+		lo, hi := start, start+k
+		start = hi
+		if k == 0 {
+			lo, hi = 0, 1
+		}
+		img, err := tfTensor(b.Images[lo*per:hi*per], []int64{int64(hi - lo), int64(size), int64(size), 3})
+		if err != nil {
+			return nil, err
+		}
+		lab, err := tfTensor(b.OneHot[lo*2:hi*2], []int64{int64(hi - lo), 2})
+		if err != nil {
+			return nil, err
+		}
+		w, err := tf.NewTensor(float32(k) / float32(n))
+		if err != nil {
+			return nil, err
+		}
+		feeds[rg.reps[i].Input], feeds[rg.labels[i]], feeds[rg.weight[i]] = img, lab, w
+		active = append(active, k > 0)
+	}
+	return active, nil
+}
+
+// evalBatch runs inference on a validation batch: its mean loss, correct predictions
+// and p(class) per image (row-major [n, 2]). Replicas each take their share, on their
+// own moving statistics, as Keras's evaluate does under MirroredStrategy.
+func (g *sgdGraph) evalBatch(sess *tf.Session, m *tfgraph.Model, b batch, size int) (loss, correct float32, probs []float32, err error) {
+	feeds := map[tf.Output]*tf.Tensor{}
+	fetches := []tf.Output{g.EvalLoss, g.EvalCorrect}
+	var active []bool
+	if g.rep == nil {
+		img, lab, err := batchTensors(b, size)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		feeds[m.Input], feeds[g.Labels] = img, lab
+		fetches = append(fetches, m.Probs)
+	} else {
+		if active, err = g.rep.feed(feeds, b, size); err != nil {
+			return 0, 0, nil, err
+		}
+		fetches = append(fetches, g.rep.probs...)
+	}
+	out, err := sess.Run(feeds, fetches, nil)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	for i, t := range out[2:] {
+		if active != nil && !active[i] {
+			continue
+		}
+		p, err := tfgraph.Floats(t)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		probs = append(probs, p...)
+	}
+	return out[0].Value().(float32), out[1].Value().(float32), probs, nil
+}
+
+// syncReplicaStats copies the model's moving statistics to every replica's own, after
+// the variables were initialised, loaded or restored.
+func syncReplicaStats(sess *tf.Session, m *tfgraph.Model) error {
+	var ops []*tf.Operation
+	for _, r := range m.Replicas {
+		ops = append(ops, r.SyncStats...)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	if _, err := sess.Run(nil, nil, ops); err != nil {
+		return fmt.Errorf("copy the moving statistics to the replicas: %w", err)
+	}
+	return nil
+}
+
+// replicaSession resolves Config.Devices into the replicas' devices (none without
+// replication) and the session configuration that creates them (N logical CPU devices
+// through device_count); gpu reports that a bare count means GPUs.
+func replicaSession(cfg Config) (reps []string, pc *pb.ConfigProto, gpu bool, err error) {
+	if pc, err = sessionConfig(cfg.Device, cfg.Threads); err != nil {
+		return nil, nil, false, err
+	}
+	gpu = cfg.Device == DeviceGPU
+	if _, count := strconv.Atoi(strings.TrimSpace(cfg.Devices)); (count == nil || cfg.Cluster != nil) && (cfg.Device == "" || cfg.Device == DeviceAuto) {
+		opts, err := SessionOptions(cfg.Device, cfg.Threads)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		devs, err := devices.Probe(opts.Config)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		gpu = len(devices.GPUs(devs)) > 0
+	}
+	reps, cpus, err := parseDevices(cfg.Devices, gpu)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if cfg.Device == DeviceCPU && slices.ContainsFunc(reps, func(d string) bool { return strings.Contains(d, "GPU") }) {
+		return nil, nil, false, &ConfigError{Field: "Devices", Value: cfg.Devices, Reason: "lists a GPU but the run is on the CPU: list CPU devices or run on gpu"}
+	}
+	if cpus > 1 {
+		if pc.DeviceCount == nil {
+			pc.DeviceCount = map[string]int32{}
+		}
+		pc.DeviceCount["CPU"] = int32(cpus)
+	}
+	return reps, pc, gpu, nil
+}
+
+// marshalOptions turns a session configuration into graft's options.
+func marshalOptions(pc *pb.ConfigProto, target string) (*tf.SessionOptions, error) {
+	b, err := proto.Marshal(pc)
+	if err != nil {
+		return nil, err
+	}
+	return &tf.SessionOptions{Target: target, Config: b}, nil
+}
+
+// checkReplicaDevices fails when a replica's device is not among the session's (soft
+// placement would otherwise run it elsewhere, silently).
+func checkReplicaDevices(spec string, replicas []string, have []devices.Device) error {
+	var names []string
+	for _, d := range have {
+		names = append(names, d.Short())
+	}
+	for _, r := range replicas {
+		short := strings.TrimPrefix(r, "/device:")
+		if strings.HasPrefix(r, "/job:") || slices.Contains(names, short) {
+			continue
+		}
+		return &ConfigError{Field: "Devices", Value: spec, Reason: fmt.Sprintf("asks for %s, which this machine's TensorFlow does not have (it has %s)", short, strings.Join(names, ", "))}
+	}
+	return nil
+}
+
+// validateDevices checks Config.Devices' syntax and that every replica gets images.
+func (c Config) validateDevices() error {
+	reps, _, err := parseDevices(c.Devices, false)
+	if err != nil {
+		return err
+	}
+	if len(reps) > c.BatchSize {
+		return &ConfigError{Field: "Devices", Value: c.Devices, Reason: fmt.Sprintf("gives %d replicas a batch of %d: use a batch size of at least one image per replica", len(reps), c.BatchSize)}
+	}
+	return nil
+}
