@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/xraylab/xray/internal/atomicfile"
@@ -123,6 +124,9 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	}
 	if err := checkReplicaDevices(cfg.Devices, replicas, r.devs); err != nil {
 		return nil, err
+	}
+	if len(replicas) > 0 {
+		r.log.printf("data parallel: %d replicas (%s), %v images each of a batch of %d", len(replicas), strings.Join(replicas, ", "), shares(cfg.BatchSize, len(replicas)), cfg.BatchSize)
 	}
 	r.vars = append(append([]*tfgraph.Variable(nil), r.m.Variables...), r.g.Slots...)
 	r.st = State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: r.data.ManifestHash, Arch: cfg.Arch}
