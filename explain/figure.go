@@ -15,16 +15,16 @@ import (
 
 const figureDPI = 100
 
-// Title is the figure title for e: the class explained and its probability, and the
-// predicted class when that differs.
-func Title(e savedmodels.Explanation, classes []string) string {
+// Title is the figure title for e by method (e.g. "Grad-CAM"): the class explained and
+// its probability, and the predicted class when that differs.
+func Title(method string, e savedmodels.Explanation, classes []string) string {
 	name := func(c int) string {
 		if c >= 0 && c < len(classes) {
 			return classes[c]
 		}
 		return fmt.Sprint(c)
 	}
-	t := fmt.Sprintf("Grad-CAM: %s %.3f", name(e.Explained), prob(e, e.Explained))
+	t := fmt.Sprintf("%s: %s %.3f", method, name(e.Explained), prob(e, e.Explained))
 	if e.Explained != e.Class {
 		t += fmt.Sprintf(" (predicted %s %.3f)", name(e.Class), prob(e, e.Class))
 	}

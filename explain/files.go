@@ -7,6 +7,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/xraylab/xray/internal/atomicfile"
@@ -20,7 +21,16 @@ type Options struct {
 	Alpha  float64 // heatmap opacity in [0, 1] (0 is valid: DefaultAlpha is the usual)
 	Class  string  // class to explain by name; "" for the predicted one
 	Batch  int     // images per model call (default savedmodels.DefaultMaxBatch)
+	Method string  // MethodGradCAM (default) or MethodOcclusion
+	Patch  int     // occlusion patch side (default 32)
+	Stride int     // occlusion stride (default 16)
 }
+
+// Methods of Files.
+const (
+	MethodGradCAM   = "gradcam"
+	MethodOcclusion = "occlusion"
+)
 
 // Result is one image's line: its explanation, where its figure went, and where the
 // heatmap peaks in the model's input and in the original image.
@@ -30,14 +40,16 @@ type Result struct {
 	Classes []string
 	savedmodels.Explanation
 	Width, Height int // the original image's size
+	Method        string
+	MaxDrop       float32 // occlusion: the largest probability drop (the heatmap's 1)
 
 	image image.Image // decoded, for the figure
 }
 
 // MarshalJSON writes {"file", "class", "class_id", "probability" (of the predicted class),
 // "explained", "explained_probability", "peak": {"x", "y", "value"} (in the model's
-// input pixels), "peak_original": {"x", "y"} (in the file's pixels), "overlay"}, or
-// {"file", "error"}.
+// input pixels), "peak_original": {"x", "y"} (in the file's pixels), "method",
+// "max_drop" (occlusion), "overlay"}, or {"file", "error"}.
 func (r Result) MarshalJSON() ([]byte, error) {
 	if r.Err != nil {
 		return json.Marshal(struct {
@@ -51,19 +63,25 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Value *float32 `json:"value,omitempty"`
 	}
 	x, y, v := r.Peak()
+	var maxDrop *float32
+	if r.Method == MethodOcclusion {
+		maxDrop = &r.MaxDrop
+	}
 	sx := func(x, w int) int { return min(w-1, int((float64(x)+0.5)*float64(w)/float64(r.Size))) }
 	return json.Marshal(struct {
-		File                 string  `json:"file"`
-		Class                string  `json:"class"`
-		ClassID              int     `json:"class_id"`
-		Probability          float32 `json:"probability"`
-		Explained            string  `json:"explained"`
-		ExplainedProbability float32 `json:"explained_probability"`
-		Peak                 point   `json:"peak"`
-		PeakOriginal         point   `json:"peak_original"`
-		Overlay              string  `json:"overlay,omitempty"`
+		File                 string   `json:"file"`
+		Class                string   `json:"class"`
+		ClassID              int      `json:"class_id"`
+		Probability          float32  `json:"probability"`
+		Explained            string   `json:"explained"`
+		ExplainedProbability float32  `json:"explained_probability"`
+		Peak                 point    `json:"peak"`
+		PeakOriginal         point    `json:"peak_original"`
+		Method               string   `json:"method"`
+		MaxDrop              *float32 `json:"max_drop,omitempty"`
+		Overlay              string   `json:"overlay,omitempty"`
 	}{r.File, r.Classes[r.Class], r.Class, prob(r.Explanation, r.Class), r.Classes[r.Explained], prob(r.Explanation, r.Explained),
-		point{x, y, &v}, point{X: sx(x, r.Width), Y: sx(y, r.Height)}, r.Figure})
+		point{x, y, &v}, point{X: sx(x, r.Width), Y: sx(y, r.Height)}, r.Method, maxDrop, r.Figure})
 }
 
 // Files explains image files a batch at a time, writes each one's figure to
@@ -74,6 +92,12 @@ func Files(ctx context.Context, model *savedmodels.Model, paths []string, opts O
 	if opts.Batch <= 0 {
 		opts.Batch = savedmodels.DefaultMaxBatch
 	}
+	if opts.Method == "" {
+		opts.Method = MethodGradCAM
+	}
+	if opts.Method != MethodGradCAM && opts.Method != MethodOcclusion {
+		return fmt.Errorf("explain: unknown method %q: use %s or %s", opts.Method, MethodGradCAM, MethodOcclusion)
+	}
 	if !(opts.Alpha >= 0 && opts.Alpha <= 1) {
 		return fmt.Errorf("explain: opacity %v: give a value in [0, 1]", opts.Alpha)
 	}
@@ -82,7 +106,7 @@ func Files(ctx context.Context, model *savedmodels.Model, paths []string, opts O
 			return fmt.Errorf("explain: %w", err)
 		}
 	}
-	names := figureNames(paths)
+	names := figureNames(paths, opts.Method)
 	classes := model.Metadata().Classes
 	for start := 0; start < len(paths); start += opts.Batch {
 		batch := paths[start:min(start+opts.Batch, len(paths))]
@@ -112,7 +136,7 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 	var good []image.Image
 	var at []int
 	for i, p := range paths {
-		res[i].File, res[i].Classes = p, classes
+		res[i].File, res[i].Classes, res[i].Method = p, classes, opts.Method
 		img, err := decodeFile(p)
 		if err != nil {
 			res[i].Err = err
@@ -123,6 +147,16 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 		good, at = append(good, img), append(at, i)
 	}
 	if len(good) == 0 {
+		return res, nil
+	}
+	if opts.Method == MethodOcclusion {
+		for k, i := range at {
+			om, err := Occlusion(ctx, model, good[k], OcclusionOptions{Patch: opts.Patch, Stride: opts.Stride, Class: opts.Class, Batch: opts.Batch})
+			if err != nil {
+				return nil, err
+			}
+			res[i].Explanation, res[i].image, res[i].MaxDrop = om.Explanation, good[k], slices.Max(om.Drop)
+		}
 		return res, nil
 	}
 	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class}, good...)
@@ -148,15 +182,16 @@ func decodeFile(path string) (image.Image, error) {
 }
 
 func writeFigure(r Result, alpha float64) error {
-	png, err := FigurePNG(r.image, r.Explanation, Title(r.Explanation, r.Classes), alpha)
+	method := map[string]string{MethodGradCAM: "Grad-CAM", MethodOcclusion: "Occlusion"}[r.Method]
+	png, err := FigurePNG(r.image, r.Explanation, Title(method, r.Explanation, r.Classes), alpha)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.File, err)
 	}
 	return atomicfile.WriteFile(r.Figure, png)
 }
 
-// figureNames names each file's figure <base>.gradcam.png, numbering repeated bases.
-func figureNames(paths []string) []string {
+// figureNames names each file's figure <base>.<method>.png, numbering repeated bases.
+func figureNames(paths []string, method string) []string {
 	seen := map[string]int{}
 	names := make([]string, len(paths))
 	for i, p := range paths {
@@ -166,7 +201,7 @@ func figureNames(paths []string) []string {
 		if n > 0 {
 			base = fmt.Sprintf("%s-%d", base, n)
 		}
-		names[i] = base + ".gradcam.png"
+		names[i] = base + "." + method + ".png"
 	}
 	return names
 }

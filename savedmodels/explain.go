@@ -14,6 +14,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/preprocess"
 )
 
 // ErrNoGradCAM is matched by Explain's error on a SavedModel exported before
@@ -224,3 +225,7 @@ func (m *Model) findGradCAM(sig *pb.SignatureDef) (err error) {
 	m.gradClass, err = m.saved.op(gradcamClassOp + ":0")
 	return err
 }
+
+// Preprocessor is the preprocessing the model expects (its input size and scaling), as
+// Predict applies it: what PredictPixels and ExplainPixels take.
+func (m *Model) Preprocessor() preprocess.Preprocessor { return m.pre }

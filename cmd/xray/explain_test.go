@@ -139,3 +139,35 @@ func TestExplainOldModel(t *testing.T) {
 		t.Errorf("--alpha 2: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestExplainOcclusion: --method occlusion writes <name>.occlusion.png and a line with the
+// method and the largest drop (the drop map itself: explain TestOcclusionMatchesPython);
+// a patch larger than the input is a usage error naming the flags.
+func TestExplainOcclusion(t *testing.T) {
+	m, sess := savedmodelstest.TinyModel(t, 32, 21)
+	dir := filepath.Join(t.TempDir(), "savedmodel")
+	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../testdata/chest_xray/test/*/*.jpeg")
+	out := t.TempDir()
+	code, stdout, stderr := runCLI(t, "explain", "--savedmodel", dir, "--out", out, "--method", "occlusion", "--patch", "8", "--stride", "4", files[0])
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var l struct {
+		Method  string   `json:"method"`
+		MaxDrop *float32 `json:"max_drop"`
+		Overlay string   `json:"overlay"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &l); err != nil || l.Method != "occlusion" || l.MaxDrop == nil || !strings.HasSuffix(l.Overlay, ".occlusion.png") {
+		t.Fatalf("line %q (%v)", stdout, err)
+	}
+	if _, err := os.Stat(l.Overlay); err != nil {
+		t.Error(err)
+	}
+	code, _, stderr = runCLI(t, "explain", "--savedmodel", dir, "--out", out, "--method", "occlusion", "--patch", "64", files[0])
+	if code != exitUsage || !strings.Contains(stderr, "--patch") {
+		t.Errorf("--patch 64 on a 32 px model: exit %d, %q", code, stderr)
+	}
+}
