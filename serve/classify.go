@@ -132,7 +132,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 
 // explain predicts one image file with its Grad-CAM overlay, as a base64 PNG.
 func (s *Server) explain(ctx context.Context, v *version, file []byte) (p savedmodels.Prediction, overlay, class string, err error) {
-	img, err := preprocess.Decode(file)
+	img, err := preprocess.Preprocessor{Window: s.cfg.DICOMWindow}.Decode(file)
 	if err != nil {
 		return p, "", "", badRequest("image: %v", err)
 	}

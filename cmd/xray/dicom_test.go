@@ -123,3 +123,38 @@ func TestEvaluateDICOM(t *testing.T) {
 		approx.Within(t, r.Path, r.Probs[:], p.Probabilities[:], approx.Abs, 1e-6)
 	}
 }
+
+// TestExplainDICOM: xray explain draws a DICOM file's overlay, decoded with --dicom-window,
+// and explains the probability xray predict gives it with the same window.
+func TestExplainDICOM(t *testing.T) {
+	dir, _, _ := predictFixture(t)
+	file := filepath.Join("..", "..", "testdata", "dicom", "mono1_window.dcm")
+	for _, w := range []string{"auto", "minmax"} {
+		out := t.TempDir()
+		code, stdout, stderr := runCLI(t, "explain", "--savedmodel", dir, "--out", out, "--dicom-window", w, file)
+		var e struct {
+			Figure               string  `json:"overlay"`
+			ExplainedProbability float64 `json:"explained_probability"`
+			Explained            string  `json:"explained"`
+		}
+		if code != exitOK || json.Unmarshal([]byte(stdout), &e) != nil {
+			t.Fatalf("explain --dicom-window %s: exit %d: %s %s", w, code, stdout, stderr)
+		}
+		if _, err := os.Stat(e.Figure); err != nil {
+			t.Errorf("--dicom-window %s: figure: %v", w, err)
+		}
+		code, stdout, stderr = runCLI(t, "predict", "--savedmodel", dir, "--json", "--dicom-window", w, file)
+		var p struct {
+			Class         string
+			Probabilities [2]float64
+		}
+		if code != exitOK || json.Unmarshal([]byte(stdout), &p) != nil {
+			t.Fatalf("predict --dicom-window %s: exit %d: %s", w, code, stderr)
+		}
+		want := p.Probabilities[0]
+		if e.Explained == "pneumonia" {
+			want = p.Probabilities[1]
+		}
+		approx.Within(t, "explained probability vs predict, --dicom-window "+w, []float64{e.ExplainedProbability}, []float64{want}, approx.Abs, 1e-6)
+	}
+}
