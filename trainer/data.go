@@ -89,7 +89,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 		root = cfg.Data
 	}
 	lc := dataset.DefaultLoaderConfig()
-	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess}
+	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
 	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
 	if !cfg.CacheImages {
 		lc.CacheBytes = -1

@@ -32,7 +32,8 @@ type Config struct {
 	Momentum      float64            `json:"momentum"`
 	InputSize     int                `json:"input_size"`
 	Pool          string             `json:"pool"`
-	Preprocess    preprocess.Scaling `json:"preprocess"` // pixel scaling: preprocess.Unit ([0,1], the paper's) or ImageNet ([-1,1])
+	Preprocess    preprocess.Scaling `json:"preprocess"`   // pixel scaling: preprocess.Unit ([0,1], the paper's) or ImageNet ([-1,1])
+	DICOMWindow   preprocess.Window  `json:"dicom_window"` // DICOM values to 8-bit gray; serve with the same window
 	FreezeBase    bool               `json:"freeze_base"`
 	Seed          int64              `json:"seed"`
 	Shuffle       bool               `json:"shuffle"`

@@ -44,6 +44,7 @@ func init() {
 			&cli.IntFlag{Name: "input-size", Value: d.InputSize, Usage: "input side in pixels", EnvVars: env("INPUT_SIZE")},
 			&cli.StringFlag{Name: "pool", Value: d.Pool, Usage: "head pooling: avg or max", EnvVars: env("POOL")},
 			&cli.StringFlag{Name: "preprocess", Value: "paper", Usage: "pixel scaling: paper ([0,1]) or imagenet ([-1,1])", EnvVars: env("PREPROCESS")},
+			dicomWindowFlag(),
 			&cli.BoolFlag{Name: "freeze-base", Usage: "train the head only (the backbone keeps its weights and runs in inference mode)", EnvVars: env("FREEZE_BASE")},
 			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed for the split, initialisation and shuffling", EnvVars: env("SEED")},
 			&cli.BoolFlag{Name: "shuffle", Value: d.Shuffle, Usage: "reshuffle the training set every epoch (--shuffle=false keeps manifest order)", EnvVars: env("SHUFFLE")},
@@ -72,6 +73,10 @@ func init() {
 			if err != nil {
 				return err
 			}
+			window, err := dicomWindow(c)
+			if err != nil {
+				return err
+			}
 			cfg := trainer.Config{
 				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
 				Scheme: c.String("scheme"), ValFromFolder: c.Bool("val-from-folder"), Threshold: c.String("threshold"),
@@ -82,7 +87,7 @@ func init() {
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
 				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
-				Augment: aug, Preset: c.String("preset"),
+				Augment: aug, Preset: c.String("preset"), DICOMWindow: window,
 			}
 			applyLevers(c, &cfg)
 			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
