@@ -39,6 +39,9 @@ func (r *run) sessionOptions() ([]string, *tf.SessionOptions, error) {
 			local = []string{"/device:GPU:0"}
 		}
 	}
+	if n := len(local) * (1 + len(c.Workers)); n > r.cfg.BatchSize {
+		return nil, nil, &ConfigError{Field: "BatchSize", Value: r.cfg.BatchSize, Reason: fmt.Sprintf("is smaller than the cluster's %d replicas: give each replica at least one image", n)}
+	}
 	srv, err := c.startServer(pc)
 	if err != nil {
 		return nil, nil, err

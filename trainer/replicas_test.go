@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -61,10 +63,15 @@ func TestReplicasParityWithKeras(t *testing.T) {
 			cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, int64(c.step), 1
 			cfg.LearningRate = pc.learningRate()
 			leverConfig(&cfg, c.mode)
-			res, err := Run(context.Background(), cfg, nil)
+			var stats map[string]*tf.Tensor // replica 1's own moving statistics
+			res, err := runInspect(context.Background(), cfg, nil, func(r *run) (err error) {
+				stats, err = tfgraph.Values(r.sess, r.m.Replicas[1].Stats)
+				return err
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
+			ref.compareReplicaStats(t, c, stats)
 			st, got, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(1)))
 			if err != nil {
 				t.Fatal(err)
@@ -76,6 +83,34 @@ func TestReplicasParityWithKeras(t *testing.T) {
 			ref.compareMetrics(t, c, st.History)
 		})
 	}
+}
+
+// compareReplicaStats checks replica 1's moving statistics (never checkpointed) against
+// the copies Keras's replica 1 holds after the same step: each from its own half-batches.
+func (r *kerasStepsRef) compareReplicaStats(t *testing.T, c parityCheck, stats map[string]*tf.Tensor) {
+	t.Helper()
+	if len(stats) == 0 {
+		t.Fatal("replica 1 has no moving statistics of its own")
+	}
+	worst, differ := 0.0, 0
+	for name, v := range stats {
+		path, ok := strings.CutPrefix(name, "replica_1/")
+		if !ok {
+			t.Fatalf("replica 1's statistic %s is not named replica_1/...", name)
+		}
+		g, w := flatFloats(t, v), r.array(t, fmt.Sprintf("replica1/%s/step%d/%s", c.mode, c.step, path))
+		worst = max(worst, approx.Max(t, name, g, w, approx.AbsRel).Max)
+		if !slices.Equal(w, r.array(t, fmt.Sprintf("%s/step%d/%s", c.mode, c.step, path))) {
+			differ++ // Keras's two replicas hold different statistics
+		}
+	}
+	if worst > 1e-6 {
+		t.Errorf("replica 1's moving statistics after step %d: |Go - Keras| / max(1, |Keras|) = %.3g > 1e-6", c.step, worst)
+	}
+	if differ == 0 {
+		t.Errorf("Keras's replica 1 holds replica 0's statistics: the reference did not split the batch")
+	}
+	t.Logf("MEASURED replica 1's %d moving statistics (%d differ from replica 0's in Keras): worst %.3g", len(stats), differ, worst)
 }
 
 // mirroredSteps runs (or finds cached) the MirroredStrategy reference.

@@ -26,6 +26,12 @@ import (
 // the step limit is reached or ctx is cancelled (Ctrl-C: the last finished epoch's
 // checkpoint stays; resuming continues from it). Progress goes to stdout.
 func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
+	return runInspect(ctx, cfg, stdout, nil)
+}
+
+// runInspect is Run; inspect, when given, sees the finished run before its session
+// closes (tests read state that checkpoints do not hold).
+func runInspect(ctx context.Context, cfg Config, stdout io.Writer, inspect func(*run) error) (*Result, error) {
 	cfg = cfg.withLeverDefaults()
 	r, err := setup(ctx, cfg, stdout)
 	if err != nil {
@@ -45,7 +51,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
 	if err := r.epochs(ctx, res); err != nil {
 		return nil, err
 	}
-	return r.finish(ctx, res)
+	res, err = r.finish(ctx, res)
+	if err == nil && inspect != nil {
+		err = inspect(r)
+	}
+	return res, err
 }
 
 // run is one training run in progress: its data, graph, session and loop state.
