@@ -22,7 +22,9 @@
 // decodes everything fully instead). Bad files
 // are skipped and listed (SplitReport.Skipped, "skipped: 3 (see log)"); a missing class
 // folder or one without usable images is an error naming it and the expected layout.
-// Patients come from the file names (PatientID).
+// Patients come from the file names (PatientID); a DICOM file's from the PatientID in
+// its header, named dicom-patient-1, -2, ... in path order so that the manifest holds
+// nothing derived from the ID.
 //
 // Split pools every image and assigns train, val or test, deterministically from the
 // sorted paths and the seed (PCG-DXSM with our own shuffle, so Go releases cannot change

@@ -133,8 +133,8 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 	}
 	bar := newBar(opt.Progress, len(jobs), "ingest", "img")
 	results := make([]struct {
-		sum    string
-		reason string
+		sum, reason string
+		patient     string // hash of a DICOM file's PatientID
 	}, len(jobs))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -143,7 +143,8 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i].sum, results[i].reason = checkImage(filepath.Join(abs, filepath.FromSlash(jobs[i].rel)), opt.Verify)
+				r := &results[i]
+				r.sum, r.patient, r.reason = checkImage(filepath.Join(abs, filepath.FromSlash(jobs[i].rel)), opt.Verify)
 				bar.Add(1)
 			}
 		}()
@@ -172,7 +173,11 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 			}
 		}
 		good[path.Dir(j.rel)]++
-		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: label, Patient: PatientID(j.rel), SHA256: results[i].sum})
+		patient := PatientID(j.rel)
+		if h := results[i].patient; h != "" {
+			patient = "\x00" + h // numbered below, once the entries are sorted
+		}
+		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: label, Patient: patient, SHA256: results[i].sum})
 	}
 	if len(unnamed) > 0 {
 		sort.Strings(unnamed)
@@ -186,6 +191,7 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 		}
 	}
 	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].Path < out.Entries[j].Path })
+	numberDICOMPatients(out.Entries)
 	sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].Path < out.Skipped[j].Path })
 	return out, nil
 }
@@ -325,24 +331,40 @@ var (
 	pngIEND = []byte{0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82}
 )
 
-// checkImage returns the file's sha256, or why it must be skipped.
-func checkImage(file string, verify bool) (sum, reason string) {
+// numberDICOMPatients names the patients of DICOM files (Patient holding NUL + the hash
+// of their PatientID) dicom-patient-1, -2, ... in the order of their first file: the
+// manifest groups a patient's images without holding anything derived from the ID.
+func numberDICOMPatients(entries []Entry) {
+	names := map[string]string{}
+	for i, e := range entries {
+		if h, ok := strings.CutPrefix(e.Patient, "\x00"); ok {
+			if names[h] == "" {
+				names[h] = fmt.Sprintf("dicom-patient-%d", len(names)+1)
+			}
+			entries[i].Patient = names[h]
+		}
+	}
+}
+
+// checkImage returns the file's sha256 (and for DICOM the hash of its PatientID, "" when
+// it has none), or why it must be skipped.
+func checkImage(file string, verify bool) (sum, patient, reason string) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", err.Error()
+		return "", "", err.Error()
 	}
 	kind, w, h, err := preprocess.Config(b)
 	if errors.Is(err, preprocess.ErrUnsupported) && isDICOMName(file) {
-		return "", "a .dcm file without the DICOM preamble and DICM marker (a bare dataset): xray reads DICOM Part 10 files; rewrite it as one, e.g. with dcmconv or gdcmconv"
+		return "", "", "a .dcm file without the DICOM preamble and DICM marker (a bare dataset): xray reads DICOM Part 10 files; rewrite it as one, e.g. with dcmconv or gdcmconv"
 	}
 	if err != nil {
-		return "", err.Error()
+		return "", "", err.Error()
 	}
 	if w < MinSide || h < MinSide {
-		return "", fmt.Sprintf("%d x %d pixels: smaller than %d px", w, h, MinSide)
+		return "", "", fmt.Sprintf("%d x %d pixels: smaller than %d px", w, h, MinSide)
 	}
 	if int64(w)*int64(h) > preprocess.MaxPixels {
-		return "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, preprocess.MaxPixels)
+		return "", "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, preprocess.MaxPixels)
 	}
 	complete := true // DICOM: Config walked every element header already
 	switch kind {
@@ -354,13 +376,16 @@ func checkImage(file string, verify bool) (sum, reason string) {
 	if verify || !complete { // an odd ending may be trailing data after a good image
 		if _, err := preprocess.Decode(b); err != nil {
 			if !complete {
-				return "", fmt.Sprintf("truncated %s (no end marker): %v", kind, err)
+				return "", "", fmt.Sprintf("truncated %s (no end marker): %v", kind, err)
 			}
-			return "", err.Error()
+			return "", "", err.Error()
 		}
 	}
+	if kind == "dicom" {
+		patient, _ = preprocess.DICOMPatientHash(b) // read without error by Config already
+	}
 	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:]), ""
+	return hex.EncodeToString(s[:]), patient, ""
 }
 
 // isDICOMName reports a DICOM file name (.dcm, .dicom, .dic in any case).

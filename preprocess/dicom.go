@@ -2,6 +2,8 @@ package preprocess
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -77,6 +79,21 @@ func (i DICOMInfo) Warnings() []string {
 		w = append(w, fmt.Sprintf("view position %s: the model was trained on frontal (PA/AP) chest X-rays", i.ViewPosition))
 	}
 	return w
+}
+
+// DICOMPatientHash is the SHA-256 of a DICOM file's PatientID (0010,0020), for grouping a
+// patient's images (dataset splits) without keeping the ID; "" when the file has none.
+func DICOMPatientHash(b []byte) (string, error) {
+	ds, _, err := parseDICOM(b, dicom.SkipPixelData())
+	if err != nil {
+		return "", err
+	}
+	id := dicomString(&ds, tag.PatientID)
+	if id == "" {
+		return "", nil
+	}
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:]), nil
 }
 
 // ReadDICOMInfo reads a DICOM file's header (not its pixels).
