@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/xraylab/xray/preprocess"
 )
 
 // marked is a size x size black image with one white pixel at (x, y).
@@ -183,11 +181,10 @@ func TestLoaderAugment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := preprocess.Decode(raw)
+	pix, err := cfg.EncodedPixels(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pix := cfg.Pixels(img)
 	aug := make([]uint8, len(pix))
 	on.Augment.Draw(on.Seed, 2, b.Index[0], on.Size).Apply(aug, pix, on.Size)
 	want, plain := make([]float32, size), make([]float32, size)

@@ -318,11 +318,10 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 		return nil, fmt.Errorf("load image: %w (is the manifest's data root right?)", err)
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
-	img, err := l.cfg.Decode(b)
+	pix, err := l.cfg.EncodedPixels(b)
 	if err != nil {
 		return nil, fmt.Errorf("load image %s: %w", path, err)
 	}
-	pix := l.cfg.Pixels(img)
 	l.decodes.Add(1)
 	if n := int64(len(pix)); l.used.Add(n) <= l.budget {
 		if !l.cache[i].CompareAndSwap(nil, &pix) {

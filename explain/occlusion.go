@@ -58,7 +58,10 @@ func Occlusion(ctx context.Context, model *savedmodels.Model, img image.Image, o
 	if b := img.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, fmt.Errorf("occlusion: empty image (%d x %d pixels)", b.Dx(), b.Dy())
 	}
-	x := pre.Floats(img)
+	x, err := pre.Floats(img)
+	if err != nil {
+		return nil, fmt.Errorf("occlusion: %w", err)
+	}
 	base, err := model.PredictPixels(ctx, x)
 	if err != nil {
 		return nil, err

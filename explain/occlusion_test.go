@@ -42,7 +42,10 @@ func TestOcclusionMatchesPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := model.Preprocessor().Floats(img)
+	x, err := model.Preprocessor().Floats(img)
+	if err != nil {
+		t.Fatal(err)
+	}
 	raw := filepath.Join(t.TempDir(), "x.f32")
 	if err := os.WriteFile(raw, unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x)), 0o644); err != nil {
 		t.Fatal(err)

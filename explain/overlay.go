@@ -43,7 +43,10 @@ func Overlay(img image.Image, heat []float32, size int, alpha float64) (*image.R
 	if !(alpha >= 0 && alpha <= 1) {
 		return nil, fmt.Errorf("overlay opacity %v: give a value in [0, 1]", alpha)
 	}
-	pix := preprocess.Preprocessor{Size: size}.Pixels(img) // RGB, size x size
+	pix, err := preprocess.Preprocessor{Size: size}.Pixels(img) // RGB, size x size
+	if err != nil {
+		return nil, fmt.Errorf("overlay: %w", err)
+	}
 	cm := Colormap()
 	out := image.NewRGBA(image.Rect(0, 0, size, size))
 	for i, v := range heat {

@@ -61,57 +61,49 @@ func Config(b []byte) (kind string, w, h int, err error) {
 	return f, cfg.Width, cfg.Height, nil
 }
 
+// sniff reads the header: the format, and a size Decode accepts.
+func sniff(b []byte) (kind string, err error) {
+	f, w, h, err := Config(b)
+	if err != nil {
+		return "", err
+	}
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
+		return "", fmt.Errorf("%s of %d x %d pixels: outside 1..%d pixels", f, w, h, MaxPixels)
+	}
+	return f, nil
+}
+
 // Decode decodes a JPEG or PNG (8- or 16-bit grayscale, gray+alpha, RGB, RGBA, paletted,
-// CMYK/YCCK JPEG) and applies a JPEG's EXIF orientation. Grayscale sources come back as
-// *image.Gray (16-bit samples keep their high byte), everything else as an opaque RGB
-// *image.NRGBA (alpha dropped, not composited), both with origin (0, 0): the values
-// TensorFlow's DecodeJpeg/DecodePng give with channels=3. A DICOM file is decoded by
-// DecodeDICOM with the automatic window (Preprocessor.Decode uses its Window). Bad input
-// returns an error, never panics.
-func Decode(b []byte) (img image.Image, err error) {
+// CMYK/YCCK JPEG) with the decoder of GraphDef (libjpeg-turbo, libpng) and applies a
+// JPEG's EXIF orientation. Grayscale sources come back as *image.Gray (16-bit samples
+// keep their high byte), everything else as an opaque RGB *image.NRGBA (alpha dropped,
+// not composited), both with origin (0, 0). A DICOM file is decoded by DecodeDICOM with
+// the automatic window (Preprocessor.Decode uses its Window). Bad input returns an error.
+func Decode(b []byte) (image.Image, error) {
 	if IsDICOM(b) {
-		img, _, err = DecodeDICOM(b, Window{})
+		img, _, err := DecodeDICOM(b, Window{})
 		return img, err
 	}
-	f, w, h, err := Config(b)
+	kind, err := sniff(b)
 	if err != nil {
 		return nil, err
 	}
-	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
-		return nil, fmt.Errorf("%s of %d x %d pixels: outside 1..%d pixels", f, w, h, MaxPixels)
-	}
-	// The standard decoders are well fuzzed, but a panic here would take a server down.
-	defer func() {
-		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("corrupt %s: decoder panic: %v", f, r)
-		}
-	}()
-	var m image.Image
-	if f == "jpeg" {
-		m, err = jpeg.Decode(bytes.NewReader(b))
-	} else {
-		m, err = png.Decode(bytes.NewReader(b))
-	}
+	r, err := runnerFor(DefaultSize)
 	if err != nil {
-		return nil, fmt.Errorf("corrupt %s: %v", f, err)
+		return nil, err
 	}
-	o := 1
-	if f == "jpeg" {
-		o = jpegOrientation(b)
+	t, err := r.run(kind, b, r.decoded)
+	if err != nil {
+		return nil, err
 	}
-	switch g := m.(type) {
-	case *image.Gray:
-		return orientGray(grayAtOrigin(g), o), nil
-	case *image.Gray16:
-		return orientGray(gray16To8(g), o), nil
-	}
-	return orientRGB(ToRGB(m), o), nil
+	return imageOf(t)
 }
 
-// grayAtOrigin returns g with its origin moved to (0, 0), copying only when needed.
+// grayAtOrigin returns g with its origin moved to (0, 0) and rows packed (Stride ==
+// width), copying only when needed.
 func grayAtOrigin(g *image.Gray) *image.Gray {
 	b := g.Bounds()
-	if b.Min == (image.Point{}) {
+	if b.Min == (image.Point{}) && g.Stride == b.Dx() {
 		return g
 	}
 	w, h := b.Dx(), b.Dy()

@@ -1,34 +1,42 @@
 // Package preprocess is the pixel contract between training and serving: it turns an
-// encoded JPEG, PNG or DICOM file into the Size x Size x 3 float32 values a network sees. Training,
-// evaluation, prediction and serving all call it, and the SavedModel's serving_bytes
-// signature mirrors it in-graph, so a model sees the same pixels wherever it runs.
+// encoded JPEG, PNG or DICOM file into the Size x Size x 3 float32 values a network sees.
+// It has one definition, a small TensorFlow graph (Preprocessor.GraphDef) that this
+// package runs in-process for training, evaluation and Go prediction, and that a
+// SavedModel's serving_bytes signature embeds, so a model sees the same bits wherever it
+// runs.
 //
 //	p := preprocess.Preprocessor{Size: 224, Scaling: preprocess.ImageNet}
 //	x, err := p.File("person1_virus_6.jpeg") // []float32, HWC, len p.Len()
+//	pix, err := p.EncodedPixels(b)           // resized uint8 HWC, before scaling
 //	img, err := preprocess.Decode(b)         // upright *image.Gray or *image.NRGBA
-//	pix := p.Pixels(img)                     // resized uint8 HWC, before scaling
+//	pix, err = p.Pixels(img)                 // the same bits as EncodedPixels(b)
 //
-// The steps (Decode, then Preprocessor.Pixels, then Scaling.Apply):
+// The steps (GraphDef's doc has the ops):
 //
 //  1. Format from the magic bytes (JPEG FF D8 FF, PNG signature, DICOM's "DICM" after a
 //     128-byte preamble), never the file name; anything else is ErrUnsupported, no bytes
-//     ErrEmpty. Headers over MaxPixels are refused. DICOM goes to 8-bit gray first (below).
-//  2. Decode with Go's image/jpeg (accurate integer IDCT, as libjpeg's ISLOW) or image/png.
-//  3. To 8-bit RGB: gray is replicated; 16-bit samples keep their high byte; alpha is
-//     dropped, not composited; palettes are expanded; CMYK/YCCK JPEGs go through
-//     color.CMYKToRGB; 4:2:0 and 4:2:2 JPEG chroma is upsampled with libjpeg's "fancy"
-//     triangle filter and converted with libjpeg's fixed-point YCbCr->RGB tables (other
-//     subsamplings replicate chroma): what TensorFlow's DecodeJpeg/DecodePng do with
-//     channels=3.
-//  4. A JPEG's EXIF orientation (1..8) is applied, as PIL's ImageOps.exif_transpose.
-//  5. Resize to Size x Size, aspect ratio not kept, exactly as disintegration/imaging's
-//     Resize(img, Size, Size, imaging.Linear): a separable triangle filter, width pass
-//     first, each pass rounded half up to uint8. Grayscale is resized as one channel.
-//  6. Scale in float32: v/255 (Unit, the paper's [0, 1]) or v/127.5 - 1 (ImageNet,
-//     Keras's "tf" mode, [-1, 1]).
+//     ErrEmpty. Headers over MaxPixels are refused. DICOM goes to 8-bit gray in Go first
+//     (below) and joins the graph after its decoder.
+//  2. Decode with TensorFlow's DecodeJpeg: libjpeg-turbo with the accurate integer IDCT
+//     (ISLOW) and fancy upsampling, or libpng. Gray stays one channel (16-bit samples keep
+//     their high byte), alpha is dropped, not composited, CMYK is converted by TensorFlow.
+//  3. A JPEG's EXIF orientation (1..8) is undone, as PIL's ImageOps.exif_transpose.
+//  4. Resize to Size x Size, aspect ratio not kept: tf.image.resize(bilinear,
+//     antialias=True), a separable triangle filter widened when shrinking, rounded half
+//     up to whole 0..255 values.
+//  5. Gray is repeated to RGB; then Scaling in float32: v/255 (Unit, the paper's [0, 1])
+//     or v/127.5 - 1 (ImageNet, Keras's "tf" mode, [-1, 1]).
+//
+// Agreement (tests in this package and savedmodels): EncodedPixels, Pixels of Decode's
+// image, the loader, PredictBytes and serving_bytes are bit-identical to each other and
+// to the same recipe written independently in Python TensorFlow, on every testdata image
+// and format; serving_bytes alone cannot read EXIF and leaves rotated files as stored.
+// Pixels of an image decoded elsewhere (Go's image/jpeg) is within 3 levels (mean under
+// 0.1); PIL open + resize(BILINEAR) within 1 level (mean under 0.2); see
+// docs/preprocessing.md.
 //
 // DICOM (DecodeDICOM; read with github.com/suyashkumar/dicom) becomes 8-bit gray, then
-// follows steps 5 and 6 like any gray JPEG:
+// follows steps 4 and 5 like any gray JPEG:
 //
 //	a. Transfer syntaxes: implicit and explicit VR little endian, explicit big endian, and
 //	   JPEG baseline, whose frame is decoded by step 2's JPEG decoder. Others are a
@@ -52,7 +60,6 @@
 // own size. ReadDICOMInfo gives the header's SOPInstanceUID and ViewPosition, never
 // patient data.
 //
-// Bad input returns an error, never panics. The package is pure Go (no TensorFlow, no
-// cgo). docs/preprocessing.md gives the in-graph mirror and the measured agreement with
-// PIL and TensorFlow.
+// Bad input returns an error, never panics. The first call for each input size starts a
+// single-threaded TensorFlow session that lives as long as the process.
 package preprocess

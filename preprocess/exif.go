@@ -1,9 +1,6 @@
 package preprocess
 
-import (
-	"encoding/binary"
-	"image"
-)
+import "encoding/binary"
 
 // jpegOrientation returns the EXIF orientation tag (1..8) of a JPEG, or 1 when there is
 // none or it cannot be read. It walks the marker segments before the first scan and reads
@@ -83,56 +80,4 @@ func tiffOrientation(t []byte) int {
 		return 0
 	}
 	return 0
-}
-
-// orientGray and orientRGB apply an EXIF orientation (1..8) so the image shows upright,
-// as PIL's ImageOps.exif_transpose does.
-// m's origin must be (0, 0).
-func orientGray(m *image.Gray, o int) *image.Gray {
-	if o < 2 || o > 8 {
-		return m
-	}
-	pix, w, h := orientPix(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy(), 1, o)
-	return &image.Gray{Pix: pix, Stride: w, Rect: image.Rect(0, 0, w, h)}
-}
-
-func orientRGB(m *image.NRGBA, o int) *image.NRGBA {
-	if o < 2 || o > 8 {
-		return m
-	}
-	pix, w, h := orientPix(m.Pix, m.Stride, m.Rect.Dx(), m.Rect.Dy(), 4, o)
-	return &image.NRGBA{Pix: pix, Stride: 4 * w, Rect: image.Rect(0, 0, w, h)}
-}
-
-// orientPix remaps w x h pixels of bpp bytes (rows stride bytes apart) for orientation
-// o in 2..8 into a packed buffer; 5..8 swap the axes.
-func orientPix(pix []uint8, stride, w, h, bpp, o int) ([]uint8, int, int) {
-	ow, oh := w, h
-	if o >= 5 {
-		ow, oh = h, w
-	}
-	out := make([]uint8, w*h*bpp)
-	for y := 0; y < oh; y++ {
-		for x := 0; x < ow; x++ {
-			var sx, sy int
-			switch o {
-			case 2: // mirrored left-right
-				sx, sy = w-1-x, y
-			case 3: // rotated 180
-				sx, sy = w-1-x, h-1-y
-			case 4: // mirrored top-bottom
-				sx, sy = x, h-1-y
-			case 5: // transposed
-				sx, sy = y, x
-			case 6: // needs a 90 degree clockwise turn
-				sx, sy = y, h-1-x
-			case 7: // transversed
-				sx, sy = w-1-y, h-1-x
-			case 8: // needs a 90 degree counter-clockwise turn
-				sx, sy = w-1-y, x
-			}
-			copy(out[(y*ow+x)*bpp:(y*ow+x+1)*bpp], pix[sy*stride+sx*bpp:])
-		}
-	}
-	return out, ow, oh
 }

@@ -54,7 +54,10 @@ func FuzzDecode(f *testing.F) {
 		if bd.Min != (image.Point{}) || n != bd.Dx()*bd.Dy() {
 			t.Fatalf("decoded image %v has %d pixels", bd, n)
 		}
-		out := p.Floats(img)
+		out, err := p.Floats(img)
+		if err != nil {
+			t.Fatalf("Floats of a decoded image: %v", err)
+		}
 		if len(out) != p.Len() {
 			t.Fatalf("got %d floats, want %d", len(out), p.Len())
 		}
@@ -143,26 +146,6 @@ func TestDecodeRejects(t *testing.T) {
 		_, err := Decode(c.b)
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(c.want)) {
 			t.Errorf("%s: error %v, want it to mention %q", c.name, err, c.want)
-		}
-	}
-}
-
-// TestOrientGray: the gray path turns pixels exactly as the RGB path (which
-// TestDecodeFormats checks against PIL's exif_transpose for all eight orientations).
-func TestOrientGray(t *testing.T) {
-	g := image.NewGray(image.Rect(0, 0, 5, 3))
-	for i := range g.Pix {
-		g.Pix[i] = uint8(i * 11)
-	}
-	for o := 1; o <= 8; o++ {
-		gray, rgb := orientGray(g, o), orientRGB(ToRGB(g), o)
-		if gray.Bounds() != rgb.Bounds() {
-			t.Fatalf("orientation %d: gray %v, rgb %v", o, gray.Bounds(), rgb.Bounds())
-		}
-		for i, v := range gray.Pix {
-			if rgb.Pix[4*i] != v {
-				t.Fatalf("orientation %d: pixel %d is %d, rgb path %d", o, i, v, rgb.Pix[4*i])
-			}
 		}
 	}
 }

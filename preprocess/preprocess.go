@@ -103,67 +103,93 @@ func (p Preprocessor) Decode(b []byte) (image.Image, error) {
 // Len is the number of floats (or bytes) one preprocessed image has: Size*Size*3.
 func (p Preprocessor) Len() int { return p.Size * p.Size * 3 }
 
-// Pixels resizes img to Size x Size and returns its RGB pixels, row-major HWC uint8 (the
-// form the loader caches). Grayscale images (*image.Gray, as Decode returns them) are
-// resized as one channel and then repeated, which gives the same values as resizing the
-// three equal channels; anything else goes through ToRGB first.
-func (p Preprocessor) Pixels(img image.Image) []uint8 {
-	out := make([]uint8, p.Len())
-	b := img.Bounds()
-	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return out
+// Pixels resizes img, already decoded and upright, to Size x Size and returns its RGB
+// pixels, row-major HWC uint8 (the form the loader caches). It runs the resize part of
+// GraphDef on img's 8-bit samples: grayscale (*image.Gray, *image.Gray16: high byte) as
+// one channel, anything else through ToRGB. For an image Decode returned, the result is
+// bit-identical to EncodedPixels of the file.
+func (p Preprocessor) Pixels(img image.Image) ([]uint8, error) {
+	if img == nil {
+		return nil, errors.New("nil image")
 	}
-	if g, ok := img.(*image.Gray); ok {
-		pl := plane{pix: g.Pix[g.PixOffset(b.Min.X, b.Min.Y):], stride: g.Stride, w: b.Dx(), h: b.Dy(), bpp: 1, ch: 1}
-		r := pl.resize(p.Size, p.Size)
-		for i, v := range r {
-			out[3*i], out[3*i+1], out[3*i+2] = v, v, v
-		}
-		return out
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
+		return nil, fmt.Errorf("image of %d x %d pixels: outside 1..%d pixels", w, h, MaxPixels)
+	}
+	r, err := runnerFor(p.Size)
+	if err != nil {
+		return nil, err
+	}
+	switch g := img.(type) {
+	case *image.Gray:
+		return r.pixelsOf(grayAtOrigin(g).Pix, h, w, 1)
+	case *image.Gray16:
+		return r.pixelsOf(gray16To8(g).Pix, h, w, 1)
 	}
 	rgb := ToRGB(img)
-	pl := plane{pix: rgb.Pix, stride: rgb.Stride, w: b.Dx(), h: b.Dy(), bpp: 4, ch: 3}
-	copy(out, pl.resize(p.Size, p.Size))
-	return out
+	pix := make([]uint8, 3*w*h)
+	for i := 0; i < w*h; i++ {
+		pix[3*i], pix[3*i+1], pix[3*i+2] = rgb.Pix[4*i], rgb.Pix[4*i+1], rgb.Pix[4*i+2]
+	}
+	return r.pixelsOf(pix, h, w, 3)
+}
+
+// EncodedPixels decodes an encoded JPEG or PNG and resizes it: GraphDef run in-process,
+// the same bits as a SavedModel's serving_bytes (which, fed no orientation, leaves
+// EXIF-rotated files as stored). A DICOM file is decoded in Go with p.Window and joins
+// the graph after the decoder, as Pixels does.
+func (p Preprocessor) EncodedPixels(b []byte) ([]uint8, error) {
+	if IsDICOM(b) {
+		img, _, err := DecodeDICOM(b, p.Window)
+		if err != nil {
+			return nil, err
+		}
+		return p.Pixels(img)
+	}
+	kind, err := sniff(b)
+	if err != nil {
+		return nil, err
+	}
+	r, err := runnerFor(p.Size)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.run(kind, b, r.pixels)
+	if err != nil {
+		return nil, err
+	}
+	return flatU8(t)
 }
 
 // Floats is Pixels followed by the scaling: Size*Size*3 float32, HWC.
-func (p Preprocessor) Floats(img image.Image) []float32 {
-	pix := p.Pixels(img)
-	out := make([]float32, len(pix))
-	p.Scaling.Apply(pix, out)
-	return out
+func (p Preprocessor) Floats(img image.Image) ([]float32, error) {
+	return p.scaled(p.Pixels(img))
 }
 
 // Bytes decodes an encoded JPEG, PNG or DICOM file and preprocesses it.
 func (p Preprocessor) Bytes(b []byte) ([]float32, error) {
-	img, err := p.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	return p.Floats(img), nil
+	return p.scaled(p.EncodedPixels(b))
 }
 
 // File reads, decodes and preprocesses one image file; errors name the file.
 func (p Preprocessor) File(path string) ([]float32, error) {
-	pix, err := p.filePixels(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	x, err := p.Bytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return x, nil
+}
+
+func (p Preprocessor) scaled(pix []uint8, err error) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float32, len(pix))
 	p.Scaling.Apply(pix, out)
 	return out, nil
-}
-
-// filePixels is File without the scaling: what the loader caches.
-func (p Preprocessor) filePixels(path string) ([]uint8, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	img, err := p.Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p.Pixels(img), nil
 }

@@ -45,13 +45,14 @@
 //
 // Both signatures share one copy of the network: its input is a PlaceholderWithDefault
 // fed directly by serving_default and defaulting, for serving_bytes, to the in-graph
-// preprocessing of image_bytes (a MapDefun over the batch), which mirrors package
-// preprocess step by step (see preprocessBody and docs/preprocessing.md).
+// preprocessing of image_bytes (a MapDefun over the batch): package preprocess's own
+// GraphDef, the graph Predict, PredictBytes and training run, so serving_bytes gives
+// the same bits (docs/preprocessing.md).
 //
 // # Serving from Go
 //
 // Load returns a Model whose Predict (decoded images), PredictBytes (encoded files) and
-// PredictFile (paths) preprocess in Go with preprocess.Preprocessor and run
+// PredictFile (paths) preprocess in-process with preprocess.Preprocessor and run
 // serving_default. A Model is safe for concurrent use: one dispatcher goroutine gathers
 // concurrent calls into batches of up to Options.MaxBatch images, waiting at most
 // Options.MaxDelay for a batch to fill. A bad image is an error for that image only

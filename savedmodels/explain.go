@@ -83,7 +83,7 @@ func (m *Model) imageFloats(img image.Image) ([]float32, error) {
 	if b := img.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, fmt.Errorf("empty image (%d x %d pixels)", b.Dx(), b.Dy())
 	}
-	return m.pre.Floats(img), nil
+	return m.pre.Floats(img)
 }
 
 // explain preprocesses n images with prep and runs serving_gradcam's outputs on the good

@@ -13,6 +13,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -92,7 +93,7 @@ func addPreprocessFunction(def *gpb.GraphDef, meta Metadata) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fdefBytes, err := graphToFunctionDef(body, preprocessFunc, []string{preprocessInput}, []string{preprocessOutput}, []string{preprocessOutput})
+	fdefBytes, err := graphToFunctionDef(body, preprocessFunc, []string{preprocess.GraphInput}, []string{preprocess.GraphOutput}, []string{"pixels"})
 	if err != nil {
 		return "", err
 	}

@@ -27,7 +27,7 @@ func (m *Model) Predict(ctx context.Context, images ...image.Image) ([]Predictio
 		if b.Dx() <= 0 || b.Dy() <= 0 {
 			return nil, fmt.Errorf("empty image (%d x %d pixels)", b.Dx(), b.Dy())
 		}
-		return m.pre.Floats(images[i]), nil
+		return m.pre.Floats(images[i])
 	})
 }
 

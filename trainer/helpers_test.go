@@ -85,11 +85,10 @@ func writeSquarePNGs(t testing.TB, dir string, size int, entries []dataset.Entry
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := preprocess.Decode(b)
+		pix, err := pre.EncodedPixels(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pix := pre.Pixels(img)
 		rgba := image.NewNRGBA(image.Rect(0, 0, size, size))
 		for j, k := 0, 0; j < len(pix); j, k = j+3, k+4 {
 			rgba.Pix[k], rgba.Pix[k+1], rgba.Pix[k+2], rgba.Pix[k+3] = pix[j], pix[j+1], pix[j+2], 0xFF

@@ -1,4 +1,4 @@
-"""Reference preprocessing for dataset tests: PIL and TensorFlow on the same image files.
+"""Reference preprocessing for the preprocess tests: PIL and TensorFlow on the same image files.
 
 usage: dataset_preprocess.py OUTDIR SIZE[,SIZE...] FILE...
 
@@ -8,13 +8,14 @@ resized arrays are named <name>-<S> for each size S:
 
   pildec   uint8 HxWx3  PIL decode, ImageOps.exif_transpose, convert("RGB")
   tfdec    uint8 HxWx3  tf.io.decode_jpeg(channels=3, dct_method="INTEGER_ACCURATE"), which
-                        decodes PNG too (libjpeg ISLOW / libpng; ignores EXIF)
+                        decodes PNG too (libjpeg-turbo ISLOW / libpng; ignores EXIF)
+  updec    uint8 HxWxC  the reference decode, written here in Python: decode_jpeg(channels=0,
+                        INTEGER_ACCURATE), channels 0..2 of RGB(A), channel 0 of gray(+alpha),
+                        EXIF orientation (read by PIL) undone with numpy transposes and flips
+  ref      uint8 SxSx3  the reference preprocessing from updec: tf.image.resize(bilinear,
+                        antialias=True), floor(clip(x, 0, 255) + 0.5), gray repeated to RGB
   pil      uint8 SxSx3  PIL: pildec.resize((S, S), BILINEAR)              (PIL end to end)
-  pilres   uint8 SxSx3  PIL: Image.fromarray(tfdec).resize((S, S), BILINEAR) (resize only)
   tf       f32   SxSx3  tf.image.resize(tfdec, (S, S), "bilinear", antialias=True), unrounded
-  tf2      uint8 SxSx3  the in-graph mirror of the Go path: ScaleAndTranslate(triangle,
-                        antialias) along the width, floor(clip(x, 0, 255) + 0.5003), then
-                        along the height, the same rounding (see package dataset's doc)
 """
 import json
 import os
@@ -25,31 +26,27 @@ from PIL import Image, ImageOps
 import tensorflow as tf
 
 
-def scale_translate(x, out_h, out_w):
-    """One ScaleAndTranslate pass on a [1, h, w, 3] float32 tensor."""
-    h, w = int(x.shape[1]), int(x.shape[2])
-    scale = tf.constant([out_h / h, out_w / w], tf.float32)
-    return tf.raw_ops.ScaleAndTranslate(
-        images=x, size=tf.constant([out_h, out_w], tf.int32), scale=scale,
-        translation=tf.zeros([2], tf.float32), kernel_type="triangle", antialias=True)
+def upright(raw, path):
+    dec = tf.io.decode_jpeg(raw, channels=0, dct_method="INTEGER_ACCURATE").numpy()
+    dec = dec[..., :3] if dec.shape[2] >= 3 else dec[..., :1]
+    o = 1
+    if raw[:2] == b"\xff\xd8":
+        with Image.open(path) as im:
+            o = im.getexif().get(0x0112, 1)
+    if o in (5, 6, 7, 8):
+        dec = dec.transpose(1, 0, 2)
+    if o in (2, 3, 6, 7):
+        dec = dec[:, ::-1]
+    if o in (3, 4, 7, 8):
+        dec = dec[::-1]
+    return np.ascontiguousarray(dec)
 
 
-def round_u8(x):
-    # Round half up like Go's imaging. The 3e-4 nudge: TF samples at float32 positions
-    # (1/scale is inexact), which puts many of Go's exact halves a hair below .5; with it the
-    # mirror matches Go on all but ~0.1 % of values (off by one), without it up to ~3 %.
-    return tf.floor(tf.clip_by_value(x, 0.0, 255.0) + 0.5003)
-
-
-def go_mirror(dec, size):
-    """Width pass, round to uint8 values, height pass, round (disintegration/imaging's order).
-    Both passes always run: a pass at scale 1 is an exact identity, so the graph needs no
-    shape-dependent branch."""
-    x = tf.cast(dec, tf.float32)[None]
-    h = int(dec.shape[0])
-    x = round_u8(scale_translate(x, h, size))
-    x = round_u8(scale_translate(x, size, size))
-    return tf.cast(x[0], tf.uint8).numpy()
+def reference(up, size):
+    """Resize, round half up; gray repeated to RGB."""
+    x = tf.image.resize(tf.cast(up, tf.float32), (size, size), method="bilinear", antialias=True)
+    x = tf.cast(tf.floor(tf.clip_by_value(x, 0.0, 255.0) + 0.5), tf.uint8).numpy()
+    return np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
 
 
 def main():
@@ -66,13 +63,12 @@ def main():
         # INTEGER_FAST, is off by up to ~6 levels from PIL and Go).
         dec = tf.io.decode_jpeg(raw, channels=3, dct_method="INTEGER_ACCURATE")
         arrays["tfdec"] = dec.numpy()
+        arrays["updec"] = upright(raw, path)
         for size in sizes:
             arrays[f"pil-{size}"] = np.asarray(pil_img.resize((size, size), Image.BILINEAR), np.uint8)
-            arrays[f"pilres-{size}"] = np.asarray(
-                Image.fromarray(arrays["tfdec"]).resize((size, size), Image.BILINEAR), np.uint8)
             arrays[f"tf-{size}"] = tf.image.resize(
                 dec, (size, size), method="bilinear", antialias=True).numpy().astype(np.float32)
-            arrays[f"tf2-{size}"] = go_mirror(dec, size)
+            arrays[f"ref-{size}"] = reference(arrays["updec"], size)
         entry = {"path": path, "arrays": {}}
         for name, a in arrays.items():
             a = np.ascontiguousarray(a)
