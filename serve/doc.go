@@ -23,8 +23,8 @@
 //
 // Errors are {"error": "..."} with a 4xx status for the client's mistakes, as TensorFlow
 // Serving's. serving_bytes requests are decoded and preprocessed in Go by the model's
-// preprocess.Preprocessor, which the SavedModel's in-graph serving_bytes mirrors (package
-// savedmodels tests the two together), and batched across requests (Config.MaxBatch,
+// preprocess.Preprocessor, whose graph the SavedModel's serving_bytes embeds (package
+// savedmodels tests the two give the same bits), and batched across requests (Config.MaxBatch,
 // MaxDelay). Being decoded in Go, they may also be DICOM files (Config.DICOMWindow), which
 // TensorFlow Serving itself refuses.
 //
