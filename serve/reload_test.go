@@ -127,7 +127,11 @@ func TestHotReloadUnderLoad(t *testing.T) {
 			t.Fatalf("cp -r: %v: %s", err, out)
 		}
 		waitVersion(t, s, n)
-		s.models.wg.Wait() // the old version is closed once its requests are done
+		select { // the old version is closed once its requests are done
+		case <-old.closed:
+		case <-time.After(time.Minute):
+			t.Fatalf("version %d not closed a minute after the swap to %d", old.n, n)
+		}
 		if _, err := old.model.PredictPixels(context.Background(), f.pixels[0]); !errors.Is(err, savedmodels.ErrClosed) {
 			t.Fatalf("version %d still open after the swap to %d: %v", old.n, n, err)
 		}

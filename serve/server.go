@@ -133,13 +133,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	pollCtx, stopPoll := context.WithCancel(ctx)
-	defer stopPoll()
-	go s.Watch(pollCtx)
+	polling := make(chan struct{})
+	go func() { defer close(polling); s.Watch(pollCtx) }()
+	closeModels := func() { // no poll may load a version once the models are closed
+		stopPoll()
+		<-polling
+		s.Close()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		s.Close()
+		closeModels()
 		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
@@ -148,7 +153,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	err := srv.Shutdown(dctx)
-	s.Close()
+	closeModels()
 	if err != nil {
 		return fmt.Errorf("drain: requests still running after %s: %w", drain, err)
 	}

@@ -30,6 +30,7 @@ type version struct {
 	meta     savedmodels.Metadata
 	sigs     map[string]*pb.SignatureDef
 	inflight sync.WaitGroup
+	closed   chan struct{} // closed once retired and its session closed
 }
 
 // manager keeps the highest version of a TensorFlow Serving model base loaded, polling
@@ -42,8 +43,9 @@ type manager struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu  sync.RWMutex
-	cur *version
+	mu     sync.RWMutex
+	cur    *version
+	closed bool
 
 	seen   map[int64]string // fingerprint of each candidate at the last poll
 	failed map[int64]string // fingerprint that failed to load: retried when it changes
@@ -160,12 +162,17 @@ func (m *manager) open(c candidate) (*version, error) {
 		model.Close()
 		return nil, fmt.Errorf("warm-up of %s: %w", c.dir, err)
 	}
-	return &version{n: c.n, dir: c.dir, model: model, meta: meta, sigs: sigs}, nil
+	return &version{n: c.n, dir: c.dir, model: model, meta: meta, sigs: sigs, closed: make(chan struct{})}, nil
 }
 
 // swap makes v the serving version; the old one is closed once its requests are done.
 func (m *manager) swap(v *version) {
 	m.mu.Lock()
+	if m.closed { // a load that finished after close: nothing serves it
+		m.mu.Unlock()
+		v.model.Close()
+		return
+	}
 	old := m.cur
 	m.cur = v
 	m.mu.Unlock()
@@ -177,11 +184,13 @@ func (m *manager) swap(v *version) {
 	}
 }
 
-// retire closes v, releasing its TensorFlow session, after its last request.
+// retire closes v, releasing its TensorFlow session, after its last request; v.closed
+// is closed then.
 func (m *manager) retire(v *version) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer close(v.closed)
 		v.inflight.Wait()
 		if err := v.model.Close(); err != nil {
 			m.log.Error("closing model version", "version", v.n, "error", err)
@@ -264,11 +273,13 @@ func (m *manager) watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// close retires the serving version and waits until every version is closed.
+// close retires the serving version and waits until every version is closed. A poll
+// still loading then closes what it loaded (swap).
 func (m *manager) close() {
 	m.mu.Lock()
 	old := m.cur
 	m.cur = nil
+	m.closed = true
 	m.mu.Unlock()
 	m.metrics.ready.Set(0)
 	if old != nil {
