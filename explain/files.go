@@ -20,6 +20,7 @@ type Options struct {
 	OutDir string  // where the figures go ("" writes none)
 	Alpha  float64 // heatmap opacity in [0, 1] (0 is valid: DefaultAlpha is the usual)
 	Class  string  // class to explain by name; "" for the predicted one
+	Layer  string  // Grad-CAM's layer; "" for serving_gradcam's (the last conv feature map)
 	Batch  int     // images per model call (default savedmodels.DefaultMaxBatch)
 	Method string  // MethodGradCAM (default) or MethodOcclusion
 	Patch  int     // occlusion patch side (default 32)
@@ -101,6 +102,9 @@ func Files(ctx context.Context, model *savedmodels.Model, paths []string, opts O
 	if opts.Method != MethodGradCAM && opts.Method != MethodOcclusion {
 		return fmt.Errorf("explain: unknown method %q: use %s or %s", opts.Method, MethodGradCAM, MethodOcclusion)
 	}
+	if opts.Layer != "" && opts.Method != MethodGradCAM {
+		return fmt.Errorf("explain: a layer (%s) applies to %s only", opts.Layer, MethodGradCAM)
+	}
 	if !(opts.Alpha >= 0 && opts.Alpha <= 1) {
 		return fmt.Errorf("explain: opacity %v: give a value in [0, 1]", opts.Alpha)
 	}
@@ -162,7 +166,7 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 		}
 		return res, nil
 	}
-	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class}, good...)
+	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class, Layer: opts.Layer}, good...)
 	if err != nil {
 		return nil, err
 	}

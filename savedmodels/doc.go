@@ -41,7 +41,9 @@
 // backbone's last convolutional layer), for the class fed to gradcam/class (a
 // PlaceholderWithDefault over class_id, which Go's Explain feeds for a named class).
 // Models exported before it existed still load and predict; Explain on them fails with
-// ErrNoGradCAM.
+// ErrNoGradCAM. The collection xray_layer_outputs lists the tensors of the layers with a
+// feature map (and the logits), from which Explain adds Grad-CAM of another layer
+// (ExplainOptions.Layer) to the loaded graph.
 //
 // Both signatures share one copy of the network: its input is a PlaceholderWithDefault
 // fed directly by serving_default and defaulting, for serving_bytes, to the in-graph

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/tfgraph"
 )
 
 // ErrNoGradCAM is matched by Explain's error on a SavedModel exported before
@@ -30,6 +32,10 @@ type ExplainOptions struct {
 	// Class is the name of the class to explain (one of Metadata.Classes); "" for the
 	// predicted class.
 	Class string
+	// Layer is the Keras layer whose output Grad-CAM explains; "" for serving_gradcam's
+	// (the backbone's last convolutional feature map). Another layer's ops are added to
+	// the loaded graph on first use; an unknown name matches tfgraph.ErrUnknownLayer.
+	Layer string
 }
 
 // Explanation is the answer of Explain for one image: its prediction and the Grad-CAM
@@ -97,6 +103,10 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 	if m.heatmap.Op == nil {
 		return nil, fmt.Errorf("explain with %s: %w", m.dir, ErrNoGradCAM)
 	}
+	ops, err := m.gradcamFor(opts.Layer)
+	if err != nil {
+		return nil, err
+	}
 	class := -1
 	if opts.Class != "" {
 		class = slices.Index(m.meta.Classes, opts.Class)
@@ -128,7 +138,7 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 		for k, i := range chunk {
 			batch[k] = pixels[i]
 		}
-		res, err := m.runExplain(batch, class)
+		res, err := m.runExplain(ops, batch, class)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +151,7 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 
 // runExplain runs one batch through probabilities, class_id and heatmap, feeding the
 // class to explain unless it is -1 (the predicted one).
-func (m *Model) runExplain(images [][]float32, class int) (res []Explanation, err error) {
+func (m *Model) runExplain(ops gradcamOps, images [][]float32, class int) (res []Explanation, err error) {
 	m.mu.RLock() // Close waits for the run before it drops the session
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -167,9 +177,9 @@ func (m *Model) runExplain(images [][]float32, class int) (res []Explanation, er
 		if err != nil {
 			return nil, err
 		}
-		feeds[m.gradClass] = ct
+		feeds[ops.class] = ct
 	}
-	out, err := m.saved.exec([]tf.Output{m.probs, m.class, m.heatmap}, feeds)
+	out, err := m.saved.exec([]tf.Output{m.probs, m.class, ops.heatmap}, feeds)
 	if err != nil {
 		return nil, fmt.Errorf("explain with %s: %s", m.dir, oneLine(err.Error()))
 	}
@@ -214,16 +224,63 @@ func (m *Model) explanations(out []*tf.Tensor, n, class int) ([]Explanation, err
 	return res, nil
 }
 
-// findGradCAM finds serving_gradcam's heatmap and its class input, if the model has them.
-func (m *Model) findGradCAM(sig *pb.SignatureDef) (err error) {
+// gradcamOps are the tensors of one Grad-CAM computation in the loaded graph.
+type gradcamOps struct{ class, heatmap tf.Output }
+
+// findGradCAM finds serving_gradcam's heatmap and its class input, and the layer outputs
+// other layers' Grad-CAM starts from, if the model has them.
+func (m *Model) findGradCAM(mg *pb.MetaGraphDef) (err error) {
+	sig := mg.SignatureDef[SignatureGradCAM]
 	if sig == nil {
 		return nil
 	}
 	if m.heatmap, err = m.saved.op(sig.Outputs[OutputHeatmap].GetName()); err != nil {
 		return err
 	}
-	m.gradClass, err = m.saved.op(gradcamClassOp + ":0")
-	return err
+	if m.gradClass, err = m.saved.op(gradcamClassOp + ":0"); err != nil {
+		return err
+	}
+	m.layers, m.layerCAMs = map[string]string{}, map[string]gradcamOps{}
+	for _, b := range mg.CollectionDef[layerCollection].GetBytesList().GetValue() {
+		if name, tensor, ok := strings.Cut(string(b), "\t"); ok {
+			m.layers[name] = tensor
+		}
+	}
+	return nil
+}
+
+// gradcamFor returns the Grad-CAM tensors for layer ("" for serving_gradcam's), adding
+// them to the loaded graph on first use (the session runs new ops from its next run).
+func (m *Model) gradcamFor(layer string) (gradcamOps, error) {
+	if layer == "" {
+		return gradcamOps{m.gradClass, m.heatmap}, nil
+	}
+	m.gradMu.Lock()
+	defer m.gradMu.Unlock()
+	if ops, ok := m.layerCAMs[layer]; ok {
+		return ops, nil
+	}
+	tensor, ok := m.layers[layer]
+	if !ok {
+		if len(m.layers) == 0 {
+			return gradcamOps{}, fmt.Errorf("layer %q: %w: this SavedModel lists no layers (exported by an older xray): export it again", layer, tfgraph.ErrUnknownLayer)
+		}
+		return gradcamOps{}, fmt.Errorf("layer %q: %w: the model's layers with a feature map are %s", layer, tfgraph.ErrUnknownLayer, strings.Join(slices.Sorted(maps.Keys(m.layers)), ", "))
+	}
+	feat, err := m.saved.op(tensor)
+	if err != nil {
+		return gradcamOps{}, err
+	}
+	logits, err := m.saved.op(m.layers[logitsKey])
+	if err != nil {
+		return gradcamOps{}, err
+	}
+	ops, err := m.saved.addGradCAM(logits, feat, m.class, m.pre.Size)
+	if err != nil {
+		return gradcamOps{}, fmt.Errorf("layer %q: %w", layer, err)
+	}
+	m.layerCAMs[layer] = ops
+	return ops, nil
 }
 
 // Preprocessor is the preprocessing the model expects (its input size and scaling), as

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -196,4 +197,72 @@ func decodeAll(t testing.TB, files [][]byte) []image.Image {
 		}
 	}
 	return images
+}
+
+// TestExplainLayer: Explain for another layer (ops added to the loaded graph) equals the
+// live graph's Grad-CAM of that layer (tfgraph, checked against Keras for it), also from
+// concurrent calls; an unknown layer is tfgraph.ErrUnknownLayer, naming the choices.
+func TestExplainLayer(t *testing.T) {
+	const size, layer = 128, "conv_pw_11_relu"
+	m, sess := mobileNet(t, size)
+	dir := filepath.Join(t.TempDir(), "savedmodel")
+	if err := Export(dir, sess, m, Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	model, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	files := readFiles(t, xrays(t, 3))
+	images := decodeAll(t, files)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	results := make([][]Explanation, 3)
+	for g := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if results[g], err = model.ExplainWith(ctx, ExplainOptions{Layer: layer}, images...); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	class, heat, err := m.GradCAM(layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, e := range results[0] {
+		ids = append(ids, int64(e.Class))
+	}
+	ct, _ := tf.NewTensor(ids)
+	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, size, goPixels(t, model.pre, files)), class: ct}, []tf.Output{heat}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := flatRows(out[0].Value().([][][]float32))
+	for _, res := range results {
+		var got [][]float32
+		for _, e := range res {
+			got = append(got, e.Heatmap)
+		}
+		approx.WithinRows(t, "Explain "+layer+" vs live graph", got, want, approx.Abs, heatTol)
+	}
+	def, err := model.Explain(ctx, images...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(def[0].Heatmap, results[0][0].Heatmap) {
+		t.Error("the layer's heatmap is the default layer's")
+	}
+	_, err = model.ExplainWith(ctx, ExplainOptions{Layer: "conv_pw_99_relu"}, images...)
+	if !errors.Is(err, tfgraph.ErrUnknownLayer) || !strings.Contains(err.Error(), "conv_pw_13_relu") {
+		t.Errorf("unknown layer: %v", err)
+	}
 }

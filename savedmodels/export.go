@@ -191,7 +191,7 @@ func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
 			SignatureBytes:   e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING),
 			SignatureGradCAM: e.gradcamSignature(),
 		},
-		CollectionDef: e.variableCollections(gdef),
+		CollectionDef: e.collections(gdef),
 	}
 	js, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {

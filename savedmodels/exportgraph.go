@@ -28,6 +28,7 @@ type exportGraph struct {
 	classID tf.Output
 	// serving_gradcam: the class explained (defaults to classID) and the heatmap.
 	gradClass, heatmap tf.Output
+	layerOutputs       []string            // "layer<TAB>tensor" (layerCollection)
 	vars               []*tfgraph.Variable // the model's, to find the same-named ops here
 	// handleName maps a variable's Keras name to its VarHandleOp here: the Keras name
 	// itself where free, so Python's loader names the variables "conv1/kernel:0".

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	gpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
@@ -21,6 +22,11 @@ const (
 	// gradcamClassOp is a PlaceholderWithDefault over class_id: Go's Explain feeds it to
 	// explain another class than the predicted one.
 	gradcamClassOp = gradcamScope + "/class/PlaceholderWithDefault"
+
+	// layerCollection lists "layer<TAB>tensor" for every layer with a spatial output (and
+	// logitsKey<TAB>tensor), so Explain can add Grad-CAM for another layer after loading.
+	layerCollection = "xray_layer_outputs"
+	logitsKey       = ":logits"
 )
 
 // addGradCAM adds the heatmap of the imported network's feature map, for the class fed
@@ -46,6 +52,12 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 	}
 	gs := s.SubScope(gradcamScope)
 	e.gradClass = op.PlaceholderWithDefault(gs.SubScope("class"), e.classID, tf.MakeShape(-1))
+	e.layerOutputs = []string{logitsKey + "\t" + tensorName(logits)}
+	for _, l := range m.Layers {
+		if out, err := m.LayerOutput(l.Name); err == nil && len(l.OutputShape) == 3 && e.graph.Operation(out.Op.Name()) != nil {
+			e.layerOutputs = append(e.layerOutputs, l.Name+"\t"+tensorName(out))
+		}
+	}
 	if name := e.gradClass.Op.Name(); name != gradcamClassOp {
 		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, gradcamClassOp)
 	}
@@ -59,4 +71,15 @@ func (e *exportGraph) gradcamSignature() *pb.SignatureDef {
 	size := e.input.Shape().Size(1)
 	sig.Outputs[OutputHeatmap] = tensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, shapeProto(-1, size, size))
 	return sig
+}
+
+// collections are the variables' collections plus the layer outputs.
+func (e *exportGraph) collections(gdef *gpb.GraphDef) map[string]*pb.CollectionDef {
+	cols := e.variableCollections(gdef)
+	var list [][]byte
+	for _, l := range e.layerOutputs {
+		list = append(list, []byte(l))
+	}
+	cols[layerCollection] = bytesCollection(list)
+	return cols
 }

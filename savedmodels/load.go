@@ -57,9 +57,9 @@ func loadError(dir string, kind error, format string, a ...any) error {
 }
 
 // readSavedModel checks dir before TensorFlow sees it, so the common mistakes get an
-// error that says what to do, and reads the signatures (serving_default checked) and the
-// metadata.
-func readSavedModel(dir string) (map[string]*pb.SignatureDef, Metadata, error) {
+// error that says what to do, and reads the MetaGraph (its serving_default checked) and
+// the metadata.
+func readSavedModel(dir string) (*pb.MetaGraphDef, Metadata, error) {
 	mg, err := readMetaGraph(dir)
 	if err != nil {
 		return nil, Metadata{}, err
@@ -83,7 +83,7 @@ func readSavedModel(dir string) (map[string]*pb.SignatureDef, Metadata, error) {
 	if sh := sig.Inputs[InputImage].GetTensorShape().GetDim(); len(sh) != 4 || sh[1].Size != int64(meta.InputSize) || sh[2].Size != int64(meta.InputSize) {
 		return nil, meta, loadError(dir, ErrDamaged, "metadata input size %d disagrees with the signature's input shape: export the model again", meta.InputSize)
 	}
-	return mg.SignatureDef, meta, nil
+	return mg, meta, nil
 }
 
 // SignatureDefs reads the signatures of the SavedModel in dir (what TensorFlow Serving's

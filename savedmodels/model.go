@@ -59,6 +59,9 @@ type Model struct {
 	class tf.Output
 	// serving_gradcam's heatmap and the class it explains; zero for older models.
 	heatmap, gradClass tf.Output
+	layers             map[string]string // Keras layer -> output tensor, for Grad-CAM of other layers
+	gradMu             sync.Mutex
+	layerCAMs          map[string]gradcamOps // built on first use
 
 	maxBatch int
 	maxDelay time.Duration
@@ -79,11 +82,11 @@ type Model struct {
 // It loads the model with graft and holds the session itself (tfgo would hide it until a
 // GC finalizer), so Close releases the session and the variables' memory at once.
 func Load(dir string, opts Options) (m *Model, err error) {
-	sigs, meta, err := readSavedModel(dir)
+	mg, meta, err := readSavedModel(dir)
 	if err != nil {
 		return nil, err
 	}
-	sig := sigs[SignatureDefault]
+	sig := mg.SignatureDef[SignatureDefault]
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, loadError(dir, ErrDamaged, "%v", r)
@@ -114,7 +117,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 			return nil, loadError(dir, ErrDamaged, "signature %s: %w", SignatureDefault, err)
 		}
 	}
-	if err := m.findGradCAM(sigs[SignatureGradCAM]); err != nil {
+	if err := m.findGradCAM(mg); err != nil {
 		return nil, loadError(dir, ErrDamaged, "signature %s: %w", SignatureGradCAM, err)
 	}
 	m.maxBatch, m.maxDelay = opts.MaxBatch, opts.MaxDelay

@@ -56,7 +56,7 @@ func (m *Model) GradCAM(layer string) (class, heatmap tf.Output, err error) {
 	if err != nil {
 		return tf.Output{}, tf.Output{}, err
 	}
-	s := op.NewScopeWithGraph(m.Graph).SubScope(freeName(m.Graph, "gradcam"))
+	s := op.NewScopeWithGraph(m.Graph).SubScope(FreeName(m.Graph, "gradcam"))
 	class = op.Placeholder(s.SubScope("class"), tf.Int64, op.PlaceholderShape(tf.MakeShape(-1)))
 	heatmap, err = AddGradCAM(s, m.Logits, feat, class, m.Config.InputSize)
 	return class, heatmap, err
@@ -106,8 +106,9 @@ func AddGradCAM(s *op.Scope, logits, features, class tf.Output, size int) (heatm
 	return heatmap, nil
 }
 
-// freeName returns base, or base_N for the smallest N, such that no op of g is under it.
-func freeName(g *tf.Graph, base string) string {
+// FreeName returns base, or base_N for the smallest N, such that no op of g is under it:
+// a scope name for ops added to a finished graph.
+func FreeName(g *tf.Graph, base string) string {
 	used := map[string]bool{}
 	for _, o := range g.Operations() {
 		first, _, _ := strings.Cut(o.Name(), "/")

@@ -48,6 +48,8 @@ func cliError(err error) error {
 		return fmt.Errorf("%w: pass --resume to continue it, or choose another --out", err)
 	case errors.Is(err, savedmodels.ErrNoGradCAM):
 		return fmt.Errorf("%w: export it again with 'xray import-keras' (from its Keras file) or 'xray train --resume --out RUN' with the run's settings (a finished run only exports again)", err)
+	case errors.Is(err, tfgraph.ErrUnknownLayer):
+		return usageError{"--layer: " + err.Error()}
 	case errors.Is(err, explain.ErrBadPatch):
 		return usageError{"--patch/--stride: " + err.Error()}
 	case errors.Is(err, savedmodels.ErrUnknownClass):

@@ -13,7 +13,7 @@ func init() {
 	register(&cli.Command{
 		Name:  "explain",
 		Usage: "show where the model looked: Grad-CAM heatmaps over chest X-rays",
-		UsageText: "xray explain --savedmodel DIR [--out DIR] [--alpha 0.4] [--class NAME] [--method gradcam|occlusion [--patch 32 --stride 16]] IMAGE...\n\n" +
+		UsageText: "xray explain --savedmodel DIR [--out DIR] [--alpha 0.4] [--class NAME] [--layer NAME] [--method gradcam|occlusion [--patch 32 --stride 16]] IMAGE...\n\n" +
 			"For each image, writes OUT/<name>.gradcam.png (the X-ray as the model saw it, in gray,\n" +
 			"with the Grad-CAM heatmap of the predicted class, or of --class, in a perceptual\n" +
 			"colormap; a colorbar; the class and probability in the title) and prints one JSON line:\n" +
@@ -21,7 +21,8 @@ func init() {
 			"\"peak\": {\"x\", \"y\", \"value\"} (in the model's input pixels), \"peak_original\": {\"x\", \"y\"}\n" +
 			"(in the file's pixels), \"overlay\"} or {\"file\", \"error\"}. Images that fail do not stop\n" +
 			"the others; the exit status is then 1. The heatmap comes from the SavedModel's\n" +
-			"serving_gradcam signature (the backbone's last convolutional layer). With --method\n" +
+			"serving_gradcam signature (the backbone's last convolutional layer; --layer NAME explains\n" +
+			"another Keras layer with a feature map, e.g. conv_pw_11_relu). With --method\n" +
 			"occlusion it is instead the drop of the class's probability when a --patch square of the\n" +
 			"input (moved by --stride) is replaced by the image's mean, scaled to [0, 1] (\"max_drop\"\n" +
 			"gives the scale), run through serving_default in batches: OUT/<name>.occlusion.png.\n\n" +
@@ -34,6 +35,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Value: "explanations", Usage: "`DIR` for the overlay PNGs", EnvVars: []string{"XRAY_OUT"}},
 			&cli.Float64Flag{Name: "alpha", Value: explain.DefaultAlpha, Usage: "heatmap opacity over the X-ray, 0 to 1", EnvVars: []string{"XRAY_ALPHA"}},
 			&cli.StringFlag{Name: "class", Usage: "explain the class `NAME` (one of the model's classes) instead of the predicted one", EnvVars: []string{"XRAY_CLASS"}},
+			&cli.StringFlag{Name: "layer", Usage: "Grad-CAM of the Keras layer `NAME` (a feature map, e.g. conv_pw_11_relu) instead of the last convolutional one", EnvVars: []string{"XRAY_LAYER"}},
 			&cli.StringFlag{Name: "method", Value: explain.MethodGradCAM, Usage: "`METHOD`: gradcam (serving_gradcam) or occlusion (probability drop under a moving patch)", EnvVars: []string{"XRAY_METHOD"}},
 			&cli.IntFlag{Name: "patch", Value: 32, Usage: "occlusion patch side in input pixels (`N`)", EnvVars: []string{"XRAY_PATCH"}},
 			&cli.IntFlag{Name: "stride", Value: 16, Usage: "occlusion patch step in input pixels (`N`)", EnvVars: []string{"XRAY_STRIDE"}},
@@ -58,6 +60,9 @@ func explainAction(c *cli.Context) error {
 	if m := c.String("method"); m != explain.MethodGradCAM && m != explain.MethodOcclusion {
 		return usagef("--method %q: use %s or %s", m, explain.MethodGradCAM, explain.MethodOcclusion)
 	}
+	if c.String("layer") != "" && c.String("method") != explain.MethodGradCAM {
+		return usagef("--layer applies to --method %s only", explain.MethodGradCAM)
+	}
 	if c.Int("patch") < 1 || c.Int("stride") < 1 {
 		return usagef("--patch %d --stride %d: give 1 or more", c.Int("patch"), c.Int("stride"))
 	}
@@ -76,7 +81,7 @@ func explainAction(c *cli.Context) error {
 	logDevice(c.App.ErrWriter, "explaining")
 	enc := json.NewEncoder(c.App.Writer)
 	failed, n := 0, 0
-	opts := explain.Options{OutDir: c.String("out"), Alpha: c.Float64("alpha"), Class: c.String("class"), Batch: c.Int("batch"),
+	opts := explain.Options{OutDir: c.String("out"), Alpha: c.Float64("alpha"), Class: c.String("class"), Layer: c.String("layer"), Batch: c.Int("batch"),
 		Method: c.String("method"), Patch: c.Int("patch"), Stride: c.Int("stride"), DICOMWindow: window}
 	err = explain.Files(c.Context, model, c.Args().Slice(), opts, func(rs []explain.Result) error {
 		for _, r := range rs {

@@ -170,4 +170,10 @@ func TestExplainOcclusion(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "--patch") {
 		t.Errorf("--patch 64 on a 32 px model: exit %d, %q", code, stderr)
 	}
+	// The tiny model is not a tfgraph model: it lists no layers (savedmodels
+	// TestExplainLayer explains another layer of MobileNet).
+	code, _, stderr = runCLI(t, "explain", "--savedmodel", dir, "--out", out, "--layer", "conv_pw_11_relu", files[0])
+	if code != exitUsage || !strings.Contains(stderr, "--layer") {
+		t.Errorf("--layer on a model without layers: exit %d, %q", code, stderr)
+	}
 }
