@@ -154,6 +154,9 @@ func (w *dicomWalker) element(end, depth int) (tag.Tag, error) {
 	case kind == tag.VRPixelData && vl == undefinedLen:
 		return t, w.fragments(end)
 	}
+	if vr == "OW" && vl%2 != 0 { // the library reads OW as 16-bit words
+		return t, fmt.Errorf("%w: element %v at byte %d: OW value of odd length %d", ErrDICOM, t, at, vl)
+	}
 	return t, w.skip(end, vl, t, at)
 }
 
