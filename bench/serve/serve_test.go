@@ -11,7 +11,9 @@
 // XRAY_BENCH_MODEL is a SavedModel directory (default: an untrained MobileNet at 224 px,
 // exported to a temporary directory; the network's cost is the same trained or not);
 // XRAY_BENCH_DATA any Kermany tree (default testdata/chest_xray); XRAY_BENCH_REQUESTS the
-// requests per client (default 10). Each run is bounded by that count and by a minute.
+// requests per client (default 10); XRAY_BENCH_CLIENTS the client counts (default 1,8,32);
+// XRAY_BENCH_MAX_DELAY the batching wait of both servers (default 5ms, xray serve's). Each
+// run is bounded by its request count and by a minute.
 package serve
 
 import (
@@ -46,14 +48,33 @@ import (
 
 const (
 	maxBatch = 32
-	maxDelay = 5 * time.Millisecond // xray serve's default
 	runLimit = time.Minute
 )
+
+// maxDelay is xray serve's default batching wait, or XRAY_BENCH_MAX_DELAY.
+var maxDelay = 5 * time.Millisecond
 
 func BenchmarkServe(b *testing.B) {
 	model := benchModel(b)
 	bodies := benchBodies(b)
 	perClient := 10
+	if s := os.Getenv("XRAY_BENCH_MAX_DELAY"); s != "" {
+		var err error
+		if maxDelay, err = time.ParseDuration(s); err != nil {
+			b.Fatalf("XRAY_BENCH_MAX_DELAY=%q: %v", s, err)
+		}
+	}
+	levels := []int{1, 8, 32}
+	if s := os.Getenv("XRAY_BENCH_CLIENTS"); s != "" {
+		levels = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 1 {
+				b.Fatalf("XRAY_BENCH_CLIENTS=%q: give client counts like 1,8,32", s)
+			}
+			levels = append(levels, n)
+		}
+	}
 	if s := os.Getenv("XRAY_BENCH_REQUESTS"); s != "" {
 		var err error
 		if perClient, err = strconv.Atoi(s); err != nil || perClient < 1 {
@@ -65,7 +86,7 @@ func BenchmarkServe(b *testing.B) {
 		fmt.Printf("%d requests per client, one %d-image rotation of X-ray JPEGs, max batch %d, max delay %s\n",
 			perClient, len(bodies), maxBatch, maxDelay)
 		fmt.Printf("%-8s %-11s %9s %9s %9s\n", "clients", "server", "req/s", "p50 ms", "p99 ms")
-		for _, clients := range []int{1, 8, 32} {
+		for _, clients := range levels {
 			var res [2]result
 			for i, s := range servers {
 				run(b, s.url, bodies, clients, 2*clients) // warm-up: connections, batch shapes
