@@ -15,7 +15,7 @@ import (
 
 // Extensions are the file name endings (lower-cased) a directory walk picks up; other
 // files and hidden ones (a leading dot) are passed over.
-var Extensions = []string{".jpeg", ".jpg", ".png", ".dcm"}
+var Extensions = []string{".jpeg", ".jpg", ".png", ".dcm", ".dicom", ".dic"}
 
 // ErrNoInput is wrapped by Input's error when the input names nothing to predict: a
 // missing path, a glob that matches no file.

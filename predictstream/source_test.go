@@ -38,8 +38,8 @@ func touch(t *testing.T, paths ...string) {
 func TestInput(t *testing.T) {
 	root := t.TempDir()
 	j := func(p ...string) string { return filepath.Join(append([]string{root}, p...)...) }
-	touch(t, j("b.jpeg"), j("a.PNG"), j("sub", "c.jpg"), j("notes.txt"), j(".hidden.jpeg"), j(".git", "d.jpeg"), j("z", "e.jpeg"))
-	want := []string{j("a.PNG"), j("b.jpeg"), j("sub", "c.jpg"), j("z", "e.jpeg")} // lexical walk order
+	touch(t, j("b.jpeg"), j("a.PNG"), j("sub", "c.jpg"), j("notes.txt"), j(".hidden.jpeg"), j(".git", "d.jpeg"), j("z", "e.jpeg"), j("z", "f.dcm"))
+	want := []string{j("a.PNG"), j("b.jpeg"), j("sub", "c.jpg"), j("z", "e.jpeg"), j("z", "f.dcm")} // lexical walk order
 
 	src, err := Input(root)
 	if err != nil {
