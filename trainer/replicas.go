@@ -73,10 +73,7 @@ func parseDevices(spec string, gpu bool) (devs []string, cpus int, err error) {
 			cpus = max(cpus, i+1)
 		}
 	}
-	if len(devs) == 1 {
-		return nil, cpus, nil // one device: the plain graph, placed by the session
-	}
-	return devs, cpus, nil
+	return devs, cpus, nil // one listed device is one replica: the graph placed on it
 }
 
 // shares splits n images over k replicas as tf.distribute does.

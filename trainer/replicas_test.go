@@ -151,6 +151,7 @@ func TestParseDevices(t *testing.T) {
 		{"2", true, []string{"/device:GPU:0", "/device:GPU:1"}, 0},
 		{"gpu:0, GPU:1", false, []string{"/device:GPU:0", "/device:GPU:1"}, 0},
 		{"CPU:1,CPU:0", false, []string{"/device:CPU:1", "/device:CPU:0"}, 2},
+		{"GPU:1", false, []string{"/device:GPU:1"}, 0},
 	} {
 		got, cpus, err := parseDevices(c.spec, c.gpu)
 		if err != nil || !slices.Equal(got, c.want) || cpus != c.cpus {

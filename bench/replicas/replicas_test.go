@@ -12,10 +12,15 @@
 // logical devices share the same cores that one device already keeps busy, so the
 // efficiency shows the replication's overhead, not a speed-up. Plain `go test` runs none
 // of this.
+//
+// Beside it, the same with Keras 3 (scripts/ref/trainer_bench.py): model.fit on one device
+// and under MirroredStrategy over the same number of logical CPU devices (CPU runs only),
+// and the ratio of xray's replicated img/s to Keras's (x-keras-N).
 package replicas
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,9 +65,43 @@ func BenchmarkReplicas(b *testing.B) {
 		b.ReportMetric(one, "img/s-1")
 		b.ReportMetric(many, "img/s-N")
 		b.ReportMetric(eff, "efficiency")
-		b.Logf("MobileNet %d px, batch %d, device %s: 1 device %.2f img/s, %d replicas (%s) %.2f img/s: speed-up %.2f, scaling efficiency %.2f",
+		b.Logf("xray, MobileNet %d px, batch %d, device %s: 1 device %.2f img/s, %d replicas (%s) %.2f img/s: speed-up %.2f, scaling efficiency %.2f",
 			size, batchSize, device, one, n, devices, many, many/one, eff)
+		if device != trainer.DeviceCPU {
+			continue
+		}
+		kOne, kMany := keras(b, manifest, size, 1), keras(b, manifest, size, n)
+		b.ReportMetric(kMany/(float64(n)*kOne), "keras-efficiency")
+		b.ReportMetric(many/kMany, "x-keras-N")
+		b.Logf("Keras MirroredStrategy: 1 device %.2f img/s, %d logical CPU devices %.2f img/s: speed-up %.2f, scaling efficiency %.2f; xray / Keras with %d replicas: %.2f",
+			kOne, n, kMany, kMany/kOne, kMany/(float64(n)*kOne), n, many/kMany)
 	}
+}
+
+// keras runs model.fit on the benchmark's images with replicas logical CPU devices and
+// returns its images per second (the fastest epoch after the first).
+func keras(b *testing.B, manifest string, size, replicas int) float64 {
+	m, err := dataset.ReadManifest(manifest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var list strings.Builder
+	for _, e := range m.Entries {
+		list.WriteString(filepath.Join(m.Root, filepath.FromSlash(e.Path)) + "\n")
+	}
+	path := filepath.Join(b.TempDir(), "images.txt")
+	if err := os.WriteFile(path, []byte(list.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out := pyref.Run(b, pyref.Script("trainer_bench.py"), "--arch", "mobilenet", "--size", strconv.Itoa(size),
+		"--batch", strconv.Itoa(batchSize), "--epochs", strconv.Itoa(epochs), "--list", path, "--replicas", strconv.Itoa(replicas))
+	var r struct {
+		ImagesPerS float64 `json:"images_per_s"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("trainer_bench.py: %v: %s", err, out)
+	}
+	return r.ImagesPerS
 }
 
 // throughput trains once and returns the images per second of the fastest epoch after the first.

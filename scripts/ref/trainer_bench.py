@@ -1,6 +1,6 @@
 """Keras side of bench/train: training throughput of model.fit on the paper's model.
 
-  trainer_bench.py --arch mobilenet --size 256 --batch 20 --epochs 3 --list LIST
+  trainer_bench.py --arch mobilenet --size 256 --batch 20 --epochs 3 --list LIST [--replicas 2]
 
 LIST holds one image path per line. The images are decoded and resized (PIL, bilinear)
 to size x size and scaled to [0, 1] before timing, so fit reads them from memory, as
@@ -10,6 +10,9 @@ head), compiled as the paper trains: SGD(0.001), categorical cross-entropy, accu
 Prints JSON: {"epoch_seconds": [...], "images": N, "images_per_s": <N / the fastest
 epoch after the first (which includes tracing); the fastest, as other load on the
 machine only ever slows an epoch down>, "keras": version, "jit_compile": bool}.
+
+With --replicas N > 1 the model is built and fit under tf.distribute.MirroredStrategy over N
+logical CPU devices (bench/replicas' Keras side; the batch is the global batch).
 """
 
 import argparse
@@ -45,7 +48,15 @@ def main():
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--list", required=True)
+    ap.add_argument("--replicas", type=int, default=1)
     a = ap.parse_args()
+    strategy = None
+    if a.replicas > 1:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * a.replicas)
+        strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(a.replicas)])
 
     paths = [p.strip() for p in open(a.list) if p.strip()]
     x = np.stack([
@@ -54,8 +65,17 @@ def main():
     ])
     y = np.eye(2, dtype=np.float32)[np.arange(len(paths)) % 2]
 
-    _, model, _, _ = ref.build(a.arch, a.size, "avg")
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+    if strategy is None:
+        _, model, _, _ = ref.build(a.arch, a.size, "avg")
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+    else:
+        from trainer_mirrored_steps import build_in_scope
+
+        a.pool = "avg"
+        keras.backend.clear_session()
+        with strategy.scope():
+            model = build_in_scope(a)
+            model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     model.fit(x, y, batch_size=a.batch, epochs=a.epochs, shuffle=True, verbose=0, callbacks=[timer])
     steady = timer.seconds[1:] or timer.seconds
