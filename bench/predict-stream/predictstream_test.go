@@ -1,0 +1,127 @@
+// Package predictstream benchmarks archive-scale prediction, whole processes on the same
+// files: streaming `xray predict --input LIST --out FILE` against the Python reference
+// (scripts/ref/predict_stream_ref.py: tf.saved_model.load, serving_bytes a batch at a
+// time), and `xray batch` (the Beam pipeline on Prism, in process) with GOMAXPROCS 1 and 2
+// (Prism runs one in-process SDK worker; its parallelism is its bundles on the cores the
+// process has). It prints images per second and the ratios. Not part of the tests:
+//
+//	source scripts/env.sh
+//	go test ./bench/predict-stream -run '^$' -bench . -benchtime 1x
+//	XRAY_BENCH_DATA=$PWD/../shared/data/kermany-224/train XRAY_BENCH_N=2000 go test ./bench/predict-stream -run '^$' -bench . -benchtime 1x
+//
+// XRAY_BENCH_DATA is a folder searched for *.jpeg two levels down (default
+// testdata/chest_xray/*/*, 161 images), XRAY_BENCH_N caps the files (default all),
+// XRAY_BENCH_MODEL a SavedModel (default an untrained MobileNet exported at 224 px).
+package predictstream
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+func benchModel(b *testing.B) string {
+	b.Helper()
+	if dir := os.Getenv("XRAY_BENCH_MODEL"); dir != "" {
+		return dir
+	}
+	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: 224})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(b.TempDir(), "savedmodel")
+	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchFiles writes the list of files and returns it with their count and a directory
+// of links to them (the Beam pipeline's glob).
+func benchFiles(b *testing.B) (list, dir string, n int) {
+	b.Helper()
+	root := os.Getenv("XRAY_BENCH_DATA")
+	if root == "" {
+		root = filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "*")
+	}
+	files, _ := filepath.Glob(filepath.Join(root, "*", "*.jpeg"))
+	if s := os.Getenv("XRAY_BENCH_N"); s != "" {
+		k, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("XRAY_BENCH_N=%q: %v", s, err)
+		}
+		files = files[:min(k, len(files))]
+	}
+	if len(files) == 0 {
+		b.Fatalf("no *.jpeg under %s/*", root)
+	}
+	tmp := b.TempDir()
+	dir = filepath.Join(tmp, "links")
+	os.Mkdir(dir, 0o755)
+	for i, f := range files {
+		abs, _ := filepath.Abs(f)
+		files[i] = filepath.Join(dir, fmt.Sprintf("%06d.jpeg", i))
+		if err := os.Symlink(abs, files[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	list = filepath.Join(tmp, "list.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(files, "\n")+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return list, dir, len(files)
+}
+
+// timed runs a command to the end and returns its wall-clock seconds.
+func timed(b *testing.B, env []string, name string, args ...string) float64 {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return time.Since(start).Seconds()
+}
+
+func BenchmarkPredictStream(b *testing.B) {
+	python := pyref.Require(b)
+	model := benchModel(b)
+	list, dir, n := benchFiles(b)
+	bin := filepath.Join(b.TempDir(), "xray")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/xraylab/xray/cmd/xray").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	tmp := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		out := func(name string) string { os.RemoveAll(filepath.Join(tmp, name)); return filepath.Join(tmp, name) }
+		xray := timed(b, nil, bin, "predict", "--savedmodel", model, "--input", list, "--out", out("x.jsonl"))
+		py := timed(b, nil, python, pyref.Script("predict_stream_ref.py"), model, list, out("p.jsonl"), "32")
+		beam1 := timed(b, []string{"GOMAXPROCS=1"}, bin, "batch", "--savedmodel", model, "--input", filepath.Join(dir, "*.jpeg"), "--output", out("b1"))
+		beam2 := timed(b, []string{"GOMAXPROCS=2"}, bin, "batch", "--savedmodel", model, "--input", filepath.Join(dir, "*.jpeg"), "--output", out("b2"))
+		r := func(s float64) float64 { return float64(n) / s }
+		fmt.Printf("%d files, whole processes: xray predict --input %.1f img/s, Python %.1f img/s (xray/Python %.2fx); xray batch on Prism GOMAXPROCS=1 %.1f img/s, GOMAXPROCS=2 %.1f img/s (2 vs 1: %.2fx; Beam on Prism / streaming predict: %.2fx)\n",
+			n, r(xray), r(py), py/xray, r(beam1), r(beam2), beam1/beam2, xray/beam2)
+		b.ReportMetric(r(xray), "xray-img/s")
+		b.ReportMetric(r(py), "python-img/s")
+		b.ReportMetric(r(beam2), "beam-img/s")
+	}
+}
