@@ -54,7 +54,7 @@ vet: check-tf
 # batching, Close during calls) under the race detector.
 test: setup vet
 	$(GO) test -count=1 -timeout 45m ./...
-	$(GO) test -count=1 -race -run 'TestPredictConcurrent|TestPredictBatchesConcurrentCalls|TestPredictContext|TestClose' ./savedmodels/
+	$(GO) test -count=1 -race -run 'TestPredictConcurrent|TestPredictBatchesConcurrentCalls|TestPredictContext|TestClose|TestExplainClassesAndErrors' ./savedmodels/
 	cd examples/service && $(GO) build -o /dev/null ./... && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 version: setup build
