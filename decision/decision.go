@@ -39,6 +39,10 @@ const DefaultRule = Youden
 // validation scores (J <= 0): there is no operating point worth storing.
 var ErrNoSeparation = errors.New("the validation scores do not separate the classes (Youden's J <= 0)")
 
+// ErrNotBinary is wrapped when a decision threshold is asked of a model or data with
+// other than two classes: a threshold on p(pneumonia) needs exactly normal and pneumonia.
+var ErrNotBinary = errors.New("a decision threshold applies to two-class models only (use argmax)")
+
 // ErrOneClass is returned by Choose when the validation labels hold only one class.
 var ErrOneClass = errors.New("choosing a threshold needs validation images of both classes")
 

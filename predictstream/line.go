@@ -15,13 +15,15 @@ type Line struct {
 	File  string
 	DICOM *preprocess.DICOMInfo // the header of a DICOM file; nil for other files
 	savedmodels.Prediction
+	Classes []string // the model's class names by id (Metadata.Classes)
 }
 
 // MarshalJSON writes {"file", "class", "class_id", "probability" (of that class),
-// "probabilities" ([normal, pneumonia]), "decision_id" (by the model's operating
-// threshold)}, with "sop_instance_uid" and "view_position" (when present) for a DICOM
-// file and nothing that identifies the patient, or {"file", "error"} for a file that
-// failed.
+// "probabilities" (by class id: [normal, pneumonia] for the paper's models),
+// "class_probabilities" (the same by class name), "decision_id" (by the model's
+// operating threshold)}, with "sop_instance_uid" and "view_position" (when present) for
+// a DICOM file and nothing that identifies the patient, or {"file", "error"} for a file
+// that failed.
 func (p Line) MarshalJSON() ([]byte, error) {
 	if p.Err != nil {
 		return json.Marshal(struct {
@@ -34,15 +36,28 @@ func (p Line) MarshalJSON() ([]byte, error) {
 		sop, view = p.DICOM.SOPInstanceUID, p.DICOM.ViewPosition
 	}
 	return json.Marshal(struct {
-		File           string     `json:"file"`
-		Class          string     `json:"class"`
-		ClassID        int        `json:"class_id"`
-		Probability    float32    `json:"probability"`
-		Probabilities  [2]float32 `json:"probabilities"`
-		DecisionID     int        `json:"decision_id"`
-		SOPInstanceUID string     `json:"sop_instance_uid,omitempty"`
-		ViewPosition   string     `json:"view_position,omitempty"`
-	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities, p.Decision, sop, view})
+		File           string             `json:"file"`
+		Class          string             `json:"class"`
+		ClassID        int                `json:"class_id"`
+		Probability    float32            `json:"probability"`
+		Probabilities  []float32          `json:"probabilities"`
+		Named          map[string]float32 `json:"class_probabilities,omitempty"`
+		DecisionID     int                `json:"decision_id"`
+		SOPInstanceUID string             `json:"sop_instance_uid,omitempty"`
+		ViewPosition   string             `json:"view_position,omitempty"`
+	}{p.File, p.Label, p.Class, p.Probabilities[p.Class], p.Probabilities, p.named(), p.Decision, sop, view})
+}
+
+// named maps each class name to its probability (nil without Classes).
+func (p Line) named() map[string]float32 {
+	if len(p.Classes) != len(p.Probabilities) {
+		return nil
+	}
+	out := make(map[string]float32, len(p.Probabilities))
+	for i, v := range p.Probabilities {
+		out[p.Classes[i]] = v
+	}
+	return out
 }
 
 // Message is Err's text without the file name that starts it (the output shows the file

@@ -16,7 +16,7 @@ func TestOutputResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := Line{File: "a.jpeg", Prediction: savedmodels.Prediction{Class: 1, Label: "pneumonia", Probabilities: [2]float32{0.25, 0.75}, Decision: 1}}
+	good := Line{File: "a.jpeg", Prediction: savedmodels.Prediction{Class: 1, Label: "pneumonia", Probabilities: []float32{0.25, 0.75}, Decision: 1}}
 	bad := Line{File: "b.jpeg", Prediction: savedmodels.Prediction{Err: errors.New("b.jpeg: not an image")}}
 	if err := o.Write([]Line{good, bad}); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestOutputResume(t *testing.T) {
 	if n, failed := o.Counts(); n != 2 || failed != 1 {
 		t.Errorf("Counts = %d, %d; want 2 lines, 1 error", n, failed)
 	}
-	c := Line{File: "c.jpeg", Prediction: savedmodels.Prediction{Label: "normal", Probabilities: [2]float32{0.5, 0.5}}}
+	c := Line{File: "c.jpeg", Prediction: savedmodels.Prediction{Label: "normal", Probabilities: []float32{0.5, 0.5}}}
 	if err := o.Write([]Line{c}); err != nil {
 		t.Fatal(err)
 	}

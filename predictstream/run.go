@@ -158,8 +158,9 @@ func predict(ctx context.Context, m *savedmodels.Model, lines []Line) error {
 	if err != nil {
 		return err
 	}
+	classes := m.Metadata().Classes
 	for k, i := range which {
-		lines[i].Prediction = preds[k]
+		lines[i].Prediction, lines[i].Classes = preds[k], classes
 		if preds[k].Err == nil {
 			lines[i].DICOM = dicomInfo(lines[i].File)
 		}

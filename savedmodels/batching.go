@@ -9,7 +9,7 @@ import (
 type request struct {
 	ctx    context.Context
 	pixels [][]float32 // preprocessed, one per image
-	probs  [][2]float32
+	probs  [][]float32
 	class  []int
 	err    error
 	done   chan struct{}
@@ -110,11 +110,11 @@ func (m *Model) run(batch []*request) {
 	if len(live) == 0 {
 		return
 	}
-	probs := make([][2]float32, 0, len(images))
+	probs := make([][]float32, 0, len(images))
 	class := make([]int, 0, len(images))
 	var err error
 	for start := 0; start < len(images) && err == nil; start += m.maxBatch {
-		var p [][2]float32
+		var p [][]float32
 		var c []int
 		p, c, err = m.runBatch(images[start:min(start+m.maxBatch, len(images))])
 		probs, class = append(probs, p...), append(class, c...)

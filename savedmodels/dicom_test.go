@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,7 +51,7 @@ func TestPredictDICOM(t *testing.T) {
 	}
 	want := byFile[0].Probabilities[1]
 	for i, p := range paths {
-		if byFile[i].Err != nil || byBytes[i] != byFile[i] {
+		if byFile[i].Err != nil || !reflect.DeepEqual(byBytes[i], byFile[i]) {
 			t.Fatalf("%s: PredictFile %+v, PredictBytes %+v", filepath.Base(p), byFile[i], byBytes[i])
 		}
 		d := math.Abs(float64(byFile[i].Probabilities[1] - want))
@@ -70,7 +72,7 @@ func TestPredictDICOM(t *testing.T) {
 	if err != nil || got[0].Err != nil {
 		t.Fatal(err, got[0].Err)
 	}
-	if got[0].Probabilities == byFile[1].Probabilities {
+	if slices.Equal(got[0].Probabilities, byFile[1].Probabilities) {
 		t.Errorf("Options.DICOMWindow had no effect: %v", got[0].Probabilities)
 	}
 }

@@ -205,11 +205,11 @@ func (m *Model) explanations(out []*tf.Tensor, n, class int) ([]Explanation, err
 	res := make([]Explanation, n)
 	for i := range res {
 		c := int(cv[i])
-		if len(pv[i]) != 2 || c < 0 || c > 1 {
-			return nil, fmt.Errorf("explain with %s: probabilities %v / class %d out of range", m.dir, pv[i], c)
+		if k := len(m.meta.Classes); len(pv[i]) != k || c < 0 || c >= k {
+			return nil, fmt.Errorf("explain with %s: probabilities %v / class %d out of range for %d classes", m.dir, pv[i], c, k)
 		}
 		p := &res[i].Prediction
-		p.Class, p.Probabilities, p.Label = c, [2]float32{pv[i][0], pv[i][1]}, m.meta.Classes[c]
+		p.Class, p.Probabilities, p.Label = c, pv[i], m.meta.Classes[c]
 		p.Decision = m.meta.Decide(p.Probabilities)
 		res[i].Explained, res[i].Size, res[i].Heatmap = c, s, heat[i*s*s:(i+1)*s*s]
 		if class >= 0 {

@@ -138,7 +138,7 @@ func TestExplainClassesAndErrors(t *testing.T) {
 				return
 			}
 			for i := range got {
-				if !slices.Equal(got[i].Heatmap, want[i].Heatmap) || got[i].Probabilities != want[i].Probabilities {
+				if !slices.Equal(got[i].Heatmap, want[i].Heatmap) || !slices.Equal(got[i].Probabilities, want[i].Probabilities) {
 					t.Errorf("concurrent Explain of image %d differs", i)
 				}
 			}

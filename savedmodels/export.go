@@ -223,7 +223,7 @@ func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataT
 	return &pb.SignatureDef{
 		Inputs: map[string]*pb.TensorInfo{inName: tensorInfo(in, dtype, inShape)},
 		Outputs: map[string]*pb.TensorInfo{
-			OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, 2)),
+			OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, e.classes())),
 			OutputClassID:       tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
 		},
 		//lint:ignore SA1019 tf.saved_model.save still writes it, and TensorFlow Serving before 2.4 checks it.
@@ -306,4 +306,12 @@ func sortedVars(vars []*tfgraph.Variable) []int {
 	}
 	sort.Slice(idx, func(a, b int) bool { return vars[idx[a]].Name < vars[idx[b]].Name })
 	return idx
+}
+
+// classes is the width of the probabilities output (2 when the graph does not know it).
+func (e *exportGraph) classes() int64 {
+	if sh := e.probs.Shape(); sh.NumDimensions() == 2 && sh.Size(1) > 0 {
+		return sh.Size(1)
+	}
+	return tfgraph.NumClasses
 }

@@ -103,7 +103,7 @@ func TestExportRoundTrip(t *testing.T) {
 			d := approx.WithinRows(t, "Python serving_bytes vs live graph on Go-preprocessed pixels", py.Bytes.Probabilities, live, approx.Abs, bytesProbTol)
 			t.Logf("Python serving_bytes vs live graph on Go-preprocessed pixels: %v", d)
 			checkExplain(t, model, sess, m, images, pixels, py)
-			checkPythonSignatures(t, py, size)
+			checkPythonSignatures(t, py, size, 2)
 			checkPythonVariables(t, py, m)
 			checkSavedModelCLI(t, dir, size)
 		})
@@ -183,7 +183,7 @@ func requireSensitive(t testing.TB, live [][]float32) {
 	}
 }
 
-func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
+func checkPythonSignatures(t *testing.T, py *pyResult, size, classes int) {
 	t.Helper()
 	type spec struct {
 		dtype string
@@ -195,7 +195,7 @@ func checkPythonSignatures(t *testing.T, py *pyResult, size int) {
 		SignatureGradCAM: {"in:" + InputImageBytes: {"string", "[-1]"}, "out:" + OutputHeatmap: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size)})}},
 	}
 	for name, w := range want {
-		w["out:"+OutputProbabilities] = spec{"float32", "[-1 2]"}
+		w["out:"+OutputProbabilities] = spec{"float32", fmt.Sprint([]int64{-1, int64(classes)})}
 		w["out:"+OutputClassID] = spec{"int64", "[-1]"}
 		sig, ok := py.Signatures[name]
 		if !ok {

@@ -13,6 +13,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/labels"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -83,6 +84,9 @@ func readSavedModel(dir string) (*pb.MetaGraphDef, Metadata, error) {
 	if sh := sig.Inputs[InputImage].GetTensorShape().GetDim(); len(sh) != 4 || sh[1].Size != int64(meta.InputSize) || sh[2].Size != int64(meta.InputSize) {
 		return nil, meta, loadError(dir, ErrDamaged, "metadata input size %d disagrees with the signature's input shape: export the model again", meta.InputSize)
 	}
+	if sh := sig.Outputs[OutputProbabilities].GetTensorShape().GetDim(); len(sh) != 2 || sh[1].Size != int64(len(meta.Classes)) {
+		return nil, meta, loadError(dir, ErrDamaged, "metadata's %d class names disagree with the signature's probabilities shape: export the model again", len(meta.Classes))
+	}
 	return mg, meta, nil
 }
 
@@ -150,8 +154,8 @@ func readMetadata(dir string, mg *pb.MetaGraphDef) (Metadata, error) {
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)
 	}
-	if len(meta.Classes) != 2 {
-		return meta, loadError(dir, ErrDamaged, "%s: %d class names, want 2: export the model again", MetadataFile, len(meta.Classes))
+	if _, err := labels.New(meta.Classes...); err != nil {
+		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)
 	}
 	if err := meta.preprocessor().Validate(); err != nil {
 		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)

@@ -28,18 +28,32 @@ type Metadata struct {
 	Threshold *decision.Threshold `json:"threshold,omitempty"`
 }
 
-// Decide is the class by the model's operating threshold, by argmax when it has none.
-func (m Metadata) Decide(probs [2]float32) int {
-	var t decision.Threshold
-	if m.Threshold != nil {
-		t = *m.Threshold
+// Decide is the class by the model's operating threshold, by argmax when it has none
+// (a threshold exists only for two classes; see validateThreshold).
+func (m Metadata) Decide(probs []float32) int {
+	if m.Threshold == nil || len(probs) != 2 {
+		return argmaxClass(probs)
 	}
-	return t.Class([2]float64{float64(probs[0]), float64(probs[1])})
+	return m.Threshold.Class([2]float64{float64(probs[0]), float64(probs[1])})
+}
+
+// argmaxClass is the first index of the largest value, as tf.argmax.
+func argmaxClass(p []float32) int {
+	k := 0
+	for i, v := range p {
+		if v > p[k] {
+			k = i
+		}
+	}
+	return k
 }
 
 // validateThreshold checks a stored operating point.
 func (m Metadata) validateThreshold() error {
 	if t := m.Threshold; t != nil {
+		if len(m.Classes) != 2 {
+			return fmt.Errorf("%w: the model has %d classes (%s)", decision.ErrNotBinary, len(m.Classes), strings.Join(m.Classes, ","))
+		}
 		if _, err := decision.ParseRule(string(t.Rule)); err != nil {
 			return err
 		}
@@ -93,8 +107,11 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 	if len(meta.Classes) == 0 {
 		meta.Classes = labels.Default().Names()
 	}
-	if len(meta.Classes) != 2 {
-		return meta, fmt.Errorf("metadata: %d class names %q, the model has 2 outputs", len(meta.Classes), meta.Classes)
+	if _, err := labels.New(meta.Classes...); err != nil {
+		return meta, fmt.Errorf("metadata: %w", err)
+	}
+	if n := outputWidth(m); len(meta.Classes) != n {
+		return meta, fmt.Errorf("metadata: %d class names %q, the model has %d outputs", len(meta.Classes), meta.Classes, n)
 	}
 	if err := meta.validateThreshold(); err != nil {
 		return meta, fmt.Errorf("metadata: %w", err)
@@ -106,4 +123,18 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 		meta.TFVersion = buildinfo.TensorFlowVersion()
 	}
 	return meta, nil
+}
+
+// outputWidth is the number of classes the model outputs: its probabilities' last
+// dimension, or Config.Classes (default 2) when the graph does not know it.
+func outputWidth(m *tfgraph.Model) int {
+	if m.Probs.Op != nil {
+		if sh := m.Probs.Shape(); sh.NumDimensions() == 2 && sh.Size(1) > 0 {
+			return int(sh.Size(1))
+		}
+	}
+	if m.Config.Classes > 0 {
+		return m.Config.Classes
+	}
+	return tfgraph.NumClasses
 }

@@ -40,11 +40,11 @@ var ErrClosed = errors.New("savedmodels: model is closed")
 
 // Prediction is the model's answer for one image.
 type Prediction struct {
-	Class         int        // argmax of Probabilities: 0 = normal, 1 = pneumonia
-	Decision      int        // class by the model's operating threshold (Metadata.Threshold); Class when it has none
-	Label         string     // the class name from the metadata
-	Probabilities [2]float32 // softmax output, by class
-	Err           error      // this image could not be read; the other fields are zero
+	Class         int       // argmax of Probabilities: a class id of Metadata.Classes (0 = normal)
+	Decision      int       // class by the model's operating threshold (Metadata.Threshold); Class when it has none
+	Label         string    // the class name from the metadata
+	Probabilities []float32 // softmax output, one per class of Metadata.Classes (2 for the paper's models)
+	Err           error     // this image could not be read; the other fields are zero
 }
 
 // Model serves a SavedModel written by Export. It is safe for concurrent use: calls from

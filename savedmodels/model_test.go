@@ -236,7 +236,7 @@ func TestPredictBadImages(t *testing.T) {
 		if preds[i].Err == nil {
 			t.Errorf("file %d: no error, got %+v", i, preds[i])
 		}
-		if preds[i].Label != "" || preds[i].Probabilities != [2]float32{} {
+		if preds[i].Label != "" || preds[i].Probabilities != nil {
 			t.Errorf("file %d: a failed prediction carries values %+v", i, preds[i])
 		}
 	}

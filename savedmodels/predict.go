@@ -126,7 +126,7 @@ func parallel(n int, f func(i int)) {
 }
 
 // runBatch runs serving_default on preprocessed images.
-func (m *Model) runBatch(images [][]float32) (probs [][2]float32, class []int, err error) {
+func (m *Model) runBatch(images [][]float32) (probs [][]float32, class []int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("predict with %s: %v", m.dir, r)
@@ -151,15 +151,15 @@ func (m *Model) runBatch(images [][]float32) (probs [][2]float32, class []int, e
 	if !ok1 || !ok2 || len(pv) != len(images) || len(cv) != len(images) {
 		return nil, nil, fmt.Errorf("predict with %s: outputs of unexpected shape %v, %v", m.dir, out[0].Shape(), out[1].Shape())
 	}
-	probs = make([][2]float32, len(images))
+	n := len(m.meta.Classes)
 	class = make([]int, len(images))
 	for i := range pv {
-		if len(pv[i]) != 2 || cv[i] < 0 || cv[i] > 1 {
-			return nil, nil, fmt.Errorf("predict with %s: probabilities %v / class %d out of range", m.dir, pv[i], cv[i])
+		if len(pv[i]) != n || cv[i] < 0 || cv[i] >= int64(n) {
+			return nil, nil, fmt.Errorf("predict with %s: probabilities %v / class %d out of range for %d classes", m.dir, pv[i], cv[i], n)
 		}
-		probs[i] = [2]float32{pv[i][0], pv[i][1]}
 		class[i] = int(cv[i])
 	}
+	probs = pv
 	return probs, class, nil
 }
 

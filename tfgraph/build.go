@@ -43,6 +43,12 @@ func (cfg Config) withDefaults() (Config, backbone, error) {
 	if cfg.Pool == "" {
 		cfg.Pool = DefaultPool
 	}
+	if cfg.Classes == 0 {
+		cfg.Classes = NumClasses
+	}
+	if cfg.Classes < 2 {
+		return cfg, backbone{}, &ConfigError{Field: "Classes", Value: cfg.Classes, Reason: "too few: the head's softmax needs 2 classes or more"}
+	}
 	known := false
 	for _, a := range Architectures {
 		known = known || a == cfg.Arch
@@ -110,19 +116,19 @@ func build(cfg Config, devices []string) (*Model, error) {
 		b.startPass("")
 		m.Features = bb.build(b, m.Input)
 		b.headUIDs = maps.Clone(b.uids)
-		m.Logits, m.Probs = buildHead(b, m.Features, cfg.Pool)
+		m.Logits, m.Probs = buildHead(b, m.Features, cfg.Pool, cfg.Classes)
 
 		// Training pass: batch statistics throughout.
 		b.startPass("train")
 		m.TrainFeatures = bb.build(b, m.Input)
-		m.TrainLogits, m.TrainProbs = buildHead(b, m.TrainFeatures, cfg.Pool)
+		m.TrainLogits, m.TrainProbs = buildHead(b, m.TrainFeatures, cfg.Pool, cfg.Classes)
 		m.BNUpdates, b.updates = b.updates, nil
 
 		// Head-only training pass: the head in training mode on the inference features,
 		// as Keras runs a model whose base is not trainable.
 		b.startPass("train_head")
 		b.uids = maps.Clone(b.headUIDs)
-		m.HeadTrainLogits, _ = buildHead(b, m.Features, cfg.Pool)
+		m.HeadTrainLogits, _ = buildHead(b, m.Features, cfg.Pool, cfg.Classes)
 		m.HeadBNUpdates, b.updates = b.updates, nil
 		m.Replicas = b.replicate(m, bb, devices)
 

@@ -6,7 +6,7 @@ import (
 
 // The paper's head, identical for the three backbones (shared/docs/paper-facts.md):
 // 4 x 4 pooling -> Flatten -> Dense 1024, 512, 256, 128, 64, 32 (ReLU) ->
-// BatchNormalization -> Dense 2 softmax. Its layers take Keras's automatic names, as in
+// BatchNormalization -> Dense N softmax (N = 2 in the paper: normal, pneumonia). Its layers take Keras's automatic names, as in
 // the paper's functional code: average_pooling2d / max_pooling2d, flatten, dense,
 // dense_1 ... dense_6, batch_normalization (suffixed further when the backbone already
 // used an automatic name, e.g. InceptionV3's batch_normalization_N).
@@ -17,10 +17,11 @@ const HeadPool = 4
 // headUnits are the hidden Dense widths.
 var headUnits = []int64{1024, 512, 256, 128, 64, 32}
 
-// NumClasses is the head's output width: 0 = normal, 1 = pneumonia.
+// NumClasses is the paper's head output width (0 = normal, 1 = pneumonia), the width
+// Config.Classes 0 means.
 const NumClasses = 2
 
-func buildHead(b *builder, x tf.Output, pool string) (logits, probs tf.Output) {
+func buildHead(b *builder, x tf.Output, pool string, classes int) (logits, probs tf.Output) {
 	b.inHead = true
 	window := [2]int64{HeadPool, HeadPool}
 	if pool == PoolMax {
@@ -33,6 +34,6 @@ func buildHead(b *builder, x tf.Output, pool string) (logits, probs tf.Output) {
 		x, _ = b.Dense(x, "", u, "relu")
 	}
 	x = b.BatchNormalization(x, "", BNOptions{})
-	probs, logits = b.Dense(x, "", NumClasses, "softmax")
+	probs, logits = b.Dense(x, "", int64(classes), "softmax")
 	return logits, probs
 }

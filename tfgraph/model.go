@@ -21,13 +21,14 @@ const (
 	PoolMax = "max"
 )
 
-// Config selects what Build builds. The zero values of InputSize and Pool mean the
-// paper's 256 and average pooling.
+// Config selects what Build builds. The zero values of InputSize, Pool and Classes mean
+// the paper's 256, average pooling and 2 classes.
 type Config struct {
 	Arch      string // MobileNet, Xception or InceptionV3
 	InputSize int    // square input side, default 256
 	Pool      string // PoolAvg (default) or PoolMax
 	Seed      int64  // seeds the Keras-default initialisers
+	Classes   int    // the head's output width (labels.Set.Len); default 2
 }
 
 // Model is a built graph with both modes sharing one set of variables: the inference path
@@ -41,8 +42,8 @@ type Model struct {
 
 	// Inference mode.
 	Features tf.Output // backbone feature map, e.g. [-1, 8, 8, 1024] for MobileNet at 256
-	Logits   tf.Output // pre-softmax output of the last Dense, [-1, 2]
-	Probs    tf.Output // softmax, [-1, 2]: 0 = normal, 1 = pneumonia
+	Logits   tf.Output // pre-softmax output of the last Dense, [-1, Classes]
+	Probs    tf.Output // softmax, [-1, Classes]: by class id (0 = normal)
 
 	// Training mode (batch statistics).
 	TrainFeatures tf.Output

@@ -66,15 +66,15 @@ func (b *builder) replicate(m *Model, bb backbone, devices []string) []*Replica 
 		b.startReplicaPass(scope, false)
 		features := bb.build(b, r.Input)
 		headUIDs := maps.Clone(b.uids)
-		r.Logits, r.Probs = buildHead(b, features, m.Config.Pool)
+		r.Logits, r.Probs = buildHead(b, features, m.Config.Pool, m.Config.Classes)
 
 		b.startReplicaPass(scope.SubScope("train"), true)
-		r.TrainLogits, _ = buildHead(b, bb.build(b, r.Input), m.Config.Pool)
+		r.TrainLogits, _ = buildHead(b, bb.build(b, r.Input), m.Config.Pool, m.Config.Classes)
 		r.BNUpdates, b.updates = b.updates, nil
 
 		b.startReplicaPass(scope.SubScope("train_head"), true)
 		b.uids = headUIDs
-		r.HeadTrainLogits, _ = buildHead(b, features, m.Config.Pool)
+		r.HeadTrainLogits, _ = buildHead(b, features, m.Config.Pool, m.Config.Classes)
 		r.HeadBNUpdates, b.updates = b.updates, nil
 		reps = append(reps, r)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -48,7 +49,8 @@ type trainData struct {
 	Train, Val   *splitData
 	Manifest     string // path of the manifest the run reads
 	ManifestHash string // sha256 of its bytes, recorded in run.json and checkpoints
-	ClassCounts  [2]int // training images per class (normal, pneumonia), for balanced class weights
+	Classes      labels.Set // the manifest's vocabulary: the model's outputs
+	ClassCounts  []int      // training images per class id, for balanced class weights
 }
 
 func (d *trainData) Close() {}
@@ -61,12 +63,16 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if path == "" {
 		path = filepath.Join(cfg.Out, "manifest.csv")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			classes, err := labels.ParseSet(cfg.Classes)
+			if err != nil {
+				return nil, &ConfigError{Field: "Classes", Value: cfg.Classes, Reason: err.Error()}
+			}
 			opts := dataset.DefaultSplitOptions()
 			opts.Seed, opts.ValFromFolder = cfg.Seed, cfg.ValFromFolder
 			if cfg.Scheme != "" {
 				opts.Scheme = dataset.Scheme(cfg.Scheme)
 			}
-			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Log: log.w})
+			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Log: log.w})
 			if err != nil {
 				return nil, err
 			}
@@ -84,13 +90,17 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if err != nil {
 		return nil, err
 	}
+	classes := m.ClassSet()
+	if want, err := labels.ParseSet(cfg.Classes); cfg.Classes != "" && (err != nil || !want.Equal(classes)) {
+		return nil, &ConfigError{Field: "Classes", Value: cfg.Classes, Reason: fmt.Sprintf("the manifest %s holds the classes %s: train with those or split again", path, classes)}
+	}
 	root := m.Root
 	if cfg.Manifest != "" && cfg.Data != "" {
 		root = cfg.Data
 	}
 	lc := dataset.DefaultLoaderConfig()
 	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
-	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
+	lc.BatchSize, lc.Seed, lc.Shuffle, lc.Classes = cfg.BatchSize, cfg.Seed, cfg.Shuffle, classes.Len()
 	if !cfg.CacheImages {
 		lc.CacheBytes = -1
 	}
@@ -104,11 +114,9 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &trainData{Train: &splitData{tl}, Manifest: path}
+	d := &trainData{Train: &splitData{tl}, Manifest: path, Classes: classes, ClassCounts: make([]int, classes.Len())}
 	for _, e := range trainEntries {
-		if e.Label == 0 || e.Label == 1 {
-			d.ClassCounts[e.Label]++
-		}
+		d.ClassCounts[e.Label]++ // the loader checked the range
 	}
 	if val := m.Subset(dataset.Val); len(val) > 0 {
 		vc := lc

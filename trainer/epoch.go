@@ -51,7 +51,7 @@ func batchTensors(b batch, size int) (*tf.Tensor, *tf.Tensor, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lab, err := tfTensor(b.OneHot, []int64{int64(b.Len()), 2})
+	lab, err := tfTensor(b.OneHot, []int64{int64(b.Len()), int64(len(b.OneHot) / max(1, b.Len()))})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,23 +122,29 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 	return r, stop, err
 }
 
-// evaluateSplit computes loss, accuracy and ROC AUC of p(pneumonia) (NaN when
-// undefined) over a split in inference mode.
+// evaluateSplit computes loss, accuracy and ROC AUC over a split in inference mode: of
+// p(pneumonia) for two classes, else the macro average of the one-vs-rest areas
+// (evaluator.OneVsRestAUC); NaN when undefined.
 func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, split *splitData, cfg Config, epoch int) (running, float64, error) {
 	var r running
 	if split == nil || split.Len() == 0 {
 		return r, math.NaN(), nil
 	}
 	var labels []int
-	var scores []float64
+	var probs [][]float64
 	err := split.Epoch(ctx, 0, func(b batch) error {
-		loss, correct, probs, err := g.evalBatch(sess, m, b, cfg.InputSize)
+		loss, correct, p, err := g.evalBatch(sess, m, b, cfg.InputSize)
 		if err != nil {
 			return fmt.Errorf("validation after epoch %d: %w", epoch, err)
 		}
 		r.add(loss, correct, b.Len())
+		k := len(p) / b.Len()
 		for i, l := range b.Labels {
-			labels, scores = append(labels, l), append(scores, float64(probs[2*i+1]))
+			row := make([]float64, k)
+			for c := range row {
+				row[c] = float64(p[k*i+c])
+			}
+			labels, probs = append(labels, l), append(probs, row)
 		}
 		return nil
 	})
@@ -146,7 +152,14 @@ func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgrap
 		return r, math.NaN(), err
 	}
 	// Undefined (NaN) with one class in validation or a diverged model.
-	auc, aerr := evaluator.ROCAUC(labels, scores)
+	auc, _, aerr := evaluator.OneVsRestAUC(labels, probs)
+	if len(probs) > 0 && len(probs[0]) == 2 {
+		scores := make([]float64, len(probs))
+		for i, p := range probs {
+			scores[i] = p[1]
+		}
+		auc, aerr = evaluator.ROCAUC(labels, scores)
+	}
 	if aerr != nil {
 		auc = math.NaN()
 	}

@@ -12,7 +12,7 @@ import (
 // sgdGraph is the training step added to a model's graph: Keras's loss and accuracy, the
 // gradients, and the optimizer as graph ops on the resource variables.
 type sgdGraph struct {
-	Labels         tf.Output // float32 [-1, 2], one-hot
+	Labels         tf.Output // float32 [-1, classes], one-hot
 	optimizerGraph           // LR and Iteration, fed every step
 
 	// Training mode: mean loss and number of correct argmax predictions of the batch.
@@ -47,13 +47,14 @@ type trainOptions struct {
 
 // buildSGD adds the training step to m.Graph. Keras 3 computes categorical cross-entropy
 // of a softmax output from its logits (softmax_cross_entropy_with_logits) on labels
-// smoothed as y(1-ls) + ls/2, weighted per sample by its class weight and summed over
+// smoothed as y(1-ls) + ls/K for K classes, weighted per sample by its class weight and summed over
 // the batch divided by the batch size; the optimizer then updates (optimizer.go). With
 // FreezeBase only the head's variables are updated.
 func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
 	g := &sgdGraph{}
-	g.Labels = op.Placeholder(s.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2)))
+	k := m.Logits.Shape().Size(1)
+	g.Labels = op.Placeholder(s.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, k)))
 
 	logits := m.TrainLogits
 	if o.FreezeBase {
@@ -64,8 +65,8 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 		}
 		logits = m.HeadTrainLogits
 	}
-	g.Loss, g.Correct = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights)
-	g.EvalLoss, g.EvalCorrect = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil)
+	g.Loss, g.Correct = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights, k)
+	g.EvalLoss, g.EvalCorrect = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil, k)
 
 	var vars []*tfgraph.Variable
 	for _, v := range m.Trainable() {
@@ -112,11 +113,11 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 // given, weight each sample's loss by the weight of its true class (Keras turns
 // class_weight into sample_weight on the unsmoothed labels); accuracy stays unweighted,
 // as Keras's compiled metrics (only weighted_metrics take sample weights).
-func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, classWeights []float64) (loss, correct tf.Output) {
+func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, classWeights []float64, classes int64) (loss, correct tf.Output) {
 	target := labels
 	if smoothing > 0 {
 		target = op.Add(s.SubScope("smooth"), op.Mul(s.SubScope("keep"), labels, op.Const(s.SubScope("one_minus_ls"), float32(1-smoothing))),
-			op.Const(s.SubScope("ls_over_k"), float32(smoothing)/2))
+			op.Const(s.SubScope("ls_over_k"), float32(smoothing)/float32(classes)))
 	}
 	xent, _ := op.SoftmaxCrossEntropyWithLogits(s.SubScope("xent"), logits, target)
 	if classWeights != nil {

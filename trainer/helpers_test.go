@@ -54,19 +54,45 @@ func sampleImages(t testing.TB) [2][]string {
 // offset in each class list, as manifest entries of split s (paths relative to the
 // sample root).
 func interleave(imgs [2][]string, offset, n int, s dataset.Subset) []dataset.Entry {
+	return interleaveClasses(imgs[:], offset, n, s)
+}
+
+// subtypeImages is the sample's images by class of labels.Subtypes: normal, then the
+// pneumonia images split by the cause in their file names.
+func subtypeImages(t testing.TB) [][]string {
+	imgs := sampleImages(t)
+	out := [][]string{imgs[labels.Normal], nil, nil}
+	for _, p := range imgs[labels.Pneumonia] {
+		if c, ok := dataset.SubtypeOf(p); ok {
+			out[c] = append(out[c], p)
+		}
+	}
+	return out
+}
+
+// interleaveClasses takes n images from offset on, cycling through the classes.
+func interleaveClasses(imgs [][]string, offset, n int, s dataset.Subset) []dataset.Entry {
 	var out []dataset.Entry
+	k := len(imgs)
 	for i := 0; len(out) < n; i++ {
-		label := i % 2
-		p := imgs[label][offset+i/2]
+		label := i % k
+		p := imgs[label][offset+i/k]
 		out = append(out, dataset.Entry{Path: p, Label: label, Split: s, Patient: dataset.PatientID(filepath.Base(p))})
 	}
 	return out
 }
 
-// writeManifest writes a manifest over root with the entries in the given order.
+// writeManifest writes a manifest over root with the entries in the given order: of
+// normal, bacterial, viral when a label is above 1.
 func writeManifest(t testing.TB, path, root string, entries []dataset.Entry) string {
 	t.Helper()
-	if err := dataset.WriteManifest(path, &dataset.Manifest{Root: root, Entries: entries}); err != nil {
+	classes := labels.Default()
+	for _, e := range entries {
+		if e.Label > labels.Pneumonia {
+			classes = labels.Subtypes()
+		}
+	}
+	if err := dataset.WriteManifest(path, &dataset.Manifest{Root: root, Classes: classes, Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
 	return path

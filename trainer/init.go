@@ -7,6 +7,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
@@ -39,10 +40,10 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 // exportModels restores the best epoch's weights and exports them to OUT/savedmodel with
 // the operating threshold operatingPoint chooses for them; when the last epoch is not the
 // best it exports the last one too, to OUT/savedmodel-last (without a threshold).
-func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, st State, res *Result, log logger,
+func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, classes labels.Set, st State, res *Result, log logger,
 	operatingPoint func() (*decision.Threshold, error)) error {
 	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: cfg.Preprocess,
-		RunID: runID(cfg), XrayVersion: buildinfo.Version}
+		Classes: classes.Names(), RunID: runID(cfg), XrayVersion: buildinfo.Version}
 	last := filepath.Join(cfg.Out, "savedmodel-last")
 	if st.BestEpoch != st.Epoch && st.BestEpoch > 0 {
 		if err := savedmodels.Export(last, sess, m, meta); err != nil {

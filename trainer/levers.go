@@ -78,32 +78,36 @@ func (c Config) validateLevers() error {
 	case !slices.Contains([]string{MonitorValLoss, MonitorValAUC, MonitorValAccuracy}, c.Monitor):
 		return configErr("Monitor", c.Monitor, "want val_loss, val_auc or val_accuracy")
 	}
-	_, err := classWeights(c.ClassWeight, [2]int{1, 1})
+	_, err := classWeights(c.ClassWeight, nil)
 	return err
 }
 
-// classWeights resolves a class weighting against the training split's class counts
-// (normal, pneumonia). nil means unweighted.
-func classWeights(spec string, counts [2]int) ([]float64, error) {
+// classWeights resolves a class weighting against the training split's images per
+// class id (nil: not known yet, any number of weights is accepted). nil means unweighted.
+// Balanced is Keras's and sklearn's n / (classes · n_k).
+func classWeights(spec string, counts []int) ([]float64, error) {
 	switch spec {
 	case "", ClassWeightNone:
 		return nil, nil
 	case ClassWeightBalanced:
-		n := counts[0] + counts[1]
-		w := make([]float64, 2)
+		n := 0
+		for _, nc := range counts {
+			n += nc
+		}
+		w := make([]float64, len(counts))
 		for c, nc := range counts {
 			if nc == 0 {
 				return nil, configErr("ClassWeight", spec, "the training split has no images of class %d to balance", c)
 			}
-			w[c] = float64(n) / (2 * float64(nc))
+			w[c] = float64(n) / (float64(len(counts)) * float64(nc))
 		}
 		return w, nil
 	}
 	parts := strings.Split(spec, ",")
-	if len(parts) != 2 {
-		return nil, configErr("ClassWeight", spec, "want none, balanced or two weights W0,W1 (normal, pneumonia)")
+	if len(parts) < 2 || counts != nil && len(parts) != len(counts) {
+		return nil, configErr("ClassWeight", spec, "want none, balanced or one weight per class, W0,W1,... in class order (normal, pneumonia)")
 	}
-	w := make([]float64, 2)
+	w := make([]float64, len(parts))
 	for i, p := range parts {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || !(v > 0) || math.IsInf(v, 0) {

@@ -109,15 +109,16 @@ func buildReplicatedSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	var losses, corrects, evalLosses, evalCorrects []tf.Output
 	for i, r := range m.Replicas {
 		rs := s.SubScope(fmt.Sprintf("replica_%d", i)).WithDevice(r.Device)
-		labels := op.Placeholder(rs.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, 2)))
+		k := r.Logits.Shape().Size(1)
+		labels := op.Placeholder(rs.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, k)))
 		w := op.Placeholder(rs.SubScope("share"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 		logits, updates := r.TrainLogits, r.BNUpdates
 		if o.FreezeBase {
 			logits, updates = r.HeadTrainLogits, r.HeadBNUpdates
 		}
-		loss, correct := lossAndCorrect(rs.SubScope("train"), labels, logits, o.LabelSmoothing, o.ClassWeights)
+		loss, correct := lossAndCorrect(rs.SubScope("train"), labels, logits, o.LabelSmoothing, o.ClassWeights, k)
 		weighted := op.Mul(rs.SubScope("weighted_loss"), loss, w)
-		el, ec := lossAndCorrect(rs.SubScope("eval"), labels, r.Logits, o.LabelSmoothing, nil)
+		el, ec := lossAndCorrect(rs.SubScope("eval"), labels, r.Logits, o.LabelSmoothing, nil, k)
 		losses, corrects = append(losses, weighted), append(corrects, correct)
 		evalLosses, evalCorrects = append(evalLosses, op.Mul(rs.SubScope("weighted_eval_loss"), el, w)), append(evalCorrects, ec)
 		grads, err := placedGradients(m.Graph, rs.SubScope("gradients").WithDevice(""), r.Device, weighted, xs)
@@ -214,7 +215,8 @@ func (rg *replicaGraph) feed(feeds map[tf.Output]*tf.Tensor, b batch, size int) 
 		if err != nil {
 			return nil, err
 		}
-		lab, err := tfTensor(b.OneHot[lo*2:hi*2], []int64{int64(hi - lo), 2})
+		c := len(b.OneHot) / n // classes
+		lab, err := tfTensor(b.OneHot[lo*c:hi*c], []int64{int64(hi - lo), int64(c)})
 		if err != nil {
 			return nil, err
 		}

@@ -62,7 +62,7 @@ func TestReplicasParityWithKeras(t *testing.T) {
 			cfg.Init, cfg.Device, cfg.Devices = init, DeviceCPU, "2"
 			cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, int64(c.step), 1
 			cfg.LearningRate = pc.learningRate()
-			leverConfig(&cfg, c.mode)
+			leverConfig(&cfg, c.mode, 0)
 			var stats map[string]*tf.Tensor // replica 1's own moving statistics
 			res, err := runInspect(context.Background(), cfg, nil, func(r *run) (err error) {
 				stats, err = tfgraph.Values(r.sess, r.m.Replicas[1].Stats)

@@ -103,11 +103,14 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if r.data, err = openData(ctx, cfg, r.log); err != nil {
 		return nil, err
 	}
+	if n := r.data.Classes.Len(); n != 2 && cfg.Threshold != "" {
+		return nil, &ConfigError{Field: "Threshold", Value: cfg.Threshold, Reason: fmt.Sprintf("%v: this run has %d classes (%s)", decision.ErrNotBinary, n, r.data.Classes)}
+	}
 	replicas, opts, err := r.sessionOptions()
 	if err != nil {
 		return nil, err
 	}
-	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed}, replicas); err != nil {
+	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed, Classes: r.data.Classes.Len()}, replicas); err != nil {
 		return nil, err
 	}
 	cw, err := classWeights(cfg.ClassWeight, r.data.ClassCounts)
@@ -270,7 +273,7 @@ func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 		return nil, noBestEpoch(r.cfg, st)
 	}
 	choose := func() (*decision.Threshold, error) { return r.operatingPoint(ctx) }
-	if err := exportModels(r.sess, r.m, r.vars, r.cfg, st, res, r.log, choose); err != nil {
+	if err := exportModels(r.sess, r.m, r.vars, r.cfg, r.data.Classes, st, res, r.log, choose); err != nil {
 		return nil, err
 	}
 	res.Duration = time.Since(r.start)

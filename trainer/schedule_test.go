@@ -81,23 +81,34 @@ func TestConstantAndWarmupSchedule(t *testing.T) {
 
 // TestClassWeights checks the balanced weights by hand (n / (2 n_c)) and the errors.
 func TestClassWeights(t *testing.T) {
-	w, err := classWeights(ClassWeightBalanced, [2]int{1341, 3875})
+	w, err := classWeights(ClassWeightBalanced, []int{1341, 3875})
 	if err != nil || math.Abs(w[0]-5216.0/2682) > 1e-12 || math.Abs(w[1]-5216.0/7750) > 1e-12 {
 		t.Errorf("balanced of 1341/3875: %v %v, want [%g %g]", w, err, 5216.0/2682, 5216.0/7750)
 	}
-	if w, err := classWeights("2, 0.5", [2]int{1, 1}); err != nil || w[0] != 2 || w[1] != 0.5 {
+	if w, err := classWeights("2, 0.5", []int{1, 1}); err != nil || w[0] != 2 || w[1] != 0.5 {
 		t.Errorf("\"2, 0.5\": %v %v", w, err)
 	}
-	if w, err := classWeights(ClassWeightNone, [2]int{1, 1}); err != nil || w != nil {
+	if w, err := classWeights(ClassWeightNone, []int{1, 1}); err != nil || w != nil {
 		t.Errorf("none: %v %v", w, err)
 	}
 	for _, bad := range []string{"heavy", "1", "1,2,3", "0,1", "-1,1", "1,NaN", "1,Inf"} {
-		if _, err := classWeights(bad, [2]int{1, 1}); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := classWeights(bad, []int{1, 1}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("class weight %q: %v, want ErrInvalidConfig", bad, err)
 		}
 	}
-	if _, err := classWeights(ClassWeightBalanced, [2]int{0, 5}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := classWeights(ClassWeightBalanced, []int{0, 5}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("balanced without normal images: %v", err)
+	}
+	// Three classes: n / (3 n_c), sklearn's compute_class_weight("balanced"), by hand.
+	w, err = classWeights(ClassWeightBalanced, []int{1341, 2530, 1345})
+	if err != nil || math.Abs(w[0]-5216.0/4023) > 1e-12 || math.Abs(w[1]-5216.0/7590) > 1e-12 || math.Abs(w[2]-5216.0/4035) > 1e-12 {
+		t.Errorf("balanced of 1341/2530/1345: %v %v", w, err)
+	}
+	if w, err := classWeights("1,2,3", []int{1, 1, 1}); err != nil || len(w) != 3 || w[2] != 3 {
+		t.Errorf("\"1,2,3\" for three classes: %v %v", w, err)
+	}
+	if _, err := classWeights("1,2", []int{1, 1, 1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("two weights for three classes: %v", err)
 	}
 }
 
@@ -114,7 +125,7 @@ func TestLeverValidation(t *testing.T) {
 		"MinLR":           func(c *Config) { c.MinLR = math.NaN() },
 		"LabelSmoothing":  func(c *Config) { c.LabelSmoothing = 1 },
 		"Monitor":         func(c *Config) { c.Monitor = "loss" },
-		"ClassWeight":     func(c *Config) { c.ClassWeight = "1,2,3" },
+		"ClassWeight":     func(c *Config) { c.ClassWeight = "1" },
 	} {
 		c := DefaultConfig()
 		c.Data = "x"

@@ -13,11 +13,15 @@ import (
 // best epoch's, when exportModels calls it) and chooses the decision threshold by
 // cfg.Threshold (default Youden) for the SavedModel's metadata. When none can be chosen
 // (no validation split, one class, scores that do not separate the classes) it logs why
-// and returns nil: the model then decides by argmax, as the paper.
+// and returns nil: the model then decides by argmax, as the paper. Models of more than two
+// classes always decide by argmax.
 func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
 	rule := decision.Rule(r.cfg.Threshold)
 	if rule == "" {
 		rule = decision.DefaultRule
+	}
+	if r.data.Classes.Len() != 2 {
+		return nil, nil // thresholds are two-class; setup refused an explicit rule
 	}
 	if rule == decision.Argmax {
 		return &decision.Threshold{Rule: decision.Argmax, Value: 0.5}, nil

@@ -21,6 +21,7 @@ type Config struct {
 	Data          string             `json:"data"`                      // data root (Kaggle layout or NORMAL/PNEUMONIA)
 	Manifest      string             `json:"manifest,omitempty"`        // split manifest; empty: split Data with Seed and save it in Out
 	Scheme        string             `json:"scheme,omitempty"`          // split scheme when there is no manifest; empty: paper
+	Classes       string             `json:"classes,omitempty"`         // class names when there is no manifest (labels.ParseSet); empty: normal,pneumonia; with a manifest it must match the manifest's
 	ValFromFolder bool               `json:"val_from_folder,omitempty"` // kaggle scheme: the val/ folder is validation
 	Threshold     string             `json:"threshold,omitempty"`       // operating-threshold rule (decision.ParseRule) chosen on validation; empty: youden
 	Weights       string             `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone

@@ -18,6 +18,12 @@ import (
 // can then be tested in a second instead of a backbone's minute.
 func TinyModel(t testing.TB, size int, seed int64) (*tfgraph.Model, *tf.Session) {
 	t.Helper()
+	return TinyModelClasses(t, size, seed, 2)
+}
+
+// TinyModelClasses is TinyModel with a softmax over the given number of classes.
+func TinyModelClasses(t testing.TB, size int, seed int64, classes int) (*tfgraph.Model, *tf.Session) {
+	t.Helper()
 	s := op.NewScope()
 	in := op.Placeholder(s.SubScope("input_layer"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, int64(size), int64(size), 3)))
 	normal := func(shape ...int64) func(*op.Scope) tf.Output {
@@ -38,8 +44,8 @@ func TinyModel(t testing.TB, size int, seed int64) (*tfgraph.Model, *tf.Session)
 	k := v("conv1", "kernel", true, 3, 3, 3, 8)
 	b := v("conv1", "bias", true, 8)
 	mean := v("bn", "moving_mean", false, 8)
-	dk := v("dense", "kernel", true, 8, 2)
-	db := v("dense", "bias", true, 2)
+	dk := v("dense", "kernel", true, 8, int64(classes))
+	db := v("dense", "bias", true, int64(classes))
 
 	forward := func(s *op.Scope) (feat, logits, probs tf.Output) {
 		x := op.Conv2D(s, in, k.Value, []int64{1, 2, 2, 1}, "SAME")
@@ -50,7 +56,7 @@ func TinyModel(t testing.TB, size int, seed int64) (*tfgraph.Model, *tf.Session)
 		logits = op.BiasAdd(s.SubScope("dense"), op.MatMul(s, x, dk.Value), db.Value)
 		return feat, logits, op.Softmax(s, logits)
 	}
-	m := &tfgraph.Model{Config: tfgraph.Config{Arch: "tiny", InputSize: size, Seed: seed}, Input: in, Variables: vars}
+	m := &tfgraph.Model{Config: tfgraph.Config{Arch: "tiny", InputSize: size, Seed: seed, Classes: classes}, Input: in, Variables: vars}
 	m.Features, m.Logits, m.Probs = forward(s.SubScope("infer"))
 	m.TrainFeatures, m.TrainLogits, m.TrainProbs = forward(s.SubScope("train"))
 	g, err := s.Finalize()
