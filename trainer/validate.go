@@ -2,11 +2,13 @@ package trainer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -51,6 +53,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Preprocess.MarshalText(); err != nil {
 		return bad("Preprocess", string(c.Preprocess), "unknown preprocessing: use paper ([0,1]) or imagenet ([-1,1])")
+	}
+	if cs, err := labels.ParseSet(c.Classes); err != nil {
+		return bad("Classes", c.Classes, err.Error())
+	} else if !cs.IsDefault() && !cs.Equal(labels.Subtypes()) {
+		return bad("Classes", c.Classes, fmt.Sprintf("the data can be labelled %s or %s", labels.Default(), labels.Subtypes()))
 	}
 	if err := c.validateSplit(); err != nil {
 		return err

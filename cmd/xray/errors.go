@@ -19,7 +19,7 @@ var flagFor = map[string]string{
 	"LearningRate": "lr", "Momentum": "momentum", "InputSize": "input-size", "Pool": "pool", "Preprocess": "preprocess",
 	"FreezeBase": "freeze-base", "Seed": "seed", "Shuffle": "shuffle", "MaxSteps": "max-steps", "Out": "out",
 	"Resume": "resume", "EarlyStopping": "early-stopping", "Threads": "threads", "Device": "device", "Devices": "devices",
-	"CacheImages": "cache-images", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold",
+	"CacheImages": "cache-images", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold", "Classes": "classes",
 	"Optimizer": "optimizer", "WeightDecay": "weight-decay", "LRSchedule": "lr-schedule", "WarmupEpochs": "warmup-epochs",
 	"PlateauFactor": "plateau-factor", "PlateauPatience": "plateau-patience", "MinLR": "min-lr",
 	"ClassWeight": "class-weight", "LabelSmoothing": "label-smoothing", "Monitor": "monitor", "TensorBoard": "tensorboard",

@@ -25,7 +25,8 @@ func init() {
 			"   xray train --data chest_xray --out runs/mobilenet                  # the paper's settings\n" +
 			"   xray train --arch xception --data chest_xray --manifest split.csv --out runs/xception\n" +
 			"   xray train --data chest_xray --out runs/mobilenet --resume         # continue a killed run\n" +
-			"   xray train --data testdata/chest_xray --weights none --input-size 128 --epochs 3 --out runs/quick",
+			"   xray train --data testdata/chest_xray --weights none --input-size 128 --epochs 3 --out runs/quick\n" +
+			"   xray train --data chest_xray --classes normal,bacterial,viral --out runs/three  # pneumonia by cause",
 		Flags: append([]cli.Flag{
 			presetFlag(),
 			&cli.StringFlag{Name: "arch", Value: d.Arch, Usage: "backbone: " + strings.Join(tfgraph.Architectures, ", "), EnvVars: env("ARCH")},
@@ -33,7 +34,8 @@ func init() {
 			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` from 'xray dataset split' (default: split --data with --seed and save OUT/manifest.csv)", EnvVars: env("MANIFEST")},
 			&cli.StringFlag{Name: "scheme", Usage: "without --manifest: split `SCHEME` of --data, as in 'xray dataset split' (default paper)", EnvVars: env("SCHEME")},
 			&cli.BoolFlag{Name: "val-from-folder", Usage: "with --scheme kaggle: the val/ folder is the validation split", EnvVars: env("VAL_FROM_FOLDER")},
-			&cli.StringFlag{Name: "threshold", Value: string(decision.DefaultRule), Usage: "operating threshold `RULE` chosen on the validation split and stored in the SavedModel: youden (max sensitivity+specificity-1), sensitivity:0.95 (highest threshold with sensitivity >= 0.95) or argmax (0.5, the paper's)", EnvVars: env("THRESHOLD")},
+			&cli.StringFlag{Name: "classes", Usage: "without --manifest: class `NAMES` to split --data into, normal,pneumonia (default) or normal,bacterial,viral; with --manifest: the manifest's (checked)", EnvVars: env("CLASSES")},
+			&cli.StringFlag{Name: "threshold", Value: string(decision.DefaultRule), Usage: "operating threshold `RULE` chosen on the validation split and stored in the SavedModel (two classes only; more decide by argmax): youden (max sensitivity+specificity-1), sensitivity:0.95 (highest threshold with sensitivity >= 0.95) or argmax (0.5, the paper's)", EnvVars: env("THRESHOLD")},
 			&cli.StringFlag{Name: "weights", Value: d.Weights, Usage: "backbone initialisation: imagenet (Keras's file: cache, then download), none, or a Keras weight `FILE`", EnvVars: env("WEIGHTS")},
 			&cli.StringFlag{Name: "init", Usage: "start from a Keras-trained full model `FILE` (.h5 / .keras), base + head", EnvVars: env("INIT")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("CACHE_DIR")},
@@ -87,7 +89,10 @@ func init() {
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
 				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), Quiet: c.Bool("quiet"),
-				Augment: aug, Preset: c.String("preset"), DICOMWindow: window,
+				Augment: aug, Preset: c.String("preset"), Classes: c.String("classes"), DICOMWindow: window,
+			}
+			if !c.IsSet("threshold") {
+				cfg.Threshold = "" // the default rule for two classes, argmax for more
 			}
 			applyLevers(c, &cfg)
 			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
