@@ -47,8 +47,8 @@ func (s *splitData) Epoch(ctx context.Context, epoch int, fn func(batch) error) 
 // trainData is the run's data: the fit and validation subsets of one manifest.
 type trainData struct {
 	Train, Val   *splitData
-	Manifest     string // path of the manifest the run reads
-	ManifestHash string // sha256 of its bytes, recorded in run.json and checkpoints
+	Manifest     string     // path of the manifest the run reads
+	ManifestHash string     // sha256 of its bytes, recorded in run.json and checkpoints
 	Classes      labels.Set // the manifest's vocabulary: the model's outputs
 	ClassCounts  []int      // training images per class id, for balanced class weights
 }
