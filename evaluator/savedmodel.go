@@ -11,6 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
@@ -148,12 +149,24 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 			if p.Err != nil {
 				return nil, meta, fmt.Errorf("%s: %w", chunk[i].Path, p.Err)
 			}
-			records = append(records, Record{Path: chunk[i].Path, Label: chunk[i].Label,
-				Probs: [2]float64{float64(p.Probabilities[0]), float64(p.Probabilities[1])}})
+			records = append(records, binaryRecord(chunk[i].Path, chunk[i].Label, p.Probabilities))
 		}
 		bar.Add(len(chunk))
 	}
 	return records, model.Metadata(), nil
+}
+
+// binaryRecord is one prediction's normal-vs-pneumonia record. For a model of more
+// classes (normal, bacterial, viral) p_pneumonia is the sum of the other classes'
+// probabilities and every label but normal (0) is pneumonia: the Kermany paper's normal
+// vs pneumonia view, comparable with two-class models (xray compare). Two-class
+// predictions pass unchanged.
+func binaryRecord(path string, label int, probs []float32) Record {
+	r := Record{Path: path, Label: min(label, labels.Pneumonia), Probs: [2]float64{float64(probs[labels.Normal])}}
+	for _, p := range probs[labels.Normal+1:] {
+		r.Probs[labels.Pneumonia] += float64(p)
+	}
+	return r
 }
 
 // newEvalBar is the evaluation's progress bar, silent when w is nil.

@@ -120,3 +120,47 @@ func TestPredictAllImagesAndThreshold(t *testing.T) {
 		t.Errorf("all images without data or manifest: %v", err)
 	}
 }
+
+// A three-class model (normal, bacterial, viral) on a three-class manifest is evaluated
+// in the paper's normal-vs-pneumonia view: p_pneumonia = p_bacterial + p_viral, label
+// pneumonia for bacterial and viral images, the model's own probabilities otherwise.
+func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
+	run := t.TempDir()
+	m, sess := savedmodelstest.TinyModelClasses(t, 32, 5, 3)
+	sm := filepath.Join(run, "savedmodel")
+	if err := savedmodels.Export(sm, sess, m, savedmodels.Metadata{Classes: labels.Subtypes().Names()}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray")
+	cfg := dataset.DefaultManifestConfig()
+	cfg.Data, cfg.Out, cfg.Classes = data, filepath.Join(run, "manifest.csv"), labels.Subtypes()
+	cfg.Split.Scheme, cfg.Split.ValFromFolder = dataset.Kaggle, true
+	rep, err := dataset.MakeManifest(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := PredictSplit(context.Background(), SavedModelInput{SavedModel: sm, Split: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := savedmodels.Load(sm, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	test := rep.Manifest.Subset(dataset.Test)
+	if len(recs) != len(test) {
+		t.Fatalf("%d records, want %d", len(recs), len(test))
+	}
+	for i, e := range test {
+		preds, err := model.PredictFile(context.Background(), filepath.Join(data, filepath.FromSlash(e.Path)))
+		if err != nil || preds[0].Err != nil {
+			t.Fatal(err, preds[0].Err)
+		}
+		p := preds[0].Probabilities
+		want := Record{Path: e.Path, Label: map[int]int{0: 0, 1: 1, 2: 1}[e.Label], Probs: [2]float64{float64(p[0]), float64(p[1]) + float64(p[2])}}
+		if recs[i] != want {
+			t.Errorf("record %d: %+v, want %+v", i, recs[i], want)
+		}
+	}
+}
