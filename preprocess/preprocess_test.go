@@ -80,15 +80,6 @@ func loadF32(t *testing.T, dir string, i int, name string) []float32 {
 	return out
 }
 
-// nrgbaFrom wraps HxWx3 uint8 pixels (the reference decoder's output) as an image.
-func nrgbaFrom(pix []uint8, h, w int) *image.NRGBA {
-	m := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i, j := 0, 0; i < len(pix); i, j = i+3, j+4 {
-		m.Pix[j], m.Pix[j+1], m.Pix[j+2], m.Pix[j+3] = pix[i], pix[i+1], pix[i+2], 0xFF
-	}
-	return m
-}
-
 func rgbOf(img image.Image) []uint8 {
 	m := ToRGB(img)
 	out := make([]uint8, 0, m.Rect.Dx()*m.Rect.Dy()*3)
