@@ -34,6 +34,9 @@ type Record struct {
 	Label int
 	// Probs are the model's class probabilities (p_normal, p_pneumonia).
 	Probs [2]float64
+	// Classes holds a model of more classes' own label and probabilities, of which Label
+	// and Probs are the normal-vs-pneumonia view; nil for two-class models.
+	Classes *ClassProbs
 }
 
 // Predicted is the argmax class; a tie goes to class 0 (normal), as np.argmax does.
@@ -111,10 +114,14 @@ func Evaluate(records []Record, opts Options) (*Report, error) {
 		}
 	}
 	m, curve := computeMetrics(truth, predicted, scores, level)
+	var err error
 	m.Decisions = decisions
 	if opts.ByThreshold {
 		m.Prediction = fmt.Sprintf("p_pneumonia >= %v, the model's operating threshold (%s on its validation split)",
 			opts.Threshold.Value, opts.Threshold.Rule)
+	}
+	if m.MultiClass, m.BacterialVsViral, err = classesOf(records, level); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	m.Model, m.Split, m.Source = opts.Model, opts.Split, opts.Source
 	m.Table1.Model = opts.Model

@@ -221,6 +221,11 @@ type Metrics struct {
 	// Undefined maps a null metric's JSON name to why it is undefined for this data.
 	Undefined map[string]string `json:"undefined,omitempty"`
 	Table1    Table1Row         `json:"table1"`
+	// MultiClass evaluates a model of more classes over its own classes, and
+	// BacterialVsViral its pneumonia images when those classes are bacterial and viral;
+	// the fields above are then its normal-vs-pneumonia view. Nil for two-class models.
+	MultiClass       *ClassesMetrics `json:"multiclass,omitempty"`
+	BacterialVsViral *SubtypeView    `json:"bacterial_vs_viral,omitempty"`
 }
 
 // DecisionMetrics is how one decision rule does: its confusion matrix (rows true),

@@ -17,10 +17,12 @@ const (
 	ConfusionFile   = "confusion.png"
 	ROCFile         = "roc.png"
 	CalibrationFile = "calibration.png"
+	// ClassesConfusionFile is the N x N confusion matrix of a model of more classes.
+	ClassesConfusionFile = "confusion_classes.png"
 )
 
 // WriteOutputs writes predictions.csv, metrics.json, report.md, confusion.png, roc.png and
-// calibration.png into dir (created if needed), each atomically.
+// calibration.png (and confusion_classes.png for a model of more classes) into dir (created if needed), each atomically.
 func WriteOutputs(dir string, r *Report) error { return writeOutputs(dir, r, true) }
 
 func writeOutputs(dir string, r *Report, withCSV bool) error {
@@ -48,6 +50,14 @@ func writeOutputs(dir string, r *Report, withCSV bool) error {
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, ConfusionFile), png); err != nil {
 		return err
+	}
+	if png, err = ClassesConfusionPNG(r.Metrics); err != nil {
+		return err
+	}
+	if png != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, ClassesConfusionFile), png); err != nil {
+			return err
+		}
 	}
 	if png, err = ROCPNG(r); err != nil {
 		return err

@@ -16,12 +16,12 @@ import (
 
 const plotDPI = 150
 
-// confusionGrid is the confusion matrix as a heat map grid: column c = predicted class,
-// row r = true class drawn bottom-up, so normal (row 1) sits on top as in Figures 9-11.
-type confusionGrid [2][2]int
+// confusionGrid is a confusion matrix as a heat map grid: column c = predicted class,
+// row r = true class drawn bottom-up, so normal (class 0) sits on top as in Figures 9-11.
+type confusionGrid [][]int
 
-func (g confusionGrid) Dims() (c, r int)   { return 2, 2 }
-func (g confusionGrid) Z(c, r int) float64 { return float64(g[1-r][c]) }
+func (g confusionGrid) Dims() (c, r int)   { return len(g), len(g) }
+func (g confusionGrid) Z(c, r int) float64 { return float64(g[len(g)-1-r][c]) }
 func (g confusionGrid) X(c int) float64    { return float64(c) }
 func (g confusionGrid) Y(r int) float64    { return float64(r) }
 
@@ -43,8 +43,13 @@ func (blues) Colors() []color.Color {
 	return out
 }
 
-func classTicks() plot.ConstantTicks {
-	return plot.ConstantTicks{{Value: 0, Label: labels.Default().Name(0)}, {Value: 1, Label: labels.Default().Name(1)}}
+// ClassesConfusionPNG draws the N x N confusion matrix of a model of more classes as
+// ConfusionPNG draws the two-class one; nil when m has no N-class metrics.
+func ClassesConfusionPNG(m Metrics) ([]byte, error) {
+	if m.MultiClass == nil {
+		return nil, nil
+	}
+	return confusionPNG(m.Model, m.N, m.MultiClass.Classes, m.MultiClass.Confusion)
 }
 
 func styleFonts(p *plot.Plot) {
@@ -60,35 +65,44 @@ func styleFonts(p *plot.Plot) {
 // true class down the side, predicted class along the bottom, the count (and the share of
 // its true class) in each cell.
 func ConfusionPNG(m Metrics) (png []byte, err error) {
+	return confusionPNG(m.Model, m.N, labels.Default().Names(), [][]int{m.Confusion[0][:], m.Confusion[1][:]})
+}
+
+// confusionPNG draws counts[true][predicted] of the named classes.
+func confusionPNG(model string, n int, names []string, counts [][]int) (png []byte, err error) {
 	defer recoverPlot("confusion", &err)
+	k := len(names)
 	p := plot.New()
 	p.Title.Text = "Confusion matrix"
-	if m.Model != "" {
-		p.Title.Text += ": " + m.Model
+	if model != "" {
+		p.Title.Text += ": " + model
 	}
-	p.Title.Text += fmt.Sprintf(" (%d images)", m.N)
+	p.Title.Text += fmt.Sprintf(" (%d images)", n)
 	p.X.Label.Text = "Predicted label"
 	p.Y.Label.Text = "True label"
 	styleFonts(p)
 
 	maxCount := 1
-	for _, row := range m.Confusion {
+	for _, row := range counts {
 		for _, v := range row {
 			maxCount = max(maxCount, v)
 		}
 	}
-	hm := plotter.NewHeatMap(confusionGrid(m.Confusion), blues{})
+	hm := plotter.NewHeatMap(confusionGrid(counts), blues{})
 	hm.Min, hm.Max = 0, float64(maxCount)
 	p.Add(hm)
 
 	var xys plotter.XYs
 	var cellText []string
 	var styles []text.Style
-	for t := 0; t < 2; t++ {
-		rowTotal := m.Confusion[t][0] + m.Confusion[t][1]
-		for pr := 0; pr < 2; pr++ {
-			n := m.Confusion[t][pr]
-			xys = append(xys, plotter.XY{X: float64(pr), Y: float64(1 - t)})
+	for t := range k {
+		rowTotal := 0
+		for _, v := range counts[t] {
+			rowTotal += v
+		}
+		for pr := range k {
+			n := counts[t][pr]
+			xys = append(xys, plotter.XY{X: float64(pr), Y: float64(k - 1 - t)})
 			share := "-"
 			if rowTotal > 0 {
 				share = fmt.Sprintf("%.1f %%", 100*float64(n)/float64(rowTotal))
@@ -115,11 +129,16 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 	lb.TextStyle = styles
 	p.Add(lb)
 
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, 1.5, -0.5, 1.5
-	p.X.Tick.Marker = classTicks()
-	p.Y.Tick.Marker = plot.ConstantTicks{{Value: 1, Label: labels.Default().Name(0)}, {Value: 0, Label: labels.Default().Name(1)}}
+	hi := float64(k) - 0.5
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, hi, -0.5, hi
+	var xt, yt plot.ConstantTicks
+	for c, name := range names {
+		xt = append(xt, plot.Tick{Value: float64(c), Label: name})
+		yt = append(yt, plot.Tick{Value: float64(k - 1 - c), Label: name})
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
 	p.X.Padding, p.Y.Padding = 0, 0
-	return renderPNG(p, 5.5*vg.Inch, 5*vg.Inch)
+	return renderPNG(p, vg.Length(3+1.25*float64(k))*vg.Inch, vg.Length(2.5+1.25*float64(k))*vg.Inch)
 }
 
 // ROCPNG draws the ROC curve with the chance diagonal and the argmax operating point;

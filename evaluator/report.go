@@ -25,6 +25,9 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "Split fingerprint (sha256 of sorted path, label): `%s`  \n", m.SplitSHA256)
 	fmt.Fprintf(&b, "Prediction: %s.\n\n", m.Prediction)
+	if m.MultiClass != nil {
+		writeClasses(&b, m, fmt.Sprintf("%g %%", m.CILevel*100))
+	}
 
 	b.WriteString("## Confusion matrix (rows true, columns predicted)\n\n")
 	b.WriteString("| true \\ predicted | normal | pneumonia | total |\n|---|---:|---:|---:|\n")

@@ -125,6 +125,12 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 	if bs <= 0 {
 		bs = savedmodels.DefaultMaxBatch
 	}
+	set := labels.Default()
+	if names := model.Metadata().Classes; len(names) > 2 {
+		if set, err = labels.New(names...); err != nil {
+			return nil, meta, fmt.Errorf("%s: %w", in.SavedModel, err)
+		}
+	}
 	bar := newEvalBar(in.Progress, len(entries), in.Split)
 	defer bar.Finish()
 	records := make([]Record, 0, len(entries))
@@ -150,6 +156,9 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 				return nil, meta, fmt.Errorf("%s: %w", chunk[i].Path, p.Err)
 			}
 			records = append(records, binaryRecord(chunk[i].Path, chunk[i].Label, p.Probabilities))
+			if len(p.Probabilities) > 2 {
+				records[len(records)-1].Classes = newClassProbs(set, chunk[i].Label, p.Probabilities)
+			}
 		}
 		bar.Add(len(chunk))
 	}

@@ -1,8 +1,11 @@
 package evaluator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +155,7 @@ func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
 	if len(recs) != len(test) {
 		t.Fatalf("%d records, want %d", len(recs), len(test))
 	}
+	var all classesCase
 	for i, e := range test {
 		preds, err := model.PredictFile(context.Background(), filepath.Join(data, filepath.FromSlash(e.Path)))
 		if err != nil || preds[0].Err != nil {
@@ -159,8 +163,58 @@ func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
 		}
 		p := preds[0].Probabilities
 		want := Record{Path: e.Path, Label: map[int]int{0: 0, 1: 1, 2: 1}[e.Label], Probs: [2]float64{float64(p[0]), float64(p[1]) + float64(p[2])}}
-		if recs[i] != want {
+		c := recs[i].Classes
+		if c == nil || c.Label != e.Label || fmt.Sprint(c.Probs) != fmt.Sprint([]float64{float64(p[0]), float64(p[1]), float64(p[2])}) {
+			t.Fatalf("record %d: classes %+v, want label %d and %v", i, c, e.Label, p)
+		}
+		all.truth, all.probs = append(all.truth, c.Label), append(all.probs, c.Probs)
+		if recs[i].Classes = nil; recs[i] != want {
 			t.Errorf("record %d: %+v, want %+v", i, recs[i], want)
 		}
+		recs[i].Classes = c
+	}
+	checkClassesOutputs(t, recs, all)
+}
+
+// checkClassesOutputs evaluates a three-class model's records as `xray evaluate` does and
+// checks metrics.json's all-class metrics against sklearn on the same probabilities,
+// and that report.md and confusion_classes.png hold them.
+func checkClassesOutputs(t *testing.T, recs []Record, all classesCase) {
+	t.Helper()
+	out := t.TempDir()
+	if _, err := Run(Config{Records: recs, Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadMetrics(filepath.Join(out, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := filepath.Join(out, "three.csv")
+	writeClassesCSV(t, csv, all)
+	var ref map[string]refClasses
+	if err := json.Unmarshal(pyref.Run(t, pyref.Script("eval_classes.py"), csv), &ref); err != nil {
+		t.Fatal(err)
+	}
+	want := ref["three.csv"]
+	if m.MultiClass == nil || m.BacterialVsViral == nil {
+		t.Fatalf("metrics.json has no multiclass or bacterial_vs_viral: %+v", m)
+	}
+	if fmt.Sprint(m.MultiClass.Confusion) != fmt.Sprint(want.Confusion) || len(want.Confusion) != 3 {
+		t.Errorf("confusion %v, sklearn %v", m.MultiClass.Confusion, want.Confusion)
+	}
+	for k := range 3 {
+		row(t, fmt.Sprint("class ", k), m.MultiClass.PerClass[k], want.PerClass[k])
+		nearPtr(t, fmt.Sprint("auc ", k), m.MultiClass.AUC[k].AUC, want.PerClassAUC[k].AUC)
+	}
+	near(t, "bacterial vs viral accuracy", m.BacterialVsViral.Accuracy.Estimate, want.Subtypes.Accuracy)
+	nearPtr(t, "bacterial vs viral auc", m.BacterialVsViral.AUC, want.Subtypes.AUC)
+	md, err := os.ReadFile(filepath.Join(out, ReportFile))
+	if err != nil || !strings.Contains(string(md), "| true \\ predicted | normal | bacterial | viral | total |") ||
+		!strings.Contains(string(md), "## Bacterial vs viral") {
+		t.Errorf("report.md lacks the three-class sections (%v):\n%s", err, md)
+	}
+	png, err := os.ReadFile(filepath.Join(out, ClassesConfusionFile))
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("%s: %v, %d bytes", ClassesConfusionFile, err, len(png))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
@@ -143,8 +144,11 @@ func evaluateAction(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprint(c.App.Writer, rep.Markdown())
-	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s, %s, %s, %s, %s, %s in %s\n", evaluator.PredictionsFile, evaluator.MetricsFile,
-		evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, evaluator.CalibrationFile, cfg.OutDir())
+	files := []string{evaluator.PredictionsFile, evaluator.MetricsFile, evaluator.ReportFile, evaluator.ConfusionFile, evaluator.ROCFile, evaluator.CalibrationFile}
+	if rep.Metrics.MultiClass != nil {
+		files = append(files, evaluator.ClassesConfusionFile)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", strings.Join(files, ", "), cfg.OutDir())
 	if savedModel != "" {
 		writeErrorsPage(c, cfg, evaluator.SavedModelInput{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split})
 	}
