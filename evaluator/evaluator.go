@@ -4,7 +4,10 @@
 // ROC AUC, average precision, sensitivity, specificity and Wilson 95 % intervals, and
 // calibration (Brier score, expected calibration error over 15 bins). It writes
 // predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png,
-// and compares runs against the paper's Table 1.
+// and compares runs against the paper's Table 1. For a model of more classes (normal,
+// bacterial, viral) those are its normal-vs-pneumonia view, and EvaluateClasses and
+// BacterialVsViral add the N x N matrix, per-class metrics and one-vs-rest AUCs, and the
+// bacterial-vs-viral view (metrics.json multiclass and bacterial_vs_viral, confusion_classes.png).
 //
 // Running a model is not this package's job: a caller produces []Record (from a
 // SavedModel, or from a saved predictions.csv) and hands them to Evaluate or Run.
