@@ -38,8 +38,9 @@ func runnerFor(size int) (*runner, error) {
 	if err := g.Import(def, ""); err != nil {
 		return nil, fmt.Errorf("load the preprocessing graph: %v", err)
 	}
-	// One thread per Run: callers decode many images at once on their own goroutines.
-	sess, err := tf.NewSession(g, &tf.SessionOptions{Config: singleThreaded})
+	// One inter-op thread per Run, in a pool of its own: callers decode many images at
+	// once on their own goroutines.
+	sess, err := tf.NewSession(g, &tf.SessionOptions{Config: ownInterOpPool})
 	if err != nil {
 		return nil, fmt.Errorf("start the preprocessing session: %v", err)
 	}
@@ -58,9 +59,13 @@ func runnerFor(size int) (*runner, error) {
 	return r, nil
 }
 
-// singleThreaded is a serialized ConfigProto{intra_op_parallelism_threads: 1,
-// inter_op_parallelism_threads: 1}: fields 2 and 5, varint 1.
-var singleThreaded = []byte{0x10, 0x01, 0x28, 0x01}
+// ownInterOpPool is a serialized ConfigProto{inter_op_parallelism_threads: 1,
+// use_per_session_threads: true}: fields 5 and 9, varint 1. It leaves
+// intra_op_parallelism_threads unset on purpose: TensorFlow sizes the process-wide CPU
+// device pool from the first session it creates, and this one often comes first, so
+// setting it here would silently make training single-threaded (and change its sums'
+// order: trainer's Keras parity caught it).
+var ownInterOpPool = []byte{0x28, 0x01, 0x48, 0x01}
 
 // run feeds one encoded file with its orientation and fetches out.
 func (r *runner) run(kind string, b []byte, out tf.Output) (*tf.Tensor, error) {

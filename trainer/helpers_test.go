@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"image"
+	_ "image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -12,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/disintegration/imaging"
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
-	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -104,20 +105,21 @@ func writeManifest(t testing.TB, path, root string, entries []dataset.Entry) str
 // Go and Keras see the same pixels.
 func writeSquarePNGs(t testing.TB, dir string, size int, entries []dataset.Entry) []dataset.Entry {
 	t.Helper()
-	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
 	out := make([]dataset.Entry, len(entries))
 	for i, e := range entries {
 		b, err := os.ReadFile(filepath.Join(sampleRoot(), filepath.FromSlash(e.Path)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pix, err := pre.EncodedPixels(b)
+		// Go's decoder and imaging's Linear resize: the images the parity tolerances were
+		// measured on (any fixed pixels would do: both sides are fed these PNGs as they are).
+		img, _, err := image.Decode(bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rgba := image.NewNRGBA(image.Rect(0, 0, size, size))
-		for j, k := 0, 0; j < len(pix); j, k = j+3, k+4 {
-			rgba.Pix[k], rgba.Pix[k+1], rgba.Pix[k+2], rgba.Pix[k+3] = pix[j], pix[j+1], pix[j+2], 0xFF
+		rgba := imaging.Resize(img, size, size, imaging.Linear)
+		for k := 3; k < len(rgba.Pix); k += 4 {
+			rgba.Pix[k] = 0xFF
 		}
 		var buf bytes.Buffer
 		if err := png.Encode(&buf, rgba); err != nil {
