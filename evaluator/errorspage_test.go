@@ -5,7 +5,6 @@ import (
 	"context"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
@@ -25,7 +25,7 @@ import (
 // from the records), that every overlay image decoded, and that a screenshot shows a
 // gallery (not a blank page).
 func TestErrorsPageInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	in := SavedModelInput{Data: filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "test"), Split: AllImages}
 	ctx := context.Background()
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)
@@ -124,20 +124,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// chromium finds Debian's chromium: skipped on a developer machine without it, a failure
-// under CI, where scripts/setup.sh installs it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium required in CI (scripts/setup.sh installs it)")
-	}
-	t.Skip("no chromium on PATH")
-	return ""
 }

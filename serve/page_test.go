@@ -5,13 +5,13 @@ import (
 	"context"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/labels"
 )
 
@@ -19,7 +19,7 @@ import (
 // input and shows the live graph's class, the probability bars and the Grad-CAM overlay;
 // the screenshot is kept ($XRAY_TEST_ARTIFACTS/serve-page.png when set).
 func TestPageInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := browsertest.Chromium(t)
 	f := newFixture(t, 1)
 	_, hs := f.start(t, Config{})
 	file, err := filepath.Abs(f.paths[0])
@@ -91,20 +91,4 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("page: %q, %s; screenshot %s", shown, model, out)
-}
-
-// chromium finds Debian's chromium: skipped on a developer machine without it, a failure
-// under CI, where scripts/setup.sh installs it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium required in CI (scripts/setup.sh installs it)")
-	}
-	t.Skip("no chromium on PATH")
-	return ""
 }
