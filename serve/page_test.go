@@ -2,13 +2,11 @@ package serve
 
 import (
 	"bytes"
-	"context"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/internal/browsertest"
@@ -28,13 +26,7 @@ func TestPageInChromium(t *testing.T) {
 	}
 	wantClass := labels.Default().Name(argmax(f.versions[1].want[0]))
 
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1000, 700))...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	bctx := browsertest.Context(t, browser, 1000, 700)
 	err = chromedp.Do(bctx,
 		chromedp.Navigate(hs.URL+"/"),
 		chromedp.WaitVisible(`#drop`),
