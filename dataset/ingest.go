@@ -11,11 +11,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -93,91 +91,33 @@ func Ingest(root string, opt IngestOptions) (*Ingested, error) {
 	if err != nil {
 		return nil, err
 	}
-	type job struct {
-		rel   string
-		label int
+	files, err := scanClassDirs(abs, dirs)
+	if err != nil {
+		return nil, err
 	}
-	var jobs []job
-	perDir := make([]int, len(dirs))
-	for d, cd := range dirs {
-		err := filepath.WalkDir(cd.path, func(p string, de fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			name := de.Name()
-			if p != cd.path && (strings.HasPrefix(name, ".") || name == "__MACOSX") {
-				if de.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if de.IsDir() {
-				return nil
-			}
-			rel, err := filepath.Rel(abs, p)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, job{filepath.ToSlash(rel), cd.label})
-			perDir[d]++
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", cd.path, err)
-		}
-	}
-
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	bar := newBar(opt.Progress, len(jobs), "ingest", "img")
-	results := make([]struct {
-		sum, reason string
-		patient     string // hash of a DICOM file's PatientID
-	}, len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r := &results[i]
-				r.sum, r.patient, r.reason = checkImage(filepath.Join(abs, filepath.FromSlash(jobs[i].rel)), opt.Verify)
-				bar.Add(1)
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	bar.Finish()
-
+	checks := checkFiles(abs, files, opt)
 	out := &Ingested{Root: abs, Layout: layout, Classes: classes}
 	good := map[string]int{}
 	var unnamed []string
-	for i, j := range jobs {
-		if r := results[i].reason; r != "" {
-			out.Skipped = append(out.Skipped, Skip{Path: j.rel, Reason: r})
+	for i, f := range files {
+		if r := checks[i].reason; r != "" {
+			out.Skipped = append(out.Skipped, Skip{Path: f.rel, Reason: r})
 			continue
 		}
-		label := j.label
+		label := f.label
 		if !classes.IsDefault() && label == labels.Pneumonia {
 			var ok bool
-			if label, ok = SubtypeOf(j.rel); !ok {
-				unnamed = append(unnamed, j.rel)
+			if label, ok = SubtypeOf(f.rel); !ok {
+				unnamed = append(unnamed, f.rel)
 				continue
 			}
 		}
-		good[path.Dir(j.rel)]++
-		patient := PatientID(j.rel)
-		if h := results[i].patient; h != "" {
+		good[path.Dir(f.rel)]++
+		patient := PatientID(f.rel)
+		if h := checks[i].patient; h != "" {
 			patient = "\x00" + h // numbered below, once the entries are sorted
 		}
-		out.Entries = append(out.Entries, Entry{Path: j.rel, Label: label, Patient: patient, SHA256: results[i].sum})
+		out.Entries = append(out.Entries, Entry{Path: f.rel, Label: label, Patient: patient, SHA256: checks[i].sum})
 	}
 	if len(unnamed) > 0 {
 		sort.Strings(unnamed)
