@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"google.golang.org/protobuf/proto"
 )
@@ -152,6 +153,40 @@ func TestLoadSessionConfig(t *testing.T) {
 		t.Error("a malformed session config was accepted")
 	} else if errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotXray) {
 		t.Errorf("a malformed session config blames the model: %v", err)
+	}
+}
+
+// TestLoadJIT: with Options.JIT the model (compiled by XLA: internal/devices
+// TestJITCompilesWithXLA checks the log) gives the probabilities it gives without, within
+// float32 reassociation, on real X-rays; a malformed SessionConfig is still refused.
+func TestLoadJIT(t *testing.T) {
+	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	files := readFiles(t, xrays(t, 6))
+	probs := func(opts Options) [][]float32 {
+		m, err := Load(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		preds, err := m.PredictBytes(context.Background(), files...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([][]float32, len(preds))
+		for i, p := range preds {
+			if p.Err != nil {
+				t.Fatal(p.Err)
+			}
+			out[i] = p.Probabilities[:]
+		}
+		return out
+	}
+	plain, jit := probs(Options{}), probs(Options{JIT: true})
+	d := approx.WithinRows(t, "JIT vs plain probabilities", jit, plain, approx.Abs, 1e-5)
+	t.Logf("JIT vs plain: %v", d)
+	if m, err := Load(dir, Options{JIT: true, SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
+		m.Close()
+		t.Error("a malformed session config was accepted with JIT")
 	}
 }
 

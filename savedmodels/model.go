@@ -9,6 +9,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/preprocess"
 	"google.golang.org/protobuf/proto"
 )
@@ -27,6 +28,9 @@ type Options struct {
 	// DICOMWindow is how PredictBytes and PredictFile turn DICOM values into 8-bit gray
 	// (preprocess.Window); the zero value is the file's own window.
 	DICOMWindow preprocess.Window
+	// JIT compiles the network with XLA (global_jit_level, added to SessionConfig). Load
+	// fails with an error matching devices.ErrNoXLA when the linked TensorFlow lacks XLA.
+	JIT bool
 }
 
 // Defaults of Options.
@@ -92,12 +96,9 @@ func Load(dir string, opts Options) (m *Model, err error) {
 			m, err = nil, loadError(dir, ErrDamaged, "%v", r)
 		}
 	}()
-	var so *tf.SessionOptions
-	if opts.SessionConfig != nil {
-		if err := proto.Unmarshal(opts.SessionConfig, new(pb.ConfigProto)); err != nil {
-			return nil, loadError(dir, nil, "Options.SessionConfig is not a serialized ConfigProto: %v", err)
-		}
-		so = &tf.SessionOptions{Config: opts.SessionConfig}
+	so, err := sessionOptions(opts)
+	if err != nil {
+		return nil, loadError(dir, nil, "%v", err)
 	}
 	saved, err := loadHeld(dir, so)
 	if err != nil {
@@ -161,4 +162,33 @@ func (m *Model) Close() error {
 		return fmt.Errorf("close %s: %w", m.dir, err)
 	}
 	return nil
+}
+
+// sessionOptions is opts' SessionConfig, with XLA's JIT when opts.JIT; nil for
+// TensorFlow's defaults.
+func sessionOptions(opts Options) (*tf.SessionOptions, error) {
+	if opts.SessionConfig == nil && !opts.JIT {
+		return nil, nil
+	}
+	cfg := new(pb.ConfigProto)
+	if err := proto.Unmarshal(opts.SessionConfig, cfg); err != nil {
+		return nil, fmt.Errorf("Options.SessionConfig is not a serialized ConfigProto: %v", err)
+	}
+	if !opts.JIT {
+		return &tf.SessionOptions{Config: opts.SessionConfig}, nil
+	}
+	dev := devices.CPU // the network runs on a GPU when the library has one and the config allows it
+	if gpu, _ := devices.GPUBuild(); gpu {
+		if n, set := cfg.DeviceCount["GPU"]; !set || n > 0 {
+			dev = devices.GPU
+		}
+	}
+	if err := devices.JIT(cfg, dev); err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &tf.SessionOptions{Config: b}, nil
 }

@@ -34,6 +34,7 @@ type Config struct {
 	MaxConcurrent int           // requests served at once; more get 429 (default 64)
 
 	SessionConfig []byte       // serialized tensorflow.ConfigProto (savedmodels.Options.SessionConfig)
+	JIT           bool         // compile the network with XLA (savedmodels.Options.JIT)
 	Logger        *slog.Logger // access and model logs (default slog.Default())
 }
 
@@ -89,7 +90,7 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	cfg.fill()
 	s := &Server{cfg: cfg, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
-	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, DICOMWindow: cfg.DICOMWindow}
+	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, JIT: cfg.JIT, DICOMWindow: cfg.DICOMWindow}
 	m, err := newManager(cfg.ModelDir, opts, cfg.Logger, s.metrics)
 	if err != nil {
 		return nil, err

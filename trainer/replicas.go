@@ -315,6 +315,15 @@ func replicaSession(cfg Config) (reps []string, pc *pb.ConfigProto, gpu bool, er
 		}
 		pc.DeviceCount["CPU"] = int32(cpus)
 	}
+	if cfg.JIT {
+		dev := devices.CPU
+		if gpu {
+			dev = devices.GPU
+		}
+		if err := devices.JIT(pc, dev); err != nil {
+			return nil, nil, false, err
+		}
+	}
 	return reps, pc, gpu, nil
 }
 

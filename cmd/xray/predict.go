@@ -44,6 +44,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Usage: "append JSON Lines to `FILE` (fsync'd per batch) instead of printing", EnvVars: []string{"XRAY_OUT"}},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of an interrupted run, skipping the files it holds", EnvVars: []string{"XRAY_RESUME"}},
 			dicomWindowFlag(),
+			jitFlag(),
 		},
 		Action: predictAction,
 	})
@@ -69,7 +70,7 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch"), DICOMWindow: window})
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch"), DICOMWindow: window, JIT: c.Bool("jit")})
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM/SIGINT, give in-flight requests `DURATION` to finish", EnvVars: []string{"XRAY_DRAIN"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "access and model log `FORMAT` on stderr: text or json", EnvVars: []string{"XRAY_LOG_FORMAT"}},
 		dicomWindowFlag(),
+		jitFlag(),
 	}
 }
 
@@ -87,7 +88,7 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	srv, err := serve.New(serve.Config{
-		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll, DICOMWindow: window,
+		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll, DICOMWindow: window, JIT: c.Bool("jit"),
 		MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"),
 		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"), MaxInstances: c.Int("max-instances"),
 		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"), Logger: log,
