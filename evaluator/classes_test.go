@@ -115,43 +115,72 @@ func TestClassesMatchSklearn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fmt.Sprint(got.Confusion) != fmt.Sprint(want.Confusion) {
-				t.Errorf("confusion %v, sklearn %v", got.Confusion, want.Confusion)
-			}
-			near(t, "accuracy", got.Accuracy.Estimate, want.Accuracy)
-			if len(got.PerClass) != 3 || len(want.PerClass) != 3 || len(got.AUC) != 3 || len(want.PerClassAUC) != 3 {
-				t.Fatalf("per-class rows: %d and %d AUCs, sklearn %d and %d", len(got.PerClass), len(got.AUC), len(want.PerClass), len(want.PerClassAUC))
-			}
-			for k := range 3 {
-				row(t, fmt.Sprint("class ", k), got.PerClass[k], want.PerClass[k])
-				nearPtr(t, fmt.Sprint("auc ", k), got.AUC[k].AUC, want.PerClassAUC[k].AUC)
-				nearPtr(t, fmt.Sprint("auc lower ", k), got.AUC[k].Lower, want.PerClassAUC[k].Lower)
-				nearPtr(t, fmt.Sprint("auc upper ", k), got.AUC[k].Upper, want.PerClassAUC[k].Upper)
-			}
-			row(t, "macro", got.Macro, want.Macro)
-			row(t, "weighted", got.Weighted, want.Weighted)
-			if want.OvRMacro != nil {
-				nearPtr(t, "ovr macro", got.MacroAUC, want.OvRMacro)
-			} else if want.OvRRefused == "" || got.MacroAUC == nil {
-				// sklearn refuses multi_class="ovr" with an absent class; we average the defined areas
-				t.Errorf("absent class: sklearn refused %q, ours %v", want.OvRRefused, got.MacroAUC)
-			}
 			view, err := BacterialVsViral(labels.Subtypes(), c.truth, c.probs, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := want.Subtypes
-			if view.N != s.N || s.N == 0 {
-				t.Errorf("bacterial vs viral over %d images, sklearn %d", view.N, s.N)
+			checkClasses(t, got, view, want)
+			// The same metrics from the records written to predictions.csv and read back.
+			csvPath := filepath.Join(dir, name+"-predictions.csv")
+			if err := WritePredictionsCSV(csvPath, classesRecords(c)); err != nil {
+				t.Fatal(err)
 			}
-			near(t, "subtype accuracy", view.Accuracy.Estimate, s.Accuracy)
-			near(t, "sensitivity bacterial", view.Sensitivity.Estimate, s.Sensitivity)
-			near(t, "specificity viral", view.Specificity.Estimate, s.Specificity)
-			nearPtr(t, "subtype auc", view.AUC, s.AUC)
-			nearPtr(t, "subtype auc lower", view.AUCLower, s.Lower)
-			nearPtr(t, "subtype auc upper", view.AUCUpper, s.Upper)
+			recs, err := ReadPredictionsCSV(csvPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, view, err = classesOf(recs, 0); err != nil || got == nil || view == nil {
+				t.Fatalf("predictions.csv read back without its classes: %v", err)
+			}
+			checkClasses(t, got, view, want)
 		})
 	}
+}
+
+// classesRecords are a case's predictions as xray evaluate --savedmodel records them.
+func classesRecords(c classesCase) []Record {
+	recs := make([]Record, len(c.truth))
+	for i, p := range c.probs {
+		recs[i] = Record{Path: fmt.Sprintf("img%d.png", i), Label: min(c.truth[i], labels.Pneumonia), Probs: [2]float64{p[0], p[1] + p[2]},
+			Classes: &ClassProbs{Set: labels.Subtypes(), Label: c.truth[i], Probs: p}}
+	}
+	return recs
+}
+
+// checkClasses compares the N-class metrics and the bacterial-vs-viral view with sklearn's.
+func checkClasses(t *testing.T, got *ClassesMetrics, view *SubtypeView, want refClasses) {
+	t.Helper()
+	if fmt.Sprint(got.Confusion) != fmt.Sprint(want.Confusion) {
+		t.Errorf("confusion %v, sklearn %v", got.Confusion, want.Confusion)
+	}
+	near(t, "accuracy", got.Accuracy.Estimate, want.Accuracy)
+	if len(got.PerClass) != 3 || len(want.PerClass) != 3 || len(got.AUC) != 3 || len(want.PerClassAUC) != 3 {
+		t.Fatalf("per-class rows: %d and %d AUCs, sklearn %d and %d", len(got.PerClass), len(got.AUC), len(want.PerClass), len(want.PerClassAUC))
+	}
+	for k := range 3 {
+		row(t, fmt.Sprint("class ", k), got.PerClass[k], want.PerClass[k])
+		nearPtr(t, fmt.Sprint("auc ", k), got.AUC[k].AUC, want.PerClassAUC[k].AUC)
+		nearPtr(t, fmt.Sprint("auc lower ", k), got.AUC[k].Lower, want.PerClassAUC[k].Lower)
+		nearPtr(t, fmt.Sprint("auc upper ", k), got.AUC[k].Upper, want.PerClassAUC[k].Upper)
+	}
+	row(t, "macro", got.Macro, want.Macro)
+	row(t, "weighted", got.Weighted, want.Weighted)
+	if want.OvRMacro != nil {
+		nearPtr(t, "ovr macro", got.MacroAUC, want.OvRMacro)
+	} else if want.OvRRefused == "" || got.MacroAUC == nil {
+		// sklearn refuses multi_class="ovr" with an absent class; we average the defined areas
+		t.Errorf("absent class: sklearn refused %q, ours %v", want.OvRRefused, got.MacroAUC)
+	}
+	s := want.Subtypes
+	if view.N != s.N || s.N == 0 {
+		t.Errorf("bacterial vs viral over %d images, sklearn %d", view.N, s.N)
+	}
+	near(t, "subtype accuracy", view.Accuracy.Estimate, s.Accuracy)
+	near(t, "sensitivity bacterial", view.Sensitivity.Estimate, s.Sensitivity)
+	near(t, "specificity viral", view.Specificity.Estimate, s.Specificity)
+	nearPtr(t, "subtype auc", view.AUC, s.AUC)
+	nearPtr(t, "subtype auc lower", view.AUCLower, s.Lower)
+	nearPtr(t, "subtype auc upper", view.AUCUpper, s.Upper)
 }
 
 // nearPtr compares nullable values: both null (undefined), or both near.

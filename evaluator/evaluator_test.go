@@ -125,7 +125,11 @@ func TestEvaluateRejectsBadRecords(t *testing.T) {
 }
 
 func TestReadPredictionsCSVErrors(t *testing.T) {
-	const header = "path,label,predicted,p_normal,p_pneumonia\n"
+	const (
+		header       = "path,label,predicted,p_normal,p_pneumonia\n"
+		classHeader  = "path,label,p_normal,p_pneumonia,class,p_class_normal,p_class_bacterial,p_class_viral\n"
+		classHeader2 = "path,label,p_normal,p_pneumonia,class,p_class_normal,p_class_pneumonia\n"
+	)
 	for _, tc := range []struct {
 		name, content, want string
 	}{
@@ -138,6 +142,11 @@ func TestReadPredictionsCSVErrors(t *testing.T) {
 		{"bare quote", header + "a.jpeg,1,1,0.2,0.8\n\"b,1,1,0.2,0.8\n", "line 3"},
 		{"header only", header, "no predictions"},
 		{"empty", "", "empty file"},
+		{"class probabilities without class", "path,label,p_normal,p_pneumonia,p_class_normal,p_class_bacterial,p_class_viral\na.jpeg,1,0.2,0.8,0.2,0.5,0.3\n", "line 1: classes of the model"},
+		{"two classes of the model", classHeader2 + "a.jpeg,1,0.2,0.8,pneumonia,0.2,0.8\n", "line 1: classes of the model"},
+		{"unknown class", classHeader + "a.jpeg,1,0.2,0.8,fungal,0.2,0.5,0.3\n", "line 2: class"},
+		{"class disagrees with label", classHeader + "a.jpeg,0,0.2,0.8,viral,0.2,0.5,0.3\n", "line 2: label 0 disagrees"},
+		{"class probability above one", classHeader + "a.jpeg,1,0.2,0.8,viral,0.2,0.5,1.3\n", "line 2: p_class_viral \"1.3\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "preds.csv")
