@@ -61,7 +61,11 @@
 // function of those three numbers only, so a run resumed at epoch k reproduces the
 // batches; without, the manifest's order. Decoded, resized uint8 pixels are cached in
 // memory up to CacheBytes (default min(4 GiB, half the available memory)), so only the
-// first epoch decodes. Each file's sha256 is checked
+// first epoch decodes. With CacheDir the pixels go to a file instead (pixels-<size>px-<key>.cache,
+// keyed by the image list, the input size and the preprocessing; diskcache.go has the format
+// and its crash-safe write protocol) that later epochs and later runs read through
+// memory-mapped chunks bounded by CacheBytes, so peak memory does not grow with the
+// dataset; a changed image (sha256) rebuilds its slot only. Each file's sha256 is checked
 // against the manifest when it is read. Augment (rotation, zoom, shift, contrast,
 // brightness; off by default as in the paper) is drawn from (Seed, epoch, image) and
 // applied to the cached pixels, so it never changes what is cached. Epoch stops cleanly on break or

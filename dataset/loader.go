@@ -31,8 +31,13 @@ type LoaderConfig struct {
 	// after the first skip decoding: 0 picks min(4 GiB, half the available memory), a
 	// negative value turns the cache off. Images beyond the budget are decoded every time.
 	CacheBytes int64
-	Augment    Augment // training-time augmentation; off when zero (the paper trains without it)
-	Classes    int     // width of the one-hot labels: the vocabulary's size; 0 means 2
+	// CacheDir, when set, keeps every image's resized pixels in a file in this folder
+	// (diskcache.go), reused by later runs with the same images, size and preprocessing;
+	// CacheBytes then bounds the bytes of it mapped into memory (0: the default above, a
+	// negative value: none, every read is a pread) and nothing is cached on the heap.
+	CacheDir string
+	Augment  Augment // training-time augmentation; off when zero (the paper trains without it)
+	Classes  int     // width of the one-hot labels: the vocabulary's size; 0 means 2
 }
 
 // DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
@@ -64,6 +69,7 @@ type Loader struct {
 	used    atomic.Int64 // cache bytes
 	budget  int64
 	decodes atomic.Int64 // images decoded so far (cache misses), for tests and stats
+	disk    *diskCache   // nil without CacheDir
 }
 
 // NewLoader makes a loader over entries (for example m.Subset(dataset.Train)) whose paths
@@ -107,7 +113,31 @@ func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) 
 	default:
 		l.budget = cfg.CacheBytes
 	}
+	if cfg.CacheDir != "" {
+		d, err := openDiskCache(cfg.CacheDir, cfg.Preprocessor, entries, l.budget)
+		if err != nil {
+			return nil, err
+		}
+		l.disk, l.budget = d, 0
+	}
 	return l, nil
+}
+
+// Close releases the disk cache's file and mappings (a no-op without one). The loader
+// must not be used afterwards.
+func (l *Loader) Close() error {
+	if l.disk == nil {
+		return nil
+	}
+	return l.disk.Close()
+}
+
+// DiskCacheStats describes the on-disk cache; zero without CacheDir.
+func (l *Loader) DiskCacheStats() DiskCacheStats {
+	if l.disk == nil {
+		return DiskCacheStats{}
+	}
+	return DiskCacheStats{Path: l.disk.path, Images: len(l.entries), Found: l.disk.found, Filled: l.disk.filled.Load(), Mapped: l.disk.win.mappedBytes()}
 }
 
 // defaultCacheBudget is min(4 GiB, half of MemAvailable), or 1 GiB when that is unknown.
@@ -290,39 +320,35 @@ func (l *Loader) fill(p *pending, slot, size int) (err error) {
 		}
 	}()
 	i := p.b.Index[slot]
-	pix, err := l.pixels(i)
+	return l.withPixels(i, func(pix []uint8) error {
+		if a := l.cfg.Augment; a.On() {
+			out := make([]uint8, len(pix))
+			a.Draw(l.cfg.Seed, p.b.Epoch, i, l.cfg.Size).Apply(out, pix, l.cfg.Size)
+			pix = out
+		}
+		l.cfg.Scaling.Apply(pix, p.b.Images[slot*size:(slot+1)*size])
+		return nil
+	})
+}
+
+// withPixels passes entry i's resized uint8 pixels to use (which must not keep them):
+// from the disk cache, the memory cache, or by decoding (and then caching them while
+// the budget allows).
+func (l *Loader) withPixels(i int, use func([]uint8) error) error {
+	if l.disk != nil {
+		return l.disk.load(i, l.entries[i], l.root, func() ([]byte, error) { return l.source(i) }, func(b []byte) ([]uint8, error) { return l.decode(i, b) }, use)
+	}
+	if c := l.cache[i].Load(); c != nil {
+		return use(*c)
+	}
+	b, err := l.source(i)
 	if err != nil {
 		return err
 	}
-	if a := l.cfg.Augment; a.On() {
-		out := make([]uint8, len(pix))
-		a.Draw(l.cfg.Seed, p.b.Epoch, i, l.cfg.Size).Apply(out, pix, l.cfg.Size)
-		pix = out
-	}
-	l.cfg.Scaling.Apply(pix, p.b.Images[slot*size:(slot+1)*size])
-	return nil
-}
-
-// pixels returns entry i's resized uint8 pixels, from the cache or by decoding (and then
-// caching them while the budget allows).
-func (l *Loader) pixels(i int) ([]uint8, error) {
-	if c := l.cache[i].Load(); c != nil {
-		return *c, nil
-	}
-	e := l.entries[i]
-	b, err := e.ReadFile(l.root)
-	if errors.Is(err, ErrChanged) {
-		return nil, fmt.Errorf("load image %w", err)
-	}
+	pix, err := l.decode(i, b)
 	if err != nil {
-		return nil, fmt.Errorf("load image: %w (is the manifest's data root right?)", err)
+		return err
 	}
-	path := filepath.Join(l.root, filepath.FromSlash(e.Path))
-	pix, err := l.cfg.EncodedPixels(b)
-	if err != nil {
-		return nil, fmt.Errorf("load image %s: %w", path, err)
-	}
-	l.decodes.Add(1)
 	if n := int64(len(pix)); l.used.Add(n) <= l.budget {
 		if !l.cache[i].CompareAndSwap(nil, &pix) {
 			l.used.Add(-n)
@@ -330,5 +356,27 @@ func (l *Loader) pixels(i int) ([]uint8, error) {
 	} else {
 		l.used.Add(-n)
 	}
+	return use(pix)
+}
+
+// source reads entry i's file, checked against the manifest's sha256.
+func (l *Loader) source(i int) ([]byte, error) {
+	b, err := l.entries[i].ReadFile(l.root)
+	if errors.Is(err, ErrChanged) {
+		return nil, fmt.Errorf("load image %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load image: %w (is the manifest's data root right?)", err)
+	}
+	return b, nil
+}
+
+// decode preprocesses entry i's bytes to resized uint8 pixels.
+func (l *Loader) decode(i int, b []byte) ([]uint8, error) {
+	pix, err := l.cfg.EncodedPixels(b)
+	if err != nil {
+		return nil, fmt.Errorf("load image %s: %w", filepath.Join(l.root, filepath.FromSlash(l.entries[i].Path)), err)
+	}
+	l.decodes.Add(1)
 	return pix, nil
 }
