@@ -32,8 +32,9 @@ type SavedModelInput struct {
 	// RequireThreshold fails with ErrNoThreshold, before predicting, when the model
 	// stores no operating threshold (the thresholded decision was asked for).
 	RequireThreshold bool
-	// DICOMWindow is how DICOM images become 8-bit gray; the zero value is each file's own.
-	DICOMWindow preprocess.Window
+	// DICOMWindow is how DICOM images become 8-bit gray; nil: the model's
+	// (savedmodels.Options.DICOMWindow).
+	DICOMWindow *preprocess.Window
 }
 
 // manifestPath is the manifest to use: the one given, else the one the training run

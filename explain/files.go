@@ -25,9 +25,6 @@ type Options struct {
 	Method string  // MethodGradCAM (default) or MethodOcclusion
 	Patch  int     // occlusion patch side (default 32)
 	Stride int     // occlusion stride (default 16)
-	// DICOMWindow is how DICOM values become 8-bit gray; the zero value is each file's own
-	// window (see preprocess.Window).
-	DICOMWindow preprocess.Window
 }
 
 // Methods of Files.
@@ -144,7 +141,7 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 	var at []int
 	for i, p := range paths {
 		res[i].File, res[i].Classes, res[i].Method = p, classes, opts.Method
-		img, err := decodeFile(p, opts.DICOMWindow)
+		img, err := decodeFile(p, model.Preprocessor())
 		if err != nil {
 			res[i].Err = err
 			continue
@@ -176,12 +173,14 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 	return res, nil
 }
 
-func decodeFile(path string, w preprocess.Window) (image.Image, error) {
+// decodeFile decodes an image file as the model reads it (a DICOM file through the
+// model's window).
+func decodeFile(path string, pre preprocess.Preprocessor) (image.Image, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	img, err := preprocess.Preprocessor{Window: w}.Decode(b)
+	img, err := pre.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

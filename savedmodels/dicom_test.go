@@ -62,19 +62,41 @@ func TestPredictDICOM(t *testing.T) {
 		t.Logf("%s: p_pneumonia %.6f (source %+.2g)", filepath.Base(p), byFile[i].Probabilities[1], byFile[i].Probabilities[1]-want)
 	}
 
-	// A fixed window that shows almost nothing: the model sees another image.
-	dark, err := Load(dir, Options{DICOMWindow: preprocess.Window{Mode: preprocess.WindowFixed, Center: 5000, Width: 100}})
+	// A fixed window that shows almost nothing: the model sees another image, whether the
+	// window is given to Load or was stored in the model at export (training's window).
+	darkWindow := preprocess.Window{Mode: preprocess.WindowFixed, Center: 5000, Width: 100}
+	dark := predictDICOMWith(t, dir, Options{DICOMWindow: &darkWindow}, paths[1])
+	if slices.Equal(dark, byFile[1].Probabilities) {
+		t.Errorf("Options.DICOMWindow had no effect: %v", dark)
+	}
+	stored := filepath.Join(t.TempDir(), "savedmodel")
+	if err := Export(stored, sess, m0, Metadata{DICOMWindow: &darkWindow}); err != nil {
+		t.Fatal(err)
+	}
+	if got := predictDICOMWith(t, stored, Options{}, paths[1]); !slices.Equal(got, dark) {
+		t.Errorf("model exported with window %v: %v; Load with that window: %v", darkWindow, got, dark)
+	}
+	if got := predictDICOMWith(t, stored, Options{DICOMWindow: &preprocess.Window{}}, paths[1]); !slices.Equal(got, byFile[1].Probabilities) {
+		t.Errorf("Options.DICOMWindow auto over the model's window: %v, want the file's own window's %v", got, byFile[1].Probabilities)
+	}
+}
+
+// predictDICOMWith loads dir with opts and predicts one file.
+func predictDICOMWith(t *testing.T, dir string, opts Options, path string) []float32 {
+	t.Helper()
+	m, err := Load(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dark.Close()
-	got, err := dark.PredictFile(context.Background(), paths[1])
-	if err != nil || got[0].Err != nil {
-		t.Fatal(err, got[0].Err)
+	defer m.Close()
+	got, err := m.PredictFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if slices.Equal(got[0].Probabilities, byFile[1].Probabilities) {
-		t.Errorf("Options.DICOMWindow had no effect: %v", got[0].Probabilities)
+	if got[0].Err != nil {
+		t.Fatal(got[0].Err)
 	}
+	return got[0].Probabilities
 }
 
 // TestServingBytesRefusesDICOM: serving_bytes, run by TensorFlow, fails on a DICOM file

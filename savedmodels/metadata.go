@@ -26,6 +26,10 @@ type Metadata struct {
 	// Threshold is the operating point training chose on its validation split; nil (older
 	// models, or none chosen) decides by argmax, the paper's rule.
 	Threshold *decision.Threshold `json:"threshold,omitempty"`
+	// DICOMWindow is how training turned DICOM values into 8-bit gray, and so how Load
+	// reads DICOM files unless Options.DICOMWindow says otherwise; nil (older models):
+	// each file's own window.
+	DICOMWindow *preprocess.Window `json:"dicom_window,omitempty"`
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none

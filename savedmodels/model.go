@@ -26,8 +26,9 @@ type Options struct {
 	// pools, GPU memory growth, ...); nil for TensorFlow's defaults.
 	SessionConfig []byte
 	// DICOMWindow is how PredictBytes and PredictFile turn DICOM values into 8-bit gray
-	// (preprocess.Window); the zero value is the file's own window.
-	DICOMWindow preprocess.Window
+	// (preprocess.Window); nil: the window the model was trained with
+	// (Metadata.DICOMWindow), else each file's own.
+	DICOMWindow *preprocess.Window
 	// JIT compiles the network with XLA (global_jit_level, added to SessionConfig). Load
 	// fails with an error matching devices.ErrNoXLA when the linked TensorFlow lacks XLA.
 	JIT bool
@@ -105,7 +106,12 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		return nil, loadError(dir, ErrDamaged, "%s; the variables may be damaged: export the model again", oneLine(err.Error()))
 	}
 	m = &Model{dir: dir, meta: meta, pre: meta.preprocessor(), saved: saved}
-	m.pre.Window = opts.DICOMWindow
+	switch {
+	case opts.DICOMWindow != nil:
+		m.pre.Window = *opts.DICOMWindow
+	case meta.DICOMWindow != nil:
+		m.pre.Window = *meta.DICOMWindow
+	}
 	for _, x := range []struct {
 		dst  *tf.Output
 		name string

@@ -12,7 +12,6 @@ import (
 	"strconv"
 
 	"github.com/xraylab/xray/explain"
-	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -132,7 +131,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 
 // explain predicts one image file with its Grad-CAM overlay, as a base64 PNG.
 func (s *Server) explain(ctx context.Context, v *version, file []byte) (p savedmodels.Prediction, overlay, class string, err error) {
-	img, err := preprocess.Preprocessor{Window: s.cfg.DICOMWindow}.Decode(file)
+	img, err := v.model.Preprocessor().Decode(file)
 	if err != nil {
 		return p, "", "", badRequest("image: %v", err)
 	}

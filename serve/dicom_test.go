@@ -27,7 +27,7 @@ func TestServeDICOM(t *testing.T) {
 	}
 	names := labels.Default().Names()
 	for _, w := range []preprocess.Window{{}, {Mode: preprocess.WindowFixed, Center: 3000, Width: 500}} {
-		m, err := savedmodels.Load(f.versions[1].dir, savedmodels.Options{DICOMWindow: w})
+		m, err := savedmodels.Load(f.versions[1].dir, savedmodels.Options{DICOMWindow: &w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +36,7 @@ func TestServeDICOM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, hs := f.start(t, Config{DICOMWindow: w})
+		_, hs := f.start(t, Config{DICOMWindow: &w})
 		var rows predictions
 		body := mustJSON(t, map[string]any{"signature_name": savedmodels.SignatureBytes, "instances": b64s(blobs)})
 		if code, b := do(t, "POST", hs.URL+"/v1/models/xray:predict", "application/json", body, &rows); code != 200 || len(rows.Predictions) != len(blobs) {

@@ -25,7 +25,7 @@ type Config struct {
 	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
 	MaxDelay time.Duration // batching wait (savedmodels.Options.MaxDelay)
 
-	DICOMWindow preprocess.Window // DICOM to 8-bit gray (savedmodels.Options.DICOMWindow)
+	DICOMWindow *preprocess.Window // DICOM to 8-bit gray; nil: each model's own (savedmodels.Options.DICOMWindow)
 
 	MaxBodyBytes  int64         // request body limit (default 20 MiB)
 	MaxPixels     int64         // width x height limit of one image (default 40 million)

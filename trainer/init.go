@@ -43,7 +43,7 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, classes labels.Set, st State, res *Result, log logger,
 	operatingPoint func() (*decision.Threshold, error)) error {
 	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: cfg.Preprocess,
-		Classes: classes.Names(), RunID: runID(cfg), XrayVersion: buildinfo.Version}
+		Classes: classes.Names(), RunID: runID(cfg), XrayVersion: buildinfo.Version, DICOMWindow: &cfg.DICOMWindow}
 	last := filepath.Join(cfg.Out, "savedmodel-last")
 	if st.BestEpoch != st.Epoch && st.BestEpoch > 0 {
 		if err := savedmodels.Export(last, sess, m, meta); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -19,6 +20,7 @@ import (
 func TestOperatingThresholdStored(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.Threshold = 1, "sensitivity:0.5"
+	cfg.DICOMWindow = preprocess.Window{Mode: preprocess.WindowFixed, Center: 2048, Width: 4096}
 	var log bytes.Buffer
 	res, err := Run(context.Background(), cfg, &log)
 	if err != nil {
@@ -32,6 +34,9 @@ func TestOperatingThresholdStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer model.Close()
+	if w := model.Metadata().DICOMWindow; w == nil || *w != cfg.DICOMWindow {
+		t.Errorf("stored DICOM window %v, trained with %v", w, cfg.DICOMWindow)
+	}
 	stored := model.Metadata().Threshold
 	if stored == nil || stored.Rule != decision.Sensitivity(0.5) {
 		t.Fatalf("stored threshold %v, want rule sensitivity:0.5", stored)

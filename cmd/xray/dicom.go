@@ -8,10 +8,17 @@ import (
 	"github.com/xraylab/xray/preprocess"
 )
 
-// dicomWindowFlag is --dicom-window, for every command that reads images.
+// dicomWindowFlag is --dicom-window, for xray train.
 func dicomWindowFlag() cli.Flag {
 	return &cli.StringFlag{Name: "dicom-window", Value: "auto",
-		Usage:   "how DICOM values become 8-bit gray: auto (the file's VOI LUT or window), minmax, or `C,W` (a window center and width)",
+		Usage:   "how DICOM values become 8-bit gray: auto (the file's VOI LUT or window), minmax, or `C,W` (a window center and width); stored in the SavedModel",
+		EnvVars: []string{"XRAY_DICOM_WINDOW"}}
+}
+
+// modelWindowFlag is --dicom-window for the commands that read images with a model.
+func modelWindowFlag() cli.Flag {
+	return &cli.StringFlag{Name: "dicom-window",
+		Usage:   "how DICOM values become 8-bit gray: auto (the file's VOI LUT or window), minmax, or `C,W` (a window center and width); default: the window the model was trained with",
 		EnvVars: []string{"XRAY_DICOM_WINDOW"}}
 }
 
@@ -22,6 +29,16 @@ func dicomWindow(c *cli.Context) (preprocess.Window, error) {
 		return w, usagef("--dicom-window: %v", err)
 	}
 	return w, nil
+}
+
+// modelWindow reads a model command's --dicom-window: nil when not given, so the model's
+// own window applies.
+func modelWindow(c *cli.Context) (*preprocess.Window, error) {
+	if c.String("dicom-window") == "" {
+		return nil, nil
+	}
+	w, err := dicomWindow(c)
+	return &w, err
 }
 
 // warnDICOM prints why a DICOM file's prediction deserves doubt (a lateral view, several

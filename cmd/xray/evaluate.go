@@ -16,13 +16,13 @@ import (
 
 // savedModelInput is what running a SavedModel over a dataset split needs.
 type savedModelInput struct {
-	SavedModel string    // SavedModel directory
-	Data       string    // dataset root
-	Manifest   string    // split manifest CSV; "" means the dataset's default
-	Split      string    // split to run, e.g. "test", or "all"
-	Threshold  bool      // the thresholded decision is asked for: fail early without one
-	Progress   io.Writer // where the progress bar and warnings go (stderr)
-	Window     preprocess.Window
+	SavedModel string             // SavedModel directory
+	Data       string             // dataset root
+	Manifest   string             // split manifest CSV; "" means the dataset's default
+	Split      string             // split to run, e.g. "test", or "all"
+	Threshold  bool               // the thresholded decision is asked for: fail early without one
+	Progress   io.Writer          // where the progress bar and warnings go (stderr)
+	Window     *preprocess.Window // nil: the model's
 }
 
 // runSavedModel runs a SavedModel over a split and returns one record per image (paths
@@ -65,7 +65,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Usage: "output `DIR`", EnvVars: []string{"XRAY_OUT"}},
 			&cli.StringFlag{Name: "model", Usage: "architecture `ARCH` recorded in metrics.json (default: the SavedModel's, or run.json's \"arch\")", EnvVars: []string{"XRAY_MODEL"}},
 			&cli.BoolFlag{Name: "json", Usage: "print metrics.json instead of the report", EnvVars: []string{"XRAY_JSON"}},
-			dicomWindowFlag(),
+			modelWindowFlag(),
 		},
 		Action: evaluateAction,
 	})
@@ -105,7 +105,7 @@ func evaluateAction(c *cli.Context) error {
 		Out:         c.String("out"),
 		Options:     evaluator.Options{Model: c.String("model"), Split: c.String("split"), ByThreshold: byThreshold},
 	}
-	window, err := dicomWindow(c)
+	window, err := modelWindow(c)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func init() {
 			&cli.IntFlag{Name: "patch", Value: 32, Usage: "occlusion patch side in input pixels (`N`)", EnvVars: []string{"XRAY_PATCH"}},
 			&cli.IntFlag{Name: "stride", Value: 16, Usage: "occlusion patch step in input pixels (`N`)", EnvVars: []string{"XRAY_STRIDE"}},
 			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`)", EnvVars: []string{"XRAY_BATCH"}},
-			dicomWindowFlag(),
+			modelWindowFlag(),
 		},
 		Action: explainAction,
 	})
@@ -69,11 +69,11 @@ func explainAction(c *cli.Context) error {
 	if c.Int("batch") < 1 {
 		return usagef("--batch %d: give 1 or more", c.Int("batch"))
 	}
-	window, err := dicomWindow(c)
+	window, err := modelWindow(c)
 	if err != nil {
 		return err
 	}
-	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch")})
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: c.Int("batch"), DICOMWindow: window})
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func explainAction(c *cli.Context) error {
 	enc := json.NewEncoder(c.App.Writer)
 	failed, n := 0, 0
 	opts := explain.Options{OutDir: c.String("out"), Alpha: c.Float64("alpha"), Class: c.String("class"), Layer: c.String("layer"), Batch: c.Int("batch"),
-		Method: c.String("method"), Patch: c.Int("patch"), Stride: c.Int("stride"), DICOMWindow: window}
+		Method: c.String("method"), Patch: c.Int("patch"), Stride: c.Int("stride")}
 	err = explain.Files(c.Context, model, c.Args().Slice(), opts, func(rs []explain.Result) error {
 		for _, r := range rs {
 			n++

@@ -43,7 +43,7 @@ func init() {
 			&cli.StringFlag{Name: "input", Usage: "predict the images of a `DIR`, GLOB or LIST.txt (one path per line; - for standard input) instead of arguments", EnvVars: []string{"XRAY_INPUT"}},
 			&cli.StringFlag{Name: "out", Usage: "append JSON Lines to `FILE` (fsync'd per batch) instead of printing", EnvVars: []string{"XRAY_OUT"}},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the --out file of an interrupted run, skipping the files it holds", EnvVars: []string{"XRAY_RESUME"}},
-			dicomWindowFlag(),
+			modelWindowFlag(),
 			jitFlag(),
 		},
 		Action: predictAction,
@@ -66,7 +66,7 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	window, err := dicomWindow(c)
+	window, err := modelWindow(c)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-concurrent", Value: serve.DefaultMaxConcurrent, Usage: "requests served at once (`N`, 429 beyond)", EnvVars: []string{"XRAY_MAX_CONCURRENT"}},
 		&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM/SIGINT, give in-flight requests `DURATION` to finish", EnvVars: []string{"XRAY_DRAIN"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "access and model log `FORMAT` on stderr: text or json", EnvVars: []string{"XRAY_LOG_FORMAT"}},
-		dicomWindowFlag(),
+		modelWindowFlag(),
 		jitFlag(),
 	}
 }
@@ -83,7 +83,7 @@ func serveAction(c *cli.Context) error {
 	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 {
 		return usagef("--timeout must be positive and --drain not negative")
 	}
-	window, err := dicomWindow(c)
+	window, err := modelWindow(c)
 	if err != nil {
 		return err
 	}
