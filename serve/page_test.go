@@ -2,15 +2,18 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/savedmodels"
 )
 
 // TestPageInChromium: headless Chromium opens the page, uploads an X-ray through the file
@@ -83,4 +86,41 @@ func TestPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("page: %q, %s; screenshot %s", shown, model, out)
+	checkDICOMUpload(t, bctx, f.versions[1].dir)
+}
+
+// checkDICOMUpload uploads a DICOM file: the page shows the class the Go API predicts for
+// it and the overlay, and drops the preview the browser cannot decode.
+func checkDICOMUpload(t *testing.T, bctx context.Context, model string) {
+	t.Helper()
+	dcm, err := filepath.Abs("../testdata/dicom/mono2_8bit.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := savedmodels.Load(model, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pred, err := m.PredictFile(context.Background(), dcm)
+	m.Close()
+	if err != nil || pred[0].Err != nil {
+		t.Fatalf("Go API on %s: %v %v", dcm, err, pred[0].Err)
+	}
+	const first = `#results > .result:first-child`
+	err = chromedp.Do(bctx, chromedp.SetUploadFiles(`#file`, []string{dcm}),
+		chromedp.WaitVisible(first+` .class[data-class]`), chromedp.WaitVisible(first+` img[alt='Grad-CAM overlay']`))
+	if err == nil {
+		_, err = chromedp.Run(bctx, chromedp.Poll[bool](`[...document.querySelectorAll(".result img")].every(i => i.complete && i.naturalWidth > 0)`))
+	}
+	if err != nil {
+		t.Fatalf("chromium, DICOM upload: %v", err)
+	}
+	got, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[document.querySelector("`+first+` .name").textContent, document.querySelector("`+first+` .class").dataset.class, String(document.querySelectorAll("`+first+` img").length)]`))
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	want := []string{filepath.Base(dcm), labels.Default().Name(pred[0].Decision), "1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("DICOM row shows name, class, images %q; want %q (the Go API's class, the overlay alone)", got, want)
+	}
 }

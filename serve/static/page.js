@@ -27,6 +27,7 @@ function row(file) {
   const img = document.createElement("img");
   img.src = URL.createObjectURL(file);
   img.alt = file.name;
+  img.onerror = () => img.remove(); // a DICOM file: browsers cannot show it; the overlay does
   const info = document.createElement("div");
   info.innerHTML = `<div class="name"></div><div class="class">classifying...</div><div class="bars"></div>`;
   info.querySelector(".name").textContent = file.name;
