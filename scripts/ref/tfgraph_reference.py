@@ -40,9 +40,12 @@ BACKBONES = {
 HEAD_UNITS = (1024, 512, 256, 128, 64, 32)
 
 
-def build(arch, size, pool):
-    """The paper's model, as its functional Keras code builds it in a fresh session."""
-    keras.backend.clear_session()  # fresh automatic layer names
+def build(arch, size, pool, dtype_policy=None):
+    """The paper's model, as its functional Keras code builds it in a fresh session, under
+    dtype_policy (a Keras policy name such as mixed_bfloat16; None: float32)."""
+    keras.backend.clear_session()  # fresh automatic layer names (and the float32 policy)
+    if dtype_policy:
+        keras.mixed_precision.set_global_policy(dtype_policy)
     ctor = getattr(keras.applications, BACKBONES[arch][0])
     base = ctor(include_top=False, weights=None, input_shape=(size, size, 3))
     pooling = layers.AveragePooling2D if pool == "avg" else layers.MaxPooling2D

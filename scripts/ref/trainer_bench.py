@@ -1,6 +1,7 @@
 """Keras side of bench/train: training throughput of model.fit on the paper's model.
 
   trainer_bench.py --arch mobilenet --size 256 --batch 20 --epochs 3 --list LIST [--replicas 2]
+                   [--precision float32|mixed_bfloat16|mixed_float16]
 
 LIST holds one image path per line. The images are decoded and resized (PIL, bilinear)
 to size x size and scaled to [0, 1] before timing, so fit reads them from memory, as
@@ -9,7 +10,12 @@ tfgraph_reference.build's (keras.applications backbone, weights=None, and the pa
 head), compiled as the paper trains: SGD(0.001), categorical cross-entropy, accuracy.
 Prints JSON: {"epoch_seconds": [...], "images": N, "images_per_s": <N / the fastest
 epoch after the first (which includes tracing); the fastest, as other load on the
-machine only ever slows an epoch down>, "keras": version, "jit_compile": bool}.
+machine only ever slows an epoch down>, "keras": version, "jit_compile": bool, "precision": the
+global dtype policy}.
+
+--precision sets Keras's global dtype policy before the model is built
+(keras.mixed_precision.set_global_policy; not with --replicas); under a mixed policy Keras keeps the variables in
+float32 and, for mixed_float16, wraps the optimizer in a LossScaleOptimizer (compile does it).
 
 With --replicas N > 1 the model is built and fit under tf.distribute.MirroredStrategy over N
 logical CPU devices (bench/replicas' Keras side; the batch is the global batch).
@@ -49,6 +55,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--list", required=True)
     ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     a = ap.parse_args()
     strategy = None
     if a.replicas > 1:
@@ -66,7 +73,7 @@ def main():
     y = np.eye(2, dtype=np.float32)[np.arange(len(paths)) % 2]
 
     if strategy is None:
-        _, model, _, _ = ref.build(a.arch, a.size, "avg")
+        _, model, _, _ = ref.build(a.arch, a.size, "avg", a.precision)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.001), loss="categorical_crossentropy", metrics=["accuracy"])
     else:
         from trainer_mirrored_steps import build_in_scope
@@ -85,6 +92,7 @@ def main():
         "images_per_s": len(paths) / min(steady),
         "keras": keras.__version__,
         "jit_compile": bool(model.jit_compile),
+        "precision": keras.mixed_precision.global_policy().name,
     }, sys.stdout)
 
 
