@@ -16,7 +16,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 GO ?= go
 BIN := bin/xray
 
-.PHONY: all setup build test vet demo version check-tf clean
+.PHONY: all setup build test vet demo version check-tf clean bench
 all: build
 
 setup:
@@ -56,6 +56,16 @@ test: setup vet
 	$(GO) test -count=1 -timeout 45m ./...
 	$(GO) test -count=1 -race -run 'TestPredictConcurrent|TestPredictBatchesConcurrentCalls|TestPredictContext|TestClose|TestExplainClassesAndErrors' ./savedmodels/
 	cd examples/service && $(GO) build -o /dev/null ./... && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# Issue 15's side-by-side benchmarks (xray vs the Python reference, ratios printed), at
+# reduced scale: a few minutes on two cores. docs/performance.md has the full-scale commands
+# and one measured run of each.
+BENCH := $(GO) test -run '^$$' -bench . -timeout 0
+bench: check-tf
+	$(BENCH) -benchtime 1x ./bench/loader/
+	XRAY_BENCH_CASES=mobilenet:128,mobilenet:128:mixed_bfloat16 XRAY_BENCH_ROUNDS=1 XRAY_BENCH_EPOCHS=2 $(BENCH) -benchtime 1x ./bench/train/
+	XRAY_BENCH_N=300 XRAY_BENCH_SIZE=128 $(BENCH) -benchtime 1x ./bench/rss/
+	XRAY_BENCH_SIZE=128 XRAY_BENCH_BEAM=0 $(BENCH) -benchtime 1x ./bench/predict-stream/
 
 version: setup build
 	./$(BIN) version

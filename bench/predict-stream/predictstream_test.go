@@ -28,6 +28,7 @@ import (
 	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
@@ -141,7 +142,7 @@ func BenchmarkPredictStream(b *testing.B) {
 	r := func(s float64) float64 { return float64(n) / s }
 	xray, py := best["xray"], best["python"]
 	fmt.Printf("%d files, whole processes, best of %d: xray predict --input %.1f img/s (%.2f s), Python %.1f img/s (%.2f s): xray/Python %.2fx; load %s\n",
-		n, b.N, r(xray), xray, r(py), py, py/xray, loadavg())
+		n, b.N, r(xray), xray, r(py), py, py/xray, benchutil.Load())
 	b.ReportMetric(r(xray), "xray-img/s")
 	b.ReportMetric(r(py), "python-img/s")
 	b.ReportMetric(py/xray, "x-python")
@@ -151,13 +152,4 @@ func BenchmarkPredictStream(b *testing.B) {
 			r(beam1), r(beam2), beam1/beam2, xray/beam2)
 		b.ReportMetric(r(beam2), "beam-img/s")
 	}
-}
-
-// loadavg is /proc/loadavg's first three fields, the machine's load (as uptime prints it).
-func loadavg() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(raw)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
@@ -166,18 +167,9 @@ func BenchmarkTrainThroughput(b *testing.B) {
 			b.Logf("%s at %d, %s, batch %d, %d images:\n%s", c.arch, c.size, c.precision, batchSize, images, strings.Join(log, "\n"))
 		})
 	}
-	fmt.Printf("\nfastest epoch after the first, best of %d rounds, %d images, batch %d, %d epochs; load: %s\n", rounds(), images, batchSize, epochs(), loadavg())
+	fmt.Printf("\nfastest epoch after the first, best of %d rounds, %d images, batch %d, %d epochs; load: %s\n", rounds(), images, batchSize, epochs(), benchutil.Load())
 	fmt.Println("| model | px | precision | xray img/s | Keras img/s | xray/Keras | median-epoch ratio |\n|---|---|---|---|---|---|---|")
 	fmt.Println(strings.Join(table, "\n"))
-}
-
-// loadavg is /proc/loadavg's first three fields, the machine's load (as uptime prints it).
-func loadavg() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(raw)); err == nil && len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
 }
 
 // rounds is XRAY_BENCH_ROUNDS (default 2): how many times each side trains.
