@@ -28,6 +28,14 @@ func (s *splitData) Len() int {
 	return s.loader.Len()
 }
 
+// diskCache describes the subset's on-disk image cache (zero without one).
+func (s *splitData) diskCache() dataset.DiskCacheStats {
+	if s == nil || s.loader == nil {
+		return dataset.DiskCacheStats{}
+	}
+	return s.loader.DiskCacheStats()
+}
+
 // Batches is the number of batches (updates) per epoch.
 func (s *splitData) Batches() int { return s.loader.Batches() }
 
@@ -53,7 +61,14 @@ type trainData struct {
 	ClassCounts  []int      // training images per class id, for balanced class weights
 }
 
-func (d *trainData) Close() {}
+// Close releases the loaders' disk caches.
+func (d *trainData) Close() {
+	for _, s := range []*splitData{d.Train, d.Val} {
+		if s != nil && s.loader != nil {
+			s.loader.Close()
+		}
+	}
+}
 
 // openData finds or makes the manifest and opens loaders on its train and val subsets.
 // Without a manifest the run splits Data with Seed (Scheme, default the paper's) and keeps the
@@ -101,7 +116,8 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	lc := dataset.DefaultLoaderConfig()
 	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
 	lc.BatchSize, lc.Seed, lc.Shuffle, lc.Classes = cfg.BatchSize, cfg.Seed, cfg.Shuffle, classes.Len()
-	if !cfg.CacheImages {
+	lc.CacheDir, lc.CacheBytes = cfg.CacheDir, cfg.CacheMemory
+	if !cfg.CacheImages && cfg.CacheDir == "" {
 		lc.CacheBytes = -1
 	}
 	trainEntries := m.Subset(dataset.Train)
@@ -123,11 +139,17 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 		vc.Shuffle = false
 		vl, err := dataset.NewLoader(root, val, vc)
 		if err != nil {
+			tl.Close()
 			return nil, err
 		}
 		d.Val = &splitData{vl}
 	}
 	sum := sha256.Sum256(raw)
 	d.ManifestHash = hex.EncodeToString(sum[:])
+	for _, s := range []*splitData{d.Train, d.Val} {
+		if st := s.diskCache(); st.Path != "" {
+			log.printf("image cache %s", st)
+		}
+	}
 	return d, nil
 }

@@ -66,6 +66,7 @@ func xrayBinary(t *testing.T) string {
 type procFixture struct {
 	manifest string
 	epochs   int
+	extra    []string // flags every run of the test adds
 }
 
 var (
@@ -76,7 +77,7 @@ var (
 
 func (f procFixture) args(out string, extra ...string) []string {
 	return append([]string{"train", "--manifest", f.manifest, "--weights", "none", "--arch", tfgraph.MobileNet,
-		"--input-size", "128", "--batch-size", "4", "--epochs", strconv.Itoa(f.epochs), "--quiet", "--out", out}, extra...)
+		"--input-size", "128", "--batch-size", "4", "--epochs", strconv.Itoa(f.epochs), "--quiet", "--out", out}, append(f.extra, extra...)...)
 }
 
 func processFixture(t *testing.T) procFixture {
@@ -235,11 +236,16 @@ func checkRunDir(t *testing.T, out string, want [][]float64) {
 
 // TestKillAndResume: kill -9 during epoch 2, --resume to the end: the history equals an
 // uninterrupted run's; then truncate the newest checkpoint and resume again: it is
-// detected, named, and the one before is used.
+// detected, named, and the one before is used. These runs read their images through the
+// disk cache (--cache-dir, a 1 MiB window) and the uninterrupted one decodes them, so the
+// equal histories also show cached training sees the same pixels; the resumed run finds
+// every image cached.
 func TestKillAndResume(t *testing.T) {
 	f := processFixture(t)
 	want := uninterrupted(t, f)
 	out := filepath.Join(t.TempDir(), "run")
+	cacheDir := t.TempDir()
+	f.extra = []string{"--cache-dir", cacheDir, "--cache-memory", "1MiB"}
 
 	ps, _ := stopDuringEpoch2(t, f, out, syscall.SIGKILL)
 	if ws, ok := ps.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -255,6 +261,15 @@ func TestKillAndResume(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "resuming from epoch-") {
 		t.Errorf("--resume did not say where it resumed from:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "24 of 24 images cached when opened") || !strings.Contains(stdout, "8 of 8 images cached when opened") {
+		t.Errorf("--resume did not find the train (24) and val (8) images in the disk cache:\n%s", stdout)
+	}
+	var rj struct {
+		Config Config `json:"config"`
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "run.json")); err != nil || json.Unmarshal(b, &rj) != nil || rj.Config.CacheDir != cacheDir || rj.Config.CacheMemory != 1<<20 {
+		t.Errorf("run.json records cache_dir %q, cache_memory %d (%v); want %s and 1 MiB", rj.Config.CacheDir, rj.Config.CacheMemory, err, cacheDir)
 	}
 	checkRunDir(t, out, want)
 

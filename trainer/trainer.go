@@ -26,7 +26,7 @@ type Config struct {
 	Threshold     string             `json:"threshold,omitempty"`       // operating-threshold rule (decision.ParseRule) chosen on validation; empty: youden
 	Weights       string             `json:"weights"`                   // "imagenet", "none" or a Keras weight file for the backbone
 	Init          string             `json:"init,omitempty"`            // a Keras-trained full model (.h5/.keras) to start from
-	CacheDir      string             `json:"cache_dir,omitempty"`
+	WeightsCache  string             `json:"weights_cache,omitempty"`   // Keras's weight cache folder; empty: weights.CacheDir()
 	Epochs        int                `json:"epochs"`
 	BatchSize     int                `json:"batch_size"`
 	LearningRate  float64            `json:"lr"`
@@ -48,7 +48,9 @@ type Config struct {
 	Devices       string             `json:"devices,omitempty"` // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
 	Cluster       *Cluster           `json:"cluster,omitempty"` // several machines (cluster.go); nil: this process alone
 	Quiet         bool               `json:"quiet"`
-	CacheImages   bool               `json:"cache_images"` // keep decoded images in memory across epochs
+	CacheImages   bool               `json:"cache_images"`           // keep decoded images in memory across epochs
+	CacheDir      string             `json:"cache_dir,omitempty"`    // keep resized pixels in a file here (dataset.LoaderConfig.CacheDir), reused across epochs and runs
+	CacheMemory   int64              `json:"cache_memory,omitempty"` // bytes the image cache may hold in memory (mapped, with CacheDir); 0: min(4 GiB, half the free memory)
 	// Augment perturbs training batches (never validation, test or serving); off when zero.
 	Augment dataset.Augment `json:"augment,omitzero"`
 	RunID   string          `json:"run_id,omitempty"`

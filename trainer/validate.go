@@ -43,6 +43,8 @@ func (c Config) Validate() error {
 		return bad("MaxSteps", c.MaxSteps, "must be positive")
 	case c.EarlyStopping < 0:
 		return bad("EarlyStopping", c.EarlyStopping, "must be positive")
+	case c.CacheMemory < 0:
+		return bad("CacheMemory", c.CacheMemory, "must be positive (0: min(4 GiB, half the free memory))")
 	case c.Threads < 0:
 		return bad("Threads", c.Threads, "must be positive (0: all cores)")
 	case c.Device != "" && c.Device != DeviceAuto && c.Device != DeviceCPU && c.Device != DeviceGPU:

@@ -15,11 +15,11 @@ import (
 // tfgraph.Config) to the flag that sets it: the one place that knows both vocabularies.
 var flagFor = map[string]string{
 	"Arch": "arch", "Data": "data", "Manifest": "manifest", "Scheme": "scheme", "ValFromFolder": "val-from-folder",
-	"Weights": "weights", "Init": "init", "CacheDir": "cache-dir", "Epochs": "epochs", "BatchSize": "batch-size",
+	"Weights": "weights", "Init": "init", "WeightsCache": "weights-cache", "Epochs": "epochs", "BatchSize": "batch-size",
 	"LearningRate": "lr", "Momentum": "momentum", "InputSize": "input-size", "Pool": "pool", "Preprocess": "preprocess",
 	"FreezeBase": "freeze-base", "Seed": "seed", "Shuffle": "shuffle", "MaxSteps": "max-steps", "Out": "out",
 	"Resume": "resume", "EarlyStopping": "early-stopping", "Threads": "threads", "JIT": "jit", "Device": "device", "Devices": "devices",
-	"CacheImages": "cache-images", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold", "Classes": "classes",
+	"CacheImages": "cache-images", "CacheDir": "cache-dir", "CacheMemory": "cache-memory", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold", "Classes": "classes",
 	"Optimizer": "optimizer", "WeightDecay": "weight-decay", "LRSchedule": "lr-schedule", "WarmupEpochs": "warmup-epochs",
 	"PlateauFactor": "plateau-factor", "PlateauPatience": "plateau-patience", "MinLR": "min-lr",
 	"ClassWeight": "class-weight", "LabelSmoothing": "label-smoothing", "Monitor": "monitor", "TensorBoard": "tensorboard",

@@ -38,6 +38,7 @@ func TestTrainFlagErrors(t *testing.T) {
 		{[]string{"--max-steps", "-1"}, "--max-steps -1: must be positive"},
 		{[]string{"--early-stopping", "-2"}, "--early-stopping -2: must be positive"},
 		{[]string{"--threads", "-1"}, "--threads -1: must be positive"},
+		{[]string{"--cache-memory", "lots"}, `--cache-memory "lots": not a size`},
 		{[]string{"--device", "tpu"}, "--device tpu: unknown device"},
 		{[]string{"--arch", "vgg16"}, `--arch "vgg16": unknown architecture`},
 		{[]string{"--pool", "sum"}, `--pool "sum": unknown head pooling`},

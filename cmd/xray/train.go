@@ -38,7 +38,7 @@ func init() {
 			&cli.StringFlag{Name: "threshold", Value: string(decision.DefaultRule), Usage: "operating threshold `RULE` chosen on the validation split and stored in the SavedModel (two classes only; more decide by argmax): youden (max sensitivity+specificity-1), sensitivity:0.95 (highest threshold with sensitivity >= 0.95) or argmax (0.5, the paper's)", EnvVars: env("THRESHOLD")},
 			&cli.StringFlag{Name: "weights", Value: d.Weights, Usage: "backbone initialisation: imagenet (Keras's file: cache, then download), none, or a Keras weight `FILE`", EnvVars: env("WEIGHTS")},
 			&cli.StringFlag{Name: "init", Usage: "start from a Keras-trained full model `FILE` (.h5 / .keras), base + head", EnvVars: env("INIT")},
-			&cli.StringFlag{Name: "cache-dir", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("CACHE_DIR")},
+			&cli.StringFlag{Name: "weights-cache", Usage: "Keras weight cache `DIR` (default ~/.keras/models)", EnvVars: env("WEIGHTS_CACHE")},
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "training epochs", EnvVars: env("EPOCHS")},
 			&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "images per SGD step", EnvVars: env("BATCH_SIZE")},
 			&cli.Float64Flag{Name: "lr", Value: d.LearningRate, Usage: "learning rate (the peak of --lr-schedule and --warmup-epochs)", EnvVars: env("LR")},
@@ -59,6 +59,8 @@ func init() {
 			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu (fail unless TensorFlow sees a GPU)", EnvVars: env("DEVICE")},
 			&cli.StringFlag{Name: "devices", Usage: "data-parallel replicas: a count `N` (N GPUs, or N logical CPU devices with --device cpu) or a list such as GPU:0,GPU:1; each takes an even share of --batch-size and the gradients are averaged (docs/distributed.md)", EnvVars: env("DEVICES")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
+			&cli.StringFlag{Name: "cache-dir", Usage: "keep resized images in a cache file in `DIR`, read from the second epoch on and by later runs with the same images, --input-size and preprocessing", EnvVars: env("CACHE_DIR")},
+			&cli.StringFlag{Name: "cache-memory", Usage: "memory the image cache may hold, e.g. 2GiB, 512MB (default min(4GiB, half the free memory)); with --cache-dir, the part of the file mapped at once", EnvVars: env("CACHE_MEMORY")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
 		}, append(append(augmentFlags(), leverFlags(d)...), clusterFlags()...)...),
 		Action: func(c *cli.Context) error {
@@ -80,16 +82,21 @@ func init() {
 			if err != nil {
 				return err
 			}
+			cacheMemory, err := byteSizeFlag(c, "cache-memory")
+			if err != nil {
+				return err
+			}
 			cfg := trainer.Config{
 				Arch: c.String("arch"), Data: c.String("data"), Manifest: c.String("manifest"),
 				Scheme: c.String("scheme"), ValFromFolder: c.Bool("val-from-folder"), Threshold: c.String("threshold"),
-				Weights: c.String("weights"), Init: c.String("init"), CacheDir: c.String("cache-dir"),
+				Weights: c.String("weights"), Init: c.String("init"), WeightsCache: c.String("weights-cache"),
 				Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LearningRate: c.Float64("lr"),
 				Momentum: c.Float64("momentum"), InputSize: c.Int("input-size"), Pool: c.String("pool"),
 				Preprocess: scaling, FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
 				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), JIT: c.Bool("jit"), Quiet: c.Bool("quiet"),
+				CacheDir: c.String("cache-dir"), CacheMemory: cacheMemory,
 				Augment: aug, Preset: c.String("preset"), Classes: c.String("classes"), DICOMWindow: window,
 			}
 			if !c.IsSet("threshold") {
