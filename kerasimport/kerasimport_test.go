@@ -17,24 +17,11 @@ import (
 	"github.com/xraylab/xray/tfgraph/weights"
 )
 
-// kerasRef returns the folder scripts/ref/weights_keras.py wrote for MobileNet at 128 px:
-// Keras model files and Keras's outputs on a fixed batch (shared with tfgraph/weights'
-// tests through the cache key).
-func kerasRef(t *testing.T) string {
-	t.Helper()
-	script := pyref.Script("weights_keras.py")
-	dir := pyref.CacheDir(t, "weights_keras", pyref.FileHash(t, script), tfgraph.MobileNet, "128")
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		pyref.Run(t, script, tfgraph.MobileNet, "128", dir)
-	}
-	return dir
-}
-
 // TestImport imports a Keras-trained paper model (the .keras archive Keras wrote after an
 // SGD step), exports it, loads the SavedModel with TensorFlow's own loader and compares
 // its serving_default probabilities with Keras's on the same batch.
 func TestImport(t *testing.T) {
-	dir := kerasRef(t)
+	dir := pyref.KerasWeights(t, tfgraph.MobileNet, 128)
 	out := filepath.Join(t.TempDir(), "model")
 	rep, err := Import(Config{Arch: tfgraph.MobileNet, Weights: filepath.Join(dir, "k3_nested.keras"), Out: out, InputSize: 128})
 	if err != nil {

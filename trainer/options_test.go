@@ -191,7 +191,7 @@ func TestFreezeBase(t *testing.T) {
 	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the refused run created %s (%v)", cfg.Out, err)
 	}
-	cfg.Weights = filepath.Join(kerasWeights(t), "k2_base.h5")
+	cfg.Weights = filepath.Join(pyref.KerasWeights(t, tfgraph.MobileNet, 128), "k2_base.h5")
 	if _, err := Run(context.Background(), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -338,16 +338,4 @@ func TestResumeGuards(t *testing.T) {
 	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpointName(1)) || !strings.Contains(err.Error(), "mobilenet") {
 		t.Errorf("--resume with another architecture: %v, want a refusal naming the checkpoint and its architecture", err)
 	}
-}
-
-// kerasWeights is the MobileNet folder of Keras-written weight files (random weights)
-// that tfgraph/weights' tests make; the same cache key shares it.
-func kerasWeights(t *testing.T) string {
-	t.Helper()
-	script := pyref.Script("weights_keras.py")
-	dir := pyref.CacheDir(t, "weights_keras", pyref.FileHash(t, script), "mobilenet", "128")
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		pyref.Run(t, script, "mobilenet", "128", dir)
-	}
-	return dir
 }

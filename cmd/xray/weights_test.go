@@ -9,23 +9,12 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
 )
 
-// kerasReference is the MobileNet folder of Keras-written files (random weights) that
-// tfgraph/weights' tests use; the same cache key shares it.
-func kerasReference(t *testing.T) string {
-	t.Helper()
-	script := pyref.Script("weights_keras.py")
-	dir := pyref.CacheDir(t, "weights_keras", pyref.FileHash(t, script), "mobilenet", "128")
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		pyref.Run(t, script, "mobilenet", "128", dir)
-	}
-	return dir
-}
-
 func TestWeightsFetchCLI(t *testing.T) {
-	body, err := os.ReadFile(filepath.Join(kerasReference(t), "k2_base_imagenet.h5"))
+	body, err := os.ReadFile(filepath.Join(pyref.KerasWeights(t, tfgraph.MobileNet, 128), "k2_base_imagenet.h5"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +61,7 @@ func TestWeightsFetchCLI(t *testing.T) {
 }
 
 func TestImportKerasCLI(t *testing.T) {
-	dir := kerasReference(t)
+	dir := pyref.KerasWeights(t, tfgraph.MobileNet, 128)
 	out := filepath.Join(t.TempDir(), "savedmodel")
 	code, stdout, errOut := runCLI(t, "import-keras", "--arch", "mobilenet", "--weights", filepath.Join(dir, "k2_full.h5"), "--out", out, "--input-size", "128")
 	if code != 0 || !strings.Contains(stdout, "onto the whole model") {

@@ -1,9 +1,6 @@
 package weights
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -14,16 +11,9 @@ import (
 )
 
 // reference returns a folder of Keras-written weight files and Keras's outputs for arch
-// at size (scripts/ref/weights_keras.py), generating it once per script version.
+// at size (scripts/ref/weights_keras.py).
 func reference(t *testing.T, arch string, size int, extra ...string) string {
-	t.Helper()
-	script := pyref.Script("weights_keras.py")
-	key := append([]string{"weights_keras", pyref.FileHash(t, script), arch, strconv.Itoa(size)}, extra...)
-	dir := pyref.CacheDir(t, key...)
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		pyref.Run(t, script, append([]string{arch, strconv.Itoa(size), dir}, extra...)...)
-	}
-	return dir
+	return pyref.KerasWeights(t, arch, size, extra...)
 }
 
 func npyTensor(t *testing.T, path string) *tf.Tensor {
