@@ -109,23 +109,10 @@ func evaluateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	in := evaluator.SavedModelInput{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split, DICOMWindow: window}
 	if savedModel != "" {
-		recs, meta, err := runSavedModel(c.Context, savedModelInput{
-			SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"),
-			Split: cfg.Split, Progress: c.App.ErrWriter, Threshold: byThreshold, Window: window,
-		})
-		if errors.Is(err, evaluator.ErrNoThreshold) {
-			return fmt.Errorf("%w (--decision argmax)", err)
-		}
-		if err != nil {
+		if err := recordSavedModel(c, &cfg, in, byThreshold); err != nil {
 			return err
-		}
-		cfg.Records, cfg.Source, cfg.Threshold = recs, savedModel, meta.Threshold
-		if cfg.Model == "" {
-			cfg.Model = meta.Arch
-		}
-		if cfg.Out == "" {
-			cfg.Out = filepath.Join(filepath.Dir(filepath.Clean(savedModel)), "eval-"+cfg.Split)
 		}
 	}
 	rep, err := evaluator.Run(cfg)
@@ -150,7 +137,31 @@ func evaluateAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", strings.Join(files, ", "), cfg.OutDir())
 	if savedModel != "" {
-		writeErrorsPage(c, cfg, evaluator.SavedModelInput{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split})
+		writeErrorsPage(c, cfg, in)
+	}
+	return nil
+}
+
+// recordSavedModel runs the SavedModel over the split into cfg's records, taking the
+// architecture and operating threshold from its metadata and, unless --out is given,
+// writing beside it (eval-SPLIT).
+func recordSavedModel(c *cli.Context, cfg *evaluator.Config, in evaluator.SavedModelInput, byThreshold bool) error {
+	recs, meta, err := runSavedModel(c.Context, savedModelInput{
+		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest,
+		Split: in.Split, Progress: c.App.ErrWriter, Threshold: byThreshold, Window: in.DICOMWindow,
+	})
+	if errors.Is(err, evaluator.ErrNoThreshold) {
+		return fmt.Errorf("%w (--decision argmax)", err)
+	}
+	if err != nil {
+		return err
+	}
+	cfg.Records, cfg.Source, cfg.Threshold = recs, in.SavedModel, meta.Threshold
+	if cfg.Model == "" {
+		cfg.Model = meta.Arch
+	}
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join(filepath.Dir(filepath.Clean(in.SavedModel)), "eval-"+in.Split)
 	}
 	return nil
 }
