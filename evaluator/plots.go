@@ -92,6 +92,28 @@ func confusionPNG(model string, n int, names []string, counts [][]int) (png []by
 	hm.Min, hm.Max = 0, float64(maxCount)
 	p.Add(hm)
 
+	lb, err := confusionLabels(counts, maxCount)
+	if err != nil {
+		return nil, err
+	}
+	p.Add(lb)
+
+	hi := float64(k) - 0.5
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, hi, -0.5, hi
+	var xt, yt plot.ConstantTicks
+	for c, name := range names {
+		xt = append(xt, plot.Tick{Value: float64(c), Label: name})
+		yt = append(yt, plot.Tick{Value: float64(k - 1 - c), Label: name})
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
+	p.X.Padding, p.Y.Padding = 0, 0
+	return renderPNG(p, vg.Length(3+1.25*float64(k))*vg.Inch, vg.Length(2.5+1.25*float64(k))*vg.Inch)
+}
+
+// confusionLabels writes each cell's count and its share of the true class's row, white
+// on the dark cells.
+func confusionLabels(counts [][]int, maxCount int) (*plotter.Labels, error) {
+	k := len(counts)
 	var xys plotter.XYs
 	var cellText []string
 	var styles []text.Style
@@ -108,13 +130,7 @@ func confusionPNG(model string, n int, names []string, counts [][]int) (png []by
 				share = fmt.Sprintf("%.1f %%", 100*float64(n)/float64(rowTotal))
 			}
 			cellText = append(cellText, fmt.Sprintf("%d\n(%s)", n, share))
-			st := text.Style{
-				Color:   color.Black,
-				Font:    plot.DefaultFont,
-				XAlign:  draw.XCenter,
-				YAlign:  draw.YCenter,
-				Handler: plot.DefaultTextHandler,
-			}
+			st := text.Style{Color: color.Black, Font: plot.DefaultFont, XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler}
 			st.Font.Size = vg.Points(18)
 			if float64(n) > 0.55*float64(maxCount) {
 				st.Color = color.White // readable on the dark cells
@@ -127,18 +143,7 @@ func confusionPNG(model string, n int, names []string, counts [][]int) (png []by
 		return nil, fmt.Errorf("confusion plot: %w", err)
 	}
 	lb.TextStyle = styles
-	p.Add(lb)
-
-	hi := float64(k) - 0.5
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = -0.5, hi, -0.5, hi
-	var xt, yt plot.ConstantTicks
-	for c, name := range names {
-		xt = append(xt, plot.Tick{Value: float64(c), Label: name})
-		yt = append(yt, plot.Tick{Value: float64(k - 1 - c), Label: name})
-	}
-	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
-	p.X.Padding, p.Y.Padding = 0, 0
-	return renderPNG(p, vg.Length(3+1.25*float64(k))*vg.Inch, vg.Length(2.5+1.25*float64(k))*vg.Inch)
+	return lb, nil
 }
 
 // ROCPNG draws the ROC curve with the chance diagonal and the argmax operating point;
