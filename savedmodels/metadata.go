@@ -30,6 +30,9 @@ type Metadata struct {
 	// reads DICOM files unless Options.DICOMWindow says otherwise; nil (older models):
 	// each file's own window.
 	DICOMWindow *preprocess.Window `json:"dicom_window,omitempty"`
+	// TrainingPrecision is the Keras precision policy the weights were trained under
+	// (float32, mixed_bfloat16, mixed_float16); the SavedModel itself is float32 either way.
+	TrainingPrecision string `json:"training_precision,omitempty"`
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none

@@ -46,6 +46,12 @@ func (cfg Config) withDefaults() (Config, backbone, error) {
 	if cfg.Classes == 0 {
 		cfg.Classes = NumClasses
 	}
+	if cfg.Precision == "" {
+		cfg.Precision = PrecisionFloat32
+	}
+	if _, ok := ComputeType(cfg.Precision); !ok {
+		return cfg, backbone{}, precisionError(cfg.Precision)
+	}
 	if cfg.Classes < 2 {
 		return cfg, backbone{}, &ConfigError{Field: "Classes", Value: cfg.Classes, Reason: "too few: the head's softmax needs 2 classes or more"}
 	}
@@ -107,6 +113,7 @@ func build(cfg Config, devices []string) (*Model, error) {
 	err = catch(func() {
 		root := op.NewScope()
 		b := newBuilder(root, cfg.Seed)
+		b.compute, _ = ComputeType(cfg.Precision)
 		s := int64(cfg.InputSize)
 		m.Input = op.Placeholder(root.SubScope("input_layer"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, s, s, 3)))
 		b.producer[m.Input] = "input_layer"

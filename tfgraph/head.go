@@ -34,6 +34,8 @@ func buildHead(b *builder, x tf.Output, pool string, classes int) (logits, probs
 		x, _ = b.Dense(x, "", u, "relu")
 	}
 	x = b.BatchNormalization(x, "", BNOptions{})
-	probs, logits = b.Dense(x, "", int64(classes), "softmax")
+	// The output layer runs in float32 under every policy (Keras: Dense(dtype="float32")),
+	// so the softmax and the loss on its logits are float32.
+	b.withDtype(tf.Float, func() { probs, logits = b.Dense(x, "", int64(classes), "softmax") })
 	return logits, probs
 }

@@ -49,6 +49,8 @@ type builder struct {
 	updates []*tf.Operation // BN moving-statistics updates of the training pass
 
 	replica *Replica // the replica whose pass is being built (replicas.go); nil in the model's own passes
+
+	compute tf.DataType // the compute type of the layers being built (precision.go)
 }
 
 func newBuilder(root *op.Scope, seed int64) *builder {
@@ -60,6 +62,7 @@ func newBuilder(root *op.Scope, seed int64) *builder {
 		producer: map[tf.Output]string{},
 		outputs:  map[string]tf.Output{},
 		uids:     map[string]int{},
+		compute:  tf.Float,
 	}
 }
 
@@ -84,6 +87,7 @@ type layerCtx struct {
 	s      *op.Scope
 	params int64
 	inputs []string
+	dtype  tf.DataType // compute type: inputs and weights are cast to it
 }
 
 var (
@@ -113,7 +117,7 @@ func (b *builder) begin(name, class string, inputs ...tf.Output) *layerCtx {
 	if name == "" {
 		name = b.autoName(class)
 	}
-	l := &layerCtx{b: b, name: name, class: class, s: b.pass.SubScope(name)}
+	l := &layerCtx{b: b, name: name, class: class, s: b.pass.SubScope(name), dtype: b.compute}
 	for _, in := range inputs {
 		l.inputs = append(l.inputs, b.producer[in])
 	}
@@ -244,10 +248,11 @@ func tfPadding(padding string) string { return strings.ToUpper(padding) }
 // [kh, kw, in, filters] and, with useBias, bias [filters].
 func (b *builder) Conv2D(x tf.Output, name string, filters int64, kernel, strides [2]int64, padding string, useBias bool) tf.Output {
 	l := b.begin(name, "Conv2D", x)
-	k := l.weight("kernel", []int64{kernel[0], kernel[1], channels(x), filters}, true, glorotUniform)
+	x = l.cast(x)
+	k := l.cast(l.weight("kernel", []int64{kernel[0], kernel[1], channels(x), filters}, true, glorotUniform))
 	y := op.Conv2D(l.sub("convolution"), x, k, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	if useBias {
-		y = op.BiasAdd(l.sub("bias_add"), y, l.weight("bias", []int64{filters}, true, zerosInit))
+		y = op.BiasAdd(l.sub("bias_add"), y, l.cast(l.weight("bias", []int64{filters}, true, zerosInit)))
 	}
 	return b.end(l, y)
 }
@@ -257,11 +262,12 @@ func (b *builder) Conv2D(x tf.Output, name string, filters int64, kernel, stride
 // with useBias, bias [in * depthMultiplier].
 func (b *builder) DepthwiseConv2D(x tf.Output, name string, kernel, strides [2]int64, padding string, depthMultiplier int64, useBias bool) tf.Output {
 	l := b.begin(name, "DepthwiseConv2D", x)
+	x = l.cast(x)
 	in := channels(x)
-	k := l.weight("kernel", []int64{kernel[0], kernel[1], in, depthMultiplier}, true, glorotUniform)
+	k := l.cast(l.weight("kernel", []int64{kernel[0], kernel[1], in, depthMultiplier}, true, glorotUniform))
 	y := op.DepthwiseConv2dNative(l.sub("depthwise"), x, k, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	if useBias {
-		y = op.BiasAdd(l.sub("bias_add"), y, l.weight("bias", []int64{in * depthMultiplier}, true, zerosInit))
+		y = op.BiasAdd(l.sub("bias_add"), y, l.cast(l.weight("bias", []int64{in * depthMultiplier}, true, zerosInit)))
 	}
 	return b.end(l, y)
 }
@@ -271,13 +277,14 @@ func (b *builder) DepthwiseConv2D(x tf.Output, name string, kernel, strides [2]i
 // convolution; weights depthwise_kernel, pointwise_kernel and, with useBias, bias.
 func (b *builder) SeparableConv2D(x tf.Output, name string, filters int64, kernel, strides [2]int64, padding string, useBias bool) tf.Output {
 	l := b.begin(name, "SeparableConv2D", x)
+	x = l.cast(x)
 	in := channels(x)
-	dk := l.weight("depthwise_kernel", []int64{kernel[0], kernel[1], in, 1}, true, glorotUniform)
-	pk := l.weight("pointwise_kernel", []int64{1, 1, in, filters}, true, glorotUniform)
+	dk := l.cast(l.weight("depthwise_kernel", []int64{kernel[0], kernel[1], in, 1}, true, glorotUniform))
+	pk := l.cast(l.weight("pointwise_kernel", []int64{1, 1, in, filters}, true, glorotUniform))
 	y := op.DepthwiseConv2dNative(l.sub("depthwise"), x, dk, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	y = op.Conv2D(l.sub("pointwise"), y, pk, []int64{1, 1, 1, 1}, "VALID")
 	if useBias {
-		y = op.BiasAdd(l.sub("bias_add"), y, l.weight("bias", []int64{filters}, true, zerosInit))
+		y = op.BiasAdd(l.sub("bias_add"), y, l.cast(l.weight("bias", []int64{filters}, true, zerosInit)))
 	}
 	return b.end(l, y)
 }
@@ -296,8 +303,11 @@ type BNOptions struct {
 // Training: the same on tf.nn.moments' batch mean and biased
 // variance over every axis but the last, and update ops
 // moving = moving * momentum + batch_stat * (1 - momentum), as Keras 3 assigns them.
+// Under a mixed policy it computes in float32, as Keras 3's does, and casts its output to
+// the compute type.
 func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.Output {
 	l := b.begin(name, "BatchNormalization", x)
+	x = l.castTo(l.cast(x), tf.Float, "cast_float32")
 	c := channels(x)
 	eps := o.Epsilon
 	if eps == 0 {
@@ -334,7 +344,7 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 		shift = op.Sub(l.sub("sub_beta"), beta, meanInv)
 	}
 	y := op.AddV2(l.sub("add_shift"), op.Mul(l.sub("mul_x"), x, inv), shift)
-	return b.end(l, y)
+	return b.end(l, l.cast(y))
 }
 
 // moments is tf.nn.moments(x, axes=all but last): the mean, and the biased variance as the
@@ -365,6 +375,7 @@ func movingAverageUpdate(s *op.Scope, v *Variable, stat tf.Output) *tf.Operation
 // ReLU is keras.layers.ReLU() or, with maxValue 6, ReLU(6.) (MobileNet's relu6).
 func (b *builder) ReLU(x tf.Output, name string, maxValue float64) tf.Output {
 	l := b.begin(name, "ReLU", x)
+	x = l.cast(x)
 	var y tf.Output
 	switch maxValue {
 	case 0:
@@ -380,7 +391,7 @@ func (b *builder) ReLU(x tf.Output, name string, maxValue float64) tf.Output {
 // Activation is keras.layers.Activation for "relu" and "softmax".
 func (b *builder) Activation(x tf.Output, name, fn string) tf.Output {
 	l := b.begin(name, "Activation", x)
-	return b.end(l, activate(l, x, fn))
+	return b.end(l, activate(l, l.cast(x), fn))
 }
 
 func activate(l *layerCtx, x tf.Output, fn string) tf.Output {
@@ -398,6 +409,7 @@ func activate(l *layerCtx, x tf.Output, fn string) tf.Output {
 // ZeroPadding2D is keras.layers.ZeroPadding2D(((top, bottom), (left, right))).
 func (b *builder) ZeroPadding2D(x tf.Output, name string, top, bottom, left, right int32) tf.Output {
 	l := b.begin(name, "ZeroPadding2D", x)
+	x = l.cast(x)
 	pads := op.Const(l.sub("paddings"), [][]int32{{0, 0}, {top, bottom}, {left, right}, {0, 0}})
 	return b.end(l, op.Pad(l.sub("pad"), x, pads))
 }
@@ -405,6 +417,7 @@ func (b *builder) ZeroPadding2D(x tf.Output, name string, top, bottom, left, rig
 // MaxPooling2D is keras.layers.MaxPooling2D (strides default to the pool size).
 func (b *builder) MaxPooling2D(x tf.Output, name string, pool, strides [2]int64, padding string) tf.Output {
 	l := b.begin(name, "MaxPooling2D", x)
+	x = l.cast(x)
 	y := op.MaxPool(l.sub("max_pool"), x, []int64{1, pool[0], pool[1], 1}, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	return b.end(l, y)
 }
@@ -413,6 +426,7 @@ func (b *builder) MaxPooling2D(x tf.Output, name string, pool, strides [2]int64,
 // AvgPool, the padded cells are left out of each average.
 func (b *builder) AveragePooling2D(x tf.Output, name string, pool, strides [2]int64, padding string) tf.Output {
 	l := b.begin(name, "AveragePooling2D", x)
+	x = l.cast(x)
 	y := op.AvgPool(l.sub("avg_pool"), x, []int64{1, pool[0], pool[1], 1}, []int64{1, strides[0], strides[1], 1}, tfPadding(padding))
 	return b.end(l, y)
 }
@@ -420,9 +434,9 @@ func (b *builder) AveragePooling2D(x tf.Output, name string, pool, strides [2]in
 // Add is keras.layers.Add: the elementwise sum, left to right.
 func (b *builder) Add(name string, xs ...tf.Output) tf.Output {
 	l := b.begin(name, "Add", xs...)
-	y := xs[0]
+	y := l.cast(xs[0])
 	for _, x := range xs[1:] {
-		y = op.AddV2(l.sub("add"), y, x)
+		y = op.AddV2(l.sub("add"), y, l.cast(x))
 	}
 	return b.end(l, y)
 }
@@ -431,12 +445,17 @@ func (b *builder) Add(name string, xs ...tf.Output) tf.Output {
 func (b *builder) Concatenate(name string, xs ...tf.Output) tf.Output {
 	l := b.begin(name, "Concatenate", xs...)
 	axis := op.Const(l.sub("axis"), int32(len(staticShape(xs[0]))-1))
-	return b.end(l, op.ConcatV2(l.sub("concat"), xs, axis))
+	cast := make([]tf.Output, len(xs))
+	for i, x := range xs {
+		cast[i] = l.cast(x)
+	}
+	return b.end(l, op.ConcatV2(l.sub("concat"), cast, axis))
 }
 
 // Flatten is keras.layers.Flatten: [batch, ...] -> [batch, product].
 func (b *builder) Flatten(x tf.Output, name string) tf.Output {
 	l := b.begin(name, "Flatten", x)
+	x = l.cast(x)
 	sh := staticShape(x)
 	shape := op.Const(l.sub("shape"), []int64{-1, numElements(sh[1:])})
 	return b.end(l, op.Reshape(l.sub("reshape"), x, shape))
@@ -446,8 +465,9 @@ func (b *builder) Flatten(x tf.Output, name string) tf.Output {
 // It returns the activation's output and the pre-activation (the logits for softmax).
 func (b *builder) Dense(x tf.Output, name string, units int64, activation string) (out, preActivation tf.Output) {
 	l := b.begin(name, "Dense", x)
-	k := l.weight("kernel", []int64{channels(x), units}, true, glorotUniform)
-	bias := l.weight("bias", []int64{units}, true, zerosInit)
+	x = l.cast(x)
+	k := l.cast(l.weight("kernel", []int64{channels(x), units}, true, glorotUniform))
+	bias := l.cast(l.weight("bias", []int64{units}, true, zerosInit))
 	pre := op.BiasAdd(l.sub("bias_add"), op.MatMul(l.sub("matmul"), x, k), bias)
 	return b.end(l, activate(l, pre, activation)), pre
 }

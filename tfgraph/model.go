@@ -29,6 +29,9 @@ type Config struct {
 	Pool      string // PoolAvg (default) or PoolMax
 	Seed      int64  // seeds the Keras-default initialisers
 	Classes   int    // the head's output width (labels.Set.Len); default 2
+	// Precision is the Keras precision policy: PrecisionFloat32 (also ""),
+	// PrecisionMixedBFloat16 or PrecisionMixedFloat16 (precision.go).
+	Precision string
 }
 
 // Model is a built graph with both modes sharing one set of variables: the inference path

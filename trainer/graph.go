@@ -43,6 +43,8 @@ type trainOptions struct {
 	// (TensorFlow's graph optimizer rounds a constant product differently from a fed one,
 	// and a from-scratch run amplifies one ulp).
 	ConstLR float64
+	// LossScale adds Keras's dynamic loss scaling (mixed_float16; precision.go).
+	LossScale bool
 }
 
 // buildSGD adds the training step to m.Graph. Keras 3 computes categorical cross-entropy
@@ -78,7 +80,12 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	for i, v := range vars {
 		xs[i] = v.Value
 	}
-	grads, err := gradients.Add(s.SubScope("gradients"), []tf.Output{g.Loss}, xs)
+	objective, ls := g.Loss, (*lossScale)(nil)
+	if o.LossScale {
+		ls = newLossScale(s)
+		objective = ls.scaleLoss(s, g.Loss)
+	}
+	grads, err := gradients.Add(s.SubScope("gradients"), []tf.Output{objective}, xs)
 	if err != nil {
 		return nil, fmt.Errorf("training graph: %w", err)
 	}
@@ -97,7 +104,7 @@ func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
 	if o.Optimizer == OptimizerAdam || o.Optimizer == OptimizerAdamW {
 		g.Iteration = op.Placeholder(s.SubScope("iteration"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 	}
-	g.Step, g.Slots = addUpdates(us, s, o, g.optimizerGraph, vars, grads)
+	g.Step, g.Slots = applyGradients(us, s, o, g.optimizerGraph, ls, vars, grads)
 	if o.FreezeBase {
 		g.Step = append(g.Step, m.HeadBNUpdates...)
 	} else {

@@ -22,6 +22,13 @@ func TestShortRunLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkLearned(t, cfg, res)
+}
+
+// checkLearned asserts that a DemoConfig run learned: the training loss fell and the
+// last epoch's validation accuracy beats the majority class's rate.
+func checkLearned(t *testing.T, cfg Config, res *Result) {
+	t.Helper()
 	h := res.History
 	if len(h) != cfg.Epochs {
 		t.Fatalf("%d epochs in the history, want %d", len(h), cfg.Epochs)

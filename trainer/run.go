@@ -110,7 +110,7 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if err != nil {
 		return nil, err
 	}
-	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed, Classes: r.data.Classes.Len()}, replicas); err != nil {
+	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed, Classes: r.data.Classes.Len(), Precision: cfg.Precision}, replicas); err != nil {
 		return nil, err
 	}
 	cw, err := classWeights(cfg.ClassWeight, r.data.ClassCounts)
@@ -122,7 +122,8 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 		build = buildReplicatedSGD
 	}
 	r.g, err = build(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
-		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase, ConstLR: cfg.constLR()})
+		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase, ConstLR: cfg.constLR(),
+		LossScale: cfg.Precision == tfgraph.PrecisionMixedFloat16})
 	if err != nil {
 		return nil, err
 	}

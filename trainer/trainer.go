@@ -68,6 +68,11 @@ type Config struct {
 	LabelSmoothing  float64 `json:"label_smoothing"`       // Keras CategoricalCrossentropy(label_smoothing)
 	Monitor         string  `json:"monitor"`               // best epoch by val_loss (the paper), val_auc or val_accuracy
 	TensorBoard     string  `json:"tensorboard,omitempty"` // write TensorBoard event files under this directory
+
+	// Precision is the Keras precision policy of the training graph: float32 (also ""),
+	// mixed_bfloat16 or mixed_float16 (tfgraph.Precisions; mixed_float16 adds dynamic loss
+	// scaling). The exported SavedModels are float32 whatever it is.
+	Precision string `json:"precision,omitempty"`
 }
 
 // DefaultConfig is the paper's setting: MobileNet, ImageNet weights, SGD lr 0.001, batch

@@ -23,6 +23,7 @@ var flagFor = map[string]string{
 	"Optimizer": "optimizer", "WeightDecay": "weight-decay", "LRSchedule": "lr-schedule", "WarmupEpochs": "warmup-epochs",
 	"PlateauFactor": "plateau-factor", "PlateauPatience": "plateau-patience", "MinLR": "min-lr",
 	"ClassWeight": "class-weight", "LabelSmoothing": "label-smoothing", "Monitor": "monitor", "TensorBoard": "tensorboard",
+	"Precision": "precision",
 }
 
 // cliError puts a library error in the command line's words: an invalid setting becomes

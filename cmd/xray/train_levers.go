@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
 )
 
@@ -19,6 +20,7 @@ func leverFlags(d trainer.Config) []cli.Flag {
 		&cli.StringFlag{Name: "class-weight", Value: d.ClassWeight, Usage: "none (the paper), balanced (n / (2 n_class)) or `W0,W1` (normal, pneumonia): Keras class_weight, in the loss and the reported loss (not accuracy, as Keras)", EnvVars: env("CLASS_WEIGHT")},
 		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "Keras label smoothing of the cross-entropy targets, e.g. 0.1", EnvVars: env("LABEL_SMOOTHING")},
 		&cli.StringFlag{Name: "monitor", Value: d.Monitor, Usage: "best epoch (exported, early stopping) by val_loss (the paper), val_auc or val_accuracy", EnvVars: env("MONITOR")},
+		&cli.StringFlag{Name: "precision", Value: tfgraph.PrecisionFloat32, Usage: "Keras precision policy: float32, mixed_bfloat16 or mixed_float16 (float32 variables, softmax and loss; layers compute in the low type; mixed_float16 with dynamic loss scaling); the SavedModel is float32 either way", EnvVars: env("PRECISION")},
 		&cli.StringFlag{Name: "tensorboard", Usage: "write TensorBoard event files (per update and per epoch) under `DIR`", EnvVars: env("TENSORBOARD")},
 	}
 }
@@ -30,4 +32,5 @@ func applyLevers(c *cli.Context, cfg *trainer.Config) {
 	cfg.PlateauFactor, cfg.PlateauPatience, cfg.MinLR = c.Float64("plateau-factor"), c.Int("plateau-patience"), c.Float64("min-lr")
 	cfg.ClassWeight, cfg.LabelSmoothing = c.String("class-weight"), c.Float64("label-smoothing")
 	cfg.Monitor, cfg.TensorBoard = c.String("monitor"), c.String("tensorboard")
+	cfg.Precision = c.String("precision")
 }

@@ -1,0 +1,136 @@
+package trainer
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// export writes m, with the variables' values in sess, as a SavedModel. A model trained
+// under a mixed precision policy is exported as the float32 graph with the trained
+// float32 variables (what Keras users get after set_global_policy("float32") and
+// rebuilding), so serving, its signatures and every machine see float32 only.
+func export(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Metadata) error {
+	meta.TrainingPrecision = m.Config.Precision
+	if t, _ := tfgraph.ComputeType(m.Config.Precision); t == tf.Float {
+		return savedmodels.Export(dir, sess, m, meta)
+	}
+	values, err := tfgraph.Values(sess, m.Variables)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config
+	cfg.Precision = tfgraph.PrecisionFloat32
+	m32, err := tfgraph.Build(cfg)
+	if err != nil {
+		return fmt.Errorf("float32 graph for export: %w", err)
+	}
+	sess32, err := tf.NewSession(m32.Graph, nil)
+	if err != nil {
+		return fmt.Errorf("float32 graph for export: %w", err)
+	}
+	defer sess32.Close()
+	if err := tfgraph.SetValues(sess32, m32.Variables, values); err != nil {
+		return fmt.Errorf("float32 graph for export: %w", err)
+	}
+	return savedmodels.Export(dir, sess32, m32, meta)
+}
+
+// Dynamic loss scaling, as keras.optimizers.LossScaleOptimizer (which Keras 3's compile
+// wraps around the optimizer under mixed_float16): the loss is multiplied by a scale
+// before differentiation so small float16 gradients do not flush to zero; the
+// gradients are divided by it again. A step whose gradients are all finite is applied,
+// and after growthSteps of those in a row the scale doubles; a step with an inf or NaN
+// gradient is skipped (no weight or slot changes; BatchNormalization's moving
+// statistics, updated in the forward pass, still move, as in Keras) and halves the scale.
+const (
+	initialLossScale = 1 << 15 // LossScaleOptimizer's initial_scale
+	lossScaleGrowth  = 2000    // its dynamic_growth_steps
+)
+
+// lossScale is the graph of dynamic loss scaling.
+type lossScale struct {
+	scale   *tfgraph.Variable // dynamic_scale, float32
+	counter *tfgraph.Variable // step_counter: finite steps since the last change (float32, exact below 2^24)
+	finite  tf.Output         // bool: every gradient of this step is finite
+	update  []*tf.Operation   // assign the next scale and counter
+}
+
+// newLossScale creates the scale's variables under parent (checkpoints carry them as
+// slots, so a resumed run keeps its scale).
+func newLossScale(parent *op.Scope) *lossScale {
+	s := parent.SubScope("slots")
+	fill := func(v float32) func(s *op.Scope) tf.Output {
+		return func(s *op.Scope) tf.Output { return op.Const(s, v) }
+	}
+	return &lossScale{
+		scale:   tfgraph.NewVariable(s, "loss_scale", "dynamic_scale", []int64{}, false, fill(initialLossScale)),
+		counter: tfgraph.NewVariable(s, "loss_scale", "step_counter", []int64{}, false, fill(0)),
+	}
+}
+
+// scaleLoss is LossScaleOptimizer.scale_loss.
+func (ls *lossScale) scaleLoss(s *op.Scope, loss tf.Output) tf.Output {
+	return op.Mul(s.SubScope("scaled_loss"), loss, ls.scale.Value)
+}
+
+// gate unscales grads and routes them and the learning rate through a Switch on their
+// finiteness: on a non-finite step every update op built on them is dead (never runs),
+// Keras's skipped apply. It also builds the scale's own update.
+func (ls *lossScale) gate(s *op.Scope, grads []tf.Output, lr tf.Output) ([]tf.Output, tf.Output) {
+	s = s.SubScope("loss_scale")
+	oks := make([]tf.Output, len(grads))
+	for i, g := range grads {
+		gs := s.SubScope("check")
+		oks[i] = op.All(gs, op.IsFinite(gs, g), allAxes(gs, g))
+	}
+	ls.finite = op.All(s.SubScope("finite"), op.Pack(s.SubScope("oks"), oks), op.Const(s.SubScope("axis"), []int32{0}))
+	out := make([]tf.Output, len(grads))
+	for i, g := range grads {
+		gs := s.SubScope("unscale")
+		_, out[i] = op.Switch(gs, op.Div(gs, g, ls.scale.Value), ls.finite)
+	}
+	_, lr = op.Switch(s.SubScope("gate_lr"), lr, ls.finite)
+
+	c := func(name string, v float32) tf.Output { return op.Const(s.SubScope(name), v) }
+	grow := op.Equal(s.SubScope("grow"), ls.counter.Value, c("growth_minus_one", lossScaleGrowth-1))
+	sel := op.Select // scalars: Select is SelectV2
+	counter := sel(s.SubScope("next_counter"), ls.finite,
+		sel(s.SubScope("grow_counter"), grow, c("zero", 0), op.AddV2(s.SubScope("count"), ls.counter.Value, c("one", 1))), c("reset", 0))
+	scale := sel(s.SubScope("next_scale"), ls.finite,
+		sel(s.SubScope("grow_scale"), grow, op.Mul(s.SubScope("double"), ls.scale.Value, c("two", 2)), ls.scale.Value),
+		op.Div(s.SubScope("halve"), ls.scale.Value, c("two", 2)))
+	ls.update = []*tf.Operation{
+		op.AssignVariableOp(s.SubScope("assign_counter"), ls.counter.Handle, counter),
+		op.AssignVariableOp(s.SubScope("assign_scale"), ls.scale.Handle, scale),
+	}
+	return out, lr
+}
+
+// allAxes is every axis of x, for a full reduction.
+func allAxes(s *op.Scope, x tf.Output) tf.Output {
+	return op.Range(s.SubScope("axes"), op.Const(s.SubScope("start"), int32(0)), op.Rank(s.SubScope("rank"), x), op.Const(s.SubScope("delta"), int32(1)))
+}
+
+// applyGradients is addUpdates, behind loss scaling's gate when ls is not nil; the
+// scale's own update and variables join the step and the slots.
+func applyGradients(s, parent *op.Scope, o trainOptions, og optimizerGraph, ls *lossScale, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
+	if ls == nil {
+		return addUpdates(s, parent, o, og, vars, grads)
+	}
+	grads, og.LR = ls.gate(s, grads, og.LR)
+	steps, slots := addUpdates(s, parent, o, og, vars, grads)
+	return append(steps, ls.update...), append(slots, ls.scale, ls.counter)
+}
+
+// validatePrecision rejects what loss scaling does not cover yet: data-parallel
+// replicas and clusters average gradients outside buildSGD.
+func (c Config) validatePrecision() error {
+	if c.Precision == tfgraph.PrecisionMixedFloat16 && (c.Devices != "" || c.Cluster != nil) {
+		return &ConfigError{Field: "Precision", Value: c.Precision, Reason: "has no loss scaling across replicas or machines yet: train on one device, or use mixed_bfloat16 (which needs none)"}
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"codeberg.org/sbinet/npyio/npz"
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/tfgraph/gradients"
+)
+
+// TestLossScaleMatchesKeras steps the trainer's loss scaling (scaleLoss, the gradients,
+// applyGradients: what buildSGD builds under mixed_float16) and Keras 3's
+// LossScaleOptimizer(SGD(0.01, momentum 0.9)) (scripts/ref/loss_scale_keras.py) on the
+// same small loss for 2010 steps, two of them (3 and 4) with a planted inf gradient:
+// the scale sequence (2^15, halved twice, doubled after 2000 finite steps), the step
+// counter and the weight after every step (skipped steps leave the weight and the momentum
+// alone) must match. Both sides divide by a power of two and run the same float32 SGD
+// update, so they agree to float32 rounding (bound 1e-6 relative; measured 0).
+func TestLossScaleMatchesKeras(t *testing.T) {
+	pyref.Require(t)
+	const steps = 2010
+	script := pyref.Script("loss_scale_keras.py")
+	args := []string{"--steps", "2010", "--inf", "3,4", "--lr", "0.01", "--momentum", "0.9"}
+	out := filepath.Join(pyref.CacheDir(t, append([]string{"loss_scale_keras", pyref.FileHash(t, script)}, args...)...), "ref.npz")
+	if _, err := os.Stat(out); err != nil {
+		pyref.Run(t, script, append(args, "--out", out)...)
+	}
+	r, err := npz.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	read := func(name string, n int) []float32 {
+		var v []float32
+		if err := r.Read(name+".npy", &v); err != nil || len(v) != n {
+			t.Fatalf("reference %s: %d values, want %d (%v)", name, len(v), n, err)
+		}
+		return v
+	}
+	x, w0, wantScale, wantCounter, wantW := read("x", steps*3), read("w0", 3), read("scale", steps), read("counter", steps), read("w", steps*3)
+	// The reference must show what the test is about: a skipped step, a halving, a growth.
+	if !(wantScale[1] == 1<<15 && wantScale[3] == 1<<13 && wantScale[steps-1] == 1<<14) || !slices.Equal(wantW[3:6], wantW[6:9]) {
+		t.Fatalf("the reference shows no skip/halve/grow sequence: scale %v ... %v", wantScale[:6], wantScale[steps-1])
+	}
+
+	sess, feed, fetch, stepOps := lossScaleGraph(t, w0)
+	defer sess.Close()
+	gotScale, gotCounter, gotW := make([]float32, steps), make([]float32, steps), make([]float32, 0, steps*3)
+	for k := range steps {
+		xk, err := tf.NewTensor(x[3*k : 3*k+3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sess.Run(map[tf.Output]*tf.Tensor{feed: xk}, nil, stepOps); err != nil {
+			t.Fatalf("step %d: %v", k+1, err)
+		}
+		v, err := sess.Run(nil, fetch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotW = append(gotW, v[0].Value().([]float32)...)
+		gotScale[k], gotCounter[k] = v[1].Value().(float32), v[2].Value().(float32)
+	}
+	approx.Within(t, "dynamic_scale after each step", gotScale, wantScale, approx.Abs, 0)
+	approx.Within(t, "step_counter after each step", gotCounter, wantCounter, approx.Abs, 0)
+	d := approx.Within(t, "weight after each step", gotW, wantW, approx.AbsRel, 1e-6)
+	t.Logf("MEASURED weights vs Keras over %d steps: %v", steps, d)
+}
+
+// lossScaleGraph builds loss = sum(w * x) with w [3] starting at w0, and one SGD step
+// (lr 0.01, momentum 0.9) under dynamic loss scaling; it returns the session, the x feed,
+// the fetches (w, scale, counter) and the step's ops.
+func lossScaleGraph(t *testing.T, w0 []float32) (*tf.Session, tf.Output, []tf.Output, []*tf.Operation) {
+	t.Helper()
+	s := op.NewScope()
+	w := tfgraph.NewVariable(s.SubScope("w"), "w", "kernel", []int64{3}, true, func(s *op.Scope) tf.Output { return op.Const(s, w0) })
+	x := op.Placeholder(s.SubScope("x"), tf.Float, op.PlaceholderShape(tf.MakeShape(3)))
+	loss := op.Sum(s.SubScope("loss"), op.Mul(s.SubScope("wx"), w.Value, x), op.Const(s.SubScope("axis"), []int32{0}))
+	ls := newLossScale(s)
+	grads, err := gradients.Add(s.SubScope("gradients"), []tf.Output{ls.scaleLoss(s, loss)}, []tf.Output{w.Value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := s.SubScope("update").WithControlDependencies(loss.Op)
+	o := trainOptions{Optimizer: OptimizerSGD, Momentum: 0.9, LossScale: true}
+	stepOps, slots := applyGradients(us, s, o, optimizerGraph{LR: op.Const(us.SubScope("lr"), float32(0.01))}, ls, []*tfgraph.Variable{w}, grads)
+	g, err := s.Finalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tf.NewSession(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tfgraph.Initialize(sess, append([]*tfgraph.Variable{w}, slots...)); err != nil {
+		t.Fatal(err)
+	}
+	return sess, x, []tf.Output{w.Value, ls.scale.Value, ls.counter.Value}, stepOps
+}
+
+// TestMixedBFloat16Learns trains the demo run (as TestShortRunLearns) under
+// mixed_bfloat16: it learns as the float32 run does, run.json and the SavedModel's
+// metadata record the policy, and Python TensorFlow loads a SavedModel whose signatures
+// are float32 (it is the float32 graph with the trained variables) and whose
+// probabilities on real X-rays are finite and sum to 1.
+func TestMixedBFloat16Learns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a two-minute training run")
+	}
+	pyref.Require(t)
+	cfg := DemoConfig(sampleRoot(), filepath.Join(t.TempDir(), "run"))
+	cfg.Quiet, cfg.Precision = true, tfgraph.PrecisionMixedBFloat16
+	res, err := Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLearned(t, cfg, res)
+
+	var run struct {
+		Config Config `json:"config"`
+	}
+	readJSON(t, filepath.Join(cfg.Out, "run.json"), &run)
+	var meta savedmodels.Metadata
+	readJSON(t, filepath.Join(res.SavedModel, savedmodels.MetadataFile), &meta)
+	if run.Config.Precision != cfg.Precision || meta.TrainingPrecision != cfg.Precision {
+		t.Errorf("precision recorded as %q in run.json and %q in the SavedModel's metadata, want %q", run.Config.Precision, meta.TrainingPrecision, cfg.Precision)
+	}
+	imgs := sampleImages(t)
+	files := []string{filepath.Join(sampleRoot(), imgs[0][0]), filepath.Join(sampleRoot(), imgs[1][0])}
+	out := filepath.Join(t.TempDir(), "out.json")
+	pyref.Run(t, pyref.Script("savedmodel_check.py"), append([]string{res.SavedModel, out}, files...)...)
+	var py struct {
+		Bytes struct {
+			Probabilities [][]float64 `json:"probabilities"`
+		} `json:"bytes"`
+		Signatures map[string]struct{ Inputs, Outputs map[string]tensorSpec } `json:"signatures"`
+	}
+	readJSON(t, out, &py)
+	want := map[string]string{"image": "float32", "image_bytes": "string", "probabilities": "float32", "class_id": "int64", "class": "int32", "heatmap": "float32"}
+	for _, sig := range []string{savedmodels.SignatureDefault, savedmodels.SignatureBytes} {
+		s, ok := py.Signatures[sig]
+		if !ok || len(s.Outputs) == 0 {
+			t.Fatalf("Python finds no signature %s: %v", sig, py.Signatures)
+		}
+		for name, spec := range mergeSpecs(s.Inputs, s.Outputs) {
+			if w, ok := want[name]; !ok || spec != w {
+				t.Errorf("%s: %s is %s, want %s", sig, name, spec, w)
+			}
+		}
+	}
+	if len(py.Bytes.Probabilities) != len(files) {
+		t.Fatalf("serving_bytes gave %d rows for %d files", len(py.Bytes.Probabilities), len(files))
+	}
+	for i, p := range py.Bytes.Probabilities {
+		if len(p) != 2 || math.IsNaN(p[0]+p[1]) || math.Abs(p[0]+p[1]-1) > 1e-5 {
+			t.Errorf("%s: probabilities %v", files[i], p)
+		}
+	}
+}
+
+// tensorSpec is savedmodel_check.py's record of a signature tensor.
+type tensorSpec struct {
+	Dtype string `json:"dtype"`
+}
+
+// mergeSpecs maps every input and output of a signature to its dtype.
+func mergeSpecs(a, b map[string]tensorSpec) map[string]string {
+	m := map[string]string{}
+	for k, v := range a {
+		m[k] = v.Dtype
+	}
+	for k, v := range b {
+		m[k] = v.Dtype
+	}
+	return m
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestPrecisionRefusals: an unknown policy, and mixed_float16 where loss scaling does not
+// reach (replicas), are ConfigErrors on Precision.
+func TestPrecisionRefusals(t *testing.T) {
+	for _, c := range []struct{ precision, devices string }{{"bfloat16", ""}, {"mixed_float16", "2"}} {
+		cfg := testConfig(tfgraph.MobileNet, 128, "", t.TempDir())
+		cfg.Data, cfg.Precision, cfg.Devices, cfg.Device = sampleRoot(), c.precision, c.devices, DeviceCPU
+		var ce *ConfigError
+		if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != "Precision" {
+			t.Errorf("precision %s devices %q: %v, want a ConfigError on Precision", c.precision, c.devices, err)
+		} else {
+			t.Logf("%s", err)
+		}
+	}
+	cfg := testConfig(tfgraph.MobileNet, 128, "", t.TempDir())
+	cfg.Data, cfg.Precision = sampleRoot(), tfgraph.PrecisionMixedBFloat16
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("mixed_bfloat16: %v", err)
+	}
+}
