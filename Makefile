@@ -63,6 +63,7 @@ test: setup vet
 BENCH := $(GO) test -run '^$$' -bench . -timeout 0
 bench: check-tf
 	$(BENCH) -benchtime 1x ./bench/loader/
+	$(BENCH) -benchtime 1x ./bench/cache/
 	XRAY_BENCH_CASES=mobilenet:128,mobilenet:128:mixed_bfloat16 XRAY_BENCH_ROUNDS=1 XRAY_BENCH_EPOCHS=2 $(BENCH) -benchtime 1x ./bench/train/
 	XRAY_BENCH_N=300 XRAY_BENCH_SIZE=128 $(BENCH) -benchtime 1x ./bench/rss/
 	XRAY_BENCH_SIZE=128 XRAY_BENCH_BEAM=0 $(BENCH) -benchtime 1x ./bench/predict-stream/
