@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,7 +67,7 @@ func sameImages(t *testing.T, what string, got, want []float32) {
 		t.Fatalf("%s: %d floats, want %d", what, len(got), len(want))
 	}
 	for i := range want {
-		if got[i] != got[i] || got[i] != want[i] { // NaN fails too
+		if math.IsNaN(float64(got[i])) || math.IsInf(float64(got[i]), 0) || got[i] != want[i] {
 			t.Fatalf("%s: float %d (image %d) is %v, uncached loader %v", what, i, i/(32*32*3), got[i], want[i])
 		}
 	}
