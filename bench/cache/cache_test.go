@@ -13,6 +13,9 @@
 // XRAY_BENCH_SIZE the input size (default 256); XRAY_BENCH_CACHE_MEMORY the disk cache's
 // memory budget in bytes (default 64 MiB, far below the pixels of a large tree);
 // XRAY_BENCH_ROUNDS the rounds (default 3, each one Go epoch per cache and two tf.data epochs).
+//
+// BenchmarkDiskCacheRSS (rss_test.go) measures the peak RSS of a loader-only child process
+// with each cache over a few hundred images and over the whole tree.
 package cache
 
 import (
