@@ -60,7 +60,7 @@ func init() {
 			&cli.StringFlag{Name: "devices", Usage: "data-parallel replicas: a count `N` (N GPUs, or N logical CPU devices with --device cpu) or a list such as GPU:0,GPU:1; each takes an even share of --batch-size and the gradients are averaged (docs/distributed.md)", EnvVars: env("DEVICES")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
 			&cli.StringFlag{Name: "cache-dir", Usage: "keep resized images in a cache file in `DIR`, read from the second epoch on and by later runs with the same images, --input-size and preprocessing", EnvVars: env("CACHE_DIR")},
-			&cli.StringFlag{Name: "cache-memory", Usage: "memory the image cache may hold, e.g. 2GiB, 512MB (default min(4GiB, half the free memory)); with --cache-dir, the part of the file mapped at once", EnvVars: env("CACHE_MEMORY")},
+			&cli.StringFlag{Name: "cache-memory", Usage: "`SIZE` of memory the image cache may hold, e.g. 2GiB, 512MB (default min(4GiB, half the free memory)); with --cache-dir, the part of the file mapped at once", EnvVars: env("CACHE_MEMORY")},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar; one line per epoch", EnvVars: env("QUIET")},
 		}, append(append(augmentFlags(), leverFlags(d)...), clusterFlags()...)...),
 		Action: func(c *cli.Context) error {
