@@ -37,12 +37,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
-	"syscall"
+	"time"
 
 	gpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	"github.com/xraylab/xray/preprocess"
@@ -88,49 +87,6 @@ type diskCache struct {
 	win     *window
 	found   int          // valid records at open
 	filled  atomic.Int64 // slots written by this process
-}
-
-// diskRecord is one slot's record.
-type diskRecord struct {
-	size, mtime, ctime int64
-	ino                uint64
-	sha                [32]byte
-	crc                uint32 // of the pixels
-}
-
-func (r diskRecord) encode(slot int) []byte {
-	b := make([]byte, diskRecordSize)
-	binary.LittleEndian.PutUint32(b[0:], diskMark)
-	binary.LittleEndian.PutUint32(b[4:], r.crc)
-	binary.LittleEndian.PutUint64(b[8:], uint64(r.size))
-	binary.LittleEndian.PutUint64(b[16:], uint64(r.mtime))
-	binary.LittleEndian.PutUint64(b[24:], uint64(r.ctime))
-	binary.LittleEndian.PutUint64(b[32:], r.ino)
-	copy(b[40:72], r.sha[:])
-	binary.LittleEndian.PutUint64(b[72:], uint64(slot))
-	binary.LittleEndian.PutUint32(b[80:], crc32.Checksum(b[:80], castagnoli))
-	return b
-}
-
-func decodeRecord(b []byte, slot int) (diskRecord, bool) {
-	if binary.LittleEndian.Uint32(b[0:]) != diskMark || binary.LittleEndian.Uint64(b[72:]) != uint64(slot) ||
-		binary.LittleEndian.Uint32(b[80:]) != crc32.Checksum(b[:80], castagnoli) {
-		return diskRecord{}, false
-	}
-	r := diskRecord{crc: binary.LittleEndian.Uint32(b[4:]), size: int64(binary.LittleEndian.Uint64(b[8:])),
-		mtime: int64(binary.LittleEndian.Uint64(b[16:])), ctime: int64(binary.LittleEndian.Uint64(b[24:])),
-		ino: binary.LittleEndian.Uint64(b[32:])}
-	copy(r.sha[:], b[40:72])
-	return r, true
-}
-
-// fileStamp is the cheap identity of a source file: size, mtime, ctime, inode.
-func fileStamp(fi os.FileInfo) (size, mtime, ctime int64, ino uint64) {
-	size, mtime = fi.Size(), fi.ModTime().UnixNano()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ctime, ino = st.Ctim.Nano(), st.Ino
-	}
-	return size, mtime, ctime, ino
 }
 
 // diskCacheKey identifies what a cache file holds: the format, the preprocessing that
@@ -209,6 +165,7 @@ func openCacheFile(path string, want []byte, total int64) (*os.File, error) {
 		}
 		f.Close()
 	}
+	removeStaleTemps(filepath.Dir(path))
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".pixels-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w (choose a writable folder)", ErrDiskCache, path, err)
@@ -226,6 +183,17 @@ func openCacheFile(path string, want []byte, total int64) (*os.File, error) {
 		return nil, fmt.Errorf("%w %s: %w", ErrDiskCache, path, err)
 	}
 	return tmp, nil
+}
+
+// removeStaleTemps deletes half-made cache files that a process killed while making one
+// left behind (an hour old: one being made now is younger).
+func removeStaleTemps(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, ".pixels-*.tmp"))
+	for _, p := range old {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(p)
+		}
+	}
 }
 
 // scan marks each slot unchecked (a valid record) or empty.
@@ -292,7 +260,7 @@ func (c *diskCache) read(i int, use func([]uint8) error) error {
 	pix, release := c.win.acquire(i)
 	if pix == nil {
 		pix = make([]uint8, c.slot)
-		if _, err := c.f.ReadAt(pix, c.dataOff+int64(i)*c.slot); err != nil && err != io.EOF {
+		if _, err := c.f.ReadAt(pix, c.dataOff+int64(i)*c.slot); err != nil { // io.EOF: the file was cut short
 			return fmt.Errorf("%w %s: %w", ErrDiskCache, c.path, err)
 		}
 	}
