@@ -77,7 +77,8 @@ type parityCase struct {
 	// whose order of summation differs between the two sides: they are held to weightTol
 	// only (the replicas case: see TestReplicasParityWithKeras).
 	noise   []string
-	classes int // 3: normal, bacterial, viral (trainer_keras_classes.py); 0: the paper's two
+	classes int    // 3: normal, bacterial, viral (trainer_keras_classes.py); 0: the paper's two
+	policy  string // Keras dtype policy of the reference (--policy); "": float32
 }
 
 type parityCheck struct {
@@ -228,6 +229,9 @@ func kerasSteps(t *testing.T, pc parityCase, size int, data string, entries []da
 	}
 	args := []string{"--arch", pc.arch, "--size", strconv.Itoa(size), "--batch", strconv.Itoa(pc.batch),
 		"--steps", strconv.Itoa(pc.steps), "--lr", strconv.FormatFloat(pc.learningRate(), 'g', -1, 64), "--style", pc.style, "--modes", strings.Join(pc.modes, ",")}
+	if pc.policy != "" {
+		args = append(args, "--policy", pc.policy)
+	}
 	key := append([]string{"trainer_keras_steps", pyref.FileHash(t, script), pyref.FileHash(t, pyref.Script("tfgraph_reference.py"))}, args...)
 	if pre != nil {
 		wrapper := pyref.Script("trainer_keras_classes.py")
@@ -304,6 +308,30 @@ func checkInputsIdentical(t *testing.T, ref *kerasStepsRef, size int, data strin
 // same step.
 func (r *kerasStepsRef) compareVariables(t *testing.T, pc parityCase, c parityCheck, got map[string]*tf.Tensor) {
 	t.Helper()
+	d := r.variableDiff(t, pc, c, got)
+	if d.worstW > pc.weightTol {
+		t.Errorf("%s after %s step %d: |Go - Keras| / max(1, |Keras|) = %.3g > %g", d.worstWName, c.mode, c.step, d.worstW, pc.weightTol)
+	}
+	if d.worstU > pc.updateTol {
+		t.Errorf("%s after %s step %d: the update differs from Keras's by %.3g of its norm beyond float32 rounding (> %g)", d.worstUName, c.mode, c.step, d.worstU, pc.updateTol)
+	}
+	if d.changed == 0 {
+		t.Errorf("Keras changed no variable: the reference is broken")
+	}
+	t.Logf("MEASURED %s step %d: %d variables, %d changed (%d only by rounding): worst weight %.3g (%s), worst update %.3g (%s)",
+		c.mode, c.step, d.n, d.changed, d.rounding, d.worstW, d.worstWName, d.worstU, d.worstUName)
+}
+
+// varDiff is how far a Go checkpoint is from Keras's variables after the same step.
+type varDiff struct {
+	worstW, worstU         float64 // max |Go - Keras| / max(1, |Keras|); max updateError
+	worstWName, worstUName string
+	n, changed, rounding   int // variables compared, changed by the step, changed only by rounding
+}
+
+// variableDiff measures a Go checkpoint against Keras's variables after the same step.
+func (r *kerasStepsRef) variableDiff(t *testing.T, pc parityCase, c parityCheck, got map[string]*tf.Tensor) varDiff {
+	t.Helper()
 	prefix := fmt.Sprintf("%s/step%d/", c.mode, c.step)
 	want := map[string]string{} // checkpoint name -> reference key
 	for _, n := range r.names {
@@ -368,17 +396,7 @@ func (r *kerasStepsRef) compareVariables(t *testing.T, pc parityCase, c parityCh
 			worstU, worstUName = u, name
 		}
 	}
-	if worstW > pc.weightTol {
-		t.Errorf("%s after %s step %d: |Go - Keras| / max(1, |Keras|) = %.3g > %g", worstWName, c.mode, c.step, worstW, pc.weightTol)
-	}
-	if worstU > pc.updateTol {
-		t.Errorf("%s after %s step %d: the update differs from Keras's by %.3g of its norm beyond float32 rounding (> %g)", worstUName, c.mode, c.step, worstU, pc.updateTol)
-	}
-	if changed == 0 {
-		t.Errorf("Keras changed no variable: the reference is broken")
-	}
-	t.Logf("MEASURED %s step %d: %d variables, %d changed (%d only by rounding): worst weight %.3g (%s), worst update %.3g (%s)",
-		c.mode, c.step, len(want), changed, rounding, worstW, worstWName, worstU, worstUName)
+	return varDiff{worstW: worstW, worstU: worstU, worstWName: worstWName, worstUName: worstUName, n: len(want), changed: changed, rounding: rounding}
 }
 
 // updateError compares what k steps did to one variable in Go (g) and in Keras (w), both

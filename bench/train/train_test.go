@@ -23,7 +23,6 @@ package train
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -180,18 +179,12 @@ func rounds() int {
 	return 2
 }
 
-// errPrecision: xray's trainer has no precision setting yet (issue 15's --precision).
-var errPrecision = errors.New("xray trains in float32 only")
-
-// trainOnce runs xray's trainer on the case and returns its history, or errPrecision
-// for a precision it cannot train in.
+// trainOnce runs xray's trainer on the case (in its precision) and returns its history.
 func trainOnce(b *testing.B, c benchCase, manifest string) ([]trainer.EpochStats, error) {
 	cfg := trainer.DefaultConfig()
 	cfg.Arch, cfg.InputSize, cfg.Manifest, cfg.Weights = c.arch, c.size, manifest, "none"
 	cfg.Epochs, cfg.BatchSize, cfg.Quiet = epochs(), batchSize, true
-	if c.precision != "float32" {
-		return nil, errPrecision
-	}
+	cfg.Precision = c.precision // xray train --precision, Keras's policy names
 	cfg.Out = filepath.Join(b.TempDir(), "run")
 	res, err := trainer.Run(context.Background(), cfg, nil)
 	if err != nil {

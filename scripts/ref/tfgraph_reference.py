@@ -42,7 +42,9 @@ HEAD_UNITS = (1024, 512, 256, 128, 64, 32)
 
 def build(arch, size, pool, dtype_policy=None):
     """The paper's model, as its functional Keras code builds it in a fresh session, under
-    dtype_policy (a Keras policy name such as mixed_bfloat16; None: float32)."""
+    dtype_policy (a Keras policy name such as mixed_bfloat16; None: float32), whose output
+    layer is float32 as Keras's mixed-precision guide advises (xray's --precision does the
+    same): Dense(2, softmax, dtype="float32")."""
     keras.backend.clear_session()  # fresh automatic layer names (and the float32 policy)
     if dtype_policy:
         keras.mixed_precision.set_global_policy(dtype_policy)
@@ -54,7 +56,7 @@ def build(arch, size, pool, dtype_policy=None):
     for units in HEAD_UNITS:
         x = layers.Dense(units, activation="relu")(x)
     bn = layers.BatchNormalization()(x)
-    out = layers.Dense(2, activation="softmax")(bn)
+    out = layers.Dense(2, activation="softmax", dtype="float32" if dtype_policy else None)(bn)
     model = keras.Model(base.input, out)
     # Same layers, more outputs: the backbone's feature map and the head's BN output
     # (the input of the last Dense, from which the logits follow).
@@ -116,11 +118,20 @@ def calibrate_bn(model, x, rng):
     perturbed so they still differ from the batch statistics. One eager pass over the
     layers in Keras's (topological) order, each BN calibrated just before it runs."""
     values = {id(model.inputs[0]): tf.convert_to_tensor(x)}
+
+    def value(t):
+        # Under a mixed policy the functional graph holds the input casts as operations
+        # outside model.layers: run them too.
+        if id(t) not in values:
+            op, node_index, _ = t._keras_history
+            values[id(t)] = op(*[value(u) for u in op._inbound_nodes[node_index].input_tensors])
+        return values[id(t)]
+
     for layer in model.layers:
         if isinstance(layer, layers.InputLayer):
             continue
         node = layer._inbound_nodes[0]
-        ins = [values[id(t)] for t in node.input_tensors]
+        ins = [value(t) for t in node.input_tensors]
         if isinstance(layer, layers.BatchNormalization):
             a = np.asarray(ins[0])
             axes = tuple(range(a.ndim - 1))

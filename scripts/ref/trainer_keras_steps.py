@@ -36,6 +36,10 @@ Modes (each starts from the same initial weights with a freshly compiled optimiz
   smoothing    SGD(lr), CategoricalCrossentropy(label_smoothing=0.1), in fit and evaluate
                (--label-smoothing 0.1)
 
+--policy mixed_bfloat16 (or mixed_float16) builds the model under that Keras global dtype
+policy (tfgraph_reference.build: the output Dense float32), xray's --precision; the
+weights are drawn and saved in float32 as in the float32 runs.
+
 OUT receives init.weights.h5 (Keras 3 save_weights of the initial model, what
 `xray train --init` reads) and ref.npz (float32):
   x_train, x_val                   the batches exactly as fed to Keras
@@ -118,6 +122,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--modes", default="sgd")
     ap.add_argument("--style", default="smooth", choices=("random", "smooth"))
+    ap.add_argument("--policy", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"))
     ap.add_argument("--list", required=True)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -128,7 +133,7 @@ def main():
     if len(x_train) < a.batch * a.steps:
         raise SystemExit(f"{len(x_train)} train images, need {a.batch * a.steps}")
 
-    base, model, _, _ = ref.build(a.arch, a.size, a.pool)
+    base, model, _, _ = ref.build(a.arch, a.size, a.pool, None if a.policy == "float32" else a.policy)
     rng = np.random.default_rng(a.seed)
     ref.random_weights(model, rng)
     if a.style == "smooth":
