@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npz"
@@ -139,9 +140,17 @@ func TestMixedBFloat16Learns(t *testing.T) {
 		t.Errorf("precision recorded as %q in run.json and %q in the SavedModel's metadata, want %q", run.Config.Precision, meta.TrainingPrecision, cfg.Precision)
 	}
 	imgs := sampleImages(t)
-	files := []string{filepath.Join(sampleRoot(), imgs[0][0]), filepath.Join(sampleRoot(), imgs[1][0])}
+	checkFloat32Signatures(t, res.SavedModel, []string{filepath.Join(sampleRoot(), imgs[0][0]), filepath.Join(sampleRoot(), imgs[1][0])})
+}
+
+// checkFloat32Signatures loads a SavedModel with Python TensorFlow
+// (scripts/ref/savedmodel_check.py): serving_default and serving_bytes take and give
+// float32 (and the bytes, the class id), and serving_bytes' probabilities on files are
+// finite and sum to 1.
+func checkFloat32Signatures(t *testing.T, dir string, files []string) {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.json")
-	pyref.Run(t, pyref.Script("savedmodel_check.py"), append([]string{res.SavedModel, out}, files...)...)
+	pyref.Run(t, pyref.Script("savedmodel_check.py"), append([]string{dir, out}, files...)...)
 	var py struct {
 		Bytes struct {
 			Probabilities [][]float64 `json:"probabilities"`
@@ -296,4 +305,95 @@ func TestMixedBFloat16StepParity(t *testing.T) {
 			t.Errorf("%s: xray float32 is only %.3g from Keras mixed_bfloat16 (bound %g): the bound does not tell the policies apart", q.what, q.f32, q.tol)
 		}
 	}
+}
+
+// TestMixedFloat16Run trains one step of MobileNet at 128 px from scratch under
+// mixed_float16 through Run (a batch of two: TensorFlow's CPU float16 kernels are slow)
+// and checks what buildSGD wires, by LossScaleOptimizer's rule for the step it got: a
+// finite step leaves dynamic_scale 2^15 and step_counter 1 and moves the weights (the
+// last Dense and the first convolution: the gradient went through every float16 layer);
+// a step whose scaled gradient overflowed float16 (this one, from scratch, measured)
+// halves the scale to 2^14, resets the counter and leaves every trainable weight as it
+// was, bit for bit, while BatchNormalization's moving statistics still move (the forward
+// pass updates them, as in Keras). The training loss is finite either way, and Python
+// TensorFlow loads the exported SavedModel with float32 signatures.
+func TestMixedFloat16Run(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a float16 step on CPU")
+	}
+	pyref.Require(t)
+	dir := t.TempDir()
+	imgs := sampleImages(t)
+	entries := append(interleave(imgs, 0, 2, dataset.Train), interleave(imgs, 20, 2, dataset.Val)...)
+	manifest := writeManifest(t, filepath.Join(dir, "manifest.csv"), sampleRoot(), entries)
+	cfg := testConfig(tfgraph.MobileNet, 128, manifest, filepath.Join(dir, "run"))
+	cfg.Precision, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs, cfg.Shuffle = tfgraph.PrecisionMixedFloat16, 2, 1, 1, false
+	res, err := Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, got, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Step != 1 || len(st.History) != 1 || math.IsNaN(st.History[0].Loss) || math.IsInf(st.History[0].Loss, 0) {
+		t.Fatalf("checkpoint at step %d, history %+v: want one step with a finite loss", st.Step, st.History)
+	}
+	scalar := func(name string) float32 {
+		v, ok := got[name]
+		if !ok {
+			t.Fatalf("checkpoint lacks %s", name)
+		}
+		return v.Value().(float32)
+	}
+	scale, counter := scalar("loss_scale/dynamic_scale"), scalar("loss_scale/step_counter")
+	before := initialValues(t, tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Seed: cfg.Seed})
+	moved := func(k string) bool { return !slices.Equal(flatFloats(t, before[k]), flatFloats(t, got[k])) }
+	switch {
+	case scale == 1<<15 && counter == 1:
+		t.Logf("MEASURED a finite step: loss %.4f", st.History[0].Loss)
+		for _, k := range []string{"dense_6/kernel", "conv1/kernel"} {
+			if !moved(k) {
+				t.Errorf("%s did not move in a finite float16 step", k)
+			}
+		}
+	case scale == 1<<14 && counter == 0:
+		t.Logf("MEASURED a skipped step (the scaled gradient overflowed float16): loss %.4f", st.History[0].Loss)
+		for k, v := range before {
+			if strings.HasSuffix(k, "moving_mean") || strings.HasSuffix(k, "moving_variance") {
+				continue
+			}
+			if !slices.Equal(flatFloats(t, v), flatFloats(t, got[k])) {
+				t.Errorf("%s moved in a skipped step", k)
+			}
+		}
+		if !moved("conv1_bn/moving_mean") {
+			t.Errorf("conv1_bn/moving_mean did not move: the forward pass's statistics update must run in a skipped step")
+		}
+	default:
+		t.Fatalf("after one step dynamic_scale %v and step_counter %v: LossScaleOptimizer gives 32768 and 1 or 16384 and 0", scale, counter)
+	}
+	checkFloat32Signatures(t, res.SavedModel, []string{filepath.Join(sampleRoot(), imgs[0][0])})
+}
+
+// initialValues is every variable of a model built and initialised from cfg.
+func initialValues(t *testing.T, cfg tfgraph.Config) map[string]*tf.Tensor {
+	t.Helper()
+	m, err := tfgraph.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
+		t.Fatal(err)
+	}
+	v, err := tfgraph.Values(sess, m.Variables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
