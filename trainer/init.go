@@ -57,7 +57,7 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 		if bst.Epoch != st.BestEpoch {
 			return fmt.Errorf("restore the best epoch (%d): %s holds epoch %d; the last epoch is exported in %s", st.BestEpoch, bestName, bst.Epoch, last)
 		}
-		if err := tfgraph.SetValues(sess, vars, tensors); err != nil {
+		if err := tfgraph.SetValues(sess, vars, withoutLossScale(tensors, vars)); err != nil {
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
 		}
 	}

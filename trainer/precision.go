@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
@@ -133,4 +134,21 @@ func (c Config) validatePrecision() error {
 		return &ConfigError{Field: "Precision", Value: c.Precision, Reason: "has no loss scaling across replicas or machines yet: train on one device, or use mixed_bfloat16 (which needs none)"}
 	}
 	return nil
+}
+
+// withoutLossScale drops a checkpoint's loss-scale state when the graph has none (a
+// mixed_float16 run resumed under another policy: the scale means nothing there).
+func withoutLossScale(tensors map[string]*tf.Tensor, vars []*tfgraph.Variable) map[string]*tf.Tensor {
+	for _, v := range vars {
+		if v.Layer == "loss_scale" {
+			return tensors
+		}
+	}
+	out := make(map[string]*tf.Tensor, len(tensors))
+	for k, t := range tensors {
+		if !strings.HasPrefix(k, "loss_scale/") {
+			out[k] = t
+		}
+	}
+	return out
 }

@@ -315,8 +315,9 @@ func TestMixedBFloat16StepParity(t *testing.T) {
 // a step whose scaled gradient overflowed float16 (this one, from scratch, measured)
 // halves the scale to 2^14, resets the counter and leaves every trainable weight as it
 // was, bit for bit, while BatchNormalization's moving statistics still move (the forward
-// pass updates them, as in Keras). The training loss is finite either way, and Python
-// TensorFlow loads the exported SavedModel with float32 signatures.
+// pass updates them, as in Keras). The training loss is finite either way, Python
+// TensorFlow loads the exported SavedModel with float32 signatures, and the run resumes
+// under float32.
 func TestMixedFloat16Run(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a float16 step on CPU")
@@ -374,6 +375,19 @@ func TestMixedFloat16Run(t *testing.T) {
 		t.Fatalf("after one step dynamic_scale %v and step_counter %v: LossScaleOptimizer gives 32768 and 1 or 16384 and 0", scale, counter)
 	}
 	checkFloat32Signatures(t, res.SavedModel, []string{filepath.Join(sampleRoot(), imgs[0][0])})
+
+	// Resuming under float32 drops the loss-scale state the graph has no place for.
+	cfg.Resume, cfg.Precision, cfg.Epochs, cfg.MaxSteps = true, tfgraph.PrecisionFloat32, 2, 2
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatalf("resume a mixed_float16 run in float32: %v", err)
+	}
+	_, got, err = readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["loss_scale/dynamic_scale"]; ok {
+		t.Errorf("the float32 epoch's checkpoint still holds the loss scale")
+	}
 }
 
 // initialValues is every variable of a model built and initialised from cfg.

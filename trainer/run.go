@@ -175,7 +175,7 @@ func (r *run) restore() error {
 				return fmt.Errorf("resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own settings or another run directory",
 					path, cst.Arch, cst.ManifestHash, r.cfg.Arch, r.st.ManifestHash)
 			}
-			if err := tfgraph.SetValues(r.sess, r.vars, tensors); err != nil {
+			if err := tfgraph.SetValues(r.sess, r.vars, withoutLossScale(tensors, r.vars)); err != nil {
 				return fmt.Errorf("resume from %s: %w", path, err)
 			}
 			r.st = cst
