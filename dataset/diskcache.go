@@ -50,7 +50,7 @@ import (
 
 const (
 	diskMagic      = "XRAYPIX\x00"
-	diskVersion    = 1
+	diskVersion    = 1 // bump when the file layout or the Go side of preprocessing (DICOM to gray) changes
 	diskHeaderSize = 4096
 	diskRecordSize = 128
 	diskMark       = 0x544f4c53 // "SLOT"
