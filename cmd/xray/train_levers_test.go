@@ -20,6 +20,8 @@ func TestTrainLeverUsage(t *testing.T) {
 		{"", []string{"--optimizer", "adam", "--momentum", "0.9"}, "--momentum 0.9: applies to sgd only"},
 		{"", []string{"--label-smoothing", "1"}, "--label-smoothing 1:"},
 		{"XRAY_MONITOR=loss", nil, "--monitor loss: want val_loss, val_auc or val_accuracy"},
+		{"XRAY_PRECISION=bfloat16", nil, `--precision "bfloat16": unknown precision policy: use float32, mixed_bfloat16 or mixed_float16`},
+		{"", []string{"--precision", "mixed_float16", "--devices", "2"}, "--precision mixed_float16: has no loss scaling across replicas"},
 	} {
 		if c.env != "" {
 			k, v, _ := strings.Cut(c.env, "=")
