@@ -103,15 +103,9 @@ func images(b *testing.B, n int) (manifest, list string) {
 
 // baseWeights is a Keras weight file of a MobileNet backbone (random weights, the ImageNet
 // files' layout), which --freeze-base needs; the Keras side's frozen base keeps its random
-// initialisation: the same variables, so the same memory. The folder is the one the
-// trainer tests make (same cache key, all files).
+// initialisation: the same variables, so the same memory.
 func baseWeights(b *testing.B) string {
-	script := pyref.Script("weights_keras.py")
-	dir := pyref.CacheDir(b, "weights_keras", pyref.FileHash(b, script), "mobilenet", "128")
-	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
-		pyref.Run(b, script, "mobilenet", "128", dir)
-	}
-	return filepath.Join(dir, "k2_base.h5")
+	return filepath.Join(pyref.KerasWeights(b, "mobilenet", 128), "k2_base.h5")
 }
 
 type side struct {
