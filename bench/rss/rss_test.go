@@ -15,8 +15,10 @@
 // (XRAY_BENCH_EPOCHS): every image is read once, so both caches fill (xray's resized uint8
 // pixels, tf.data's resized float32 images). The run is bounded in compute, not in images:
 // the head alone trains (--freeze-base on both sides, the backbone forward only) unless
-// XRAY_BENCH_FREEZE=0. With -benchtime Nx each side runs N times, alternating; the peaks
-// printed are the lowest of each side.
+// XRAY_BENCH_FREEZE=0. XRAY_BENCH_XRAY_FLAGS adds flags to xray train (for example
+// "--cache-dir /tmp/xc --cache-memory 256MiB": the disk cache in place of the in-memory
+// one). With -benchtime Nx each side runs N times, alternating; the peaks printed are the
+// lowest of each side.
 package rss
 
 import (
@@ -137,6 +139,8 @@ func BenchmarkPeakRSS(b *testing.B) {
 	} else {
 		xargs = append(xargs, "--weights", "none")
 	}
+	extra := strings.Fields(os.Getenv("XRAY_BENCH_XRAY_FLAGS"))
+	xargs = append(xargs, extra...)
 	var xray, keras side
 	for i := 0; i < b.N; i++ {
 		out := filepath.Join(b.TempDir(), "run")
@@ -160,8 +164,8 @@ func BenchmarkPeakRSS(b *testing.B) {
 		keras.add(wall, peak)
 	}
 	mib := func(v int64) float64 { return float64(v) / (1 << 20) }
-	fmt.Printf("%d images at %d px, MobileNet, batch 20, %d epoch(s), freeze-base %v, best of %d: peak RSS xray train %.0f MiB (%.0f s), Keras model.fit + tf.data .cache() %.0f MiB (%.0f s): xray/Keras %.2f; load %s\n",
-		n, size, epochs, freeze, b.N, mib(xray.peak), xray.wall.Seconds(), mib(keras.peak), keras.wall.Seconds(), float64(xray.peak)/float64(keras.peak), benchutil.Load())
+	fmt.Printf("%d images at %d px, MobileNet, batch 20, %d epoch(s), freeze-base %v, best of %d: peak RSS xray train%s %.0f MiB (%.0f s), Keras model.fit + tf.data .cache() %.0f MiB (%.0f s): xray/Keras %.2f; load %s\n",
+		n, size, epochs, freeze, b.N, strings.Join(append([]string{""}, extra...), " "), mib(xray.peak), xray.wall.Seconds(), mib(keras.peak), keras.wall.Seconds(), float64(xray.peak)/float64(keras.peak), benchutil.Load())
 	b.ReportMetric(mib(xray.peak), "xray-MiB")
 	b.ReportMetric(mib(keras.peak), "keras-MiB")
 	b.ReportMetric(float64(xray.peak)/float64(keras.peak), "x-keras")
