@@ -52,6 +52,12 @@ func (cfg Config) withDefaults() (Config, backbone, error) {
 	if _, ok := ComputeType(cfg.Precision); !ok {
 		return cfg, backbone{}, precisionError(cfg.Precision)
 	}
+	if cfg.BatchNorm == "" {
+		cfg.BatchNorm = BatchNormFused
+	}
+	if cfg.BatchNorm != BatchNormFused && cfg.BatchNorm != BatchNormKeras {
+		return cfg, backbone{}, &ConfigError{Field: "BatchNorm", Value: fmt.Sprintf("%q", cfg.BatchNorm), Reason: fmt.Sprintf("unknown batch normalization: use %s or %s", BatchNormFused, BatchNormKeras)}
+	}
 	if cfg.Classes < 2 {
 		return cfg, backbone{}, &ConfigError{Field: "Classes", Value: cfg.Classes, Reason: "too few: the head's softmax needs 2 classes or more"}
 	}
@@ -114,6 +120,7 @@ func build(cfg Config, devices []string) (*Model, error) {
 		root := op.NewScope()
 		b := newBuilder(root, cfg.Seed)
 		b.compute, _ = ComputeType(cfg.Precision)
+		b.fusedBN = cfg.BatchNorm == BatchNormFused
 		s := int64(cfg.InputSize)
 		m.Input = op.Placeholder(root.SubScope("input_layer"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, s, s, 3)))
 		b.producer[m.Input] = "input_layer"

@@ -25,7 +25,9 @@ var parityCases = []Config{
 
 // TestKerasParity moves Keras's random weights onto the Go graph by name and compares
 // every mode's outputs, the BN moving statistics after a training step, the variable
-// list, the layer table and the parameter counts with Keras 3.
+// list, the layer table and the parameter counts with Keras 3: to tolerance with
+// BatchNormKeras (Keras's ops one by one), and with the default BatchNormFused as
+// compareFusedTraining says.
 func TestKerasParity(t *testing.T) {
 	for _, cfg := range parityCases {
 		t.Run(fmt.Sprintf("%s_%d_%s", cfg.Arch, cfg.InputSize, cfg.Pool), func(t *testing.T) {
@@ -35,8 +37,71 @@ func TestKerasParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareStructure(t, m, ref)
+			compareFusedTraining(t, m, ref)
+			exact := cfg
+			exact.BatchNorm = BatchNormKeras
+			if m, err = Build(exact); err != nil {
+				t.Fatal(err)
+			}
 			compareForward(t, m, ref)
 		})
+	}
+}
+
+// fusedRoundingFactor bounds the fused training pass's float32 error by Keras's own.
+// Keras's random test network in training mode (batch statistics of four images through
+// BatchNormalization after BatchNormalization) amplifies float32 rounding far beyond
+// tolerance: Keras's float32 training-mode output is itself up to 1.5e-2 (features) and
+// 9e-4 (probabilities) from the same computation in float64, and only an op-for-op copy
+// (BatchNormKeras) repeats that rounding exactly. FusedBatchNormV3 (oneDNN on the CPU)
+// rounds differently. Both errors are measured against float64 as L2 norms relative to the
+// output's (approx.L2), steadier than the worst element of a chaotic amplification.
+// Measured over the seven cases' features, logits and probabilities: the fused error is
+// 0.5-4.2 times Keras's (median 1.7); with TF_ENABLE_ONEDNN_OPTS=0 (Eigen's kernel) it is
+// Keras's. The step parity of trainer, on a network where rounding does not derail
+// training, holds the fused step to Keras's at unchanged tolerances.
+const fusedRoundingFactor = 5
+
+// compareFusedTraining checks the default (fused) training pass against Keras's float64
+// forward pass (train64): ||Go - float64|| / ||float64|| <= max(tolerance,
+// fusedRoundingFactor x ||Keras float32 - float64|| / ||float64||); and the moving
+// statistics it moves against Keras's to tolerance.
+func compareFusedTraining(t *testing.T, m *Model, ref *kerasRef) {
+	t.Helper()
+	sess, err := tf.NewSession(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	initial := map[string]*tf.Tensor{}
+	for _, w := range ref.meta.Weights {
+		initial[w.Path] = ref.tensor(t, "w/"+w.Path)
+	}
+	if err := SetValues(sess, m.Variables, initial); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: ref.tensor(t, "x")}, []tf.Output{m.TrainFeatures, m.TrainLogits, m.TrainProbs}, m.BNUpdates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"features", "logits", "probs"} {
+		exact, _ := ref.array(t, "train64/"+name)
+		keras, _ := ref.array(t, "train/"+name)
+		got := floats(t, out[i])
+		own := approx.Max(t, "Keras float32 vs float64 "+name, keras, exact, approx.L2)
+		bound := max(tolerance, fusedRoundingFactor*own.Max)
+		d := approx.Within(t, "fused train/"+name+" vs float64", got, exact, approx.L2, bound)
+		ownMax, dMax := approx.Max(t, name, keras, exact, approx.Abs), approx.Max(t, name, got, exact, approx.Abs)
+		t.Logf("fused train/%-8s vs float64: L2-rel %.3g, Keras's own %.3g (ratio %.2f, bound %.3g); max abs %.3g, Keras's %.3g (ratio %.2f)",
+			name, d.Max, own.Max, d.Max/own.Max, bound, dMax.Max, ownMax.Max, dMax.Max/ownMax.Max)
+	}
+	vals, err := Values(sess, m.NonTrainable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.NonTrainable() {
+		want, _ := ref.array(t, "train_moved/"+v.Name)
+		approx.Within(t, "fused train_moved/"+v.Name, floats(t, vals[v.Name]), want, approx.Abs, tolerance)
 	}
 }
 

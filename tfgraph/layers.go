@@ -43,6 +43,7 @@ type builder struct {
 	outputs  map[string]tf.Output // Keras layer -> its inference-pass output
 	uids     map[string]int       // Keras auto-name counters, reset for each pass
 
+	fusedBN  bool           // training passes use FusedBatchNormV3 (Config.BatchNorm fused)
 	inHead   bool           // layers being built belong to the paper's head
 	headUIDs map[string]int // auto-name counters where the inference pass's head began
 
@@ -305,6 +306,9 @@ type BNOptions struct {
 // moving = moving * momentum + batch_stat * (1 - momentum), as Keras 3 assigns them.
 // Under a mixed policy it computes in float32, as Keras 3's does, and casts its output to
 // the compute type.
+// With Config.BatchNorm fused (the default) a 4-D layer's training pass is instead one
+// FusedBatchNormV3 (fusedTraining): the same function and updates, in far fewer ops
+// forward and backward, with its own float32 rounding.
 func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.Output {
 	l := b.begin(name, "BatchNormalization", x)
 	x = l.castTo(l.cast(x), tf.Float, "cast_float32")
@@ -325,6 +329,13 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 	movingMean, movingVar := l.stat("moving_mean"), l.stat("moving_variance") // a replica's own copies in a replica pass
 
 	mean, variance := movingMean.Value, movingVar.Value
+	if b.training && b.fusedBN && len(staticShape(x)) == 4 {
+		y, mean, variance := fusedTraining(l, x, gamma, beta, o, eps)
+		b.updates = append(b.updates,
+			movingAverageUpdate(l.sub("update_moving_mean"), movingMean, mean),
+			movingAverageUpdate(l.sub("update_moving_variance"), movingVar, variance))
+		return b.end(l, l.cast(y))
+	}
 	if b.training {
 		mean, variance = moments(l, x)
 		b.updates = append(b.updates,
@@ -345,6 +356,28 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 	}
 	y := op.AddV2(l.sub("add_shift"), op.Mul(l.sub("mul_x"), x, inv), shift)
 	return b.end(l, l.cast(y))
+}
+
+// fusedTraining is BatchNormalization in training mode as one FusedBatchNormV3: y, the
+// batch mean and the biased batch variance (FusedBatchNormV3 reports the unbiased one,
+// n/(n-1) times it, for n values per channel; Keras's moving variance takes the biased).
+func fusedTraining(l *layerCtx, x, gamma, beta tf.Output, o BNOptions, eps float64) (y, mean, variance tf.Output) {
+	c := channels(x)
+	if o.NoScale {
+		gamma = op.Const(l.sub("no_gamma"), slices.Repeat([]float32{1}, int(c)))
+	}
+	if o.NoCenter {
+		beta = op.Const(l.sub("no_beta"), make([]float32, c))
+	}
+	empty := op.Const(l.sub("empty"), []float32{})
+	y, mean, unbiased, _, _, _ := op.FusedBatchNormV3(l.sub("fused"), x, gamma, beta, empty, empty,
+		op.FusedBatchNormV3Epsilon(float32(eps)), op.FusedBatchNormV3IsTraining(true), op.FusedBatchNormV3DataFormat("NHWC"))
+	s := l.sub("biased")
+	n := op.Cast(s.SubScope("n"), op.Div(s.SubScope("per_channel"), op.Size(s.SubScope("size"), x, op.SizeOutType(tf.Int64)),
+		op.Const(s.SubScope("channels"), c)), tf.Float)
+	one := scalar(s.SubScope("one"), 1)
+	variance = op.Mul(s.SubScope("scale"), unbiased, op.Div(s.SubScope("ratio"), op.Sub(s.SubScope("n_minus_1"), n, one), n))
+	return y, mean, variance
 }
 
 // moments is tf.nn.moments(x, axes=all but last): the mean, and the biased variance as the

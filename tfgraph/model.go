@@ -32,7 +32,15 @@ type Config struct {
 	// Precision is the Keras precision policy: PrecisionFloat32 (also ""),
 	// PrecisionMixedBFloat16 or PrecisionMixedFloat16 (precision.go).
 	Precision string
+	BatchNorm string // the training pass's BatchNormalization: BatchNormFused (default) or BatchNormKeras
 }
+
+// Config.BatchNorm: how the training pass computes BatchNormalization. Both compute Keras's
+// function (batch statistics, Keras's moving-statistics updates); inference is the same.
+const (
+	BatchNormFused = "fused" // one FusedBatchNormV3 per layer and one gradient op: fewer passes over the activations
+	BatchNormKeras = "keras" // Keras 3's decomposition, op for op: its float32 rounding exactly
+)
 
 // Model is a built graph with both modes sharing one set of variables: the inference path
 // (BatchNormalization uses moving statistics) and the training path (batch statistics,

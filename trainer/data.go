@@ -116,6 +116,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	lc := dataset.DefaultLoaderConfig()
 	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
 	lc.BatchSize, lc.Seed, lc.Shuffle, lc.Classes = cfg.BatchSize, cfg.Seed, cfg.Shuffle, classes.Len()
+	lc.Workers = planThreads(cfg.Threads).Loader
 	lc.CacheDir, lc.CacheBytes = cfg.CacheDir, cfg.CacheMemory
 	if !cfg.CacheImages && cfg.CacheDir == "" {
 		lc.CacheBytes = -1

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -113,6 +114,12 @@ func checkRunJSON(t *testing.T, cfg Config, res *Result) {
 		Seconds        float64      `json:"seconds"`
 		Finished       bool         `json:"finished"`
 		History        []EpochStats `json:"history"`
+		Threads        struct {
+			Cores   int `json:"cores"`
+			IntraOp int `json:"intra_op_threads"`
+			InterOp int `json:"inter_op_threads"`
+			Loader  int `json:"loader_workers"`
+		} `json:"threads"`
 	}
 	if err := json.Unmarshal(b, &rj); err != nil {
 		t.Fatalf("run.json: %v", err)
@@ -138,6 +145,10 @@ func checkRunJSON(t *testing.T, cfg Config, res *Result) {
 		{"tensorflow_version", rj.TensorFlow, tf.Version()},
 		{"go_version", rj.Go, runtime.Version()},
 		{"arch", rj.Arch, cfg.Arch},
+		{"threads.cores", rj.Threads.Cores, runtime.GOMAXPROCS(0)},
+		{"threads.intra_op_threads", rj.Threads.IntraOp, cmp.Or(cfg.Threads, runtime.GOMAXPROCS(0))},
+		{"threads.inter_op_threads", rj.Threads.InterOp, cmp.Or(cfg.Threads, runtime.GOMAXPROCS(0))},
+		{"threads.loader_workers", rj.Threads.Loader, cmp.Or(cfg.Threads, runtime.GOMAXPROCS(0))},
 		{"manifest_sha256", rj.ManifestSHA256, hex.EncodeToString(sum[:])},
 		{"train_images", rj.TrainImages, c[dataset.Train][0] + c[dataset.Train][1]},
 		{"val_images", rj.ValImages, c[dataset.Val][0] + c[dataset.Val][1]},

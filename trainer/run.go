@@ -110,7 +110,7 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if err != nil {
 		return nil, err
 	}
-	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed, Classes: r.data.Classes.Len(), Precision: cfg.Precision}, replicas); err != nil {
+	if r.m, err = tfgraph.BuildReplicated(tfgraph.Config{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Seed: cfg.Seed, Classes: r.data.Classes.Len(), Precision: cfg.Precision, BatchNorm: cfg.BatchNorm}, replicas); err != nil {
 		return nil, err
 	}
 	cw, err := classWeights(cfg.ClassWeight, r.data.ClassCounts)
@@ -342,6 +342,7 @@ type runJSON struct {
 	Seconds        float64      `json:"seconds"`
 	Finished       bool         `json:"finished"`
 	History        []EpochStats `json:"history"`
+	Threads        threadPlan   `json:"threads"`
 	runDevices
 }
 
@@ -349,7 +350,7 @@ func writeRunJSON(cfg Config, data *trainData, devs []devices.Device, st State, 
 	r := runJSON{Config: cfg, Xray: buildinfo.Version, TensorFlow: buildinfo.TensorFlowVersion(), Go: runtime.Version(),
 		Arch: cfg.Arch, ManifestSHA256: data.ManifestHash, TrainImages: data.Train.Len(), ValImages: data.Val.Len(),
 		EpochsDone: st.Epoch, Steps: st.Step, BestEpoch: st.BestEpoch, Seconds: d.Seconds(), Finished: finished, History: st.History,
-		runDevices: recordDevices(devs)}
+		Threads: planThreads(cfg.Threads), runDevices: recordDevices(devs)}
 	if !math.IsInf(st.BestValLoss, 0) {
 		r.BestValLoss = &st.BestValLoss
 	}

@@ -16,7 +16,7 @@ const (
 )
 
 // SessionOptions builds the TensorFlow session configuration for a device choice and a
-// thread count (0 = TensorFlow's default). GPU memory grows on demand instead of being
+// thread count (Config.Threads: 0 chooses from the cores, planThreads). GPU memory grows on demand instead of being
 // taken whole, so evaluation or serving can share the card.
 func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 	cfg, err := sessionConfig(device, threads)
@@ -32,9 +32,10 @@ func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 
 // sessionConfig is SessionOptions' configuration, for callers that add to it.
 func sessionConfig(device string, threads int) (*pb.ConfigProto, error) {
+	plan := planThreads(threads)
 	cfg := &pb.ConfigProto{
-		IntraOpParallelismThreads: int32(threads),
-		InterOpParallelismThreads: int32(threads),
+		IntraOpParallelismThreads: int32(plan.IntraOp),
+		InterOpParallelismThreads: int32(plan.InterOp),
 		AllowSoftPlacement:        true,
 		GpuOptions:                &pb.GPUOptions{AllowGrowth: true},
 	}

@@ -43,7 +43,8 @@ type Config struct {
 	Resume        bool               `json:"resume"`
 	EarlyStopping int                `json:"early_stopping,omitempty"` // patience in epochs; 0 = off
 	Threads       int                `json:"threads,omitempty"`
-	JIT           bool               `json:"jit,omitempty"` // compile the training step with XLA (global_jit_level); fails with devices.ErrNoXLA when the library lacks it
+	BatchNorm     string             `json:"batch_norm,omitempty"` // tfgraph.BatchNormFused (default) or tfgraph.BatchNormKeras: how training steps compute BatchNormalization
+	JIT           bool               `json:"jit,omitempty"`        // compile the training step with XLA (global_jit_level); fails with devices.ErrNoXLA when the library lacks it
 	Device        string             `json:"device"`
 	Devices       string             `json:"devices,omitempty"` // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
 	Cluster       *Cluster           `json:"cluster,omitempty"` // several machines (cluster.go); nil: this process alone

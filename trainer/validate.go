@@ -50,7 +50,7 @@ func (c Config) Validate() error {
 	case c.Device != "" && c.Device != DeviceAuto && c.Device != DeviceCPU && c.Device != DeviceGPU:
 		return bad("Device", c.Device, "unknown device: use auto, cpu or gpu")
 	}
-	if err := (tfgraph.Config{Arch: c.Arch, InputSize: c.InputSize, Pool: c.Pool, Precision: c.Precision}).Validate(); err != nil {
+	if err := (tfgraph.Config{Arch: c.Arch, InputSize: c.InputSize, Pool: c.Pool, Precision: c.Precision, BatchNorm: c.BatchNorm}).Validate(); err != nil {
 		return err
 	}
 	if _, err := c.Preprocess.MarshalText(); err != nil {

@@ -18,7 +18,7 @@ var flagFor = map[string]string{
 	"Weights": "weights", "Init": "init", "WeightsCache": "weights-cache", "Epochs": "epochs", "BatchSize": "batch-size",
 	"LearningRate": "lr", "Momentum": "momentum", "InputSize": "input-size", "Pool": "pool", "Preprocess": "preprocess",
 	"FreezeBase": "freeze-base", "Seed": "seed", "Shuffle": "shuffle", "MaxSteps": "max-steps", "Out": "out",
-	"Resume": "resume", "EarlyStopping": "early-stopping", "Threads": "threads", "JIT": "jit", "Device": "device", "Devices": "devices",
+	"Resume": "resume", "EarlyStopping": "early-stopping", "Threads": "threads", "JIT": "jit", "BatchNorm": "batch-norm", "Device": "device", "Devices": "devices",
 	"CacheImages": "cache-images", "CacheDir": "cache-dir", "CacheMemory": "cache-memory", "Quiet": "quiet", "Preset": "preset", "Threshold": "threshold", "Classes": "classes",
 	"Optimizer": "optimizer", "WeightDecay": "weight-decay", "LRSchedule": "lr-schedule", "WarmupEpochs": "warmup-epochs",
 	"PlateauFactor": "plateau-factor", "PlateauPatience": "plateau-patience", "MinLR": "min-lr",

@@ -48,6 +48,7 @@ func init() {
 			&cli.StringFlag{Name: "preprocess", Value: "paper", Usage: "pixel scaling: paper ([0,1]) or imagenet ([-1,1])", EnvVars: env("PREPROCESS")},
 			dicomWindowFlag(),
 			jitFlag(),
+			&cli.StringFlag{Name: "batch-norm", Value: tfgraph.BatchNormFused, Usage: "how training steps compute BatchNormalization: fused (one FusedBatchNormV3 a layer, faster) or keras (Keras 3's ops one by one: its rounding exactly)", EnvVars: env("BATCH_NORM")},
 			&cli.BoolFlag{Name: "freeze-base", Usage: "train the head only (the backbone keeps its weights and runs in inference mode)", EnvVars: env("FREEZE_BASE")},
 			&cli.Int64Flag{Name: "seed", Value: d.Seed, Usage: "seed for the split, initialisation and shuffling", EnvVars: env("SEED")},
 			&cli.BoolFlag{Name: "shuffle", Value: d.Shuffle, Usage: "reshuffle the training set every epoch (--shuffle=false keeps manifest order)", EnvVars: env("SHUFFLE")},
@@ -95,7 +96,7 @@ func init() {
 				Preprocess: scaling, FreezeBase: c.Bool("freeze-base"), Seed: c.Int64("seed"),
 				Shuffle: c.Bool("shuffle"), MaxSteps: c.Int64("max-steps"), Out: c.String("out"),
 				Resume: c.Bool("resume"), EarlyStopping: c.Int("early-stopping"), Threads: c.Int("threads"),
-				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), JIT: c.Bool("jit"), Quiet: c.Bool("quiet"),
+				Device: c.String("device"), Devices: c.String("devices"), CacheImages: c.Bool("cache-images"), JIT: c.Bool("jit"), BatchNorm: c.String("batch-norm"), Quiet: c.Bool("quiet"),
 				CacheDir: c.String("cache-dir"), CacheMemory: cacheMemory,
 				Augment: aug, Preset: c.String("preset"), Classes: c.String("classes"), DICOMWindow: window,
 			}

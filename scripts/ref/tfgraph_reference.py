@@ -9,7 +9,9 @@ trainable). Everything the Go test compares is written to OUT/ref.npz and OUT/me
 ref.npz keys (float32): x (the images, [N, S, S, 3] in [0, 1]); w/<path> for every weight
 (w.path, e.g. conv_dw_1/depthwise_kernel); {infer,train,headtrain}/{features,logits,probs};
 {train,headtrain}_moved/<path> for the BN moving statistics after that training call
-(each call starts from the initial weights).
+(each call starts from the initial weights); train64/{features,logits,probs}: the training
+call computed in float64 (the same model and weights under floatx float64), stored rounded
+to float32, against which each float32 implementation's own rounding error is measured.
 """
 
 import argparse
@@ -189,6 +191,17 @@ def moving_stats(model):
     }
 
 
+def train64(a, initial, x):
+    """The training-mode forward pass in float64 on the same weights and images."""
+    keras.config.set_floatx("float64")
+    try:
+        _, model, probe, _ = build(a.arch, a.size, a.pool)
+        model.set_weights([v.astype(np.float64) for v in initial])
+        return run(probe, model.layers[-1], x.astype(np.float64), True)
+    finally:
+        keras.config.set_floatx("float32")
+
+
 def inbound(layer):
     names = []
     for node in layer._inbound_nodes:
@@ -247,6 +260,9 @@ def main():
     buf = io.StringIO()
     model.summary(print_fn=lambda s, **kw: buf.write(s))
     footer = [ln.strip() for ln in buf.getvalue().splitlines() if "params:" in ln]
+
+    for k, v in train64(a, initial, x).items():
+        arrays["train64/" + k] = v.astype(np.float32)
 
     os.makedirs(a.out, exist_ok=True)
     np.savez(os.path.join(a.out, "ref.npz.tmp.npz"), **arrays)
