@@ -306,9 +306,10 @@ type BNOptions struct {
 // moving = moving * momentum + batch_stat * (1 - momentum), as Keras 3 assigns them.
 // Under a mixed policy it computes in float32, as Keras 3's does, and casts its output to
 // the compute type.
-// With Config.BatchNorm fused (the default) a 4-D layer's training pass is instead one
-// FusedBatchNormV3 (fusedTraining): the same function and updates, in far fewer ops
-// forward and backward, with its own float32 rounding.
+// With Config.BatchNorm fused (the default) a 4-D float32 layer's training pass is instead
+// one FusedBatchNormV3 (fusedTraining): the same function and updates, in far fewer ops
+// forward and backward, with its own float32 rounding. Mixed policies keep the decomposition:
+// fused, mixed_bfloat16's step moved far from Keras's (loss 0.22 apart), not yet understood.
 func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.Output {
 	l := b.begin(name, "BatchNormalization", x)
 	x = l.castTo(l.cast(x), tf.Float, "cast_float32")
@@ -329,7 +330,7 @@ func (b *builder) BatchNormalization(x tf.Output, name string, o BNOptions) tf.O
 	movingMean, movingVar := l.stat("moving_mean"), l.stat("moving_variance") // a replica's own copies in a replica pass
 
 	mean, variance := movingMean.Value, movingVar.Value
-	if b.training && b.fusedBN && len(staticShape(x)) == 4 {
+	if b.training && b.fusedBN && l.dtype == tf.Float && len(staticShape(x)) == 4 {
 		y, mean, variance := fusedTraining(l, x, gamma, beta, o, eps)
 		b.updates = append(b.updates,
 			movingAverageUpdate(l.sub("update_moving_mean"), movingMean, mean),
