@@ -56,7 +56,7 @@ func init() {
 			&cli.StringFlag{Name: "out", Value: d.Out, Usage: "run `DIR`", EnvVars: env("OUT")},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the last good checkpoint in --out", EnvVars: env("RESUME")},
 			&cli.IntFlag{Name: "early-stopping", Usage: "stop after `PATIENCE` epochs without a better --monitor metric (0: off)", EnvVars: env("EARLY_STOPPING")},
-			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads (0: all cores)", EnvVars: env("THREADS")},
+			&cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op and inter-op threads and image-loader goroutines (0: one per core, recorded in run.json)", EnvVars: env("THREADS")},
 			&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu (fail unless TensorFlow sees a GPU)", EnvVars: env("DEVICE")},
 			&cli.StringFlag{Name: "devices", Usage: "data-parallel replicas: a count `N` (N GPUs, or N logical CPU devices with --device cpu) or a list such as GPU:0,GPU:1; each takes an even share of --batch-size and the gradients are averaged (docs/distributed.md)", EnvVars: env("DEVICES")},
 			&cli.BoolFlag{Name: "cache-images", Value: d.CacheImages, Usage: "keep decoded images in memory after the first epoch", EnvVars: env("CACHE_IMAGES")},
