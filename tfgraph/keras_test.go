@@ -68,18 +68,7 @@ const fusedRoundingFactor = 5
 // statistics it moves against Keras's to tolerance.
 func compareFusedTraining(t *testing.T, m *Model, ref *kerasRef) {
 	t.Helper()
-	sess, err := tf.NewSession(m.Graph, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	initial := map[string]*tf.Tensor{}
-	for _, w := range ref.meta.Weights {
-		initial[w.Path] = ref.tensor(t, "w/"+w.Path)
-	}
-	if err := SetValues(sess, m.Variables, initial); err != nil {
-		t.Fatal(err)
-	}
+	sess, _ := kerasSession(t, m, ref)
 	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: ref.tensor(t, "x")}, []tf.Output{m.TrainFeatures, m.TrainLogits, m.TrainProbs}, m.BNUpdates)
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +132,15 @@ func compareStructure(t *testing.T, m *Model, ref *kerasRef) {
 	}
 }
 
-// compareForward sets Keras's weights and compares the three modes.
-func compareForward(t *testing.T, m *Model, ref *kerasRef) {
+// kerasSession opens a session on m with Keras's weights set (also returned, to set them
+// again); it closes when the test ends.
+func kerasSession(t *testing.T, m *Model, ref *kerasRef) (*tf.Session, map[string]*tf.Tensor) {
 	t.Helper()
 	sess, err := tf.NewSession(m.Graph, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Close()
+	t.Cleanup(func() { sess.Close() })
 	initial := map[string]*tf.Tensor{}
 	for _, w := range ref.meta.Weights {
 		initial[w.Path] = ref.tensor(t, "w/"+w.Path)
@@ -158,6 +148,13 @@ func compareForward(t *testing.T, m *Model, ref *kerasRef) {
 	if err := SetValues(sess, m.Variables, initial); err != nil {
 		t.Fatal(err)
 	}
+	return sess, initial
+}
+
+// compareForward sets Keras's weights and compares the three modes.
+func compareForward(t *testing.T, m *Model, ref *kerasRef) {
+	t.Helper()
+	sess, initial := kerasSession(t, m, ref)
 	x := map[tf.Output]*tf.Tensor{m.Input: ref.tensor(t, "x")}
 	check := func(name string, got *tf.Tensor, tol float64) {
 		t.Helper()
