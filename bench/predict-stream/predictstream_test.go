@@ -27,11 +27,8 @@ import (
 	"testing"
 	"time"
 
-	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/pyref"
-	"github.com/xraylab/xray/savedmodels"
-	"github.com/xraylab/xray/tfgraph"
 )
 
 func benchModel(b *testing.B) string {
@@ -46,23 +43,7 @@ func benchModel(b *testing.B) string {
 			b.Fatalf("XRAY_BENCH_SIZE=%q: %v", s, err)
 		}
 	}
-	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := tf.NewSession(m.Graph, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sess.Close()
-	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "bench"}); err != nil {
-		b.Fatal(err)
-	}
-	return dir
+	return benchutil.UntrainedModel(b, size)
 }
 
 // benchFiles writes the list of files and returns it with their count and a directory

@@ -39,11 +39,9 @@ import (
 	"testing"
 	"time"
 
-	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/pyref"
-	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/serve"
-	"github.com/xraylab/xray/tfgraph"
 )
 
 const (
@@ -110,23 +108,7 @@ func benchModel(b *testing.B) string {
 	if dir := os.Getenv("XRAY_BENCH_MODEL"); dir != "" {
 		return dir
 	}
-	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: 224})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sess, err := tf.NewSession(m.Graph, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sess.Close()
-	if err := tfgraph.Initialize(sess, m.Variables); err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(b.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "bench"}); err != nil {
-		b.Fatal(err)
-	}
-	return dir
+	return benchutil.UntrainedModel(b, 224)
 }
 
 // benchBodies are predict requests, one X-ray JPEG each.
