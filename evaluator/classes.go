@@ -3,6 +3,7 @@ package evaluator
 import (
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 
 	"github.com/xraylab/xray/labels"
@@ -24,15 +25,15 @@ type ClassAUC struct {
 // (zero_division=0, a class absent from the labels reports zeros), each class's
 // one-vs-rest ROC AUC and their macro average over the defined ones (see OneVsRestAUC).
 type ClassesMetrics struct {
-	Classes   []string       `json:"classes"`
-	N         int            `json:"n"`
-	Confusion [][]int        `json:"confusion_matrix"`
-	Accuracy  Interval       `json:"accuracy"`
-	PerClass  []ClassMetrics `json:"per_class"`
-	Macro     ClassMetrics   `json:"macro_avg"`
-	Weighted  ClassMetrics   `json:"weighted_avg"`
-	AUC       []ClassAUC     `json:"roc_auc_ovr"`
-	MacroAUC  *float64       `json:"roc_auc_ovr_macro"`
+	Classes   []string               `json:"classes"`
+	N         int                    `json:"n"`
+	Confusion [][]int                `json:"confusion_matrix"`
+	Accuracy  metrics.Interval       `json:"accuracy"`
+	PerClass  []metrics.ClassMetrics `json:"per_class"`
+	Macro     metrics.ClassMetrics   `json:"macro_avg"`
+	Weighted  metrics.ClassMetrics   `json:"weighted_avg"`
+	AUC       []ClassAUC             `json:"roc_auc_ovr"`
+	MacroAUC  *float64               `json:"roc_auc_ovr_macro"`
 }
 
 // ErrNoSubtypes is returned by BacterialVsViral when the vocabulary lacks bacterial or viral.
@@ -62,76 +63,25 @@ func EvaluateClasses(truth []int, probs [][]float64, classes labels.Set, level f
 				return nil, fmt.Errorf("evaluate: image %d: probability %v is not in [0, 1]", i+1, p)
 			}
 		}
-		pred := argmaxRow(row)
+		pred := metrics.ArgmaxRow(row)
 		m.Confusion[truth[i]][pred]++
 		if pred == truth[i] {
 			correct++
 		}
 	}
-	m.Accuracy = wilsonOf(correct, len(truth), level)
-	m.PerClass, m.Macro, m.Weighted = classReportN(m.Confusion, m.Classes)
-	macro, per, err := OneVsRestAUC(truth, probs)
-	if err != nil && !errors.Is(err, ErrOneClass) {
+	m.Accuracy = metrics.WilsonOf(correct, len(truth), level)
+	m.PerClass, m.Macro, m.Weighted = metrics.ClassReportN(m.Confusion, m.Classes)
+	macro, per, err := metrics.OneVsRestAUC(truth, probs)
+	if err != nil && !errors.Is(err, metrics.ErrOneClass) {
 		return nil, err
 	}
 	m.MacroAUC = nullable(macro)
 	for c := range k {
 		pos := m.PerClass[c].Support
-		lo, hi := hanleyMcNeil(per[c], pos, len(truth)-pos, level)
+		lo, hi := metrics.HanleyMcNeil(per[c], pos, len(truth)-pos, level)
 		m.AUC = append(m.AUC, ClassAUC{Class: m.Classes[c], AUC: nullable(per[c]), Lower: nullable(lo), Upper: nullable(hi), Positive: pos, Negative: len(truth) - pos})
 	}
 	return m, nil
-}
-
-// argmaxRow is the first index of the largest value (np.argmax).
-func argmaxRow(p []float64) int {
-	k := 0
-	for i, v := range p {
-		if v > p[k] {
-			k = i
-		}
-	}
-	return k
-}
-
-// classReportN is classReport for N classes: sklearn's precision_recall_fscore_support
-// (labels=range(N), zero_division=0) with its macro and support-weighted averages.
-func classReportN(c [][]int, names []string) (per []ClassMetrics, macro, weighted ClassMetrics) {
-	k, total := len(c), 0
-	for i := range k {
-		tp, trueSum, predSum := float64(c[i][i]), 0, 0
-		for j := range k {
-			trueSum += c[i][j]
-			predSum += c[j][i]
-		}
-		f1 := divide(2*tp, float64(trueSum+predSum))
-		per = append(per, ClassMetrics{Class: names[i], Precision: divide(tp, float64(predSum)), Recall: divide(tp, float64(trueSum)), F1: f1, Support: trueSum})
-		total += trueSum
-	}
-	macro, weighted = ClassMetrics{Class: "macro avg", Support: total}, ClassMetrics{Class: "weighted avg", Support: total}
-	for _, p := range per {
-		macro.Precision += p.Precision / float64(k)
-		macro.Recall += p.Recall / float64(k)
-		macro.F1 += p.F1 / float64(k)
-		w := divide(float64(p.Support), float64(total))
-		weighted.Precision += p.Precision * w
-		weighted.Recall += p.Recall * w
-		weighted.F1 += p.F1 * w
-	}
-	return per, macro, weighted
-}
-
-// hanleyMcNeil is the confidence interval of an AUC from its positives and negatives
-// (Hanley & McNeil 1982, the exponential approximation), clipped to [0, 1]; NaN when the
-// AUC is undefined.
-func hanleyMcNeil(a float64, pos, neg int, level float64) (lo, hi float64) {
-	if math.IsNaN(a) || pos == 0 || neg == 0 {
-		return math.NaN(), math.NaN()
-	}
-	z := math.Sqrt2 * math.Erfinv(level)
-	q1, q2 := a/(2-a), 2*a*a/(1+a)
-	se := math.Sqrt((a*(1-a) + float64(pos-1)*(q1-a*a) + float64(neg-1)*(q2-a*a)) / float64(pos*neg))
-	return math.Max(0, a-z*se), math.Min(1, a+z*se)
 }
 
 // NormalVsPneumonia is the two-class view of records of a model with a normal class and
@@ -165,13 +115,13 @@ func NormalVsPneumonia(classes labels.Set, truth []int, probs [][]float64) ([]in
 // bacterial recall, specificity = viral recall), decided by the larger of the two
 // probabilities; the AUC scores p_bacterial / (p_bacterial + p_viral).
 type SubtypeView struct {
-	N           int      `json:"n"`
-	Accuracy    Interval `json:"accuracy"`
-	Sensitivity Interval `json:"sensitivity_bacterial"`
-	Specificity Interval `json:"specificity_viral"`
-	AUC         *float64 `json:"roc_auc"`
-	AUCLower    *float64 `json:"roc_auc_lower"`
-	AUCUpper    *float64 `json:"roc_auc_upper"`
+	N           int              `json:"n"`
+	Accuracy    metrics.Interval `json:"accuracy"`
+	Sensitivity metrics.Interval `json:"sensitivity_bacterial"`
+	Specificity metrics.Interval `json:"specificity_viral"`
+	AUC         *float64         `json:"roc_auc"`
+	AUCLower    *float64         `json:"roc_auc_lower"`
+	AUCUpper    *float64         `json:"roc_auc_upper"`
 }
 
 // BacterialVsViral computes the SubtypeView; level as in EvaluateClasses.
@@ -191,7 +141,7 @@ func BacterialVsViral(classes labels.Set, truth []int, probs [][]float64, level 
 		if truth[i] != b && truth[i] != v {
 			continue
 		}
-		s := divide(row[b], row[b]+row[v])
+		s := metrics.Divide(row[b], row[b]+row[v])
 		isB := truth[i] == b
 		calledB := row[b] > row[v] || (row[b] == row[v] && b < v) // a tie to the lower id, as np.argmax
 		switch {
@@ -212,13 +162,13 @@ func BacterialVsViral(classes labels.Set, truth []int, probs [][]float64, level 
 	if pos+neg == 0 {
 		return nil, errors.New("bacterial vs viral: no bacterial or viral images")
 	}
-	view := &SubtypeView{N: pos + neg, Accuracy: wilsonOf(tp+tn, pos+neg, level),
-		Sensitivity: wilsonOf(tp, pos, level), Specificity: wilsonOf(tn, neg, level)}
-	auc, err := ROCAUC(bin, scores)
-	if err != nil && !errors.Is(err, ErrOneClass) {
+	view := &SubtypeView{N: pos + neg, Accuracy: metrics.WilsonOf(tp+tn, pos+neg, level),
+		Sensitivity: metrics.WilsonOf(tp, pos, level), Specificity: metrics.WilsonOf(tn, neg, level)}
+	auc, err := metrics.ROCAUC(bin, scores)
+	if err != nil && !errors.Is(err, metrics.ErrOneClass) {
 		return nil, err
 	}
-	lo, hi := hanleyMcNeil(auc, pos, neg, level)
+	lo, hi := metrics.HanleyMcNeil(auc, pos, neg, level)
 	view.AUC, view.AUCLower, view.AUCUpper = nullable(auc), nullable(lo), nullable(hi)
 	return view, nil
 }
@@ -229,12 +179,4 @@ func nullable(v float64) *float64 {
 		return nil
 	}
 	return &v
-}
-
-// wilsonOf is wilson, or the zero Interval when there are no trials.
-func wilsonOf(successes, trials int, level float64) Interval {
-	if trials == 0 {
-		return Interval{}
-	}
-	return wilson(successes, trials, level)
 }

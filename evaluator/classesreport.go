@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"strings"
 
 	"github.com/xraylab/xray/labels"
@@ -73,7 +74,7 @@ func writeClasses(b *strings.Builder, m Metrics, level string) {
 		fmt.Fprintf(b, "| %s | %.4f | %.4f | %.4f | %d | %s |\n", r.Class, r.Precision, r.Recall, r.F1, r.Support, auc)
 	}
 	fmt.Fprintf(b, "| accuracy | | | %.4f | %d | |\n", c.Accuracy.Estimate, c.N)
-	for _, r := range []ClassMetrics{c.Macro, c.Weighted} {
+	for _, r := range []metrics.ClassMetrics{c.Macro, c.Weighted} {
 		fmt.Fprintf(b, "| %s | %.4f | %.4f | %.4f | %d | |\n", r.Class, r.Precision, r.Recall, r.F1, r.Support)
 	}
 	fmt.Fprintf(b, "\nMacro one-vs-rest ROC AUC (over the classes present): %s. AUC intervals are Hanley & McNeil (1982).\n\n",
@@ -93,7 +94,7 @@ func writeClasses(b *strings.Builder, m Metrics, level string) {
 }
 
 // trialsOrNil is &v, or nil when v has no trials (an undefined proportion).
-func trialsOrNil(v Interval) *Interval {
+func trialsOrNil(v metrics.Interval) *metrics.Interval {
 	if v.Trials == 0 {
 		return nil
 	}

@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"image/color"
 	"os"
 	"path/filepath"
@@ -170,7 +171,7 @@ func (c *Comparison) Markdown() string {
 	return b.String()
 }
 
-func ciCell(v *Interval) string {
+func ciCell(v *metrics.Interval) string {
 	if v == nil {
 		return "-"
 	}

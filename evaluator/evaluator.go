@@ -9,8 +9,11 @@
 // BacterialVsViral add the N x N matrix, per-class metrics and one-vs-rest AUCs, and the
 // bacterial-vs-viral view (metrics.json multiclass and bacterial_vs_viral, confusion_classes.png).
 //
-// Running a model is not this package's job: a caller produces []Record (from a
-// SavedModel, or from a saved predictions.csv) and hands them to Evaluate or Run.
+// The numbers themselves come from evaluator/metrics (no TensorFlow; training uses it for
+// val_auc). This package adds the records and files around them: Evaluate and Run take
+// []Record, from a saved predictions.csv or from PredictSplit, which runs a SavedModel
+// over a split's images; WriteErrorsPage draws the most confident mistakes with their
+// Grad-CAM heatmaps.
 package evaluator
 
 import (
@@ -18,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 	"os"
 	"path/filepath"
@@ -76,7 +80,7 @@ type Report struct {
 	// Records in input order; predictions.csv is written from them.
 	Records []Record
 	// ROC is sklearn's roc_curve (drop_intermediate=True); nil when only one class is present.
-	ROC []ROCPoint
+	ROC []metrics.ROCPoint
 }
 
 // Evaluate computes the report for records. Labels must be 0 or 1 and probabilities

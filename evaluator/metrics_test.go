@@ -3,6 +3,7 @@ package evaluator
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -63,24 +64,24 @@ type refRow struct {
 }
 
 type refMetrics struct {
-	Confusion   [2][2]int `json:"confusion"`
-	Predicted   []int     `json:"predicted"`
-	Accuracy    float64   `json:"accuracy"`
-	PerClass    [2]refRow `json:"per_class"`
-	Macro       refRow    `json:"macro"`
-	Weighted    refRow    `json:"weighted"`
-	ROCAUC      *float64  `json:"roc_auc"`
-	AP          *float64  `json:"average_precision"`
-	Sensitivity *Interval `json:"sensitivity"`
-	Specificity *Interval `json:"specificity"`
-	AccuracyCI  *Interval `json:"accuracy_ci"`
-	Table1      []string  `json:"table1"`
-	ROCFPR      []float64 `json:"roc_fpr"`
-	ROCTPR      []float64 `json:"roc_tpr"`
-	Brier       float64   `json:"brier"`
-	ECE         float64   `json:"ece"`
-	CalTrue     []float64 `json:"cal_true"`
-	CalPred     []float64 `json:"cal_pred"`
+	Confusion   [2][2]int         `json:"confusion"`
+	Predicted   []int             `json:"predicted"`
+	Accuracy    float64           `json:"accuracy"`
+	PerClass    [2]refRow         `json:"per_class"`
+	Macro       refRow            `json:"macro"`
+	Weighted    refRow            `json:"weighted"`
+	ROCAUC      *float64          `json:"roc_auc"`
+	AP          *float64          `json:"average_precision"`
+	Sensitivity *metrics.Interval `json:"sensitivity"`
+	Specificity *metrics.Interval `json:"specificity"`
+	AccuracyCI  *metrics.Interval `json:"accuracy_ci"`
+	Table1      []string          `json:"table1"`
+	ROCFPR      []float64         `json:"roc_fpr"`
+	ROCTPR      []float64         `json:"roc_tpr"`
+	Brier       float64           `json:"brier"`
+	ECE         float64           `json:"ece"`
+	CalTrue     []float64         `json:"cal_true"`
+	CalPred     []float64         `json:"cal_pred"`
 }
 
 const tol = 1e-12
@@ -168,7 +169,7 @@ func near(t *testing.T, what string, got, want float64) {
 	}
 }
 
-func row(t *testing.T, name string, got ClassMetrics, want refRow) {
+func row(t *testing.T, name string, got metrics.ClassMetrics, want refRow) {
 	t.Helper()
 	near(t, name+" precision", got.Precision, want.Precision)
 	near(t, name+" recall", got.Recall, want.Recall)
@@ -192,7 +193,7 @@ func optionalNear(t *testing.T, name string, got, want *float64, undefined map[s
 	}
 }
 
-func intervalNear(t *testing.T, name string, got, want *Interval, undefined map[string]string) {
+func intervalNear(t *testing.T, name string, got, want *metrics.Interval, undefined map[string]string) {
 	t.Helper()
 	switch {
 	case got == nil && want == nil:

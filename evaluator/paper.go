@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"strings"
 
 	"github.com/xraylab/xray/labels"
@@ -24,7 +25,7 @@ type PRF struct {
 }
 
 func table1(m Metrics) Table1Row {
-	prf := func(c ClassMetrics) PRF {
+	prf := func(c metrics.ClassMetrics) PRF {
 		return PRF{fmt.Sprintf("%.2f", c.Precision), fmt.Sprintf("%.2f", c.Recall), fmt.Sprintf("%.2f", c.F1)}
 	}
 	return Table1Row{

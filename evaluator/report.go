@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"strings"
 
 	"github.com/xraylab/xray/labels"
@@ -38,7 +39,7 @@ func (r *Report) Markdown() string {
 
 	b.WriteString("## Classification report (sklearn definitions, zero_division=0)\n\n")
 	b.WriteString("| | precision | recall | f1-score | support |\n|---|---:|---:|---:|---:|\n")
-	row := func(c ClassMetrics) {
+	row := func(c metrics.ClassMetrics) {
 		fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %d |\n", c.Class, c.Precision, c.Recall, c.F1, c.Support)
 	}
 	row(m.PerClass[labels.Normal])
@@ -57,7 +58,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Specificity (normal recall): %s\n", interval(m.Specificity, level, m.Undefined["specificity"]))
 	fmt.Fprintf(&b, "- Accuracy: %s\n", interval(&m.AccuracyCI, level, ""))
 	fmt.Fprintf(&b, "- Brier score (mean squared error of p_pneumonia): %.4f\n", m.Calibration.Brier)
-	fmt.Fprintf(&b, "- Expected calibration error (%d equal-width bins of p_pneumonia): %.4f\n", CalibrationBins, m.Calibration.ECE)
+	fmt.Fprintf(&b, "- Expected calibration error (%d equal-width bins of p_pneumonia): %.4f\n", metrics.CalibrationBins, m.Calibration.ECE)
 	fmt.Fprintf(&b, "\nConfidence intervals are %s Wilson score intervals.\n\n", level)
 	writeDecisions(&b, m.Decisions, level)
 
@@ -76,7 +77,7 @@ func writeDecisions(b *strings.Builder, ds []DecisionMetrics, level string) {
 	}
 	b.WriteString("## Decision rules\n\n")
 	b.WriteString("| decision | threshold | accuracy | sensitivity | specificity |\n|---|---:|---:|---:|---:|\n")
-	rate := func(v *Interval) string {
+	rate := func(v *metrics.Interval) string {
 		if v == nil {
 			return "-"
 		}
@@ -116,7 +117,7 @@ func optional(v *float64, reason string) string {
 	return fmt.Sprintf("%.4f", *v)
 }
 
-func interval(v *Interval, level, reason string) string {
+func interval(v *metrics.Interval, level, reason string) string {
 	if v == nil {
 		return "undefined (" + reason + ")"
 	}

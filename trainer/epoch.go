@@ -11,7 +11,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/tfgraph"
 	"golang.org/x/term"
 )
@@ -124,7 +124,7 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 
 // evaluateSplit computes loss, accuracy and ROC AUC over a split in inference mode: of
 // p(pneumonia) for two classes, else the macro average of the one-vs-rest areas
-// (evaluator.OneVsRestAUC); NaN when undefined.
+// (metrics.OneVsRestAUC); NaN when undefined.
 func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, split *splitData, cfg Config, epoch int) (running, float64, error) {
 	var r running
 	if split == nil || split.Len() == 0 {
@@ -152,13 +152,13 @@ func evaluateSplit(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgrap
 		return r, math.NaN(), err
 	}
 	// Undefined (NaN) with one class in validation or a diverged model.
-	auc, _, aerr := evaluator.OneVsRestAUC(labels, probs)
+	auc, _, aerr := metrics.OneVsRestAUC(labels, probs)
 	if len(probs) > 0 && len(probs[0]) == 2 {
 		scores := make([]float64, len(probs))
 		for i, p := range probs {
 			scores[i] = p[1]
 		}
-		auc, aerr = evaluator.ROCAUC(labels, scores)
+		auc, aerr = metrics.ROCAUC(labels, scores)
 	}
 	if aerr != nil {
 		auc = math.NaN()

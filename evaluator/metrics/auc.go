@@ -1,4 +1,4 @@
-package evaluator
+package metrics
 
 import (
 	"errors"
@@ -32,5 +32,5 @@ func ROCAUC(truth []int, scores []float64) (float64, error) {
 	if pos == 0 || pos == len(truth) {
 		return math.NaN(), ErrOneClass
 	}
-	return trapezoidArea(rocCurve(truth, scores)), nil
+	return TrapezoidArea(ROCCurve(truth, scores)), nil
 }
