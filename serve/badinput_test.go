@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -235,4 +236,86 @@ func FuzzDecodePredict(f *testing.F) {
 			t.Fatalf("signature %q accepted", in.signature)
 		}
 	})
+}
+
+// TestErrorsAreJSON: the answers net/http and the mux would write as text or as a
+// redirect (431, a slow or malformed head, 404 and 405 of the mux and the file server,
+// paths with .., /v1/models) are {"error": ...} with application/json; /readyz answers
+// 503 while the server drains, before the listener closes.
+func TestErrorsAreJSON(t *testing.T) {
+	f := newFixture(t, 1)
+	s, err := New(Config{ModelDir: f.base, HeaderTimeout: 300 * time.Millisecond, DrainDelay: 2 * time.Second, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln, 10*time.Second) }()
+	defer func() { stop(); <-done }()
+
+	big := "X-Big: " + strings.Repeat("a", MaxHeaderBytes+8192) + "\r\n"
+	cases := []struct {
+		what, head string
+		code       int
+		says       string
+	}{
+		{"431", "GET /healthz HTTP/1.1\r\nHost: x\r\n" + big + "\r\n", 431, "limit of 1048576 bytes"},
+		{"slow head", "", 400, "300ms header timeout"},
+		{"malformed head", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400, "malformed"},
+		{"static 404", "GET /static/nothing.js HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not found"},
+		{"static dir", "GET /static/ HTTP/1.1\r\nHost: x\r\n\r\n", 0, ""},
+		{"/v1/models", "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 404, "name the model"},
+		{"POST /v1/models", "POST /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, "name the model"},
+		{"..", "GET /v1/models/../v1/xray HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not canonical"},
+		{"POST ..", "POST /v1/models/x/../xray:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, "not canonical"},
+		{"//", "GET //v1/xray HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not canonical"},
+		{"wrong method", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, "no route for POST /healthz"},
+		{"index redirect", "GET /static/index.html HTTP/1.1\r\nHost: x\r\n\r\n", 404, "no route"},
+	}
+	for _, c := range cases {
+		resp, b, err := rawHTTP(t, addr, c.head, "", 1, 0)
+		if c.head == "" { // the head trickles in, a byte every 50ms
+			resp, b, err = rawHTTP(t, addr, "", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefghijklmnop\r\n\r\n", 1, 50*time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.what, err)
+			continue
+		}
+		if c.code == 0 { // a directory listing or anything but a redirect
+			if resp.StatusCode/100 == 3 {
+				t.Errorf("%s: %d redirect", c.what, resp.StatusCode)
+			}
+			continue
+		}
+		var e map[string]string
+		if resp.StatusCode != c.code || resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(b, &e) != nil || !strings.Contains(e["error"], c.says) {
+			t.Errorf("%s: %d %q %s, want %d JSON saying %q", c.what, resp.StatusCode, resp.Header.Get("Content-Type"), b, c.code, c.says)
+		}
+	}
+
+	// Draining: /readyz 503 (JSON) while other routes still answer.
+	if code, b := do(t, "GET", "http://"+addr+"/readyz", "", nil, nil); code != 200 {
+		t.Fatalf("/readyz before the drain: %d %s", code, b)
+	}
+	stop()
+	deadline := time.Now().Add(time.Second)
+	for {
+		code, b := do(t, "GET", "http://"+addr+"/readyz", "", nil, nil)
+		if code == 503 && strings.Contains(string(b), `"error":"draining`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz while draining: %d %s, want 503", code, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, b := do(t, "GET", "http://"+addr+"/v1/models/xray", "", nil, nil); code != 200 {
+		t.Errorf("status while draining: %d %s", code, b)
+	}
 }

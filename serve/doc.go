@@ -28,6 +28,11 @@
 // MaxDelay). Being decoded in Go, they may also be DICOM files (Config.DICOMWindow), which
 // TensorFlow Serving itself refuses.
 //
+// Security: Config.TLSCert/TLSKey (re-read when they change) and ClientCA (mutual TLS);
+// Config.AuthTokens, a file of bearer tokens that every route but health and metrics
+// requires (Authenticate; a gRPC interceptor calls it too). Every answer, the HTTP
+// library's own errors included, is JSON; the access log holds no body, header or token.
+//
 // Hot reload: every Config.Poll the model base is scanned; a version newer than the
 // serving one, complete (saved_model.pb, variables index and data) and unchanged for one
 // poll interval, is loaded, warmed up with one prediction and swapped in. Requests that

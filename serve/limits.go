@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/xraylab/xray/preprocess"
@@ -40,27 +39,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection (read deadlines).
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// instrument counts, times and logs each request under the handler's name.
-func (s *Server) instrument(name string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
-		s.metrics.inflight.Inc()
-		defer s.metrics.inflight.Dec()
-		h.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		d := time.Since(start)
-		s.metrics.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
-		s.metrics.latency.WithLabelValues(name).Observe(d.Seconds())
-		s.cfg.Logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("proto", r.Proto),
-			slog.Int("status", rec.status), slog.Int("bytes", int(rec.bytes)),
-			slog.Float64("ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
-	})
-}
 
 // limit applies the per-request limits (concurrency, time, body size) and writes the
 // handler's error as {"error": ...}.

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,18 @@ type Config struct {
 	MaxPixels     int64         // width x height limit of one image (default 40 million)
 	MaxInstances  int           // images per request (default 64)
 	Timeout       time.Duration // per request, reading the body included (default 30s)
+	HeaderTimeout time.Duration // to receive a request's head (default 10s; then 400)
 	MaxConcurrent int           // requests served at once; more get 429 (default 64)
+
+	// Security (see Authenticate, TLSConfig). Without TLSCert the server speaks plain HTTP.
+	TLSCert, TLSKey string // PEM certificate (chain) and key files; re-read when they change
+	ClientCA        string // PEM CA file: clients must present a certificate it signed (mutual TLS)
+	AuthTokens      string // file of accepted bearer tokens, one per line; "" serves without tokens
+	AuthHealth      bool   // /healthz, /readyz, /metrics (and v2 health) need the token too
+
+	// DrainDelay: on shutdown, /readyz answers 503 for this long while everything is
+	// still served, so that a load balancer stops sending before the listener closes.
+	DrainDelay time.Duration
 
 	SessionConfig []byte       // serialized tensorflow.ConfigProto (savedmodels.Options.SessionConfig)
 	JIT           bool         // compile the network with XLA (savedmodels.Options.JIT)
@@ -46,6 +58,8 @@ const (
 	DefaultMaxPixels     = 40_000_000
 	DefaultMaxInstances  = 64
 	DefaultTimeout       = 30 * time.Second
+	DefaultHeaderTimeout = 10 * time.Second
+	MaxHeaderBytes       = 1 << 20 // a request head over this gets 431
 	DefaultMaxConcurrent = 64
 )
 
@@ -64,6 +78,7 @@ func (c *Config) fill() {
 	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&c.MaxPixels, DefaultMaxPixels)
 	def((*int64)(&c.Timeout), int64(DefaultTimeout))
+	def((*int64)(&c.HeaderTimeout), int64(DefaultHeaderTimeout))
 	if c.MaxInstances <= 0 {
 		c.MaxInstances = DefaultMaxInstances
 	}
@@ -83,13 +98,25 @@ type Server struct {
 	slots    chan struct{} // one per request being served (MaxConcurrent)
 	draining atomic.Bool
 	handler  http.Handler
+	tokens   *tokens     // nil: no token needed
+	tls      *tls.Config // nil: plain HTTP
 }
 
 // New loads the newest version under cfg.ModelDir and warms it up. Its error matches
-// ErrNoModel when nothing there loads, or wraps the *savedmodels.LoadError.
+// ErrNoModel when nothing there loads, or wraps the *savedmodels.LoadError; ErrTokens or
+// ErrTLS for unusable security files.
 func New(cfg Config) (*Server, error) {
 	cfg.fill()
 	s := &Server{cfg: cfg, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
+	var err error
+	if cfg.AuthTokens != "" {
+		if s.tokens, err = loadTokens(cfg.AuthTokens); err != nil {
+			return nil, err
+		}
+	}
+	if s.tls, err = newTLSConfig(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA, cfg.Logger); err != nil {
+		return nil, err
+	}
 	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, JIT: cfg.JIT, DICOMWindow: cfg.DICOMWindow}
 	m, err := newManager(cfg.ModelDir, opts, cfg.Logger, s.metrics)
 	if err != nil {
@@ -100,7 +127,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler is the server's HTTP handler (REST API, page, health, metrics).
+// Handler is the server's HTTP handler (REST API, page, health, metrics), with the
+// token check; TLS is Serve's (or the caller's, with TLSConfig).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Version is the model version being served (0 after Close).
@@ -123,16 +151,23 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Serve serves on ln until ctx is done, then drains: /readyz turns 503, the listener
-// closes, and in-flight requests get up to drain to finish. It returns nil after a
-// complete drain; the model is closed either way.
+// Serve serves on ln (with TLS when configured) until ctx is done, then drains: /readyz
+// turns 503 for Config.DrainDelay, the listener closes, and in-flight requests get up
+// to drain to finish. It returns nil after a complete drain; the model is closed either way.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second, // slow headers; slow bodies meet Config.Timeout
+		ReadHeaderTimeout: s.cfg.HeaderTimeout, // slow headers; slow bodies meet Config.Timeout
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	if s.tls != nil {
+		// TLS under errorConns, which rewrites net/http's own plain-text errors as JSON;
+		// the server then sees no *tls.Conn, so REST over TLS is HTTP/1.1.
+		ln = tls.NewListener(ln, s.tls)
+	}
+	ln = errorConns{ln, s.cfg.HeaderTimeout}
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	polling := make(chan struct{})
 	go func() { defer close(polling); s.Watch(pollCtx) }()
@@ -150,7 +185,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.cfg.Logger.Info("draining", "timeout", drain.String())
+	s.cfg.Logger.Info("draining", "timeout", drain.String(), "not_ready_for", s.cfg.DrainDelay.String())
+	time.Sleep(s.cfg.DrainDelay)
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	err := srv.Shutdown(dctx)
@@ -162,27 +198,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	return nil
 }
 
-// routes maps the paths; see the package doc.
+// routes maps the paths; see the package doc. Every route goes through chain (access
+// log, JSON errors, path guard, token); api adds the request limits.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	api := func(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-		return s.instrument(name, s.limit(h))
+		return named(name, s.limit(h))
 	}
 	mux.Handle("GET /v1/models/{rest...}", api("model", s.modelGet))
 	mux.Handle("POST /v1/models/{rest...}", api("predict", s.modelPost))
+	mux.Handle("/v1/models", api("model", func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "malformed request: %s /v1/models: name the model, /v1/models/%s", r.Method, s.cfg.Name)
+	}))
 	mux.Handle("POST /v1/classify", api("classify", s.classify))
 	mux.Handle("GET /v1/xray", api("info", s.info))
-	mux.Handle("GET /healthz", s.instrument("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", named("healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})))
-	mux.Handle("GET /readyz", s.instrument("readyz", http.HandlerFunc(s.readyz)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /{$}", s.instrument("page", http.HandlerFunc(s.page)))
-	mux.Handle("GET /static/", s.instrument("page", http.FileServerFS(pageFS)))
-	mux.Handle("/", s.instrument("other", s.limit(func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("GET /readyz", named("readyz", http.HandlerFunc(s.readyz)))
+	mux.Handle("GET /metrics", named("metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	mux.Handle("GET /{$}", named("page", http.HandlerFunc(s.page)))
+	mux.Handle("GET /static/", named("page", http.FileServerFS(pageFS)))
+	mux.Handle("/", api("other", func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{http.StatusNotFound, fmt.Sprintf("no route for %s %s: see GET / or /v1/models/%s", r.Method, r.URL.Path, s.cfg.Name)}
-	})))
-	return mux
+	}))
+	return s.chain(mux)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -190,9 +230,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	switch {
 	case s.draining.Load():
-		http.Error(w, "draining", http.StatusServiceUnavailable)
+		writeError(w, errorf(http.StatusServiceUnavailable, "draining: the server is shutting down"))
 	case v == nil:
-		http.Error(w, "no model loaded", http.StatusServiceUnavailable)
+		writeError(w, errorf(http.StatusServiceUnavailable, "no model loaded"))
 	default:
 		fmt.Fprintf(w, "ready: version %d\n", v.n)
 	}

@@ -32,7 +32,10 @@ func init() {
 			"   curl -F file=@scan.jpeg localhost:8501/v1/classify\n" +
 			"   curl -d '{\"signature_name\":\"serving_bytes\",\"instances\":[{\"b64\":\"'$(base64 -w0 scan.jpeg)'\"}]}' \\\n" +
 			"        localhost:8501/v1/models/xray:predict\n" +
-			"   open http://localhost:8501/   # the page: drop X-rays on it",
+			"   open http://localhost:8501/   # the page: drop X-rays on it\n" +
+			"   openssl rand -hex 32 > tokens.txt   # HTTPS and tokens:\n" +
+			"   xray serve --model-dir models/xray --addr :8501 --tls-cert cert.pem --tls-key key.pem --auth-tokens tokens.txt\n" +
+			"   curl --cacert ca.pem -H \"Authorization: Bearer $(cat tokens.txt)\" https://host:8501/v1/models/xray",
 		Flags:  serveFlags(),
 		Action: serveAction,
 	})
@@ -52,6 +55,12 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: serve.DefaultTimeout, Usage: "per-request limit, the body's upload included (`DURATION`; 408 slow body, 503 slow answer)", EnvVars: []string{"XRAY_TIMEOUT"}},
 		&cli.IntFlag{Name: "max-concurrent", Value: serve.DefaultMaxConcurrent, Usage: "requests served at once (`N`, 429 beyond)", EnvVars: []string{"XRAY_MAX_CONCURRENT"}},
 		&cli.DurationFlag{Name: "drain", Value: 30 * time.Second, Usage: "on SIGTERM/SIGINT, give in-flight requests `DURATION` to finish", EnvVars: []string{"XRAY_DRAIN"}},
+		&cli.DurationFlag{Name: "drain-delay", Value: 2 * time.Second, Usage: "on SIGTERM/SIGINT, answer /readyz 503 for `DURATION` before closing the listener (a load balancer's time to notice)", EnvVars: []string{"XRAY_DRAIN_DELAY"}},
+		&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate `FILE` (re-read when it changes; needs --tls-key)", EnvVars: []string{"XRAY_TLS_CERT"}},
+		&cli.StringFlag{Name: "tls-key", Usage: "PEM private key `FILE` of --tls-cert", EnvVars: []string{"XRAY_TLS_KEY"}},
+		&cli.StringFlag{Name: "client-ca", Usage: "mutual TLS: clients must present a certificate signed by this PEM CA `FILE`", EnvVars: []string{"XRAY_CLIENT_CA"}},
+		&cli.StringFlag{Name: "auth-tokens", Usage: "bearer tokens `FILE`, one per line: every route but health and metrics answers 401 without 'Authorization: Bearer TOKEN'", EnvVars: []string{"XRAY_AUTH_TOKENS"}},
+		&cli.BoolFlag{Name: "auth-health", Usage: "with --auth-tokens, /healthz, /readyz and /metrics need the token too", EnvVars: []string{"XRAY_AUTH_HEALTH"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "access and model log `FORMAT` on stderr: text or json", EnvVars: []string{"XRAY_LOG_FORMAT"}},
 		modelWindowFlag(),
 		jitFlag(),
@@ -80,8 +89,8 @@ func serveAction(c *cli.Context) error {
 			return usagef("--%s %d: give 1 or more", f, c.Int64(f))
 		}
 	}
-	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 {
-		return usagef("--timeout must be positive and --drain not negative")
+	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 || c.Duration("drain-delay") < 0 {
+		return usagef("--timeout must be positive, --drain and --drain-delay not negative")
 	}
 	window, err := modelWindow(c)
 	if err != nil {
@@ -92,9 +101,16 @@ func serveAction(c *cli.Context) error {
 		MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"),
 		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"), MaxInstances: c.Int("max-instances"),
 		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"), Logger: log,
+		TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), ClientCA: c.String("client-ca"),
+		AuthTokens: c.String("auth-tokens"), AuthHealth: c.Bool("auth-health"), DrainDelay: c.Duration("drain-delay"),
 	})
-	if errors.Is(err, serve.ErrNoModel) {
+	switch {
+	case errors.Is(err, serve.ErrNoModel):
 		return fmt.Errorf("%w (--model-dir)", err)
+	case errors.Is(err, serve.ErrTokens):
+		return fmt.Errorf("--auth-tokens: %w", err)
+	case errors.Is(err, serve.ErrTLS):
+		return fmt.Errorf("--tls-cert/--tls-key/--client-ca: %w", err)
 	}
 	if err != nil {
 		return err
