@@ -208,7 +208,7 @@ func TestApplyMismatch(t *testing.T) {
 
 	// A real model: the Xception no-top file onto MobileNet, and a no-top file where the
 	// whole model (base and head) is required.
-	m := buildOrSkip(t, tfgraph.MobileNet, 128)
+	m := build(t, tfgraph.MobileNet, 128)
 	sess := newSession(t, m.Graph)
 	zero := func() {
 		vals := map[string]*tf.Tensor{}
@@ -245,7 +245,7 @@ func TestApplyMismatch(t *testing.T) {
 		allZero(t, sess, m.Variables)
 	})
 	t.Run("full model at another input size", func(t *testing.T) {
-		m2 := buildOrSkip(t, tfgraph.MobileNet, 256)
+		m2 := build(t, tfgraph.MobileNet, 256)
 		sess2 := newSession(t, m2.Graph)
 		_, err := Load(sess2, m2, filepath.Join(dir, "k2_full.h5"), ModeAuto)
 		if s := oneLine(t, err); !strings.Contains(s, "layer dense: kernel shape [1024 1024] != [4096 1024]") {
