@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -156,38 +157,58 @@ func TestLoadSessionConfig(t *testing.T) {
 	}
 }
 
-// TestLoadJIT: with Options.JIT the model (compiled by XLA: internal/devices
-// TestJITCompilesWithXLA checks the log) gives the probabilities it gives without, within
-// float32 reassociation, on real X-rays; a malformed SessionConfig is still refused.
+// TestLoadJIT: Options.JIT compiles the served graph with XLA, which TensorFlow says in its
+// info log (read from a child process with the log on; without JIT it must not say it), and
+// the probabilities stay those of the plain session.
 func TestLoadJIT(t *testing.T) {
-	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
-	files := readFiles(t, xrays(t, 6))
-	probs := func(opts Options) [][]float32 {
-		m, err := Load(dir, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		preds, err := m.PredictBytes(context.Background(), files...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([][]float32, len(preds))
-		for i, p := range preds {
-			if p.Err != nil {
-				t.Fatal(p.Err)
-			}
-			out[i] = p.Probabilities[:]
-		}
-		return out
+	if mode := os.Getenv("XRAY_LOADJIT_CHILD"); mode != "" {
+		dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+		jitProbs(t, dir, Options{JIT: mode == "on"})
+		return
 	}
-	plain, jit := probs(Options{}), probs(Options{JIT: true})
+	const compiled = "Compiled cluster using XLA"
+	for _, on := range []bool{true, false} {
+		mode := map[bool]string{true: "on", false: "off"}[on]
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLoadJIT$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "XRAY_LOADJIT_CHILD="+mode, "TF_CPP_MIN_LOG_LEVEL=0", "TF_CPP_MAX_VLOG_LEVEL=0")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child loading with JIT %s: %v\n%s", mode, err, out)
+		}
+		if got := strings.Contains(string(out), compiled); got != on {
+			t.Errorf("Load with JIT %s: TensorFlow logged %q: %v, want %v", mode, compiled, got, on)
+		}
+	}
+	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	plain, jit := jitProbs(t, dir, Options{}), jitProbs(t, dir, Options{JIT: true})
 	d := approx.WithinRows(t, "JIT vs plain probabilities", jit, plain, approx.Abs, 1e-5)
 	t.Logf("JIT vs plain: %v", d)
 	if m, err := Load(dir, Options{JIT: true, SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
 		m.Close()
 		t.Error("a malformed session config was accepted with JIT")
 	}
+}
+
+// jitProbs loads dir with opts and predicts six X-rays.
+func jitProbs(t *testing.T, dir string, opts Options) [][]float32 {
+	t.Helper()
+	m, err := Load(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	preds, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 6))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]float32, len(preds))
+	for i, p := range preds {
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		out[i] = p.Probabilities[:]
+	}
+	return out
 }
 
 // TestPredictFile: files by path give what their bytes give; a missing file gets its own
