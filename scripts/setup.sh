@@ -10,10 +10,15 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: a C toolchain for cgo, binutils for the nm check, libhdf5 (Keras
 # weight files, tfgraph/weights) found through pkg-config, headless Chromium for the
-# tests that open our pages in a real browser.
+# tests that open our pages in a real browser; Orthanc with its DICOMweb and web viewer
+# plugins and dcmtk for the PACS tests (they start Orthanc themselves: the Debian service is
+# not used).
 need_apt=()
-for cmd in gcc:gcc nm:binutils pkg-config:pkg-config chromium:chromium; do
+for cmd in gcc:gcc nm:binutils pkg-config:pkg-config chromium:chromium Orthanc:orthanc dsrdump:dcmtk; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
+done
+for plugin in DicomWeb:orthanc-dicomweb WebViewer:orthanc-webviewer; do
+  [[ -e /usr/share/orthanc/plugins/libOrthanc${plugin%%:*}.so ]] || need_apt+=("${plugin##*:}")
 done
 pkg-config --exists hdf5 2>/dev/null || need_apt+=(libhdf5-dev)
 if ((${#need_apt[@]})); then

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/explain"
+	"github.com/xraylab/xray/pacs"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
@@ -55,6 +56,10 @@ func cliError(err error) error {
 		return usageError{"--patch/--stride: " + err.Error()}
 	case errors.Is(err, savedmodels.ErrUnknownClass):
 		return usageError{"--class: " + err.Error()}
+	case errors.Is(err, pacs.ErrUnauthorized):
+		return fmt.Errorf("%w (%v): check --user/--password or --token (XRAY_PACS_PASSWORD, XRAY_PACS_TOKEN)", err, pacs.ErrUnauthorized)
+	case errors.Is(err, pacs.ErrUnavailable):
+		return fmt.Errorf("%w: check --url and that the PACS is up, then run again (images already done are skipped)", err)
 	case errors.Is(err, evaluator.ErrNoManifest):
 		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)
 	}

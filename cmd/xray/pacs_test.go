@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/internal/orthanctest"
+	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/pacs"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
+)
+
+// pacsFixture is scripts/ref/pacs_make.py's index.json.
+type pacsFixture struct {
+	Patient struct {
+		Name      string `json:"name"`
+		ID        string `json:"id"`
+		BirthDate string `json:"birth_date"`
+	} `json:"patient"`
+	Instances []fixtureInstance `json:"instances"`
+}
+
+type fixtureInstance struct {
+	File, Kind, Study, Series, SOP string
+	SOPClass                       string `json:"sop_class"`
+}
+
+// makePACSFixture writes n testdata X-rays (and, with extras, the hand, corrupt and huge
+// instances) as DICOM studies with pydicom.
+func makePACSFixture(t *testing.T, n int, extras bool) pacsFixture {
+	t.Helper()
+	imgs, err := filepath.Glob("../../testdata/chest_xray/train/*/*.jpeg")
+	if err != nil || len(imgs) < n {
+		t.Fatalf("need %d X-rays in testdata/chest_xray/train: %v", n, err)
+	}
+	dir := t.TempDir()
+	args := []string{dir}
+	if extras {
+		args = append(args, "--extras")
+	}
+	pyref.Run(t, pyref.Script("pacs_make.py"), append(args, imgs[:n]...)...)
+	var fx pacsFixture
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil || json.Unmarshal(b, &fx) != nil {
+		t.Fatalf("pacs_make.py index: %v", err)
+	}
+	return fx
+}
+
+func (fx pacsFixture) files(kinds ...string) (files, sops []string) {
+	for _, in := range fx.Instances {
+		if slices.Contains(kinds, in.Kind) {
+			files, sops = append(files, in.File), append(sops, in.SOP)
+		}
+	}
+	return files, sops
+}
+
+// tinyPACSModel exports a small random model with Grad-CAM at 96 px.
+func tinyPACSModel(t *testing.T) string {
+	t.Helper()
+	m, sess := savedmodelstest.TinyModel(t, 96, 28)
+	dir := filepath.Join(t.TempDir(), "savedmodel")
+	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "pacs-test"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type pacsLine struct {
+	SOP     string    `json:"sop_instance_uid"`
+	Action  string    `json:"action"`
+	Class   string    `json:"class"`
+	Probs   []float32 `json:"probabilities"`
+	SR      string    `json:"sr_instance_uid"`
+	Overlay string    `json:"overlay_instance_uid"`
+	Error   string    `json:"error"`
+}
+
+func pacsLines(t *testing.T, stdout string) map[string]pacsLine {
+	t.Helper()
+	out := map[string]pacsLine{}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if l == "" {
+			continue
+		}
+		var p pacsLine
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if _, dup := out[p.SOP]; dup {
+			t.Errorf("two lines for %s", p.SOP)
+		}
+		out[p.SOP] = p
+	}
+	return out
+}
+
+// pacsCheck is scripts/ref/pacs_check.py's answer (dicomweb-client, highdicom, pydicom).
+type pacsCheck struct {
+	SRs []struct {
+		SOP, Series, Study, Modality string
+		SOPClass                     string     `json:"sop_class"`
+		PatientName                  string     `json:"patient_name"`
+		PatientID                    string     `json:"patient_id"`
+		PatientBirthDate             string     `json:"patient_birth_date"`
+		Evidence                     [][]string `json:"evidence"`
+		Findings                     []struct {
+			Code        []string
+			Probability float64
+			Unit        []string
+			Source      []string
+		}
+		Impression  []string
+		Threshold   *float64
+		Algorithm   struct{ Name, Version, Parameters string }
+		ObserverTyp []string `json:"observer_type"`
+		Completion  string
+		UIDOK       bool `json:"uid_ok"`
+		CodesKnown  bool `json:"codes_known"`
+		Digest      string
+	} `json:"srs"`
+	Overlays []struct {
+		SOP, Study, Modality string
+		SOPClass             string   `json:"sop_class"`
+		ImageType            []string `json:"image_type"`
+		BurnedIn             string   `json:"burned_in"`
+		Source               []string
+		Shape                []int
+		Photometric          string
+		PatientID            string `json:"patient_id"`
+		UIDOK                bool   `json:"uid_ok"`
+		ColourPixels         int    `json:"colour_pixels"`
+	} `json:"overlays"`
+	SRPerSource      map[string]int `json:"sr_per_source"`
+	OverlayPerSource map[string]int `json:"overlay_per_source"`
+}
+
+func checkPACS(t *testing.T, o *orthanctest.Server, out string) pacsCheck {
+	t.Helper()
+	b := pyref.Run(t, pyref.Script("pacs_check.py"), o.DICOMweb(), orthanctest.User, orthanctest.Password, out)
+	var c pacsCheck
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatalf("pacs_check.py: %v\n%s", err, b)
+	}
+	return c
+}
+
+// TestPACS: xray pacs against a real Orthanc holding two chest studies (DX, CR), a hand
+// (not chest), a corrupt and a huge instance. A wrong password is one clear error; a
+// dry run lists the five chest images; a run stores an SR and an overlay for each good
+// image, reports the corrupt and the huge one (refused by --max-instance-size) and exits
+// 1; a second run stores nothing. What was stored, read back by dicomweb-client and
+// parsed by highdicom and dsrdump, holds the model's probabilities for the file on disk,
+// its decision, the source reference, the patient and study of the source; no output of
+// any run names the patient.
+func TestPACS(t *testing.T) {
+	o := orthanctest.Start(t)
+	fx := makePACSFixture(t, 3, true)
+	all, _ := fx.files("chest", "hand", "corrupt", "huge")
+	o.Upload(t, all...)
+	model := tinyPACSModel(t)
+	base := []string{"pacs", "--url", o.DICOMweb(), "--user", orthanctest.User, "--savedmodel", model, "--max-instance-size", "1MiB", "--retries", "1"}
+	var outputs []string
+	runPACS := func(extra ...string) (int, string, string) {
+		t.Setenv("XRAY_PACS_PASSWORD", orthanctest.Password)
+		code, stdout, stderr := runCLI(t, append(slices.Clone(base), extra...)...)
+		outputs = append(outputs, stdout, stderr)
+		return code, stdout, stderr
+	}
+
+	code, _, stderr := runPACS("--password", "wrong")
+	if code != exitFailure || !strings.Contains(stderr, "refused the credentials") || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
+		t.Errorf("wrong password: exit %d, stderr %q; want 1 and one line saying the credentials were refused", code, stderr)
+	}
+
+	_, chest := fx.files("chest", "corrupt", "huge")
+	code, stdout, stderr := runPACS("--dry-run")
+	lines := pacsLines(t, stdout)
+	if code != exitOK || len(lines) != len(chest) {
+		t.Fatalf("dry run: exit %d, %d lines for %d chest images\n%s%s", code, len(lines), len(chest), stdout, stderr)
+	}
+	for _, sop := range chest {
+		if lines[sop].Action != pacs.ActionWould {
+			t.Errorf("dry run: %s: %+v, want %s", sop, lines[sop], pacs.ActionWould)
+		}
+	}
+	if n := o.Count(t); n != len(all) {
+		t.Errorf("dry run stored something: %d instances, want %d", n, len(all))
+	}
+
+	code, stdout, stderr = runPACS("--concurrency", "2")
+	lines = pacsLines(t, stdout)
+	if code != exitFailure || !strings.Contains(stderr, "2 of 5 images failed") {
+		t.Errorf("run: exit %d, stderr %q; want 1 and 2 of 5 failed", code, stderr)
+	}
+	_, bad := fx.files("corrupt")
+	_, huge := fx.files("huge")
+	if l := lines[bad[0]]; l.Action != pacs.ActionFailed || !strings.Contains(l.Error, "pixel data") {
+		t.Errorf("corrupt instance: %+v, want a pixel data error", l)
+	}
+	if l := lines[huge[0]]; l.Action != pacs.ActionFailed || !strings.Contains(l.Error, pacs.ErrTooLarge.Error()) {
+		t.Errorf("huge instance: %+v, want %q", l, pacs.ErrTooLarge)
+	}
+	files, good := fx.files("chest")
+	for _, sop := range good {
+		if lines[sop].Action != pacs.ActionStored {
+			t.Errorf("%s: %+v, want stored", sop, lines[sop])
+		}
+	}
+	after := o.Count(t)
+	if after != len(all)+2*len(good) {
+		t.Errorf("%d instances after the run, want %d (an SR and an overlay per good image)", after, len(all)+2*len(good))
+	}
+
+	code, stdout, _ = runPACS()
+	lines = pacsLines(t, stdout)
+	for _, sop := range good {
+		if lines[sop].Action != pacs.ActionSkipped {
+			t.Errorf("second run: %s: %+v, want skipped", sop, lines[sop])
+		}
+	}
+	if n := o.Count(t); code != exitFailure || n != after {
+		t.Errorf("second run: exit %d, %d instances (before %d): it must store nothing", code, n, after)
+	}
+
+	stored := filepath.Join(t.TempDir(), "stored")
+	got := checkPACS(t, o, stored)
+	checkStored(t, fx, files, good, model, got)
+	checkDsrdump(t, stored, got)
+
+	for _, out := range outputs {
+		for _, secret := range []string{fx.Patient.Name, "Doe", fx.Patient.ID, fx.Patient.BirthDate} {
+			if strings.Contains(out, secret) {
+				t.Errorf("output names the patient (%q):\n%s", secret, out)
+			}
+		}
+	}
+}
+
+// checkStored compares what Python read back with the model's own prediction of each
+// file on disk.
+func checkStored(t *testing.T, fx pacsFixture, files, good []string, modelDir string, got pacsCheck) {
+	t.Helper()
+	m, err := savedmodels.Load(modelDir, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	bySource := map[string]int{}
+	for i, sr := range got.SRs {
+		bySource[sr.Findings[0].Source[1]] = i
+	}
+	if len(got.SRs) != len(good) || len(got.Overlays) != len(good) {
+		t.Fatalf("%d SRs and %d overlays in the PACS, want %d each", len(got.SRs), len(got.Overlays), len(good))
+	}
+	for k, sop := range good {
+		b, err := os.ReadFile(files[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.PredictBytes(context.Background(), b)
+		if err != nil || p[0].Err != nil {
+			t.Fatalf("%s: %v %v", files[k], err, p[0].Err)
+		}
+		i, ok := bySource[sop]
+		if !ok || got.SRPerSource[sop] != 1 || got.OverlayPerSource[sop] != 1 {
+			t.Errorf("%s: %d SRs, %d overlays, want one each", sop, got.SRPerSource[sop], got.OverlayPerSource[sop])
+			continue
+		}
+		sr := got.SRs[i]
+		src := fx.Instances[slices.IndexFunc(fx.Instances, func(in fixtureInstance) bool { return in.SOP == sop })]
+		if sr.SOPClass != pacs.ComprehensiveSRStorage || sr.Modality != "SR" || sr.Study != src.Study || sr.Series == src.Series ||
+			sr.PatientName != fx.Patient.Name || sr.PatientID != fx.Patient.ID || sr.PatientBirthDate != fx.Patient.BirthDate ||
+			!sr.UIDOK || !sr.CodesKnown || sr.Completion != "COMPLETE" || len(sr.Evidence) != 1 || sr.Evidence[0][1] != sop ||
+			sr.Evidence[0][0] != src.SOPClass || strings.Join(sr.ObserverTyp, "|") != "121007|DCM|Device" {
+			t.Errorf("%s: SR %+v", sop, sr)
+		}
+		meta := m.Metadata()
+		if len(sr.Findings) != len(meta.Classes) {
+			t.Fatalf("%s: %d findings for %d classes", sop, len(sr.Findings), len(meta.Classes))
+		}
+		var probs []float64
+		for c, f := range sr.Findings {
+			v, s, mn := pacs.ClassCode(meta.Classes[c])
+			if strings.Join(f.Code, "|") != v+"|"+s+"|"+mn || strings.Join(f.Unit, "|") != "1|UCUM|no units" || f.Source[1] != sop {
+				t.Errorf("%s: finding %d %+v", sop, c, f)
+			}
+			probs = append(probs, f.Probability)
+		}
+		// The SR's decimal strings keep 8 significant digits of the float32 probabilities.
+		approx.Within(t, sop+" SR probabilities vs the model on the file", probs, p[0].Probabilities, approx.Abs, 1e-6)
+		if v, s, mn := pacs.ClassCode(meta.Classes[p[0].Decision]); strings.Join(sr.Impression, "|") != v+"|"+s+"|"+mn {
+			t.Errorf("%s: impression %v, the model decides %s", sop, sr.Impression, meta.Classes[p[0].Decision])
+		}
+		if !strings.Contains(sr.Algorithm.Version, "run pacs-test") || !strings.Contains(sr.Algorithm.Parameters, "sha256:") {
+			t.Errorf("%s: algorithm %+v", sop, sr.Algorithm)
+		}
+	}
+	for _, ov := range got.Overlays {
+		if ov.SOPClass != pacs.SecondaryCaptureStorage || strings.Join(ov.ImageType, `\`) != `DERIVED\SECONDARY` || ov.BurnedIn != "YES" ||
+			ov.Photometric != "RGB" || len(ov.Shape) != 3 || ov.Shape[2] != 3 || ov.Shape[0] < 300 || !ov.UIDOK || ov.ColourPixels == 0 ||
+			!slices.Contains(good, ov.Source[1]) || ov.PatientID != fx.Patient.ID {
+			t.Errorf("overlay %+v", ov)
+		}
+	}
+}
+
+// checkDsrdump reads each stored SR with dcmtk's dsrdump: it must parse it as a
+// Comprehensive SR without complaint, with the tree's finding and impression lines.
+func checkDsrdump(t *testing.T, dir string, got pacsCheck) {
+	t.Helper()
+	bin, err := exec.LookPath("dsrdump")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dcmtk's dsrdump required in CI (scripts/setup.sh installs dcmtk)")
+		}
+		t.Skip("no dsrdump (dcmtk)")
+	}
+	for _, sr := range got.SRs {
+		out, err := exec.Command(bin, "+Pc", filepath.Join(dir, sr.SOP+".dcm")).CombinedOutput()
+		s := string(out)
+		if err != nil || strings.Contains(s, "W: ") || strings.Contains(s, "E: ") || !strings.HasPrefix(s, "Comprehensive SR Document") ||
+			!strings.Contains(s, `<contains CODE:(121071,DCM,"Finding")=(233604007,SCT,"Pneumonia")>`) ||
+			!strings.Contains(s, `<has properties NUM:(122157,DCM,"Probability")=`) ||
+			!strings.Contains(s, `<contains CODE:(121073,DCM,"Impression")=`) {
+			t.Errorf("dsrdump %s: %v\n%s", sr.SOP, err, s)
+		}
+	}
+}
