@@ -31,6 +31,7 @@ func TestLayers(t *testing.T) {
 		// pacs is a library beside serve: it runs a loaded model, ingests nothing and
 		// prints nothing (no terminal packages), and never imports the test helpers.
 		{"pacs", append([]string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "internal/orthanctest", mod + "internal/pyref"}, prefixed(mod, above[3:])...)},
+		{"serve/internal/inferencepb", []string{"tensorflow", mod}}, // generated protocol types only
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", "./"+r.pkg).Output()

@@ -219,6 +219,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", named("metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	mux.Handle("GET /{$}", named("page", http.HandlerFunc(s.page)))
 	mux.Handle("GET /static/", named("page", http.FileServerFS(pageFS)))
+	s.v2Routes(mux) // Open Inference Protocol (v2rest.go)
 	mux.Handle("/", api("other", func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{http.StatusNotFound, fmt.Sprintf("no route for %s %s: see GET / or /v1/models/%s", r.Method, r.URL.Path, s.cfg.Name)}
 	}))

@@ -35,7 +35,8 @@ func init() {
 			"   open http://localhost:8501/   # the page: drop X-rays on it\n" +
 			"   openssl rand -hex 32 > tokens.txt   # HTTPS and tokens:\n" +
 			"   xray serve --model-dir models/xray --addr :8501 --tls-cert cert.pem --tls-key key.pem --auth-tokens tokens.txt\n" +
-			"   curl --cacert ca.pem -H \"Authorization: Bearer $(cat tokens.txt)\" https://host:8501/v1/models/xray",
+			"   curl --cacert ca.pem -H \"Authorization: Bearer $(cat tokens.txt)\" https://host:8501/v1/models/xray\n" +
+			"   xray serve --model-dir models/xray --grpc-addr 127.0.0.1:8500   # also gRPC (docs/serving.md)",
 		Flags:  serveFlags(),
 		Action: serveAction,
 	})
@@ -45,6 +46,7 @@ func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model-dir", Usage: "model `DIR`: numbered version directories of SavedModels, or one SavedModel", EnvVars: []string{"XRAY_MODEL_DIR"}},
 		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "listen `ADDRESS` (:8501 for every interface)", EnvVars: []string{"XRAY_ADDR"}},
+		grpcAddrFlag(),
 		&cli.StringFlag{Name: "name", Value: serve.DefaultName, Usage: "model `NAME` in the REST paths (/v1/models/NAME)", EnvVars: []string{"XRAY_NAME"}},
 		&cli.DurationFlag{Name: "poll", Value: serve.DefaultPoll, Usage: "look for a new version every `DURATION` (0: never)", EnvVars: []string{"XRAY_POLL"}},
 		&cli.IntFlag{Name: "max-batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run, gathered across requests (`N`)", EnvVars: []string{"XRAY_MAX_BATCH"}},
@@ -124,7 +126,13 @@ func serveAction(c *cli.Context) error {
 	log.Info("listening", "addr", ln.Addr().String(), "model_dir", c.String("model-dir"), "version", srv.Version())
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = srv.Serve(ctx, ln, c.Duration("drain"))
+	waitGRPC, err := startGRPC(ctx, c, srv, log)
+	if err != nil {
+		ln.Close()
+		srv.Close()
+		return err
+	}
+	err = errors.Join(srv.Serve(ctx, ln, c.Duration("drain")), waitGRPC())
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (--drain)", err)
 	}

@@ -1,0 +1,241 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// NewGRPCServer is a gRPC server with TensorFlow Serving's PredictionService and
+// ModelService and the Open Inference Protocol's GRPCInferenceService registered over
+// this Server's models. It speaks TLS as the HTTP side does (TLSConfig: the same
+// certificate, re-read on change, and client CA); its interceptor checks the bearer token
+// of the "authorization" metadata (Authenticate; the health calls ServerLive and
+// ServerReady are open as /v2/health is, see OpenPath), applies the REST limits
+// (MaxConcurrent shared with REST, Timeout, MaxBodyBytes as the largest message,
+// MaxInstances and MaxPixels in the translation) and counts and logs each call. opts come
+// after the server's own (another grpc.ChainUnaryInterceptor runs inside them).
+func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	m := s.grpcMetrics()
+	all := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(min(s.cfg.MaxBodyBytes, 1<<31-1))),
+		grpc.ChainUnaryInterceptor(s.grpcInterceptor(m)),
+	}
+	if c := s.TLSConfig(); c != nil {
+		all = append(all, grpc.Creds(credentials.NewTLS(c)))
+	}
+	all = append(all, opts...)
+	g := grpc.NewServer(all...)
+	g.RegisterService(&predictionServiceDesc, s)
+	g.RegisterService(&modelServiceDesc, s)
+	g.RegisterService(&inferenceServiceDesc, s)
+	return g
+}
+
+// ServeGRPC serves NewGRPCServer(opts...) on ln until ctx is done, then stops taking
+// calls and gives those running up to drain to finish. Run it beside Serve, with the same
+// ctx: the models stay loaded for as long as a call holds one.
+func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener, drain time.Duration, opts ...grpc.ServerOption) error {
+	g := s.NewGRPCServer(opts...)
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve gRPC on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+		return nil
+	case <-time.After(drain):
+		g.Stop()
+		return fmt.Errorf("drain: gRPC calls still running after %s: %w", drain, context.DeadlineExceeded)
+	}
+}
+
+// grpcSeries are the gRPC calls' Prometheus series, beside the HTTP ones.
+type grpcSeries struct {
+	requests *prometheus.CounterVec   // by method and gRPC code
+	latency  *prometheus.HistogramVec // by method
+}
+
+// grpcMetrics registers the gRPC series once per Server (a second gRPC server on the
+// same Server shares them).
+func (s *Server) grpcMetrics() *grpcSeries {
+	m := &grpcSeries{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "xray_grpc_requests_total", Help: "gRPC calls by method and status code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xray_grpc_request_duration_seconds", Help: "gRPC call latency by method.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"method"}),
+	}
+	m.requests = reuse(s.metrics.reg, m.requests)
+	m.latency = reuse(s.metrics.reg, m.latency)
+	return m
+}
+
+// reuse registers c, or returns the collector already registered under its name.
+func reuse[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	var dup prometheus.AlreadyRegisteredError
+	if err := reg.Register(c); errors.As(err, &dup) {
+		return dup.ExistingCollector.(C)
+	}
+	return c
+}
+
+// probes answer without a concurrency slot, as /healthz and /readyz do.
+var probes = map[string]bool{"ServerLive": true, "ServerReady": true, "ModelReady": true}
+
+// healthPaths are the REST paths of the gRPC health calls, for OpenPath.
+var healthPaths = map[string]string{"ServerLive": "/v2/health/live", "ServerReady": "/v2/health/ready"}
+
+// grpcInterceptor is the gRPC side of instrument and limit: a slot, the timeout, the
+// translation of handler errors to gRPC codes, the metrics and the access log line.
+func (s *Server) grpcInterceptor(m *grpcSeries) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		method := path.Base(info.FullMethod)
+		s.metrics.inflight.Inc()
+		defer s.metrics.inflight.Dec()
+		var resp any
+		err := s.grpcAuthenticate(ctx, method)
+		if err == nil {
+			resp, err = s.limitCall(ctx, req, method, h)
+		}
+		err = grpcError(err)
+		code := status.Code(err)
+		d := time.Since(start)
+		m.requests.WithLabelValues(method, code.String()).Inc()
+		m.latency.WithLabelValues(method).Observe(d.Seconds())
+		remote := ""
+		if p, ok := peer.FromContext(ctx); ok {
+			remote = p.Addr.String()
+		}
+		level := slog.LevelInfo
+		if code == codes.Internal || code == codes.Unknown {
+			level = slog.LevelError
+		}
+		s.cfg.Logger.LogAttrs(ctx, level, "request", slog.String("method", "gRPC"), slog.String("path", info.FullMethod),
+			slog.String("status", code.String()), slog.Int("bytes", respSize(resp)),
+			slog.Float64("ms", float64(d.Microseconds())/1000), slog.String("remote", remote))
+		return resp, err
+	}
+}
+
+func respSize(resp any) int {
+	if m, ok := resp.(proto.Message); ok && m != nil {
+		return proto.Size(m)
+	}
+	return 0
+}
+
+// grpcAuthenticate is the HTTP side's authenticate for a gRPC call: the "authorization"
+// metadata must carry an accepted token, except for the open health calls.
+func (s *Server) grpcAuthenticate(ctx context.Context, method string) error {
+	if p, ok := healthPaths[method]; ok && s.OpenPath(p) {
+		return nil
+	}
+	var auth string
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			auth = v[0]
+		}
+	}
+	if err := s.Authenticate(auth); err != nil {
+		return status.Error(codes.Unauthenticated, err.Error())
+	}
+	return nil
+}
+
+// limitCall runs h within a concurrency slot (shared with REST) and the request timeout.
+func (s *Server) limitCall(ctx context.Context, req any, method string, h grpc.UnaryHandler) (any, error) {
+	if !probes[method] {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		default:
+			return nil, errorf(http.StatusTooManyRequests, "over the server's limit of %d concurrent requests; retry later", s.cfg.MaxConcurrent)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	return h(ctx, req)
+}
+
+// grpcError maps a handler error to a gRPC status: the REST status's code, as TensorFlow
+// Serving maps its own (INVALID_ARGUMENT for a bad request, NOT_FOUND for an unknown model
+// or version, RESOURCE_EXHAUSTED for the limits, UNAVAILABLE while loading or draining).
+func grpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	e := asError(err)
+	return status.Error(grpcCode(e.Status), e.Message)
+}
+
+func grpcCode(httpStatus int) codes.Code {
+	switch httpStatus {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return codes.InvalidArgument
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
+		return codes.ResourceExhausted
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
+		return codes.DeadlineExceeded
+	case 499:
+		return codes.Canceled
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusNotImplemented, http.StatusMethodNotAllowed:
+		return codes.Unimplemented
+	}
+	return codes.Internal
+}
+
+// unary declares one method of a hand-written grpc.ServiceDesc: decode the request into
+// a new Req, run the interceptors, call h. (protoc-gen-go-grpc would generate the same
+// glue per method; the message types come from graft's and our generated packages.)
+func unary[Req any, PReq interface {
+	*Req
+	proto.Message
+}, Resp proto.Message](service, name string, h func(*Server, context.Context, PReq) (Resp, error)) grpc.MethodDesc {
+	full := "/" + service + "/" + name
+	return grpc.MethodDesc{MethodName: name, Handler: func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		in := PReq(new(Req))
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		s := srv.(*Server)
+		call := func(ctx context.Context, req any) (any, error) { return h(s, ctx, req.(PReq)) }
+		if ic == nil {
+			return call(ctx, in)
+		}
+		return ic(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, call)
+	}}
+}

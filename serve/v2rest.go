@@ -1,0 +1,316 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// The Open Inference Protocol's REST binding (KServe v2): health, server and model
+// metadata, readiness and infer, with Triton's binary tensor data extension (tritonclient
+// uses it by default). Errors are {"error": "..."}, the protocol's shape and TensorFlow
+// Serving's.
+
+// v2Routes adds the /v2 routes to mux, under the same chain (log, metrics, token) and
+// limits as /v1.
+func (s *Server) v2Routes(mux *http.ServeMux) {
+	api := func(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+		return named(name, s.limit(h))
+	}
+	mux.Handle("GET /v2/health/live", named("v2_live", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
+	})))
+	mux.Handle("GET /v2/health/ready", named("v2_ready", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ready, code := s.v2Ready(), http.StatusOK
+		if !ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]bool{"ready": ready})
+	})))
+	mux.Handle("GET /v2", api("v2_server", func(w http.ResponseWriter, r *http.Request) error {
+		name, version, ext := v2ServerMeta()
+		writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": version, "extensions": ext})
+		return nil
+	}))
+	for _, base := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {
+		mux.Handle("GET "+base, api("v2_model", s.v2ModelGet))
+		mux.Handle("GET "+base+"/ready", api("v2_model_ready", s.v2ModelReadyGet))
+		mux.Handle("POST "+base+"/infer", api("v2_infer", s.v2Infer))
+	}
+}
+
+// v2Path is the model and version of a /v2/models/NAME[/versions/V] path.
+func v2Path(r *http.Request) (modelPath, error) {
+	n, err := parseVersion(r.PathValue("version"))
+	return modelPath{name: r.PathValue("name"), version: n}, err
+}
+
+func (s *Server) v2ModelGet(w http.ResponseWriter, r *http.Request) error {
+	p, err := v2Path(r)
+	if err != nil {
+		return err
+	}
+	m, err := s.v2Metadata(p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (s *Server) v2ModelReadyGet(w http.ResponseWriter, r *http.Request) error {
+	p, err := v2Path(r)
+	if err != nil {
+		return err
+	}
+	if err := s.v2ModelReady(p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": p.name, "ready": true})
+	return nil
+}
+
+// v2RESTRequest is an infer request's JSON (the header part under the binary extension).
+type v2RESTRequest struct {
+	ID         string         `json:"id"`
+	Parameters map[string]any `json:"parameters"`
+	Inputs     []struct {
+		Name       string          `json:"name"`
+		Datatype   string          `json:"datatype"`
+		Shape      []int64         `json:"shape"`
+		Parameters map[string]any  `json:"parameters"`
+		Data       json.RawMessage `json:"data"`
+	} `json:"inputs"`
+	Outputs []struct {
+		Name       string         `json:"name"`
+		Parameters map[string]any `json:"parameters"`
+	} `json:"outputs"`
+}
+
+// v2Infer answers POST /v2/models/NAME[/versions/V]/infer.
+func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
+	p, err := v2Path(r)
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(r.Body)
+	if err != nil {
+		return err
+	}
+	header, bin := body, []byte(nil)
+	if h := r.Header.Get("Inference-Header-Content-Length"); h != "" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 || n > len(body) {
+			return badRequest("Inference-Header-Content-Length %q: not a length within the %d-byte body", h, len(body))
+		}
+		header, bin = body[:n], body[n:]
+	}
+	var req v2RESTRequest
+	if err := json.Unmarshal(header, &req); err != nil {
+		return badRequest("request body is not a v2 inference request (JSON object with \"inputs\"): %v", jsonProblem(err))
+	}
+	tensors := make([]v2Tensor, len(req.Inputs))
+	for i, in := range req.Inputs {
+		t := v2Tensor{name: in.Name, datatype: in.Datatype, shape: in.Shape}
+		if bin, err = v2RESTData(&t, in.Parameters, in.Data, bin); err != nil {
+			return badRequest("input %q: %v", in.Name, err)
+		}
+		tensors[i] = t
+	}
+	if len(bin) > 0 {
+		return badRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
+	}
+	out, err := s.predict(r.Context(), p, func(size int) (*predictInput, error) { return v2Input(tensors, size, s.cfg.MaxInstances) })
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(req.Outputs))
+	binaryOut := map[string]bool{}
+	for i, o := range req.Outputs {
+		names[i] = o.Name
+		binaryOut[o.Name] = o.Parameters["binary_data"] == true
+	}
+	outs, err := v2Outputs(out, names)
+	if err != nil {
+		return err
+	}
+	allBinary := req.Parameters["binary_data_output"] == true
+	writeV2Answer(w, p.name, out.version, req.ID, outs, func(name string) bool {
+		b, ok := binaryOut[name]
+		return b || (!ok && allBinary)
+	})
+	return nil
+}
+
+// v2RESTData fills t's elements from its JSON data or, when its parameters give a
+// binary_data_size, from the front of bin; it returns what is left of bin.
+func v2RESTData(t *v2Tensor, params map[string]any, data json.RawMessage, bin []byte) ([]byte, error) {
+	if sz, ok := params["binary_data_size"]; ok {
+		f, isNum := sz.(float64)
+		if !isNum || f < 0 || f > float64(len(bin)) || f != float64(int(f)) {
+			return nil, fmt.Errorf("binary_data_size %v: not a size within the %d bytes of binary data left", sz, len(bin))
+		}
+		raw := bin[:int(f)]
+		var err error
+		switch t.datatype {
+		case v2Bytes:
+			t.bytes, err = rawBytesElements(raw)
+		case v2FP32:
+			t.fp32, err = rawFP32(raw)
+		default:
+			err = fmt.Errorf("datatype %q: this model takes %s or %s", t.datatype, v2Bytes, v2FP32)
+		}
+		return bin[int(f):], err
+	}
+	if len(data) == 0 {
+		return bin, fmt.Errorf("no \"data\" (and no binary_data_size)")
+	}
+	var err error
+	switch t.datatype {
+	case v2Bytes:
+		t.bytes, err = jsonBytes(data, params["content_type"] == "base64")
+	case v2FP32:
+		t.fp32, err = jsonFloats(data, maxFloats(t.shape))
+	default:
+		err = fmt.Errorf("datatype %q: this model takes %s or %s", t.datatype, v2Bytes, v2FP32)
+	}
+	return bin, err
+}
+
+// maxFloats bounds the FP32 values worth reading: the shape's product (clamped), so a
+// body of numbers cannot grow past what the shape, checked later, could accept.
+func maxFloats(shape []int64) int {
+	total := int64(1)
+	for _, d := range shape {
+		if d < 0 || (d > 0 && total > (1<<31)/d) {
+			return 0
+		}
+		total *= d
+	}
+	return int(total)
+}
+
+// jsonBytes reads BYTES data: strings (flat or nested), each an element's bytes, or its
+// base64 when the input's parameters say "content_type": "base64"; {"b64": "..."}
+// (TensorFlow Serving's form) is also taken.
+func jsonBytes(data json.RawMessage, b64 bool) ([][]byte, error) {
+	var out [][]byte
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		case string:
+			if !b64 {
+				out = append(out, []byte(x))
+				return nil
+			}
+			b, err := base64.StdEncoding.DecodeString(x)
+			out = append(out, b)
+			return err
+		case map[string]any:
+			if s, ok := x["b64"].(string); ok && len(x) == 1 {
+				b, err := base64.StdEncoding.DecodeString(s)
+				out = append(out, b)
+				return err
+			}
+		}
+		return fmt.Errorf("BYTES data must be strings (or {\"b64\": ...}), not %T", v)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, jsonProblem(err)
+	}
+	return out, walk(v)
+}
+
+// jsonFloats reads FP32 data, flat or nested lists of numbers, streaming: at most limit
+// values are kept, so memory is bounded by the declared shape, not by the body.
+func jsonFloats(data json.RawMessage, limit int) ([]float32, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out []float32
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, jsonProblem(err)
+		}
+		switch x := tok.(type) {
+		case json.Delim:
+			if x == '{' || x == '}' {
+				return nil, fmt.Errorf("FP32 data must be numbers in (nested) lists")
+			}
+		case json.Number:
+			if len(out) >= limit {
+				return nil, fmt.Errorf("more FP32 values than the shape's %d", limit)
+			}
+			f, err := strconv.ParseFloat(string(x), 32)
+			if err != nil {
+				return nil, fmt.Errorf("FP32 value %s: %v", x, err)
+			}
+			out = append(out, float32(f))
+		default:
+			return nil, fmt.Errorf("FP32 data must be numbers, not %v", tok)
+		}
+	}
+}
+
+// jsonProblem keeps a JSON error's words and drops Go's type names.
+func jsonProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("field %q: JSON %s where another type belongs", te.Field, te.Value)
+	}
+	return err
+}
+
+// writeV2Answer writes the infer response: JSON data, or, for the outputs binary says,
+// Triton's binary tensor data after the JSON header.
+func writeV2Answer(w http.ResponseWriter, model string, version int64, id string, outs []v2Output, binary func(string) bool) {
+	type jsonOut struct {
+		Name       string         `json:"name"`
+		Datatype   string         `json:"datatype"`
+		Shape      []int64        `json:"shape"`
+		Parameters map[string]any `json:"parameters,omitempty"`
+		Data       any            `json:"data,omitempty"`
+	}
+	var tail []byte
+	js := make([]jsonOut, len(outs))
+	for i, o := range outs {
+		js[i] = jsonOut{Name: o.name, Datatype: o.datatype, Shape: o.shape}
+		switch {
+		case binary(o.name):
+			raw := o.raw()
+			js[i].Parameters = map[string]any{"binary_data_size": len(raw)}
+			tail = append(tail, raw...)
+		case o.fp32 != nil:
+			js[i].Data = o.fp32
+		default:
+			js[i].Data = o.int64s
+		}
+	}
+	head, _ := json.Marshal(map[string]any{"model_name": model, "model_version": strconv.FormatInt(version, 10), "id": id, "outputs": js})
+	if tail == nil {
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Inference-Header-Content-Length", strconv.Itoa(len(head)))
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(tail)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(head)
+	w.Write(tail)
+}
