@@ -2,6 +2,7 @@ package xray
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,16 @@ func TestLayers(t *testing.T) {
 		// prints nothing (no terminal packages), and never imports the test helpers.
 		{"pacs", append([]string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "internal/orthanctest", mod + "internal/pyref"}, prefixed(mod, above[3:])...)},
 		{"serve/internal/inferencepb", []string{"tensorflow", mod}}, // generated protocol types only
+		// the ways a loaded model is used run it and nothing more: no data ingest, training,
+		// evaluation files or CLI, and none of them builds on another's serving or archives
+		{"explain", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		{"predictstream", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "batchpipe", mod + "pacs"})},
+		{"serve", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		{"batchpipe", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "pacs"})},
+		{"kerasimport", join(prefixed(mod, above[4:]), []string{mod + "dataset", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		// the progress contract and the internal helpers sit below everything
+		{"progress", []string{"tensorflow", "runtime/cgo", mod}},
+		{"internal/...", join(prefixed(mod, above), prefixed(mod, []string{"preprocess", "labels", "decision", "progress", "serve", "explain", "predictstream", "batchpipe", "pacs"}))},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", "./"+r.pkg).Output()
@@ -61,6 +72,44 @@ func forbids(d, bad string) bool {
 	}
 	return strings.Contains(d, bad)
 }
+
+// TestLayersWholeModule checks what holds for every package at once: each library
+// package has a TestLayers rule, only cmd/xray and bench draw progress bars, and only
+// batchpipe (and the programs that run it) pulls in Apache Beam, whose dependencies a
+// service should not carry.
+func TestLayersWholeModule(t *testing.T) {
+	const mod = "github.com/xraylab/xray"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list ./...: %v", err)
+	}
+	ruled := []string{"preprocess", "labels", "decision", "dataset", "tfgraph", "savedmodels", "evaluator", "trainer", "pacs",
+		"explain", "predictstream", "serve", "batchpipe", "kerasimport", "progress", "internal"}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < len(ruled) {
+		t.Fatalf("go list ./... printed %d packages", len(lines))
+	}
+	for _, line := range lines {
+		fields := strings.Fields(line)
+		rel := strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")
+		program := rel == "" || strings.HasPrefix(rel, "cmd/") || strings.HasPrefix(rel, "bench/") || strings.HasPrefix(rel, "examples/")
+		if !program && !slices.ContainsFunc(ruled, func(r string) bool { return rel == r || strings.HasPrefix(rel, r+"/") }) {
+			t.Errorf("%s has no TestLayers rule: add one saying what it may not import", rel)
+		}
+		for _, d := range fields[1:] {
+			if !program && strings.Contains(d, "github.com/schollz/progressbar") {
+				t.Errorf("%s depends on %s: libraries report through progress.Func; only cmd/xray draws bars", rel, d)
+			}
+			if !program && rel != "batchpipe" && strings.HasPrefix(d, "github.com/apache/beam") {
+				t.Errorf("%s depends on %s: only batchpipe may import Apache Beam", rel, d)
+				break
+			}
+		}
+	}
+}
+
+// join is a new slice of a's and b's entries (append on a shared slice would alias).
+func join(a, b []string) []string { return append(slices.Clone(a), b...) }
 
 func prefixed(prefix string, names []string) []string {
 	out := make([]string, len(names))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -156,17 +155,18 @@ func writeSummary(ctx context.Context, name string, sum Summary) error {
 	return w.Close()
 }
 
-// Worker runs the Beam worker harness and exits when args are a worker's (the SDK's boot
-// entry point starts the binary with --worker=true and its endpoints, on Dataflow or
-// Flink); otherwise it returns false. Call it first thing in main.
-func Worker(args []string) bool {
+// Worker runs the Beam worker harness when args are a worker's (the SDK's boot entry
+// point starts the binary with --worker=true and its endpoints, on Dataflow or Flink):
+// Beam's harness then exits the process. Otherwise it returns false. An error means
+// args are a worker's but its flags do not parse; the caller reports it and exits.
+// Call it first thing in main.
+func Worker(args []string) (bool, error) {
 	if !slices.Contains(args, "--worker=true") && !slices.Contains(args, "--worker") {
-		return false
+		return false, nil
 	}
 	if err := flag.CommandLine.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "xray: Beam worker flags %q: %v\n", args, err)
-		os.Exit(2)
+		return true, fmt.Errorf("beam worker flags %q: %w", args, err)
 	}
 	beam.Init() // runs the harness, then exits the process
-	return true
+	return true, nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -14,11 +13,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/progress"
 )
 
 // Layout names the folder structure Ingest found.
@@ -39,8 +37,8 @@ type IngestOptions struct {
 	// empty, non-image, truncated and too-small files at disk speed; a file damaged
 	// in the middle is then found by the loader.
 	Verify   bool
-	Workers  int       // parallel readers; default GOMAXPROCS
-	Progress io.Writer // progress bar (rate, ETA); nil for none
+	Workers  int           // parallel readers; default GOMAXPROCS
+	Progress progress.Func // called as files are checked; nil for none
 	// Classes is the vocabulary to label with: labels.Default (the zero Set) from the
 	// NORMAL/PNEUMONIA folders, or labels.Subtypes, which also reads bacterial or viral
 	// from each PNEUMONIA file name (see SubtypeOf).
@@ -335,22 +333,4 @@ func isDICOMName(file string) bool {
 		return true
 	}
 	return false
-}
-
-// newBar is a progress bar with count, rate and ETA on w, or a silent one when w is nil.
-func newBar(w io.Writer, n int, what, unit string) *progressbar.ProgressBar {
-	if w == nil {
-		w = io.Discard
-	}
-	return progressbar.NewOptions(n,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString(unit),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-		progressbar.OptionSetVisibility(w != io.Discard),
-	)
 }

@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"github.com/xraylab/xray/progress"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,9 +55,16 @@ func TestIngestSkipsBadFiles(t *testing.T) {
 		var log, table bytes.Buffer
 		cfg := DefaultManifestConfig()
 		cfg.Data, cfg.Out, cfg.Log, cfg.Verify = root, filepath.Join(t.TempDir(), "m.csv"), &log, verify
+		var last progress.Event
+		reports := 0
+		cfg.Progress = func(e progress.Event) { last, reports = e, reports+1 }
 		rep, err := MakeManifest(cfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// every file checked is reported, the 6 images and the 4 bad files; hidden ones are not files to check
+		if want := (progress.Event{Task: "ingest", Done: 10, Total: 10, Unit: "img"}); last != want || reports != 10 {
+			t.Errorf("progress: %d reports, the last %+v; want 10, the last %+v", reports, last, want)
 		}
 		if len(rep.Manifest.Entries) != 6 {
 			t.Errorf("verify=%v: %d images, want the 6 good ones", verify, len(rep.Manifest.Entries))
@@ -192,7 +201,7 @@ func TestManifestRoundTripAndErrors(t *testing.T) {
 
 	header := "path,label,split,patient,sha256\n"
 	for _, c := range []struct{ name, body, want string }{
-		{"bad header", "file,class\nx,normal\n", "line 1: header"},
+		{"bad header", "file,class\nx,normal\n", "line 1: header \"file,class\""},
 		{"bad label", header + "a.jpeg,cat,train,p,\n", "line 2: unknown label \"cat\""},
 		{"bad split", "# root: x\n" + header + "a.jpeg,normal,dev,p,\n", "line 3: unknown split \"dev\""},
 		{"escaping path", header + "../a.jpeg,normal,train,p,\n", "must be relative to the data root"},
@@ -207,6 +216,9 @@ func TestManifestRoundTripAndErrors(t *testing.T) {
 		_, err := ReadManifest(p)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.csv") {
 			t.Errorf("%s: error %v, want it to name bad.csv and say %q", c.name, err, c.want)
+		}
+		if c.name == "bad header" && !errors.Is(err, ErrNotManifest) {
+			t.Errorf("%s: error %v, want ErrNotManifest", c.name, err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/xraylab/xray/progress"
 )
 
 // classFile is a file found in a class folder, before it is checked.
@@ -60,7 +62,8 @@ func checkFiles(abs string, files []classFile, opt IngestOptions) []fileCheck {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	bar := newBar(opt.Progress, len(files), "ingest", "img")
+	var mu sync.Mutex // serialises the workers' reports (the progress contract)
+	task := progress.Event{Task: "ingest", Total: int64(len(files)), Unit: "img"}
 	checks := make([]fileCheck, len(files))
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -71,7 +74,10 @@ func checkFiles(abs string, files []classFile, opt IngestOptions) []fileCheck {
 			for i := range next {
 				c := &checks[i]
 				c.sum, c.patient, c.reason = checkImage(filepath.Join(abs, filepath.FromSlash(files[i].rel)), opt.Verify)
-				bar.Add(1)
+				mu.Lock()
+				task.Done++
+				opt.Progress.Report(task)
+				mu.Unlock()
 			}
 		}()
 	}
@@ -80,6 +86,5 @@ func checkFiles(abs string, files []classFile, opt IngestOptions) []fileCheck {
 	}
 	close(next)
 	wg.Wait()
-	bar.Finish()
 	return checks
 }

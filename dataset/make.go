@@ -5,17 +5,18 @@ import (
 	"io"
 
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/progress"
 )
 
 // ManifestConfig is what `xray dataset split` fills.
 type ManifestConfig struct {
-	Data     string       // data root (see Ingest for the layouts)
-	Out      string       // manifest path, written atomically
-	Split    SplitOptions // scheme, seed, fractions
-	Classes  labels.Set   // labels.Default (the zero Set) or labels.Subtypes; see IngestOptions
-	Verify   bool         // fully decode every image while ingesting
-	Progress io.Writer    // progress bar; nil for none
-	Log      io.Writer    // one warning line per skipped file; nil to discard
+	Data     string        // data root (see Ingest for the layouts)
+	Out      string        // manifest path, written atomically
+	Split    SplitOptions  // scheme, seed, fractions
+	Classes  labels.Set    // labels.Default (the zero Set) or labels.Subtypes; see IngestOptions
+	Verify   bool          // fully decode every image while ingesting
+	Progress progress.Func // called as files are checked; nil for none
+	Log      io.Writer     // one warning line per skipped file; nil to discard
 }
 
 // DefaultManifestConfig has the paper's split and seed 42.

@@ -57,6 +57,10 @@ type Entry struct {
 // the manifest recorded: it was replaced or edited after the split.
 var ErrChanged = errors.New("contents changed since the manifest was made (sha256 differs): restore the file or make a new manifest")
 
+// ErrNotManifest is returned by ReadManifest for a CSV whose header is not a manifest's
+// (make one with MakeManifest).
+var ErrNotManifest = errors.New("not a split manifest")
+
 // ReadFile reads the entry's file under root and checks it against the manifest's
 // sha256 (when recorded). Every reader of manifest images goes through it, so a file
 // replaced after the split is never trained on or evaluated silently.
@@ -249,8 +253,8 @@ func readManifest(r io.Reader, path string) (*Manifest, error) {
 	}
 	h := strings.Join(header, ",")
 	if h != strings.Join(manifestHeader, ",") && h != strings.Join(legacyHeader, ",") {
-		return nil, fmt.Errorf("line %d: header %q, want %q (make one with 'xray dataset split')",
-			line+1, h, strings.Join(manifestHeader, ","))
+		return nil, fmt.Errorf("line %d: header %q, want %q: %w",
+			line+1, h, strings.Join(manifestHeader, ","), ErrNotManifest)
 	}
 	cr.FieldsPerRecord = len(header)
 	seen := map[string]int{}

@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"errors"
 	"fmt"
 	"github.com/xraylab/xray/evaluator/metrics"
 	"image/color"
@@ -33,6 +34,9 @@ const (
 	CompareChartFile = "compare.png"
 )
 
+// ErrNotEvaluated is returned by LoadRun for a run without metrics.json: evaluate it first.
+var ErrNotEvaluated = errors.New("the run was not evaluated (Run writes metrics.json)")
+
 // LoadRun reads a run's test metrics. arg is a run directory (its eval-test/metrics.json,
 // else its metrics.json) or a metrics.json file. The model comes from the run.json next
 // to or above the metrics file, else from metrics.json's "model".
@@ -53,7 +57,7 @@ func LoadRun(arg string) (RunResult, error) {
 		}
 	}
 	if path == "" {
-		return RunResult{}, fmt.Errorf("compare: %s has no %s; run 'xray evaluate' on it first", arg, strings.Join(candidates, " or "))
+		return RunResult{}, fmt.Errorf("compare: %s has no %s: %w", arg, strings.Join(candidates, " or "), ErrNotEvaluated)
 	}
 	m, err := ReadMetrics(path)
 	if err != nil {

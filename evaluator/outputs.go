@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,6 +81,10 @@ func (m Metrics) JSON() ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// ErrOldMetrics is returned by ReadMetrics for a metrics.json of another schema: evaluate
+// the run again to rewrite it.
+var ErrOldMetrics = errors.New("metrics.json from another version: evaluate again to rewrite it")
+
 // ReadMetrics reads a metrics.json written by WriteOutputs.
 func ReadMetrics(path string) (Metrics, error) {
 	var m Metrics
@@ -91,7 +96,7 @@ func ReadMetrics(path string) (Metrics, error) {
 		return m, fmt.Errorf("%s: not a metrics.json: %v", path, err)
 	}
 	if m.Schema != MetricsSchema {
-		return m, fmt.Errorf("%s: schema %q, want %q; re-run xray evaluate to rewrite it", path, m.Schema, MetricsSchema)
+		return m, fmt.Errorf("%s: schema %q, want %q: %w", path, m.Schema, MetricsSchema, ErrOldMetrics)
 	}
 	return m, nil
 }

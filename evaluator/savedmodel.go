@@ -7,12 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -22,13 +21,13 @@ const AllImages = "all"
 
 // SavedModelInput says which model to run over which images.
 type SavedModelInput struct {
-	SavedModel string    // SavedModel directory
-	Data       string    // dataset root; "" means the manifest's root
-	Manifest   string    // split manifest; "" means the training run's OUT/manifest.csv
-	Split      string    // subset to run: test (default), val, train, or AllImages
-	BatchSize  int       // images per session run; default 32
-	Progress   io.Writer // progress bar; nil for none
-	Log        io.Writer // one warning line per file skipped with AllImages; nil to discard
+	SavedModel string        // SavedModel directory
+	Data       string        // dataset root; "" means the manifest's root
+	Manifest   string        // split manifest; "" means the training run's OUT/manifest.csv
+	Split      string        // subset to run: test (default), val, train, or AllImages
+	BatchSize  int           // images per session run; default 32
+	Progress   progress.Func // called after each batch of images; nil for none
+	Log        io.Writer     // one warning line per file skipped with AllImages; nil to discard
 	// RequireThreshold fails with ErrNoThreshold, before predicting, when the model
 	// stores no operating threshold (the thresholded decision was asked for).
 	RequireThreshold bool
@@ -132,8 +131,7 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 			return nil, meta, fmt.Errorf("%s: %w", in.SavedModel, err)
 		}
 	}
-	bar := newEvalBar(in.Progress, len(entries), in.Split)
-	defer bar.Finish()
+	task := progress.Event{Task: "evaluate " + in.Split, Total: int64(len(entries)), Unit: "img"}
 	records := make([]Record, 0, len(entries))
 	for start := 0; start < len(entries); start += bs {
 		chunk := entries[start:min(start+bs, len(entries))]
@@ -161,7 +159,8 @@ func PredictSplit(ctx context.Context, in SavedModelInput) ([]Record, savedmodel
 				records[len(records)-1].Classes = newClassProbs(set, chunk[i].Label, p.Probabilities)
 			}
 		}
-		bar.Add(len(chunk))
+		task.Done += int64(len(chunk))
+		in.Progress.Report(task)
 	}
 	return records, model.Metadata(), nil
 }
@@ -177,21 +176,6 @@ func binaryRecord(path string, label int, probs []float32) Record {
 		r.Probs[labels.Pneumonia] += float64(p)
 	}
 	return r
-}
-
-// newEvalBar is the evaluation's progress bar, silent when w is nil.
-func newEvalBar(w io.Writer, n int, split string) *progressbar.ProgressBar {
-	if w == nil {
-		w = io.Discard
-	}
-	if split == "" {
-		split = string(dataset.Test)
-	}
-	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("evaluate "+split), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetVisibility(w != io.Discard))
 }
 
 func unwrapPath(err error) error {

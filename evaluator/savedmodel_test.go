@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/progress"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,9 +77,22 @@ func TestPredictAllImagesAndThreshold(t *testing.T) {
 	sm, data, _ := evalFixture(t, savedmodels.Metadata{Threshold: &th})
 	ctx := context.Background()
 	plain := filepath.Join(data, "test") // NORMAL/ and PNEUMONIA/: 16 + 17 images
-	recs, meta, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: plain, Split: AllImages})
+	var events []progress.Event
+	recs, meta, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: plain, Split: AllImages, BatchSize: 10,
+		Progress: func(e progress.Event) { events = append(events, e) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// 33 images in batches of 10: reports after 10, 20, 30 and 33
+	var done []int64
+	for _, e := range events {
+		if e.Task != "evaluate all" || e.Total != 33 || e.Unit != "img" {
+			t.Errorf("progress event %+v, want task \"evaluate all\" of 33 img", e)
+		}
+		done = append(done, e.Done)
+	}
+	if !slices.Equal(done, []int64{10, 20, 30, 33}) {
+		t.Errorf("progress done %v, want [10 20 30 33]", done)
 	}
 	var perClass [2]int
 	for _, r := range recs {

@@ -53,11 +53,16 @@ var ErrCluster = errors.New("invalid cluster")
 // ClusterError is a cluster layout that cannot run: malformed TF_CONFIG, an unknown task
 // type, an index out of range, an address that is not host:port or does not answer.
 type ClusterError struct {
+	Err    error // a more specific sentinel (ErrNoWorker), or nil
 	Reason string
 }
 
 func (e *ClusterError) Error() string        { return "cluster: " + e.Reason }
 func (e *ClusterError) Is(target error) bool { return target == ErrCluster }
+func (e *ClusterError) Unwrap() error        { return e.Err }
+
+// ErrNoWorker is a ClusterError's Err when a worker does not answer within the cluster's wait.
+var ErrNoWorker = errors.New("a worker does not answer")
 
 func clusterErr(format string, a ...any) error {
 	return &ClusterError{Reason: fmt.Sprintf(format, a...)}
@@ -181,7 +186,7 @@ func (c *Cluster) waitForWorkers(log logger) error {
 		logged := false
 		for !reachable(a) {
 			if time.Now().After(deadline) {
-				return clusterErr("worker %d at %s does not answer after %s: start `xray worker` with the same cluster there, or fix its address", i, a, wait)
+				return &ClusterError{Reason: fmt.Sprintf("worker %d at %s does not answer after %s: start a worker (ServeWorker) with the same cluster there, or fix its address", i, a, wait), Err: ErrNoWorker}
 			}
 			if !logged {
 				log.printf("waiting for worker %d at %s", i, a)

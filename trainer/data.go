@@ -87,7 +87,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 			if cfg.Scheme != "" {
 				opts.Scheme = dataset.Scheme(cfg.Scheme)
 			}
-			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Log: log.w})
+			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Log: log.w, Progress: cfg.Progress})
 			if err != nil {
 				return nil, err
 			}

@@ -5,15 +5,12 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"time"
 	"unsafe"
 
-	"github.com/schollz/progressbar/v3"
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/evaluator/metrics"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
-	"golang.org/x/term"
 )
 
 // running accumulates Keras's epoch averages: the loss weighted by batch size, and
@@ -58,33 +55,10 @@ func batchTensors(b batch, size int) (*tf.Tensor, *tf.Tensor, error) {
 	return img, lab, nil
 }
 
-// newBar is a progress bar on a terminal, nil otherwise (or with --quiet): then only the
-// per-epoch log line is printed.
-func newBar(cfg Config, total int, desc string) *progressbar.ProgressBar {
-	if cfg.Quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("img"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-}
-
 // trainEpoch runs one epoch of optimizer steps, each at its scheduled learning rate. stop
 // reports that the step limit was reached.
 func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.Model, data *trainData, cfg Config, epoch int, st *State, lv *levers) (r running, stop bool, err error) {
-	bar := newBar(cfg, data.Train.Len(), fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
-	defer func() {
-		if bar != nil {
-			bar.Finish()
-		}
-	}()
+	task := progress.Event{Task: fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), Total: int64(data.Train.Len()), Unit: "img"}
 	err = data.Train.Epoch(ctx, epoch, func(b batch) error {
 		lr := lv.sched.at(st.Step, st.plateauLR())
 		feeds, err := lv.stepFeeds(g, lr, st.Step+1)
@@ -106,10 +80,9 @@ func trainEpoch(ctx context.Context, sess *tf.Session, g *sgdGraph, m *tfgraph.M
 		if err := lv.tb.step(st.Step, float64(loss), float64(correct)/float64(b.Len()), lr); err != nil {
 			return err
 		}
-		if bar != nil {
-			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.4f", epoch, cfg.Epochs, r.loss(), r.accuracy()))
-			bar.Add(b.Len())
-		}
+		task.Done += int64(b.Len())
+		task.Note = fmt.Sprintf("loss %.4f acc %.4f", r.loss(), r.accuracy())
+		cfg.Progress.Report(task)
 		if cfg.MaxSteps > 0 && st.Step >= cfg.MaxSteps {
 			stop = true
 			return errStopEpoch

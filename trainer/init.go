@@ -17,7 +17,7 @@ import (
 // --init (a Keras-trained full model, base and head), after the seeded initialisers ran.
 func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logger) error {
 	if cfg.Init == "" && cfg.Weights != "none" && cfg.Weights != "" {
-		path, err := weights.Resolve(cfg.Weights, cfg.Arch, cfg.WeightsCache)
+		path, err := weights.Resolve(cfg.Weights, cfg.Arch, cfg.WeightsCache, cfg.Progress)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -46,9 +47,10 @@ type Config struct {
 	BatchNorm     string             `json:"batch_norm,omitempty"` // tfgraph.BatchNormFused (default) or tfgraph.BatchNormKeras: how training steps compute BatchNormalization
 	JIT           bool               `json:"jit,omitempty"`        // compile the training step with XLA (global_jit_level); fails with devices.ErrNoXLA when the library lacks it
 	Device        string             `json:"device"`
-	Devices       string             `json:"devices,omitempty"` // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
-	Cluster       *Cluster           `json:"cluster,omitempty"` // several machines (cluster.go); nil: this process alone
-	Quiet         bool               `json:"quiet"`
+	Devices       string             `json:"devices,omitempty"`      // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
+	Cluster       *Cluster           `json:"cluster,omitempty"`      // several machines (cluster.go); nil: this process alone
+	Quiet         bool               `json:"quiet"`                  // fewer log lines (no split table)
+	Progress      progress.Func      `json:"-"`                      // called after each training step; nil: none (cmd/xray draws it as a bar)
 	CacheImages   bool               `json:"cache_images"`           // keep decoded images in memory across epochs
 	CacheDir      string             `json:"cache_dir,omitempty"`    // keep resized pixels in a file here (dataset.LoaderConfig.CacheDir), reused across epochs and runs
 	CacheMemory   int64              `json:"cache_memory,omitempty"` // bytes the image cache may hold in memory (mapped, with CacheDir); 0: min(4 GiB, half the free memory)

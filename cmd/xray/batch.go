@@ -17,7 +17,10 @@ import (
 func init() {
 	// On Dataflow or Flink the SDK's boot entry point starts this binary as a Beam worker
 	// (--worker=true ...): it serves the pipeline and exits here, before the CLI.
-	batchpipe.Worker(os.Args[1:])
+	if _, err := batchpipe.Worker(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "xray: %v\n", err)
+		os.Exit(2)
+	}
 	register(&cli.Command{
 		Name:  "batch",
 		Usage: "classify the files matching a pattern with an Apache Beam pipeline (Prism here; Dataflow, Flink, Spark)",

@@ -94,7 +94,7 @@ func datasetSplitAction(c *cli.Context) error {
 	cfg.Data, cfg.Out, cfg.Verify, cfg.Classes = c.String("data"), c.String("out"), c.Bool("verify"), classes
 	cfg.Split = dataset.SplitOptions{Scheme: scheme, Seed: c.Int64("seed"),
 		TestFraction: c.Float64("test-fraction"), ValFraction: c.Float64("val-fraction"), ValFromFolder: c.Bool("val-from-folder")}
-	cfg.Progress = progressWriter(c.App.ErrWriter)
+	cfg.Progress = progressBar(c.App.ErrWriter)
 	cfg.Log = prefixWriter{c.App.ErrWriter, "xray: "} // "xray: warning: skipped PATH: reason"
 	rep, err := dataset.MakeManifest(cfg)
 	if errors.Is(err, dataset.ErrClasses) {

@@ -40,6 +40,9 @@ func init() {
 			}
 			cfg := trainer.DemoConfig(data, out)
 			cfg.Epochs, cfg.Quiet = c.Int("epochs"), c.Bool("quiet")
+			if !cfg.Quiet {
+				cfg.Progress = progressBar(c.App.ErrWriter)
+			}
 			if cfg.Epochs < 1 {
 				return usagef("--epochs %d: must be at least 1", cfg.Epochs)
 			}
@@ -55,7 +58,7 @@ func init() {
 			if res.Interrupted {
 				return cli.Exit("xray: demo interrupted", 130)
 			}
-			recs, meta, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressWriter(c.App.ErrWriter)})
+			recs, meta, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressBar(c.App.ErrWriter)})
 			if err != nil {
 				return err
 			}

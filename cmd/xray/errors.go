@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/pacs"
@@ -60,6 +61,14 @@ func cliError(err error) error {
 		return fmt.Errorf("%w (%v): check --user/--password or --token (XRAY_PACS_PASSWORD, XRAY_PACS_TOKEN)", err, pacs.ErrUnauthorized)
 	case errors.Is(err, pacs.ErrUnavailable):
 		return fmt.Errorf("%w: check --url and that the PACS is up, then run again (images already done are skipped)", err)
+	case errors.Is(err, evaluator.ErrNotEvaluated):
+		return fmt.Errorf("%w: run 'xray evaluate' on it first", err)
+	case errors.Is(err, evaluator.ErrOldMetrics):
+		return fmt.Errorf("%w: re-run 'xray evaluate' to rewrite it", err)
+	case errors.Is(err, dataset.ErrNotManifest):
+		return fmt.Errorf("%w: make one with 'xray dataset split'", err)
+	case errors.Is(err, trainer.ErrNoWorker):
+		return fmt.Errorf("%w: start 'xray worker' with the same cluster there", err)
 	case errors.Is(err, evaluator.ErrNoManifest):
 		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)
 	}

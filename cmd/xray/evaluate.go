@@ -32,7 +32,7 @@ var runSavedModel = func(ctx context.Context, in savedModelInput) ([]evaluator.R
 	logDevice(in.Progress, "evaluating")
 	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split,
-		Progress: progressWriter(in.Progress), Log: prefixWriter{in.Progress, "xray: "}, RequireThreshold: in.Threshold,
+		Progress: progressBar(in.Progress), Log: prefixWriter{in.Progress, "xray: "}, RequireThreshold: in.Threshold,
 		DICOMWindow: in.Window,
 	})
 }

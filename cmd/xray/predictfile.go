@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/predictstream"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -81,11 +81,7 @@ func newPredictBar(w io.Writer, src predictstream.Source, input string, resumed 
 	if w == nil {
 		w = io.Discard
 	}
-	bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("predict"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetVisibility(w != io.Discard))
+	bar := newBar(w, progress.Event{Task: "predict", Unit: "img"})
 	if w != io.Discard && input != "-" {
 		go func() { bar.ChangeMax(max(predictstream.Count(src)-resumed, 0)) }()
 	}

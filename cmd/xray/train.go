@@ -103,6 +103,9 @@ func init() {
 			if !c.IsSet("threshold") {
 				cfg.Threshold = "" // the default rule for two classes, argmax for more
 			}
+			if !cfg.Quiet {
+				cfg.Progress = progressBar(c.App.ErrWriter)
+			}
 			applyLevers(c, &cfg)
 			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
 				return err

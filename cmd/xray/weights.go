@@ -37,7 +37,7 @@ func init() {
 					if c.NArg() > 0 {
 						return usagef("weights fetch takes no arguments, got %q", c.Args().First())
 					}
-					path, err := weights.Fetch(c.Context, weights.FetchConfig{Arch: c.String("arch"), CacheDir: c.String("cache-dir"), Progress: c.App.ErrWriter})
+					path, err := weights.Fetch(c.Context, weights.FetchConfig{Arch: c.String("arch"), CacheDir: c.String("cache-dir"), Progress: progressBar(c.App.ErrWriter)})
 					if err != nil {
 						return err
 					}

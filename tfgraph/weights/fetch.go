@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -102,9 +101,9 @@ func writable(dir string) bool {
 // FetchConfig says what Fetch downloads and where.
 type FetchConfig struct {
 	Arch     string
-	CacheDir string    // default CacheDir()
-	BaseURL  string    // default $XRAY_WEIGHTS_BASE_URL, else KerasBaseURL
-	Progress io.Writer // progress bar destination; nil: none
+	CacheDir string        // default CacheDir()
+	BaseURL  string        // default $XRAY_WEIGHTS_BASE_URL, else KerasBaseURL
+	Progress progress.Func // called as bytes arrive; nil: none
 	Client   *http.Client
 }
 
@@ -166,7 +165,7 @@ func checkSource(path string, src Source) error {
 }
 
 // download GETs url into a temporary file in dir, showing progress, and returns its path.
-func download(ctx context.Context, client *http.Client, url, dir, name string, progress io.Writer) (string, error) {
+func download(ctx context.Context, client *http.Client, url, dir, name string, report progress.Func) (string, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Minute}
 	}
@@ -197,17 +196,9 @@ func download(ctx context.Context, client *http.Client, url, dir, name string, p
 		}
 	}()
 	var w io.Writer = tmp
-	if progress != nil {
-		bar := progressbar.NewOptions64(resp.ContentLength,
-			progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription("downloading "+name),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }),
-		)
-		defer bar.Close()
-		w = io.MultiWriter(tmp, bar)
+	if report != nil {
+		w = io.MultiWriter(tmp, &progressWriter{report: report,
+			e: progress.Event{Task: "download " + name, Total: max(resp.ContentLength, 0), Unit: "B"}})
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
@@ -268,4 +259,16 @@ func CheckHash(path, want string) error {
 		return fmt.Errorf("%s %s != %s pinned by Keras (incomplete or corrupted file)", algo, got, want)
 	}
 	return nil
+}
+
+// progressWriter reports the bytes written through it as a download's progress.
+type progressWriter struct {
+	report progress.Func
+	e      progress.Event
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.e.Done += int64(len(b))
+	p.report(p.e)
+	return len(b), nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -69,8 +70,8 @@ func TestFetch(t *testing.T) {
 	t.Run("downloads once, then reuses the cache", func(t *testing.T) {
 		srv, hits := server(t, good, false)
 		cache := t.TempDir()
-		var progress bytes.Buffer
-		cfg := FetchConfig{Arch: tfgraph.MobileNet, CacheDir: cache, BaseURL: srv.URL, Progress: &progress}
+		var last progress.Event
+		cfg := FetchConfig{Arch: tfgraph.MobileNet, CacheDir: cache, BaseURL: srv.URL, Progress: func(e progress.Event) { last = e }}
 		p, err := Fetch(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -82,8 +83,8 @@ func TestFetch(t *testing.T) {
 		if err != nil || !bytes.Equal(got, good) {
 			t.Fatalf("cached file differs from the served one (%v)", err)
 		}
-		if !strings.Contains(progress.String(), "downloading "+mobile.FileName) {
-			t.Errorf("no progress bar: %q", progress.String())
+		if want := (progress.Event{Task: "download " + mobile.FileName, Done: int64(len(good)), Total: int64(len(good)), Unit: "B"}); last != want {
+			t.Errorf("last progress %+v, want %+v", last, want)
 		}
 		if _, err := Fetch(context.Background(), cfg); err != nil {
 			t.Fatal(err)
@@ -245,21 +246,21 @@ func TestVerifyAndResolve(t *testing.T) {
 	})
 
 	t.Run("resolve", func(t *testing.T) {
-		if p, err := Resolve("none", tfgraph.MobileNet, ""); p != "" || err != nil {
+		if p, err := Resolve("none", tfgraph.MobileNet, "", nil); p != "" || err != nil {
 			t.Errorf("none: %q %v", p, err)
 		}
-		p, err := Resolve(filepath.Join(dir, "k2_full.h5"), tfgraph.MobileNet, "")
+		p, err := Resolve(filepath.Join(dir, "k2_full.h5"), tfgraph.MobileNet, "", nil)
 		if err != nil || p != filepath.Join(dir, "k2_full.h5") {
 			t.Errorf("path: %q %v", p, err)
 		}
-		if _, err := Resolve(filepath.Join(dir, "missing.h5"), tfgraph.MobileNet, ""); err == nil {
+		if _, err := Resolve(filepath.Join(dir, "missing.h5"), tfgraph.MobileNet, "", nil); err == nil {
 			t.Error("a missing path resolved")
 		}
 		good, _ := os.ReadFile(filepath.Join(dir, "k2_base.h5"))
 		srv, _ := server(t, good, false)
 		t.Setenv(BaseURLEnv, srv.URL)
 		cache := t.TempDir()
-		p, err = Resolve("imagenet", tfgraph.MobileNet, cache)
+		p, err = Resolve("imagenet", tfgraph.MobileNet, cache, nil)
 		if err != nil || p != filepath.Join(cache, "mobilenet_1_0_224_tf_no_top.h5") {
 			t.Errorf("imagenet: %q %v", p, err)
 		}

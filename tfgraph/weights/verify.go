@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -84,16 +85,16 @@ func Verify(cfg VerifyConfig) (*Verification, error) {
 	return v, nil
 }
 
-// Resolve turns `xray train --weights SPEC` into a file: "imagenet" (or "") is arch's
+// Resolve turns a training run's weights choice (SPEC) into a file: "imagenet" (or "") is arch's
 // ImageNet file from Keras's cache, fetched when absent (cacheDir "" is CacheDir());
 // "none" is "" (train from the Keras-default initialisation); anything else is a path
 // to a weight file, which must exist.
-func Resolve(spec, arch, cacheDir string) (string, error) {
+func Resolve(spec, arch, cacheDir string, report progress.Func) (string, error) {
 	switch strings.ToLower(spec) {
 	case "none":
 		return "", nil
 	case "", "imagenet":
-		return Fetch(context.Background(), FetchConfig{Arch: arch, CacheDir: cacheDir, Progress: os.Stderr})
+		return Fetch(context.Background(), FetchConfig{Arch: arch, CacheDir: cacheDir, Progress: report})
 	}
 	st, err := os.Stat(spec)
 	if err != nil {
