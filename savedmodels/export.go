@@ -193,6 +193,12 @@ func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
 		},
 		CollectionDef: e.collections(gdef),
 	}
+	return writeMetaGraph(dir, mg, meta)
+}
+
+// writeMetaGraph writes dir/saved_model.pb, one MetaGraph mg with the metadata in its
+// meta_info_def, and the metadata file.
+func writeMetaGraph(dir string, mg *pb.MetaGraphDef, meta Metadata) error {
 	js, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return err

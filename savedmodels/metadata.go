@@ -33,6 +33,12 @@ type Metadata struct {
 	// TrainingPrecision is the Keras precision policy the weights were trained under
 	// (float32, mixed_bfloat16, mixed_float16); the SavedModel itself is float32 either way.
 	TrainingPrecision string `json:"training_precision,omitempty"`
+	// Members lists the SavedModels an ensemble (Arch ArchEnsemble, written by Ensemble)
+	// averages, with their digests and weights; nil for a single model.
+	Members []EnsembleMember `json:"members,omitempty"`
+	// TTA is how many test-time augmentation views (TTAViews) the signatures average;
+	// 0 or 1: none.
+	TTA int `json:"tta,omitempty"`
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none

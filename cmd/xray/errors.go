@@ -28,23 +28,16 @@ var flagFor = map[string]string{
 	"Precision": "precision",
 }
 
+// ensembleFlagFor maps the fields of savedmodels.Ensemble's ConfigErrors to the flags of
+// xray ensemble (flagFor is xray train's).
+var ensembleFlagFor = map[string]string{"Members": "savedmodel", "Weights": "weights", "TTA": "tta"}
+
 // cliError puts a library error in the command line's words: an invalid setting becomes
 // a usage error naming its flag, and errors a flag fixes say which.
 func cliError(err error) error {
 	var ce *tfgraph.ConfigError
 	if errors.As(err, &ce) {
-		name, ok := flagFor[ce.Field]
-		if !ok {
-			return usageError{err.Error()}
-		}
-		switch v := ce.Value.(type) {
-		case nil:
-			return usagef("--%s %s", name, ce.Reason)
-		case bool:
-			return usagef("--%s: %s", name, ce.Reason)
-		default:
-			return usagef("--%s %v: %s", name, v, ce.Reason)
-		}
+		return configUsage(err, ce, flagFor)
 	}
 	switch {
 	case errors.Is(err, trainer.ErrRunExists):
@@ -73,4 +66,20 @@ func cliError(err error) error {
 		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)
 	}
 	return err
+}
+
+// configUsage is the usage error for ce, naming the flag flags maps its field to.
+func configUsage(err error, ce *tfgraph.ConfigError, flags map[string]string) error {
+	name, ok := flags[ce.Field]
+	if !ok {
+		return usageError{err.Error()}
+	}
+	switch v := ce.Value.(type) {
+	case nil:
+		return usagef("--%s %s", name, ce.Reason)
+	case bool:
+		return usagef("--%s: %s", name, ce.Reason)
+	default:
+		return usagef("--%s %v: %s", name, v, ce.Reason)
+	}
 }

@@ -1,0 +1,225 @@
+package savedmodels
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/tfgraph"
+)
+
+// ArchEnsemble is Metadata.Arch of a SavedModel Ensemble wrote.
+const ArchEnsemble = "ensemble"
+
+// EnsembleMember describes one member of an ensemble in its metadata.
+type EnsembleMember struct {
+	Dir           string             `json:"dir"`    // the directory it was read from
+	Digest        string             `json:"digest"` // Digest of that directory
+	Arch          string             `json:"architecture"`
+	InputSize     int                `json:"input_size"`
+	Preprocessing preprocess.Scaling `json:"preprocessing"`
+	RunID         string             `json:"run_id,omitempty"`
+	Weight        float64            `json:"weight"` // normalized: the members' weights sum to 1
+}
+
+// EnsembleOptions tune Ensemble; the zero value averages the members with equal weights,
+// without test-time augmentation, deciding by argmax.
+type EnsembleOptions struct {
+	// Weights of the members, in order (nil: equal). Non-negative, not all zero; they are
+	// normalized to sum to 1.
+	Weights []float64
+	// TTA is the number of test-time augmentation views (TTAViews) each member averages;
+	// 0 or 1: none.
+	TTA int
+	// Threshold, when set, chooses the operating threshold of the finished ensemble before
+	// it is moved into place: it gets the temporary directory, which Load opens. nil (or
+	// a nil threshold): argmax.
+	Threshold func(ctx context.Context, dir string) (*decision.Threshold, error)
+}
+
+// Ensemble writes, atomically (a temporary directory renamed into place), one SavedModel
+// in dir whose signatures return the weighted mean of the probabilities of the SavedModels
+// in members (and of their Grad-CAM heatmaps), each member keeping its own preprocessing
+// of serving_bytes' files and averaging opts.TTA views. See docs/ensemble.md. Bad
+// settings are *tfgraph.ConfigError (Field Members, Weights or TTA); an unreadable member
+// is Load's *LoadError.
+func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOptions) (err error) {
+	fail := func(err error) error { return fmt.Errorf("ensemble %s: %w", dir, err) }
+	defer func() {
+		if r := recover(); r != nil {
+			err = fail(fmt.Errorf("%v", r))
+		}
+	}()
+	weights, err := ensembleWeights(len(members), opts)
+	if err != nil {
+		return err
+	}
+	mbs, meta, err := readMembers(members, weights)
+	if err != nil {
+		return err
+	}
+	meta.TTA = max(opts.TTA, 1)
+	e, err := buildEnsemble(mbs, weights, meta)
+	if err != nil {
+		return fail(tfgraph.CleanError(err))
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	if err := e.write(tmp, mbs, meta); err != nil {
+		return fail(tfgraph.CleanError(err))
+	}
+	if opts.Threshold != nil {
+		if meta.Threshold, err = opts.Threshold(ctx, tmp); err != nil {
+			return fail(err)
+		}
+		if err := meta.validateThreshold(); err != nil {
+			return fail(err)
+		}
+		if err := e.writeMeta(tmp, meta); err != nil {
+			return fail(err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := replaceDir(tmp, dir); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// ensembleWeights checks opts and returns the normalized weights.
+func ensembleWeights(n int, opts EnsembleOptions) ([]float64, error) {
+	if n == 0 {
+		return nil, &tfgraph.ConfigError{Field: "Members", Reason: "missing: give at least one SavedModel"}
+	}
+	if opts.TTA < 0 || opts.TTA > len(TTAViews) {
+		return nil, &tfgraph.ConfigError{Field: "TTA", Value: opts.TTA, Reason: fmt.Sprintf("is not a number of views from 1 to %d", len(TTAViews))}
+	}
+	w := opts.Weights
+	if w == nil {
+		w = slices.Repeat([]float64{1}, n)
+	}
+	if len(w) != n {
+		return nil, &tfgraph.ConfigError{Field: "Weights", Value: w, Reason: fmt.Sprintf("gives %d weights for %d members: give one per member", len(w), n)}
+	}
+	sum := 0.0
+	for _, x := range w {
+		if !(x >= 0) || math.IsInf(x, 1) {
+			return nil, &tfgraph.ConfigError{Field: "Weights", Value: w, Reason: "has a negative or non-finite weight: weights are >= 0"}
+		}
+		sum += x
+	}
+	if sum == 0 {
+		return nil, &tfgraph.ConfigError{Field: "Weights", Value: w, Reason: "are all zero: give at least one positive weight"}
+	}
+	out := make([]float64, n)
+	for i, x := range w {
+		out[i] = x / sum
+	}
+	return out, nil
+}
+
+// readMembers reads and renames every member, checks that their classes agree, and
+// returns the ensemble's metadata: the input size and scaling (and DICOM window) of the
+// first member with the largest input, the members' classes.
+func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) {
+	mbs := make([]*member, len(dirs))
+	meta := Metadata{Arch: ArchEnsemble}
+	for i, d := range dirs {
+		mg, mm, err := readSavedModel(d)
+		if err != nil {
+			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
+		}
+		if i > 0 && !slices.Equal(mm.Classes, mbs[0].meta.Classes) {
+			return nil, meta, &tfgraph.ConfigError{Field: "Members", Value: d, Reason: fmt.Sprintf("has classes %q, the first member %q: members must have the same classes in the same order", mm.Classes, mbs[0].meta.Classes)}
+		}
+		if mbs[i], err = renamedMember(i, d, mg, mm); err != nil {
+			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
+		}
+		digest, err := Digest(d)
+		if err != nil {
+			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
+		}
+		meta.Members = append(meta.Members, EnsembleMember{Dir: d, Digest: digest, Arch: mm.Arch, InputSize: mm.InputSize,
+			Preprocessing: mm.Preprocessing, RunID: mm.RunID, Weight: weights[i]})
+		if mm.InputSize > meta.InputSize {
+			meta.InputSize, meta.Preprocessing, meta.DICOMWindow = mm.InputSize, mm.Preprocessing, mm.DICOMWindow
+		}
+	}
+	meta.Classes = slices.Clone(mbs[0].meta.Classes)
+	meta.XrayVersion, meta.TFVersion = buildinfo.Version, buildinfo.TensorFlowVersion()
+	return mbs, meta, nil
+}
+
+// Digest fingerprints a SavedModel directory: "sha256:" and the hex SHA-256 over every
+// file under it, in path order, each as its slash-separated relative path, a NUL, its
+// length in decimal, a NUL and its contents.
+func Digest(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), st.Size())
+		_, err = io.Copy(h, f)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("digest %s: %w", dir, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// restoreMembers runs every member's restore op in sess, reading its own checkpoint.
+func restoreMembers(g *tf.Graph, sess *tf.Session, mbs []*member) error {
+	for i, mb := range mbs {
+		fname, err := tensorByName(g, mb.saver.FilenameTensorName)
+		if err != nil {
+			return err
+		}
+		restore := g.Operation(mb.saver.RestoreOpName)
+		if restore == nil {
+			return fmt.Errorf("member %d: no restore op %s", i+1, mb.saver.RestoreOpName)
+		}
+		prefix, err := tf.NewTensor(filepath.Join(mb.dir, "variables", "variables"))
+		if err != nil {
+			return err
+		}
+		if _, err := sess.Run(map[tf.Output]*tf.Tensor{fname: prefix}, nil, []*tf.Operation{restore}); err != nil {
+			return fmt.Errorf("ensemble member %d (%s): restore its variables: %s", i+1, mb.dir, oneLine(err.Error()))
+		}
+	}
+	return nil
+}
