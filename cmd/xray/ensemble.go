@@ -73,7 +73,7 @@ func ensembleAction(c *cli.Context) error {
 	}
 	if c.String("data") != "" || c.String("manifest") != "" {
 		in := evaluator.SavedModelInput{Data: c.String("data"), Manifest: c.String("manifest"), Split: c.String("split"),
-			Progress: progressWriter(c.App.ErrWriter), Log: prefixWriter{c.App.ErrWriter, "xray: "}}
+			Progress: progressBar(c.App.ErrWriter), Log: prefixWriter{c.App.ErrWriter, "xray: "}}
 		if in.Manifest == "" && in.Split != evaluator.AllImages {
 			if p := filepath.Join(filepath.Dir(filepath.Clean(members[0])), "manifest.csv"); fileExists(p) {
 				in.Manifest = p
