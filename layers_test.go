@@ -43,6 +43,7 @@ func TestLayers(t *testing.T) {
 		// the progress contract and the internal helpers sit below everything
 		{"progress", []string{"tensorflow", "runtime/cgo", mod}},
 		{"internal/...", join(prefixed(mod, above), prefixed(mod, []string{"preprocess", "labels", "decision", "progress", "serve", "explain", "predictstream", "batchpipe", "pacs"}))},
+		{"perturb", append([]string{mod + "labels", mod + "preprocess"}, prefixed(mod, above)...)}, // pixels in, pixels out
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", "./"+r.pkg).Output()
@@ -84,7 +85,7 @@ func TestLayersWholeModule(t *testing.T) {
 		t.Fatalf("go list ./...: %v", err)
 	}
 	ruled := []string{"preprocess", "labels", "decision", "dataset", "tfgraph", "savedmodels", "evaluator", "trainer", "pacs",
-		"explain", "predictstream", "serve", "batchpipe", "kerasimport", "progress", "internal"}
+		"explain", "predictstream", "serve", "batchpipe", "kerasimport", "progress", "internal", "perturb"}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) < len(ruled) {
 		t.Fatalf("go list ./... printed %d packages", len(lines))

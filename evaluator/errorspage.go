@@ -43,6 +43,8 @@ type errorCard struct {
 	True, Pred  string
 	Probability float64 // of the predicted (wrong) class
 	Overlay     template.URL
+	Method      string // the explanation method (savedmodels.Explanation.Method)
+	Empty       string // why the map is zero everywhere; "" when it is not
 }
 
 // WriteErrorsPage writes dir/errors.html: the misclassified images (up to MaxErrorCards
@@ -78,6 +80,7 @@ func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
 		FP, FN      []errorCard
 		NFP, NFN, N int
 		Colorbar    template.URL
+		Method      string
 	}{Title: "Misclassified images: " + in.SavedModel, NFP: len(fp), NFN: len(fn), N: len(in.Records)}
 	classes := model.Metadata().Classes
 	if page.FP, err = errorCards(ctx, model, root, mostConfident(fp, labels.Pneumonia), classes, labels.Pneumonia); err != nil {
@@ -85,6 +88,10 @@ func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
 	}
 	if page.FN, err = errorCards(ctx, model, root, mostConfident(fn, labels.Normal), classes, labels.Normal); err != nil {
 		return err
+	}
+	page.Method = "Grad-CAM, method " + explain.MethodMargin
+	for _, c := range append(page.FP, page.FN...) {
+		page.Method = "Grad-CAM, method " + c.Method
 	}
 	if page.Colorbar, err = colorbarURL(); err != nil {
 		return err
@@ -139,7 +146,7 @@ func errorCards(ctx context.Context, model *savedmodels.Model, root string, rs [
 		if err != nil {
 			return nil, err
 		}
-		cards[i] = errorCard{Path: r.Path, True: classes[r.Label], Pred: classes[class], Probability: r.Probs[class], Overlay: url}
+		cards[i] = errorCard{Path: r.Path, True: classes[r.Label], Pred: classes[class], Probability: r.Probs[class], Overlay: url, Method: ex[i].Method, Empty: ex[i].Empty}
 	}
 	return cards, nil
 }
@@ -181,18 +188,18 @@ body { font-family: sans-serif; margin: 1.5em; background: #fafafa; color: #222;
 </style></head><body>
 <h1>Misclassified images</h1>
 <p>{{.NFP}} false positives and {{.NFN}} false negatives among {{.N}} images; up to 24 of each,
-most confident first. Each overlay is the Grad-CAM heatmap of the class the model gave, over the
-X-ray as the model saw it.</p>
+most confident first. Each overlay is the heatmap of the class the model gave ({{.Method}}), over the
+X-ray as the model saw it; a card says when its map is empty, and why.</p>
 <p class="legend">heatmap 0 <img alt="colormap" src="{{.Colorbar}}"> 1</p>
 <h2 id="fp">False positives (true normal, predicted pneumonia)</h2>
 <div class="gallery">{{range .FP}}
 <figure class="card" data-kind="fp"><img alt="{{.Path}}" src="{{.Overlay}}">
-<figcaption><b>{{.Path}}</b><br>true {{.True}}, predicted {{.Pred}} {{printf "%.3f" .Probability}}</figcaption></figure>{{else}}<p>None.</p>{{end}}
+<figcaption><b>{{.Path}}</b><br>true {{.True}}, predicted {{.Pred}} {{printf "%.3f" .Probability}}{{if .Empty}}<br><i class="empty">empty map: {{.Empty}}</i>{{end}}</figcaption></figure>{{else}}<p>None.</p>{{end}}
 </div>
 <h2 id="fn">False negatives (true pneumonia, predicted normal)</h2>
 <div class="gallery">{{range .FN}}
 <figure class="card" data-kind="fn"><img alt="{{.Path}}" src="{{.Overlay}}">
-<figcaption><b>{{.Path}}</b><br>true {{.True}}, predicted {{.Pred}} {{printf "%.3f" .Probability}}</figcaption></figure>{{else}}<p>None.</p>{{end}}
+<figcaption><b>{{.Path}}</b><br>true {{.True}}, predicted {{.Pred}} {{printf "%.3f" .Probability}}{{if .Empty}}<br><i class="empty">empty map: {{.Empty}}</i>{{end}}</figcaption></figure>{{else}}<p>None.</p>{{end}}
 </div>
 </body></html>
 `))

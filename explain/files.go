@@ -13,6 +13,7 @@ import (
 	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
 )
 
 // Options configure Files.
@@ -22,16 +23,24 @@ type Options struct {
 	Class  string  // class to explain by name; "" for the predicted one
 	Layer  string  // Grad-CAM's layer; "" for serving_gradcam's (the last conv feature map)
 	Batch  int     // images per model call (default savedmodels.DefaultMaxBatch)
-	Method string  // MethodGradCAM (default) or MethodOcclusion
+	Method string  // MethodMargin (default), MethodGradCAM or MethodOcclusion
 	Patch  int     // occlusion patch side (default 32)
 	Stride int     // occlusion stride (default 16)
 }
 
-// Methods of Files.
+// Methods of Files: the Grad-CAM family (savedmodels.ExplainOptions.Method) and occlusion.
 const (
-	MethodGradCAM   = "gradcam"
+	MethodMargin    = tfgraph.CAMMargin  // Grad-CAM of the logit margin over the runner-up: the default
+	MethodGradCAM   = tfgraph.CAMGradCAM // plain Grad-CAM of the class's logit
 	MethodOcclusion = "occlusion"
 )
+
+// Methods lists Files' methods, the default first.
+var Methods = append(slices.Clone(tfgraph.CAMMethods), MethodOcclusion)
+
+// gradientMethod reports whether method is computed from the model's gradients (and so
+// takes a layer).
+func gradientMethod(method string) bool { return slices.Contains(tfgraph.CAMMethods, method) }
 
 // Result is one image's line: its explanation, where its figure went, and where the
 // heatmap peaks in the model's input and in the original image.
@@ -50,7 +59,8 @@ type Result struct {
 // MarshalJSON writes {"file", "class", "class_id", "probability" (of the predicted class),
 // "explained", "explained_probability", "peak": {"x", "y", "value"} (in the model's
 // input pixels), "peak_original": {"x", "y"} (in the file's pixels), "method",
-// "max_drop" (occlusion), "overlay"}, or {"file", "error"}.
+// "max_drop" (occlusion), "empty" (why the map is zero everywhere, when it is), "overlay"},
+// or {"file", "error"}.
 func (r Result) MarshalJSON() ([]byte, error) {
 	if r.Err != nil {
 		return json.Marshal(struct {
@@ -80,9 +90,10 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		PeakOriginal         point    `json:"peak_original"`
 		Method               string   `json:"method"`
 		MaxDrop              *float32 `json:"max_drop,omitempty"`
+		Empty                string   `json:"empty,omitempty"`
 		Overlay              string   `json:"overlay,omitempty"`
 	}{r.File, r.Classes[r.Class], r.Class, prob(r.Explanation, r.Class), r.Classes[r.Explained], prob(r.Explanation, r.Explained),
-		point{x, y, &v}, point{X: sx(x, r.Width), Y: sx(y, r.Height)}, r.Method, maxDrop, r.Figure})
+		point{x, y, &v}, point{X: sx(x, r.Width), Y: sx(y, r.Height)}, r.Method, maxDrop, r.Empty, r.Figure})
 }
 
 // Files explains image files a batch at a time, writes each one's figure to
@@ -94,13 +105,13 @@ func Files(ctx context.Context, model *savedmodels.Model, paths []string, opts O
 		opts.Batch = savedmodels.DefaultMaxBatch
 	}
 	if opts.Method == "" {
-		opts.Method = MethodGradCAM
+		opts.Method = MethodMargin
 	}
-	if opts.Method != MethodGradCAM && opts.Method != MethodOcclusion {
-		return fmt.Errorf("explain: unknown method %q: use %s or %s", opts.Method, MethodGradCAM, MethodOcclusion)
+	if !slices.Contains(Methods, opts.Method) {
+		return fmt.Errorf("explain: unknown method %q: use %s", opts.Method, strings.Join(Methods, ", "))
 	}
-	if opts.Layer != "" && opts.Method != MethodGradCAM {
-		return fmt.Errorf("explain: a layer (%s) applies to %s only", opts.Layer, MethodGradCAM)
+	if opts.Layer != "" && !gradientMethod(opts.Method) {
+		return fmt.Errorf("explain: a layer (%s) applies to %s only", opts.Layer, strings.Join(tfgraph.CAMMethods, " and "))
 	}
 	if !(opts.Alpha >= 0 && opts.Alpha <= 1) {
 		return fmt.Errorf("explain: opacity %v: give a value in [0, 1]", opts.Alpha)
@@ -160,15 +171,20 @@ func explainBatch(ctx context.Context, model *savedmodels.Model, paths []string,
 				return nil, err
 			}
 			res[i].Explanation, res[i].image, res[i].MaxDrop = om.Explanation, good[k], slices.Max(om.Drop)
+			res[i].Method = MethodOcclusion
+			if res[i].MaxDrop <= 0 {
+				res[i].Empty = fmt.Sprintf("no patch of %d px lowers p(%s): occlusion finds no evidence at this scale", opts.Patch, classes[om.Explained])
+			}
 		}
 		return res, nil
 	}
-	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class, Layer: opts.Layer}, good...)
+	ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: opts.Class, Layer: opts.Layer, Method: opts.Method}, good...)
 	if err != nil {
 		return nil, err
 	}
 	for k, i := range at {
 		res[i].Explanation, res[i].image = ex[k], good[k]
+		res[i].Method = ex[k].Method // an older model may answer with its own
 	}
 	return res, nil
 }
@@ -188,7 +204,10 @@ func decodeFile(path string, pre preprocess.Preprocessor) (image.Image, error) {
 }
 
 func writeFigure(r Result, alpha float64) error {
-	method := map[string]string{MethodGradCAM: "Grad-CAM", MethodOcclusion: "Occlusion"}[r.Method]
+	method := map[string]string{MethodMargin: "Grad-CAM (margin)", MethodGradCAM: "Grad-CAM", MethodOcclusion: "Occlusion"}[r.Method]
+	if r.Empty != "" {
+		method += ", empty map"
+	}
 	png, err := FigurePNG(r.image, r.Explanation, Title(method, r.Explanation, r.Classes), alpha)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.File, err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/preprocess"
-	"github.com/xraylab/xray/tfgraph"
 )
 
 // ErrNoGradCAM is matched by Explain's error on a SavedModel exported before
@@ -36,6 +34,10 @@ type ExplainOptions struct {
 	// (the backbone's last convolutional feature map). Another layer's ops are added to
 	// the loaded graph on first use; an unknown name matches tfgraph.ErrUnknownLayer.
 	Layer string
+	// Method is what the map differentiates, one of tfgraph.CAMMethods; "" for the
+	// default, tfgraph.DefaultCAM (the logit margin), or for an older model that cannot
+	// add it (no layer list) the plain Grad-CAM its serving_gradcam computes.
+	Method string
 }
 
 // Explanation is the answer of Explain for one image: its prediction and the Grad-CAM
@@ -46,6 +48,10 @@ type Explanation struct {
 	Explained  int       // class id the heatmap explains
 	Size       int       // the heatmap's side, the model's input size
 	Heatmap    []float32 // Size x Size, row-major, in [0, 1]: where the class's evidence lies
+	Method     string    // what the heatmap is: tfgraph.CAMMargin, tfgraph.CAMGradCAM, or the caller's (occlusion)
+	// Empty says why the heatmap is zero everywhere (no position holds evidence for the
+	// explained class); "" when it is not.
+	Empty string
 }
 
 // Peak returns the heatmap's maximum and its location (column x, row y), the first in
@@ -103,7 +109,7 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 	if m.heatmap.Op == nil {
 		return nil, fmt.Errorf("explain with %s: %w", m.dir, ErrNoGradCAM)
 	}
-	ops, err := m.gradcamFor(opts.Layer)
+	ops, err := m.gradcamFor(opts.Method, opts.Layer)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +150,8 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 		}
 		for k, i := range chunk {
 			out[i] = res[k]
+			out[i].Method = ops.method
+			out[i].Empty = EmptyReason(out[i], m.meta.Classes)
 		}
 	}
 	return out, nil
@@ -224,9 +232,6 @@ func (m *Model) explanations(out []*tf.Tensor, n, class int) ([]Explanation, err
 	return res, nil
 }
 
-// gradcamOps are the tensors of one Grad-CAM computation in the loaded graph.
-type gradcamOps struct{ class, heatmap tf.Output }
-
 // findGradCAM finds serving_gradcam's heatmap and its class input, and the layer outputs
 // other layers' Grad-CAM starts from, if the model has them.
 func (m *Model) findGradCAM(mg *pb.MetaGraphDef) (err error) {
@@ -247,40 +252,6 @@ func (m *Model) findGradCAM(mg *pb.MetaGraphDef) (err error) {
 		}
 	}
 	return nil
-}
-
-// gradcamFor returns the Grad-CAM tensors for layer ("" for serving_gradcam's), adding
-// them to the loaded graph on first use (the session runs new ops from its next run).
-func (m *Model) gradcamFor(layer string) (gradcamOps, error) {
-	if layer == "" {
-		return gradcamOps{m.gradClass, m.heatmap}, nil
-	}
-	m.gradMu.Lock()
-	defer m.gradMu.Unlock()
-	if ops, ok := m.layerCAMs[layer]; ok {
-		return ops, nil
-	}
-	tensor, ok := m.layers[layer]
-	if !ok {
-		if len(m.layers) == 0 {
-			return gradcamOps{}, fmt.Errorf("layer %q: %w: this SavedModel lists no layers (exported by an older xray): export it again", layer, tfgraph.ErrUnknownLayer)
-		}
-		return gradcamOps{}, fmt.Errorf("layer %q: %w: the model's layers with a feature map are %s", layer, tfgraph.ErrUnknownLayer, strings.Join(slices.Sorted(maps.Keys(m.layers)), ", "))
-	}
-	feat, err := m.saved.op(tensor)
-	if err != nil {
-		return gradcamOps{}, err
-	}
-	logits, err := m.saved.op(m.layers[logitsKey])
-	if err != nil {
-		return gradcamOps{}, err
-	}
-	ops, err := m.saved.addGradCAM(logits, feat, m.class, m.pre.Size)
-	if err != nil {
-		return gradcamOps{}, fmt.Errorf("layer %q: %w", layer, err)
-	}
-	m.layerCAMs[layer] = ops
-	return ops, nil
 }
 
 // Preprocessor is the preprocessing the model expects (its input size and scaling), as

@@ -11,7 +11,8 @@ import (
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// The serving_gradcam signature (see the package doc): the Grad-CAM heatmap of the
+// The serving_gradcam signature (see the package doc): the heatmap of the default
+// explanation (tfgraph.DefaultCAM, Grad-CAM of the logit margin; Metadata.GradCAM) of the
 // model's feature map (tfgraph.Model.Features) for the predicted class, added to the
 // export graph after the network is imported, so it shares the one copy of the network.
 const (
@@ -61,7 +62,7 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 	if name := e.gradClass.Op.Name(); name != gradcamClassOp {
 		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, gradcamClassOp)
 	}
-	e.heatmap, err = tfgraph.AddGradCAM(gs, logits, feat, e.gradClass, size)
+	e.heatmap, err = tfgraph.AddCAM(gs, tfgraph.DefaultCAM, logits, feat, e.gradClass, size)
 	return err
 }
 

@@ -39,6 +39,10 @@ type Metadata struct {
 	// TTA is how many test-time augmentation views (TTAViews) the signatures average;
 	// 0 or 1: none.
 	TTA int `json:"tta,omitempty"`
+	// GradCAM is the explanation serving_gradcam computes (tfgraph.CAMMargin for models
+	// exported since the margin became the default); "" (older models): plain Grad-CAM,
+	// tfgraph.CAMGradCAM.
+	GradCAM string `json:"gradcam_method,omitempty"`
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none
@@ -114,6 +118,7 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 	if meta.Preprocessing == "" {
 		meta.Preprocessing = preprocess.Unit
 	}
+	meta.GradCAM = tfgraph.DefaultCAM // what addGradCAM builds
 	if err := meta.preprocessor().Validate(); err != nil {
 		return meta, fmt.Errorf("metadata: %w", err)
 	}

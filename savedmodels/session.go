@@ -48,12 +48,12 @@ func (h *heldModel) exec(fetch []tf.Output, feed map[tf.Output]*tf.Tensor) (out 
 // close releases the session and with it the variables' memory.
 func (h *heldModel) close() error { return h.saved.Session.Close() }
 
-// addGradCAM adds to the loaded graph, under a fresh scope, Grad-CAM of feat for the class
+// addGradCAM adds to the loaded graph, under a fresh scope, method's map of feat for the class
 // fed to its class input (by default class, the predicted one).
-func (h *heldModel) addGradCAM(logits, feat, class tf.Output, size int) (ops gradcamOps, err error) {
+func (h *heldModel) addGradCAM(method string, logits, feat, class tf.Output, size int) (ops gradcamOps, err error) {
 	defer recovered(&err)
 	s := op.NewScopeWithGraph(h.saved.Graph).SubScope(tfgraph.FreeName(h.saved.Graph, gradcamScope))
 	ops.class = op.PlaceholderWithDefault(s.SubScope("class"), class, tf.MakeShape(-1))
-	ops.heatmap, err = tfgraph.AddGradCAM(s, logits, feat, ops.class, size)
+	ops.heatmap, err = tfgraph.AddCAM(s, method, logits, feat, ops.class, size)
 	return ops, err
 }

@@ -3,6 +3,7 @@ package tfgraph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -48,25 +49,40 @@ func (m *Model) LayerOutput(name string) (tf.Output, error) {
 	return tf.Output{}, fmt.Errorf("layer %q: %w in this %s model%s", name, ErrUnknownLayer, m.Config.Arch, hint)
 }
 
-// GradCAM adds to m.Graph the Grad-CAM heatmap of the inference path for the layer name
-// ("" for the backbone's feature map) and returns it with its class input: class is an
-// int64 [-1] placeholder (one class id per image) and heatmap is float32 [-1, S, S].
+// GradCAM adds to m.Graph the default explanation (DefaultCAM: Grad-CAM of the logit
+// margin) of the inference path for the layer name; see CAM.
 func (m *Model) GradCAM(layer string) (class, heatmap tf.Output, err error) {
+	return m.CAM(DefaultCAM, layer)
+}
+
+// CAM adds to m.Graph the class activation map of method (CAMMargin or CAMGradCAM) of the
+// inference path for the layer name ("" for the backbone's feature map) and returns it
+// with its class input: class is an int64 [-1] placeholder (one class id per image) and
+// heatmap is float32 [-1, S, S].
+func (m *Model) CAM(method, layer string) (class, heatmap tf.Output, err error) {
 	feat, err := m.LayerOutput(layer)
 	if err != nil {
 		return tf.Output{}, tf.Output{}, err
 	}
 	s := op.NewScopeWithGraph(m.Graph).SubScope(FreeName(m.Graph, "gradcam"))
 	class = op.Placeholder(s.SubScope("class"), tf.Int64, op.PlaceholderShape(tf.MakeShape(-1)))
-	heatmap, err = AddGradCAM(s, m.Logits, feat, class, m.Config.InputSize)
+	heatmap, err = AddCAM(s, method, m.Logits, feat, class, m.Config.InputSize)
 	return class, heatmap, err
 }
 
-// AddGradCAM adds to s the Grad-CAM heatmap, float32 [-1, size, size] in [0, 1], of the
+// AddGradCAM adds to s plain Grad-CAM (CAMGradCAM): AddCAM of the class's logit.
+func AddGradCAM(s *op.Scope, logits, features, class tf.Output, size int) (heatmap tf.Output, err error) {
+	return AddCAM(s, CAMGradCAM, logits, features, class, size)
+}
+
+// AddCAM adds to s the heatmap of method, float32 [-1, size, size] in [0, 1], of the
 // classes class (int64 [-1]) given the logits [-1, C] and the feature map [-1, h, w, K]
 // they were computed from. An image whose map is zero everywhere gets zeros. s must be a
 // fresh sub-scope of the graph (see gradients.Add).
-func AddGradCAM(s *op.Scope, logits, features, class tf.Output, size int) (heatmap tf.Output, err error) {
+func AddCAM(s *op.Scope, method string, logits, features, class tf.Output, size int) (heatmap tf.Output, err error) {
+	if !slices.Contains(CAMMethods, method) {
+		return tf.Output{}, fmt.Errorf("grad-cam: %w %q: use %s", ErrUnknownCAM, method, strings.Join(CAMMethods, " or "))
+	}
 	if n := logits.Shape().NumDimensions(); n != 2 {
 		return tf.Output{}, fmt.Errorf("grad-cam: logits have %d dimensions, want [batch, classes]", n)
 	}
@@ -85,10 +101,9 @@ func AddGradCAM(s *op.Scope, logits, features, class tf.Output, size int) (heatm
 			heatmap, err = tf.Output{}, fmt.Errorf("grad-cam: %v", r)
 		}
 	}()
-	// d(sum_i logits[i, class_i])/dA: images of a batch are independent in inference
-	// mode, so each image's slice is the gradient of its own class logit.
-	seed := op.OneHot(s.SubScope("one_hot"), class, op.Const(s.SubScope("depth"), int32(classes[1])),
-		op.Const(s.SubScope("on"), float32(1)), op.Const(s.SubScope("off"), float32(0)))
+	// d(sum_i target_i)/dA: images of a batch are independent in inference mode, so
+	// each image's slice is the gradient of its own target (seed: d target / d logits).
+	seed := camSeed(s, method, logits, class, classes[1])
 	grads, err := gradients.Add(s, []tf.Output{logits}, []tf.Output{features}, gradients.WithSeeds(seed))
 	if err != nil {
 		return tf.Output{}, fmt.Errorf("grad-cam: %w", err)

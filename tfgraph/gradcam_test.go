@@ -57,7 +57,6 @@ func TestGradCAMMatchesKeras(t *testing.T) {
 				t.Fatal(err)
 			}
 			x := ref.tensor(t, "x")
-			n := x.Shape()[0]
 			pred := predicted(t, sess, m, x)
 			want, _ := ref.array(t, "pred")
 			for i := range pred {
@@ -66,27 +65,38 @@ func TestGradCAMMatchesKeras(t *testing.T) {
 				}
 			}
 			for _, layer := range c.layers {
-				class, heat, err := m.GradCAM(layer)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, which := range []string{"pred", "0", "1"} {
-					ids := pred
-					if which != "pred" {
-						k, _ := strconv.Atoi(which)
-						ids = slices.Repeat([]int64{int64(k)}, int(n))
-					}
-					ct, _ := tf.NewTensor(ids)
-					out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: x, class: ct}, []tf.Output{heat}, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					name := "heat/" + layer + "/" + which
-					d := ref.within(t, name, out[0], gradcamTolerance)
-					t.Logf("%-32s max |Go - Keras| = %.3g", name, d.Max)
+				for _, method := range CAMMethods {
+					checkCAM(t, sess, m, ref, method, layer, x, pred)
 				}
 			}
 		})
+	}
+}
+
+// checkCAM compares method's heatmaps of layer, for the predicted class and each class by
+// id, with the reference's (heat/ for plain Grad-CAM, margin/ for the margin target).
+func checkCAM(t *testing.T, sess *tf.Session, m *Model, ref *kerasRef, method, layer string, x *tf.Tensor, pred []int64) {
+	t.Helper()
+	n := x.Shape()[0]
+	prefix := map[string]string{CAMGradCAM: "heat", CAMMargin: "margin"}[method]
+	class, heat, err := m.CAM(method, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, which := range []string{"pred", "0", "1"} {
+		ids := pred
+		if which != "pred" {
+			k, _ := strconv.Atoi(which)
+			ids = slices.Repeat([]int64{int64(k)}, int(n))
+		}
+		ct, _ := tf.NewTensor(ids)
+		out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: x, class: ct}, []tf.Output{heat}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := prefix + "/" + layer + "/" + which
+		d := ref.within(t, name, out[0], gradcamTolerance)
+		t.Logf("%-32s max |Go - Keras| = %.3g", name, d.Max)
 	}
 }
 

@@ -4,13 +4,15 @@ computed with tf.GradientTape in the manner of the Keras Grad-CAM example
 (keras.io/examples/vision/grad_cam), batched: the last Dense's activation removed to get
 the pre-softmax logits, the gradient of the class logit with respect to the layer's
 output averaged over space, ReLU of the weighted channel sum, tf.image.resize (bilinear)
-to the input side, divided by each image's maximum.
+to the input side, divided by each image's maximum. The margin target (xray's default
+explanation) differentiates logit[c] - max(logits of the other classes) instead of logit[c].
 
   gradcam_keras.py --arch mobilenet --size 128 --out DIR [--layer NAME ...] IMAGE...
   gradcam_keras.py --bench N --arch mobilenet --size 128 IMAGE...   # prints images/s, eager and tf.function
 
 OUT/ref.npz (float32): x, w/<weight path>, pred (argmax class per image), and for each
-layer L: heat/L/pred (the predicted class) and heat/L/<c> for every class c.
+layer L: heat/L/pred (the predicted class) and heat/L/<c> for every class c, and the same
+for the margin target under margin/L/pred and margin/L/<c>.
 """
 
 import argparse
@@ -37,10 +39,14 @@ def grad_model(model, layer):
     return keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
 
 
-def gradcam_tensors(gm, x, classes, size):
+def gradcam_tensors(gm, x, classes, size, margin=False):
     with tf.GradientTape() as tape:
         conv, logits = gm(x, training=False)
         picked = tf.gather(logits, classes, axis=1, batch_dims=1)
+        if margin:
+            own = tf.one_hot(classes, logits.shape[1]) > 0
+            others = tf.where(own, tf.constant(-np.inf, logits.dtype), logits)
+            picked = picked - tf.reduce_max(others, axis=1)
     grads = tape.gradient(picked, conv)
     alpha = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(alpha * conv, axis=-1, keepdims=True))
@@ -49,8 +55,8 @@ def gradcam_tensors(gm, x, classes, size):
     return tf.math.divide_no_nan(cam, peak), logits
 
 
-def gradcam(gm, x, classes, size):
-    heat, logits = gradcam_tensors(gm, x, classes, size)
+def gradcam(gm, x, classes, size, margin=False):
+    heat, logits = gradcam_tensors(gm, x, classes, size, margin)
     return heat.numpy(), logits.numpy()
 
 
@@ -99,9 +105,10 @@ def main():
         _, logits = gradcam(gm, x, np.zeros(len(x), np.int64), a.size)
         pred = logits.argmax(axis=1)
         arrays["pred"] = pred.astype(np.float32)
-        arrays[f"heat/{layer}/pred"], _ = gradcam(gm, x, pred, a.size)
-        for c in range(logits.shape[1]):
-            arrays[f"heat/{layer}/{c}"], _ = gradcam(gm, x, np.full(len(x), c, np.int64), a.size)
+        for prefix, margin in (("heat", False), ("margin", True)):
+            arrays[f"{prefix}/{layer}/pred"], _ = gradcam(gm, x, pred, a.size, margin)
+            for c in range(logits.shape[1]):
+                arrays[f"{prefix}/{layer}/{c}"], _ = gradcam(gm, x, np.full(len(x), c, np.int64), a.size, margin)
     arrays = {k: np.asarray(v, np.float32) for k, v in arrays.items()}
     os.makedirs(a.out, exist_ok=True)
     np.savez(os.path.join(a.out, "ref.npz.tmp.npz"), **arrays)
