@@ -167,6 +167,13 @@ func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) 
 	}
 	meta.Classes = slices.Clone(mbs[0].meta.Classes)
 	meta.XrayVersion, meta.TFVersion = buildinfo.Version, buildinfo.TensorFlowVersion()
+	// serving_gradcam averages the members' own: it is their method when they share one
+	meta.GradCAM = mbs[0].meta.GradCAM
+	for _, mb := range mbs {
+		if mb.meta.GradCAM != meta.GradCAM {
+			meta.GradCAM = "mixed"
+		}
+	}
 	return mbs, meta, nil
 }
 

@@ -41,7 +41,7 @@ type Metadata struct {
 	TTA int `json:"tta,omitempty"`
 	// GradCAM is the explanation serving_gradcam computes (tfgraph.CAMMargin for models
 	// exported since the margin became the default); "" (older models): plain Grad-CAM,
-	// tfgraph.CAMGradCAM.
+	// tfgraph.CAMGradCAM; an ensemble's is its members' when they share one, else "mixed".
 	GradCAM string `json:"gradcam_method,omitempty"`
 }
 
