@@ -29,6 +29,8 @@ func TestLayers(t *testing.T) {
 		{"evaluator/metrics", append([]string{"tensorflow", "runtime/cgo", "gonum.org/v1/plot", mod + "preprocess", mod + "decision"}, prefixed(mod, above)...)},
 		// training needs evaluation's arithmetic (val_auc), not its files, plots or model runs
 		{"trainer/...", []string{mod + "evaluator$", mod + "cmd/"}},
+		// the cluster runtime knows TensorFlow's server, not models, data or training
+		{"trainer/cluster", join(prefixed(mod, above), []string{mod + "preprocess", mod + "labels", mod + "progress"})},
 		// pacs is a library beside serve: it runs a loaded model, ingests nothing and
 		// prints nothing (no terminal packages), and never imports the test helpers.
 		{"pacs", append([]string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "internal/orthanctest", mod + "internal/pyref"}, prefixed(mod, above[3:])...)},

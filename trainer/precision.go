@@ -1,44 +1,12 @@
 package trainer
 
 import (
-	"fmt"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
-	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 )
-
-// export writes m, with the variables' values in sess, as a SavedModel. A model trained
-// under a mixed precision policy is exported as the float32 graph with the trained
-// float32 variables (what Keras users get after set_global_policy("float32") and
-// rebuilding), so serving, its signatures and every machine see float32 only.
-func export(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Metadata) error {
-	meta.TrainingPrecision = m.Config.Precision
-	if t, _ := tfgraph.ComputeType(m.Config.Precision); t == tf.Float {
-		return savedmodels.Export(dir, sess, m, meta)
-	}
-	values, err := tfgraph.Values(sess, m.Variables)
-	if err != nil {
-		return err
-	}
-	cfg := m.Config
-	cfg.Precision = tfgraph.PrecisionFloat32
-	m32, err := tfgraph.Build(cfg)
-	if err != nil {
-		return fmt.Errorf("float32 graph for export: %w", err)
-	}
-	sess32, err := tf.NewSession(m32.Graph, nil)
-	if err != nil {
-		return fmt.Errorf("float32 graph for export: %w", err)
-	}
-	defer sess32.Close()
-	if err := tfgraph.SetValues(sess32, m32.Variables, values); err != nil {
-		return fmt.Errorf("float32 graph for export: %w", err)
-	}
-	return savedmodels.Export(dir, sess32, m32, meta)
-}
 
 // Dynamic loss scaling, as keras.optimizers.LossScaleOptimizer (which Keras 3's compile
 // wraps around the optimizer under mixed_float16): the loss is multiplied by a scale

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/trainer/cluster"
 	"io"
 	"math"
 	"os"
@@ -72,7 +73,7 @@ type run struct {
 	devs    []devices.Device    // the session's devices
 	lv      *levers
 	st      State
-	cluster *Cluster // multi-machine run (cluster.go); nil in one process
+	cluster *cluster.Cluster // multi-machine run (trainer/cluster); nil in one process
 }
 
 // setup validates cfg, prepares the run directory, opens the data and builds the

@@ -6,6 +6,7 @@ package trainer
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/trainer/cluster"
 	"io"
 	"time"
 
@@ -48,7 +49,7 @@ type Config struct {
 	JIT           bool               `json:"jit,omitempty"`        // compile the training step with XLA (global_jit_level); fails with devices.ErrNoXLA when the library lacks it
 	Device        string             `json:"device"`
 	Devices       string             `json:"devices,omitempty"`      // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
-	Cluster       *Cluster           `json:"cluster,omitempty"`      // several machines (cluster.go); nil: this process alone
+	Cluster       *cluster.Cluster   `json:"cluster,omitempty"`      // several machines (trainer/cluster); nil: this process alone
 	Quiet         bool               `json:"quiet"`                  // fewer log lines (no split table)
 	Progress      progress.Func      `json:"-"`                      // called after each training step; nil: none (cmd/xray draws it as a bar)
 	CacheImages   bool               `json:"cache_images"`           // keep decoded images in memory across epochs

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/trainer"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 // Multi-machine training (docs/distributed.md): the cluster comes from --cluster and
@@ -20,27 +21,27 @@ func clusterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "cluster", Usage: "several machines: the cluster as `JSON`, {\"chief\": [\"host:port\"], \"worker\": [\"host:port\", ...]} (default: TF_CONFIG's cluster when TF_CONFIG is set)", EnvVars: env("CLUSTER")},
 		&cli.StringFlag{Name: "task", Usage: "with --cluster: this process's task, `TYPE:INDEX` (chief, worker:0, worker:1, ...)", EnvVars: env("TASK")},
-		&cli.DurationFlag{Name: "cluster-wait", Value: trainer.DefaultClusterWait, Usage: "the chief's wait for every worker to answer before it gives up", EnvVars: env("CLUSTER_WAIT")},
-		&cli.DurationFlag{Name: "step-timeout", Value: trainer.DefaultStepTimeout, Usage: "the chief stops when a training step takes longer (a worker that hangs)", EnvVars: env("STEP_TIMEOUT")},
+		&cli.DurationFlag{Name: "cluster-wait", Value: cluster.DefaultClusterWait, Usage: "the chief's wait for every worker to answer before it gives up", EnvVars: env("CLUSTER_WAIT")},
+		&cli.DurationFlag{Name: "step-timeout", Value: cluster.DefaultStepTimeout, Usage: "the chief stops when a training step takes longer (a worker that hangs)", EnvVars: env("STEP_TIMEOUT")},
 	}
 }
 
 // clusterFromFlags is the cluster of --cluster/--task or TF_CONFIG; nil for one process.
-func clusterFromFlags(c *cli.Context) (*trainer.Cluster, error) {
-	var cl *trainer.Cluster
+func clusterFromFlags(c *cli.Context) (*cluster.Cluster, error) {
+	var cl *cluster.Cluster
 	var err error
 	switch tc := os.Getenv("TF_CONFIG"); {
 	case c.String("cluster") != "":
 		if c.String("task") == "" {
 			return nil, usagef("--cluster needs --task (chief, or worker:i for the i-th worker)")
 		}
-		if cl, err = trainer.ParseCluster(c.String("cluster"), c.String("task")); err != nil {
+		if cl, err = cluster.ParseCluster(c.String("cluster"), c.String("task")); err != nil {
 			return nil, usagef("--cluster/--task: %v", err)
 		}
 	case c.String("task") != "":
 		return nil, usagef("--task needs --cluster (or set TF_CONFIG instead of both)")
 	case tc != "":
-		if cl, err = trainer.ParseTFConfig(tc); err != nil {
+		if cl, err = cluster.ParseTFConfig(tc); err != nil {
 			return nil, usagef("TF_CONFIG: %v", err)
 		}
 	default:
@@ -62,7 +63,7 @@ func exitOnLostWorker(ctx context.Context, c *cli.Context, cfg trainer.Config) {
 
 // lostWorkerError keeps a lost worker's message and says how to continue.
 func lostWorkerError(err error, out string) error {
-	var lw *trainer.WorkerLostError
+	var lw *cluster.WorkerLostError
 	if errors.As(err, &lw) {
 		return fmt.Errorf("%w (xray train --out %s --resume, same flags)", err, out)
 	}
@@ -93,7 +94,7 @@ func init() {
 			if cl == nil {
 				return usagef("no cluster: give --cluster and --task, or set TF_CONFIG")
 			}
-			if cl.TaskType != trainer.TaskWorker {
+			if cl.TaskType != cluster.TaskWorker {
 				return usagef("this process's task is the chief: run xray train on it, and xray worker on the workers")
 			}
 			return serveWorker(c, trainer.Config{Cluster: cl, Device: c.String("device"), Devices: c.String("devices"), Threads: c.Int("threads")})

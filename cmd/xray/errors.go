@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 // flagFor maps a configuration field named by a library's ConfigError (trainer.Config,
@@ -60,7 +61,7 @@ func cliError(err error) error {
 		return fmt.Errorf("%w: re-run 'xray evaluate' to rewrite it", err)
 	case errors.Is(err, dataset.ErrNotManifest):
 		return fmt.Errorf("%w: make one with 'xray dataset split'", err)
-	case errors.Is(err, trainer.ErrNoWorker):
+	case errors.Is(err, cluster.ErrNoWorker):
 		return fmt.Errorf("%w: start 'xray worker' with the same cluster there", err)
 	case errors.Is(err, evaluator.ErrNoManifest):
 		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 func env(name string) []string { return []string{"XRAY_" + name} }
@@ -110,7 +111,7 @@ func init() {
 			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
 				return err
 			}
-			if cfg.Cluster != nil && cfg.Cluster.TaskType == trainer.TaskWorker {
+			if cfg.Cluster != nil && cfg.Cluster.TaskType == cluster.TaskWorker {
 				return serveWorker(c, cfg) // a worker's TF_CONFIG: it serves, the chief trains
 			}
 			if err := cfg.Validate(); err != nil {

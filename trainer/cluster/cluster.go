@@ -1,4 +1,4 @@
-package trainer
+package cluster
 
 import (
 	"bytes"
@@ -166,8 +166,8 @@ func (c *Cluster) tasks() (names, addrs []string) {
 	return names, addrs
 }
 
-// jobDevice is the device of a task's local device: "/job:worker/replica:0/task:1/device:GPU:0".
-func jobDevice(task int, local string) string {
+// JobDevice is the device of a task's local device: "/job:worker/replica:0/task:1/device:GPU:0".
+func JobDevice(task int, local string) string {
 	job, idx := TaskChief, 0
 	if task > 0 {
 		job, idx = TaskWorker, task-1
@@ -175,8 +175,9 @@ func jobDevice(task int, local string) string {
 	return fmt.Sprintf("/job:%s/replica:0/task:%d%s", job, idx, local)
 }
 
-// waitForWorkers dials every worker until it answers or the wait runs out.
-func (c *Cluster) waitForWorkers(log logger) error {
+// WaitForWorkers dials every worker until it answers or the wait runs out; log gets a
+// line for each worker it waits for.
+func (c *Cluster) WaitForWorkers(log func(string)) error {
 	wait := c.Wait
 	if wait <= 0 {
 		wait = DefaultClusterWait
@@ -189,7 +190,7 @@ func (c *Cluster) waitForWorkers(log logger) error {
 				return &ClusterError{Reason: fmt.Sprintf("worker %d at %s does not answer after %s: start a worker (ServeWorker) with the same cluster there, or fix its address", i, a, wait), Err: ErrNoWorker}
 			}
 			if !logged {
-				log.printf("waiting for worker %d at %s", i, a)
+				log(fmt.Sprintf("waiting for worker %d at %s", i, a))
 				logged = true
 			}
 			time.Sleep(200 * time.Millisecond)
