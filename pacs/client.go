@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -164,6 +165,11 @@ func transient(err error) bool {
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Status >= 500 || he.Status == http.StatusTooManyRequests
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var badCert *tls.CertificateVerificationError
+	if errors.As(err, &unknownCA) || errors.As(err, &badCert) {
+		return false // a certificate does not get better by asking again
 	}
 	return !errors.Is(err, ErrTooLarge) && !errors.Is(err, context.Canceled)
 }

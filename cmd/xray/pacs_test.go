@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/xraylab/xray/internal/approx"
@@ -334,5 +336,113 @@ func checkDsrdump(t *testing.T, dir string, got pacsCheck) {
 			!strings.Contains(s, `<contains CODE:(121073,DCM,"Impression")=`) {
 			t.Errorf("dsrdump %s: %v\n%s", sr.SOP, err, s)
 		}
+	}
+}
+
+// startPACS runs xray pacs as a process (this test binary as main) and returns its
+// command, a channel of its JSON lines as they come, and its stderr.
+func startPACS(t *testing.T, args ...string) (*exec.Cmd, <-chan pacsLine, *strings.Builder) {
+	t.Helper()
+	cmd := xrayCommand(append([]string{"pacs"}, args...)...)
+	cmd.Env = append(cmd.Env, "XRAY_PACS_PASSWORD="+orthanctest.Password)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan pacsLine, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var l pacsLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				lines <- l
+			}
+		}
+	}()
+	return cmd, lines, &stderr
+}
+
+// waitStored reads lines until n images are stored (or the lines end); it returns how
+// many it saw.
+func waitStored(lines <-chan pacsLine, n int, sops ...string) int {
+	seen := 0
+	for l := range lines {
+		if l.Action == pacs.ActionStored && (len(sops) == 0 || slices.Contains(sops, l.SOP)) {
+			if seen++; seen == n {
+				return seen
+			}
+		}
+	}
+	return seen
+}
+
+// TestPACSInterrupted: xray pacs killed with SIGKILL after its first stored image, then
+// again with Orthanc stopped under it (it must exit with one clear error), then run to the
+// end once Orthanc is back: every image has exactly one SR and one overlay, as
+// dicomweb-client counts them. Then --watch picks up a study uploaded while it watches.
+func TestPACSInterrupted(t *testing.T) {
+	o := orthanctest.Start(t)
+	fx := makePACSFixture(t, 14, false)
+	files, sops := fx.files("chest")
+	o.Upload(t, files[:12]...)
+	model := tinyPACSModel(t)
+	args := []string{"--url", o.DICOMweb(), "--user", orthanctest.User, "--savedmodel", model, "--concurrency", "1"}
+
+	cmd, lines, _ := startPACS(t, args...)
+	if waitStored(lines, 1) != 1 {
+		t.Fatal("the first run stored nothing")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	killedAt := o.Count(t) - 12
+	if killedAt >= 2*12 {
+		t.Fatalf("the run finished (%d results) before the kill: the test needs more images", killedAt)
+	}
+
+	cmd, lines, stderr := startPACS(t, append(args, "--retries", "1", "--timeout", "5s")...)
+	if waitStored(lines, 1) != 1 {
+		t.Fatal("the second run stored nothing")
+	}
+	o.Stop()
+	for range lines {
+	}
+	err := cmd.Wait()
+	msg := strings.TrimSpace(stderr.String())
+	if err == nil || !strings.Contains(msg, "xray: error: ") || !strings.Contains(msg, pacs.ErrUnavailable.Error()) || !strings.Contains(msg, "run again") {
+		t.Fatalf("Orthanc stopped mid-run: %v, stderr:\n%s\nwant exit 1 and the unavailable error", err, msg)
+	}
+	o.Restart()
+
+	code, stdout, stderr2 := runCLI(t, append([]string{"pacs", "--password", orthanctest.Password}, args...)...)
+	done := pacsLines(t, stdout)
+	if code != exitOK || len(done) != 12 {
+		t.Fatalf("rerun: exit %d, %d lines\n%s", code, len(done), stderr2)
+	}
+
+	cmd, lines, _ = startPACS(t, append(args, "--watch", "300ms")...)
+	o.Upload(t, files[12:]...)
+	if n := waitStored(lines, 2, sops[12:]...); n != 2 {
+		t.Fatalf("--watch stored %d of the 2 images uploaded while it watched", n)
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	_ = cmd.Wait()
+
+	got := checkPACS(t, o, filepath.Join(t.TempDir(), "stored"))
+	for _, sop := range sops {
+		if got.SRPerSource[sop] != 1 || got.OverlayPerSource[sop] != 1 {
+			t.Errorf("%s: %d SRs, %d overlays; want exactly one each", sop, got.SRPerSource[sop], got.OverlayPerSource[sop])
+		}
+	}
+	if len(got.SRs) != len(sops) || len(got.Overlays) != len(sops) {
+		t.Errorf("%d SRs, %d overlays for %d images", len(got.SRs), len(got.Overlays), len(sops))
 	}
 }
