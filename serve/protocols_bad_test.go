@@ -13,7 +13,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	apis "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
-	"github.com/xraylab/xray/serve/internal/inferencepb"
+	"github.com/xraylab/xray/serve/inferencepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	apis "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
-	"github.com/xraylab/xray/serve/internal/inferencepb"
+	"github.com/xraylab/xray/serve/inferencepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"

@@ -4,13 +4,13 @@ import (
 	"context"
 	"strconv"
 
-	pb "github.com/xraylab/xray/serve/internal/inferencepb"
+	pb "github.com/xraylab/xray/serve/inferencepb"
 	"google.golang.org/grpc"
 )
 
 // The Open Inference Protocol's gRPC binding: inference.GRPCInferenceService, declared
 // by hand (as TensorFlow Serving's services) over the types generated from
-// internal/inferencepb/open_inference_grpc.proto.
+// inferencepb/open_inference_grpc.proto.
 const inferenceService = "inference.GRPCInferenceService"
 
 var inferenceServiceDesc = grpc.ServiceDesc{

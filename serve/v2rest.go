@@ -140,11 +140,10 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	allBinary := req.Parameters["binary_data_output"] == true
-	writeV2Answer(w, p.name, out.version, req.ID, outs, func(name string) bool {
+	return writeV2Answer(w, p.name, out.version, req.ID, outs, func(name string) bool {
 		b, ok := binaryOut[name]
 		return b || (!ok && allBinary)
 	})
-	return nil
 }
 
 // v2RESTData fills t's elements from its JSON data or, when its parameters give a
@@ -279,7 +278,7 @@ func jsonProblem(err error) error {
 
 // writeV2Answer writes the infer response: JSON data, or, for the outputs binary says,
 // Triton's binary tensor data after the JSON header.
-func writeV2Answer(w http.ResponseWriter, model string, version int64, id string, outs []v2Output, binary func(string) bool) {
+func writeV2Answer(w http.ResponseWriter, model string, version int64, id string, outs []v2Output, binary func(string) bool) error {
 	type jsonOut struct {
 		Name       string         `json:"name"`
 		Datatype   string         `json:"datatype"`
@@ -302,7 +301,10 @@ func writeV2Answer(w http.ResponseWriter, model string, version int64, id string
 			js[i].Data = o.int64s
 		}
 	}
-	head, _ := json.Marshal(map[string]any{"model_name": model, "model_version": strconv.FormatInt(version, 10), "id": id, "outputs": js})
+	head, err := json.Marshal(map[string]any{"model_name": model, "model_version": strconv.FormatInt(version, 10), "id": id, "outputs": js})
+	if err != nil { // NaN or Infinity from NaN or Infinity pixels: JSON has no words for them
+		return badRequest("the outputs hold values JSON cannot carry (%v): ask for them as binary data (\"binary_data\": true)", err)
+	}
 	if tail == nil {
 		w.Header().Set("Content-Type", "application/json")
 	} else {
@@ -313,4 +315,5 @@ func writeV2Answer(w http.ResponseWriter, model string, version int64, id string
 	w.WriteHeader(http.StatusOK)
 	w.Write(head)
 	w.Write(tail)
+	return nil
 }

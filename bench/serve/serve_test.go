@@ -1,8 +1,12 @@
 // Package serve benchmarks `xray serve` (package serve) against a Python reference server
-// (scripts/ref/serve_ref.py: a threaded HTTP server running the same SavedModel's
-// serving_bytes with the same batching limits) in the same run, on loopback: real X-ray
-// JPEGs, one per TensorFlow Serving REST predict request, from 1, 8 and 32 concurrent
-// clients. It prints throughput and p50 / p99 latency for both and the ratios. Not part of
+// (scripts/ref/serve_ref.py: a threaded HTTP server and a grpcio server running the same
+// SavedModel's serving_bytes with the same batching limits) in the same run, on loopback:
+// real X-ray JPEGs, one per request, from 1, 8 and 32 concurrent clients, over four
+// protocols: TensorFlow Serving's REST predict (b64 JSON) and gRPC Predict (DT_STRING),
+// the Open Inference Protocol's REST infer (BYTES in Triton's binary tensor data, as
+// tritonclient sends) and gRPC ModelInfer (raw_input_contents). gRPC clients share one
+// connection per run (HTTP/2 streams), REST clients one keep-alive connection each. It
+// prints throughput and p50 / p99 latency for both servers and the ratios. Not part of
 // the tests (benchmarks only run with -bench):
 //
 //	source scripts/env.sh
@@ -13,7 +17,8 @@
 // XRAY_BENCH_DATA any Kermany tree (default testdata/chest_xray); XRAY_BENCH_REQUESTS the
 // requests per client (default 10); XRAY_BENCH_CLIENTS the client counts (default 1,8,32);
 // XRAY_BENCH_MAX_DELAY the batching wait of both servers (default 5ms, xray serve's). Each
-// run is bounded by its request count and by a minute.
+// run is bounded by its request count and by a minute; XRAY_BENCH_PROTOCOLS picks
+// protocols (default rest,grpc,v2,v2grpc).
 package serve
 
 import (
@@ -21,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,9 +45,16 @@ import (
 	"testing"
 	"time"
 
+	tensorpb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
+	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
+	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
+	apis "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/serve"
+	"github.com/xraylab/xray/serve/inferencepb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 const (
@@ -54,7 +67,7 @@ var maxDelay = 5 * time.Millisecond
 
 func BenchmarkServe(b *testing.B) {
 	model := benchModel(b)
-	bodies := benchBodies(b)
+	files := benchFiles(b)
 	perClient := 10
 	if s := os.Getenv("XRAY_BENCH_MAX_DELAY"); s != "" {
 		var err error
@@ -79,22 +92,32 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatalf("XRAY_BENCH_REQUESTS=%q: give a positive number", s)
 		}
 	}
-	servers := []struct{ name, url string }{{"xray serve", startXray(b, model)}, {"python", startPython(b, model)}}
+	protos := []string{"rest", "grpc", "v2", "v2grpc"}
+	if s := os.Getenv("XRAY_BENCH_PROTOCOLS"); s != "" {
+		protos = strings.Split(s, ",")
+	}
+	servers := []struct {
+		name string
+		addr addrs
+	}{{"xray serve", startXray(b, model)}, {"python", startPython(b, model)}}
 	for range b.N {
 		fmt.Printf("%d requests per client, one %d-image rotation of X-ray JPEGs, max batch %d, max delay %s\n",
-			perClient, len(bodies), maxBatch, maxDelay)
-		fmt.Printf("%-8s %-11s %9s %9s %9s\n", "clients", "server", "req/s", "p50 ms", "p99 ms")
-		for _, clients := range levels {
-			var res [2]result
-			for i, s := range servers {
-				run(b, s.url, bodies, clients, 2*clients) // warm-up: connections, batch shapes
-				res[i] = run(b, s.url, bodies, clients, perClient*clients)
-				fmt.Printf("%-8d %-11s %9.1f %9.1f %9.1f\n", clients, s.name, res[i].rate, ms(res[i].p50), ms(res[i].p99))
-			}
-			fmt.Printf("%-8d %-11s %8.2fx %8.2fx %8.2fx  (xray / python; latency: lower is better)\n", clients, "ratio",
-				res[0].rate/res[1].rate, res[0].p50.Seconds()/res[1].p50.Seconds(), res[0].p99.Seconds()/res[1].p99.Seconds())
-			if clients == 32 {
-				b.ReportMetric(res[0].rate/res[1].rate, "x_throughput_32")
+			perClient, len(files), maxBatch, maxDelay)
+		fmt.Printf("%-7s %-8s %-11s %9s %9s %9s\n", "proto", "clients", "server", "req/s", "p50 ms", "p99 ms")
+		for _, proto := range protos {
+			for _, clients := range levels {
+				var res [2]result
+				for i, s := range servers {
+					call := caller(b, proto, s.addr, files, clients)
+					run(b, call, len(files), clients, 2*clients) // warm-up: connections, batch shapes
+					res[i] = run(b, call, len(files), clients, perClient*clients)
+					fmt.Printf("%-7s %-8d %-11s %9.1f %9.1f %9.1f\n", proto, clients, s.name, res[i].rate, ms(res[i].p50), ms(res[i].p99))
+				}
+				fmt.Printf("%-7s %-8d %-11s %8.2fx %8.2fx %8.2fx  (xray / python; latency: lower is better)\n", proto, clients, "ratio",
+					res[0].rate/res[1].rate, res[0].p50.Seconds()/res[1].p50.Seconds(), res[0].p99.Seconds()/res[1].p99.Seconds())
+				if clients == 32 {
+					b.ReportMetric(res[0].rate/res[1].rate, "x_throughput_32_"+proto)
+				}
 			}
 		}
 	}
@@ -111,8 +134,8 @@ func benchModel(b *testing.B) string {
 	return benchutil.UntrainedModel(b, 224)
 }
 
-// benchBodies are predict requests, one X-ray JPEG each.
-func benchBodies(b *testing.B) [][]byte {
+// benchFiles are X-ray JPEGs, one per request.
+func benchFiles(b *testing.B) [][]byte {
 	b.Helper()
 	root := os.Getenv("XRAY_BENCH_DATA")
 	if root == "" {
@@ -128,15 +151,17 @@ func benchBodies(b *testing.B) [][]byte {
 		if err != nil {
 			b.Fatal(err)
 		}
-		body, _ := json.Marshal(map[string]any{"signature_name": "serving_bytes",
-			"instances": []map[string]string{{"b64": base64.StdEncoding.EncodeToString(img)}}})
-		out = append(out, body)
+		out = append(out, img)
 	}
 	return out
 }
 
-// startXray serves model in this process on a loopback port until the benchmark ends.
-func startXray(b *testing.B, model string) string {
+// addrs are a server's REST base URL and gRPC address.
+type addrs struct{ http, grpc string }
+
+// startXray serves model in this process on loopback ports (REST and gRPC) until the
+// benchmark ends.
+func startXray(b *testing.B, model string) addrs {
 	b.Helper()
 	s, err := serve.New(serve.Config{ModelDir: model, MaxBatch: maxBatch, MaxDelay: maxDelay, MaxConcurrent: 256,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -147,15 +172,20 @@ func startXray(b *testing.B, model string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- s.Serve(ctx, ln, 10*time.Second) }()
-	b.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String()
+	go func() { done <- s.ServeGRPC(ctx, gln, 10*time.Second) }()
+	b.Cleanup(func() { cancel(); <-done; <-done })
+	return addrs{"http://" + ln.Addr().String(), gln.Addr().String()}
 }
 
 // startPython runs scripts/ref/serve_ref.py on model until the benchmark ends.
-func startPython(b *testing.B, model string) string {
+func startPython(b *testing.B, model string) addrs {
 	b.Helper()
 	cmd := exec.Command(pyref.Require(b), pyref.Script("serve_ref.py"), model, strconv.Itoa(maxBatch), strconv.FormatInt(maxDelay.Milliseconds(), 10))
 	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=3", "CUDA_VISIBLE_DEVICES=")
@@ -173,11 +203,76 @@ func startPython(b *testing.B, model string) string {
 		cmd.Wait()
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
-	port, ok := strings.CutPrefix(strings.TrimSpace(line), "PORT ")
-	if err != nil || !ok {
+	f := strings.Fields(line)
+	if err != nil || len(f) != 3 || f[0] != "PORT" {
 		b.Fatalf("serve_ref.py did not start: %q %v: %s", line, err, stderr.String())
 	}
-	return "http://127.0.0.1:" + port
+	return addrs{"http://127.0.0.1:" + f[1], "127.0.0.1:" + f[2]}
+}
+
+// caller returns the request of one protocol for file i, for the given clients.
+func caller(b *testing.B, proto string, a addrs, files [][]byte, clients int) func(i int) error {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: runLimit}
+	b.Cleanup(client.CloseIdleConnections)
+	var conn *grpc.ClientConn
+	if strings.Contains(proto, "grpc") {
+		var err error
+		if conn, err = grpc.NewClient(a.grpc, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { conn.Close() })
+	}
+	ctx := context.Background()
+	switch proto {
+	case "rest":
+		bodies := make([][]byte, len(files))
+		for i, img := range files {
+			bodies[i], _ = json.Marshal(map[string]any{"signature_name": "serving_bytes",
+				"instances": []map[string]string{{"b64": base64.StdEncoding.EncodeToString(img)}}})
+		}
+		return func(i int) error { return restPredict(client, a.http+"/v1/models/xray:predict", bodies[i], "") }
+	case "v2":
+		bodies, heads := make([][]byte, len(files)), make([]string, len(files))
+		for i, img := range files {
+			raw := binary.LittleEndian.AppendUint32(nil, uint32(len(img)))
+			raw = append(raw, img...)
+			head, _ := json.Marshal(map[string]any{"inputs": []map[string]any{{"name": "image_bytes", "datatype": "BYTES", "shape": []int{1},
+				"parameters": map[string]int{"binary_data_size": len(raw)}}}})
+			bodies[i], heads[i] = append(head, raw...), strconv.Itoa(len(head))
+		}
+		return func(i int) error { return restPredict(client, a.http+"/v2/models/xray/infer", bodies[i], heads[i]) }
+	case "grpc":
+		return func(i int) error {
+			req := &apis.PredictRequest{ModelSpec: &apis.ModelSpec{Name: "xray", SignatureName: "serving_bytes"},
+				Inputs: map[string]*tensorpb.TensorProto{"image_bytes": {Dtype: typespb.DataType_DT_STRING,
+					TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}}}, StringVal: [][]byte{files[i]}}}}
+			var resp apis.PredictResponse
+			if err := conn.Invoke(ctx, "/tensorflow.serving.PredictionService/Predict", req, &resp); err != nil {
+				return err
+			}
+			if p := resp.Outputs["probabilities"]; p == nil || (len(p.FloatVal) == 0 && len(p.TensorContent) == 0) {
+				return fmt.Errorf("Predict: no probabilities")
+			}
+			return nil
+		}
+	case "v2grpc":
+		return func(i int) error {
+			raw := binary.LittleEndian.AppendUint32(nil, uint32(len(files[i])))
+			req := &inferencepb.ModelInferRequest{ModelName: "xray", RawInputContents: [][]byte{append(raw, files[i]...)},
+				Inputs: []*inferencepb.ModelInferRequest_InferInputTensor{{Name: "image_bytes", Datatype: "BYTES", Shape: []int64{1}}}}
+			var resp inferencepb.ModelInferResponse
+			if err := conn.Invoke(ctx, "/inference.GRPCInferenceService/ModelInfer", req, &resp); err != nil {
+				return err
+			}
+			if len(resp.RawOutputContents) != 2 {
+				return fmt.Errorf("ModelInfer: %d outputs", len(resp.RawOutputContents))
+			}
+			return nil
+		}
+	}
+	b.Fatalf("XRAY_BENCH_PROTOCOLS: unknown protocol %q: give rest, grpc, v2, v2grpc", proto)
+	return nil
 }
 
 type result struct {
@@ -185,12 +280,10 @@ type result struct {
 	p50, p99 time.Duration
 }
 
-// run sends n predict requests from the given number of clients (or as many as fit in
-// runLimit) and measures them; any failure ends the benchmark.
-func run(b *testing.B, url string, bodies [][]byte, clients, n int) result {
+// run makes n calls (file i mod files) from the given number of clients (or as many as
+// fit in runLimit) and measures them; any failure ends the benchmark.
+func run(b *testing.B, call func(i int) error, files, clients, n int) result {
 	b.Helper()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}, Timeout: runLimit}
-	defer client.CloseIdleConnections()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -208,7 +301,7 @@ func run(b *testing.B, url string, bodies [][]byte, clients, n int) result {
 					return
 				}
 				t0 := time.Now()
-				err := predict(client, url, bodies[i%int64(len(bodies))])
+				err := call(int(i % int64(files)))
 				d := time.Since(t0)
 				mu.Lock()
 				lat = append(lat, d)
@@ -222,24 +315,35 @@ func run(b *testing.B, url string, bodies [][]byte, clients, n int) result {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if failure != nil {
-		b.Fatalf("%s: %v", url, failure)
+		b.Fatal(failure)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	return result{rate: float64(len(lat)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
-func predict(client *http.Client, url string, body []byte) error {
-	resp, err := client.Post(url+"/v1/models/xray:predict", "application/json", bytes.NewReader(body))
+// restPredict posts one body (with the v2 binary header length when given) and checks
+// that an answer with probabilities came back.
+func restPredict(client *http.Client, url string, body []byte, headerLen string) error {
+	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if headerLen != "" {
+		req.Header.Set("Inference-Header-Content-Length", headerLen)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	var out struct {
 		Predictions []struct{ Probabilities []float32 } `json:"predictions"`
+		Outputs     []struct{ Name string }             `json:"outputs"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || len(out.Predictions) != 1 {
-		return fmt.Errorf("predict: %s, %v", resp.Status, err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || len(out.Predictions)+len(out.Outputs) == 0 {
+		return fmt.Errorf("%s: %s, %v", url, resp.Status, err)
 	}
 	return nil
 }
