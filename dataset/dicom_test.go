@@ -10,8 +10,8 @@ import (
 	"github.com/xraylab/xray/preprocess"
 )
 
-// TestIngestAndLoadDICOM: DICOM files are found by content in a class folder, a .dcm
-// without the preamble is skipped with the reason, and the loader decodes DICOM with its
+// TestIngestAndLoadDICOM: DICOM files are found by content in a class folder (a bare
+// dataset without the preamble too), a .dcm that is not DICOM is skipped with the reason, and the loader decodes DICOM with its
 // configured window (the pixels preprocess gives for the same file and window).
 func TestIngestAndLoadDICOM(t *testing.T) {
 	root := t.TempDir()
@@ -23,8 +23,9 @@ func TestIngestAndLoadDICOM(t *testing.T) {
 		b, _ := os.ReadFile(f)
 		class := []string{"NORMAL", "PNEUMONIA"}[i%2]
 		put(t, filepath.Join(root, class, "scan-"+filepath.Base(f)), b)
-		if i == 0 {
+		if i == 0 { // a bare dataset (no preamble) is read; a .dcm of another kind is not
 			put(t, filepath.Join(root, class, "bare.dcm"), b[132:])
+			put(t, filepath.Join(root, class, "notes.dcm"), []byte("a text file named .dcm"))
 		}
 	}
 	for _, verify := range []bool{false, true} {
@@ -32,8 +33,8 @@ func TestIngestAndLoadDICOM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(in.Entries) != len(files) || len(in.Skipped) != 1 || !strings.Contains(in.Skipped[0].Reason, "without the DICOM preamble") {
-			t.Fatalf("verify=%v: %d entries (want %d), skipped %+v (want bare.dcm: no preamble)", verify, len(in.Entries), len(files), in.Skipped)
+		if len(in.Entries) != len(files)+1 || len(in.Skipped) != 1 || !strings.Contains(in.Skipped[0].Reason, "not DICOM") {
+			t.Fatalf("verify=%v: %d entries (want %d), skipped %+v (want notes.dcm: not DICOM)", verify, len(in.Entries), len(files)+1, in.Skipped)
 		}
 	}
 	in, _ := Ingest(root, IngestOptions{})

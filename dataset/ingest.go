@@ -293,7 +293,7 @@ func checkImage(file string, verify bool) (sum, patient, reason string) {
 	}
 	kind, w, h, err := preprocess.Config(b)
 	if errors.Is(err, preprocess.ErrUnsupported) && isDICOMName(file) {
-		return "", "", "a .dcm file without the DICOM preamble and DICM marker (a bare dataset): xray reads DICOM Part 10 files; rewrite it as one, e.g. with dcmconv or gdcmconv"
+		return "", "", "a .dcm file that is not DICOM: no DICM marker at byte 128 and no dataset at byte 0"
 	}
 	if err != nil {
 		return "", "", err.Error()

@@ -45,7 +45,7 @@ func Config(b []byte) (kind string, w, h int, err error) {
 	case "dicom":
 		info, err := ReadDICOMInfo(b)
 		if err == nil && !info.HasPixels {
-			err = fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDICOM)
+			err = noPixels(info)
 		}
 		return f, info.Columns, info.Rows, err
 	case "jpeg":

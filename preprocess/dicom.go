@@ -1,16 +1,13 @@
 package preprocess
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
-	"strconv"
 	"strings"
 
-	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
 )
@@ -18,19 +15,20 @@ import (
 // Errors for DICOM files, besides ErrEmpty and ErrUnsupported.
 var (
 	// ErrDICOM: the file says it is DICOM but is damaged (truncated, lengths that run past
-	// the end, no pixel data, a header that claims absurd sizes).
+	// the end, no pixel data, a header that claims absurd sizes, a frame the codec cannot
+	// decode).
 	ErrDICOM = errors.New("damaged DICOM file")
 	// ErrDICOMUnsupported: a valid DICOM file xray cannot turn into a gray image (a
-	// compressed transfer syntax other than JPEG baseline, colour or 32-bit pixels, a
-	// modality LUT sequence). A *TransferSyntaxError matches it too.
+	// transfer syntax xray does not decode, palette colour, a modality LUT sequence). A
+	// *TransferSyntaxError and a *NoImageError match it too.
 	ErrDICOMUnsupported = errors.New("unsupported DICOM file")
 )
 
 // TransferSyntaxError names a transfer syntax xray does not decode. It matches
 // ErrDICOMUnsupported with errors.Is.
 type TransferSyntaxError struct {
-	UID  string // e.g. 1.2.840.10008.1.2.4.90
-	Name string // e.g. JPEG 2000 Image Compression (Lossless Only); "" when unknown
+	UID  string // e.g. 1.2.840.10008.1.2.4.100
+	Name string // e.g. MPEG2 Main Profile / Main Level; "" when unknown
 }
 
 func (e *TransferSyntaxError) Error() string {
@@ -38,39 +36,79 @@ func (e *TransferSyntaxError) Error() string {
 	if name == "" {
 		name = "unknown transfer syntax"
 	}
-	return fmt.Sprintf("DICOM transfer syntax %s (%s) is not supported: xray reads implicit/explicit little endian, explicit big endian and JPEG baseline; convert the file, e.g. gdcmconv --raw or dcmdjpeg", name, e.UID)
+	return fmt.Sprintf("DICOM transfer syntax %s (%s) is not supported: xray reads uncompressed, deflated, RLE, JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000 files; convert the file, e.g. gdcmconv --raw or dcmdjpeg", name, e.UID)
 }
 
 // Unwrap makes the error match ErrDICOMUnsupported.
 func (e *TransferSyntaxError) Unwrap() error { return ErrDICOMUnsupported }
 
-// Transfer syntaxes xray decodes.
+// NoImageError is a DICOM file without an image (a structured report, an RT plan, a
+// waveform). It matches ErrDICOMUnsupported with errors.Is.
+type NoImageError struct {
+	SOPClassUID string
+	Name        string // the SOP class's name; "" when unknown
+}
+
+func (e *NoImageError) Error() string {
+	name := e.Name
+	if name == "" {
+		name = e.SOPClassUID
+	}
+	if name == "" {
+		name = "none given"
+	}
+	return fmt.Sprintf("DICOM file holds no image (SOP class %s)", name)
+}
+
+// Unwrap makes the error match ErrDICOMUnsupported.
+func (e *NoImageError) Unwrap() error { return ErrDICOMUnsupported }
+
+// Transfer syntaxes xray decodes: native ones here, compressed ones through internal/gdcm.
 const (
 	transferImplicitLE   = "1.2.840.10008.1.2"
 	transferExplicitLE   = "1.2.840.10008.1.2.1"
+	transferDeflated     = "1.2.840.10008.1.2.1.99"
 	transferBigEndian    = "1.2.840.10008.1.2.2"
 	transferJPEGBaseline = "1.2.840.10008.1.2.4.50"
 )
 
-// IsDICOM reports a DICOM Part 10 file: "DICM" after the 128-byte preamble. Files
-// without it (bare datasets) are not recognised.
-func IsDICOM(b []byte) bool { return len(b) >= 132 && string(b[128:132]) == "DICM" }
+// compressedSyntaxes are the encapsulated transfer syntaxes GDCM decodes for xray.
+var compressedSyntaxes = map[string]bool{
+	transferJPEGBaseline:     true, // JPEG baseline, 8 bit
+	"1.2.840.10008.1.2.4.51": true, // JPEG extended, 12 bit
+	"1.2.840.10008.1.2.4.57": true, // JPEG lossless, process 14
+	"1.2.840.10008.1.2.4.70": true, // JPEG lossless, process 14 selection value 1
+	"1.2.840.10008.1.2.4.80": true, // JPEG-LS lossless
+	"1.2.840.10008.1.2.4.81": true, // JPEG-LS near-lossless
+	"1.2.840.10008.1.2.4.90": true, // JPEG 2000 lossless
+	"1.2.840.10008.1.2.4.91": true, // JPEG 2000
+	"1.2.840.10008.1.2.5":    true, // RLE lossless
+}
+
+// IsDICOM reports a DICOM file: a Part 10 file ("DICM" after the 128-byte preamble) or a
+// bare dataset without preamble and meta group, which starts with an element of group
+// 0002 or 0008.
+func IsDICOM(b []byte) bool { return dicomStart(b) >= 0 }
 
 // DICOMInfo is what xray reads from a DICOM header besides the pixels. It deliberately
 // holds no patient data (no name, no PatientID, no dates).
 type DICOMInfo struct {
 	SOPInstanceUID string // the image's unique identifier
+	SOPClassUID    string // what kind of object the file holds
 	ViewPosition   string // PA, AP, LATERAL, ...; "" when absent
 	TransferSyntax string // UID
-	Photometric    string // MONOCHROME1, MONOCHROME2, ...
+	Photometric    string // MONOCHROME1, MONOCHROME2, RGB, ...
 	Rows, Columns  int
 	Frames         int  // NumberOfFrames, 1 when absent
+	BitsStored     int  // 0 when absent
 	HasPixels      bool // the file has pixel data (7FE0,0010)
+	HasWindow      bool // a VOI LUT Sequence or a WindowCenter/WindowWidth
 }
 
-// Warnings are the reasons to doubt a prediction on this image: several frames (only the
-// first is read), a lateral view (the models learned frontal chest X-rays).
-func (i DICOMInfo) Warnings() []string {
+// Warnings are the reasons to doubt a prediction on this image read with window win:
+// several frames (only the first is read), a lateral view (the models learned frontal
+// chest X-rays), no window of its own under WindowAuto (NoWindow).
+func (i DICOMInfo) Warnings(win Window) []string {
 	var w []string
 	if i.Frames > 1 {
 		w = append(w, fmt.Sprintf("%d frames: only the first is used", i.Frames))
@@ -78,17 +116,30 @@ func (i DICOMInfo) Warnings() []string {
 	if v := strings.ToUpper(i.ViewPosition); v == "LATERAL" || v == "LL" || v == "RL" || strings.HasPrefix(v, "LAT") {
 		w = append(w, fmt.Sprintf("view position %s: the model was trained on frontal (PA/AP) chest X-rays", i.ViewPosition))
 	}
+	if win.Mode == WindowAuto && i.NoWindow() {
+		w = append(w, fmt.Sprintf("%s: no VOI LUT or window in the file: shown over the full %d-bit range, which may look flat gray; the minmax window or a fixed one chooses another", NoWindowWarning, i.BitsStored))
+	}
 	return w
+}
+
+// NoWindowWarning starts the warning Warnings gives for NoWindow, so callers can count it.
+const NoWindowWarning = "no window"
+
+// NoWindow reports a monochrome image of more than 8 bits that has no window of its own
+// (no VOI LUT, no WindowCenter/WindowWidth): under WindowAuto it is shown over the full
+// range BitsStored allows, which for a detector that uses part of it looks flat gray.
+func (i DICOMInfo) NoWindow() bool {
+	return i.HasPixels && !i.HasWindow && i.BitsStored > 8 && strings.HasPrefix(i.Photometric, "MONOCHROME")
 }
 
 // DICOMPatientHash is the SHA-256 of a DICOM file's PatientID (0010,0020), for grouping a
 // patient's images (dataset splits) without keeping the ID; "" when the file has none.
 func DICOMPatientHash(b []byte) (string, error) {
-	ds, _, err := parseDICOM(b, dicom.SkipPixelData())
+	f, err := parseDICOMFile(b)
 	if err != nil {
 		return "", err
 	}
-	id := dicomString(&ds, tag.PatientID)
+	id := f.ds.str(tag.PatientID)
 	if id == "" {
 		return "", nil
 	}
@@ -96,131 +147,66 @@ func DICOMPatientHash(b []byte) (string, error) {
 	return hex.EncodeToString(h[:]), nil
 }
 
-// ReadDICOMInfo reads a DICOM file's header (not its pixels).
+// ReadDICOMInfo reads a DICOM file's header.
 func ReadDICOMInfo(b []byte) (DICOMInfo, error) {
-	ds, ts, err := parseDICOM(b, dicom.SkipPixelData())
+	f, err := parseDICOMFile(b)
 	if err != nil {
-		return DICOMInfo{}, err
+		return DICOMInfo{TransferSyntax: fileTS(f)}, err
 	}
-	return dicomInfo(&ds, ts), nil
+	return dicomInfo(f), nil
+}
+
+func fileTS(f *dcmFile) string {
+	if f == nil {
+		return ""
+	}
+	return f.ts
 }
 
 // DecodeDICOM decodes the first frame of a DICOM file to 8-bit gray as the package doc
-// describes (modality LUT, the window w, MONOCHROME1 inversion), and returns its header.
-// A JPEG baseline frame in colour comes back as RGB, without windowing.
+// describes (modality LUT, the window w, MONOCHROME1 inversion; colour by luma), and
+// returns its header.
 func DecodeDICOM(b []byte, w Window) (image.Image, DICOMInfo, error) {
-	ds, ts, err := parseDICOM(b, dicom.SkipProcessingPixelDataValue())
+	s, info, err := decodeDICOMSamples(b)
 	if err != nil {
-		return nil, DICOMInfo{}, err
+		return nil, info, err
 	}
-	info := dicomInfo(&ds, ts)
-	img, err := dicomPixels(&ds, info, w)
+	img, err := s.gray(w)
 	return img, info, err
-}
-
-// parseDICOM checks the file's structure (see guardDICOM) and transfer syntax, then
-// parses it with the library, whose panics become ErrDICOM.
-func parseDICOM(b []byte, opt dicom.ParseOption) (ds dicom.Dataset, ts string, err error) {
-	if !IsDICOM(b) {
-		return ds, "", fmt.Errorf("%w: no DICM marker at byte 128", ErrUnsupported)
-	}
-	if ts, err = guardDICOM(b); err != nil {
-		return ds, ts, err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrDICOM, r)
-		}
-	}()
-	ds, err = dicom.Parse(bytes.NewReader(b), int64(len(b)), nil, opt)
-	if err != nil {
-		return ds, ts, fmt.Errorf("%w: %v", ErrDICOM, err)
-	}
-	return ds, ts, nil
 }
 
 // checkTransferSyntax returns a *TransferSyntaxError for a syntax xray does not decode.
 func checkTransferSyntax(ts string) error {
-	switch ts {
-	case "", transferImplicitLE, transferExplicitLE, transferBigEndian, transferJPEGBaseline:
+	switch {
+	case ts == "", ts == transferImplicitLE, ts == transferExplicitLE, ts == transferBigEndian,
+		ts == transferDeflated, compressedSyntaxes[ts]:
 		return nil
 	}
 	info, _ := uid.Lookup(ts)
 	return &TransferSyntaxError{UID: ts, Name: info.Name}
 }
 
-func dicomInfo(ds *dicom.Dataset, ts string) DICOMInfo {
+func dicomInfo(f *dcmFile) DICOMInfo {
+	ds, ts := f.ds, f.ts
 	if ts == "" {
 		ts = transferImplicitLE
 	}
 	i := DICOMInfo{
-		SOPInstanceUID: dicomString(ds, tag.SOPInstanceUID),
-		ViewPosition:   dicomString(ds, tag.ViewPosition),
+		SOPInstanceUID: ds.str(tag.SOPInstanceUID),
+		SOPClassUID:    ds.str(tag.SOPClassUID),
+		ViewPosition:   ds.str(tag.ViewPosition),
 		TransferSyntax: ts,
-		Photometric:    strings.ToUpper(dicomString(ds, tag.PhotometricInterpretation)),
+		Photometric:    strings.ToUpper(ds.str(tag.PhotometricInterpretation)),
 		Frames:         1,
+		HasPixels:      ds.has(tag.PixelData),
+		HasWindow: ds.has(tag.VOILUTSequence) ||
+			(ds.str(tag.WindowCenter) != "" && ds.str(tag.WindowWidth) != ""),
 	}
-	i.Rows, _ = dicomInt(ds, tag.Rows)
-	i.Columns, _ = dicomInt(ds, tag.Columns)
-	if n, ok := dicomInt(ds, tag.NumberOfFrames); ok {
+	i.Rows, _ = ds.integer(tag.Rows)
+	i.Columns, _ = ds.integer(tag.Columns)
+	i.BitsStored, _ = ds.integer(tag.BitsStored)
+	if n, ok := ds.integer(tag.NumberOfFrames); ok {
 		i.Frames = n
 	}
-	_, err := ds.FindElementByTag(tag.PixelData)
-	i.HasPixels = err == nil
 	return i
-}
-
-// trimDICOMString drops the padding DICOM puts after strings (space or NUL).
-func trimDICOMString(s string) string { return strings.Trim(s, " \x00") }
-
-// dicomString is an element's first string value, "" when absent.
-func dicomString(ds *dicom.Dataset, t tag.Tag) string {
-	e, err := ds.FindElementByTag(t)
-	if err != nil || e.Value == nil {
-		return ""
-	}
-	if s, ok := e.Value.GetValue().([]string); ok && len(s) > 0 {
-		return trimDICOMString(s[0])
-	}
-	return ""
-}
-
-// dicomInt is an element's first integer value (US, UL, SS, SL or IS).
-func dicomInt(ds *dicom.Dataset, t tag.Tag) (int, bool) {
-	e, err := ds.FindElementByTag(t)
-	if err != nil || e.Value == nil {
-		return 0, false
-	}
-	switch v := e.Value.GetValue().(type) {
-	case []int:
-		if len(v) > 0 {
-			return v[0], true
-		}
-	case []string:
-		if len(v) > 0 {
-			n, err := strconv.Atoi(trimDICOMString(v[0]))
-			return n, err == nil
-		}
-	}
-	return 0, false
-}
-
-// dicomFloat is an element's first decimal value (DS, FL or FD).
-func dicomFloat(ds *dicom.Dataset, t tag.Tag) (float64, bool) {
-	e, err := ds.FindElementByTag(t)
-	if err != nil || e.Value == nil {
-		return 0, false
-	}
-	switch v := e.Value.GetValue().(type) {
-	case []float64:
-		if len(v) > 0 {
-			return v[0], true
-		}
-	case []string:
-		if len(v) > 0 {
-			f, err := strconv.ParseFloat(trimDICOMString(v[0]), 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
 }

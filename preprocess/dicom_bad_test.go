@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"image"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -77,13 +78,13 @@ func badDICOMs(t testing.TB) []struct {
 	}{
 		{"truncated", mono2[:len(mono2)/2], ErrDICOM, "truncated"},
 		{"no pixel data", mono2[:pix], ErrDICOM, "no pixel data"},
-		{"JPEG 2000", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.90")), ErrDICOMUnsupported, "JPEG 2000"},
-		{"JPEG lossless", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.70")), ErrDICOMUnsupported, "JPEG Lossless"},
+		{"JPEG 2000 Part 2", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.92")), ErrDICOMUnsupported, "Multi-component"},
+		{"JPEG labelled JPEG 2000", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.90")), ErrDICOM, "could not decode"},
 		{"0 x 0", zero, ErrDICOM, "0 x 0"},
 		{"65535 x 65535", huge, ErrDICOM, "65535 x 65535"},
 		{"frames beyond the data", patched(multi, frames, []byte("9")), ErrDICOM, "9 frames"},
 		{"pixel data length bomb", patched(mono2, pix+8, []byte{0xF0, 0xFF, 0xFF, 0xFF}), ErrDICOM, "claims"},
-		{"undefined short length", patched(mono2, modality+6, []byte{0xFF, 0xFF}), ErrDICOM, "undefined length"},
+		{"short length past the end", patched(mono2, modality+6, []byte{0xFF, 0xFF}), ErrDICOM, "claims 65535 bytes"},
 		{"nesting bomb", deep, ErrDICOM, "nested"},
 		{"no DICM marker", notDICOM, ErrUnsupported, "not a JPEG, PNG or DICOM"},
 		{"meta length bomb", patched(mono2, 140, []byte{0xFF, 0xFF, 0xFF, 0x7F}), ErrDICOM, "meta group"},
@@ -108,14 +109,14 @@ func TestDICOMRejects(t *testing.T) {
 			t.Errorf("%s: allocated %d bytes for a %d-byte file", c.name, n, len(c.b))
 		}
 		// Config reads headers only: it leaves sizes to its caller and the pixels to Decode.
-		if _, _, _, err := Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" {
+		if _, _, _, err := Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" && c.name != "JPEG labelled JPEG 2000" {
 			t.Errorf("%s: Config accepted it", c.name)
 		}
 	}
 	var ts *TransferSyntaxError
 	_, err := Decode(badDICOMs(t)[2].b)
-	if !errors.As(err, &ts) || ts.UID != "1.2.840.10008.1.2.4.90" {
-		t.Errorf("JPEG 2000: %v is not a *TransferSyntaxError naming 1.2.840.10008.1.2.4.90", err)
+	if !errors.As(err, &ts) || ts.UID != "1.2.840.10008.1.2.4.92" {
+		t.Errorf("JPEG 2000 Part 2: %v is not a *TransferSyntaxError naming 1.2.840.10008.1.2.4.92", err)
 	}
 }
 
@@ -142,5 +143,29 @@ func TestWindowText(t *testing.T) {
 	}
 	if err := (Preprocessor{Size: 8, Scaling: Unit, Window: Window{Mode: WindowFixed, Width: 0}}).Validate(); !errors.Is(err, ErrWindow) {
 		t.Errorf("Validate with a zero-width window: %v, want ErrWindow", err)
+	}
+}
+
+// TestDICOMBareDataset: a file without the 128-byte preamble (meta group first, or the
+// dataset alone, explicit or implicit VR) decodes to the pixels of the Part 10 file, as
+// pydicom reads such files with force=True.
+func TestDICOMBareDataset(t *testing.T) {
+	for _, name := range []string{"mono2_8bit.dcm", "rescale.dcm"} {
+		b := readDICOM(t, name)
+		want, _, err := DecodeDICOM(b, Window{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		metaLen := int(binary.LittleEndian.Uint32(b[140:]))
+		for what, bare := range map[string][]byte{"meta, no preamble": b[132:], "dataset only": b[144+metaLen:]} {
+			got, info, err := DecodeDICOM(bare, Window{})
+			if err != nil {
+				t.Errorf("%s, %s: %v", name, what, err)
+				continue
+			}
+			if !bytes.Equal(got.(*image.Gray).Pix, want.(*image.Gray).Pix) || info.SOPInstanceUID == "" {
+				t.Errorf("%s, %s: pixels differ from the Part 10 file's (SOPInstanceUID %q)", name, what, info.SOPInstanceUID)
+			}
+		}
 	}
 }

@@ -6,172 +6,306 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"strings"
 
-	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+	"github.com/suyashkumar/dicom/pkg/uid"
+	"github.com/xraylab/xray/internal/gdcm"
 )
 
-// frameSamples reads the stored values of one frame of native (uncompressed) pixels.
+// frameSamples reads the stored values of one monochrome frame.
 type frameSamples struct {
 	raw    []byte
-	bytes  int // per sample: 1 or 2
+	bytes  int // per sample: 1, 2 or 4
 	bo     binary.ByteOrder
 	bits   int // BitsStored: the low bits of each sample
 	signed bool
 }
 
+func (f *frameSamples) len() int { return len(f.raw) / f.bytes }
+
 func (f *frameSamples) value(i int) int {
 	var v uint32
-	if f.bytes == 1 {
+	switch f.bytes {
+	case 1:
 		v = uint32(f.raw[i])
-	} else {
+	case 2:
 		v = uint32(f.bo.Uint16(f.raw[2*i:]))
+	default:
+		v = f.bo.Uint32(f.raw[4*i:])
 	}
-	v &= 1<<f.bits - 1
+	v &= uint32(1<<f.bits - 1)
 	if f.signed && v&(1<<(f.bits-1)) != 0 {
 		return int(v) - 1<<f.bits
 	}
 	return int(v)
 }
 
-// dicomPixels turns the first frame into 8-bit gray (or RGB for a colour JPEG frame).
-func dicomPixels(ds *dicom.Dataset, info DICOMInfo, w Window) (image.Image, error) {
-	e, err := ds.FindElementByTag(tag.PixelData)
+// pixelDesc is the image pixel module: how the samples are laid out.
+type pixelDesc struct {
+	spp, alloc, stored, rep, planar int
+}
+
+// dicomSamples is the first frame before windowing: stored monochrome values, or for
+// colour the gray levels of the luma rule (colourGray).
+type dicomSamples struct {
+	ds   *dcmDataset
+	info DICOMInfo
+	mono *frameSamples
+	rgb  []uint8 // colour: gray levels, one per pixel
+}
+
+// decodeDICOMSamples parses a file and decodes its first frame (the test hook that
+// compares xray's pixels with pydicom's pixel_array).
+func decodeDICOMSamples(b []byte) (*dicomSamples, DICOMInfo, error) {
+	f, err := parseDICOMFile(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDICOM)
+		return nil, DICOMInfo{TransferSyntax: fileTS(f)}, err
 	}
-	pd, ok := e.Value.GetValue().(dicom.PixelDataInfo)
-	if !ok {
-		return nil, fmt.Errorf("%w: pixel data of an unexpected kind", ErrDICOM)
+	info := dicomInfo(f)
+	if err := checkImage(f.ds, info); err != nil {
+		return nil, info, err
+	}
+	d, err := pixelDescription(f.ds, info)
+	if err != nil {
+		return nil, info, err
+	}
+	raw, pi, err := frameBytes(f, info, d)
+	if err != nil {
+		return nil, info, err
+	}
+	s := &dicomSamples{ds: f.ds, info: info}
+	if d.spp == 3 {
+		s.rgb, err = colourGray(raw, info.Rows*info.Columns, pi, d.planar)
+		return s, info, err
+	}
+	s.mono = &frameSamples{raw: raw, bytes: max(1, d.alloc/8), bo: binary.LittleEndian, bits: d.stored, signed: d.rep == 1}
+	if f.ts == transferBigEndian {
+		s.mono.bo = binary.BigEndian
+	}
+	return s, info, nil
+}
+
+// checkImage refuses what is not an image xray can window.
+func checkImage(ds *dcmDataset, info DICOMInfo) error {
+	if !info.HasPixels {
+		return noPixels(info)
 	}
 	if info.Rows <= 0 || info.Columns <= 0 || int64(info.Rows)*int64(info.Columns) > MaxPixels {
-		return nil, fmt.Errorf("%w: %d x %d pixels in the header: outside 1..%d pixels", ErrDICOM, info.Columns, info.Rows, MaxPixels)
+		return fmt.Errorf("%w: %d x %d pixels in the header: outside 1..%d pixels", ErrDICOM, info.Columns, info.Rows, MaxPixels)
 	}
 	if info.Frames < 1 {
-		return nil, fmt.Errorf("%w: NumberOfFrames %d", ErrDICOM, info.Frames)
+		return fmt.Errorf("%w: NumberOfFrames %d", ErrDICOM, info.Frames)
 	}
-	if _, err := ds.FindElementByTag(tag.ModalityLUTSequence); err == nil {
-		return nil, fmt.Errorf("%w: a Modality LUT Sequence (only RescaleSlope/RescaleIntercept are applied)", ErrDICOMUnsupported)
+	if ds.has(tag.ModalityLUTSequence) {
+		return fmt.Errorf("%w: a Modality LUT Sequence (only RescaleSlope/RescaleIntercept are applied)", ErrDICOMUnsupported)
 	}
-	var src *frameSamples
-	if pd.IsEncapsulated {
-		img, err := jpegFrame(pd, info)
-		if err != nil {
-			return nil, err
-		}
-		g, ok := img.(*image.Gray)
-		if !ok {
-			return img, nil // a colour JPEG: RGB, no windowing
-		}
-		src = &frameSamples{raw: g.Pix, bytes: 1, bits: 8}
-	} else if src, err = nativeFrame(ds, pd, info); err != nil {
-		return nil, err
+	return nil
+}
+
+// noPixels is the error for a file without pixel data: a *NoImageError when it has no
+// image pixel module either (an SR, an RT plan), else ErrDICOM (an image that lost them).
+func noPixels(info DICOMInfo) error {
+	if info.Rows != 0 || info.Columns != 0 {
+		return fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDICOM)
+	}
+	name := ""
+	if u, err := uid.Lookup(info.SOPClassUID); err == nil {
+		name = u.Name
+	}
+	return &NoImageError{SOPClassUID: info.SOPClassUID, Name: name}
+}
+
+// pixelDescription reads and checks the image pixel module.
+func pixelDescription(ds *dcmDataset, info DICOMInfo) (pixelDesc, error) {
+	var d pixelDesc
+	var ok bool
+	if d.alloc, ok = ds.integer(tag.BitsAllocated); !ok {
+		return d, fmt.Errorf("%w: no BitsAllocated (0028,0100)", ErrDICOM)
+	}
+	if d.stored, ok = ds.integer(tag.BitsStored); !ok || d.stored == 0 {
+		d.stored = d.alloc
+	}
+	if d.spp, ok = ds.integer(tag.SamplesPerPixel); !ok {
+		d.spp = 1
+	}
+	d.rep, _ = ds.integer(tag.PixelRepresentation)
+	d.planar, _ = ds.integer(tag.PlanarConfiguration)
+	switch {
+	case d.alloc != 1 && d.alloc != 8 && d.alloc != 16 && d.alloc != 32:
+		return d, fmt.Errorf("%w: BitsAllocated %d (xray reads 1, 8, 16 and 32)", ErrDICOMUnsupported, d.alloc)
+	case d.stored < 1 || d.stored > d.alloc:
+		return d, fmt.Errorf("%w: BitsStored %d with BitsAllocated %d", ErrDICOM, d.stored, d.alloc)
 	}
 	switch info.Photometric {
 	case "MONOCHROME1", "MONOCHROME2", "":
+		if d.spp != 1 {
+			return d, fmt.Errorf("%w: %d samples per pixel in a %s image", ErrDICOM, d.spp, info.Photometric)
+		}
+	case "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT":
+		if d.spp != 3 || d.alloc != 8 {
+			return d, fmt.Errorf("%w: %s with %d samples of %d bits (xray reads 8-bit colour)", ErrDICOMUnsupported, info.Photometric, d.spp, d.alloc)
+		}
 	default:
-		return nil, fmt.Errorf("%w: photometric interpretation %s (xray reads MONOCHROME1 and MONOCHROME2)", ErrDICOMUnsupported, info.Photometric)
+		return d, fmt.Errorf("%w: photometric interpretation %s (xray reads MONOCHROME1, MONOCHROME2, RGB and YBR_FULL)", ErrDICOMUnsupported, info.Photometric)
 	}
-	m, err := newGrayMapping(ds, info, w, src)
+	return d, nil
+}
+
+// frameBytes returns the first frame's samples as stored uncompressed (1-bit samples
+// unpacked to one byte each) and the photometric interpretation they are in.
+func frameBytes(f *dcmFile, info DICOMInfo, d pixelDesc) ([]byte, string, error) {
+	e := f.ds.elems[tag.PixelData]
+	n := int64(info.Rows) * int64(info.Columns)
+	if !e.encapsulated {
+		return nativeFrame(e.value, info, d, n, f.ts == transferBigEndian && e.vr == "OW" && d.alloc == 8)
+	}
+	if d.alloc == 1 {
+		return nil, "", fmt.Errorf("%w: compressed 1-bit pixel data", ErrDICOMUnsupported)
+	}
+	frags, err := firstFrameFragments(e.fragments, info.Frames)
+	if err != nil {
+		return nil, "", err
+	}
+	pix, pi, err := gdcm.Decode(gdcm.Frame{TransferSyntax: f.ts, Photometric: info.Photometric,
+		Rows: info.Rows, Columns: info.Columns, SamplesPerPixel: d.spp, BitsAllocated: d.alloc,
+		BitsStored: d.stored, PixelRepresentation: d.rep, Planar: d.planar, Fragments: frags})
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: pixel data: %v", ErrDICOM, err)
+	}
+	if pi == "YBR_FULL_422" { // GDCM upsamples: the samples are YBR_FULL
+		pi = "YBR_FULL"
+	}
+	return pix, pi, nil
+}
+
+// nativeFrame checks uncompressed pixel data against the header and returns frame 0.
+func nativeFrame(raw []byte, info DICOMInfo, d pixelDesc, n int64, bigEndianOW8 bool) ([]byte, string, error) {
+	frame := n * int64(d.spp) * int64(d.alloc) / 8
+	if info.Photometric == "YBR_FULL_422" { // two Y, one Cb, one Cr per pair of pixels
+		frame = n * 2
+	}
+	need := frame * int64(info.Frames)
+	if d.alloc == 1 {
+		frame, need = (n+7)/8, (n*int64(info.Frames)+7)/8
+	}
+	if int64(len(raw)) < need {
+		return nil, "", fmt.Errorf("%w: pixel data holds %d bytes, the header's %d x %d x %d frames of %d bits need %d",
+			ErrDICOM, len(raw), info.Columns, info.Rows, info.Frames, d.alloc, need)
+	}
+	if bigEndianOW8 { // 8-bit samples in big endian OW words: swap each pair back
+		swapped := make([]byte, (frame+1)&^1)
+		for i := 0; i+1 < len(swapped) && i+1 < len(raw); i += 2 {
+			swapped[i], swapped[i+1] = raw[i+1], raw[i]
+		}
+		raw = swapped
+	}
+	raw = raw[:frame]
+	switch {
+	case d.alloc == 1: // PS3.5 8.1.1: the first pixel in the lowest bit
+		out := make([]byte, n)
+		for i := range out {
+			out[i] = raw[i/8] >> (i % 8) & 1
+		}
+		return out, info.Photometric, nil
+	case info.Photometric == "YBR_FULL_422":
+		return upsample422(raw), "YBR_FULL", nil
+	}
+	return raw, info.Photometric, nil
+}
+
+// upsample422 expands YBR_FULL_422 (Y1 Y2 Cb Cr per pair) to YBR_FULL, each chroma
+// sample serving both pixels, as pydicom does.
+func upsample422(raw []byte) []byte {
+	out := make([]byte, 0, len(raw)/2*3)
+	for i := 0; i+4 <= len(raw); i += 4 {
+		out = append(out, raw[i], raw[i+2], raw[i+3], raw[i+1], raw[i+2], raw[i+3])
+	}
+	return out
+}
+
+// firstFrameFragments picks the fragments of frame 0 (frags[0] is the basic offset table).
+func firstFrameFragments(frags [][]byte, frames int) ([][]byte, error) {
+	if len(frags) < 2 {
+		return nil, fmt.Errorf("%w: no pixel data fragments", ErrDICOM)
+	}
+	bot, data := frags[0], frags[1:]
+	switch {
+	case frames == 1:
+		return data, nil
+	case len(data) == frames:
+		return data[:1], nil
+	case len(bot) >= 8:
+		next := int(binary.LittleEndian.Uint32(bot[4:]))
+		for i, off := 0, 0; i < len(data); i++ {
+			if off += 8 + len(data[i]); off >= next {
+				return data[:i+1], nil
+			}
+		}
+	}
+	// JPEG, JPEG-LS and JPEG 2000 streams all end with FF D9 (EOI, EOC).
+	for i, d := range data {
+		if bytes.HasSuffix(bytes.TrimRight(d, "\x00"), []byte{0xFF, 0xD9}) {
+			return data[:i+1], nil
+		}
+	}
+	return data, nil
+}
+
+// colourGray turns an 8-bit colour frame into gray by one rule for every source: to RGB
+// by the photometric interpretation the samples are in (YBR_FULL by PS3.3 C.7.6.3.1.2,
+// with libjpeg's tables; YBR_RCT and YBR_ICT come out of JPEG 2000 decoders as RGB), then
+// ITU-R BT.601 luma rounded as PIL's convert("L"): (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+func colourGray(raw []byte, n int, pi string, planar int) ([]uint8, error) {
+	if len(raw) < 3*n {
+		return nil, fmt.Errorf("%w: colour frame of %d bytes, %d pixels need %d", ErrDICOM, len(raw), n, 3*n)
+	}
+	at := func(i, c int) int32 { return int32(raw[3*i+c]) }
+	if planar == 1 {
+		at = func(i, c int) int32 { return int32(raw[c*n+i]) }
+	}
+	out := make([]uint8, n)
+	for i := range out {
+		r, g, b := at(i, 0), at(i, 1), at(i, 2)
+		if pi == "YBR_FULL" {
+			r8, g8, b8 := yccToRGB(uint8(r), uint8(g), uint8(b))
+			r, g, b = int32(r8), int32(g8), int32(b8)
+		}
+		out[i] = uint8((19595*r + 38470*g + 7471*b + 1<<15) >> 16)
+	}
+	return out, nil
+}
+
+// gray windows the samples to 8-bit gray (colour frames are already gray).
+func (s *dicomSamples) gray(w Window) (*image.Gray, error) {
+	g := image.NewGray(image.Rect(0, 0, s.info.Columns, s.info.Rows))
+	if s.rgb != nil {
+		copy(g.Pix, s.rgb)
+		return g, nil
+	}
+	level, err := newGrayMapping(s.ds, s.info, w, s.mono)
 	if err != nil {
 		return nil, err
 	}
-	g := image.NewGray(image.Rect(0, 0, info.Columns, info.Rows))
 	for i := range g.Pix {
-		g.Pix[i] = m.lut[src.value(i)-m.base]
+		g.Pix[i] = level(s.mono.value(i))
 	}
 	return g, nil
 }
 
-// nativeFrame checks the pixel description against the data and returns frame 0.
-func nativeFrame(ds *dicom.Dataset, pd dicom.PixelDataInfo, info DICOMInfo) (*frameSamples, error) {
-	alloc, _ := dicomInt(ds, tag.BitsAllocated)
-	stored, ok := dicomInt(ds, tag.BitsStored)
-	if !ok || stored == 0 {
-		stored = alloc
-	}
-	spp, ok := dicomInt(ds, tag.SamplesPerPixel)
-	if !ok {
-		spp = 1
-	}
-	if spp != 1 {
-		return nil, fmt.Errorf("%w: %d samples per pixel (xray reads grayscale)", ErrDICOMUnsupported, spp)
-	}
-	if alloc != 8 && alloc != 16 {
-		return nil, fmt.Errorf("%w: BitsAllocated %d (xray reads 8 and 16)", ErrDICOMUnsupported, alloc)
-	}
-	if stored < 1 || stored > alloc {
-		return nil, fmt.Errorf("%w: BitsStored %d with BitsAllocated %d", ErrDICOM, stored, alloc)
-	}
-	rep, _ := dicomInt(ds, tag.PixelRepresentation)
-	f := &frameSamples{raw: pd.UnprocessedValueData, bytes: alloc / 8, bo: binary.LittleEndian, bits: stored, signed: rep == 1}
-	if info.TransferSyntax == transferBigEndian {
-		f.bo = binary.BigEndian
-	}
-	frame := int64(info.Rows) * int64(info.Columns) * int64(f.bytes)
-	if have := int64(len(f.raw)); have/frame < int64(info.Frames) {
-		return nil, fmt.Errorf("%w: pixel data holds %d bytes, the header's %d x %d x %d frames of %d bits need %d",
-			ErrDICOM, have, info.Columns, info.Rows, info.Frames, alloc, frame*int64(info.Frames))
-	}
-	f.raw = f.raw[:frame]
-	return f, nil
-}
-
-// jpegFrame decodes the first frame of JPEG baseline pixel data with Decode's JPEG path.
-// A frame may span several fragments; it ends with the fragment that ends in EOI.
-func jpegFrame(pd dicom.PixelDataInfo, info DICOMInfo) (image.Image, error) {
-	var data []byte
-	for _, fr := range pd.Frames {
-		d := fr.EncapsulatedData.Data
-		data = append(data, d...)
-		if info.Frames > 1 && bytes.HasSuffix(bytes.TrimRight(d, "\x00"), jpegEOI) {
-			break
-		}
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: no pixel data fragments", ErrDICOM)
-	}
-	if format(data) != "jpeg" {
-		return nil, fmt.Errorf("%w: the JPEG baseline pixel data does not start with a JPEG marker", ErrDICOM)
-	}
-	// Sizes first: the JPEG header must not make the decoder allocate more than the
-	// DICOM header announced.
-	if _, w, h, err := Config(data); err != nil || w != info.Columns || h != info.Rows {
-		if err != nil {
-			return nil, fmt.Errorf("%w: pixel data: %v", ErrDICOM, err)
-		}
-		return nil, fmt.Errorf("%w: the JPEG frame is %d x %d pixels, the header says %d x %d", ErrDICOM, w, h, info.Columns, info.Rows)
-	}
-	img, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: pixel data: %v", ErrDICOM, err)
-	}
-	return img, nil
-}
-
-var jpegEOI = []byte{0xFF, 0xD9}
-
-// grayMapping is a lookup table from stored value (minus base) to the output level.
-type grayMapping struct {
-	lut  []uint8
-	base int
-}
-
-// newGrayMapping builds the table over the frame's range of stored values: modality LUT
-// (rescale), the VOI step w chooses, rounding to 0..255, MONOCHROME1 inversion.
-func newGrayMapping(ds *dicom.Dataset, info DICOMInfo, w Window, src *frameSamples) (*grayMapping, error) {
-	n := len(src.raw) / src.bytes
+// newGrayMapping maps a stored value to its output level: modality LUT (rescale), the VOI
+// step w chooses, rounding to 0..255, MONOCHROME1 inversion; through a table over the
+// frame's range of values when that range is small.
+func newGrayMapping(ds *dcmDataset, info DICOMInfo, w Window, src *frameSamples) (func(int) uint8, error) {
 	lo, hi := math.MaxInt, math.MinInt
-	for i := range n {
+	for i := range src.len() {
 		v := src.value(i)
 		lo, hi = min(lo, v), max(hi, v)
 	}
-	slope, ok := dicomFloat(ds, tag.RescaleSlope)
+	slope, ok := ds.float(tag.RescaleSlope)
 	if !ok || slope == 0 {
 		slope = 1
 	}
-	intercept, _ := dicomFloat(ds, tag.RescaleIntercept)
+	intercept, _ := ds.float(tag.RescaleIntercept)
 	modality := func(v int) float64 { return float64(v)*slope + intercept }
 	full := [2]float64{modality(0), modality(1<<src.bits - 1)}
 	if src.signed {
@@ -181,139 +315,20 @@ func newGrayMapping(ds *dicom.Dataset, info DICOMInfo, w Window, src *frameSampl
 	if err != nil {
 		return nil, err
 	}
-	m := &grayMapping{lut: make([]uint8, hi-lo+1), base: lo}
-	for v := lo; v <= hi; v++ {
+	level := func(v int) uint8 {
 		l := math.Floor(voi(modality(v))*255 + 0.5)
 		l = max(0, min(255, l))
 		if info.Photometric == "MONOCHROME1" {
 			l = 255 - l
 		}
-		m.lut[v-lo] = uint8(l)
+		return uint8(l)
 	}
-	return m, nil
-}
-
-// voiFunc returns the VOI step as a map to 0..1 (0 black, 1 white before inversion).
-// image holds the modality values of the image's smallest and largest stored values, full
-// those of the smallest and largest BitsStored allows.
-func voiFunc(ds *dicom.Dataset, w Window, image, full [2]float64) (func(float64) float64, error) {
-	stretch := func(r [2]float64) func(float64) float64 {
-		return func(x float64) float64 {
-			if r[1] == r[0] {
-				return 0
-			}
-			return (x - r[0]) / (r[1] - r[0])
-		}
+	if hi-lo > 1<<20 {
+		return level, nil
 	}
-	switch w.Mode {
-	case WindowMinMax:
-		if image[0] > image[1] { // a negative slope
-			image[0], image[1] = image[1], image[0]
-		}
-		return stretch(image), nil
-	case WindowFixed:
-		return windowFunc("LINEAR", w.Center, w.Width)
+	lut := make([]uint8, hi-lo+1)
+	for v := lo; v <= hi; v++ {
+		lut[v-lo] = level(v)
 	}
-	if seq, err := ds.FindElementByTag(tag.VOILUTSequence); err == nil {
-		return voiLUT(seq)
-	}
-	c, okc := dicomFloat(ds, tag.WindowCenter)
-	wd, okw := dicomFloat(ds, tag.WindowWidth)
-	if okc && okw {
-		fn := strings.ToUpper(dicomString(ds, tag.VOILUTFunction))
-		return windowFunc(fn, c, wd)
-	}
-	return stretch(full), nil
-}
-
-// windowFunc is DICOM's VOI LUT function (PS3.3 C.11.2.1.2), as pydicom's apply_windowing.
-func windowFunc(fn string, c, w float64) (func(float64) float64, error) {
-	switch fn {
-	case "", "LINEAR", "LINEAR_EXACT":
-		if fn != "LINEAR_EXACT" {
-			if !(w >= 1) {
-				return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR needs at least 1): use the minmax or a fixed window", ErrDICOM, w)
-			}
-			c, w = c-0.5, w-1
-		} else if !(w > 0) {
-			return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR_EXACT needs more than 0): use the minmax or a fixed window", ErrDICOM, w)
-		}
-		return func(x float64) float64 {
-			switch {
-			case x <= c-w/2:
-				return 0
-			case x > c+w/2:
-				return 1
-			}
-			return (x-c)/w + 0.5
-		}, nil
-	case "SIGMOID":
-		if !(w > 0) {
-			return nil, fmt.Errorf("%w: WindowWidth %g (SIGMOID needs more than 0): use the minmax or a fixed window", ErrDICOM, w)
-		}
-		return func(x float64) float64 { return 1 / (1 + math.Exp(-4*(x-c)/w)) }, nil
-	}
-	return nil, fmt.Errorf("%w: VOILUTFunction %s (xray reads LINEAR, LINEAR_EXACT and SIGMOID)", ErrDICOMUnsupported, fn)
-}
-
-// voiLUT is the first item of a VOI LUT Sequence as pydicom's apply_voi reads it: values
-// below the first mapped one take entry 0, above the table its last entry; entries are
-// scaled by 2^bits-1.
-func voiLUT(seq *dicom.Element) (func(float64) float64, error) {
-	items, ok := seq.Value.GetValue().([]*dicom.SequenceItemValue)
-	if !ok || len(items) == 0 {
-		return nil, fmt.Errorf("%w: empty VOI LUT Sequence", ErrDICOM)
-	}
-	item := dicom.Dataset{Elements: items[0].GetValue().([]*dicom.Element)}
-	e, err := item.FindElementByTag(tag.LUTDescriptor)
-	desc, ok := []int(nil), false
-	if err == nil {
-		desc, ok = e.Value.GetValue().([]int)
-	}
-	if !ok || len(desc) != 3 {
-		return nil, fmt.Errorf("%w: VOI LUT without a 3-value LUTDescriptor", ErrDICOM)
-	}
-	n, first, bits := desc[0], desc[1], desc[2]
-	if n == 0 {
-		n = 1 << 16
-	}
-	if bits != 8 && (bits < 10 || bits > 16) {
-		return nil, fmt.Errorf("%w: VOI LUT of %d bits per entry (8 or 10..16 are defined)", ErrDICOMUnsupported, bits)
-	}
-	data, err := lutData(&item, n)
-	if err != nil {
-		return nil, err
-	}
-	top := float64(int(1)<<bits - 1)
-	return func(x float64) float64 {
-		i := 0
-		if x >= float64(first) {
-			i = int(min(x-float64(first), float64(n-1)))
-		}
-		return float64(data[i]) / top
-	}, nil
-}
-
-// lutData reads n LUT entries, stored as US values or OW words (little endian: the
-// library converts OW to it).
-func lutData(item *dicom.Dataset, n int) ([]int, error) {
-	e, err := item.FindElementByTag(tag.LUTData)
-	if err != nil {
-		return nil, fmt.Errorf("%w: VOI LUT without LUTData", ErrDICOM)
-	}
-	var data []int
-	switch v := e.Value.GetValue().(type) {
-	case []int:
-		data = v
-	case []byte:
-		for i := 0; i+1 < len(v); i += 2 {
-			data = append(data, int(binary.LittleEndian.Uint16(v[i:])))
-		}
-	default:
-		return nil, fmt.Errorf("%w: VOI LUT data of VR %s (implicit VR files: only windows are read)", ErrDICOMUnsupported, e.RawValueRepresentation)
-	}
-	if len(data) < n {
-		return nil, fmt.Errorf("%w: VOI LUT with %d of its %d entries", ErrDICOM, len(data), n)
-	}
-	return data, nil
+	return func(v int) uint8 { return lut[v-lo] }, nil
 }

@@ -14,7 +14,8 @@
 // The steps (GraphDef's doc has the ops):
 //
 //  1. Format from the magic bytes (JPEG FF D8 FF, PNG signature, DICOM's "DICM" after a
-//     128-byte preamble), never the file name; anything else is ErrUnsupported, no bytes
+//     128-byte preamble or a dataset's first element of group 0002 or 0008), never the
+//     file name; anything else is ErrUnsupported, no bytes
 //     ErrEmpty. Headers over MaxPixels are refused. DICOM goes to 8-bit gray in Go first
 //     (below) and joins the graph after its decoder.
 //  2. Decode with TensorFlow's DecodeJpeg: libjpeg-turbo with the accurate integer IDCT
@@ -35,30 +36,39 @@
 // 0.1); PIL open + resize(BILINEAR) within 1 level (mean under 0.2); see
 // docs/preprocessing.md.
 //
-// DICOM (DecodeDICOM; read with github.com/suyashkumar/dicom) becomes 8-bit gray, then
-// follows steps 4 and 5 like any gray JPEG:
+// DICOM (DecodeDICOM; parsed by xray itself, compressed frames decoded by GDCM through
+// internal/gdcm) becomes 8-bit gray, then follows steps 4 and 5 like any gray JPEG:
 //
-//	a. Transfer syntaxes: implicit and explicit VR little endian, explicit big endian, and
-//	   JPEG baseline, whose frame is decoded by step 2's JPEG decoder. Others are a
-//	   *TransferSyntaxError naming the syntax (it matches ErrDICOMUnsupported).
+//	a. Files: Part 10 (preamble and "DICM"), or a bare dataset without them, read as
+//	   pydicom's force=True does. Transfer syntaxes: implicit and explicit VR little
+//	   endian, explicit big endian, deflated explicit little endian, RLE lossless, JPEG
+//	   baseline and extended (12 bit), JPEG lossless (process 14 and SV1), JPEG-LS
+//	   (lossless and near-lossless), JPEG 2000 (lossless and lossy). Others are a
+//	   *TransferSyntaxError naming the syntax. A file without pixel data and without an
+//	   image pixel module (an SR, an RT plan) is a *NoImageError naming its SOP class;
+//	   both match ErrDICOMUnsupported.
 //	b. The first frame only (DICOMInfo.Warnings says so when there are more). Stored values
-//	   are the low BitsStored bits, sign-extended when PixelRepresentation is 1.
+//	   are the low BitsStored bits, sign-extended when PixelRepresentation is 1; 1, 8, 16
+//	   and 32 bits allocated.
 //	c. Modality LUT: value*RescaleSlope + RescaleIntercept (a Modality LUT Sequence is
 //	   ErrDICOMUnsupported).
 //	d. VOI, by Preprocessor.Window: auto (the default) takes the first item of a VOI LUT
 //	   Sequence, else the first WindowCenter/WindowWidth with the VOILUTFunction (LINEAR,
 //	   LINEAR_EXACT, SIGMOID), else the full range BitsStored allows (8-bit images stay as
-//	   they are); minmax stretches the image's own range; "C,W" is a LINEAR window. These
-//	   are pydicom's apply_voi_lut and apply_windowing, mapped from their output range to
-//	   0..255, rounded half up.
-//	e. MONOCHROME1 is inverted (255 - v). Colour DICOM is refused, except a colour JPEG
-//	   frame, used as decoded.
+//	   they are; for more bits DICOMInfo.Warnings says so); minmax stretches the image's
+//	   own range; "C,W" is a LINEAR window. These are pydicom's apply_voi_lut and
+//	   apply_windowing, mapped from their output range to 0..255, rounded half up.
+//	e. MONOCHROME1 is inverted (255 - v). Colour (8-bit RGB, YBR_FULL, YBR_FULL_422,
+//	   YBR_RCT, YBR_ICT; uncompressed or compressed alike) becomes gray by one rule: to RGB
+//	   by the header's photometric interpretation (a JPEG frame labelled RGB is never
+//	   converted from YCbCr), then luma as PIL's convert("L"); no window. Palette colour is
+//	   ErrDICOMUnsupported.
 //
-// A DICOM header is checked before the library parses it: no value may claim more bytes
-// than the file holds, sequences nest at most 16 deep, and Rows*Columns stay under
-// MaxPixels, so a small hostile file cannot make the reader allocate much more than its
-// own size. ReadDICOMInfo gives the header's SOPInstanceUID and ViewPosition, never
-// patient data.
+// The parser never copies a value: none may claim more bytes than the file holds,
+// sequences nest at most 16 deep, a file holds at most 100,000 elements, a deflated
+// dataset inflates to at most 256 MiB, and Rows*Columns stay under MaxPixels, so a small
+// hostile file cannot make the reader allocate much more than its own size.
+// ReadDICOMInfo gives the header's SOPInstanceUID and ViewPosition, never patient data.
 //
 // Bad input returns an error, never panics. The first call for each input size starts a
 // single-threaded TensorFlow session that lives as long as the process.

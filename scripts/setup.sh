@@ -8,19 +8,22 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
-# Debian packages: a C toolchain for cgo, binutils for the nm check, libhdf5 (Keras
+# Debian packages: a C and C++ toolchain for cgo, binutils for the nm check, libhdf5 (Keras
 # weight files, tfgraph/weights) found through pkg-config, headless Chromium for the
 # tests that open our pages in a real browser; Orthanc with its DICOMweb and web viewer
 # plugins and dcmtk for the PACS tests (they start Orthanc themselves: the Debian service is
-# not used).
+# not used); GDCM for compressed DICOM.
 need_apt=()
-for cmd in gcc:gcc nm:binutils pkg-config:pkg-config chromium:chromium Orthanc:orthanc dsrdump:dcmtk; do
+for cmd in gcc:gcc g++:g++ nm:binutils pkg-config:pkg-config chromium:chromium Orthanc:orthanc dsrdump:dcmtk; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need_apt+=("${cmd##*:}")
 done
 for plugin in DicomWeb:orthanc-dicomweb WebViewer:orthanc-webviewer; do
   [[ -e /usr/share/orthanc/plugins/libOrthanc${plugin%%:*}.so ]] || need_apt+=("${plugin##*:}")
 done
 pkg-config --exists hdf5 2>/dev/null || need_apt+=(libhdf5-dev)
+# GDCM decodes compressed DICOM (internal/gdcm: JPEG lossless/extended, JPEG-LS through
+# CharLS, JPEG 2000 through OpenJPEG, RLE); it pulls in libcharls and libopenjp2.
+[[ -f /usr/include/gdcm-3.0/gdcmImage.h ]] || need_apt+=(libgdcm-dev)
 if ((${#need_apt[@]})); then
   command -v apt-get >/dev/null || die "missing ${need_apt[*]} and no apt-get: install them by hand"
   say "apt-get install ${need_apt[*]}"

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/preprocess"
@@ -41,13 +42,31 @@ func modelWindow(c *cli.Context) (*preprocess.Window, error) {
 	return &w, err
 }
 
-// warnDICOM prints why a DICOM file's prediction deserves doubt (a lateral view, several
-// frames), one "xray: warning:" line each.
-func warnDICOM(w io.Writer, p filePrediction) {
+// dicomWarner prints why a DICOM file's prediction deserves doubt (a lateral view, several
+// frames, no window of its own under auto), one "xray: warning:" line each, and counts the
+// files without a window for the run's summary.
+type dicomWarner struct {
+	w        io.Writer
+	window   preprocess.Window // the window the model reads DICOM with
+	noWindow int
+}
+
+func (d *dicomWarner) warn(p filePrediction) {
 	if p.DICOM == nil {
 		return
 	}
-	for _, msg := range p.DICOM.Warnings() {
-		fmt.Fprintf(w, "xray: warning: %s: %s\n", p.File, msg)
+	for _, msg := range p.DICOM.Warnings(d.window) {
+		if strings.HasPrefix(msg, preprocess.NoWindowWarning) {
+			d.noWindow++
+		}
+		fmt.Fprintf(d.w, "xray: warning: %s: %s\n", p.File, msg)
 	}
+}
+
+// summary is the count of files read without a window of their own, "" when none.
+func (d *dicomWarner) summary() string {
+	if d.noWindow == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d DICOM files without a window of their own (shown over their full range; --dicom-window minmax or C,W chooses one)", d.noWindow)
 }

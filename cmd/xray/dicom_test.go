@@ -16,7 +16,8 @@ import (
 // TestPredictDICOM: xray predict reads DICOM, --json gives the SOPInstanceUID and
 // ViewPosition but nothing of the patient (the test files carry a PatientName and
 // PatientID), a lateral view and a multi-frame file get warnings, a damaged DICOM its own
-// error line, and --dicom-window is read and checked.
+// error line, a 16-bit file without a window a warning and a count under auto, and
+// --dicom-window is read and checked.
 func TestPredictDICOM(t *testing.T) {
 	dir, _, _ := predictFixture(t)
 	src := filepath.Join("..", "..", "testdata", "dicom")
@@ -75,6 +76,18 @@ func TestPredictDICOM(t *testing.T) {
 		case r["sop_instance_uid"] != info.SOPInstanceUID || r["view_position"] != info.ViewPosition || info.SOPInstanceUID == "" || r["class"] == nil:
 			t.Errorf("%s: %v; want sop_instance_uid %s, view_position %s", f, r, info.SOPInstanceUID, info.ViewPosition)
 		}
+	}
+
+	// A 16-bit file without a window: one warning under auto, counted in the summary; none
+	// with a window chosen.
+	noWin := filepath.Join(src, "big_endian.dcm")
+	_, _, stderr = runCLI(t, "predict", "--savedmodel", dir, noWin, files[0])
+	if !strings.Contains(stderr, "xray: warning: "+noWin+": no window") || strings.Count(stderr, "no window") != 1 ||
+		!strings.Contains(stderr, "xray: 2 files: 1 DICOM files without a window of their own") {
+		t.Errorf("a file without a window under auto: stderr %q; want one warning and the count", stderr)
+	}
+	if _, _, stderr = runCLI(t, "predict", "--savedmodel", dir, "--dicom-window", "minmax", noWin); strings.Contains(stderr, "window") {
+		t.Errorf("--dicom-window minmax: stderr %q; want no window warning", stderr)
 	}
 
 	code, _, stderr = runCLI(t, "predict", "--savedmodel", dir, "--dicom-window", "40", files[0])

@@ -87,13 +87,14 @@ func predictAction(c *cli.Context) error {
 	out := c.App.Writer
 	enc := json.NewEncoder(out)
 	failed, n := 0, 0
+	warner := &dicomWarner{w: c.App.ErrWriter, window: model.Preprocessor().Window}
 	err = predictstream.Run(c.Context, model, src, predictstream.Options{Batch: c.Int("batch")}, func(lines []filePrediction) error {
 		for _, p := range lines {
 			n++
 			if p.Err != nil {
 				failed++
 			}
-			warnDICOM(c.App.ErrWriter, p)
+			warner.warn(p)
 			if err := printPrediction(out, enc, p, c.Bool("json"), byThreshold, meta.Classes); err != nil {
 				return err
 			}
@@ -102,6 +103,9 @@ func predictAction(c *cli.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if s := warner.summary(); s != "" {
+		fmt.Fprintf(c.App.ErrWriter, "xray: %d files: %s\n", n, s)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be predicted (see their error lines)", failed, n)

@@ -49,12 +49,13 @@ func predictToFile(c *cli.Context, model *savedmodels.Model, src predictstream.S
 		fmt.Fprintf(c.App.ErrWriter, "xray: resuming %s: %d files already done\n", path, n)
 	}
 	bar := newPredictBar(progressWriter(c.App.ErrWriter), src, c.String("input"), out.Resumed())
+	warner := &dicomWarner{w: c.App.ErrWriter, window: model.Preprocessor().Window}
 	err = predictstream.Run(c.Context, model, src, predictstream.Options{Batch: c.Int("batch"), Skip: out.Done}, func(lines []filePrediction) error {
 		if err := out.Write(lines); err != nil {
 			return err
 		}
 		for _, p := range lines {
-			warnDICOM(c.App.ErrWriter, p)
+			warner.warn(p)
 		}
 		bar.Add(len(lines))
 		return nil
@@ -67,7 +68,11 @@ func predictToFile(c *cli.Context, model *savedmodels.Model, src predictstream.S
 		return err
 	}
 	lines, failed := out.Counts()
-	fmt.Fprintf(c.App.ErrWriter, "xray: %s holds %d files: %d predicted, %d errors\n", path, lines, lines-failed, failed)
+	summary := fmt.Sprintf("xray: %s holds %d files: %d predicted, %d errors", path, lines, lines-failed, failed)
+	if s := warner.summary(); s != "" {
+		summary += "; this run: " + s
+	}
+	fmt.Fprintln(c.App.ErrWriter, summary)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be predicted (see their error lines in %s)", failed, lines, path)
 	}
