@@ -76,6 +76,16 @@ func TestEnsembleCLI(t *testing.T) {
 		}
 	}
 	approx.WithinRows(t, "xray predict on the ensemble", predictJSON(t, out, files), wantP, approx.Abs, 1e-6)
+
+	// evaluate (with its errors page of explanations) and explain take it as any model.
+	code, _, stderr = runCLI(t, "evaluate", "--savedmodel", out, "--data", data, "--split", "all", "--out", filepath.Join(t.TempDir(), "eval"))
+	if code != exitOK || !strings.Contains(stderr, "wrote errors.html") {
+		t.Errorf("evaluate on the ensemble: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "explain", "--savedmodel", out, "--out", filepath.Join(t.TempDir(), "heat"), files[0])
+	if code != exitOK || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("explain on the ensemble: exit %d: %s%s", code, stdout, stderr)
+	}
 }
 
 // predictJSON runs xray predict --json and returns each file's probabilities.
