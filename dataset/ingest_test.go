@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/xraylab/xray/progress"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/progress"
 )
 
 // copyTree copies testdata/chest_xray (or a part of it) to dst.

@@ -2,9 +2,9 @@ package evaluator
 
 import (
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"image/color"
 
+	"github.com/xraylab/xray/evaluator/metrics"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"

@@ -3,9 +3,9 @@ package evaluator
 import (
 	"errors"
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/labels"
 )
 

@@ -2,9 +2,9 @@ package evaluator
 
 import (
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"strings"
 
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/labels"
 )
 

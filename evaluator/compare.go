@@ -3,14 +3,13 @@ package evaluator
 import (
 	"errors"
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"image/color"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/internal/atomicfile"
-
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"

@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"strconv"
 
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/labels"
 )
 

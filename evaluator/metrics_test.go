@@ -3,12 +3,12 @@ package evaluator
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/xraylab/xray/evaluator/metrics"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
+	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 )

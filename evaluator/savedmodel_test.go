@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xraylab/xray/progress"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )

@@ -3,10 +3,10 @@ package trainer
 import (
 	"context"
 	"fmt"
-	"github.com/xraylab/xray/trainer/cluster"
 	"io"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 // sessionOptions resolves the run's replicas and session: one process (replicas from

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xraylab/xray/trainer/cluster"
 	"io"
 	"math"
 	"os"
@@ -14,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xraylab/xray/internal/atomicfile"
-
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 // Run trains as cfg says and returns when the epochs are done, early stopping fires,

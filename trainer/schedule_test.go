@@ -3,11 +3,13 @@ package trainer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 )
 
@@ -51,9 +53,8 @@ func TestSchedulesMatchKeras(t *testing.T) {
 		p := Plateau{LR: lr, Best: math.MaxFloat64}
 		for i, v := range losses {
 			p.observe(v, factor, minLR, patience)
-			if math.Abs(p.LR-ref.PlateauLR[i]) > 1e-6*lr {
-				t.Errorf("plateau after epoch %d (val_loss %g): rate %.9g, Keras %.9g", i+1, v, p.LR, ref.PlateauLR[i])
-			}
+			approx.Within(t, fmt.Sprintf("plateau rate after epoch %d (val_loss %g) against Keras", i+1, v),
+				[]float64{p.LR}, ref.PlateauLR[i:i+1], approx.Abs, 1e-6*lr)
 		}
 		if p.LR != minLR {
 			t.Errorf("the sequence should drive the rate to min_lr %g, got %g: the test lost its point", minLR, p.LR)
@@ -66,9 +67,7 @@ func TestSchedulesMatchKeras(t *testing.T) {
 func TestConstantAndWarmupSchedule(t *testing.T) {
 	s := schedule{kind: ScheduleConstant, base: 0.002, warmup: 4, total: 100}
 	for step, want := range map[int64]float64{0: 0, 1: 0.0005, 3: 0.0015, 4: 0.002, 99: 0.002, 500: 0.002} {
-		if got := s.at(step, 0); math.Abs(got-want) > 1e-15 {
-			t.Errorf("step %d: %g, want %g", step, got, want)
-		}
+		approx.Within(t, fmt.Sprintf("constant rate with warmup at step %d", step), []float64{s.at(step, 0)}, []float64{want}, approx.Abs, 1e-15)
 	}
 	p := schedule{kind: SchedulePlateau, base: 0.002, warmup: 2, total: 100}
 	if got := p.at(1, 0.0001); got != 0.001 {
@@ -82,9 +81,10 @@ func TestConstantAndWarmupSchedule(t *testing.T) {
 // TestClassWeights checks the balanced weights by hand (n / (2 n_c)) and the errors.
 func TestClassWeights(t *testing.T) {
 	w, err := classWeights(ClassWeightBalanced, []int{1341, 3875})
-	if err != nil || math.Abs(w[0]-5216.0/2682) > 1e-12 || math.Abs(w[1]-5216.0/7750) > 1e-12 {
-		t.Errorf("balanced of 1341/3875: %v %v, want [%g %g]", w, err, 5216.0/2682, 5216.0/7750)
+	if err != nil {
+		t.Fatalf("balanced of 1341/3875: %v", err)
 	}
+	approx.Within(t, "balanced of 1341/3875", w, []float64{5216.0 / 2682, 5216.0 / 7750}, approx.Abs, 1e-12)
 	if w, err := classWeights("2, 0.5", []int{1, 1}); err != nil || w[0] != 2 || w[1] != 0.5 {
 		t.Errorf("\"2, 0.5\": %v %v", w, err)
 	}
@@ -101,9 +101,10 @@ func TestClassWeights(t *testing.T) {
 	}
 	// Three classes: n / (3 n_c), sklearn's compute_class_weight("balanced"), by hand.
 	w, err = classWeights(ClassWeightBalanced, []int{1341, 2530, 1345})
-	if err != nil || math.Abs(w[0]-5216.0/4023) > 1e-12 || math.Abs(w[1]-5216.0/7590) > 1e-12 || math.Abs(w[2]-5216.0/4035) > 1e-12 {
-		t.Errorf("balanced of 1341/2530/1345: %v %v", w, err)
+	if err != nil {
+		t.Fatalf("balanced of 1341/2530/1345: %v", err)
 	}
+	approx.Within(t, "balanced of 1341/2530/1345", w, []float64{5216.0 / 4023, 5216.0 / 7590, 5216.0 / 4035}, approx.Abs, 1e-12)
 	if w, err := classWeights("1,2,3", []int{1, 1, 1}); err != nil || len(w) != 3 || w[2] != 3 {
 		t.Errorf("\"1,2,3\" for three classes: %v %v", w, err)
 	}

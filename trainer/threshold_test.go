@@ -3,12 +3,13 @@ package trainer
 import (
 	"bytes"
 	"context"
-	"math"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
@@ -66,9 +67,8 @@ func TestOperatingThresholdStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(want.Value-stored.Value) > 1e-5 {
-		t.Errorf("stored threshold %.6f; the rule on the exported model's validation scores %v gives %.6f", stored.Value, scores, want.Value)
-	}
+	approx.Within(t, fmt.Sprintf("stored threshold (the rule on the exported model's validation scores %v)", scores),
+		[]float64{stored.Value}, []float64{want.Value}, approx.Abs, 1e-5)
 	for i, p := range preds {
 		if p.Decision != stored.Class([2]float64{float64(p.Probabilities[0]), float64(p.Probabilities[1])}) {
 			t.Errorf("image %d: decision %d disagrees with the stored threshold", i, p.Decision)

@@ -1,12 +1,7 @@
-// Package trainer runs the paper's training: SGD (learning rate 0.001, batch 20, 100
-// epochs) on categorical cross-entropy, the update computed in the TensorFlow graph and
-// the loop driven from Go. A run directory holds everything: run.json, history.csv,
-// curves.png, checkpoints/, manifest.csv and, at the end, savedmodel/.
 package trainer
 
 import (
 	"fmt"
-	"github.com/xraylab/xray/trainer/cluster"
 	"io"
 	"time"
 
@@ -14,6 +9,7 @@ import (
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/cluster"
 )
 
 // Config holds every training setting. Defaults (DefaultConfig) are the paper's.

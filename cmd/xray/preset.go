@@ -2,40 +2,47 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/trainer"
 )
 
-// presets are xray train's named recipes: flag values applied before the run unless the
-// command line (or XRAY_<FLAG>) sets the flag itself. paper sets nothing: the defaults are
-// the paper's. robust is the recipe docs/recipe.md measured against paper; README.md lists
-// every value. Order matters only for the listing.
-var presets = map[string][][2]string{
-	"paper": nil,
-	"robust": {
-		{"batch-size", "16"},
-		{"lr", "0.01"},
-		{"momentum", "0.9"},
-		{"epochs", "10"},
-		{"augment", "true"},
-		{"augment-brightness", "0.05"}, // the default 0.2 hides the lungs' opacity: no learning in 3 epochs
-		{"augment-contrast", "0.1"},
-		{"class-weight", "balanced"},
-		{"lr-schedule", "cosine"},
-		{"monitor", "val_auc"},
-	},
+// presetFlags is a preset's settings (trainer.PresetConfig) as the flags that set them:
+// each setting where the preset differs from the paper's DefaultConfig, in the flag's
+// words. applyPreset sets them on the flags the command line (or XRAY_<FLAG>) left alone.
+func presetFlags(cfg trainer.Config) [][2]string {
+	def := trainer.DefaultConfig()
+	var out [][2]string
+	add := func(flag string, v, d any) {
+		if v != d {
+			out = append(out, [2]string{flag, fmt.Sprint(v)})
+		}
+	}
+	add("batch-size", cfg.BatchSize, def.BatchSize)
+	add("lr", cfg.LearningRate, def.LearningRate)
+	add("momentum", cfg.Momentum, def.Momentum)
+	add("epochs", cfg.Epochs, def.Epochs)
+	add("optimizer", cfg.Optimizer, def.Optimizer)
+	add("weight-decay", cfg.WeightDecay, def.WeightDecay)
+	add("lr-schedule", cfg.LRSchedule, def.LRSchedule)
+	add("warmup-epochs", cfg.WarmupEpochs, def.WarmupEpochs)
+	add("class-weight", cfg.ClassWeight, def.ClassWeight)
+	add("label-smoothing", cfg.LabelSmoothing, def.LabelSmoothing)
+	add("monitor", cfg.Monitor, def.Monitor)
+	if a, d := cfg.Augment, dataset.DefaultAugment(); a.On() {
+		out = append(out, [2]string{"augment", "true"})
+		add("augment-rotation", a.Rotation, d.Rotation)
+		add("augment-translate", a.Translate, d.Translate)
+		add("augment-zoom", a.Zoom, d.Zoom)
+		add("augment-brightness", a.Brightness, d.Brightness)
+		add("augment-contrast", a.Contrast, d.Contrast)
+	}
+	return out
 }
 
-func presetNames() []string {
-	names := make([]string, 0, len(presets))
-	for n := range presets {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func presetNames() []string { return trainer.Presets() }
 
 func presetFlag() cli.Flag {
 	return &cli.StringFlag{Name: "preset", Value: "paper", Usage: "named recipe: " + strings.Join(presetNames(), " or ") +
@@ -45,11 +52,11 @@ func presetFlag() cli.Flag {
 // applyPreset sets the chosen preset's values on the flags the user left alone.
 func applyPreset(c *cli.Context) error {
 	name := c.String("preset")
-	values, ok := presets[name]
-	if !ok {
+	cfg, err := trainer.PresetConfig(name)
+	if err != nil {
 		return usagef("--preset %q: use %s", name, strings.Join(presetNames(), " or "))
 	}
-	for _, kv := range values {
+	for _, kv := range presetFlags(cfg) {
 		if c.IsSet(kv[0]) {
 			continue
 		}

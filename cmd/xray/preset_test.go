@@ -12,6 +12,7 @@ import (
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/trainer"
 )
 
 // trainFlags runs xray train's flags through applyPreset and augmentFromFlags and returns
@@ -64,6 +65,9 @@ func TestPresets(t *testing.T) {
 	}
 	if want := (dataset.Augment{Rotation: 10, Translate: 0.1, Zoom: 0.1, Brightness: 0.05, Contrast: 0.1}); aug != want {
 		t.Errorf("robust augmentation %+v, want %+v", aug, want)
+	}
+	if want := trainer.Robust().Augment; aug != want {
+		t.Errorf("--preset robust: augmentation %+v, the library's Robust() %+v", aug, want)
 	}
 	if _, aug, _ = trainFlags(t, nil, "--preset", "robust", "--augment-brightness", "0.2"); aug.Brightness != 0.2 || aug.Contrast != 0.1 {
 		t.Errorf("--preset robust --augment-brightness 0.2: %+v", aug)

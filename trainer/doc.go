@@ -1,0 +1,43 @@
+// Package trainer runs the paper's training: SGD (learning rate 0.001, batch 20, 100
+// epochs) on categorical cross-entropy, the update computed in the TensorFlow graph and
+// the loop driven from Go, plus the levers beside the paper's recipe (Adam/AdamW, learning
+// rate schedules, class weights, label smoothing, augmentation, mixed precision, data
+// parallel replicas, several machines through trainer/cluster).
+//
+// # Contract
+//
+// Run(ctx, cfg, stdout) validates cfg (DefaultConfig is the paper's; Robust and Demo are
+// the other presets), splits the data into OUT/manifest.csv unless a manifest is given,
+// builds the model (tfgraph), loads the initial weights, and trains epoch by epoch. A run
+// directory (cfg.Out) is the unit of work, every file written atomically:
+//
+//	run.json                the settings, data fingerprint, devices, threads and state (finished or not)
+//	manifest.csv            the split (when Run made it)
+//	history.csv, curves.png per-epoch loss, accuracy and AUC on train and validation
+//	checkpoints/            epoch-NNNN.ckpt (the last ones) and best.ckpt (by cfg.Monitor)
+//	savedmodel/             the best epoch as a SavedModel, with the operating threshold chosen on validation
+//	savedmodel-last/        the last epoch, when it is not the best
+//	cfg.TensorBoard         TensorBoard event files, when set
+//
+// Run returns when the epochs are done, early stopping fires, cfg.MaxSteps is reached or
+// ctx ends. A cancelled ctx (Ctrl-C) is not an error: Result.Interrupted is set, the last
+// finished epoch's checkpoint stays and cfg.Resume continues from it. Plain log lines go
+// to stdout (nil: none); cfg.Progress receives each step's progress (nil: none). Nothing
+// is printed elsewhere and the process is never exited.
+//
+// # Errors
+//
+// Errors are typed for errors.Is/As: an invalid setting is a *ConfigError naming the
+// Config field (errors.Is ErrInvalidConfig); ErrRunExists when cfg.Out holds a run and
+// cfg.Resume is not set; ErrNoBestEpoch when no epoch has a finite monitored metric
+// (a diverged run: nothing is exported); cluster.ErrCluster, cluster.WorkerLostError and
+// cluster.ErrStepTimeout from a multi-machine run; devices.ErrNoGPU when a GPU was asked
+// for and none is there; dataset errors (ErrClasses, ErrChanged) from the data.
+//
+// # Usage
+//
+//	cfg := trainer.DefaultConfig()
+//	cfg.Data, cfg.Out = "../shared/data/kermany-224", "runs/mobilenet"
+//	res, err := trainer.Run(ctx, cfg, os.Stdout)
+//	// res.SavedModel is ready for savedmodels.Load, evaluator.PredictSplit or xray serve
+package trainer
