@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,8 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/internal/orthanctest"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/pacs"
@@ -238,6 +244,7 @@ func TestPACS(t *testing.T) {
 	got := checkPACS(t, o, stored)
 	checkStored(t, fx, files, good, model, got)
 	checkDsrdump(t, stored, got)
+	checkWebViewer(t, o, got.Overlays[0].SOP)
 
 	for _, out := range outputs {
 		for _, secret := range []string{fx.Patient.Name, "Doe", fx.Patient.ID, fx.Patient.BirthDate} {
@@ -444,5 +451,51 @@ func TestPACSInterrupted(t *testing.T) {
 	}
 	if len(got.SRs) != len(sops) || len(got.Overlays) != len(sops) {
 		t.Errorf("%d SRs, %d overlays for %d images", len(got.SRs), len(got.Overlays), len(sops))
+	}
+}
+
+// checkWebViewer opens the overlay's series in Orthanc's own web viewer (Debian's
+// orthanc-webviewer) in headless Chromium and waits until the viewer's canvas shows the
+// heatmap's colours; the screenshot is kept at $XRAY_PACS_SCREENSHOT when set.
+func checkWebViewer(t *testing.T, o *orthanctest.Server, overlaySOP string) {
+	t.Helper()
+	browser := browsertest.Chromium(t)
+	series := o.SeriesID(t, overlaySOP)
+	bctx := browsertest.Context(t, browser, 1000, 800)
+	auth := base64.StdEncoding.EncodeToString([]byte(orthanctest.User + ":" + orthanctest.Password))
+	err := chromedp.Do(bctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": "Basic " + auth}})
+		return err
+	}), chromedp.Navigate(o.URL+"/web-viewer/app/viewer.html?series="+series))
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	// Pixels of the viewer's canvases whose channels differ by more than 60: the heatmap's
+	// colours (the X-ray is gray, the viewer's background black).
+	const colourful = `[...document.querySelectorAll('canvas')].reduce((n, c) => {
+		const g = c.width && c.height && c.getContext('2d');
+		if (!g) return n;
+		const d = g.getImageData(0, 0, c.width, c.height).data;
+		for (let i = 0; i < d.length; i += 4) {
+			if (Math.max(d[i], d[i+1], d[i+2]) - Math.min(d[i], d[i+1], d[i+2]) > 60) n++;
+		}
+		return n;
+	}, 0)`
+	var n int
+	for range 150 {
+		if n, err = chromedp.Run(bctx, chromedp.Evaluate[int](colourful)); err == nil && n > 1000 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	shot, serr := chromedp.Run(bctx, chromedp.FullScreenshot(100) /* 100: PNG */)
+	if out := os.Getenv("XRAY_PACS_SCREENSHOT"); out != "" && serr == nil {
+		_ = os.WriteFile(out, shot, 0o644)
+	}
+	if err != nil || n <= 1000 {
+		t.Errorf("Orthanc's web viewer shows %d colour pixels of the overlay series (%v); want the heatmap", n, err)
 	}
 }

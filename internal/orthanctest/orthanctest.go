@@ -231,3 +231,27 @@ func (s *Server) Count(t testing.TB) int {
 	}
 	return st.CountInstances
 }
+
+// SeriesID returns Orthanc's own identifier of the series holding the instance with this
+// SOP Instance UID (POST /tools/lookup, then the instance's ParentSeries): what Orthanc's
+// web viewer takes.
+func (s *Server) SeriesID(t testing.TB, sopInstanceUID string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.URL+"/tools/lookup", bytes.NewReader([]byte(sopInstanceUID)))
+	req.SetBasicAuth(User, Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var found []struct{ ID, Type string }
+	if err := json.NewDecoder(resp.Body).Decode(&found); err != nil || len(found) != 1 || found[0].Type != "Instance" {
+		t.Fatalf("lookup %s: %v %+v", sopInstanceUID, err, found)
+	}
+	code, b := s.get("/instances/" + found[0].ID)
+	var inst struct{ ParentSeries string }
+	if code != http.StatusOK || json.Unmarshal(b, &inst) != nil || inst.ParentSeries == "" {
+		t.Fatalf("GET /instances/%s: HTTP %d: %s", found[0].ID, code, b)
+	}
+	return inst.ParentSeries
+}
