@@ -115,10 +115,13 @@ func v2Outputs(out *predictOutput, requested []string) ([]v2Output, error) {
 }
 
 // rawBytesElements splits a BYTES tensor's binary form: each element a 4-byte
-// little-endian length, then that many bytes.
-func rawBytesElements(raw []byte) ([][]byte, error) {
+// little-endian length, then that many bytes; more than max elements is an error.
+func rawBytesElements(raw []byte, max int) ([][]byte, error) {
 	var out [][]byte
 	for len(raw) > 0 {
+		if len(out) >= max {
+			return nil, fmt.Errorf("more than the server's limit of %d images per request", max)
+		}
 		if len(raw) < 4 {
 			return nil, fmt.Errorf("BYTES data ends inside an element's 4-byte length")
 		}

@@ -86,7 +86,7 @@ func (s *Server) v2GRPCInfer(ctx context.Context, req *pb.ModelInferRequest) (*p
 		t := v2Tensor{name: in.GetName(), datatype: in.GetDatatype(), shape: in.GetShape()}
 		switch {
 		case len(raw) > 0 && t.datatype == v2Bytes:
-			t.bytes, err = rawBytesElements(raw[i])
+			t.bytes, err = rawBytesElements(raw[i], s.cfg.MaxInstances)
 		case len(raw) > 0 && t.datatype == v2FP32:
 			t.fp32, err = rawFP32(raw[i])
 		default:

@@ -80,11 +80,11 @@ type v2RESTRequest struct {
 	ID         string         `json:"id"`
 	Parameters map[string]any `json:"parameters"`
 	Inputs     []struct {
-		Name       string          `json:"name"`
-		Datatype   string          `json:"datatype"`
-		Shape      []int64         `json:"shape"`
-		Parameters map[string]any  `json:"parameters"`
-		Data       json.RawMessage `json:"data"`
+		Name       string         `json:"name"`
+		Datatype   string         `json:"datatype"`
+		Shape      []int64        `json:"shape"`
+		Parameters map[string]any `json:"parameters"`
+		Data       jsonSpan       `json:"data"`
 	} `json:"inputs"`
 	Outputs []struct {
 		Name       string         `json:"name"`
@@ -98,7 +98,7 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(r.Body)
+	body, err := s.readSized(r)
 	if err != nil {
 		return err
 	}
@@ -114,18 +114,23 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(header, &req); err != nil {
 		return badRequest("request body is not a v2 inference request (JSON object with \"inputs\"): %v", jsonProblem(err))
 	}
-	tensors := make([]v2Tensor, len(req.Inputs))
-	for i, in := range req.Inputs {
-		t := v2Tensor{name: in.Name, datatype: in.Datatype, shape: in.Shape}
-		if bin, err = v2RESTData(&t, in.Parameters, in.Data, bin); err != nil {
-			return badRequest("input %q: %v", in.Name, err)
+	// The tensors are read once the model's input size is known, so that no list can
+	// grow past what the largest acceptable request holds.
+	out, err := s.predict(r.Context(), p, func(size int) (*predictInput, error) {
+		lim := limits{elements: s.cfg.MaxInstances, floats: s.cfg.MaxInstances * size * size * 3}
+		tensors := make([]v2Tensor, len(req.Inputs))
+		for i, in := range req.Inputs {
+			t := v2Tensor{name: in.Name, datatype: in.Datatype, shape: in.Shape}
+			if bin, err = v2RESTData(&t, in.Parameters, in.Data, bin, lim); err != nil {
+				return nil, badRequest("input %q: %v", in.Name, err)
+			}
+			tensors[i] = t
 		}
-		tensors[i] = t
-	}
-	if len(bin) > 0 {
-		return badRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
-	}
-	out, err := s.predict(r.Context(), p, func(size int) (*predictInput, error) { return v2Input(tensors, size, s.cfg.MaxInstances) })
+		if len(bin) > 0 {
+			return nil, badRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
+		}
+		return v2Input(tensors, size, s.cfg.MaxInstances)
+	})
 	if err != nil {
 		return err
 	}
@@ -146,9 +151,20 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// readSized reads the body into one buffer of its announced length (io.ReadAll would
+// grow and copy it: twice the memory for a body near the limit), else as readBody does.
+func (s *Server) readSized(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r.Body, b)
+		return b, s.bodyError(err)
+	}
+	return s.readBody(r.Body)
+}
+
 // v2RESTData fills t's elements from its JSON data or, when its parameters give a
 // binary_data_size, from the front of bin; it returns what is left of bin.
-func v2RESTData(t *v2Tensor, params map[string]any, data json.RawMessage, bin []byte) ([]byte, error) {
+func v2RESTData(t *v2Tensor, params map[string]any, data jsonSpan, bin []byte, lim limits) ([]byte, error) {
 	if sz, ok := params["binary_data_size"]; ok {
 		f, isNum := sz.(float64)
 		if !isNum || f < 0 || f > float64(len(bin)) || f != float64(int(f)) {
@@ -158,7 +174,7 @@ func v2RESTData(t *v2Tensor, params map[string]any, data json.RawMessage, bin []
 		var err error
 		switch t.datatype {
 		case v2Bytes:
-			t.bytes, err = rawBytesElements(raw)
+			t.bytes, err = rawBytesElements(raw, lim.elements)
 		case v2FP32:
 			t.fp32, err = rawFP32(raw)
 		default:
@@ -172,9 +188,9 @@ func v2RESTData(t *v2Tensor, params map[string]any, data json.RawMessage, bin []
 	var err error
 	switch t.datatype {
 	case v2Bytes:
-		t.bytes, err = jsonBytes(data, params["content_type"] == "base64")
+		t.bytes, err = jsonBytes(data, params["content_type"] == "base64", lim.elements)
 	case v2FP32:
-		t.fp32, err = jsonFloats(data, maxFloats(t.shape))
+		t.fp32, err = jsonFloats(data, min(lim.floats, maxFloats(t.shape)))
 	default:
 		err = fmt.Errorf("datatype %q: this model takes %s or %s", t.datatype, v2Bytes, v2FP32)
 	}
@@ -194,48 +210,76 @@ func maxFloats(shape []int64) int {
 	return int(total)
 }
 
+// limits bound what one request's tensors may hold: images (elements of a BYTES
+// tensor) and FP32 values.
+type limits struct{ elements, floats int }
+
+// jsonSpan is a JSON value kept as a slice of the request body (json.RawMessage would
+// copy it): the body outlives the request's decoding.
+type jsonSpan []byte
+
+func (j *jsonSpan) UnmarshalJSON(b []byte) error {
+	*j = b
+	return nil
+}
+
 // jsonBytes reads BYTES data: strings (flat or nested), each an element's bytes, or its
 // base64 when the input's parameters say "content_type": "base64"; {"b64": "..."}
-// (TensorFlow Serving's form) is also taken.
-func jsonBytes(data json.RawMessage, b64 bool) ([][]byte, error) {
+// (TensorFlow Serving's form) is also taken. At most max elements are read.
+func jsonBytes(data []byte, b64 bool, max int) ([][]byte, error) {
+	errShape := fmt.Errorf("BYTES data must be strings (or {\"b64\": ...}) in lists")
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var out [][]byte
-	var walk func(v any) error
-	walk = func(v any) error {
-		switch x := v.(type) {
-		case []any:
-			for _, e := range x {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
-			return nil
-		case string:
-			if !b64 {
-				out = append(out, []byte(x))
-				return nil
-			}
-			b, err := base64.StdEncoding.DecodeString(x)
-			out = append(out, b)
-			return err
-		case map[string]any:
-			if s, ok := x["b64"].(string); ok && len(x) == 1 {
-				b, err := base64.StdEncoding.DecodeString(s)
-				out = append(out, b)
-				return err
+	add := func(s string, decode bool) error {
+		if len(out) >= max {
+			return fmt.Errorf("more than the server's limit of %d images per request", max)
+		}
+		b := []byte(s)
+		if decode {
+			var err error
+			if b, err = base64.StdEncoding.DecodeString(s); err != nil {
+				return fmt.Errorf("element %d is not base64: %v", len(out), err)
 			}
 		}
-		return fmt.Errorf("BYTES data must be strings (or {\"b64\": ...}), not %T", v)
+		out = append(out, b)
+		return nil
 	}
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, jsonProblem(err)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, jsonProblem(err)
+		}
+		switch x := tok.(type) {
+		case json.Delim: // lists nest; an object is {"b64": "..."}
+			if x != '{' {
+				continue
+			}
+			key, _ := dec.Token()
+			val, _ := dec.Token()
+			end, err := dec.Token()
+			s, ok := val.(string)
+			if key != "b64" || !ok || end != json.Delim('}') || err != nil {
+				return nil, errShape
+			}
+			if err := add(s, true); err != nil {
+				return nil, err
+			}
+		case string:
+			if err := add(x, b64); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, errShape
+		}
 	}
-	return out, walk(v)
 }
 
 // jsonFloats reads FP32 data, flat or nested lists of numbers, streaming: at most limit
 // values are kept, so memory is bounded by the declared shape, not by the body.
-func jsonFloats(data json.RawMessage, limit int) ([]float32, error) {
+func jsonFloats(data []byte, limit int) ([]float32, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var out []float32
