@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -111,50 +111,10 @@ func TestExportRoundTrip(t *testing.T) {
 }
 
 // mobileNet builds MobileNet + the paper's head with random weights that keep the signal
-// alive through all layers (He-normal by true fan-in; Keras's initial weights make the
-// depthwise kernels so small that every input gives the same output), and
-// BatchNormalization statistics off their initial 0 and 1 so they matter.
+// alive through all layers (savedmodelstest.Backbone).
 func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 	t.Helper()
-	m, err := tfgraph.Build(tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := tf.NewSession(m.Graph, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	rng := rand.New(rand.NewSource(3))
-	vals := map[string]*tf.Tensor{}
-	for _, v := range m.Variables {
-		var f func() float64
-		switch v.Weight {
-		case "kernel", "depthwise_kernel":
-			fanIn := int64(1)
-			for _, d := range v.Shape[:len(v.Shape)-1] {
-				fanIn *= d
-			}
-			if len(v.Shape) == 4 && v.Shape[3] == 1 { // depthwise: each channel sees kh*kw inputs
-				fanIn = v.Shape[0] * v.Shape[1]
-			}
-			sd := math.Sqrt(2 / float64(fanIn))
-			f = func() float64 { return sd * rng.NormFloat64() }
-		case "moving_variance", "gamma":
-			f = func() float64 { return 0.8 + 0.4*rng.Float64() }
-		default: // moving_mean, beta, bias
-			f = func() float64 { return 0.05 * rng.NormFloat64() }
-		}
-		x := make([]float32, v.NumElements())
-		for i := range x {
-			x[i] = float32(f())
-		}
-		vals[v.Name] = shaped(t, x, v.Shape)
-	}
-	if err := tfgraph.SetValues(sess, m.Variables, vals); err != nil {
-		t.Fatal(err)
-	}
-	return m, sess
+	return savedmodelstest.Backbone(t, tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
 }
 
 // shaped makes a float32 tensor of shape from flat values.

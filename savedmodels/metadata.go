@@ -43,6 +43,23 @@ type Metadata struct {
 	// exported since the margin became the default); "" (older models): plain Grad-CAM,
 	// tfgraph.CAMGradCAM; an ensemble's is its members' when they share one, else "mixed".
 	GradCAM string `json:"gradcam_method,omitempty"`
+	// Adaptation records how Adapt re-estimated the BatchNormalization statistics; nil
+	// for a model as trained.
+	Adaptation *Adaptation `json:"adaptation,omitempty"`
+}
+
+// Adaptation is the record Adapt leaves in the metadata of the model it writes.
+type Adaptation struct {
+	Mode      string `json:"mode"`          // AdaptLayerwise or AdaptBatch
+	Source    string `json:"source"`        // Digest of the SavedModel adapted
+	Images    int    `json:"images"`        // images the statistics were measured on
+	ImageSet  string `json:"images_digest"` // "sha256:" over the sorted SHA-256 of each image file
+	BatchSize int    `json:"batch_size"`    // images per batch (AdaptBatch's statistics depend on it)
+	Layers    int    `json:"batch_norm_layers"`
+	Passes    int    `json:"passes"` // passes over the images
+	// DICOMWindow is the window DICOM images were read through; nil: each file's own.
+	DICOMWindow *preprocess.Window `json:"dicom_window,omitempty"`
+	Date        string             `json:"date"` // RFC 3339, UTC
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none

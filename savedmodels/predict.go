@@ -99,8 +99,14 @@ func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32,
 }
 
 // parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
+func parallel(n int, f func(i int)) { parallelN(n, 0, f) }
+
+// parallelN runs f(0..n-1) on workers goroutines (0: GOMAXPROCS), inline for one.
+func parallelN(n, workers int, f func(i int)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(n, workers)
 	if workers <= 1 {
 		for i := 0; i < n; i++ {
 			f(i)

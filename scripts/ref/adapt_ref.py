@@ -1,0 +1,159 @@
+"""Reference for `xray adapt` (savedmodels.Adapt): the same BatchNormalization statistics
+computed in Python TensorFlow from the same SavedModel and image files.
+
+    python adapt_ref.py CONFIG.json OUT.json
+
+CONFIG holds a list of "jobs", each
+    {"src": SavedModel dir, "pixels": raw float32 file, "images": N, "size": S,
+     "mode": "layerwise"|"batch", "batch_size": B,
+     "dump": [SavedModel dirs], "compare": [SavedModel dirs]}
+
+The pixels are the N images [N, S, S, 3] as the model's preprocessing (package
+preprocess, what Adapt feeds) made them: serving_bytes's in-graph scaling differs from
+it in the last bit of a third of the pixels, which 28 layers of a random network amplify
+past the comparison's tolerance, so both sides start from the same bits.
+For each job the SavedModel is loaded with TensorFlow's own loader (tf.compat.v1, the
+graph and its variables as saved), the pixels are fed to serving_default's input, and
+the layers are found by their Keras names
+("<layer>/moving_mean" variables, "<layer>/mul_x/Mul" reading the layer input), in the
+order of the variables collection. Layerwise: one layer at a time, its input fetched
+for every image with the layers before it already replaced; mean and biased variance
+over images and positions in float64 (numpy, on all values at once), stored as float32.
+Batch: per batch (the same even split as Go's), each layer in turn is set to that
+batch's statistics, so the next one sees the batch normalised by its own statistics;
+the batch statistics are pooled over batches.
+
+Output per job: "layers" (names in order), "reference" {layer: [mean, variance]} (float32
+values as float64), "predictions" (serving_default probabilities of the reference-adapted
+model), and, for every "dump" dir, its checkpoint's moving statistics and the
+probabilities of tf.saved_model.load(dir).signatures["serving_default"]; for every
+"compare" dir, the names of the variables other than moving statistics whose values are
+not bit-identical to src's, and how many were compared.
+"""
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def batch_sizes(n, per):
+    k = (n + per - 1) // per
+    return [n // k + (1 if i < n % k else 0) for i in range(k)]
+
+
+def chunks(files, per):
+    """The images in Go's batches: the same activations bit for bit (a convolution's
+    rounding may depend on the batch it runs in)."""
+    out, start = [], 0
+    for k in batch_sizes(len(files), per):
+        out.append(files[start : start + k])
+        start += k
+    return out
+
+
+def load(src):
+    g = tf.Graph()
+    sess = tf.compat.v1.Session(graph=g)
+    with g.as_default():
+        mg = tf.compat.v1.saved_model.loader.load(sess, ["serve"], src)
+        sig = mg.signature_def["serving_default"]
+        feed = g.get_tensor_by_name(sig.inputs["image"].name)
+        probs = g.get_tensor_by_name(sig.outputs["probabilities"].name)
+        layers, assign = [], {}
+        for v in g.get_collection("variables"):
+            name = v.name[: -len(":0")]
+            if name.endswith("/moving_mean"):
+                layer = name[: -len("/moving_mean")]
+                var = [w for w in g.get_collection("variables") if w.name == layer + "/moving_variance:0"][0]
+                x = g.get_tensor_by_name(layer + "/mul_x/Mul:0").op.inputs[0]
+                pm = tf.compat.v1.placeholder(tf.float32, v.shape)
+                pv = tf.compat.v1.placeholder(tf.float32, var.shape)
+                layers.append(layer)
+                assign[layer] = (x, pm, pv, tf.group(v.assign(pm), var.assign(pv)))
+    return sess, feed, probs, layers, assign
+
+
+def stats(x):
+    x = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    m = x.mean(axis=0)
+    return m, ((x - m) ** 2).mean(axis=0), x.shape[0]
+
+
+def layerwise(sess, feed, layers, assign, files, per):
+    out = {}
+    for layer in layers:
+        x, pm, pv, op = assign[layer]
+        m, v, _ = stats(np.concatenate([sess.run(x, {feed: c}) for c in chunks(files, per)]))
+        m, v = m.astype(np.float32), v.astype(np.float32)
+        sess.run(op, {pm: m, pv: v})
+        out[layer] = [m.tolist(), v.tolist()]
+    return out
+
+
+def batch(sess, feed, layers, assign, files, per):
+    pooled = {layer: [] for layer in layers}
+    for chunk in chunks(files, per):
+        for layer in layers:
+            x, pm, pv, op = assign[layer]
+            m, v, n = stats(sess.run(x, {feed: chunk}))
+            sess.run(op, {pm: m.astype(np.float32), pv: v.astype(np.float32)})
+            pooled[layer].append((n, m, v))
+    out = {}
+    for layer in layers:
+        n = sum(p[0] for p in pooled[layer])
+        m = sum(p[0] * p[1] for p in pooled[layer]) / n
+        v = sum(p[0] * (p[2] + (p[1] - m) ** 2) for p in pooled[layer]) / n
+        m, v = m.astype(np.float32), v.astype(np.float32)
+        x, pm, pv, op = assign[layer]
+        sess.run(op, {pm: m, pv: v})
+        out[layer] = [m.tolist(), v.tolist()]
+    return out
+
+
+def checkpoint(d):
+    r = tf.train.load_checkpoint(d + "/variables/variables")
+    return {k: r.get_tensor(k) for k in r.get_variable_to_shape_map()}
+
+
+def is_stat(name):
+    return name.endswith("/moving_mean") or name.endswith("/moving_variance")
+
+
+def run(job):
+    s = job["size"]
+    files = np.fromfile(job["pixels"], dtype="<f4").reshape(job["images"], s, s, 3)
+    per = job.get("batch_size", 32)
+    sess, feed, probs, layers, assign = load(job["src"])
+    fn = batch if job["mode"] == "batch" else layerwise
+    res = {"layers": layers, "reference": fn(sess, feed, layers, assign, files, per)}
+    res["predictions"] = np.concatenate([sess.run(probs, {feed: c}) for c in chunks(files, per)]).tolist()
+    res["dump"] = {}
+    for d in job.get("dump", []):
+        ck = checkpoint(d)
+        loaded = tf.saved_model.load(d)
+        sig = loaded.signatures["serving_default"]
+        p = np.concatenate([sig(image=tf.constant(c))["probabilities"].numpy() for c in chunks(files, per)])
+        res["dump"][d] = {
+            "stats": {l: [ck[l + "/moving_mean"].tolist(), ck[l + "/moving_variance"].tolist()] for l in layers},
+            "predictions": p.tolist(),
+        }
+    res["compare"] = {}
+    if job.get("compare"):
+        src = checkpoint(job["src"])
+        for d in job["compare"]:
+            ck = checkpoint(d)
+            diff = sorted(k for k in src if not is_stat(k) and (k not in ck or src[k].tobytes() != ck[k].tobytes()))
+            diff += sorted(k for k in ck if k not in src)
+            res["compare"][d] = {"differ": diff, "compared": sum(1 for k in src if not is_stat(k))}
+    return res
+
+
+def main():
+    cfg = json.load(open(sys.argv[1]))
+    json.dump({"jobs": [run(j) for j in cfg["jobs"]]}, open(sys.argv[2], "w"))
+
+
+if __name__ == "__main__":
+    main()
