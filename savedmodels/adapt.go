@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -98,26 +99,20 @@ type AdaptOptions struct {
 	// TempDir holds the preprocessed images between passes (uint8, Size*Size*3 bytes each);
 	// "" : inside the output's temporary directory.
 	TempDir string
-	// Progress, when set, is called from Adapt's goroutine as the work advances.
-	Progress func(AdaptProgress)
+	// Progress receives the tasks AdaptTaskRead (files read, total unknown) and
+	// AdaptTaskStats (images times passes, Note "pass P/N"); nil for none.
+	Progress progress.Func
 	// Log, when set, gets a line per stage.
 	Log *slog.Logger
 	// Now stamps Adaptation.Date; nil: time.Now.
 	Now func() time.Time
 }
 
-// Adapt phases (AdaptProgress.Phase).
+// Adapt's progress tasks (progress.Event.Task).
 const (
-	AdaptPhaseRead  = "read"       // decoding and preprocessing the images, once
-	AdaptPhaseStats = "statistics" // the passes over the preprocessed images
+	AdaptTaskRead  = "adapt: read"       // decoding and preprocessing the images, once
+	AdaptTaskStats = "adapt: statistics" // the passes over the preprocessed images
 )
-
-// AdaptProgress is how far Adapt is: in AdaptPhaseRead, Done files of Total (0: not
-// known yet); in AdaptPhaseStats, Done image-passes of Total (images x passes).
-type AdaptProgress struct {
-	Phase       string
-	Done, Total int
-}
 
 func (o AdaptOptions) withDefaults() (AdaptOptions, error) {
 	switch o.Mode {
@@ -138,9 +133,6 @@ func (o AdaptOptions) withDefaults() (AdaptOptions, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.Progress == nil {
-		o.Progress = func(AdaptProgress) {}
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

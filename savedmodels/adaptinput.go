@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/progress"
 )
 
 // pixelCache holds every image, preprocessed once to uint8 pixels, in a file read back
@@ -65,7 +66,7 @@ func readImages(ctx context.Context, images iter.Seq2[string, error], pre prepro
 			c.n++
 		}
 		chunk = chunk[:0]
-		opts.Progress(AdaptProgress{Phase: AdaptPhaseRead, Done: total})
+		opts.Progress.Report(progress.Event{Task: AdaptTaskRead, Done: int64(total), Unit: "img"})
 		return ctx.Err()
 	}
 	for path, err := range images {
@@ -87,7 +88,8 @@ func readImages(ctx context.Context, images iter.Seq2[string, error], pre prepro
 			}
 		}
 	}
-	if err := flush(); err == nil {
+	err = flush()
+	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {

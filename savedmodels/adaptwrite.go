@@ -14,6 +14,7 @@ import (
 	"time"
 
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/progress"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -62,7 +63,8 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	for p, which := range groups {
 		stats, err := a.measure(ctx, cache.batches(opts.BatchSize), meta.InputSize, which, func(n int) {
 			done += n
-			opts.Progress(AdaptProgress{Phase: AdaptPhaseStats, Done: done, Total: total})
+			opts.Progress.Report(progress.Event{Task: AdaptTaskStats, Done: int64(done), Total: int64(total), Unit: "img",
+				Note: fmt.Sprintf("pass %d/%d", p+1, len(groups))})
 		})
 		if err != nil {
 			return fail(err)

@@ -117,19 +117,6 @@ func mobileNet(t *testing.T, size int) (*tfgraph.Model, *tf.Session) {
 	return savedmodelstest.Backbone(t, tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: size, Seed: 3})
 }
 
-// shaped makes a float32 tensor of shape from flat values.
-func shaped(t testing.TB, x []float32, shape []int64) *tf.Tensor {
-	t.Helper()
-	tt, err := tf.NewTensor(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tt.Reshape(shape); err != nil {
-		t.Fatal(err)
-	}
-	return tt
-}
-
 // requireSensitive fails when the model gives (nearly) the same output for every
 // image, or none, or a NaN: comparisons against such a model could not fail.
 func requireSensitive(t testing.TB, live [][]float32) {

@@ -3,11 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/predictstream"
@@ -77,12 +74,10 @@ func adaptAction(c *cli.Context) error {
 		return usagef("--device: %v", err)
 	}
 	logDevice(c.App.ErrWriter, "adapting")
-	bar := newAdaptBar(progressWriter(c.App.ErrWriter))
 	ad, err := savedmodels.Adapt(c.Context, src, out, images, savedmodels.AdaptOptions{
 		Mode: c.String("mode"), BatchSize: c.Int("batch"), SessionConfig: so.Config, Workers: c.Int("threads"),
-		DICOMWindow: window, Progress: bar.update,
+		DICOMWindow: window, Progress: progressBar(c.App.ErrWriter),
 	})
-	bar.finish()
 	var ue *savedmodels.UnreadableImagesError
 	if errors.As(err, &ue) {
 		for _, f := range ue.Failed {
@@ -158,38 +153,4 @@ func adaptError(err error) error {
 		return fmt.Errorf("%w: give more images with --input or --data", err)
 	}
 	return cliError(err)
-}
-
-// adaptBar draws the reading and the statistics passes on w (nil: silent).
-type adaptBar struct {
-	bar   *progressbar.ProgressBar
-	w     io.Writer
-	phase string
-}
-
-func newAdaptBar(w io.Writer) *adaptBar { return &adaptBar{w: w} }
-
-func (b *adaptBar) update(p savedmodels.AdaptProgress) {
-	if b.w == nil {
-		return
-	}
-	if p.Phase != b.phase {
-		b.finish()
-		b.phase = p.Phase
-		total := p.Total
-		if total == 0 {
-			total = -1
-		}
-		b.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(b.w),
-			progressbar.OptionSetDescription("adapt: "+p.Phase), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-	}
-	b.bar.Set(p.Done)
-}
-
-func (b *adaptBar) finish() {
-	if b.bar != nil {
-		b.bar.Finish()
-	}
 }
