@@ -2,8 +2,6 @@ package savedmodels
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +30,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	case meta.DICOMWindow != nil:
 		pre.Window = *meta.DICOMWindow
 	}
-	digest, err := dirDigest(src)
+	digest, err := Digest(src)
 	if err != nil {
 		return fail(err)
 	}
@@ -158,36 +156,4 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// dirDigest fingerprints a SavedModel directory: "sha256:" and the hex SHA-256 over every
-// file under it, in path order, each as its slash-separated relative path, a NUL, its
-// length in decimal, a NUL and its contents.
-func dirDigest(dir string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), st.Size())
-		_, err = io.Copy(h, f)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("digest %s: %w", dir, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
