@@ -68,6 +68,11 @@ func badDICOMs(t testing.TB) []struct {
 		deep = append(deep, 0x08, 0x00, 0x40, 0x11, 'S', 'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF) // (0008,1140) SQ
 		deep = append(deep, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF)                 // item
 	}
+	sof := bytes.Index(jpeg[132:], []byte{0xFF, 0xC0}) // the JPEG frame's SOF0
+	if sof < 0 {
+		t.Fatal("jpeg_baseline.dcm: no SOF0 marker")
+	}
+	jpegBomb := patched(jpeg, 132+sof+5, []byte{0xFF, 0xFF, 0xFF, 0xFF}) // 65535 x 65535
 	notDICOM := bytes.Clone(mono2)
 	copy(notDICOM[128:], "DICX")
 	return []struct {
@@ -87,6 +92,7 @@ func badDICOMs(t testing.TB) []struct {
 		{"short length past the end", patched(mono2, modality+6, []byte{0xFF, 0xFF}), ErrDICOM, "claims 65535 bytes"},
 		{"nesting bomb", deep, ErrDICOM, "nested"},
 		{"no DICM marker", notDICOM, ErrUnsupported, "not a JPEG, PNG or DICOM"},
+		{"JPEG frame larger than the header", jpegBomb, ErrDICOM, "the compressed frame is 65535 x 65535"},
 		{"meta length bomb", patched(mono2, 140, []byte{0xFF, 0xFF, 0xFF, 0x7F}), ErrDICOM, "meta group"},
 	}
 }
@@ -109,7 +115,7 @@ func TestDICOMRejects(t *testing.T) {
 			t.Errorf("%s: allocated %d bytes for a %d-byte file", c.name, n, len(c.b))
 		}
 		// Config reads headers only: it leaves sizes to its caller and the pixels to Decode.
-		if _, _, _, err := Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" && c.name != "JPEG labelled JPEG 2000" {
+		if _, _, _, err := Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" && c.name != "JPEG labelled JPEG 2000" && c.name != "JPEG frame larger than the header" {
 			t.Errorf("%s: Config accepted it", c.name)
 		}
 	}
@@ -167,5 +173,28 @@ func TestDICOMBareDataset(t *testing.T) {
 				t.Errorf("%s, %s: pixels differ from the Part 10 file's (SOPInstanceUID %q)", name, what, info.SOPInstanceUID)
 			}
 		}
+	}
+}
+
+// TestDICOMJPEGFrameAsJPEGFile: GDCM's decoding of a JPEG baseline frame equals
+// TensorFlow's libjpeg-turbo decoding of the same bytes as a JPEG file (Decode), bit for
+// bit, so a DICOM-wrapped JPEG reaches the model as the JPEG itself would.
+func TestDICOMJPEGFrameAsJPEGFile(t *testing.T) {
+	b := readDICOM(t, "jpeg_baseline.dcm")
+	img, _, err := DecodeDICOM(b, Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soi, eoi := bytes.Index(b, []byte{0xFF, 0xD8, 0xFF}), bytes.LastIndex(b, []byte{0xFF, 0xD9})
+	if soi < 0 || eoi < soi {
+		t.Fatal("jpeg_baseline.dcm: no JPEG stream")
+	}
+	ref, err := Decode(b[soi : eoi+2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, r := img.(*image.Gray), ref.(*image.Gray)
+	if !bytes.Equal(g.Pix, r.Pix) {
+		t.Error("the DICOM JPEG frame's pixels differ from the JPEG file's")
 	}
 }

@@ -1,7 +1,6 @@
 package preprocess
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
-	"github.com/xraylab/xray/internal/gdcm"
 )
 
 // frameSamples reads the stored values of one monochrome frame.
@@ -151,33 +149,6 @@ func pixelDescription(ds *dcmDataset, info DICOMInfo) (pixelDesc, error) {
 	return d, nil
 }
 
-// frameBytes returns the first frame's samples as stored uncompressed (1-bit samples
-// unpacked to one byte each) and the photometric interpretation they are in.
-func frameBytes(f *dcmFile, info DICOMInfo, d pixelDesc) ([]byte, string, error) {
-	e := f.ds.elems[tag.PixelData]
-	n := int64(info.Rows) * int64(info.Columns)
-	if !e.encapsulated {
-		return nativeFrame(e.value, info, d, n, f.ts == transferBigEndian && e.vr == "OW" && d.alloc == 8)
-	}
-	if d.alloc == 1 {
-		return nil, "", fmt.Errorf("%w: compressed 1-bit pixel data", ErrDICOMUnsupported)
-	}
-	frags, err := firstFrameFragments(e.fragments, info.Frames)
-	if err != nil {
-		return nil, "", err
-	}
-	pix, pi, err := gdcm.Decode(gdcm.Frame{TransferSyntax: f.ts, Photometric: info.Photometric,
-		Rows: info.Rows, Columns: info.Columns, SamplesPerPixel: d.spp, BitsAllocated: d.alloc,
-		BitsStored: d.stored, PixelRepresentation: d.rep, Planar: d.planar, Fragments: frags})
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: pixel data: %v", ErrDICOM, err)
-	}
-	if pi == "YBR_FULL_422" { // GDCM upsamples: the samples are YBR_FULL
-		pi = "YBR_FULL"
-	}
-	return pix, pi, nil
-}
-
 // nativeFrame checks uncompressed pixel data against the header and returns frame 0.
 func nativeFrame(raw []byte, info DICOMInfo, d pixelDesc, n int64, bigEndianOW8 bool) ([]byte, string, error) {
 	frame := n * int64(d.spp) * int64(d.alloc) / 8
@@ -221,34 +192,6 @@ func upsample422(raw []byte) []byte {
 		out = append(out, raw[i], raw[i+2], raw[i+3], raw[i+1], raw[i+2], raw[i+3])
 	}
 	return out
-}
-
-// firstFrameFragments picks the fragments of frame 0 (frags[0] is the basic offset table).
-func firstFrameFragments(frags [][]byte, frames int) ([][]byte, error) {
-	if len(frags) < 2 {
-		return nil, fmt.Errorf("%w: no pixel data fragments", ErrDICOM)
-	}
-	bot, data := frags[0], frags[1:]
-	switch {
-	case frames == 1:
-		return data, nil
-	case len(data) == frames:
-		return data[:1], nil
-	case len(bot) >= 8:
-		next := int(binary.LittleEndian.Uint32(bot[4:]))
-		for i, off := 0, 0; i < len(data); i++ {
-			if off += 8 + len(data[i]); off >= next {
-				return data[:i+1], nil
-			}
-		}
-	}
-	// JPEG, JPEG-LS and JPEG 2000 streams all end with FF D9 (EOI, EOC).
-	for i, d := range data {
-		if bytes.HasSuffix(bytes.TrimRight(d, "\x00"), []byte{0xFF, 0xD9}) {
-			return data[:i+1], nil
-		}
-	}
-	return data, nil
 }
 
 // colourGray turns an 8-bit colour frame into gray by one rule for every source: to RGB

@@ -1,8 +1,13 @@
 """pydicom's reference pixels for every file of its own test corpus (shipped in the wheel).
 
-usage: dicom_corpus.py OUTDIR
+usage: dicom_corpus.py OUTDIR [DICOM...]
 
-For each file get_testdata_files("*") lists, pydicom (3.x, with pylibjpeg, pylibjpeg-libjpeg,
+The corpus has no monochrome JPEG lossless file (the syntax CR/DX archives use most), so each
+DICOM given is also compressed by dcmtk (Debian's dcmtk, another toolkit than the GDCM xray
+decodes with) into OUTDIR: JPEG lossless SV1 (.70) and process 14 with predictor 6 (.57),
+JPEG extended (.51), JPEG-LS lossless (.80) and RLE (.5), and joins the corpus.
+
+For each file get_testdata_files("*") lists (and each made by dcmtk), pydicom (3.x, with pylibjpeg, pylibjpeg-libjpeg,
 pylibjpeg-openjpeg and pylibjpeg-rle as its decoders) reads it with force=True and, where it
 has pixel data, decodes frame 0 of pixel_array:
 
@@ -15,6 +20,7 @@ noimage, refused: pydicom could not read or decode it, with its reason), frames,
 """
 import json
 import os
+import subprocess
 import sys
 import warnings
 
@@ -56,8 +62,24 @@ def entry(path):
     return dict(e, kind="colour", rows=arr.shape[0], cols=arr.shape[1])
 
 
+DCMTK = {"sv1": ["dcmcjpeg", "+e1"], "p14": ["dcmcjpeg", "+el", "+sv", "6"],
+         "ext": ["dcmcjpeg", "+ee"], "jls": ["dcmcjpls"], "rle": ["dcmcrle"]}
+
+
+def dcmtk_files(outdir, sources):
+    made = []
+    for src in sources:
+        stem = os.path.splitext(os.path.basename(src))[0]
+        for kind, cmd in DCMTK.items():
+            out = os.path.join(outdir, f"dcmtk_{stem}.{kind}.dcm")
+            subprocess.run(cmd + [src, out], check=True, capture_output=True)
+            made.append(out)
+    return made
+
+
 def main():
     files = [p for p in sorted(get_testdata_files("*")) if os.path.isfile(p)]
+    files += dcmtk_files(sys.argv[1], sys.argv[2:])
     index = {"pydicom": pydicom.__version__, "files": [entry(p) for p in files]}
     with open(os.path.join(sys.argv[1], "index.json"), "w") as f:
         json.dump(index, f, indent=1)
