@@ -203,7 +203,7 @@ func decodeAll(t testing.TB, files [][]byte) []image.Image {
 // live graph's Grad-CAM of that layer (tfgraph, checked against Keras for it), also from
 // concurrent calls; an unknown layer is tfgraph.ErrUnknownLayer, naming the choices.
 func TestExplainLayer(t *testing.T) {
-	const size, layer = 128, "conv_pw_11_relu"
+	const size, layer = 128, "conv_pw_12_relu"
 	m, sess := mobileNet(t, size)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
 	if err := Export(dir, sess, m, Metadata{}); err != nil {

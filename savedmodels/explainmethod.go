@@ -32,7 +32,7 @@ func (m *Model) servingCAM() string {
 }
 
 // gradcamFor returns the tensors of method ("" for tfgraph.DefaultCAM) for layer ("" for
-// serving_gradcam's), serving_gradcam's own when they match, else adding them to the
+// the method's tfgraph.DefaultLayer), serving_gradcam's own when they match, else adding them to the
 // loaded graph on first use (the session runs new ops from its next run). An older model
 // without a layer list explains by its serving_gradcam when no method was asked for.
 func (m *Model) gradcamFor(method, layer string) (gradcamOps, error) {
@@ -49,7 +49,7 @@ func (m *Model) gradcamFor(method, layer string) (gradcamOps, error) {
 	}
 	name := layer
 	if name == "" {
-		name = tfgraph.GradCAMLayers[m.meta.Arch]
+		name = tfgraph.DefaultLayer(method, m.meta.Arch)
 	}
 	m.gradMu.Lock()
 	defer m.gradMu.Unlock()

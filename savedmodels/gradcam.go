@@ -12,8 +12,8 @@ import (
 )
 
 // The serving_gradcam signature (see the package doc): the heatmap of the default
-// explanation (tfgraph.DefaultCAM, Grad-CAM of the logit margin; Metadata.GradCAM) of the
-// model's feature map (tfgraph.Model.Features) for the predicted class, added to the
+// explanation (tfgraph.DefaultCAM, Grad-CAM of the logit margin; Metadata.GradCAM) of its
+// layer (tfgraph.DefaultLayer: the stride-16 feature map) for the predicted class, added to the
 // export graph after the network is imported, so it shares the one copy of the network.
 const (
 	SignatureGradCAM = "serving_gradcam"
@@ -43,7 +43,11 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 		}
 		return op.Output(o.Index), nil
 	}
-	feat, err := imported(m.Features)
+	layer, err := m.LayerOutput(tfgraph.DefaultLayer(tfgraph.DefaultCAM, m.Config.Arch))
+	if err != nil {
+		return fmt.Errorf("grad-cam: %w", err)
+	}
+	feat, err := imported(layer)
 	if err != nil {
 		return err
 	}

@@ -19,13 +19,37 @@ import (
 // wins by more than the bias difference, so the predicted class's map is non-empty.
 const (
 	// CAMMargin is Grad-CAM of the logit margin of the explained class over the
-	// runner-up, the default (DefaultCAM) and what serving_gradcam computes.
+	// runner-up at the stride-16 layer (ExplainLayers), the default (DefaultCAM) and what
+	// serving_gradcam computes.
 	CAMMargin = "margin"
 	// CAMGradCAM is plain Grad-CAM (Selvaraju et al. 2017) of the class's logit.
 	CAMGradCAM = "gradcam"
 	// DefaultCAM is the explanation SavedModels export and Explain computes by default.
 	DefaultCAM = CAMMargin
 )
+
+// ExplainLayers names, per architecture, the layer the margin method explains by default:
+// the last feature map at stride 16 (8 x 8 at 128 px for MobileNet), one block before
+// GradCAMLayers' stride-32 map. Measured on a MobileNet trained on real X-rays at 128 px
+// (docs/explain.md), Grad-CAM of the last map (4 x 4) is empty for every pneumonia
+// prediction, of the logit or of the margin alike (the head's hidden Dense layer and
+// biases carry the decision), while at stride 16 the gradient varies over space and every
+// map has positive evidence.
+var ExplainLayers = map[string]string{
+	MobileNet:   "conv_pw_11_relu",
+	Xception:    "block13_sepconv2_act",
+	InceptionV3: "mixed7",
+}
+
+// DefaultLayer is the layer method explains when none is named: ExplainLayers for
+// CAMMargin, GradCAMLayers (the last feature map, as Selvaraju et al.) for CAMGradCAM; ""
+// for an architecture without one (the model's Features).
+func DefaultLayer(method, arch string) string {
+	if method == CAMMargin {
+		return ExplainLayers[arch]
+	}
+	return GradCAMLayers[arch]
+}
 
 // CAMMethods are the accepted methods, the default first.
 var CAMMethods = []string{CAMMargin, CAMGradCAM}

@@ -56,10 +56,13 @@ func (m *Model) GradCAM(layer string) (class, heatmap tf.Output, err error) {
 }
 
 // CAM adds to m.Graph the class activation map of method (CAMMargin or CAMGradCAM) of the
-// inference path for the layer name ("" for the backbone's feature map) and returns it
+// inference path for the layer name ("" for the method's DefaultLayer) and returns it
 // with its class input: class is an int64 [-1] placeholder (one class id per image) and
 // heatmap is float32 [-1, S, S].
 func (m *Model) CAM(method, layer string) (class, heatmap tf.Output, err error) {
+	if layer == "" {
+		layer = DefaultLayer(method, m.Config.Arch)
+	}
 	feat, err := m.LayerOutput(layer)
 	if err != nil {
 		return tf.Output{}, tf.Output{}, err

@@ -18,15 +18,15 @@ import (
 const gradcamTolerance = 1e-4
 
 // gradcamCases: every architecture at a small side (MobileNet at 128, the others at
-// their smallest input, a 4 x 4 feature map) to keep the suite short; MobileNet also
-// explains an earlier layer.
+// their smallest input, a 4 x 4 feature map) to keep the suite short; each also explains
+// its stride-16 layer (ExplainLayers, the margin's default).
 var gradcamCases = []struct {
 	cfg    Config
 	layers []string
 }{
 	{Config{Arch: MobileNet, InputSize: 128, Pool: PoolAvg}, []string{"conv_pw_13_relu", "conv_pw_11_relu"}},
-	{Config{Arch: Xception, InputSize: 103, Pool: PoolAvg}, []string{"block14_sepconv2_act"}},
-	{Config{Arch: InceptionV3, InputSize: 171, Pool: PoolAvg}, []string{"mixed10"}},
+	{Config{Arch: Xception, InputSize: 103, Pool: PoolAvg}, []string{"block14_sepconv2_act", "block13_sepconv2_act"}},
+	{Config{Arch: InceptionV3, InputSize: 171, Pool: PoolAvg}, []string{"mixed10", "mixed7"}},
 }
 
 // TestGradCAMMatchesKeras sets the Keras reference's random weights (randomised BN
@@ -43,6 +43,9 @@ func TestGradCAMMatchesKeras(t *testing.T) {
 			}
 			if GradCAMLayers[c.cfg.Arch] != c.layers[0] || m.outputs[c.layers[0]] != m.Features {
 				t.Fatalf("default Grad-CAM layer %q is not the feature map", GradCAMLayers[c.cfg.Arch])
+			}
+			if ExplainLayers[c.cfg.Arch] != c.layers[1] {
+				t.Fatalf("the margin's default layer %q is not checked here", ExplainLayers[c.cfg.Arch])
 			}
 			sess, err := tf.NewSession(m.Graph, nil)
 			if err != nil {

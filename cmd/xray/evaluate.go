@@ -54,7 +54,12 @@ func init() {
 			"Examples:\n" +
 			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray\n" +
 			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data external/ --split all --decision threshold\n" +
-			"   xray evaluate --predictions runs/mobilenet/eval-test/predictions.csv --json",
+			"   xray evaluate --predictions runs/mobilenet/eval-test/predictions.csv --json\n" +
+			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray --shift --perturbations blur,jpeg-3\n\n" +
+			"--shift evaluates the split as it is and under each perturbation (docs/shift.md): contrast,\n" +
+			"brightness, gamma, blur, noise, JPEG quality and lower resolution at severities 1-3, applied to\n" +
+			"each decoded image before the model's preprocessing; writes shift.md, shift.csv, shift.json and\n" +
+			"shift.png (accuracy, specificity, ROC AUC against severity) into --out and prints the table.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` to run over the split", EnvVars: []string{"XRAY_SAVEDMODEL"}},
 			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (with --savedmodel)", EnvVars: []string{"XRAY_DATA"}},
@@ -65,6 +70,8 @@ func init() {
 			&cli.StringFlag{Name: "out", Usage: "output `DIR`", EnvVars: []string{"XRAY_OUT"}},
 			&cli.StringFlag{Name: "model", Usage: "architecture `ARCH` recorded in metrics.json (default: the SavedModel's, or run.json's \"arch\")", EnvVars: []string{"XRAY_MODEL"}},
 			&cli.BoolFlag{Name: "json", Usage: "print metrics.json instead of the report", EnvVars: []string{"XRAY_JSON"}},
+			&cli.BoolFlag{Name: "shift", Usage: "the shift report instead: the split clean and under perturbations imitating another scanner (shift.md, shift.csv, shift.json, shift.png)", EnvVars: []string{"XRAY_SHIFT"}},
+			&cli.StringFlag{Name: "perturbations", Value: "all", Usage: "with --shift: `LIST` of perturbations (contrast, brightness, gamma, blur, noise, jpeg, resolution; NAME-LEVEL for one level 1-3; all)", EnvVars: []string{"XRAY_PERTURBATIONS"}},
 			modelWindowFlag(),
 		},
 		Action: evaluateAction,
@@ -96,6 +103,9 @@ func evaluateAction(c *cli.Context) error {
 	byThreshold, err := parseDecision(c.String("decision"))
 	if err != nil {
 		return err
+	}
+	if c.Bool("shift") {
+		return shiftAction(c)
 	}
 	if c.String("split") == evaluator.AllImages && savedModel != "" && c.String("data") == "" && c.String("manifest") == "" {
 		return usagef("evaluate: --split all needs --data DIR (the folder whose images to evaluate)")

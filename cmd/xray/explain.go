@@ -25,10 +25,11 @@ func init() {
 			"\"overlay\"} or {\"file\", \"error\"}. Images that fail do not stop the others; the exit\n" +
 			"status is then 1; an empty map is also said on stderr. The default method, margin, is\n" +
 			"Grad-CAM of the explained class's logit minus the runner-up's (what the decision is made\n" +
-			"of; non-empty for every predicted class), what serving_gradcam computes in models exported\n" +
-			"since; gradcam is plain Grad-CAM of the class's logit, often empty for a two-class model.\n" +
-			"Both use the backbone's last convolutional layer; --layer NAME explains another Keras layer\n" +
-			"with a feature map, e.g. conv_pw_11_relu. With --method\n" +
+			"of) on the stride-16 feature map (MobileNet conv_pw_11_relu, 8 x 8 at 128 px), what\n" +
+			"serving_gradcam computes in models exported since; gradcam is plain Grad-CAM of the class's\n" +
+			"logit on the last feature map (4 x 4 at 128 px), empty for most pneumonia predictions of a\n" +
+			"two-class model (docs/explain.md). --layer NAME explains another Keras layer with a feature\n" +
+			"map. With --method\n" +
 			"occlusion it is instead the drop of the class's probability when a --patch square of the\n" +
 			"input (moved by --stride) is replaced by the image's mean, scaled to [0, 1] (\"max_drop\"\n" +
 			"gives the scale), run through serving_default in batches: OUT/<name>.occlusion.png.\n\n" +

@@ -1,0 +1,173 @@
+package evaluator
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/xraylab/xray/internal/atomicfile"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Files of the shift report, beside report.md.
+const (
+	ShiftMarkdownFile = "shift.md"
+	ShiftCSVFile      = "shift.csv"
+	ShiftJSONFile     = "shift.json"
+	ShiftPlotFile     = "shift.png"
+)
+
+// WriteShift writes the shift report's table (markdown, CSV, JSON) and plot into dir.
+func WriteShift(dir string, r *ShiftReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("shift report: %w", err)
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("shift report: %w", err)
+	}
+	png, err := ShiftPNG(r)
+	if err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{ShiftMarkdownFile: []byte(r.Markdown()), ShiftCSVFile: r.CSV(), ShiftJSONFile: append(js, '\n'), ShiftPlotFile: png} {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
+			return fmt.Errorf("shift report: %w", err)
+		}
+	}
+	return nil
+}
+
+func fmtOpt(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4f", *v)
+}
+
+// Markdown is the table, one row per perturbation and level, the clean baseline first,
+// with each metric's change from it.
+func (r *ShiftReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Shift report: %s on %s (%d images)\n\n", r.Model, r.Split, r.Rows[0].N)
+	b.WriteString("Perturbations of the decoded images imitating another scanner (package perturb); argmax decision.\n\n")
+	b.WriteString("| perturbation | level | parameter | accuracy | sensitivity | specificity | ROC AUC |\n|---|---|---|---|---|---|---|\n")
+	base := r.Rows[0]
+	delta := func(v, b *float64) string {
+		if v == nil || b == nil || v == b {
+			return fmtOpt(v)
+		}
+		return fmt.Sprintf("%.4f (%+.4f)", *v, *v-*b)
+	}
+	for i, row := range r.Rows {
+		param, acc := strconv.FormatFloat(row.Param, 'g', -1, 64), delta(&row.Accuracy, &base.Accuracy)
+		if i == 0 {
+			param, acc = "", fmtOpt(&row.Accuracy)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", row.Perturbation, row.Level, param, acc,
+			delta(row.Sensitivity, base.Sensitivity), delta(row.Specificity, base.Specificity), delta(row.ROCAUC, base.ROCAUC))
+	}
+	return b.String()
+}
+
+// CSV is the table as perturbation,level,param,n,accuracy,sensitivity,specificity,roc_auc
+// (empty where undefined).
+func (r *ShiftReport) CSV() []byte {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"perturbation", "level", "param", "n", "accuracy", "sensitivity", "specificity", "roc_auc"})
+	opt := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
+	}
+	for _, row := range r.Rows {
+		w.Write([]string{row.Perturbation, strconv.Itoa(row.Level), strconv.FormatFloat(row.Param, 'g', -1, 64), strconv.Itoa(row.N),
+			strconv.FormatFloat(row.Accuracy, 'g', -1, 64), opt(row.Sensitivity), opt(row.Specificity), opt(row.ROCAUC)})
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
+// ShiftPNG draws accuracy, specificity and ROC AUC against severity (0: clean), one line
+// per perturbation, side by side.
+func ShiftPNG(r *ShiftReport) (png []byte, err error) {
+	defer recoverPlot("shift", &err)
+	metrics := []struct {
+		name string
+		get  func(ShiftRow) *float64
+	}{
+		{"Accuracy", func(s ShiftRow) *float64 { return &s.Accuracy }},
+		{"Specificity", func(s ShiftRow) *float64 { return s.Specificity }},
+		{"ROC AUC", func(s ShiftRow) *float64 { return s.ROCAUC }},
+	}
+	var kinds []string
+	for _, row := range r.Rows[1:] {
+		if len(kinds) == 0 || kinds[len(kinds)-1] != row.Perturbation {
+			kinds = append(kinds, row.Perturbation)
+		}
+	}
+	plots := make([][]*plot.Plot, 1)
+	for _, m := range metrics {
+		p := plot.New()
+		p.Title.Text = m.name
+		p.X.Label.Text = "severity (0: clean)"
+		styleFonts(p)
+		p.Add(plotter.NewGrid())
+		for k, kind := range kinds {
+			xys := plotter.XYs{}
+			if v := m.get(r.Rows[0]); v != nil {
+				xys = append(xys, plotter.XY{X: 0, Y: *v})
+			}
+			for _, row := range r.Rows[1:] {
+				if v := m.get(row); row.Perturbation == kind && v != nil {
+					xys = append(xys, plotter.XY{X: float64(row.Level), Y: *v})
+				}
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return nil, fmt.Errorf("shift plot: %w", err)
+			}
+			c := plotColors[k%len(plotColors)]
+			line.Color, points.Color = c, c
+			p.Add(line, points)
+			if m.name == "Accuracy" {
+				p.Legend.Add(kind, line, points)
+			}
+		}
+		p.Legend.Top, p.Legend.Left = false, true
+		p.Legend.TextStyle.Font.Size = vg.Points(8)
+		plots[0] = append(plots[0], p)
+	}
+	w, h := 13.5*vg.Inch, 4.5*vg.Inch
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
+	dc := draw.New(c)
+	t := draw.Tiles{Rows: 1, Cols: len(metrics), PadX: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
+	canvases := plot.Align(plots, t, dc)
+	for j, p := range plots[0] {
+		p.Draw(canvases[0][j])
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("shift plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// plotColors tell the perturbations apart (Tableau 10).
+var plotColors = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff},
+}
