@@ -25,8 +25,9 @@ const (
 	LayoutPlain  = "plain"  // {NORMAL,PNEUMONIA}/
 )
 
-// MinSide is the smallest width or height Ingest accepts; smaller images are skipped.
-const MinSide = 32
+// MinSide is the smallest width or height Ingest accepts; smaller images are skipped
+// (preprocess.CheckSize, the rule serving applies too).
+const MinSide = preprocess.MinSide
 
 const expectedLayout = "expected chest_xray/{train,test,val}/{NORMAL,PNEUMONIA}/ or {NORMAL,PNEUMONIA}/ with JPEG, PNG or DICOM files"
 
@@ -298,11 +299,8 @@ func checkImage(file string, verify bool) (sum, patient, reason string) {
 	if err != nil {
 		return "", "", err.Error()
 	}
-	if w < MinSide || h < MinSide {
-		return "", "", fmt.Sprintf("%d x %d pixels: smaller than %d px", w, h, MinSide)
-	}
-	if int64(w)*int64(h) > preprocess.MaxPixels {
-		return "", "", fmt.Sprintf("%d x %d pixels: more than %d", w, h, preprocess.MaxPixels)
+	if err := preprocess.CheckSize(w, h); err != nil {
+		return "", "", err.Error()
 	}
 	complete := true // DICOM: Config walked every element header already
 	switch kind {

@@ -14,6 +14,30 @@ import (
 // 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx).
 const MaxPixels = 1 << 25
 
+// MinSide is the smallest width or height xray takes in: ingest skips smaller images and
+// serving refuses them (a 16 x 16 thumbnail is no X-ray).
+const MinSide = 32
+
+// SizeError is an image size outside MinSide..MaxPixels (CheckSize).
+type SizeError struct{ Width, Height int }
+
+func (e *SizeError) Error() string {
+	if e.Width < MinSide || e.Height < MinSide {
+		return fmt.Sprintf("%d x %d pixels: smaller than %d px", e.Width, e.Height, MinSide)
+	}
+	return fmt.Sprintf("%d x %d pixels: more than %d", e.Width, e.Height, MaxPixels)
+}
+
+// CheckSize is the one size rule of ingest and serving, applied to a header's size
+// (Config) before any pixel is decoded: sides of at least MinSide, at most MaxPixels in
+// all. The error is a *SizeError.
+func CheckSize(w, h int) error {
+	if w < MinSide || h < MinSide || int64(w)*int64(h) > MaxPixels {
+		return &SizeError{w, h}
+	}
+	return nil
+}
+
 // Errors Decode wraps, so callers can tell the kind of bad input apart.
 var (
 	ErrEmpty       = errors.New("empty file")

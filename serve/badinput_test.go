@@ -100,7 +100,7 @@ func TestBadInput(t *testing.T) {
 		code             int
 		says             string
 	}{
-		{"garbage JSON", predict, "application/json", []byte("{not json"), 400, "not a JSON object"},
+		{"garbage JSON", predict, "application/json", []byte("{not json"), 400, "not valid JSON"},
 		{"wrong b64", predict, "application/json", bytesOf(`{"b64":"%%%"}`), 400, "not valid base64"},
 		{"huge body", predict, "application/json", bytes.Repeat([]byte(" "), 2<<20), 413, "limit of 1048576 bytes"},
 		{"zero-byte image", predict, "application/json", bytesOf(`{"b64":""}`), 400, "empty image"},
@@ -207,7 +207,7 @@ func FuzzDecodePredict(f *testing.F) {
 	}
 	const side, max = 2, 3
 	f.Fuzz(func(t *testing.T, body []byte) {
-		in, err := decodePredict(body, side, max)
+		in, err := decodePredict(bytes.NewReader(body), side, max)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Message == "" {

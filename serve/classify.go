@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/savedmodels"
@@ -92,7 +94,9 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// imageBody is the raw body, or the first file of a multipart/form-data body.
+// imageBody is the raw body, or the field "file" of a multipart/form-data body (as
+// curl -F file=@scan.jpeg and the page send it). Other fields are read and dropped; a
+// second file is refused rather than silently ignored.
 func (s *Server) imageBody(r *http.Request) ([]byte, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
@@ -102,20 +106,56 @@ func (s *Server) imageBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, badRequest("multipart body: %v", err)
 	}
+	var file []byte
+	var others []string
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, badRequest("multipart body has no file: send the image as a file field")
+			break
 		}
 		if err != nil {
-			if e := s.bodyError(err); e != nil {
-				return nil, e
+			return nil, s.multipartError(err)
+		}
+		name := part.FormName()
+		switch {
+		case name == "file" && file != nil:
+			return nil, badRequest("multipart body has more than one \"file\": send one image per request (:predict takes up to %d)", s.cfg.MaxInstances)
+		case name == "file":
+			if file, err = s.readBody(part); err != nil {
+				return nil, err
+			}
+			if file == nil {
+				file = []byte{}
+			}
+		case part.FileName() != "":
+			return nil, badRequest("multipart field %q holds a file (%s): send the image as the field \"file\", alone", name, part.FileName())
+		default:
+			others = append(others, fmt.Sprintf("%q", name))
+			if _, err := io.Copy(io.Discard, part); err != nil {
+				return nil, s.bodyError(err)
 			}
 		}
-		if part.FileName() != "" {
-			return s.readBody(part)
+	}
+	if file == nil {
+		fields := "none"
+		if len(others) > 0 {
+			fields = strings.Join(others, ", ")
+		}
+		return nil, badRequest("multipart body has no field \"file\" (fields: %s): send the image as -F file=@scan.jpeg", fields)
+	}
+	return file, nil
+}
+
+// multipartError maps a broken multipart stream: a body limit or timeout as bodyError,
+// anything else 400.
+func (s *Server) multipartError(err error) error {
+	if e := s.bodyError(err); e != nil {
+		var ae *Error
+		if errors.As(e, &ae) && ae.Status != http.StatusBadRequest {
+			return e
 		}
 	}
+	return badRequest("multipart body: %v", err)
 }
 
 // info answers GET /v1/xray: the serving version and its metadata (for the page).

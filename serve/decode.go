@@ -1,10 +1,13 @@
 package serve
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 
 	"github.com/xraylab/xray/savedmodels"
@@ -21,6 +24,13 @@ type predictInput struct {
 
 func (p *predictInput) len() int { return len(p.files) + len(p.pixels) }
 
+// readError is a failure to read the body (too big, too slow), not a malformed one: the
+// handler maps it with Server.bodyError.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
 // decodePredict parses a TensorFlow Serving REST predict body for our two signatures:
 //
 //	{"signature_name": "serving_bytes", "instances": [{"b64": "..."}, ...]}
@@ -28,18 +38,88 @@ func (p *predictInput) len() int { return len(p.files) + len(p.pixels) }
 //	{"signature_name": "serving_bytes", "inputs": {"image_bytes": [{"b64": "..."}]}}  (or "inputs": [...])
 //	{"instances": [S x S x 3 numbers, ...]}   serving_default, also [{"image": ...}] and "inputs"
 //
-// size is the model's input side; maxInstances bounds the images.
-func decodePredict(body []byte, size, maxInstances int) (*predictInput, error) {
-	var req struct {
-		SignatureName string          `json:"signature_name"`
-		Instances     json.RawMessage `json:"instances"`
-		Inputs        json.RawMessage `json:"inputs"`
+// size is the model's input side; maxInstances bounds the images. The body is read token
+// by token: the instance count and each image's values are checked as they arrive, so a
+// body that breaks a limit costs no more memory than the values before the break (never
+// the whole list). NaN, Infinity and -Infinity are numbers, as in TensorFlow Serving.
+func decodePredict(r io.Reader, size, maxInstances int) (*predictInput, error) {
+	p := &predictParser{dec: json.NewDecoder(newNaNReader(r)), size: size, max: maxInstances}
+	in, err := p.parse()
+	if err == nil {
+		return in, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest("request body is not a JSON object: %v", err)
+	var e *Error
+	var re *readError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &e), errors.As(err, &re):
+		return nil, err
+	case errors.As(err, &se):
+		return nil, badRequest("request body is not valid JSON: %v (at byte %d)", se, se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return nil, badRequest("request body ends before its JSON does")
 	}
-	in := &predictInput{signature: req.SignatureName}
+	return nil, &readError{err}
+}
+
+func badRequest(format string, a ...any) *Error { return errorf(http.StatusBadRequest, format, a...) }
+
+// predictParser reads one predict body. Rows are kept in the order they come; whether
+// they suit the signature is checked at the end, as signature_name may follow them.
+type predictParser struct {
+	dec       *json.Decoder
+	size, max int
+	signature string
+	columnar  bool
+	seenRows  bool
+	named     string // the input name rows or columns used ("" when none)
+	rows      []row
+}
+
+// row is one instance: file bytes, or pixels.
+type row struct {
+	file   []byte
+	pixels []float32
+}
+
+func (p *predictParser) parse() (*predictInput, error) {
+	if err := p.expect('{', "request body is not a JSON object: send {\"instances\": [...]}"); err != nil {
+		return nil, err
+	}
+	for p.dec.More() {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "signature_name":
+			if p.signature, err = p.str("'signature_name'"); err != nil {
+				return nil, err
+			}
+		case "instances", "inputs":
+			if p.seenRows {
+				return nil, badRequest("request has both 'instances' and 'inputs': give one")
+			}
+			p.seenRows, p.columnar = true, key == "inputs"
+			if err := p.list(); err != nil {
+				return nil, err
+			}
+		default: // TensorFlow Serving ignores other keys; so do we, without keeping them
+			if err := p.skip(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := p.dec.Token(); err != nil { // the closing }
+		return nil, err
+	}
+	return p.finish()
+}
+
+// finish checks the rows against the signature.
+func (p *predictParser) finish() (*predictInput, error) {
+	in := &predictInput{signature: p.signature, columnar: p.columnar}
 	if in.signature == "" {
 		in.signature = savedmodels.SignatureDefault
 	}
@@ -53,144 +133,340 @@ func decodePredict(body []byte, size, maxInstances int) (*predictInput, error) {
 		return nil, badRequest("serving signature name: %q not found in signature def; the model has %s and %s",
 			in.signature, savedmodels.SignatureDefault, savedmodels.SignatureBytes)
 	}
-	raw := req.Instances
 	switch {
-	case len(req.Instances) > 0 && len(req.Inputs) > 0:
-		return nil, badRequest("request has both 'instances' and 'inputs': give one")
-	case len(req.Inputs) > 0:
-		in.columnar, raw = true, req.Inputs
-	case len(req.Instances) == 0:
+	case !p.seenRows:
 		return nil, badRequest("missing 'instances' or 'inputs' key")
-	}
-	rows, err := listOf(raw, inputName, in.columnar)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
+	case len(p.rows) == 0:
 		return nil, badRequest("no instances: send at least one image")
+	case p.named != "" && p.named != inputName:
+		return nil, badRequest("input %q is not %s's; its input is %q", p.named, in.signature, inputName)
 	}
-	if len(rows) > maxInstances {
-		return nil, badRequest("%d instances, over the server's limit of %d per request: split the request", len(rows), maxInstances)
-	}
-	for i, row := range rows {
-		if row, err = unwrapNamed(row, inputName); err != nil {
-			return nil, badRequest("instance %d: %v", i, err)
+	for i, r := range p.rows {
+		switch {
+		case in.signature == savedmodels.SignatureBytes && r.file == nil:
+			return nil, badRequest("instance %d: %s takes {\"b64\": \"<base64 of a JPEG, PNG or DICOM file>\"}, not numbers", i, in.signature)
+		case in.signature == savedmodels.SignatureDefault && r.pixels == nil:
+			return nil, badRequest("instance %d: %s takes %d x %d x 3 numbers per image (preprocessed pixels); for JPEG or PNG files use signature_name %q with {\"b64\": ...}",
+				i, in.signature, p.size, p.size, savedmodels.SignatureBytes)
+		case r.file != nil:
+			in.files = append(in.files, r.file)
+		default:
+			in.pixels = append(in.pixels, r.pixels)
 		}
-		if in.signature == savedmodels.SignatureBytes {
-			b, err := decodeBytes(row)
-			if err != nil {
-				return nil, badRequest("instance %d: %v", i, err)
-			}
-			in.files = append(in.files, b)
-			continue
-		}
-		p, err := decodePixels(row, size)
-		if err != nil {
-			return nil, badRequest("instance %d: %v", i, err)
-		}
-		in.pixels = append(in.pixels, p)
 	}
 	return in, nil
 }
 
-func badRequest(format string, a ...any) *Error { return errorf(http.StatusBadRequest, format, a...) }
-
-// listOf splits the instances (or the columnar inputs, possibly keyed by the input's
-// name) into one raw value per image.
-func listOf(raw json.RawMessage, inputName string, columnar bool) ([]json.RawMessage, error) {
-	if columnar && firstByte(raw) == '{' {
-		var named map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &named); err != nil {
-			return nil, badRequest("'inputs' is not valid JSON: %v", err)
-		}
-		v, ok := named[inputName]
-		if !ok || len(named) != 1 {
-			return nil, badRequest("'inputs' must have exactly the key %q", inputName)
-		}
-		raw = v
+// list reads the images: a list of rows, or for "inputs" also {"<input name>": [...]}.
+func (p *predictParser) list() error {
+	tok, err := p.dec.Token()
+	if err != nil {
+		return err
 	}
-	var rows []json.RawMessage
-	if err := json.Unmarshal(raw, &rows); err != nil {
-		return nil, badRequest("the images must be a JSON list: %v", err)
+	if tok == json.Delim('{') && p.columnar {
+		key, err := p.dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := key.(string)
+		if name == "" {
+			return badRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
+		}
+		p.named = name
+		if err := p.list(); err != nil {
+			return err
+		}
+		if p.dec.More() {
+			return badRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
+		}
+		_, err = p.dec.Token()
+		return err
 	}
-	return rows, nil
+	if tok != json.Delim('[') {
+		return badRequest("the images must be a JSON list")
+	}
+	for p.dec.More() {
+		if len(p.rows) == p.max {
+			return badRequest("more than %d instances, over the server's limit of %d per request: split the request", p.max, p.max)
+		}
+		r, err := p.row(len(p.rows), true)
+		if err != nil {
+			return err
+		}
+		p.rows = append(p.rows, r)
+	}
+	_, err = p.dec.Token()
+	return err
 }
 
-// unwrapNamed takes {"<input name>": v} to v (row format with named inputs); a {"b64"}
-// object or a plain value is returned as it is.
-func unwrapNamed(row json.RawMessage, inputName string) (json.RawMessage, error) {
-	if firstByte(row) != '{' {
-		return row, nil
+// row reads one instance: "bytes", {"b64": ...}, pixels, or {"<input name>": one of those}.
+func (p *predictParser) row(i int, mayName bool) (row, error) {
+	tok, err := p.dec.Token()
+	if err != nil {
+		return row{}, err
 	}
-	var named map[string]json.RawMessage
-	if err := json.Unmarshal(row, &named); err != nil {
-		return nil, err
+	switch t := tok.(type) {
+	case string:
+		return row{file: []byte(t)}, nil
+	case json.Delim:
+		switch t {
+		case '[':
+			px, err := p.pixels(i)
+			return row{pixels: px}, err
+		case '{':
+			return p.object(i, mayName)
+		}
 	}
-	if _, ok := named["b64"]; ok {
-		return row, nil
-	}
-	v, ok := named[inputName]
-	if !ok || len(named) != 1 {
-		return nil, fmt.Errorf("an object instance must be {\"b64\": ...} or have exactly the key %q", inputName)
-	}
-	return v, nil
+	return row{}, badRequest("instance %d: want {\"b64\": ...} or %d x %d x 3 numbers, not %v", i, p.size, p.size, tok)
 }
 
-// decodeBytes reads {"b64": "..."} (standard base64, as TensorFlow Serving) or a plain
-// JSON string holding the bytes themselves.
-func decodeBytes(v json.RawMessage) ([]byte, error) {
-	if firstByte(v) == '"' {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+// object reads {"b64": "..."} or {"<input name>": value}, its opening { already read.
+func (p *predictParser) object(i int, mayName bool) (row, error) {
+	tok, err := p.dec.Token()
+	if err != nil {
+		return row{}, err
+	}
+	key, _ := tok.(string)
+	var r row
+	switch {
+	case key == "b64":
+		s, err := p.str(fmt.Sprintf("instance %d: 'b64'", i))
+		if err != nil {
+			return r, err
+		}
+		if r.file, err = base64.StdEncoding.DecodeString(s); err != nil {
+			return r, badRequest("instance %d: 'b64' is not valid base64: %v", i, err)
+		}
+		if r.file == nil {
+			r.file = []byte{}
+		}
+	case key != "" && mayName:
+		if p.named != "" && p.named != key {
+			return r, badRequest("instance %d: input %q, but an earlier one is %q", i, key, p.named)
+		}
+		p.named = key
+		if r, err = p.row(i, false); err != nil {
+			return r, err
+		}
+	default:
+		return r, badRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
+	}
+	if p.dec.More() {
+		return r, badRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
+	}
+	_, err = p.dec.Token()
+	return r, err
+}
+
+// pixels reads size x size x 3 numbers, its first [ already read, refusing the first
+// value beyond the shape.
+func (p *predictParser) pixels(i int) ([]float32, error) {
+	n := p.size
+	out := make([]float32, 0, n*n*3)
+	bad := func(format string, a ...any) error {
+		return badRequest("instance %d: "+format+"; serving_default takes %d x %d x 3 numbers per image", append(append([]any{i}, a...), n, n)...)
+	}
+	for y := 0; ; y++ {
+		tok, err := p.dec.Token()
+		if err != nil {
 			return nil, err
 		}
-		return []byte(s), nil
-	}
-	var o struct {
-		B64 *string `json:"b64"`
-	}
-	if err := json.Unmarshal(v, &o); err != nil || o.B64 == nil {
-		return nil, fmt.Errorf("want {\"b64\": \"<base64 of a JPEG, PNG or DICOM file>\"}")
-	}
-	b, err := base64.StdEncoding.DecodeString(*o.B64)
-	if err != nil {
-		return nil, fmt.Errorf("'b64' is not valid base64: %v", err)
-	}
-	return b, nil
-}
-
-// decodePixels reads one preprocessed image, size x size x 3 numbers.
-func decodePixels(v json.RawMessage, size int) ([]float32, error) {
-	var img [][][]float32
-	if err := json.Unmarshal(v, &img); err != nil {
-		return nil, fmt.Errorf("serving_default takes %d x %d x 3 numbers per image (preprocessed pixels); for JPEG or PNG files use signature_name %q with {\"b64\": ...}: %v",
-			size, size, savedmodels.SignatureBytes, err)
-	}
-	out := make([]float32, 0, size*size*3)
-	if len(img) != size {
-		return nil, fmt.Errorf("%d rows, want %d x %d x 3", len(img), size, size)
-	}
-	for y, row := range img {
-		if len(row) != size {
-			return nil, fmt.Errorf("row %d has %d pixels, want %d", y, len(row), size)
-		}
-		for x, px := range row {
-			if len(px) != 3 {
-				return nil, fmt.Errorf("pixel (%d, %d) has %d channels, want 3", y, x, len(px))
+		if tok == json.Delim(']') {
+			if y != n {
+				return nil, bad("%d rows", y)
 			}
-			out = append(out, px...)
+			return out, nil
+		}
+		if y == n {
+			return nil, bad("more than %d rows", n)
+		}
+		if tok != json.Delim('[') {
+			return nil, bad("row %d is not a list", y)
+		}
+		for x := 0; ; x++ {
+			tok, err := p.dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			if tok == json.Delim(']') {
+				if x != n {
+					return nil, bad("row %d has %d pixels", y, x)
+				}
+				break
+			}
+			if x == n {
+				return nil, bad("row %d has more than %d pixels", y, n)
+			}
+			if tok != json.Delim('[') {
+				return nil, bad("pixel (%d, %d) is not a list of 3 numbers", y, x)
+			}
+			for c := 0; ; c++ {
+				tok, err := p.dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				if tok == json.Delim(']') {
+					if c != 3 {
+						return nil, bad("pixel (%d, %d) has %d channels", y, x, c)
+					}
+					break
+				}
+				if c == 3 {
+					return nil, bad("pixel (%d, %d) has more than 3 channels", y, x)
+				}
+				v, ok := number(tok)
+				if !ok {
+					return nil, bad("pixel (%d, %d) holds %v, not a number", y, x, tok)
+				}
+				out = append(out, v)
+			}
 		}
 	}
-	return out, nil
 }
 
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
+// number reads a numeric token; NaN and the infinities come as the strings newNaNReader makes.
+func number(tok json.Token) (float32, bool) {
+	switch t := tok.(type) {
+	case float64:
+		return float32(t), true
+	case string:
+		switch t {
+		case "NaN":
+			return float32(math.NaN()), true
+		case "Infinity":
+			return float32(math.Inf(1)), true
+		case "-Infinity":
+			return float32(math.Inf(-1)), true
 		}
-		return c
 	}
-	return 0
+	return 0, false
+}
+
+// expect reads one token that must be d.
+func (p *predictParser) expect(d json.Delim, msg string) error {
+	tok, err := p.dec.Token()
+	if err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.EOF) {
+			return badRequest("%s", msg)
+		}
+		return err
+	}
+	if tok != d {
+		return badRequest("%s", msg)
+	}
+	return nil
+}
+
+// str reads a string value.
+func (p *predictParser) str(what string) (string, error) {
+	tok, err := p.dec.Token()
+	if err != nil {
+		return "", err
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return "", badRequest("%s must be a string", what)
+	}
+	return s, nil
+}
+
+// skip reads one value of any shape and drops it, token by token.
+func (p *predictParser) skip() error {
+	depth := 0
+	for {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// nanReader passes JSON through, quoting the bare words NaN, Infinity and -Infinity
+// outside strings (TensorFlow Serving's parser takes them as numbers, encoding/json does
+// not), so that they reach the parser as the strings number reads.
+type nanReader struct {
+	r     io.ByteReader
+	out   []byte
+	inStr bool // inside a JSON string
+	esc   bool // after a backslash inside a string
+	bare  bool // inside a quoted bare word
+	minus bool // a '-' held back to see whether -Infinity follows
+}
+
+func newNaNReader(r io.Reader) *nanReader {
+	br, ok := r.(io.ByteReader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 32<<10)
+	}
+	return &nanReader{r: br}
+}
+
+func (n *nanReader) Read(b []byte) (int, error) {
+	for len(n.out) < len(b) {
+		c, err := n.r.ReadByte()
+		if err != nil {
+			n.flush()
+			if len(n.out) == 0 {
+				return 0, err
+			}
+			break
+		}
+		n.step(c)
+	}
+	k := copy(b, n.out)
+	n.out = n.out[k:]
+	return k, nil
+}
+
+// flush ends a pending bare word or minus at the end of the input.
+func (n *nanReader) flush() {
+	if n.minus {
+		n.out, n.minus = append(n.out, '-'), false
+	}
+	if n.bare {
+		n.out, n.bare = append(n.out, '"'), false
+	}
+}
+
+func (n *nanReader) step(c byte) {
+	switch {
+	case n.inStr:
+		n.esc, n.inStr = !n.esc && c == '\\', n.esc || c != '"'
+	case n.bare:
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			n.out = append(n.out, c)
+			return
+		}
+		n.out, n.bare = append(n.out, '"'), false
+		n.step(c)
+		return
+	case n.minus:
+		n.minus = false
+		if c == 'I' {
+			n.out, n.bare = append(n.out, '"', '-', 'I'), true
+			return
+		}
+		n.out = append(n.out, '-')
+		n.step(c)
+		return
+	case c == '-':
+		n.minus = true
+		return
+	case c == 'N' || c == 'I':
+		n.out, n.bare = append(n.out, '"', c), true
+		return
+	case c == '"':
+		n.inStr = true
+	}
+	n.out = append(n.out, c)
 }

@@ -1,14 +1,17 @@
 package serve
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/xraylab/xray/preprocess"
@@ -56,6 +59,17 @@ func (s *Server) limit(h func(http.ResponseWriter, *http.Request) error) http.Ha
 		// A slow body (slow loris) fails the read at the deadline instead of holding a slot.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Timeout))
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+		case "", "identity":
+		case "gzip":
+			// As TensorFlow Serving; the limit applies to the decompressed bytes too, so a
+			// gzip bomb stops at MaxBodyBytes.
+			r.Body = http.MaxBytesReader(w, &gunzip{r: r.Body}, s.cfg.MaxBodyBytes)
+			r.Header.Del("Content-Encoding")
+		default:
+			writeError(w, errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q: send the body as it is or gzip-compressed", enc))
+			return
+		}
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			writeError(w, asError(err))
 		}
@@ -83,20 +97,49 @@ func (s *Server) bodyError(err error) error {
 	return errorf(http.StatusBadRequest, "reading the request body: %v", err)
 }
 
-// checkImage rejects what is not worth decoding: an empty file, or one whose header
-// announces more pixels than allowed (a decompression bomb). Formats Go's image package
-// does not know are left to the model's decoder.
+// checkImage rejects what is not worth decoding, from the header alone: an empty file,
+// one that is not JPEG, PNG or DICOM, and one outside preprocess.CheckSize (the rule
+// ingest applies) or over Config.MaxPixels (a decompression bomb).
 func (s *Server) checkImage(what string, b []byte) error {
 	if len(b) == 0 {
 		return errorf(http.StatusBadRequest, "%s: empty image (0 bytes): send a JPEG, PNG or DICOM file", what)
 	}
-	if _, w, h, err := preprocess.Config(b); err == nil {
-		if px := int64(w) * int64(h); px > s.cfg.MaxPixels {
-			return errorf(http.StatusRequestEntityTooLarge, "%s: image of %d x %d = %d pixels, over the server's limit of %d", what, w, h, px, s.cfg.MaxPixels)
-		}
+	_, w, h, err := preprocess.Config(b)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%s: %v", what, err)
+	}
+	if px := int64(w) * int64(h); px > s.cfg.MaxPixels {
+		return errorf(http.StatusRequestEntityTooLarge, "%s: image of %d x %d = %d pixels, over the server's limit of %d", what, w, h, px, s.cfg.MaxPixels)
+	}
+	if err := preprocess.CheckSize(w, h); err != nil {
+		return errorf(http.StatusBadRequest, "%s: %v (X-rays only)", what, err)
 	}
 	return nil
 }
+
+// gunzip decompresses a gzip body, opening it at the first read (a bad header is then a
+// read error of the handler's, answered 400).
+type gunzip struct {
+	r  io.Reader
+	zr *gzip.Reader
+}
+
+func (g *gunzip) Read(b []byte) (int, error) {
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.r)
+		if err != nil {
+			return 0, fmt.Errorf("Content-Encoding gzip: %w", err)
+		}
+		g.zr = zr
+	}
+	n, err := g.zr.Read(b)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("Content-Encoding gzip: %w", err)
+	}
+	return n, err
+}
+
+func (g *gunzip) Close() error { return nil }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

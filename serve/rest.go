@@ -1,8 +1,11 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,16 +111,16 @@ func (s *Server) modelPost(w http.ResponseWriter, r *http.Request) error {
 	if p.verb != "predict" || p.metadata {
 		return badRequest("only :predict is served (this model has no classify or regress signature); POST /v1/classify takes an image file")
 	}
-	body, err := s.readBody(r.Body)
-	if err != nil {
-		return err
-	}
 	v, release, err := s.resolve(p)
 	if err != nil {
 		return err
 	}
 	defer release()
-	in, err := decodePredict(body, v.meta.InputSize, s.cfg.MaxInstances)
+	in, err := decodePredict(r.Body, v.meta.InputSize, s.cfg.MaxInstances)
+	var re *readError
+	if errors.As(err, &re) {
+		return s.bodyError(re.err)
+	}
 	if err != nil {
 		return err
 	}
@@ -136,23 +139,64 @@ func (s *Server) modelPost(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	probs := make([][]float32, len(preds))
+	probs := make([][]jsonFloat, len(preds))
 	ids := make([]int, len(preds))
 	for i, pr := range preds {
 		if pr.Err != nil {
 			return badRequest("instance %d: %v", i, pr.Err)
 		}
-		probs[i], ids[i] = pr.Probabilities[:], pr.Class
+		probs[i], ids[i] = jsonFloats(pr.Probabilities[:]), pr.Class
 	}
 	if in.columnar {
-		writeJSON(w, http.StatusOK, map[string]any{"outputs": map[string]any{
+		return writePredictJSON(w, map[string]any{"outputs": map[string]any{
 			savedmodels.OutputProbabilities: probs, savedmodels.OutputClassID: ids}})
-		return nil
 	}
 	rows := make([]map[string]any, len(preds))
 	for i := range preds {
 		rows[i] = map[string]any{savedmodels.OutputProbabilities: probs[i], savedmodels.OutputClassID: ids[i]}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"predictions": rows})
-	return nil
+	return writePredictJSON(w, map[string]any{"predictions": rows})
+}
+
+// jsonFloat is a probability as TensorFlow Serving writes it: NaN and the infinities as
+// the bare words NaN, Infinity and -Infinity (encoding/json refuses them), which
+// Python's json and TensorFlow Serving's clients read.
+type jsonFloat float32
+
+// nanWords are placeholders MarshalJSON writes, replaced by the bare words after encoding.
+var nanWords = map[string]string{`"\u0000NaN"`: "NaN", `"\u0000Infinity"`: "Infinity", `"\u0000-Infinity"`: "-Infinity"}
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"\u0000NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"\u0000Infinity"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"\u0000-Infinity"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 32), nil
+}
+
+func jsonFloats(p []float32) []jsonFloat {
+	out := make([]jsonFloat, len(p))
+	for i, v := range p {
+		out[i] = jsonFloat(v)
+	}
+	return out
+}
+
+// writePredictJSON writes v as writeJSON does, with jsonFloat's bare words.
+func writePredictJSON(w http.ResponseWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	for k, word := range nanWords {
+		b = bytes.ReplaceAll(b, []byte(k), []byte(word))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

@@ -29,7 +29,7 @@ type Config struct {
 	DICOMWindow *preprocess.Window // DICOM to 8-bit gray; nil: each model's own (savedmodels.Options.DICOMWindow)
 
 	MaxBodyBytes  int64         // request body limit (default 20 MiB)
-	MaxPixels     int64         // width x height limit of one image (default 40 million)
+	MaxPixels     int64         // width x height limit of one image, read from its header (default and most: preprocess.MaxPixels)
 	MaxInstances  int           // images per request (default 64)
 	Timeout       time.Duration // per request, reading the body included (default 30s)
 	HeaderTimeout time.Duration // to receive a request's head (default 10s; then 400)
@@ -55,7 +55,7 @@ const (
 	DefaultName          = "xray"
 	DefaultPoll          = 10 * time.Second
 	DefaultMaxBodyBytes  = 20 << 20
-	DefaultMaxPixels     = 40_000_000
+	DefaultMaxPixels     = preprocess.MaxPixels
 	DefaultMaxInstances  = 64
 	DefaultTimeout       = 30 * time.Second
 	DefaultHeaderTimeout = 10 * time.Second
@@ -77,6 +77,7 @@ func (c *Config) fill() {
 	}
 	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&c.MaxPixels, DefaultMaxPixels)
+	c.MaxPixels = min(c.MaxPixels, preprocess.MaxPixels) // the decoder's own cap: one limit
 	def((*int64)(&c.Timeout), int64(DefaultTimeout))
 	def((*int64)(&c.HeaderTimeout), int64(DefaultHeaderTimeout))
 	if c.MaxInstances <= 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/serve"
 )
@@ -52,7 +53,7 @@ func serveFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run, gathered across requests (`N`)", EnvVars: []string{"XRAY_MAX_BATCH"}},
 		&cli.DurationFlag{Name: "max-delay", Value: 5 * time.Millisecond, Usage: "wait up to `DURATION` for a batch to fill", EnvVars: []string{"XRAY_MAX_DELAY"}},
 		&cli.Int64Flag{Name: "max-body", Value: serve.DefaultMaxBodyBytes, Usage: "request body limit in `BYTES` (413 beyond)", EnvVars: []string{"XRAY_MAX_BODY"}},
-		&cli.Int64Flag{Name: "max-pixels", Value: serve.DefaultMaxPixels, Usage: "width x height limit of one image (`N`, 413 beyond)", EnvVars: []string{"XRAY_MAX_PIXELS"}},
+		&cli.Int64Flag{Name: "max-pixels", Value: serve.DefaultMaxPixels, Usage: "width x height limit of one image, read from its header (`N`, 413 beyond; at most the decoder's 33554432)", EnvVars: []string{"XRAY_MAX_PIXELS"}},
 		&cli.IntFlag{Name: "max-instances", Value: serve.DefaultMaxInstances, Usage: "images per request (`N`, 400 beyond)", EnvVars: []string{"XRAY_MAX_INSTANCES"}},
 		&cli.DurationFlag{Name: "timeout", Value: serve.DefaultTimeout, Usage: "per-request limit, the body's upload included (`DURATION`; 408 slow body, 503 slow answer)", EnvVars: []string{"XRAY_TIMEOUT"}},
 		&cli.IntFlag{Name: "max-concurrent", Value: serve.DefaultMaxConcurrent, Usage: "requests served at once (`N`, 429 beyond)", EnvVars: []string{"XRAY_MAX_CONCURRENT"}},
@@ -90,6 +91,9 @@ func serveAction(c *cli.Context) error {
 		if c.Int64(f) < 1 {
 			return usagef("--%s %d: give 1 or more", f, c.Int64(f))
 		}
+	}
+	if c.Int64("max-pixels") > preprocess.MaxPixels {
+		return usagef("--max-pixels %d: at most %d, the decoder's limit", c.Int64("max-pixels"), int64(preprocess.MaxPixels))
 	}
 	if c.Duration("timeout") <= 0 || c.Duration("drain") < 0 || c.Duration("drain-delay") < 0 {
 		return usagef("--timeout must be positive, --drain and --drain-delay not negative")
