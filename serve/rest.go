@@ -145,7 +145,7 @@ func (s *Server) modelPost(w http.ResponseWriter, r *http.Request) error {
 		if pr.Err != nil {
 			return badRequest("instance %d: %v", i, pr.Err)
 		}
-		probs[i], ids[i] = jsonFloats(pr.Probabilities[:]), pr.Class
+		probs[i], ids[i] = probFloats(pr.Probabilities[:]), pr.Class
 	}
 	if in.columnar {
 		return writePredictJSON(w, map[string]any{"outputs": map[string]any{
@@ -179,7 +179,7 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, v, 'g', -1, 32), nil
 }
 
-func jsonFloats(p []float32) []jsonFloat {
+func probFloats(p []float32) []jsonFloat {
 	out := make([]jsonFloat, len(p))
 	for i, v := range p {
 		out[i] = jsonFloat(v)
