@@ -13,8 +13,8 @@ type metrics struct {
 	latency  *prometheus.HistogramVec // by handler
 	images   prometheus.Histogram     // images per predict/classify request
 	inflight prometheus.Gauge
-	version  prometheus.Gauge
-	ready    prometheus.Gauge
+	version  *prometheus.GaugeVec   // by model
+	ready    *prometheus.GaugeVec   // by model
 	loads    *prometheus.CounterVec // by result: ok, failed
 }
 
@@ -33,8 +33,8 @@ func newMetrics() *metrics {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "xray_http_requests_in_flight", Help: "Requests being served."}),
-		version:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "xray_model_version", Help: "Version of the model being served."}),
-		ready:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "xray_model_ready", Help: "1 when a model is loaded and warmed up."}),
+		version:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "xray_model_version", Help: "Highest version of the model being served."}, []string{"model"}),
+		ready:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "xray_model_ready", Help: "1 when a version of the model is loaded and warmed up."}, []string{"model"}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "xray_model_loads_total", Help: "Model version loads by result (ok, failed).",
 		}, []string{"result"}),

@@ -119,9 +119,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	var before int64
 	for cycle := 1; cycle <= 50; cycle++ {
 		n := int64(cycle + 1)
-		s.models.mu.RLock()
-		old := s.models.cur
-		s.models.mu.RUnlock()
+		old := s.models.latest()
 		cp := exec.Command("cp", "-r", staged[2+cycle%2].dir, filepath.Join(f.base, strconv.FormatInt(n, 10)))
 		if out, err := cp.CombinedOutput(); err != nil {
 			t.Fatalf("cp -r: %v: %s", err, out)

@@ -45,22 +45,54 @@ func parseModelPath(rest string) (modelPath, error) {
 	return p, nil
 }
 
-// resolve checks the path's model name and version against the serving version, held
-// until release is called.
+// resolve finds the path's model and version (0: its highest available), held until
+// release is called.
 func (s *Server) resolve(p modelPath) (v *version, release func(), err error) {
-	if p.name != s.cfg.Name {
+	m := s.byName[p.name]
+	if m == nil {
 		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Latest(%s)", p.name)
 	}
-	v, release = s.models.acquire()
+	v, release = m.acquireVersion(p.version)
 	switch {
-	case v == nil:
-		release()
-		return nil, nil, errorf(http.StatusServiceUnavailable, "no model version loaded; retry later")
-	case p.version != 0 && p.version != v.n:
-		release()
-		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Specific(%s, %d); version %d is served", p.name, p.version, v.n)
+	case v != nil:
+		return v, release, nil
+	case p.version != 0:
+		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Specific(%s, %d)%s", p.name, p.version, m.servedNote())
+	case len(m.versionStatus(0)) > 0:
+		return nil, nil, errorf(http.StatusNotFound, "Servable not found for request: Latest(%s): no version available (see GET /v1/models/%s)", p.name, p.name)
 	}
-	return v, release, nil
+	return nil, nil, errorf(http.StatusServiceUnavailable, "no model version loaded; retry later")
+}
+
+// servedNote names the versions available, for a 404.
+func (m *manager) servedNote() string {
+	var vs []string
+	for _, st := range m.versionStatus(0) {
+		if st.State == StateAvailable {
+			vs = append(vs, strconv.FormatInt(st.Version, 10))
+		}
+	}
+	if len(vs) == 0 {
+		return "; no version is available"
+	}
+	return "; available: " + strings.Join(vs, ", ")
+}
+
+// modelStatus is GetModelStatus for the path's model: every version aspired so far, or
+// the one the path names.
+func (s *Server) modelStatus(p modelPath) ([]VersionStatus, error) {
+	m := s.byName[p.name]
+	if m == nil {
+		return nil, errorf(http.StatusNotFound, "Could not find any versions of model %s", p.name)
+	}
+	st := m.versionStatus(p.version)
+	if len(st) == 0 {
+		if p.version != 0 {
+			return nil, errorf(http.StatusNotFound, "Could not find version %d of model %s", p.version, p.name)
+		}
+		return nil, errorf(http.StatusNotFound, "Could not find any versions of model %s", p.name)
+	}
+	return st, nil
 }
 
 // modelGet answers GET /v1/models/NAME[/versions/N] (version status) and .../metadata.
@@ -72,18 +104,25 @@ func (s *Server) modelGet(w http.ResponseWriter, r *http.Request) error {
 	if p.verb != "" {
 		return errorf(http.StatusMethodNotAllowed, ":%s takes POST", p.verb)
 	}
+	if !p.metadata {
+		sts, err := s.modelStatus(p)
+		if err != nil {
+			return err
+		}
+		out := make([]any, len(sts))
+		for i, st := range sts {
+			out[i] = map[string]any{"version": strconv.FormatInt(st.Version, 10), "state": st.State,
+				"status": map[string]string{"error_code": st.ErrorCode, "error_message": st.ErrorMessage}}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"model_version_status": out})
+		return nil
+	}
 	v, release, err := s.resolve(p)
 	if err != nil {
 		return err
 	}
 	defer release()
 	ver := strconv.FormatInt(v.n, 10)
-	if !p.metadata {
-		writeJSON(w, http.StatusOK, map[string]any{"model_version_status": []any{map[string]any{
-			"version": ver, "state": "AVAILABLE", "status": map[string]string{"error_code": "OK", "error_message": ""},
-		}}})
-		return nil
-	}
 	defs := map[string]json.RawMessage{}
 	for name, sig := range v.sigs {
 		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(sig)
@@ -93,7 +132,7 @@ func (s *Server) modelGet(w http.ResponseWriter, r *http.Request) error {
 		defs[name] = b
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"model_spec": map[string]string{"name": s.cfg.Name, "signature_name": "", "version": ver},
+		"model_spec": map[string]string{"name": p.name, "signature_name": "", "version": ver},
 		"metadata": map[string]any{"signature_def": map[string]any{
 			"signature_def": defs,
 			"@type":         "type.googleapis.com/tensorflow.serving.SignatureDefMap",

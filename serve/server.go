@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,11 @@ import (
 type Config struct {
 	ModelDir string        // a TensorFlow Serving model base (numbered versions) or one SavedModel
 	Name     string        // the model name in REST paths (default "xray")
-	Poll     time.Duration // how often to look for a new version (default 10s; negative: never)
+	Policy   VersionPolicy // which versions of ModelDir to serve (default: the latest)
+	// Models, when set, replaces ModelDir, Name and Policy: several models (see
+	// ReadModelConfig); the first is the one /v1/classify and the page use.
+	Models []ModelConfig
+	Poll   time.Duration // how often to look for a new version (default 10s; negative: never)
 
 	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
 	MaxDelay time.Duration // batching wait (savedmodels.Options.MaxDelay)
@@ -94,13 +99,15 @@ func (c *Config) fill() {
 // Server serves one model over HTTP. Make it with New; Close releases the model.
 type Server struct {
 	cfg      Config
-	models   *manager
 	metrics  *metrics
 	slots    chan struct{} // one per request being served (MaxConcurrent)
 	draining atomic.Bool
 	handler  http.Handler
-	tokens   *tokens     // nil: no token needed
-	tls      *tls.Config // nil: plain HTTP
+	models   *manager            // the first model (classify, page, Version)
+	byName   map[string]*manager // every model by name
+	all      []*manager          // in the configuration's order
+	tokens   *tokens             // nil: no token needed
+	tls      *tls.Config         // nil: plain HTTP
 }
 
 // New loads the newest version under cfg.ModelDir and warms it up. Its error matches
@@ -119,11 +126,27 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, JIT: cfg.JIT, DICOMWindow: cfg.DICOMWindow}
-	m, err := newManager(cfg.ModelDir, opts, cfg.Logger, s.metrics)
-	if err != nil {
-		return nil, err
+	models := cfg.Models
+	if len(models) == 0 {
+		models = []ModelConfig{{Name: cfg.Name, BasePath: cfg.ModelDir, Policy: cfg.Policy}}
 	}
-	s.models = m
+	s.cfg.Name = models[0].Name
+	var ms []*manager
+	for _, mc := range models {
+		m, err := newManager(mc, opts, cfg.Logger, s.metrics)
+		if err != nil {
+			for _, m := range ms {
+				m.close()
+			}
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	s.models, s.byName = ms[0], map[string]*manager{}
+	for _, m := range ms {
+		s.byName[m.name] = m
+	}
+	s.all = ms
 	s.handler = s.routes()
 	return s, nil
 }
@@ -144,12 +167,31 @@ func (s *Server) Version() int64 {
 
 // Watch looks for a new version every Config.Poll until ctx is done; Serve runs it. A
 // service that mounts Handler in its own http.Server runs it itself.
-func (s *Server) Watch(ctx context.Context) { s.models.watch(ctx, s.cfg.Poll) }
+func (s *Server) Watch(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, m := range s.all {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.watch(ctx, s.cfg.Poll) }()
+	}
+	wg.Wait()
+}
 
 // Close releases the model versions once their requests are done.
 func (s *Server) Close() error {
-	s.models.close()
+	for _, m := range s.all {
+		m.close()
+	}
 	return nil
+}
+
+// ready says whether every model has a version to serve, and if not which lacks one.
+func (s *Server) ready() (bool, string) {
+	for _, m := range s.all {
+		if m.latest() == nil {
+			return false, fmt.Sprintf("model %s has no version loaded", m.name)
+		}
+	}
+	return true, ""
 }
 
 // Serve serves on ln (with TLS when configured) until ctx is done, then drains: /readyz
@@ -228,14 +270,14 @@ func (s *Server) routes() http.Handler {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	v, release := s.models.acquire()
-	defer release()
+	ok, why := s.ready()
 	switch {
 	case s.draining.Load():
 		writeError(w, errorf(http.StatusServiceUnavailable, "draining: the server is shutting down"))
-	case v == nil:
-		writeError(w, errorf(http.StatusServiceUnavailable, "no model loaded"))
+	case !ok:
+		writeError(w, errorf(http.StatusServiceUnavailable, "%s", why))
 	default:
+		v := s.models.latest()
 		fmt.Fprintf(w, "ready: version %d\n", v.n)
 	}
 }

@@ -204,18 +204,22 @@ func (s *Server) tfMetadata(ctx context.Context, req *apis.GetModelMetadataReque
 	return &apis.GetModelMetadataResponse{ModelSpec: answerSpec(p.name, v.n, ""), Metadata: map[string]*anypb.Any{"signature_def": a}}, nil
 }
 
-// tfStatus answers ModelService.GetModelStatus: the serving version, AVAILABLE.
+// tfStatus answers ModelService.GetModelStatus: every version aspired so far, with its state (modelStatus).
 func (s *Server) tfStatus(ctx context.Context, req *apis.GetModelStatusRequest) (*apis.GetModelStatusResponse, error) {
 	p, err := specPath(req.GetModelSpec())
 	if err != nil {
 		return nil, err
 	}
-	v, release, err := s.resolve(p)
+	sts, err := s.modelStatus(p)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	return &apis.GetModelStatusResponse{ModelVersionStatus: []*apis.ModelVersionStatus{{
-		Version: v.n, State: apis.ModelVersionStatus_AVAILABLE, Status: &apis.StatusProto{ErrorCode: errpb.Code_OK},
-	}}}, nil
+	out := &apis.GetModelStatusResponse{}
+	for _, st := range sts {
+		out.ModelVersionStatus = append(out.ModelVersionStatus, &apis.ModelVersionStatus{
+			Version: st.Version, State: apis.ModelVersionStatus_State(apis.ModelVersionStatus_State_value[st.State]),
+			Status: &apis.StatusProto{ErrorCode: errpb.Code(errpb.Code_value[st.ErrorCode]), ErrorMessage: st.ErrorMessage},
+		})
+	}
+	return out, nil
 }

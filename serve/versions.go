@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 var ErrNoModel = errors.New("no loadable SavedModel")
 
 // version is one loaded SavedModel. Requests hold it (inflight) while they use it, so
-// that a swap closes it only after the last one has finished.
+// that an unload closes it only after the last one has finished.
 type version struct {
 	n        int64
 	dir      string
@@ -33,48 +34,73 @@ type version struct {
 	closed   chan struct{} // closed once retired and its session closed
 }
 
-// manager keeps the highest version of a TensorFlow Serving model base loaded, polling
-// for new ones. A single SavedModel directory (saved_model.pb at its top) is version 1
-// and is never reloaded.
+// Version states, TensorFlow Serving's ModelVersionStatus.State names.
+const (
+	StateLoading   = "LOADING"
+	StateAvailable = "AVAILABLE"
+	StateUnloading = "UNLOADING"
+	StateEnd       = "END"
+)
+
+// VersionStatus is one version's state as TensorFlow Serving's GetModelStatus reports
+// it: a version that failed to load is END with ErrorCode "UNKNOWN" and the error; one
+// unloaded (superseded, or gone from disk) is END with "OK".
+type VersionStatus struct {
+	Version      int64
+	State        string
+	ErrorCode    string // "OK" or "UNKNOWN"
+	ErrorMessage string
+}
+
+// manager keeps the versions of one model that its VersionPolicy names loaded, polling
+// the base for changes. A single SavedModel directory (saved_model.pb at its top) is
+// version 1 and is never reloaded.
 type manager struct {
+	name    string
 	base    string
 	single  bool
+	policy  VersionPolicy
 	opts    savedmodels.Options
 	log     *slog.Logger
 	metrics *metrics
 
 	mu     sync.RWMutex
-	cur    *version
+	avail  map[int64]*version
+	status map[int64]*VersionStatus // every version ever aspired
 	closed bool
 
 	seen   map[int64]string // fingerprint of each candidate at the last poll
 	failed map[int64]string // fingerprint that failed to load: retried when it changes
-	wg     sync.WaitGroup   // swapped-out versions still closing
+	wg     sync.WaitGroup   // unloaded versions still closing
 }
 
-func newManager(base string, opts savedmodels.Options, log *slog.Logger, mt *metrics) (*manager, error) {
+func newManager(mc ModelConfig, opts savedmodels.Options, log *slog.Logger, mt *metrics) (*manager, error) {
+	base := mc.BasePath
 	st, err := os.Stat(base)
 	if err != nil {
-		return nil, fmt.Errorf("model directory %s: %w", base, err)
+		return nil, fmt.Errorf("model %s: directory %s: %w", mc.Name, base, err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("model directory %s: not a directory: %w", base, ErrNoModel)
+		return nil, fmt.Errorf("model %s: directory %s: not a directory: %w", mc.Name, base, ErrNoModel)
 	}
 	_, err = os.Stat(filepath.Join(base, "saved_model.pb"))
-	m := &manager{base: base, single: err == nil, opts: opts, log: log, metrics: mt,
-		seen: map[int64]string{}, failed: map[int64]string{}}
-	// At start the files are taken as complete: try the newest first, then older ones.
+	m := &manager{name: mc.Name, base: base, single: err == nil, policy: mc.Policy, opts: opts, log: log.With("model", mc.Name), metrics: mt,
+		avail: map[int64]*version{}, status: map[int64]*VersionStatus{}, seen: map[int64]string{}, failed: map[int64]string{}}
 	cands := m.candidates()
-	for i := len(cands) - 1; i >= 0; i-- {
-		if v, err := m.load(cands[i]); err == nil {
-			m.swap(v)
-			return m, nil
+	// At start the files are taken as complete; a version that fails leaves its place
+	// in the policy to the next older one.
+	for range len(cands) {
+		if m.sync(cands, true); m.latest() != nil {
+			break
 		}
 	}
-	if len(cands) == 0 {
-		return nil, fmt.Errorf("model directory %s: %w: give a SavedModel directory or a TensorFlow Serving model base (numbered version directories, each a SavedModel)", base, ErrNoModel)
+	if m.latest() != nil {
+		return m, nil
 	}
-	return nil, fmt.Errorf("model directory %s: %w: none of its %d versions loads (see the log)", base, ErrNoModel, len(cands))
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("model %s: directory %s: %w: give a SavedModel directory or a TensorFlow Serving model base (numbered version directories, each a SavedModel)", mc.Name, base, ErrNoModel)
+	}
+	return nil, fmt.Errorf("model %s: directory %s: %w: none of the versions its policy names loads (see the log)", mc.Name, base, ErrNoModel)
 }
 
 // candidate is a version directory that looks complete.
@@ -132,10 +158,10 @@ func fingerprint(dir string) string {
 	return b.String()
 }
 
-// load opens and warms up a version: the first request it serves is not its first run.
-func (m *manager) load(c candidate) (*version, error) {
+// open loads and warms up a version: the first request it serves is not its first run.
+func (m *manager) open(c candidate) (*version, error) {
 	start := time.Now()
-	v, err := m.open(c)
+	v, err := m.openQuiet(c)
 	if err != nil {
 		m.metrics.loads.WithLabelValues("failed").Inc()
 		m.log.Error("model version failed to load", "version", c.n, "dir", c.dir, "error", err)
@@ -147,7 +173,7 @@ func (m *manager) load(c candidate) (*version, error) {
 	return v, nil
 }
 
-func (m *manager) open(c candidate) (*version, error) {
+func (m *manager) openQuiet(c candidate) (*version, error) {
 	sigs, err := savedmodels.SignatureDefs(c.dir)
 	if err != nil {
 		return nil, err
@@ -165,27 +191,119 @@ func (m *manager) open(c candidate) (*version, error) {
 	return &version{n: c.n, dir: c.dir, model: model, meta: meta, sigs: sigs, closed: make(chan struct{})}, nil
 }
 
-// swap makes v the serving version; the old one is closed once its requests are done.
-func (m *manager) swap(v *version) {
+// setState records a version's state (and error) for status.
+func (m *manager) setState(n int64, state string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := &VersionStatus{Version: n, State: state, ErrorCode: "OK"}
+	if err != nil {
+		st.ErrorCode, st.ErrorMessage = "UNKNOWN", err.Error()
+	}
+	m.status[n] = st
+}
+
+// sync brings the loaded versions to what the policy names among cands: it loads the
+// aspired versions not yet loaded (at start at once; later only once their files have
+// stayed the same for one poll and still are after loading, so a copy in progress is
+// never loaded), then unloads the loaded versions no longer aspired. A version whose
+// load failed is skipped (the policy then names the next one) until its files change.
+// While no aspired version has loaded, the serving ones stay (TensorFlow Serving's
+// availability-preserving policy), except those gone from disk.
+func (m *manager) sync(cands []candidate, initial bool) {
+	fps := map[int64]string{}
+	var usable []candidate
+	for _, c := range cands {
+		fp := fingerprint(c.dir)
+		fps[c.n] = fp
+		if m.failed[c.n] != fp || m.single {
+			usable = append(usable, c)
+		}
+	}
+	aspired := m.policy.pick(usable)
+	for _, c := range aspired {
+		m.mu.RLock()
+		_, loaded := m.avail[c.n]
+		m.mu.RUnlock()
+		if loaded || (!initial && m.seen[c.n] != fps[c.n]) {
+			continue
+		}
+		m.load(c, fps[c.n])
+	}
+	m.seen = fps
+	m.unloadUnaspired(aspired, fps)
+}
+
+// load opens c, moving it LOADING -> AVAILABLE, or END with the error.
+func (m *manager) load(c candidate, fp string) {
+	m.setState(c.n, StateLoading, nil)
+	v, err := m.open(c)
+	if err == nil && !m.single && fingerprint(c.dir) != fp {
+		v.model.Close()
+		v, err = nil, errors.New("files changed while loading")
+	}
+	if err != nil {
+		m.failed[c.n] = fp
+		m.setState(c.n, StateEnd, err)
+		return
+	}
 	m.mu.Lock()
 	if m.closed { // a load that finished after close: nothing serves it
 		m.mu.Unlock()
 		v.model.Close()
 		return
 	}
-	old := m.cur
-	m.cur = v
+	m.avail[v.n] = v
+	m.status[v.n] = &VersionStatus{Version: v.n, State: StateAvailable, ErrorCode: "OK"}
 	m.mu.Unlock()
-	m.metrics.version.Set(float64(v.n))
-	m.metrics.ready.Set(1)
-	if old != nil {
-		m.log.Info("model version swapped", "from", old.n, "to", v.n)
-		m.retire(old)
+	m.published()
+}
+
+// unloadUnaspired unloads the loaded versions the policy no longer names, once an
+// aspired one is available, and at once those gone from disk.
+func (m *manager) unloadUnaspired(aspired []candidate, onDisk map[int64]string) {
+	m.mu.Lock()
+	anyAspired := false
+	for _, c := range aspired {
+		if m.avail[c.n] != nil {
+			anyAspired = true
+		}
 	}
+	var gone []*version
+	for n, v := range m.avail {
+		_, present := onDisk[n]
+		if !present || (anyAspired && !slices.ContainsFunc(aspired, func(c candidate) bool { return c.n == n })) {
+			delete(m.avail, n)
+			m.status[n] = &VersionStatus{Version: n, State: StateUnloading, ErrorCode: "OK"}
+			gone = append(gone, v)
+			if !present {
+				m.log.Warn("model version gone from disk: unloaded, as TensorFlow Serving does", "version", n, "dir", v.dir)
+			}
+		}
+	}
+	left := len(m.avail)
+	m.mu.Unlock()
+	for _, v := range gone {
+		m.log.Info("model version unloading", "version", v.n)
+		m.retire(v)
+	}
+	if len(gone) > 0 && left == 0 {
+		m.log.Error("no version of the model left to serve: its requests get 404 until a version appears", "base", m.base)
+	}
+	m.published()
+}
+
+// published updates the metrics from the loaded versions.
+func (m *manager) published() {
+	if v := m.latest(); v != nil {
+		m.metrics.version.WithLabelValues(m.name).Set(float64(v.n))
+		m.metrics.ready.WithLabelValues(m.name).Set(1)
+		return
+	}
+	m.metrics.ready.WithLabelValues(m.name).Set(0)
 }
 
 // retire closes v, releasing its TensorFlow session, after its last request; v.closed
-// is closed then.
+// is closed then and the version is END.
 func (m *manager) retire(v *version) {
 	m.wg.Add(1)
 	go func() {
@@ -195,65 +313,74 @@ func (m *manager) retire(v *version) {
 		if err := v.model.Close(); err != nil {
 			m.log.Error("closing model version", "version", v.n, "error", err)
 		}
+		m.mu.Lock()
+		if st := m.status[v.n]; st != nil && st.State == StateUnloading {
+			st.State = StateEnd
+		}
+		m.mu.Unlock()
 	}()
 }
 
-// acquire returns the serving version, held until release is called; nil when closed.
-func (m *manager) acquire() (v *version, release func()) {
+// latest is the highest available version (nil when none), not held.
+func (m *manager) latest() *version {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.cur == nil {
+	var best *version
+	for _, v := range m.avail {
+		if best == nil || v.n > best.n {
+			best = v
+		}
+	}
+	return best
+}
+
+// acquire returns the highest available version, held until release is called; nil
+// when there is none.
+func (m *manager) acquire() (v *version, release func()) { return m.acquireVersion(0) }
+
+// acquireVersion returns version n (0: the highest available), held until release.
+func (m *manager) acquireVersion(n int64) (v *version, release func()) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if n == 0 {
+		for _, c := range m.avail {
+			if v == nil || c.n > v.n {
+				v = c
+			}
+		}
+	} else {
+		v = m.avail[n]
+	}
+	if v == nil {
 		return nil, func() {}
 	}
-	v = m.cur
-	v.inflight.Add(1) // under the read lock: a swap cannot retire v before this
+	v.inflight.Add(1) // under the read lock: an unload cannot retire v before this
 	return v, v.inflight.Done
 }
 
-// poll loads a version newer than the serving one, once its files have stayed the same
-// for one poll interval and are still the same after loading (a copy in progress is
-// never loaded), and swaps it in. A version that fails is retried when its files change.
-// One goroutine polls (watch).
-func (m *manager) poll() {
-	if m.single {
-		return
-	}
+// versionStatus lists every version aspired so far, newest first (n == 0), or version n.
+func (m *manager) versionStatus(n int64) []VersionStatus {
 	m.mu.RLock()
-	cur := m.cur
+	defer m.mu.RUnlock()
+	var out []VersionStatus
+	for k, st := range m.status {
+		if n == 0 || k == n {
+			out = append(out, *st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version > out[j].Version })
+	return out
+}
+
+// poll looks at the base once. One goroutine polls (watch).
+func (m *manager) poll() {
+	m.mu.RLock()
+	closed := m.closed
 	m.mu.RUnlock()
-	if cur == nil { // closed
+	if m.single || closed {
 		return
 	}
-	curN := cur.n
-	cands := m.candidates()
-	seen := map[int64]string{}
-	var next *candidate
-	for i := range cands {
-		c := cands[i]
-		if c.n <= curN {
-			continue
-		}
-		fp := fingerprint(c.dir)
-		seen[c.n] = fp
-		if m.seen[c.n] == fp && m.failed[c.n] != fp {
-			next = &c
-		}
-	}
-	m.seen = seen
-	if next == nil {
-		return
-	}
-	fp := seen[next.n]
-	v, err := m.load(*next)
-	if err == nil && fingerprint(next.dir) != fp {
-		v.model.Close()
-		v, err = nil, errors.New("files changed while loading")
-	}
-	if err != nil {
-		m.failed[next.n] = fp
-		return
-	}
-	m.swap(v)
+	m.sync(m.candidates(), false)
 }
 
 // watch polls every interval until ctx is done.
@@ -273,17 +400,17 @@ func (m *manager) watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// close retires the serving version and waits until every version is closed. A poll
-// still loading then closes what it loaded (swap).
+// close retires every version and waits until each is closed. A load still running then
+// closes what it loaded.
 func (m *manager) close() {
 	m.mu.Lock()
-	old := m.cur
-	m.cur = nil
+	old := m.avail
+	m.avail = map[int64]*version{}
 	m.closed = true
 	m.mu.Unlock()
-	m.metrics.ready.Set(0)
-	if old != nil {
-		m.retire(old)
+	m.metrics.ready.WithLabelValues(m.name).Set(0)
+	for _, v := range old {
+		m.retire(v)
 	}
 	m.wg.Wait()
 }

@@ -34,6 +34,8 @@ func init() {
 			"   curl -d '{\"signature_name\":\"serving_bytes\",\"instances\":[{\"b64\":\"'$(base64 -w0 scan.jpeg)'\"}]}' \\\n" +
 			"        localhost:8501/v1/models/xray:predict\n" +
 			"   open http://localhost:8501/   # the page: drop X-rays on it\n" +
+			"   xray serve --model-config-file models.config   # several models, TensorFlow Serving's format:\n" +
+			"     model_config_list { config { name: \"two\" base_path: \"/models/two\" model_version_policy { latest { num_versions: 2 } } } }\n" +
 			"   openssl rand -hex 32 > tokens.txt   # HTTPS and tokens:\n" +
 			"   xray serve --model-dir models/xray --addr :8501 --tls-cert cert.pem --tls-key key.pem --auth-tokens tokens.txt\n" +
 			"   curl --cacert ca.pem -H \"Authorization: Bearer $(cat tokens.txt)\" https://host:8501/v1/models/xray\n" +
@@ -46,6 +48,7 @@ func init() {
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "model-dir", Usage: "model `DIR`: numbered version directories of SavedModels, or one SavedModel", EnvVars: []string{"XRAY_MODEL_DIR"}},
+		&cli.StringFlag{Name: "model-config-file", Usage: "serve several models: TensorFlow Serving's model_config_list text `FILE` (name, base_path, model_version_policy latest/specific/all), instead of --model-dir", EnvVars: []string{"XRAY_MODEL_CONFIG_FILE"}},
 		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8501", Usage: "listen `ADDRESS` (:8501 for every interface)", EnvVars: []string{"XRAY_ADDR"}},
 		grpcAddrFlag(),
 		&cli.StringFlag{Name: "name", Value: serve.DefaultName, Usage: "model `NAME` in the REST paths (/v1/models/NAME)", EnvVars: []string{"XRAY_NAME"}},
@@ -71,8 +74,17 @@ func serveFlags() []cli.Flag {
 }
 
 func serveAction(c *cli.Context) error {
-	if c.String("model-dir") == "" {
-		return usagef("serve needs --model-dir DIR")
+	var models []serve.ModelConfig
+	switch conf := c.String("model-config-file"); {
+	case conf != "" && c.String("model-dir") != "":
+		return usagef("give --model-dir or --model-config-file, not both")
+	case conf != "":
+		var err error
+		if models, err = serve.ReadModelConfig(conf); err != nil {
+			return fmt.Errorf("--model-config-file: %w", err)
+		}
+	case c.String("model-dir") == "":
+		return usagef("serve needs --model-dir DIR (or --model-config-file FILE)")
 	}
 	log, err := serveLogger(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
@@ -103,7 +115,7 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	srv, err := serve.New(serve.Config{
-		ModelDir: c.String("model-dir"), Name: c.String("name"), Poll: poll, DICOMWindow: window, JIT: c.Bool("jit"),
+		ModelDir: c.String("model-dir"), Name: c.String("name"), Models: models, Poll: poll, DICOMWindow: window, JIT: c.Bool("jit"),
 		MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"),
 		MaxBodyBytes: c.Int64("max-body"), MaxPixels: c.Int64("max-pixels"), MaxInstances: c.Int("max-instances"),
 		Timeout: c.Duration("timeout"), MaxConcurrent: c.Int("max-concurrent"), Logger: log,
@@ -112,7 +124,7 @@ func serveAction(c *cli.Context) error {
 	})
 	switch {
 	case errors.Is(err, serve.ErrNoModel):
-		return fmt.Errorf("%w (--model-dir)", err)
+		return fmt.Errorf("%w (--model-dir or --model-config-file)", err)
 	case errors.Is(err, serve.ErrTokens):
 		return fmt.Errorf("--auth-tokens: %w", err)
 	case errors.Is(err, serve.ErrTLS):
