@@ -6,6 +6,7 @@ import (
 	"io"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/trainer/cluster"
 )
 
@@ -19,7 +20,7 @@ func (r *run) sessionOptions() ([]string, *tf.SessionOptions, error) {
 	}
 	c := r.cfg.Cluster
 	if c == nil {
-		opts, err := marshalOptions(pc, "")
+		opts, err := devices.SessionOptions(pc, "")
 		return reps, opts, err
 	}
 	if c.TaskType != cluster.TaskChief {
@@ -51,7 +52,7 @@ func (r *run) sessionOptions() ([]string, *tf.SessionOptions, error) {
 	}
 	pc.OperationTimeoutInMs = c.StepLimit().Milliseconds()
 	r.cluster = c
-	opts, err := marshalOptions(pc, srv.Target())
+	opts, err := devices.SessionOptions(pc, srv.Target())
 	return all, opts, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
@@ -116,7 +117,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*trainData, error) {
 	lc := dataset.DefaultLoaderConfig()
 	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
 	lc.BatchSize, lc.Seed, lc.Shuffle, lc.Classes = cfg.BatchSize, cfg.Seed, cfg.Shuffle, classes.Len()
-	lc.Workers = planThreads(cfg.Threads).Loader
+	lc.Workers = devices.PlanThreads(cfg.Threads).Loader
 	lc.CacheDir, lc.CacheBytes = cfg.CacheDir, cfg.CacheMemory
 	if !cfg.CacheImages && cfg.CacheDir == "" {
 		lc.CacheBytes = -1

@@ -13,7 +13,6 @@ import (
 	"github.com/xraylab/xray/internal/tfdist"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/gradients"
-	"google.golang.org/protobuf/proto"
 )
 
 // Synchronous data parallelism, in-graph (Config.Devices): one replica of the model per
@@ -30,50 +29,6 @@ type replicaGraph struct {
 	weight  []tf.Output       // float32 scalar: each replica's share of the batch
 	updates [][]*tf.Operation // each replica's BatchNormalization updates
 	probs   []tf.Output       // inference probabilities of each replica's share
-}
-
-// parseDevices reads Config.Devices: "" or "1" (no replication), a count N (the first N
-// GPUs when gpu, else N logical CPU devices), or a list such as "GPU:0,GPU:1". It returns
-// the replicas' device names (none without replication) and how many CPU devices the
-// session must create.
-func parseDevices(spec string, gpu bool) (devs []string, cpus int, err error) {
-	bad := func(reason string) error { return &ConfigError{Field: "Devices", Value: spec, Reason: reason} }
-	spec = strings.TrimSpace(spec)
-	if spec == "" || spec == "1" {
-		return nil, 0, nil
-	}
-	if n, err := strconv.Atoi(spec); err == nil {
-		if n < 1 || n > 256 {
-			return nil, 0, bad("must be a device count from 1 to 256 or a list such as GPU:0,GPU:1")
-		}
-		kind := "CPU"
-		if gpu {
-			kind = "GPU"
-		}
-		for i := range n {
-			devs = append(devs, fmt.Sprintf("/device:%s:%d", kind, i))
-		}
-		if !gpu {
-			cpus = n
-		}
-		return devs, cpus, nil
-	}
-	for _, d := range strings.Split(spec, ",") {
-		kind, idx, ok := strings.Cut(strings.ToUpper(strings.TrimSpace(d)), ":")
-		i, err := strconv.Atoi(idx)
-		if !ok || (kind != "CPU" && kind != "GPU") || err != nil || i < 0 {
-			return nil, 0, bad(fmt.Sprintf("%q is not a device: use CPU:i or GPU:i, e.g. GPU:0,GPU:1", d))
-		}
-		name := fmt.Sprintf("/device:%s:%d", kind, i)
-		if slices.Contains(devs, name) {
-			return nil, 0, bad(fmt.Sprintf("lists %s twice", d))
-		}
-		devs = append(devs, name)
-		if kind == "CPU" {
-			cpus = max(cpus, i+1)
-		}
-	}
-	return devs, cpus, nil // one listed device is one replica: the graph placed on it
 }
 
 // shares splits n images over k replicas as tf.distribute does.
@@ -327,15 +282,6 @@ func replicaSession(cfg Config) (reps []string, pc *pb.ConfigProto, gpu bool, er
 	return reps, pc, gpu, nil
 }
 
-// marshalOptions turns a session configuration into graft's options.
-func marshalOptions(pc *pb.ConfigProto, target string) (*tf.SessionOptions, error) {
-	b, err := proto.Marshal(pc)
-	if err != nil {
-		return nil, err
-	}
-	return &tf.SessionOptions{Target: target, Config: b}, nil
-}
-
 // checkReplicaDevices fails when a replica's device is not among the session's (soft
 // placement would otherwise run it elsewhere, silently).
 func checkReplicaDevices(spec string, replicas []string, have []devices.Device) error {
@@ -351,6 +297,15 @@ func checkReplicaDevices(spec string, replicas []string, have []devices.Device) 
 		return &ConfigError{Field: "Devices", Value: spec, Reason: fmt.Sprintf("asks for %s, which this machine's TensorFlow does not have (it has %s)", short, strings.Join(names, ", "))}
 	}
 	return nil
+}
+
+// parseDevices is devices.ParseReplicas with its error as a ConfigError of Config.Devices.
+func parseDevices(spec string, gpu bool) ([]string, int, error) {
+	devs, cpus, err := devices.ParseReplicas(spec, gpu)
+	if err != nil {
+		return nil, 0, &ConfigError{Field: "Devices", Value: spec, Reason: err.Error()}
+	}
+	return devs, cpus, nil
 }
 
 // validateDevices checks Config.Devices' syntax and that every replica gets images.

@@ -327,22 +327,22 @@ func saveEpoch(sess *tf.Session, vars []*tfgraph.Variable, cfg Config, st State,
 
 // runJSON is OUT/run.json: how the run was made and how long it took.
 type runJSON struct {
-	Config         Config       `json:"config"`
-	Xray           string       `json:"xray_version"`
-	TensorFlow     string       `json:"tensorflow_version"`
-	Go             string       `json:"go_version"`
-	Arch           string       `json:"arch"`
-	ManifestSHA256 string       `json:"manifest_sha256"`
-	TrainImages    int          `json:"train_images"`
-	ValImages      int          `json:"val_images"`
-	EpochsDone     int          `json:"epochs_done"`
-	Steps          int64        `json:"steps"`
-	BestEpoch      int          `json:"best_epoch"`
-	BestValLoss    *float64     `json:"best_val_loss,omitempty"`
-	Seconds        float64      `json:"seconds"`
-	Finished       bool         `json:"finished"`
-	History        []EpochStats `json:"history"`
-	Threads        threadPlan   `json:"threads"`
+	Config         Config             `json:"config"`
+	Xray           string             `json:"xray_version"`
+	TensorFlow     string             `json:"tensorflow_version"`
+	Go             string             `json:"go_version"`
+	Arch           string             `json:"arch"`
+	ManifestSHA256 string             `json:"manifest_sha256"`
+	TrainImages    int                `json:"train_images"`
+	ValImages      int                `json:"val_images"`
+	EpochsDone     int                `json:"epochs_done"`
+	Steps          int64              `json:"steps"`
+	BestEpoch      int                `json:"best_epoch"`
+	BestValLoss    *float64           `json:"best_val_loss,omitempty"`
+	Seconds        float64            `json:"seconds"`
+	Finished       bool               `json:"finished"`
+	History        []EpochStats       `json:"history"`
+	Threads        devices.ThreadPlan `json:"threads"`
 	runDevices
 }
 
@@ -350,7 +350,7 @@ func writeRunJSON(cfg Config, data *trainData, devs []devices.Device, st State, 
 	r := runJSON{Config: cfg, Xray: buildinfo.Version, TensorFlow: buildinfo.TensorFlowVersion(), Go: runtime.Version(),
 		Arch: cfg.Arch, ManifestSHA256: data.ManifestHash, TrainImages: data.Train.Len(), ValImages: data.Val.Len(),
 		EpochsDone: st.Epoch, Steps: st.Step, BestEpoch: st.BestEpoch, Seconds: d.Seconds(), Finished: finished, History: st.History,
-		Threads: planThreads(cfg.Threads), runDevices: recordDevices(devs)}
+		Threads: devices.PlanThreads(cfg.Threads), runDevices: recordDevices(devs)}
 	if !math.IsInf(st.BestValLoss, 0) {
 		r.BestValLoss = &st.BestValLoss
 	}

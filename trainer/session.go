@@ -5,6 +5,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/internal/devices"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -16,7 +17,7 @@ const (
 )
 
 // SessionOptions builds the TensorFlow session configuration for a device choice and a
-// thread count (Config.Threads: 0 chooses from the cores, planThreads). GPU memory grows on demand instead of being
+// thread count (Config.Threads: 0 chooses from the cores, devices.PlanThreads). GPU memory grows on demand instead of being
 // taken whole, so evaluation or serving can share the card.
 func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 	cfg, err := sessionConfig(device, threads)
@@ -32,19 +33,9 @@ func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 
 // sessionConfig is SessionOptions' configuration, for callers that add to it.
 func sessionConfig(device string, threads int) (*pb.ConfigProto, error) {
-	plan := planThreads(threads)
-	cfg := &pb.ConfigProto{
-		IntraOpParallelismThreads: int32(plan.IntraOp),
-		InterOpParallelismThreads: int32(plan.InterOp),
-		AllowSoftPlacement:        true,
-		GpuOptions:                &pb.GPUOptions{AllowGrowth: true},
-	}
 	switch device {
-	case "", DeviceAuto, DeviceGPU:
-	case DeviceCPU:
-		cfg.DeviceCount = map[string]int32{"GPU": 0}
-	default:
-		return nil, fmt.Errorf("unknown device %q (want auto, cpu or gpu)", device)
+	case "", DeviceAuto, DeviceGPU, DeviceCPU:
+		return devices.SessionConfig(threads, device == DeviceCPU), nil
 	}
-	return cfg, nil
+	return nil, fmt.Errorf("unknown device %q (want auto, cpu or gpu)", device)
 }

@@ -1,0 +1,113 @@
+package devices
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// Placement: where a session's work goes. Replica lists name the devices of synchronous
+// data parallelism; a thread plan sizes TensorFlow's pools and the loader; SessionConfig
+// is the session configuration both go into.
+
+// ParseReplicas reads a replica list (trainer.Config.Devices): "" or "1" (no replication), a count N (the first N
+// GPUs when gpu, else N logical CPU devices), or a list such as "GPU:0,GPU:1". It returns
+// the replicas' device names (none without replication) and how many CPU devices the
+// session must create. The error is the reason alone, for the caller to name its setting.
+func ParseReplicas(spec string, gpu bool) (devs []string, cpus int, err error) {
+	bad := func(reason string) error { return errors.New(reason) }
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == "1" {
+		return nil, 0, nil
+	}
+	if n, err := strconv.Atoi(spec); err == nil {
+		if n < 1 || n > 256 {
+			return nil, 0, bad("must be a device count from 1 to 256 or a list such as GPU:0,GPU:1")
+		}
+		kind := "CPU"
+		if gpu {
+			kind = "GPU"
+		}
+		for i := range n {
+			devs = append(devs, fmt.Sprintf("/device:%s:%d", kind, i))
+		}
+		if !gpu {
+			cpus = n
+		}
+		return devs, cpus, nil
+	}
+	for _, d := range strings.Split(spec, ",") {
+		kind, idx, ok := strings.Cut(strings.ToUpper(strings.TrimSpace(d)), ":")
+		i, err := strconv.Atoi(idx)
+		if !ok || (kind != "CPU" && kind != "GPU") || err != nil || i < 0 {
+			return nil, 0, bad(fmt.Sprintf("%q is not a device: use CPU:i or GPU:i, e.g. GPU:0,GPU:1", d))
+		}
+		name := fmt.Sprintf("/device:%s:%d", kind, i)
+		if slices.Contains(devs, name) {
+			return nil, 0, bad(fmt.Sprintf("lists %s twice", d))
+		}
+		devs = append(devs, name)
+		if kind == "CPU" {
+			cpus = max(cpus, i+1)
+		}
+	}
+	return devs, cpus, nil // one listed device is one replica: the graph placed on it
+}
+
+// ThreadPlan is how many threads a run uses: chosen from the cores unless the caller
+// sets them (trainer.Config.Threads). run.json records it.
+type ThreadPlan struct {
+	Cores   int `json:"cores"`            // logical CPUs this process may run on (GOMAXPROCS)
+	IntraOp int `json:"intra_op_threads"` // TensorFlow's threads inside one op (a convolution)
+	InterOp int `json:"inter_op_threads"` // TensorFlow ops run at once
+	Loader  int `json:"loader_workers"`   // goroutines decoding and resizing images
+}
+
+// PlanThreads is the plan for a thread count (trainer.Config.Threads): n > 0 gives TensorFlow n threads of each
+// kind and the loader n workers; 0 gives each one thread per core, the fastest choice
+// measured (docs/performance.md: on two cores, fewer intra-op or inter-op threads were
+// 1.3-2.3x slower per training epoch).
+//
+// TensorFlow sizes its process-wide CPU thread pools from the first session a process
+// creates, so the plan holds where the run's sessions come first, as in xray train.
+func PlanThreads(n int) ThreadPlan {
+	cores := runtime.GOMAXPROCS(0)
+	if n > 0 {
+		return ThreadPlan{Cores: cores, IntraOp: n, InterOp: n, Loader: n}
+	}
+	return ThreadPlan{Cores: cores, IntraOp: cores, InterOp: cores, Loader: cores}
+}
+
+// SessionOptions turns a session configuration into graft's options for target ("" in
+// process, a gRPC server's target for a cluster).
+func SessionOptions(pc *pb.ConfigProto, target string) (*tf.SessionOptions, error) {
+	b, err := proto.Marshal(pc)
+	if err != nil {
+		return nil, err
+	}
+	return &tf.SessionOptions{Target: target, Config: b}, nil
+}
+
+// SessionConfig is the session configuration of a thread plan: GPU memory grows on
+// demand instead of being taken whole, so evaluation or serving can share the card;
+// cpuOnly hides the GPUs.
+func SessionConfig(threads int, cpuOnly bool) *pb.ConfigProto {
+	plan := PlanThreads(threads)
+	cfg := &pb.ConfigProto{
+		IntraOpParallelismThreads: int32(plan.IntraOp),
+		InterOpParallelismThreads: int32(plan.InterOp),
+		AllowSoftPlacement:        true,
+		GpuOptions:                &pb.GPUOptions{AllowGrowth: true},
+	}
+	if cpuOnly {
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+	}
+	return cfg
+}
