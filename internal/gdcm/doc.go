@@ -12,5 +12,6 @@
 //		Photometric: "MONOCHROME2", Rows: r, Columns: c, SamplesPerPixel: 1,
 //		BitsAllocated: 16, BitsStored: 12, Fragments: frags})
 //
-// Errors wrap ErrDecode. GDCM's own messages are switched off: a library does not print.
+// Errors wrap ErrDecode. GDCM's messages (its trace stream, where its libjpeg and OpenJPEG
+// report too) are sent nowhere: a library does not print.
 package gdcm

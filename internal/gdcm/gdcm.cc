@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <exception>
+#include <ostream>
 #include <string>
 
 #include <gdcmDataElement.h>
@@ -15,6 +16,12 @@
 #include <gdcmTrace.h>
 #include <gdcmTransferSyntax.h>
 
+// nullStream swallows GDCM's trace output.
+static std::ostream &nullStream() {
+	static std::ostream os(nullptr);
+	return os;
+}
+
 static int fail(char *err, size_t err_len, const std::string &msg) {
 	std::snprintf(err, err_len, "%s", msg.c_str());
 	return -1;
@@ -24,9 +31,16 @@ extern "C" int xray_gdcm_decode(const xray_gdcm_frame *f, const uint8_t *const *
                                 const size_t *frag_lens, int nfrags, uint8_t *out, size_t out_len,
                                 char *photometric_out, size_t pi_len, char *err, size_t err_len) {
 	try {
-		gdcm::Trace::SetWarning(false); // a library does not print
-		gdcm::Trace::SetDebug(false);
-		gdcm::Trace::SetError(false);
+		// A library does not print: GDCM's messages (and those of the libjpeg and OpenJPEG
+		// it carries) go to its trace stream, sent nowhere once (a thread-safe static).
+		static const bool quiet = [] {
+			gdcm::Trace::SetDebug(false);
+			gdcm::Trace::SetWarning(false);
+			gdcm::Trace::SetError(false);
+			gdcm::Trace::SetStream(nullStream());
+			return true;
+		}();
+		(void)quiet;
 		gdcm::TransferSyntax ts = gdcm::TransferSyntax::GetTSType(f->transfer_syntax);
 		if (ts == gdcm::TransferSyntax::TS_END) {
 			return fail(err, err_len, std::string("GDCM does not know transfer syntax ") + f->transfer_syntax);
