@@ -131,7 +131,7 @@ func adaptOK(t *testing.T, src, dst string, files []string, opts AdaptOptions) *
 // the adapted SavedModel's predictions in Go and Python, its signatures and metadata.
 func TestAdaptMatchesPython(t *testing.T) {
 	src, m := exportBackbone(t, tfgraph.MobileNet, 2)
-	files := xrays(t, 40)
+	files := xrays(t, MinAdaptImages)
 	out := t.TempDir()
 	lw, twice, batch := filepath.Join(out, "layerwise"), filepath.Join(out, "twice"), filepath.Join(out, "batch")
 	ad := adaptOK(t, src, lw, files, AdaptOptions{})

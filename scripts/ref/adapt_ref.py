@@ -2,6 +2,7 @@
 computed in Python TensorFlow from the same SavedModel and image files.
 
     python adapt_ref.py CONFIG.json OUT.json
+    python adapt_ref.py --bench SRC LIST.txt OUT_DIR BATCH     (bench/adapt's Python side)
 
 CONFIG holds a list of "jobs", each
     {"src": SavedModel dir, "pixels": raw float32 file, "images": N, "size": S,
@@ -61,17 +62,7 @@ def load(src):
         sig = mg.signature_def["serving_default"]
         feed = g.get_tensor_by_name(sig.inputs["image"].name)
         probs = g.get_tensor_by_name(sig.outputs["probabilities"].name)
-        layers, assign = [], {}
-        for v in g.get_collection("variables"):
-            name = v.name[: -len(":0")]
-            if name.endswith("/moving_mean"):
-                layer = name[: -len("/moving_mean")]
-                var = [w for w in g.get_collection("variables") if w.name == layer + "/moving_variance:0"][0]
-                x = g.get_tensor_by_name(layer + "/mul_x/Mul:0").op.inputs[0]
-                pm = tf.compat.v1.placeholder(tf.float32, v.shape)
-                pv = tf.compat.v1.placeholder(tf.float32, var.shape)
-                layers.append(layer)
-                assign[layer] = (x, pm, pv, tf.group(v.assign(pm), var.assign(pv)))
+    layers, assign = load_into(g)
     return sess, feed, probs, layers, assign
 
 
@@ -150,7 +141,66 @@ def run(job):
     return res
 
 
+def bench(src, listfile, out, per):
+    """bench/adapt's Python side: what a Python user would write for the same layerwise
+    adaptation. The files go once through serving_bytes's preprocessing into memory; each
+    layer streams the batches with float64 accumulators; the saver writes out/variables
+    and saved_model.pb is copied."""
+    import os
+    import shutil
+
+    files = [open(p.strip(), "rb").read() for p in open(listfile) if p.strip()]
+    g = tf.Graph()
+    sess = tf.compat.v1.Session(graph=g)
+    with g.as_default():
+        mg = tf.compat.v1.saved_model.loader.load(sess, ["serve"], src)
+        bytes_in = g.get_tensor_by_name(mg.signature_def["serving_bytes"].inputs["image_bytes"].name)
+        image = g.get_tensor_by_name(mg.signature_def["serving_default"].inputs["image"].name)
+        saver = tf.compat.v1.train.Saver(saver_def=mg.saver_def)
+    layers, assign = load_into(g)
+    pixels = np.concatenate([sess.run(image, {bytes_in: c}) for c in chunks(files, per)])
+    for layer in layers:
+        x, pm, pv, op = assign[layer]
+        n, mean, m2 = 0, None, None
+        for i in range(0, len(pixels), per):
+            v = sess.run(x, {image: pixels[i : i + per]})
+            v = v.reshape(-1, v.shape[-1]).astype(np.float64)
+            k, bm = v.shape[0], v.mean(axis=0)
+            bm2 = ((v - bm) ** 2).sum(axis=0)
+            if n == 0:
+                mean, m2 = bm, bm2
+            else:  # Chan et al.'s merge, as Go's
+                d = bm - mean
+                mean, m2 = mean + d * k / (n + k), m2 + bm2 + d * d * n * k / (n + k)
+            n += k
+        sess.run(op, {pm: mean.astype(np.float32), pv: (m2 / n).astype(np.float32)})
+    os.makedirs(out + "/variables")
+    saver.save(sess, out + "/variables/variables", write_meta_graph=False, write_state=False)
+    shutil.copy(src + "/saved_model.pb", out)
+
+
+def load_into(g):
+    """The BatchNormalization layers by Keras name, in the variables' order, each with its
+    input tensor and ops assigning its moving statistics."""
+    layers, assign = [], {}
+    with g.as_default():
+        for v in g.get_collection("variables"):
+            name = v.name[: -len(":0")]
+            if name.endswith("/moving_mean"):
+                layer = name[: -len("/moving_mean")]
+                var = [w for w in g.get_collection("variables") if w.name == layer + "/moving_variance:0"][0]
+                x = g.get_tensor_by_name(layer + "/mul_x/Mul:0").op.inputs[0]
+                pm = tf.compat.v1.placeholder(tf.float32, v.shape)
+                pv = tf.compat.v1.placeholder(tf.float32, var.shape)
+                layers.append(layer)
+                assign[layer] = (x, pm, pv, tf.group(v.assign(pm), var.assign(pv)))
+    return layers, assign
+
+
 def main():
+    if sys.argv[1] == "--bench":
+        bench(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
     cfg = json.load(open(sys.argv[1]))
     json.dump({"jobs": [run(j) for j in cfg["jobs"]]}, open(sys.argv[2], "w"))
 
