@@ -74,33 +74,24 @@ func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOp
 	if err != nil {
 		return fail(tfgraph.CleanError(err))
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fail(err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	err = writeDirAtomic(dir, func(tmp string) error {
+		if err := e.write(tmp, mbs, meta); err != nil {
+			return tfgraph.CleanError(err)
+		}
+		if opts.Threshold != nil {
+			if meta.Threshold, err = opts.Threshold(ctx, tmp); err != nil {
+				return err
+			}
+			if err := meta.validateThreshold(); err != nil {
+				return err
+			}
+			if err := e.writeMeta(tmp, meta); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
 	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
-	if err := e.write(tmp, mbs, meta); err != nil {
-		return fail(tfgraph.CleanError(err))
-	}
-	if opts.Threshold != nil {
-		if meta.Threshold, err = opts.Threshold(ctx, tmp); err != nil {
-			return fail(err)
-		}
-		if err := meta.validateThreshold(); err != nil {
-			return fail(err)
-		}
-		if err := e.writeMeta(tmp, meta); err != nil {
-			return fail(err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := replaceDir(tmp, dir); err != nil {
 		return fail(err)
 	}
 	return nil

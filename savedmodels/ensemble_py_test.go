@@ -102,9 +102,8 @@ func TestEnsemblePython(t *testing.T) {
 // ensembleRef runs scripts/ref/ensemble_ref.py once on cfg, cached under key.
 func ensembleRef(t *testing.T, cfg map[string]any, key []string) ensembleRefOut {
 	t.Helper()
-	out := filepath.Join(pyref.CacheDir(t, key...), "out.json")
-	if _, err := os.Stat(out); err != nil {
-		tmp := t.TempDir()
+	var r ensembleRefOut
+	cachedReference(t, key, pyref.Script("ensemble_ref.py"), func(tmp, out string) []string {
 		js, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -113,20 +112,7 @@ func ensembleRef(t *testing.T, cfg map[string]any, key []string) ensembleRefOut 
 		if err := os.WriteFile(cfgPath, js, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		pyref.Run(t, pyref.Script("ensemble_ref.py"), cfgPath, filepath.Join(tmp, "out.json"))
-		b, err := os.ReadFile(filepath.Join(tmp, "out.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeAtomic(t, out, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r ensembleRefOut
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+		return []string{cfgPath, out}
+	}, &r)
 	return r
 }

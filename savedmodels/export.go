@@ -70,23 +70,29 @@ func Export(dir string, sess *tf.Session, m *tfgraph.Model, meta Metadata) (err 
 	if err != nil {
 		return fail(tfgraph.CleanError(err))
 	}
-
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fail(err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	err = writeDirAtomic(dir, func(tmp string) error { return tfgraph.CleanError(saved.write(tmp, values, meta)) })
 	if err != nil {
 		return fail(err)
 	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
-	if err := saved.write(tmp, values, meta); err != nil {
-		return fail(tfgraph.CleanError(err))
-	}
-	if err := replaceDir(tmp, dir); err != nil {
-		return fail(err)
-	}
 	return nil
+}
+
+// writeDirAtomic has write fill a temporary directory beside dir and renames it into
+// place: dir is never half-written, and the temporary directory goes on failure.
+func writeDirAtomic(dir string, write func(tmp string) error) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op after the rename
+	if err := write(tmp); err != nil {
+		return err
+	}
+	return replaceDir(tmp, dir)
 }
 
 // inputSize reads S from the model's input placeholder [-1, S, S, 3].

@@ -141,11 +141,9 @@ func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *
 	for _, f := range files {
 		key = append(key, pyref.FileHash(t, f))
 	}
-	cache := pyref.CacheDir(t, key...)
-	out := filepath.Join(cache, "out.json")
-	if _, err := os.Stat(out); err != nil {
-		tmp := t.TempDir()
-		args := []string{dir, filepath.Join(tmp, "out.json")}
+	var r pyResult
+	cachedReference(t, key, script, func(tmp, out string) []string {
+		args := []string{dir, out}
 		if len(images) > 0 {
 			rawPath := filepath.Join(tmp, "images.f32")
 			if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
@@ -153,22 +151,34 @@ func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *
 			}
 			args = append(args, "--images", rawPath, fmt.Sprint(len(images)))
 		}
-		pyref.Run(t, script, append(args, files...)...)
-		b, err := os.ReadFile(filepath.Join(tmp, "out.json"))
+		return append(args, files...)
+	}, &r)
+	return &r
+}
+
+// cachedReference decodes into v the JSON a reference script writes, cached under key:
+// on a miss it runs script with args(tmp, out), tmp a fresh directory and out the file
+// the script must write.
+func cachedReference(t testing.TB, key []string, script string, args func(tmp, out string) []string, v any) {
+	t.Helper()
+	cached := filepath.Join(pyref.CacheDir(t, key...), "out.json")
+	if _, err := os.Stat(cached); err != nil {
+		tmp := t.TempDir()
+		out := filepath.Join(tmp, "out.json")
+		pyref.Run(t, script, args(tmp, out)...)
+		b, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeAtomic(t, out, b)
+		writeAtomic(t, cached, b)
 	}
-	b, err := os.ReadFile(out)
+	b, err := os.ReadFile(cached)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r pyResult
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
-	return &r
 }
 
 // dirHash hashes every file under dir (paths and contents).
