@@ -33,9 +33,14 @@
 // requires (Authenticate; a gRPC interceptor calls it too). Every answer, the HTTP
 // library's own errors included, is JSON; the access log holds no body, header or token.
 //
-// Hot reload: every Config.Poll the model base is scanned; a version newer than the
-// serving one, complete (saved_model.pb, variables index and data) and unchanged for one
-// poll interval, is loaded, warmed up with one prediction and swapped in. Requests that
-// hold the old version finish on it; then its TensorFlow session is closed, which
-// releases its memory at once.
+// Versions: which versions of a model serve is its VersionPolicy (TensorFlow Serving's
+// model_version_policy: the latest N, specific ones, all; default the latest), and
+// Config.Models (ReadModelConfig: TensorFlow Serving's model_config_list) serves several
+// models. Every Config.Poll each model base is scanned; an aspired version complete
+// (saved_model.pb, variables index and data) and unchanged for one poll interval is
+// loaded, warmed up with one prediction and made available; versions the policy no
+// longer names are then unloaded, and versions deleted from disk at once. Requests that
+// hold an unloaded version finish on it; then its TensorFlow session is closed, which
+// releases its memory at once. Each version's state (LOADING, AVAILABLE, UNLOADING,
+// END, with a failed load's error) is what GET /v1/models/NAME reports.
 package serve

@@ -166,3 +166,31 @@ func TestServeMatchesPredict(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSecurityAndConfigFlags: the new flags' mistakes end with the flag's name
+// before anything is served.
+func TestServeSecurityAndConfigFlags(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/bad.config"
+	os.WriteFile(bad, []byte(`model_config_list { config { name: "a" } }`), 0o644)
+	short := dir + "/tokens"
+	os.WriteFile(short, []byte("short\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--model-dir", dir, "--model-config-file", bad}, exitUsage, "not both"},
+		{[]string{"--model-config-file", bad}, exitFailure, "--model-config-file: bad model config"},
+		{[]string{"--model-config-file", dir + "/absent"}, exitFailure, "--model-config-file: bad model config"},
+		{[]string{"--model-dir", dir, "--max-pixels", "40000000"}, exitUsage, "--max-pixels 40000000: at most 33554432"},
+		{[]string{"--model-dir", dir, "--auth-tokens", short}, exitFailure, "--auth-tokens: bad token file"},
+		{[]string{"--model-dir", dir, "--tls-cert", short}, exitFailure, "--tls-cert/--tls-key/--client-ca: bad TLS files"},
+	} {
+		var stderr bytes.Buffer
+		code := run(append([]string{"xray", "serve"}, c.args...), io.Discard, &stderr)
+		if code != c.code || !strings.Contains(stderr.String(), c.says) {
+			t.Errorf("%v: exit %d %q, want %d saying %q", c.args, code, stderr.String(), c.code, c.says)
+		}
+	}
+}
