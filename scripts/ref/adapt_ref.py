@@ -156,7 +156,6 @@ def bench(src, listfile, out, per):
         mg = tf.compat.v1.saved_model.loader.load(sess, ["serve"], src)
         bytes_in = g.get_tensor_by_name(mg.signature_def["serving_bytes"].inputs["image_bytes"].name)
         image = g.get_tensor_by_name(mg.signature_def["serving_default"].inputs["image"].name)
-        saver = tf.compat.v1.train.Saver(saver_def=mg.saver_def)
     layers, assign = load_into(g)
     pixels = np.concatenate([sess.run(image, {bytes_in: c}) for c in chunks(files, per)])
     for layer in layers:
@@ -175,7 +174,8 @@ def bench(src, listfile, out, per):
             n += k
         sess.run(op, {pm: mean.astype(np.float32), pv: (m2 / n).astype(np.float32)})
     os.makedirs(out + "/variables")
-    saver.save(sess, out + "/variables/variables", write_meta_graph=False, write_state=False)
+    sd = mg.saver_def  # the SavedModel's own saver ops
+    sess.run(sd.save_tensor_name, {sd.filename_tensor_name: out + "/variables/variables"})
     shutil.copy(src + "/saved_model.pb", out)
 
 
