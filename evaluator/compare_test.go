@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,8 +46,8 @@ func TestLoadRunFindsMetrics(t *testing.T) {
 		}
 	}
 	_, err := LoadRun(t.TempDir())
-	if err == nil || !strings.Contains(err.Error(), "xray evaluate") {
-		t.Errorf("empty run dir: %v", err)
+	if !errors.Is(err, ErrNotEvaluated) {
+		t.Errorf("empty run dir: %v, want ErrNotEvaluated", err)
 	}
 }
 

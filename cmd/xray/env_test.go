@@ -9,11 +9,17 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// envExceptions are the flags the README names as reading another variable: the demo's,
-// so that a training environment's XRAY_OUT and XRAY_EPOCHS leave the demo alone.
+// envExceptions are the flags the docs name as reading another variable: the demo's, so
+// that a training environment's XRAY_OUT and XRAY_EPOCHS leave the demo alone, and the PACS
+// connection's (docs/pacs.md), whose generic names (XRAY_URL, XRAY_PASSWORD) would be read
+// by mistake in an environment set up for another service.
 var envExceptions = map[string]string{
-	"xray demo --out":    "XRAY_DEMO_OUT",
-	"xray demo --epochs": "XRAY_DEMO_EPOCHS",
+	"xray demo --out":      "XRAY_DEMO_OUT",
+	"xray demo --epochs":   "XRAY_DEMO_EPOCHS",
+	"xray pacs --url":      "XRAY_PACS_URL",
+	"xray pacs --user":     "XRAY_PACS_USER",
+	"xray pacs --password": "XRAY_PACS_PASSWORD",
+	"xray pacs --token":    "XRAY_PACS_TOKEN",
 }
 
 // TestEveryFlagHasEnvVar backs the README's "every flag can also come from XRAY_<FLAG>":

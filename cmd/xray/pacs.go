@@ -40,11 +40,11 @@ func init() {
 			"   xray pacs --url https://pacs.example.org/dicomweb --token \"$TOKEN\" --ca-cert ca.pem --savedmodel m --since 2024-06-01 --dry-run\n" +
 			"   XRAY_PACS_PASSWORD=... xray pacs --url http://pacs:8042/dicom-web --user ai --savedmodel m --watch 5m",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "url", Usage: "DICOMweb base `URL` of the PACS (e.g. http://localhost:8042/dicom-web)", EnvVars: []string{"XRAY_URL", "XRAY_PACS_URL"}},
+			&cli.StringFlag{Name: "url", Usage: "DICOMweb base `URL` of the PACS (e.g. http://localhost:8042/dicom-web)", EnvVars: []string{"XRAY_PACS_URL"}},
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` (the directory holding saved_model.pb)", EnvVars: []string{"XRAY_SAVEDMODEL"}},
-			&cli.StringFlag{Name: "user", Usage: "HTTP basic authentication `USER`", EnvVars: []string{"XRAY_USER", "XRAY_PACS_USER"}},
-			&cli.StringFlag{Name: "password", Usage: "HTTP basic authentication `PASSWORD` (prefer the environment variable)", EnvVars: []string{"XRAY_PASSWORD", "XRAY_PACS_PASSWORD"}},
-			&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` (instead of --user/--password)", EnvVars: []string{"XRAY_TOKEN", "XRAY_PACS_TOKEN"}},
+			&cli.StringFlag{Name: "user", Usage: "HTTP basic authentication `USER`", EnvVars: []string{"XRAY_PACS_USER"}},
+			&cli.StringFlag{Name: "password", Usage: "HTTP basic authentication `PASSWORD` (prefer the environment variable)", EnvVars: []string{"XRAY_PACS_PASSWORD"}},
+			&cli.StringFlag{Name: "token", Usage: "bearer `TOKEN` (instead of --user/--password)", EnvVars: []string{"XRAY_PACS_TOKEN"}},
 			&cli.StringFlag{Name: "ca-cert", Usage: "PEM `FILE` of the certificate authorities to trust for an https URL (default: the system's)", EnvVars: []string{"XRAY_CA_CERT"}},
 			&cli.StringFlag{Name: "modality", Value: "CR,DX", Usage: "image modalities to read, comma-separated (`LIST`)", EnvVars: []string{"XRAY_MODALITY"}},
 			&cli.StringFlag{Name: "body-part", Value: "CHEST", Usage: "BodyPartExamined an image must have (`NAME`); * for any", EnvVars: []string{"XRAY_BODY_PART"}},
