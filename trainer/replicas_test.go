@@ -37,6 +37,12 @@ import (
 // slots after step 1: norms 9.9e-9, 9.4e-9 and 1.3e-8, against 4.1e-3 for
 // dense_3/kernel's), summed over the replicas in another order; they are held to the
 // weight tolerance only.
+//
+// The replicas run Keras's BatchNormalization ops (--batch-norm keras): fused, the oneDNN
+// kernel's rounding depends on the CPU, and on an AMD EPYC it moved momentum step 3 past
+// the tolerances (dense_4/kernel 1.15e-6 > 1e-6, the head BatchNormalization's gamma update
+// 5.4e-4 > 2e-4), where on the Intel machine it had passed; the fused kernel's own error is
+// bounded in tfgraph's TestKerasParity.
 func TestReplicasParityWithKeras(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: trains MobileNet on two replicas")
@@ -60,6 +66,7 @@ func TestReplicasParityWithKeras(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/step%d", c.mode, c.step), func(t *testing.T) {
 			cfg := testConfig(pc.arch, size, manifest, filepath.Join(dir, fmt.Sprintf("run-%s-%d", c.mode, c.step)))
 			cfg.Init, cfg.Device, cfg.Devices = init, DeviceCPU, "2"
+			cfg.BatchNorm = tfgraph.BatchNormKeras
 			cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, int64(c.step), 1
 			cfg.LearningRate = pc.learningRate()
 			leverConfig(&cfg, c.mode, 0)
