@@ -113,12 +113,16 @@ func parityCases() []parityCase {
 		// fused BatchNormalization's) changes the gradient discontinuously: this case checks
 		// the op-for-op BatchNormKeras step.
 		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-5, style: "random", batch: 4, steps: 1, modes: []string{"sgd"}, checks: all("sgd", 1), batchNorm: tfgraph.BatchNormKeras},
-		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 2e-4, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd", "momentum", "freeze"},
+		// Tolerances below that differ from the first sessions' were widened on an AMD EPYC,
+		// where TensorFlow's CPU kernels round differently from the Intel machine they were
+		// measured on (measured there: momentum step 3's dense_5/bias update 2.1e-4;
+		// InceptionV3's conv2d/kernel 2.53e-5; the three-class head's dense_4/kernel 1.81e-6).
+		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 3e-4, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd", "momentum", "freeze"},
 			checks: append(all("sgd", 3), parityCheck{mode: "momentum", step: 3}, parityCheck{mode: "freeze", step: 3})},
 		// The bigger backbones after step 3 only (which holds steps 1 and 2: their losses
 		// are in the epoch average, their updates in the weights); why 3, see above.
 		{arch: tfgraph.Xception, weightTol: 1.5e-5, updateTol: 1e-2, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 3}}},
-		{arch: tfgraph.InceptionV3, weightTol: 1.5e-5, updateTol: 1e-2, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 3}}, batchNorm: tfgraph.BatchNormKeras},
+		{arch: tfgraph.InceptionV3, weightTol: 4e-5, updateTol: 1e-2, style: "smooth", batch: 4, steps: 3, modes: []string{"sgd"}, checks: []parityCheck{{mode: "sgd", step: 3}}, batchNorm: tfgraph.BatchNormKeras},
 		// The training levers (leverConfig): after the last step, which holds the others.
 		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-5, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
 			checks: []parityCheck{{mode: "classweight", step: 3}, {mode: "cosine", step: 3}, {mode: "smoothing", step: 3}}},
@@ -127,14 +131,19 @@ func parityCases() []parityCase {
 		// spread that, so after step 3 only the losses are compared: the training loss
 		// averages steps 1-3 and the validation loss (which these steps move fourfold)
 		// reacts to a wrong bias correction or iteration count.
+		// dense_3..5's biases get zero gradients in exact arithmetic (the head's
+		// BatchNormalization subtracts the batch mean; see TestReplicasParityWithKeras), so
+		// their Adam slots and Adam steps are float32 noise (v of dense_4/bias 5.6e-3, its step 1e-3 of its norm apart on
+		// the AMD EPYC): held to the weight tolerance only.
 		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-4, style: "smooth", batch: 4, steps: 3, lr: 1e-4, modes: []string{"adam", "adamw"},
+			noise: []string{"dense_3/bias", "dense_4/bias", "dense_5/bias", "adam/m/dense_3/bias", "adam/v/dense_3/bias", "adam/m/dense_4/bias", "adam/v/dense_4/bias", "adam/m/dense_5/bias", "adam/v/dense_5/bias"},
 			checks: []parityCheck{{mode: "adam", step: 1}, {mode: "adamw", step: 1},
 				{mode: "adam", step: 3, metricsOnly: true}, {mode: "adamw", step: 3, metricsOnly: true}}, batchNorm: tfgraph.BatchNormKeras},
 		// A three-class head (Dense(3) softmax): forward and SGD steps, class weights over
 		// three classes, label smoothing's ls/K with K = 3; after step 3, which holds the
 		// others. Measured: weights <= 7.8e-7, updates 3.1e-5 (a head bias, sgd) and 2.2e-5
 		// (classweight), within rounding with smoothing; losses <= 7.2e-5.
-		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-4, style: "smooth", batch: 3, steps: 3, classes: 3, modes: []string{"sgd", "classweight", "smoothing"},
+		{arch: tfgraph.MobileNet, weightTol: 3e-6, updateTol: 1e-4, style: "smooth", batch: 3, steps: 3, classes: 3, modes: []string{"sgd", "classweight", "smoothing"},
 			checks: []parityCheck{{mode: "sgd", step: 3}, {mode: "classweight", step: 3}, {mode: "smoothing", step: 3}}, batchNorm: tfgraph.BatchNormKeras},
 	}
 }
