@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"io"
 	"mime"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/xraylab/xray/explain"
+	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -29,6 +31,9 @@ type classification struct {
 	// (explain.Overlay), a base64 PNG, and the class it explains.
 	Overlay   string `json:"overlay,omitempty"`
 	Explained string `json:"explained,omitempty"`
+	// With ?image=1 and a DICOM file: the X-ray as the model sees it (decoded, windowed,
+	// resized to the input size), a base64 grayscale PNG, as browsers cannot show DICOM.
+	Image string `json:"image,omitempty"`
 }
 
 type decisionOut struct {
@@ -65,10 +70,11 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer release()
 	s.metrics.images.Observe(1)
+	q := r.URL.Query()
 	var p savedmodels.Prediction
-	var overlay, explained string
-	if r.URL.Query().Get("explain") == "1" {
-		p, overlay, explained, err = s.explain(r.Context(), v, b)
+	var overlay, explained, picture string
+	if q.Get("explain") == "1" || q.Get("image") == "1" && preprocess.IsDICOM(b) {
+		p, overlay, explained, picture, err = s.decoded(r.Context(), v, b, q.Get("explain") == "1", q.Get("image") == "1")
 	} else {
 		var preds []savedmodels.Prediction
 		if preds, err = v.model.PredictBytes(r.Context(), b); err == nil {
@@ -81,7 +87,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	if p.Err != nil {
 		return badRequest("image: %v", p.Err)
 	}
-	out := classification{Overlay: overlay, Explained: explained, Class: v.meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
+	out := classification{Overlay: overlay, Explained: explained, Image: picture, Class: v.meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
 		Probabilities: map[string]float32{}, Model: s.modelInfo(v),
 		Decision: decisionOut{Class: v.meta.Classes[p.Decision], ClassID: p.Decision, Rule: "argmax"}}
 	for i, q := range p.Probabilities {
@@ -169,12 +175,57 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// explain predicts one image file with its Grad-CAM overlay, as a base64 PNG.
-func (s *Server) explain(ctx context.Context, v *version, file []byte) (p savedmodels.Prediction, overlay, class string, err error) {
-	img, err := v.model.Preprocessor().Decode(file)
+// decoded predicts one image file decoded here, for what needs the decoded image: the
+// Grad-CAM overlay (withOverlay) and, for a DICOM file (withImage), the picture the model
+// sees; both as base64 PNGs. Predict on the decoded image gives PredictBytes's result
+// (Preprocessor.Pixels is bit-identical to EncodedPixels).
+func (s *Server) decoded(ctx context.Context, v *version, file []byte, withOverlay, withImage bool) (p savedmodels.Prediction, overlay, class, picture string, err error) {
+	pre := v.model.Preprocessor()
+	img, err := pre.Decode(file)
 	if err != nil {
-		return p, "", "", badRequest("image: %v", err)
+		return p, "", "", "", badRequest("image: %v", err)
 	}
+	if withImage && preprocess.IsDICOM(file) {
+		if picture, err = modelPicture(pre, img); err != nil {
+			return p, "", "", "", err
+		}
+	}
+	if withOverlay {
+		p, overlay, class, err = s.explain(ctx, v, img)
+		return p, overlay, class, picture, err
+	}
+	preds, err := v.model.Predict(ctx, img)
+	if err != nil {
+		return p, "", "", "", err
+	}
+	return preds[0], "", "", picture, nil
+}
+
+// modelPicture is img as the model sees it: resized to the input size by the shared
+// preprocessing, one gray channel (a DICOM image is gray; the model gets it three times),
+// as a base64 PNG.
+func modelPicture(pre preprocess.Preprocessor, img image.Image) (string, error) {
+	rgb, err := pre.Pixels(img)
+	if err != nil {
+		return "", badRequest("image: %v", err)
+	}
+	g := image.NewGray(image.Rect(0, 0, pre.Size, pre.Size))
+	for i := range g.Pix {
+		g.Pix[i] = rgb[3*i]
+	}
+	return pngBase64(g)
+}
+
+func pngBase64(img image.Image) (string, error) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// explain predicts one decoded image with its Grad-CAM overlay, as a base64 PNG.
+func (s *Server) explain(ctx context.Context, v *version, img image.Image) (p savedmodels.Prediction, overlay, class string, err error) {
 	ex, err := v.model.Explain(ctx, img)
 	if errors.Is(err, savedmodels.ErrNoGradCAM) {
 		return p, "", "", errorf(http.StatusNotImplemented, "explain=1: model version %d cannot draw Grad-CAM overlays (%v); classify without explain", v.n, err)
@@ -190,9 +241,9 @@ func (s *Server) explain(ctx context.Context, v *version, file []byte) (p savedm
 	if err != nil {
 		return p, "", "", err
 	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, ov); err != nil {
+	overlay, err = pngBase64(ov)
+	if err != nil {
 		return p, "", "", err
 	}
-	return e.Prediction, base64.StdEncoding.EncodeToString(buf.Bytes()), v.meta.Classes[e.Explained], nil
+	return e.Prediction, overlay, v.meta.Classes[e.Explained], nil
 }

@@ -1,5 +1,6 @@
 // The page talks to the same server's JSON API: GET /v1/xray (the model) and
-// POST /v1/classify (one image file per request, ?explain=1 for the Grad-CAM overlay).
+// POST /v1/classify (one image file per request, ?explain=1 for the Grad-CAM overlay,
+// ?image=1 for a DICOM file's picture as the model sees it: browsers cannot show DICOM).
 "use strict";
 let classes = [];
 let explain = false; // the model can draw Grad-CAM overlays
@@ -27,7 +28,7 @@ function row(file) {
   const img = document.createElement("img");
   img.src = URL.createObjectURL(file);
   img.alt = file.name;
-  img.onerror = () => img.remove(); // a DICOM file: browsers cannot show it; the overlay does
+  img.onerror = () => { img.hidden = true; }; // a DICOM file: the server's picture replaces it
   const info = document.createElement("div");
   info.innerHTML = `<div class="name"></div><div class="class">classifying...</div><div class="bars"></div>`;
   info.querySelector(".name").textContent = file.name;
@@ -42,9 +43,19 @@ async function classify(file) {
   const form = new FormData();
   form.append("file", file);
   try {
-    const r = await fetch("/v1/classify" + (explain ? "?explain=1" : ""), { method: "POST", body: form });
+    const r = await fetch("/v1/classify?image=1" + (explain ? "&explain=1" : ""), { method: "POST", body: form });
     const out = await r.json();
     if (!r.ok) throw new Error(out.error);
+    if (out.image) {
+      const img = div.querySelector("img");
+      img.onerror = null;
+      URL.revokeObjectURL(img.src);
+      img.src = "data:image/png;base64," + out.image;
+      img.alt = `${file.name} as the model sees it`;
+      img.title = "decoded and windowed as the model sees it";
+      img.className = "model-view";
+      img.hidden = false;
+    }
     cls.textContent = `${out.decision.class} (${(100 * out.probabilities[out.decision.class]).toFixed(1)} %)`;
     cls.dataset.class = out.decision.class;
     const bars = div.querySelector(".bars");
