@@ -40,6 +40,12 @@ func TestLayers(t *testing.T) {
 		{"explain", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
 		{"predictstream", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "batchpipe", mod + "pacs"})},
 		{"serve", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		// serve's seams: the version manager knows no wire protocol; the protocols share
+		// serve/protocol and the core's Backend, not each other, and never the core itself
+		{"serve/versions", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve$", mod + "serve/protocol", mod + "serve/kserve", mod + "serve/tfserving", mod + "serve/inferencepb", "google.golang.org/grpc"})},
+		{"serve/protocol", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve$", mod + "serve/kserve", mod + "serve/tfserving", mod + "serve/inferencepb", "prometheus/client_golang/prometheus/promhttp"})},
+		{"serve/kserve", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve$", mod + "serve/tfserving", "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"})},
+		{"serve/tfserving", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve$", mod + "serve/kserve", mod + "serve/inferencepb"})},
 		{"batchpipe", join(prefixed(mod, above[3:]), []string{mod + "dataset", mod + "serve", mod + "pacs"})},
 		{"kerasimport", join(prefixed(mod, above[4:]), []string{mod + "dataset", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
 		// the progress contract and the internal helpers sit below everything

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -16,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/xraylab/xray/savedmodels"
 )
 
 // pngBomb is a valid PNG start announcing side x side gray pixels, with a little of its
@@ -187,55 +184,6 @@ func TestConcurrencyLimit(t *testing.T) {
 	if code, b := do(t, "POST", url+"/v1/classify", "image/jpeg", f.files[0], nil); code != 200 {
 		t.Errorf("after the slot freed: %d %s", code, b)
 	}
-}
-
-// FuzzDecodePredict: the request decoder never panics; what it accepts is well formed
-// (a known signature, 1..max images, pixels of the model's size), and what it refuses
-// is a 400 *Error.
-func FuzzDecodePredict(f *testing.F) {
-	for _, seed := range []string{
-		`{"signature_name":"serving_bytes","instances":[{"b64":"aGVsbG8="}]}`,
-		`{"signature_name":"serving_bytes","instances":[{"image_bytes":{"b64":"aGVsbG8="}}]}`,
-		`{"signature_name":"serving_bytes","inputs":{"image_bytes":[{"b64":"aGVsbG8="}]}}`,
-		`{"signature_name":"serving_bytes","inputs":["raw"]}`,
-		`{"instances":[[[[0,0,0],[1,1,1]],[[0,0,0],[1,1,1]]]]}`,
-		`{"inputs":{"image":[[[[0,0,0],[1,1,1]],[[0,0,0],[1,1,1]]]]}}`,
-		`{"instances":[{"image":[[[0,0,0],[1,1,1]],[[0,0,0],[1,1,1]]]}]}`,
-		`{"instances":[], "inputs":[]}`, `[]`, `null`, `{"instances":{"b64":1}}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	const side, max = 2, 3
-	f.Fuzz(func(t *testing.T, body []byte) {
-		in, err := decodePredict(bytes.NewReader(body), side, max)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || e.Status != http.StatusBadRequest || e.Message == "" {
-				t.Fatalf("error %v is not a 400 *Error", err)
-			}
-			return
-		}
-		if n := in.len(); n < 1 || n > max {
-			t.Fatalf("accepted %d images", n)
-		}
-		switch in.signature {
-		case savedmodels.SignatureBytes:
-			if in.pixels != nil {
-				t.Fatal("pixels for serving_bytes")
-			}
-		case savedmodels.SignatureDefault:
-			for _, p := range in.pixels {
-				if len(p) != side*side*3 {
-					t.Fatalf("%d pixel values, want %d", len(p), side*side*3)
-				}
-			}
-			if in.files != nil {
-				t.Fatal("files for serving_default")
-			}
-		default:
-			t.Fatalf("signature %q accepted", in.signature)
-		}
-	})
 }
 
 // TestErrorsAreJSON: the answers net/http and the mux would write as text or as a

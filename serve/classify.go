@@ -17,6 +17,8 @@ import (
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve/protocol"
+	"github.com/xraylab/xray/serve/versions"
 )
 
 // classification is /v1/classify's answer for one image.
@@ -49,9 +51,9 @@ type modelInfo struct {
 	Explain  bool                 `json:"explain"` // the version can draw Grad-CAM overlays (?explain=1)
 }
 
-func (s *Server) modelInfo(v *version) modelInfo {
-	_, gradcam := v.sigs[savedmodels.SignatureGradCAM]
-	return modelInfo{Name: s.cfg.Name, Version: strconv.FormatInt(v.n, 10), Metadata: v.meta, Explain: gradcam}
+func (s *Server) modelInfo(v *versions.Version) modelInfo {
+	_, gradcam := v.Sigs[savedmodels.SignatureGradCAM]
+	return modelInfo{Name: s.cfg.Name, Version: strconv.FormatInt(v.N, 10), Metadata: v.Meta, Explain: gradcam}
 }
 
 // classify answers POST /v1/classify: one JPEG, PNG or DICOM file as the body, or as the first
@@ -64,7 +66,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkImage("image", b); err != nil {
 		return err
 	}
-	v, release, err := s.resolve(modelPath{name: s.cfg.Name})
+	v, release, err := s.resolve(protocol.ModelPath{Name: s.cfg.Name})
 	if err != nil {
 		return err
 	}
@@ -77,7 +79,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		p, overlay, explained, picture, err = s.decoded(r.Context(), v, b, q.Get("explain") == "1", q.Get("image") == "1")
 	} else {
 		var preds []savedmodels.Prediction
-		if preds, err = v.model.PredictBytes(r.Context(), b); err == nil {
+		if preds, err = v.Model.PredictBytes(r.Context(), b); err == nil {
 			p = preds[0]
 		}
 	}
@@ -87,13 +89,13 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	if p.Err != nil {
 		return badRequest("image: %v", p.Err)
 	}
-	out := classification{Overlay: overlay, Explained: explained, Image: picture, Class: v.meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
+	out := classification{Overlay: overlay, Explained: explained, Image: picture, Class: v.Meta.Classes[p.Class], ClassID: p.Class, Probability: p.Probabilities[p.Class],
 		Probabilities: map[string]float32{}, Model: s.modelInfo(v),
-		Decision: decisionOut{Class: v.meta.Classes[p.Decision], ClassID: p.Decision, Rule: "argmax"}}
+		Decision: decisionOut{Class: v.Meta.Classes[p.Decision], ClassID: p.Decision, Rule: "argmax"}}
 	for i, q := range p.Probabilities {
-		out.Probabilities[v.meta.Classes[i]] = q
+		out.Probabilities[v.Meta.Classes[i]] = q
 	}
-	if t := v.meta.Threshold; t != nil {
+	if t := v.Meta.Threshold; t != nil {
 		out.Decision.Rule = t.String()
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -166,7 +168,7 @@ func (s *Server) multipartError(err error) error {
 
 // info answers GET /v1/xray: the serving version and its metadata (for the page).
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
-	v, release, err := s.resolve(modelPath{name: s.cfg.Name})
+	v, release, err := s.resolve(protocol.ModelPath{Name: s.cfg.Name})
 	if err != nil {
 		return err
 	}
@@ -179,8 +181,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 // Grad-CAM overlay (withOverlay) and, for a DICOM file (withImage), the picture the model
 // sees; both as base64 PNGs. Predict on the decoded image gives PredictBytes's result
 // (Preprocessor.Pixels is bit-identical to EncodedPixels).
-func (s *Server) decoded(ctx context.Context, v *version, file []byte, withOverlay, withImage bool) (p savedmodels.Prediction, overlay, class, picture string, err error) {
-	pre := v.model.Preprocessor()
+func (s *Server) decoded(ctx context.Context, v *versions.Version, file []byte, withOverlay, withImage bool) (p savedmodels.Prediction, overlay, class, picture string, err error) {
+	pre := v.Model.Preprocessor()
 	img, err := pre.Decode(file)
 	if err != nil {
 		return p, "", "", "", badRequest("image: %v", err)
@@ -194,7 +196,7 @@ func (s *Server) decoded(ctx context.Context, v *version, file []byte, withOverl
 		p, overlay, class, err = s.explain(ctx, v, img)
 		return p, overlay, class, picture, err
 	}
-	preds, err := v.model.Predict(ctx, img)
+	preds, err := v.Model.Predict(ctx, img)
 	if err != nil {
 		return p, "", "", "", err
 	}
@@ -225,10 +227,10 @@ func pngBase64(img image.Image) (string, error) {
 }
 
 // explain predicts one decoded image with its Grad-CAM overlay, as a base64 PNG.
-func (s *Server) explain(ctx context.Context, v *version, img image.Image) (p savedmodels.Prediction, overlay, class string, err error) {
-	ex, err := v.model.Explain(ctx, img)
+func (s *Server) explain(ctx context.Context, v *versions.Version, img image.Image) (p savedmodels.Prediction, overlay, class string, err error) {
+	ex, err := v.Model.Explain(ctx, img)
 	if errors.Is(err, savedmodels.ErrNoGradCAM) {
-		return p, "", "", errorf(http.StatusNotImplemented, "explain=1: model version %d cannot draw Grad-CAM overlays (%v); classify without explain", v.n, err)
+		return p, "", "", errorf(http.StatusNotImplemented, "explain=1: model version %d cannot draw Grad-CAM overlays (%v); classify without explain", v.N, err)
 	}
 	if err != nil {
 		return p, "", "", err
@@ -245,5 +247,5 @@ func (s *Server) explain(ctx context.Context, v *version, img image.Image) (p sa
 	if err != nil {
 		return p, "", "", err
 	}
-	return e.Prediction, overlay, v.meta.Classes[e.Explained], nil
+	return e.Prediction, overlay, v.Meta.Classes[e.Explained], nil
 }

@@ -5,7 +5,7 @@
 // new versions as they appear without failing a request.
 //
 //	s, err := serve.New(serve.Config{ModelDir: "/models/xray"})
-//	if errors.Is(err, serve.ErrNoModel) { ... }
+//	if errors.Is(err, versions.ErrNoModel) { ... }
 //	ln, _ := net.Listen("tcp", "127.0.0.1:8501")
 //	err = s.Serve(ctx, ln, 30*time.Second) // until ctx is done, then drains
 //
@@ -33,14 +33,21 @@
 // requires (Authenticate; a gRPC interceptor calls it too). Every answer, the HTTP
 // library's own errors included, is JSON; the access log holds no body, header or token.
 //
-// Versions: which versions of a model serve is its VersionPolicy (TensorFlow Serving's
-// model_version_policy: the latest N, specific ones, all; default the latest), and
-// Config.Models (ReadModelConfig: TensorFlow Serving's model_config_list) serves several
-// models. Every Config.Poll each model base is scanned; an aspired version complete
-// (saved_model.pb, variables index and data) and unchanged for one poll interval is
-// loaded, warmed up with one prediction and made available; versions the policy no
+// Versions (package serve/versions): which versions of a model serve is its
+// versions.Policy (TensorFlow Serving's model_version_policy: the latest N, specific
+// ones, all; default the latest), and Config.Models (versions.ReadModelConfig: TensorFlow
+// Serving's model_config_list) serves several models. Every Config.Poll each model base
+// is scanned; an aspired version complete (saved_model.pb, variables index and data)
+// and unchanged for one poll interval is loaded, warmed up with one prediction and made available; versions the policy no
 // longer names are then unloaded, and versions deleted from disk at once. Requests that
 // hold an unloaded version finish on it; then its TensorFlow session is closed, which
 // releases its memory at once. Each version's state (LOADING, AVAILABLE, UNLOADING,
 // END, with a failed load's error) is what GET /v1/models/NAME reports.
+//
+// Packages: this one is the server core (configuration, routes, limits, security,
+// metrics, /v1/classify and the page, the gRPC server and its interceptor). The wire
+// protocols translate to and from the core's one prediction path (protocol.Backend):
+// serve/tfserving (TensorFlow Serving's REST and gRPC APIs) and serve/kserve (the Open
+// Inference Protocol's REST and gRPC bindings); serve/protocol holds what they share
+// and serve/versions the version manager.
 package serve

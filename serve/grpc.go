@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/xraylab/xray/serve/kserve"
+	"github.com/xraylab/xray/serve/tfserving"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -40,9 +42,8 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	}
 	all = append(all, opts...)
 	g := grpc.NewServer(all...)
-	g.RegisterService(&predictionServiceDesc, s)
-	g.RegisterService(&modelServiceDesc, s)
-	g.RegisterService(&inferenceServiceDesc, s)
+	tfserving.Register(g, backend{s})
+	kserve.Register(g, backend{s})
 	return g
 }
 
@@ -216,26 +217,4 @@ func grpcCode(httpStatus int) codes.Code {
 		return codes.Unimplemented
 	}
 	return codes.Internal
-}
-
-// unary declares one method of a hand-written grpc.ServiceDesc: decode the request into
-// a new Req, run the interceptors, call h. (protoc-gen-go-grpc would generate the same
-// glue per method; the message types come from graft's and our generated packages.)
-func unary[Req any, PReq interface {
-	*Req
-	proto.Message
-}, Resp proto.Message](service, name string, h func(*Server, context.Context, PReq) (Resp, error)) grpc.MethodDesc {
-	full := "/" + service + "/" + name
-	return grpc.MethodDesc{MethodName: name, Handler: func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-		in := PReq(new(Req))
-		if err := dec(in); err != nil {
-			return nil, err
-		}
-		s := srv.(*Server)
-		call := func(ctx context.Context, req any) (any, error) { return h(s, ctx, req.(PReq)) }
-		if ic == nil {
-			return call(ctx, in)
-		}
-		return ic(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, call)
-	}}
 }

@@ -193,29 +193,6 @@ func TestPythonClientGzipNaN(t *testing.T) {
 	}
 }
 
-// TestDecodeNaN: NaN, Infinity and -Infinity are read as numbers where a number goes,
-// inside strings they stay text, and other bare words are refused.
-func TestDecodeNaN(t *testing.T) {
-	row := `[[NaN,Infinity,-Infinity],[1e0,-1,-0.5]]`
-	in, err := decodePredict(strings.NewReader(`{"note":"NaN Infinity -Infinity \"NaN\"","instances":[[`+row+`,`+row+`]]}`), 2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := in.pixels[0]
-	if !math.IsNaN(float64(p[0])) || !math.IsInf(float64(p[1]), 1) || !math.IsInf(float64(p[2]), -1) || p[3] != 1 || p[4] != -1 || p[5] != -0.5 {
-		t.Errorf("pixels %v", p[:6])
-	}
-	in, err = decodePredict(strings.NewReader(`{"signature_name":"serving_bytes","instances":["NaN -Infinity"]}`), 2, 1)
-	if err != nil || string(in.files[0]) != "NaN -Infinity" {
-		t.Errorf("a string with the words: %v %q", err, in.files)
-	}
-	for _, body := range []string{`{"instances":[[[[Nope,0,0]]]]}`, `{"instances":[[[[-Inf,0,0]]]]}`} {
-		if _, err := decodePredict(strings.NewReader(body), 1, 1); err == nil {
-			t.Errorf("%s accepted", body)
-		}
-	}
-}
-
 // TestGzipAndEncodings: a gzip body is served, a gzip bomb stops at the body limit
 // (decompressed), broken gzip is 400 and another Content-Encoding 415; malformed bodies
 // get messages free of Go's type names.

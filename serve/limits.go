@@ -3,7 +3,6 @@ package serve
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -140,19 +139,6 @@ func (g *gunzip) Read(b []byte) (int, error) {
 }
 
 func (g *gunzip) Close() error { return nil }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, e *Error) {
-	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Message})
-}
 
 // levelFor logs server faults as errors, everything else as info.
 func levelFor(status int) slog.Level {

@@ -76,7 +76,7 @@ func (s *Server) authenticate(h http.Handler) http.Handler {
 			// Basic lets a browser ask for the token (as the password) to show the page.
 			w.Header().Add("WWW-Authenticate", `Bearer realm="xray"`)
 			w.Header().Add("WWW-Authenticate", `Basic realm="xray (any user name, the token as password)"`)
-			writeError(w, &Error{http.StatusUnauthorized, err.Error()})
+			writeError(w, errorf(http.StatusUnauthorized, "%s", err))
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -118,7 +118,7 @@ func jsonErrors(h http.Handler) http.Handler {
 		}
 		w.Header().Del("Location")
 		w.Header().Del("X-Content-Type-Options")
-		writeError(w, &Error{jw.status, msg})
+		writeError(w, &Error{Status: jw.status, Message: msg})
 	})
 }
 

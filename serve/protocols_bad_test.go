@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	pb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
+	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	apis "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	"github.com/xraylab/xray/serve/inferencepb"
@@ -39,6 +40,19 @@ func predictReq(sig, key string, tensor *pb.TensorProto) *apis.PredictRequest {
 
 func stringTensor(files ...[]byte) *pb.TensorProto {
 	return &pb.TensorProto{Dtype: typespb.DataType_DT_STRING, TensorShape: shape(int64(len(files))), StringVal: files}
+}
+
+// shape and floatTensor build TensorProtos as a TensorFlow Serving client does.
+func shape(dims ...int64) *shapepb.TensorShapeProto {
+	out := &shapepb.TensorShapeProto{}
+	for _, d := range dims {
+		out.Dim = append(out.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+	}
+	return out
+}
+
+func floatTensor(v []float32, dims ...int64) *pb.TensorProto {
+	return &pb.TensorProto{Dtype: typespb.DataType_DT_FLOAT, TensorShape: shape(dims...), FloatVal: v}
 }
 
 // rawBytes is a BYTES tensor's binary form (4-byte little-endian length, then the bytes).

@@ -119,19 +119,19 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	var before int64
 	for cycle := 1; cycle <= 50; cycle++ {
 		n := int64(cycle + 1)
-		old := s.models.latest()
+		old := s.models.Latest()
 		cp := exec.Command("cp", "-r", staged[2+cycle%2].dir, filepath.Join(f.base, strconv.FormatInt(n, 10)))
 		if out, err := cp.CombinedOutput(); err != nil {
 			t.Fatalf("cp -r: %v: %s", err, out)
 		}
 		waitVersion(t, s, n)
 		select { // the old version is closed once its requests are done
-		case <-old.closed:
+		case <-old.Closed():
 		case <-time.After(time.Minute):
-			t.Fatalf("version %d not closed a minute after the swap to %d", old.n, n)
+			t.Fatalf("version %d not closed a minute after the swap to %d", old.N, n)
 		}
-		if _, err := old.model.PredictPixels(context.Background(), f.pixels[0]); !errors.Is(err, savedmodels.ErrClosed) {
-			t.Fatalf("version %d still open after the swap to %d: %v", old.n, n, err)
+		if _, err := old.Model.PredictPixels(context.Background(), f.pixels[0]); !errors.Is(err, savedmodels.ErrClosed) {
+			t.Fatalf("version %d still open after the swap to %d: %v", old.N, n, err)
 		}
 		if cycle == 5 {
 			before = rss(t)

@@ -16,16 +16,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve/kserve"
+	"github.com/xraylab/xray/serve/protocol"
+	"github.com/xraylab/xray/serve/tfserving"
+	"github.com/xraylab/xray/serve/versions"
 )
 
 // Config configures a Server. Zero fields take the defaults below.
 type Config struct {
-	ModelDir string        // a TensorFlow Serving model base (numbered versions) or one SavedModel
-	Name     string        // the model name in REST paths (default "xray")
-	Policy   VersionPolicy // which versions of ModelDir to serve (default: the latest)
+	ModelDir string          // a TensorFlow Serving model base (numbered versions) or one SavedModel
+	Name     string          // the model name in REST paths (default "xray")
+	Policy   versions.Policy // which versions of ModelDir to serve (default: the latest)
 	// Models, when set, replaces ModelDir, Name and Policy: several models (see
-	// ReadModelConfig); the first is the one /v1/classify and the page use.
-	Models []ModelConfig
+	// versions.ReadModelConfig); the first is the one /v1/classify and the page use.
+	Models []versions.ModelConfig
 	Poll   time.Duration // how often to look for a new version (default 10s; negative: never)
 
 	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
@@ -103,15 +107,15 @@ type Server struct {
 	slots    chan struct{} // one per request being served (MaxConcurrent)
 	draining atomic.Bool
 	handler  http.Handler
-	models   *manager            // the first model (classify, page, Version)
-	byName   map[string]*manager // every model by name
-	all      []*manager          // in the configuration's order
-	tokens   *tokens             // nil: no token needed
-	tls      *tls.Config         // nil: plain HTTP
+	models   *versions.Manager            // the first model (classify, page, Version)
+	byName   map[string]*versions.Manager // every model by name
+	all      []*versions.Manager          // in the configuration's order
+	tokens   *tokens                      // nil: no token needed
+	tls      *tls.Config                  // nil: plain HTTP
 }
 
 // New loads the newest version under cfg.ModelDir and warms it up. Its error matches
-// ErrNoModel when nothing there loads, or wraps the *savedmodels.LoadError; ErrTokens or
+// versions.ErrNoModel when nothing there loads, or wraps the *savedmodels.LoadError; ErrTokens or
 // ErrTLS for unusable security files.
 func New(cfg Config) (*Server, error) {
 	cfg.fill()
@@ -128,23 +132,24 @@ func New(cfg Config) (*Server, error) {
 	opts := savedmodels.Options{MaxBatch: cfg.MaxBatch, MaxDelay: cfg.MaxDelay, SessionConfig: cfg.SessionConfig, JIT: cfg.JIT, DICOMWindow: cfg.DICOMWindow}
 	models := cfg.Models
 	if len(models) == 0 {
-		models = []ModelConfig{{Name: cfg.Name, BasePath: cfg.ModelDir, Policy: cfg.Policy}}
+		models = []versions.ModelConfig{{Name: cfg.Name, BasePath: cfg.ModelDir, Policy: cfg.Policy}}
 	}
 	s.cfg.Name = models[0].Name
-	var ms []*manager
+	var ms []*versions.Manager
+	mt := versions.Metrics{Loads: s.metrics.loads, Version: s.metrics.version, Ready: s.metrics.ready}
 	for _, mc := range models {
-		m, err := newManager(mc, opts, cfg.Logger, s.metrics)
+		m, err := versions.New(mc, opts, cfg.Logger, mt)
 		if err != nil {
 			for _, m := range ms {
-				m.close()
+				m.Close()
 			}
 			return nil, err
 		}
 		ms = append(ms, m)
 	}
-	s.models, s.byName = ms[0], map[string]*manager{}
+	s.models, s.byName = ms[0], map[string]*versions.Manager{}
 	for _, m := range ms {
-		s.byName[m.name] = m
+		s.byName[m.Name()] = m
 	}
 	s.all = ms
 	s.handler = s.routes()
@@ -157,12 +162,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Version is the model version being served (0 after Close).
 func (s *Server) Version() int64 {
-	v, release := s.models.acquire()
+	v, release := s.models.Acquire(0)
 	defer release()
 	if v == nil {
 		return 0
 	}
-	return v.n
+	return v.N
 }
 
 // Watch looks for a new version every Config.Poll until ctx is done; Serve runs it. A
@@ -171,7 +176,7 @@ func (s *Server) Watch(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, m := range s.all {
 		wg.Add(1)
-		go func() { defer wg.Done(); m.watch(ctx, s.cfg.Poll) }()
+		go func() { defer wg.Done(); m.Watch(ctx, s.cfg.Poll) }()
 	}
 	wg.Wait()
 }
@@ -179,7 +184,7 @@ func (s *Server) Watch(ctx context.Context) {
 // Close releases the model versions once their requests are done.
 func (s *Server) Close() error {
 	for _, m := range s.all {
-		m.close()
+		m.Close()
 	}
 	return nil
 }
@@ -187,8 +192,8 @@ func (s *Server) Close() error {
 // ready says whether every model has a version to serve, and if not which lacks one.
 func (s *Server) ready() (bool, string) {
 	for _, m := range s.all {
-		if m.latest() == nil {
-			return false, fmt.Sprintf("model %s has no version loaded", m.name)
+		if m.Latest() == nil {
+			return false, fmt.Sprintf("model %s has no version loaded", m.Name())
 		}
 	}
 	return true, ""
@@ -245,11 +250,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 // log, JSON errors, path guard, token); api adds the request limits.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	api := func(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-		return named(name, s.limit(h))
-	}
-	mux.Handle("GET /v1/models/{rest...}", api("model", s.modelGet))
-	mux.Handle("POST /v1/models/{rest...}", api("predict", s.modelPost))
+	api := func(name string, h protocol.Handler) http.Handler { return named(name, s.limit(h)) }
+	rt := protocol.Router{Mux: mux, API: api, Probe: func(name string, h http.HandlerFunc) http.Handler { return named(name, h) }}
+	tfserving.Routes(rt, backend{s}) // TensorFlow Serving's REST API
 	mux.Handle("/v1/models", api("model", func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "malformed request: %s /v1/models: name the model, /v1/models/%s", r.Method, s.cfg.Name)
 	}))
@@ -262,9 +265,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", named("metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	mux.Handle("GET /{$}", named("page", http.HandlerFunc(s.page)))
 	mux.Handle("GET /static/", named("page", http.FileServerFS(pageFS)))
-	s.v2Routes(mux) // Open Inference Protocol (v2rest.go)
+	kserve.Routes(rt, backend{s}) // Open Inference Protocol (KServe v2)
 	mux.Handle("/", api("other", func(w http.ResponseWriter, r *http.Request) error {
-		return &Error{http.StatusNotFound, fmt.Sprintf("no route for %s %s: see GET / or /v1/models/%s", r.Method, r.URL.Path, s.cfg.Name)}
+		return errorf(http.StatusNotFound, "no route for %s %s: see GET / or /v1/models/%s", r.Method, r.URL.Path, s.cfg.Name)
 	}))
 	return s.chain(mux)
 }
@@ -277,25 +280,22 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		writeError(w, errorf(http.StatusServiceUnavailable, "%s", why))
 	default:
-		v := s.models.latest()
-		fmt.Fprintf(w, "ready: version %d\n", v.n)
+		v := s.models.Latest()
+		fmt.Fprintf(w, "ready: version %d\n", v.N)
 	}
 }
 
 // Error is an API error: the HTTP status and the message sent as {"error": message},
-// TensorFlow Serving's error format.
-type Error struct {
-	Status  int
-	Message string
-}
+// TensorFlow Serving's error format (protocol.Error, which every protocol answers).
+type Error = protocol.Error
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
-}
-
-func errorf(status int, format string, a ...any) *Error {
-	return &Error{status, fmt.Sprintf(format, a...)}
-}
+// The protocol package's helpers under the names the core's handlers use.
+var (
+	errorf     = protocol.Errorf
+	badRequest = protocol.BadRequest
+	writeJSON  = protocol.WriteJSON
+	writeError = protocol.WriteError
+)
 
 // asError maps any handler error to an *Error (500 for the unexpected).
 func asError(err error) *Error {

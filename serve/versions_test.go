@@ -15,6 +15,7 @@ import (
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
+	"github.com/xraylab/xray/serve/versions"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -71,7 +72,7 @@ func predictVersion(t *testing.T, url string, n int, files [][]byte) (int, [][]f
 func TestVersionStates(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	var logs syncBuffer
-	s, hs := f.start(t, Config{Policy: VersionPolicy{Latest: 2}, Poll: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, hs := f.start(t, Config{Policy: versions.Policy{Latest: 2}, Poll: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	go s.Watch(t.Context())
 	url := hs.URL + "/v1/models/xray"
 	st := statusOf(t, url)
@@ -152,7 +153,7 @@ func TestVersionStates(t *testing.T) {
 
 // TestModelConfigFile: TensorFlow Serving's model_config_list serves a two-class model
 // (latest 2 of its versions) and a three-class one (specific version 1 of 1 and 2) from
-// one server, each answering its live graph's probabilities; bad files are refused.
+// one server, each answering its live graph's probabilities (bad files: versions.TestReadModelConfigRefuses).
 func TestModelConfigFile(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	threeBase := filepath.Join(t.TempDir(), "three")
@@ -187,7 +188,7 @@ func TestModelConfigFile(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	models, err := ReadModelConfig(conf)
+	models, err := versions.ReadModelConfig(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,18 +215,4 @@ func TestModelConfigFile(t *testing.T) {
 		t.Errorf("a model not in the config: %d, want 404", code)
 	}
 
-	for what, text := range map[string]string{
-		"not text proto": "model_config_list {",
-		"empty":          "",
-		"no base_path":   `model_config_list { config { name: "a" } }`,
-		"platform":       `model_config_list { config { name: "a" base_path: "/m" model_platform: "pytorch" } }`,
-		"same name":      `model_config_list { config { name: "a" base_path: "/m" } config { name: "a" base_path: "/n" } }`,
-		"no versions":    `model_config_list { config { name: "a" base_path: "/m" model_version_policy { specific { } } } }`,
-	} {
-		p := filepath.Join(dir, "bad.config")
-		os.WriteFile(p, []byte(text), 0o644)
-		if _, err := ReadModelConfig(p); err == nil || !strings.Contains(err.Error(), "bad model config") {
-			t.Errorf("%s: %v, want ErrModelConfig", what, err)
-		}
-	}
 }

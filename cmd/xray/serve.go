@@ -16,6 +16,7 @@ import (
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/serve"
+	"github.com/xraylab/xray/serve/versions"
 )
 
 func init() {
@@ -74,13 +75,13 @@ func serveFlags() []cli.Flag {
 }
 
 func serveAction(c *cli.Context) error {
-	var models []serve.ModelConfig
+	var models []versions.ModelConfig
 	switch conf := c.String("model-config-file"); {
 	case conf != "" && c.String("model-dir") != "":
 		return usagef("give --model-dir or --model-config-file, not both")
 	case conf != "":
 		var err error
-		if models, err = serve.ReadModelConfig(conf); err != nil {
+		if models, err = versions.ReadModelConfig(conf); err != nil {
 			return fmt.Errorf("--model-config-file: %w", err)
 		}
 	case c.String("model-dir") == "":
@@ -123,7 +124,7 @@ func serveAction(c *cli.Context) error {
 		AuthTokens: c.String("auth-tokens"), AuthHealth: c.Bool("auth-health"), DrainDelay: c.Duration("drain-delay"),
 	})
 	switch {
-	case errors.Is(err, serve.ErrNoModel):
+	case errors.Is(err, versions.ErrNoModel):
 		return fmt.Errorf("%w (--model-dir or --model-config-file)", err)
 	case errors.Is(err, serve.ErrTokens):
 		return fmt.Errorf("--auth-tokens: %w", err)

@@ -1,4 +1,4 @@
-package serve
+package tfserving
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	apis "github.com/wamuir/graft/tensorflow/serving/apis_go_proto"
 	errpb "github.com/wamuir/graft/tensorflow/tsl/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve/protocol"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -27,17 +28,24 @@ const (
 	modelService      = "tensorflow.serving.ModelService"
 )
 
+// Register registers PredictionService and ModelService on g over b.
+func Register(g *grpc.Server, b protocol.Backend) {
+	s := &service{b}
+	g.RegisterService(&predictionServiceDesc, s)
+	g.RegisterService(&modelServiceDesc, s)
+}
+
 var predictionServiceDesc = grpc.ServiceDesc{
 	ServiceName: predictionService,
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
-		unary(predictionService, "Predict", (*Server).tfPredict),
-		unary(predictionService, "GetModelMetadata", (*Server).tfMetadata),
-		unary(predictionService, "Classify", func(*Server, context.Context, *apis.ClassificationRequest) (*apis.ClassificationResponse, error) {
-			return nil, errorf(http.StatusNotImplemented, "Classify: this model has no classify signature; call Predict (its probabilities and class_id)")
+		protocol.Unary(predictionService, "Predict", (*service).tfPredict),
+		protocol.Unary(predictionService, "GetModelMetadata", (*service).tfMetadata),
+		protocol.Unary(predictionService, "Classify", func(*service, context.Context, *apis.ClassificationRequest) (*apis.ClassificationResponse, error) {
+			return nil, protocol.Errorf(http.StatusNotImplemented, "Classify: this model has no classify signature; call Predict (its probabilities and class_id)")
 		}),
-		unary(predictionService, "Regress", func(*Server, context.Context, *apis.RegressionRequest) (*apis.RegressionResponse, error) {
-			return nil, errorf(http.StatusNotImplemented, "Regress: this model has no regress signature; call Predict")
+		protocol.Unary(predictionService, "Regress", func(*service, context.Context, *apis.RegressionRequest) (*apis.RegressionResponse, error) {
+			return nil, protocol.Errorf(http.StatusNotImplemented, "Regress: this model has no regress signature; call Predict")
 		}),
 	},
 	Metadata: "tensorflow_serving/apis/prediction_service.proto",
@@ -46,25 +54,25 @@ var predictionServiceDesc = grpc.ServiceDesc{
 var modelServiceDesc = grpc.ServiceDesc{
 	ServiceName: modelService,
 	HandlerType: (*any)(nil),
-	Methods:     []grpc.MethodDesc{unary(modelService, "GetModelStatus", (*Server).tfStatus)},
+	Methods:     []grpc.MethodDesc{protocol.Unary(modelService, "GetModelStatus", (*service).tfStatus)},
 	Metadata:    "tensorflow_serving/apis/model_service.proto",
 }
 
-// specPath is the modelPath a ModelSpec names (a version label is not supported: no
+// specPath is the ModelPath a ModelSpec names (a version label is not supported: no
 // labels are assigned).
-func specPath(spec *apis.ModelSpec) (modelPath, error) {
+func specPath(spec *apis.ModelSpec) (protocol.ModelPath, error) {
 	if spec == nil {
-		return modelPath{}, badRequest("missing model_spec")
+		return protocol.ModelPath{}, protocol.BadRequest("missing model_spec")
 	}
-	p := modelPath{name: spec.GetName()}
+	p := protocol.ModelPath{Name: spec.GetName()}
 	if spec.GetVersionLabel() != "" {
-		return p, errorf(http.StatusNotFound, "version_label %q: this server assigns no labels; give a version number or none", spec.GetVersionLabel())
+		return p, protocol.Errorf(http.StatusNotFound, "version_label %q: this server assigns no labels; give a version number or none", spec.GetVersionLabel())
 	}
 	if v := spec.GetVersion(); v != nil {
 		if v.Value < 0 {
-			return p, badRequest("version %d is not a version number", v.Value)
+			return p, protocol.BadRequest("version %d is not a version number", v.Value)
 		}
-		p.version = v.Value
+		p.Version = v.Value
 	}
 	return p, nil
 }
@@ -76,7 +84,7 @@ func answerSpec(name string, version int64, signature string) *apis.ModelSpec {
 
 // tfPredict answers PredictionService.Predict: image_bytes (DT_STRING [N]) to
 // serving_bytes, image (DT_FLOAT [N, S, S, 3]) to serving_default.
-func (s *Server) tfPredict(ctx context.Context, req *apis.PredictRequest) (*apis.PredictResponse, error) {
+func (s *service) tfPredict(ctx context.Context, req *apis.PredictRequest) (*apis.PredictResponse, error) {
 	p, err := specPath(req.GetModelSpec())
 	if err != nil {
 		return nil, err
@@ -87,18 +95,18 @@ func (s *Server) tfPredict(ctx context.Context, req *apis.PredictRequest) (*apis
 	}
 	for _, name := range req.GetOutputFilter() {
 		if name != savedmodels.OutputProbabilities && name != savedmodels.OutputClassID {
-			return nil, badRequest("output_filter: %q is not an output of %s; it has %s and %s", name, sig, savedmodels.OutputProbabilities, savedmodels.OutputClassID)
+			return nil, protocol.BadRequest("output_filter: %q is not an output of %s; it has %s and %s", name, sig, savedmodels.OutputProbabilities, savedmodels.OutputClassID)
 		}
 	}
-	out, err := s.predict(ctx, p, func(size int) (*predictInput, error) {
-		return tensorInput(sig, req.GetInputs(), size, s.cfg.MaxInstances)
+	out, err := s.b.Predict(ctx, p, func(size int) (*protocol.Input, error) {
+		return tensorInput(sig, req.GetInputs(), size, s.b.MaxInstances())
 	})
 	if err != nil {
 		return nil, err
 	}
 	outputs := map[string]*pb.TensorProto{
-		savedmodels.OutputProbabilities: floatTensor(out.flatProbs(), int64(len(out.probs)), int64(out.classes)),
-		savedmodels.OutputClassID:       {Dtype: typespb.DataType_DT_INT64, TensorShape: shape(int64(len(out.ids))), Int64Val: out.ids64()},
+		savedmodels.OutputProbabilities: floatTensor(out.FlatProbs(), int64(len(out.Probs)), int64(out.Classes)),
+		savedmodels.OutputClassID:       {Dtype: typespb.DataType_DT_INT64, TensorShape: shape(int64(len(out.IDs))), Int64Val: out.IDs64()},
 	}
 	if f := req.GetOutputFilter(); len(f) > 0 {
 		for name := range outputs {
@@ -107,46 +115,46 @@ func (s *Server) tfPredict(ctx context.Context, req *apis.PredictRequest) (*apis
 			}
 		}
 	}
-	return &apis.PredictResponse{ModelSpec: answerSpec(p.name, out.version, sig), Outputs: outputs}, nil
+	return &apis.PredictResponse{ModelSpec: answerSpec(p.Name, out.Version, sig), Outputs: outputs}, nil
 }
 
 // tensorInput translates a PredictRequest's inputs for signature sig.
-func tensorInput(sig string, inputs map[string]*pb.TensorProto, size, maxN int) (*predictInput, error) {
-	name, perImage, err := signatureInput(sig, size)
+func tensorInput(sig string, inputs map[string]*pb.TensorProto, size, maxN int) (*protocol.Input, error) {
+	name, perImage, err := protocol.SignatureInput(sig, size)
 	if err != nil {
 		return nil, err
 	}
 	t, ok := inputs[name]
 	if !ok || len(inputs) != 1 {
-		return nil, badRequest("%s takes exactly one input, %q; got %d inputs", sig, name, len(inputs))
+		return nil, protocol.BadRequest("%s takes exactly one input, %q; got %d inputs", sig, name, len(inputs))
 	}
 	dims := t.GetTensorShape().GetDim()
 	sh := make([]int64, len(dims))
 	for i, d := range dims {
 		sh[i] = d.GetSize()
 	}
-	in := &predictInput{signature: sig}
+	in := &protocol.Input{Signature: sig}
 	if sig == savedmodels.SignatureBytes {
 		if t.GetDtype() != typespb.DataType_DT_STRING {
-			return nil, badRequest("input %q: dtype %s, want DT_STRING (encoded JPEG, PNG or DICOM files)", name, t.GetDtype())
+			return nil, protocol.BadRequest("input %q: dtype %s, want DT_STRING (encoded JPEG, PNG or DICOM files)", name, t.GetDtype())
 		}
-		if _, err := checkShape("input "+name, sh, nil, len(t.GetStringVal()), maxN); err != nil {
+		if _, err := protocol.CheckShape("input "+name, sh, nil, len(t.GetStringVal()), maxN); err != nil {
 			return nil, err
 		}
-		in.files = t.GetStringVal()
+		in.Files = t.GetStringVal()
 		return in, nil
 	}
 	if t.GetDtype() != typespb.DataType_DT_FLOAT {
-		return nil, badRequest("input %q: dtype %s, want DT_FLOAT (preprocessed pixels; for image files use signature %s)", name, t.GetDtype(), savedmodels.SignatureBytes)
+		return nil, protocol.BadRequest("input %q: dtype %s, want DT_FLOAT (preprocessed pixels; for image files use signature %s)", name, t.GetDtype(), savedmodels.SignatureBytes)
 	}
 	count := len(t.GetFloatVal())
 	if raw := t.GetTensorContent(); len(raw) > 0 {
 		if count > 0 || len(raw)%4 != 0 {
-			return nil, badRequest("input %q: tensor_content of %d bytes is not whole float32 values (or float_val given too)", name, len(raw))
+			return nil, protocol.BadRequest("input %q: tensor_content of %d bytes is not whole float32 values (or float_val given too)", name, len(raw))
 		}
 		count = len(raw) / 4
 	}
-	n, err := checkShape("input "+name, sh, perImage, count, maxN)
+	n, err := protocol.CheckShape("input "+name, sh, perImage, count, maxN)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +165,7 @@ func tensorInput(sig string, inputs map[string]*pb.TensorProto, size, maxN int) 
 			flat[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 	}
-	in.pixels = splitPixels(flat, n)
+	in.Pixels = protocol.SplitPixels(flat, n)
 	return in, nil
 }
 
@@ -175,42 +183,42 @@ func floatTensor(v []float32, dims ...int64) *pb.TensorProto {
 
 // tfMetadata answers PredictionService.GetModelMetadata (signature_def, the only field
 // TensorFlow Serving knows).
-func (s *Server) tfMetadata(ctx context.Context, req *apis.GetModelMetadataRequest) (*apis.GetModelMetadataResponse, error) {
+func (s *service) tfMetadata(ctx context.Context, req *apis.GetModelMetadataRequest) (*apis.GetModelMetadataResponse, error) {
 	p, err := specPath(req.GetModelSpec())
 	if err != nil {
 		return nil, err
 	}
 	if len(req.GetMetadataField()) == 0 {
-		return nil, badRequest("GetModelMetadataRequest must specify at least one metadata_field")
+		return nil, protocol.BadRequest("GetModelMetadataRequest must specify at least one metadata_field")
 	}
 	for _, f := range req.GetMetadataField() {
 		if f != "signature_def" {
-			return nil, badRequest("Metadata field %s is not supported", f)
+			return nil, protocol.BadRequest("Metadata field %s is not supported", f)
 		}
 	}
-	v, release, err := s.resolve(p)
+	v, release, err := s.b.Acquire(p)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	sigs := make(map[string]*corepb.SignatureDef, len(v.sigs))
-	for name, sig := range v.sigs {
+	sigs := make(map[string]*corepb.SignatureDef, len(v.Sigs))
+	for name, sig := range v.Sigs {
 		sigs[name] = sig
 	}
 	a, err := anypb.New(&apis.SignatureDefMap{SignatureDef: sigs})
 	if err != nil {
 		return nil, err
 	}
-	return &apis.GetModelMetadataResponse{ModelSpec: answerSpec(p.name, v.n, ""), Metadata: map[string]*anypb.Any{"signature_def": a}}, nil
+	return &apis.GetModelMetadataResponse{ModelSpec: answerSpec(p.Name, v.N, ""), Metadata: map[string]*anypb.Any{"signature_def": a}}, nil
 }
 
-// tfStatus answers ModelService.GetModelStatus: every version aspired so far, with its state (modelStatus).
-func (s *Server) tfStatus(ctx context.Context, req *apis.GetModelStatusRequest) (*apis.GetModelStatusResponse, error) {
+// tfStatus answers ModelService.GetModelStatus: every version aspired so far, with its state (Backend.Status).
+func (s *service) tfStatus(ctx context.Context, req *apis.GetModelStatusRequest) (*apis.GetModelStatusResponse, error) {
 	p, err := specPath(req.GetModelSpec())
 	if err != nil {
 		return nil, err
 	}
-	sts, err := s.modelStatus(p)
+	sts, err := s.b.Status(p)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package serve
+package kserve
 
 import (
 	"encoding/binary"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve/protocol"
 )
 
 // The Open Inference Protocol (KServe v2) in the model's terms, shared by its REST and
@@ -24,6 +25,9 @@ const (
 	v2Platform = "tensorflow_savedmodel"
 )
 
+// service answers both bindings over a Backend.
+type service struct{ b protocol.Backend }
+
 // v2Tensor is one input tensor as any v2 transport carries it.
 type v2Tensor struct {
 	name, datatype string
@@ -33,9 +37,9 @@ type v2Tensor struct {
 }
 
 // v2Input translates the request's inputs (exactly one) to a predictInput.
-func v2Input(inputs []v2Tensor, size, maxN int) (*predictInput, error) {
+func v2Input(inputs []v2Tensor, size, maxN int) (*protocol.Input, error) {
 	if len(inputs) != 1 {
-		return nil, badRequest("%d inputs: give exactly one, %q (%s, encoded JPEG, PNG or DICOM files) or %q (%s, preprocessed pixels)",
+		return nil, protocol.BadRequest("%d inputs: give exactly one, %q (%s, encoded JPEG, PNG or DICOM files) or %q (%s, preprocessed pixels)",
 			len(inputs), savedmodels.InputImageBytes, v2Bytes, savedmodels.InputImage, v2FP32)
 	}
 	t := inputs[0]
@@ -46,25 +50,25 @@ func v2Input(inputs []v2Tensor, size, maxN int) (*predictInput, error) {
 	case savedmodels.InputImage:
 		sig, dtype = savedmodels.SignatureDefault, v2FP32
 	default:
-		return nil, badRequest("unknown input %q: the model takes %q (%s) or %q (%s)", t.name, savedmodels.InputImageBytes, v2Bytes, savedmodels.InputImage, v2FP32)
+		return nil, protocol.BadRequest("unknown input %q: the model takes %q (%s) or %q (%s)", t.name, savedmodels.InputImageBytes, v2Bytes, savedmodels.InputImage, v2FP32)
 	}
 	if t.datatype != dtype {
-		return nil, badRequest("input %q: datatype %s, want %s", t.name, t.datatype, dtype)
+		return nil, protocol.BadRequest("input %q: datatype %s, want %s", t.name, t.datatype, dtype)
 	}
-	_, perImage, _ := signatureInput(sig, size)
-	in := &predictInput{signature: sig}
+	_, perImage, _ := protocol.SignatureInput(sig, size)
+	in := &protocol.Input{Signature: sig}
 	if dtype == v2Bytes {
-		if _, err := checkShape("input "+t.name, t.shape, nil, len(t.bytes), maxN); err != nil {
+		if _, err := protocol.CheckShape("input "+t.name, t.shape, nil, len(t.bytes), maxN); err != nil {
 			return nil, err
 		}
-		in.files = t.bytes
+		in.Files = t.bytes
 		return in, nil
 	}
-	n, err := checkShape("input "+t.name, t.shape, perImage, len(t.fp32), maxN)
+	n, err := protocol.CheckShape("input "+t.name, t.shape, perImage, len(t.fp32), maxN)
 	if err != nil {
 		return nil, err
 	}
-	in.pixels = splitPixels(t.fp32, n)
+	in.Pixels = protocol.SplitPixels(t.fp32, n)
 	return in, nil
 }
 
@@ -94,11 +98,11 @@ func (o *v2Output) raw() []byte {
 }
 
 // v2Outputs are the outputs asked for (all when none is named), in the asked order.
-func v2Outputs(out *predictOutput, requested []string) ([]v2Output, error) {
-	n := int64(len(out.probs))
+func v2Outputs(out *protocol.Output, requested []string) ([]v2Output, error) {
+	n := int64(len(out.Probs))
 	all := map[string]v2Output{
-		savedmodels.OutputProbabilities: {name: savedmodels.OutputProbabilities, datatype: v2FP32, shape: []int64{n, int64(out.classes)}, fp32: out.flatProbs()},
-		savedmodels.OutputClassID:       {name: savedmodels.OutputClassID, datatype: v2Int64, shape: []int64{n}, int64s: out.ids64()},
+		savedmodels.OutputProbabilities: {name: savedmodels.OutputProbabilities, datatype: v2FP32, shape: []int64{n, int64(out.Classes)}, fp32: out.FlatProbs()},
+		savedmodels.OutputClassID:       {name: savedmodels.OutputClassID, datatype: v2Int64, shape: []int64{n}, int64s: out.IDs64()},
 	}
 	if len(requested) == 0 {
 		requested = []string{savedmodels.OutputProbabilities, savedmodels.OutputClassID}
@@ -107,7 +111,7 @@ func v2Outputs(out *predictOutput, requested []string) ([]v2Output, error) {
 	for _, name := range requested {
 		o, ok := all[name]
 		if !ok {
-			return nil, badRequest("unknown output %q: the model has %q and %q", name, savedmodels.OutputProbabilities, savedmodels.OutputClassID)
+			return nil, protocol.BadRequest("unknown output %q: the model has %q and %q", name, savedmodels.OutputProbabilities, savedmodels.OutputClassID)
 		}
 		res = append(res, o)
 	}
@@ -163,31 +167,24 @@ type v2ModelMeta struct {
 }
 
 // v2Metadata describes the version that p names: both inputs (a request gives one).
-func (s *Server) v2Metadata(p modelPath) (*v2ModelMeta, error) {
-	v, release, err := s.resolve(p)
+func (s *service) v2Metadata(p protocol.ModelPath) (*v2ModelMeta, error) {
+	v, release, err := s.b.Acquire(p)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	size := int64(v.meta.InputSize)
+	size := int64(v.Meta.InputSize)
 	return &v2ModelMeta{
-		Name: p.name, Versions: []string{strconv.FormatInt(v.n, 10)}, Platform: v2Platform,
+		Name: p.Name, Versions: []string{strconv.FormatInt(v.N, 10)}, Platform: v2Platform,
 		Inputs: []v2TensorMeta{
 			{savedmodels.InputImageBytes, v2Bytes, []int64{-1}},
 			{savedmodels.InputImage, v2FP32, []int64{-1, size, size, 3}},
 		},
 		Outputs: []v2TensorMeta{
-			{savedmodels.OutputProbabilities, v2FP32, []int64{-1, int64(len(v.meta.Classes))}},
+			{savedmodels.OutputProbabilities, v2FP32, []int64{-1, int64(len(v.Meta.Classes))}},
 			{savedmodels.OutputClassID, v2Int64, []int64{-1}},
 		},
 	}, nil
-}
-
-// v2Ready reports whether the server takes requests (a model loaded, not draining).
-func (s *Server) v2Ready() bool {
-	v, release := s.models.acquire()
-	defer release()
-	return v != nil && !s.draining.Load()
 }
 
 // v2ServerMeta is GET /v2's answer and ServerMetadata's.
@@ -197,14 +194,14 @@ func v2ServerMeta() (name, version string, extensions []string) {
 
 // v2ModelReady reports the named version's readiness; an unknown model or version is
 // an error (404 / NOT_FOUND), as Triton's.
-func (s *Server) v2ModelReady(p modelPath) error {
-	_, release, err := s.resolve(p)
+func (s *service) v2ModelReady(p protocol.ModelPath) error {
+	_, release, err := s.b.Acquire(p)
 	if err != nil {
 		return err
 	}
 	release()
-	if s.draining.Load() {
-		return errorf(http.StatusServiceUnavailable, "draining")
+	if s.b.Draining() {
+		return protocol.Errorf(http.StatusServiceUnavailable, "draining")
 	}
 	return nil
 }

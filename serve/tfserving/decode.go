@@ -1,31 +1,18 @@
-package serve
+package tfserving
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"net/http"
 
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/serve/protocol"
 )
 
-// predictInput is a decoded :predict request: encoded files for serving_bytes, or
-// preprocessed pixels for serving_default.
-type predictInput struct {
-	signature string
-	columnar  bool // "inputs" (answered with "outputs") rather than "instances"
-	files     [][]byte
-	pixels    [][]float32
-}
-
-func (p *predictInput) len() int { return len(p.files) + len(p.pixels) }
-
 // readError is a failure to read the body (too big, too slow), not a malformed one: the
-// handler maps it with Server.bodyError.
+// handler maps it with Backend.BodyError.
 type readError struct{ err error }
 
 func (e *readError) Error() string { return e.err.Error() }
@@ -42,27 +29,25 @@ func (e *readError) Unwrap() error { return e.err }
 // by token: the instance count and each image's values are checked as they arrive, so a
 // body that breaks a limit costs no more memory than the values before the break (never
 // the whole list). NaN, Infinity and -Infinity are numbers, as in TensorFlow Serving.
-func decodePredict(r io.Reader, size, maxInstances int) (*predictInput, error) {
+func decodePredict(r io.Reader, size, maxInstances int) (*protocol.Input, error) {
 	p := &predictParser{dec: json.NewDecoder(newNaNReader(r)), size: size, max: maxInstances}
 	in, err := p.parse()
 	if err == nil {
 		return in, nil
 	}
-	var e *Error
+	var e *protocol.Error
 	var re *readError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &e), errors.As(err, &re):
 		return nil, err
 	case errors.As(err, &se):
-		return nil, badRequest("request body is not valid JSON: %v (at byte %d)", se, se.Offset)
+		return nil, protocol.BadRequest("request body is not valid JSON: %v (at byte %d)", se, se.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return nil, badRequest("request body ends before its JSON does")
+		return nil, protocol.BadRequest("request body ends before its JSON does")
 	}
 	return nil, &readError{err}
 }
-
-func badRequest(format string, a ...any) *Error { return errorf(http.StatusBadRequest, format, a...) }
 
 // predictParser reads one predict body. Rows are kept in the order they come; whether
 // they suit the signature is checked at the end, as signature_name may follow them.
@@ -82,7 +67,7 @@ type row struct {
 	pixels []float32
 }
 
-func (p *predictParser) parse() (*predictInput, error) {
+func (p *predictParser) parse() (*protocol.Input, error) {
 	if err := p.expect('{', "request body is not a JSON object: send {\"instances\": [...]}"); err != nil {
 		return nil, err
 	}
@@ -99,7 +84,7 @@ func (p *predictParser) parse() (*predictInput, error) {
 			}
 		case "instances", "inputs":
 			if p.seenRows {
-				return nil, badRequest("request has both 'instances' and 'inputs': give one")
+				return nil, protocol.BadRequest("request has both 'instances' and 'inputs': give one")
 			}
 			p.seenRows, p.columnar = true, key == "inputs"
 			if err := p.list(); err != nil {
@@ -118,40 +103,40 @@ func (p *predictParser) parse() (*predictInput, error) {
 }
 
 // finish checks the rows against the signature.
-func (p *predictParser) finish() (*predictInput, error) {
-	in := &predictInput{signature: p.signature, columnar: p.columnar}
-	if in.signature == "" {
-		in.signature = savedmodels.SignatureDefault
+func (p *predictParser) finish() (*protocol.Input, error) {
+	in := &protocol.Input{Signature: p.signature, Columnar: p.columnar}
+	if in.Signature == "" {
+		in.Signature = savedmodels.SignatureDefault
 	}
 	var inputName string
-	switch in.signature {
+	switch in.Signature {
 	case savedmodels.SignatureDefault:
 		inputName = savedmodels.InputImage
 	case savedmodels.SignatureBytes:
 		inputName = savedmodels.InputImageBytes
 	default:
-		return nil, badRequest("serving signature name: %q not found in signature def; the model has %s and %s",
-			in.signature, savedmodels.SignatureDefault, savedmodels.SignatureBytes)
+		return nil, protocol.BadRequest("serving signature name: %q not found in signature def; the model has %s and %s",
+			in.Signature, savedmodels.SignatureDefault, savedmodels.SignatureBytes)
 	}
 	switch {
 	case !p.seenRows:
-		return nil, badRequest("missing 'instances' or 'inputs' key")
+		return nil, protocol.BadRequest("missing 'instances' or 'inputs' key")
 	case len(p.rows) == 0:
-		return nil, badRequest("no instances: send at least one image")
+		return nil, protocol.BadRequest("no instances: send at least one image")
 	case p.named != "" && p.named != inputName:
-		return nil, badRequest("input %q is not %s's; its input is %q", p.named, in.signature, inputName)
+		return nil, protocol.BadRequest("input %q is not %s's; its input is %q", p.named, in.Signature, inputName)
 	}
 	for i, r := range p.rows {
 		switch {
-		case in.signature == savedmodels.SignatureBytes && r.file == nil:
-			return nil, badRequest("instance %d: %s takes {\"b64\": \"<base64 of a JPEG, PNG or DICOM file>\"}, not numbers", i, in.signature)
-		case in.signature == savedmodels.SignatureDefault && r.pixels == nil:
-			return nil, badRequest("instance %d: %s takes %d x %d x 3 numbers per image (preprocessed pixels); for JPEG or PNG files use signature_name %q with {\"b64\": ...}",
-				i, in.signature, p.size, p.size, savedmodels.SignatureBytes)
+		case in.Signature == savedmodels.SignatureBytes && r.file == nil:
+			return nil, protocol.BadRequest("instance %d: %s takes {\"b64\": \"<base64 of a JPEG, PNG or DICOM file>\"}, not numbers", i, in.Signature)
+		case in.Signature == savedmodels.SignatureDefault && r.pixels == nil:
+			return nil, protocol.BadRequest("instance %d: %s takes %d x %d x 3 numbers per image (preprocessed pixels); for JPEG or PNG files use signature_name %q with {\"b64\": ...}",
+				i, in.Signature, p.size, p.size, savedmodels.SignatureBytes)
 		case r.file != nil:
-			in.files = append(in.files, r.file)
+			in.Files = append(in.Files, r.file)
 		default:
-			in.pixels = append(in.pixels, r.pixels)
+			in.Pixels = append(in.Pixels, r.pixels)
 		}
 	}
 	return in, nil
@@ -170,24 +155,24 @@ func (p *predictParser) list() error {
 		}
 		name, _ := key.(string)
 		if name == "" {
-			return badRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
+			return protocol.BadRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
 		}
 		p.named = name
 		if err := p.list(); err != nil {
 			return err
 		}
 		if p.dec.More() {
-			return badRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
+			return protocol.BadRequest("'inputs' must have exactly one key, the input's name (%q or %q)", savedmodels.InputImageBytes, savedmodels.InputImage)
 		}
 		_, err = p.dec.Token()
 		return err
 	}
 	if tok != json.Delim('[') {
-		return badRequest("the images must be a JSON list")
+		return protocol.BadRequest("the images must be a JSON list")
 	}
 	for p.dec.More() {
 		if len(p.rows) == p.max {
-			return badRequest("more than %d instances, over the server's limit of %d per request: split the request", p.max, p.max)
+			return protocol.BadRequest("more than %d instances, over the server's limit of %d per request: split the request", p.max, p.max)
 		}
 		r, err := p.row(len(p.rows), true)
 		if err != nil {
@@ -217,7 +202,7 @@ func (p *predictParser) row(i int, mayName bool) (row, error) {
 			return p.object(i, mayName)
 		}
 	}
-	return row{}, badRequest("instance %d: want {\"b64\": ...} or %d x %d x 3 numbers, not %v", i, p.size, p.size, tok)
+	return row{}, protocol.BadRequest("instance %d: want {\"b64\": ...} or %d x %d x 3 numbers, not %v", i, p.size, p.size, tok)
 }
 
 // object reads {"b64": "..."} or {"<input name>": value}, its opening { already read.
@@ -235,24 +220,24 @@ func (p *predictParser) object(i int, mayName bool) (row, error) {
 			return r, err
 		}
 		if r.file, err = base64.StdEncoding.DecodeString(s); err != nil {
-			return r, badRequest("instance %d: 'b64' is not valid base64: %v", i, err)
+			return r, protocol.BadRequest("instance %d: 'b64' is not valid base64: %v", i, err)
 		}
 		if r.file == nil {
 			r.file = []byte{}
 		}
 	case key != "" && mayName:
 		if p.named != "" && p.named != key {
-			return r, badRequest("instance %d: input %q, but an earlier one is %q", i, key, p.named)
+			return r, protocol.BadRequest("instance %d: input %q, but an earlier one is %q", i, key, p.named)
 		}
 		p.named = key
 		if r, err = p.row(i, false); err != nil {
 			return r, err
 		}
 	default:
-		return r, badRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
+		return r, protocol.BadRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
 	}
 	if p.dec.More() {
-		return r, badRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
+		return r, protocol.BadRequest("instance %d: an object instance must be {\"b64\": ...} or have exactly one key, the input's name", i)
 	}
 	_, err = p.dec.Token()
 	return r, err
@@ -264,7 +249,7 @@ func (p *predictParser) pixels(i int) ([]float32, error) {
 	n := p.size
 	out := make([]float32, 0, n*n*3)
 	bad := func(format string, a ...any) error {
-		return badRequest("instance %d: "+format+"; serving_default takes %d x %d x 3 numbers per image", append(append([]any{i}, a...), n, n)...)
+		return protocol.BadRequest("instance %d: "+format+"; serving_default takes %d x %d x 3 numbers per image", append(append([]any{i}, a...), n, n)...)
 	}
 	for y := 0; ; y++ {
 		tok, err := p.dec.Token()
@@ -324,36 +309,18 @@ func (p *predictParser) pixels(i int) ([]float32, error) {
 	}
 }
 
-// number reads a numeric token; NaN and the infinities come as the strings newNaNReader makes.
-func number(tok json.Token) (float32, bool) {
-	switch t := tok.(type) {
-	case float64:
-		return float32(t), true
-	case string:
-		switch t {
-		case "NaN":
-			return float32(math.NaN()), true
-		case "Infinity":
-			return float32(math.Inf(1)), true
-		case "-Infinity":
-			return float32(math.Inf(-1)), true
-		}
-	}
-	return 0, false
-}
-
 // expect reads one token that must be d.
 func (p *predictParser) expect(d json.Delim, msg string) error {
 	tok, err := p.dec.Token()
 	if err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) || errors.Is(err, io.EOF) {
-			return badRequest("%s", msg)
+			return protocol.BadRequest("%s", msg)
 		}
 		return err
 	}
 	if tok != d {
-		return badRequest("%s", msg)
+		return protocol.BadRequest("%s", msg)
 	}
 	return nil
 }
@@ -366,7 +333,7 @@ func (p *predictParser) str(what string) (string, error) {
 	}
 	s, ok := tok.(string)
 	if !ok {
-		return "", badRequest("%s must be a string", what)
+		return "", protocol.BadRequest("%s must be a string", what)
 	}
 	return s, nil
 }
@@ -389,84 +356,4 @@ func (p *predictParser) skip() error {
 			return nil
 		}
 	}
-}
-
-// nanReader passes JSON through, quoting the bare words NaN, Infinity and -Infinity
-// outside strings (TensorFlow Serving's parser takes them as numbers, encoding/json does
-// not), so that they reach the parser as the strings number reads.
-type nanReader struct {
-	r     io.ByteReader
-	out   []byte
-	inStr bool // inside a JSON string
-	esc   bool // after a backslash inside a string
-	bare  bool // inside a quoted bare word
-	minus bool // a '-' held back to see whether -Infinity follows
-}
-
-func newNaNReader(r io.Reader) *nanReader {
-	br, ok := r.(io.ByteReader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 32<<10)
-	}
-	return &nanReader{r: br}
-}
-
-func (n *nanReader) Read(b []byte) (int, error) {
-	for len(n.out) < len(b) {
-		c, err := n.r.ReadByte()
-		if err != nil {
-			n.flush()
-			if len(n.out) == 0 {
-				return 0, err
-			}
-			break
-		}
-		n.step(c)
-	}
-	k := copy(b, n.out)
-	n.out = n.out[k:]
-	return k, nil
-}
-
-// flush ends a pending bare word or minus at the end of the input.
-func (n *nanReader) flush() {
-	if n.minus {
-		n.out, n.minus = append(n.out, '-'), false
-	}
-	if n.bare {
-		n.out, n.bare = append(n.out, '"'), false
-	}
-}
-
-func (n *nanReader) step(c byte) {
-	switch {
-	case n.inStr:
-		n.esc, n.inStr = !n.esc && c == '\\', n.esc || c != '"'
-	case n.bare:
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
-			n.out = append(n.out, c)
-			return
-		}
-		n.out, n.bare = append(n.out, '"'), false
-		n.step(c)
-		return
-	case n.minus:
-		n.minus = false
-		if c == 'I' {
-			n.out, n.bare = append(n.out, '"', '-', 'I'), true
-			return
-		}
-		n.out = append(n.out, '-')
-		n.step(c)
-		return
-	case c == '-':
-		n.minus = true
-		return
-	case c == 'N' || c == 'I':
-		n.out, n.bare = append(n.out, '"', c), true
-		return
-	case c == '"':
-		n.inStr = true
-	}
-	n.out = append(n.out, c)
 }

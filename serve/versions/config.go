@@ -1,4 +1,4 @@
-package serve
+package versions
 
 import (
 	"errors"
@@ -20,18 +20,18 @@ var ErrModelConfig = errors.New("bad model config")
 type ModelConfig struct {
 	Name     string
 	BasePath string
-	Policy   VersionPolicy
+	Policy   Policy
 }
 
-// VersionPolicy is TensorFlow Serving's model_version_policy: the Latest N versions
+// Policy is TensorFlow Serving's model_version_policy: the Latest N versions
 // (the zero value: the latest one), the Specific versions listed, or All.
-type VersionPolicy struct {
+type Policy struct {
 	Latest   int
 	Specific []int64
 	All      bool
 }
 
-func (p VersionPolicy) String() string {
+func (p Policy) String() string {
 	switch {
 	case p.All:
 		return "all"
@@ -46,7 +46,7 @@ func (p VersionPolicy) String() string {
 }
 
 // pick returns the versions of cands (oldest first) the policy names.
-func (p VersionPolicy) pick(cands []candidate) []candidate {
+func (p Policy) pick(cands []candidate) []candidate {
 	switch {
 	case p.All:
 		return cands

@@ -1,10 +1,11 @@
-package serve
+package kserve
 
 import (
 	"context"
 	"strconv"
 
 	pb "github.com/xraylab/xray/serve/inferencepb"
+	"github.com/xraylab/xray/serve/protocol"
 	"google.golang.org/grpc"
 )
 
@@ -13,33 +14,38 @@ import (
 // inferencepb/open_inference_grpc.proto.
 const inferenceService = "inference.GRPCInferenceService"
 
+// Register registers GRPCInferenceService on g over b.
+func Register(g *grpc.Server, b protocol.Backend) {
+	g.RegisterService(&inferenceServiceDesc, &service{b})
+}
+
 var inferenceServiceDesc = grpc.ServiceDesc{
 	ServiceName: inferenceService,
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{
-		unary(inferenceService, "ServerLive", func(*Server, context.Context, *pb.ServerLiveRequest) (*pb.ServerLiveResponse, error) {
+		protocol.Unary(inferenceService, "ServerLive", func(*service, context.Context, *pb.ServerLiveRequest) (*pb.ServerLiveResponse, error) {
 			return &pb.ServerLiveResponse{Live: true}, nil
 		}),
-		unary(inferenceService, "ServerReady", func(s *Server, _ context.Context, _ *pb.ServerReadyRequest) (*pb.ServerReadyResponse, error) {
-			return &pb.ServerReadyResponse{Ready: s.v2Ready()}, nil
+		protocol.Unary(inferenceService, "ServerReady", func(s *service, _ context.Context, _ *pb.ServerReadyRequest) (*pb.ServerReadyResponse, error) {
+			return &pb.ServerReadyResponse{Ready: s.b.Ready()}, nil
 		}),
-		unary(inferenceService, "ModelReady", (*Server).v2GRPCModelReady),
-		unary(inferenceService, "ServerMetadata", func(*Server, context.Context, *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
+		protocol.Unary(inferenceService, "ModelReady", (*service).v2GRPCModelReady),
+		protocol.Unary(inferenceService, "ServerMetadata", func(*service, context.Context, *pb.ServerMetadataRequest) (*pb.ServerMetadataResponse, error) {
 			name, version, ext := v2ServerMeta()
 			return &pb.ServerMetadataResponse{Name: name, Version: version, Extensions: ext}, nil
 		}),
-		unary(inferenceService, "ModelMetadata", (*Server).v2GRPCMetadata),
-		unary(inferenceService, "ModelInfer", (*Server).v2GRPCInfer),
+		protocol.Unary(inferenceService, "ModelMetadata", (*service).v2GRPCMetadata),
+		protocol.Unary(inferenceService, "ModelInfer", (*service).v2GRPCInfer),
 	},
 	Metadata: "open_inference_grpc.proto",
 }
 
-func v2GRPCPath(name, version string) (modelPath, error) {
-	n, err := parseVersion(version)
-	return modelPath{name: name, version: n}, err
+func v2GRPCPath(name, version string) (protocol.ModelPath, error) {
+	n, err := protocol.ParseVersion(version)
+	return protocol.ModelPath{Name: name, Version: n}, err
 }
 
-func (s *Server) v2GRPCModelReady(_ context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
+func (s *service) v2GRPCModelReady(_ context.Context, req *pb.ModelReadyRequest) (*pb.ModelReadyResponse, error) {
 	p, err := v2GRPCPath(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
@@ -50,7 +56,7 @@ func (s *Server) v2GRPCModelReady(_ context.Context, req *pb.ModelReadyRequest) 
 	return &pb.ModelReadyResponse{Ready: true}, nil
 }
 
-func (s *Server) v2GRPCMetadata(_ context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
+func (s *service) v2GRPCMetadata(_ context.Context, req *pb.ModelMetadataRequest) (*pb.ModelMetadataResponse, error) {
 	p, err := v2GRPCPath(req.GetName(), req.GetVersion())
 	if err != nil {
 		return nil, err
@@ -72,32 +78,32 @@ func (s *Server) v2GRPCMetadata(_ context.Context, req *pb.ModelMetadataRequest)
 // v2GRPCInfer answers ModelInfer. Inputs come in contents or, as tritonclient sends
 // them, raw_input_contents (one per input, in order); outputs go back in
 // raw_output_contents, as Triton answers.
-func (s *Server) v2GRPCInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
+func (s *service) v2GRPCInfer(ctx context.Context, req *pb.ModelInferRequest) (*pb.ModelInferResponse, error) {
 	p, err := v2GRPCPath(req.GetModelName(), req.GetModelVersion())
 	if err != nil {
 		return nil, err
 	}
 	raw := req.GetRawInputContents()
 	if len(raw) > 0 && len(raw) != len(req.GetInputs()) {
-		return nil, badRequest("%d raw_input_contents for %d inputs: give one per input, or use contents", len(raw), len(req.GetInputs()))
+		return nil, protocol.BadRequest("%d raw_input_contents for %d inputs: give one per input, or use contents", len(raw), len(req.GetInputs()))
 	}
 	tensors := make([]v2Tensor, len(req.GetInputs()))
 	for i, in := range req.GetInputs() {
 		t := v2Tensor{name: in.GetName(), datatype: in.GetDatatype(), shape: in.GetShape()}
 		switch {
 		case len(raw) > 0 && t.datatype == v2Bytes:
-			t.bytes, err = rawBytesElements(raw[i], s.cfg.MaxInstances)
+			t.bytes, err = rawBytesElements(raw[i], s.b.MaxInstances())
 		case len(raw) > 0 && t.datatype == v2FP32:
 			t.fp32, err = rawFP32(raw[i])
 		default:
 			t.bytes, t.fp32 = in.GetContents().GetBytesContents(), in.GetContents().GetFp32Contents()
 		}
 		if err != nil {
-			return nil, badRequest("input %q: %v", t.name, err)
+			return nil, protocol.BadRequest("input %q: %v", t.name, err)
 		}
 		tensors[i] = t
 	}
-	out, err := s.predict(ctx, p, func(size int) (*predictInput, error) { return v2Input(tensors, size, s.cfg.MaxInstances) })
+	out, err := s.b.Predict(ctx, p, func(size int) (*protocol.Input, error) { return v2Input(tensors, size, s.b.MaxInstances()) })
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +115,7 @@ func (s *Server) v2GRPCInfer(ctx context.Context, req *pb.ModelInferRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	resp := &pb.ModelInferResponse{ModelName: p.name, ModelVersion: strconv.FormatInt(out.version, 10), Id: req.GetId()}
+	resp := &pb.ModelInferResponse{ModelName: p.Name, ModelVersion: strconv.FormatInt(out.Version, 10), Id: req.GetId()}
 	for _, o := range outs {
 		resp.Outputs = append(resp.Outputs, &pb.ModelInferResponse_InferOutputTensor{Name: o.name, Datatype: o.datatype, Shape: o.shape})
 		resp.RawOutputContents = append(resp.RawOutputContents, o.raw())

@@ -1,4 +1,4 @@
-package serve
+package kserve
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/xraylab/xray/serve/protocol"
 )
 
 // The Open Inference Protocol's REST binding (KServe v2): health, server and model
@@ -16,25 +18,24 @@ import (
 // uses it by default). Errors are {"error": "..."}, the protocol's shape and TensorFlow
 // Serving's.
 
-// v2Routes adds the /v2 routes to mux, under the same chain (log, metrics, token) and
+// Routes mounts the /v2 routes on rt, under the same chain (log, metrics, token) and
 // limits as /v1.
-func (s *Server) v2Routes(mux *http.ServeMux) {
-	api := func(name string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-		return named(name, s.limit(h))
-	}
-	mux.Handle("GET /v2/health/live", named("v2_live", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
-	})))
-	mux.Handle("GET /v2/health/ready", named("v2_ready", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ready, code := s.v2Ready(), http.StatusOK
+func Routes(rt protocol.Router, b protocol.Backend) {
+	s := &service{b}
+	mux, api := rt.Mux, rt.API
+	mux.Handle("GET /v2/health/live", rt.Probe("v2_live", func(w http.ResponseWriter, r *http.Request) {
+		protocol.WriteJSON(w, http.StatusOK, map[string]bool{"live": true})
+	}))
+	mux.Handle("GET /v2/health/ready", rt.Probe("v2_ready", func(w http.ResponseWriter, r *http.Request) {
+		ready, code := b.Ready(), http.StatusOK
 		if !ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]bool{"ready": ready})
-	})))
+		protocol.WriteJSON(w, code, map[string]bool{"ready": ready})
+	}))
 	mux.Handle("GET /v2", api("v2_server", func(w http.ResponseWriter, r *http.Request) error {
 		name, version, ext := v2ServerMeta()
-		writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": version, "extensions": ext})
+		protocol.WriteJSON(w, http.StatusOK, map[string]any{"name": name, "version": version, "extensions": ext})
 		return nil
 	}))
 	for _, base := range []string{"/v2/models/{name}", "/v2/models/{name}/versions/{version}"} {
@@ -45,12 +46,12 @@ func (s *Server) v2Routes(mux *http.ServeMux) {
 }
 
 // v2Path is the model and version of a /v2/models/NAME[/versions/V] path.
-func v2Path(r *http.Request) (modelPath, error) {
-	n, err := parseVersion(r.PathValue("version"))
-	return modelPath{name: r.PathValue("name"), version: n}, err
+func v2Path(r *http.Request) (protocol.ModelPath, error) {
+	n, err := protocol.ParseVersion(r.PathValue("version"))
+	return protocol.ModelPath{Name: r.PathValue("name"), Version: n}, err
 }
 
-func (s *Server) v2ModelGet(w http.ResponseWriter, r *http.Request) error {
+func (s *service) v2ModelGet(w http.ResponseWriter, r *http.Request) error {
 	p, err := v2Path(r)
 	if err != nil {
 		return err
@@ -59,11 +60,11 @@ func (s *Server) v2ModelGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, m)
+	protocol.WriteJSON(w, http.StatusOK, m)
 	return nil
 }
 
-func (s *Server) v2ModelReadyGet(w http.ResponseWriter, r *http.Request) error {
+func (s *service) v2ModelReadyGet(w http.ResponseWriter, r *http.Request) error {
 	p, err := v2Path(r)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func (s *Server) v2ModelReadyGet(w http.ResponseWriter, r *http.Request) error {
 	if err := s.v2ModelReady(p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": p.name, "ready": true})
+	protocol.WriteJSON(w, http.StatusOK, map[string]any{"name": p.Name, "ready": true})
 	return nil
 }
 
@@ -93,12 +94,12 @@ type v2RESTRequest struct {
 }
 
 // v2Infer answers POST /v2/models/NAME[/versions/V]/infer.
-func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
+func (s *service) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	p, err := v2Path(r)
 	if err != nil {
 		return err
 	}
-	body, err := s.readSized(r)
+	body, err := s.b.ReadBody(r)
 	if err != nil {
 		return err
 	}
@@ -106,30 +107,30 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 	if h := r.Header.Get("Inference-Header-Content-Length"); h != "" {
 		n, err := strconv.Atoi(h)
 		if err != nil || n < 0 || n > len(body) {
-			return badRequest("Inference-Header-Content-Length %q: not a length within the %d-byte body", h, len(body))
+			return protocol.BadRequest("Inference-Header-Content-Length %q: not a length within the %d-byte body", h, len(body))
 		}
 		header, bin = body[:n], body[n:]
 	}
 	var req v2RESTRequest
 	if err := json.Unmarshal(header, &req); err != nil {
-		return badRequest("request body is not a v2 inference request (JSON object with \"inputs\"): %v", jsonProblem(err))
+		return protocol.BadRequest("request body is not a v2 inference request (JSON object with \"inputs\"): %v", jsonProblem(err))
 	}
 	// The tensors are read once the model's input size is known, so that no list can
 	// grow past what the largest acceptable request holds.
-	out, err := s.predict(r.Context(), p, func(size int) (*predictInput, error) {
-		lim := limits{elements: s.cfg.MaxInstances, floats: s.cfg.MaxInstances * size * size * 3}
+	out, err := s.b.Predict(r.Context(), p, func(size int) (*protocol.Input, error) {
+		lim := limits{elements: s.b.MaxInstances(), floats: s.b.MaxInstances() * size * size * 3}
 		tensors := make([]v2Tensor, len(req.Inputs))
 		for i, in := range req.Inputs {
 			t := v2Tensor{name: in.Name, datatype: in.Datatype, shape: in.Shape}
 			if bin, err = v2RESTData(&t, in.Parameters, in.Data, bin, lim); err != nil {
-				return nil, badRequest("input %q: %v", in.Name, err)
+				return nil, protocol.BadRequest("input %q: %v", in.Name, err)
 			}
 			tensors[i] = t
 		}
 		if len(bin) > 0 {
-			return nil, badRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
+			return nil, protocol.BadRequest("%d bytes of binary data after the inputs' binary_data_size", len(bin))
 		}
-		return v2Input(tensors, size, s.cfg.MaxInstances)
+		return v2Input(tensors, size, s.b.MaxInstances())
 	})
 	if err != nil {
 		return err
@@ -145,21 +146,10 @@ func (s *Server) v2Infer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	allBinary := req.Parameters["binary_data_output"] == true
-	return writeV2Answer(w, p.name, out.version, req.ID, outs, func(name string) bool {
+	return writeV2Answer(w, p.Name, out.Version, req.ID, outs, func(name string) bool {
 		b, ok := binaryOut[name]
 		return b || (!ok && allBinary)
 	})
-}
-
-// readSized reads the body into one buffer of its announced length (io.ReadAll would
-// grow and copy it: twice the memory for a body near the limit), else as readBody does.
-func (s *Server) readSized(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r.Body, b)
-		return b, s.bodyError(err)
-	}
-	return s.readBody(r.Body)
 }
 
 // v2RESTData fills t's elements from its JSON data or, when its parameters give a
@@ -347,7 +337,7 @@ func writeV2Answer(w http.ResponseWriter, model string, version int64, id string
 	}
 	head, err := json.Marshal(map[string]any{"model_name": model, "model_version": strconv.FormatInt(version, 10), "id": id, "outputs": js})
 	if err != nil { // NaN or Infinity from NaN or Infinity pixels: JSON has no words for them
-		return badRequest("the outputs hold values JSON cannot carry (%v): ask for them as binary data (\"binary_data\": true)", err)
+		return protocol.BadRequest("the outputs hold values JSON cannot carry (%v): ask for them as binary data (\"binary_data\": true)", err)
 	}
 	if tail == nil {
 		w.Header().Set("Content-Type", "application/json")
