@@ -31,6 +31,17 @@ func TestLayers(t *testing.T) {
 		{"trainer/...", []string{mod + "evaluator$", mod + "cmd/"}},
 		// the cluster runtime knows TensorFlow's server, not models, data or training
 		{"trainer/cluster", join(prefixed(mod, above), []string{mod + "preprocess", mod + "labels", mod + "progress"})},
+		// the training step is graph ops over a model and batches (and evaluation's
+		// arithmetic for val_auc): no run, files, schedule, export or cluster (no other
+		// trainer package)
+		{"trainer/step", join(prefixed(mod, []string{"trainer", "savedmodels", "kerasimport", "evaluator$", "cmd/"}), []string{"gonum.org/v1/plot", mod + "internal/devices"})},
+		// a run's files know the loop's state, not graphs, data or devices
+		{"trainer/checkpoint", prefixed(mod, []string{"dataset", "tfgraph", "savedmodels", "kerasimport", "evaluator", "cmd/", "trainer/step", "trainer/rundata", "trainer/cluster", "preprocess", "labels", "internal/devices"})},
+		// (TensorBoard's event protocol types, not TensorFlow's library)
+		{"trainer/history", join([]string{"github.com/wamuir/graft/tensorflow$", "runtime/cgo"}, prefixed(mod, append(slices.Clone(above), "preprocess", "labels", "trainer/")))},
+		{"trainer/schedule", []string{"tensorflow", "runtime/cgo", mod}}, // arithmetic of learning rates only
+		// a run's data: the manifest and its loaders, no model building or training
+		{"trainer/rundata", join(prefixed(mod, above[1:]), []string{mod + "internal/devices"})},
 		// pacs is a library beside serve: it runs a loaded model, ingests nothing and
 		// prints nothing (no terminal packages), and never imports the test helpers.
 		{"pacs", append([]string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "internal/orthanctest", mod + "internal/pyref"}, prefixed(mod, above[3:])...)},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/trainer/rundata"
 )
 
 // TestAugmentTrainingOnly: with augmentation on, training batches are the augmented
@@ -23,9 +24,9 @@ func TestAugmentTrainingOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	pre := preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}
-	check := func(s *splitData, augmented bool) {
+	check := func(s *rundata.Split, augmented bool) {
 		n := 0
-		err := s.Epoch(context.Background(), 1, func(b batch) error {
+		err := s.Epoch(context.Background(), 1, func(b dataset.Batch) error {
 			for i, p := range b.Paths {
 				want, err := pre.File(filepath.Join(sampleRoot(), p))
 				if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // These tests run a chief and a worker as two real processes (`xray train` and `xray
@@ -75,7 +76,7 @@ func TestClusterLoopback(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- chief.Wait() }()
-	waitForFile(t, filepath.Join(out, "checkpoints", checkpointName(1)), done, &stderr)
+	waitForFile(t, filepath.Join(out, "checkpoints", checkpoint.Name(1)), done, &stderr)
 	time.Sleep(400 * time.Millisecond) // into epoch 2
 	if err := worker.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func TestClusterLoopback(t *testing.T) {
 
 	startWorker(t, cluster)
 	stdout, errs, code := runXray(t, clusterArgs(f, out, "--cluster", cluster, "--task", "chief", "--resume")...)
-	if code != 0 || !strings.Contains(stdout, "resuming from "+checkpointName(1)) {
+	if code != 0 || !strings.Contains(stdout, "resuming from "+checkpoint.Name(1)) {
 		t.Fatalf("--resume: exit %d\n%s\n%s", code, stdout, errs)
 	}
 	got := readHistory(t, filepath.Join(out, "history.csv"))

@@ -36,23 +36,12 @@ func (r *run) sessionOptions() ([]string, *tf.SessionOptions, error) {
 	if n := len(local) * (1 + len(c.Workers)); n > r.cfg.BatchSize {
 		return nil, nil, &ConfigError{Field: "BatchSize", Value: r.cfg.BatchSize, Reason: fmt.Sprintf("is smaller than the cluster's %d replicas: give each replica at least one image", n)}
 	}
-	srv, err := c.StartServer(pc)
+	all, target, err := c.StartChief(pc, local, func(line string) { r.log.printf("%s", line) })
 	if err != nil {
 		return nil, nil, err
 	}
-	r.log.printf("chief serving at %s; cluster of %d workers", c.Chief, len(c.Workers))
-	if err := c.WaitForWorkers(func(line string) { r.log.printf("%s", line) }); err != nil {
-		return nil, nil, err
-	}
-	var all []string
-	for t := 0; t <= len(c.Workers); t++ {
-		for _, d := range local {
-			all = append(all, cluster.JobDevice(t, d))
-		}
-	}
-	pc.OperationTimeoutInMs = c.StepLimit().Milliseconds()
 	r.cluster = c
-	opts, err := devices.SessionOptions(pc, srv.Target())
+	opts, err := devices.SessionOptions(pc, target)
 	return all, opts, err
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/internal/devices/devicestest"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/step"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -48,7 +49,7 @@ func TestKernelCoverage(t *testing.T) {
 	}
 	opTypes := map[string]bool{}
 	for _, arch := range tfgraph.Architectures {
-		for _, o := range []trainOptions{{}, {Momentum: 0.9}, {FreezeBase: true}, leverOptions} {
+		for _, o := range []step.Options{{}, {Momentum: 0.9}, {FreezeBase: true}, leverOptions} {
 			m, _ := trainingGraph(t, arch, o)
 			for _, op := range m.Graph.Operations() {
 				opTypes[op.Type()] = true
@@ -69,18 +70,18 @@ func TestKernelCoverage(t *testing.T) {
 func TestTrainingStepHardPlaced(t *testing.T) {
 	dt := currentDeviceType(t)
 	for _, arch := range tfgraph.Architectures {
-		for name, o := range map[string]trainOptions{"momentum": {Momentum: 0.9}, "levers": leverOptions} {
+		for name, o := range map[string]step.Options{"momentum": {Momentum: 0.9}, "levers": leverOptions} {
 			t.Run(arch+"/"+name, func(t *testing.T) { hardPlacedStep(t, dt, arch, o) })
 		}
 	}
 }
 
 // leverOptions turns on every training lever that adds ops to the step.
-var leverOptions = trainOptions{Optimizer: OptimizerAdamW, ClassWeights: []float64{1.5, 0.5}, LabelSmoothing: 0.1}
+var leverOptions = step.Options{Optimizer: OptimizerAdamW, ClassWeights: []float64{1.5, 0.5}, LabelSmoothing: 0.1}
 
 // hardPlacedStep runs initialisation, a training step and a validation pass of arch
 // with every node pinned to device type dt and soft placement off.
-func hardPlacedStep(t *testing.T, dt, arch string, o trainOptions) {
+func hardPlacedStep(t *testing.T, dt, arch string, o step.Options) {
 	m, g := trainingGraph(t, arch, o)
 	var def bytes.Buffer
 	if _, err := m.Graph.WriteTo(&def); err != nil {
@@ -112,11 +113,11 @@ func hardPlacedStep(t *testing.T, dt, arch string, o trainOptions) {
 		t.Fatalf("initialise on %s without soft placement: %v", dt, err)
 	}
 	n := int64(m.Config.InputSize)
-	img, err := tfTensor(make([]float32, 2*n*n*3), []int64{2, n, n, 3})
+	img, err := step.Tensor(make([]float32, 2*n*n*3), []int64{2, n, n, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab, err := tfTensor([]float32{1, 0, 0, 1}, []int64{2, 2})
+	lab, err := step.Tensor([]float32{1, 0, 0, 1}, []int64{2, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,13 +137,13 @@ func hardPlacedStep(t *testing.T, dt, arch string, o trainOptions) {
 }
 
 // trainingGraph builds arch at its smallest input with the training step.
-func trainingGraph(t *testing.T, arch string, o trainOptions) (*tfgraph.Model, *sgdGraph) {
+func trainingGraph(t *testing.T, arch string, o step.Options) (*tfgraph.Model, *step.Graph) {
 	t.Helper()
 	m, err := tfgraph.Build(tfgraph.Config{Arch: arch, InputSize: tfgraph.MinInputSize(arch), Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := buildSGD(m, o)
+	g, err := step.Build(m, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func checkRunDevices(t *testing.T, out string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rj runDevices
+	var rj devices.Record
 	if err := json.Unmarshal(b, &rj); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,11 @@
 // rate schedules, class weights, label smoothing, augmentation, mixed precision, data
 // parallel replicas, several machines through trainer/cluster).
 //
+// Run is the loop; its parts are packages below it: trainer/step (the training step's
+// graph), trainer/rundata (the manifest and loaders), trainer/schedule (learning
+// rates), trainer/checkpoint (checkpoint files), trainer/history (history.csv, curves,
+// TensorBoard) and trainer/cluster (several machines). Callers need only this package.
+//
 // # Contract
 //
 // Run(ctx, cfg, stdout) validates cfg (DefaultConfig is the paper's; Robust and Demo are

@@ -191,3 +191,15 @@ func roundTo8(x float64) float64 {
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 8, 64), 64)
 	return v
 }
+
+// truncate cuts a file to half its length, as a kill during a non-atomic write would.
+func truncate(t testing.TB, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
+	"github.com/xraylab/xray/trainer/checkpoint"
+	"github.com/xraylab/xray/trainer/step"
 )
 
 // loadInitialWeights applies --weights (the backbone: ImageNet, none or a file) and then
@@ -40,7 +42,7 @@ func loadInitialWeights(sess *tf.Session, m *tfgraph.Model, cfg Config, log logg
 // exportModels restores the best epoch's weights and exports them to OUT/savedmodel with
 // the operating threshold operatingPoint chooses for them; when the last epoch is not the
 // best it exports the last one too, to OUT/savedmodel-last (without a threshold).
-func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, classes labels.Set, st State, res *Result, log logger,
+func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, cfg Config, classes labels.Set, st checkpoint.State, res *Result, log logger,
 	operatingPoint func() (*decision.Threshold, error)) error {
 	meta := savedmodels.Metadata{Arch: cfg.Arch, InputSize: cfg.InputSize, Pool: cfg.Pool, Preprocessing: cfg.Preprocess,
 		Classes: classes.Names(), RunID: runID(cfg), XrayVersion: buildinfo.Version, DICOMWindow: &cfg.DICOMWindow}
@@ -50,14 +52,14 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 			return err
 		}
 		res.LastModel = last
-		bst, tensors, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", bestName))
+		bst, tensors, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Best))
 		if err != nil {
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
 		}
 		if bst.Epoch != st.BestEpoch {
-			return fmt.Errorf("restore the best epoch (%d): %s holds epoch %d; the last epoch is exported in %s", st.BestEpoch, bestName, bst.Epoch, last)
+			return fmt.Errorf("restore the best epoch (%d): %s holds epoch %d; the last epoch is exported in %s", st.BestEpoch, checkpoint.Best, bst.Epoch, last)
 		}
-		if err := tfgraph.SetValues(sess, vars, withoutLossScale(tensors, vars)); err != nil {
+		if err := tfgraph.SetValues(sess, vars, step.WithoutLossScale(tensors, vars)); err != nil {
 			return fmt.Errorf("restore the best epoch (%d): %w", st.BestEpoch, err)
 		}
 	}

@@ -4,17 +4,32 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 
-	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
+	"github.com/xraylab/xray/trainer/history"
+	"github.com/xraylab/xray/trainer/schedule"
+	"github.com/xraylab/xray/trainer/step"
 )
 
 // Class weightings (Config.ClassWeight), besides an explicit "W0,W1".
 const (
-	ClassWeightNone     = "none"     // every image counts 1 (the paper)
-	ClassWeightBalanced = "balanced" // n / (2 n_c) for class c: sklearn's and Keras users' "balanced"
+	ClassWeightNone     = step.ClassWeightNone     // every image counts 1 (the paper)
+	ClassWeightBalanced = step.ClassWeightBalanced // n / (2 n_c) for class c: sklearn's and Keras users' "balanced"
+)
+
+// Optimizers (Config.Optimizer), each as Keras 3 defines it (trainer/step).
+const (
+	OptimizerSGD   = step.OptimizerSGD   // keras.optimizers.SGD(lr, momentum): the paper's
+	OptimizerAdam  = step.OptimizerAdam  // keras.optimizers.Adam(lr)
+	OptimizerAdamW = step.OptimizerAdamW // keras.optimizers.AdamW(lr, weight_decay)
+)
+
+// Learning-rate schedules (Config.LRSchedule; trainer/schedule).
+const (
+	ScheduleConstant = schedule.Constant  // Config.LearningRate throughout (the paper)
+	ScheduleCosine   = schedule.Cosine    // keras.optimizers.schedules.CosineDecay over the run's updates
+	SchedulePlateau  = schedule.OnPlateau // keras.callbacks.ReduceLROnPlateau on val_loss
 )
 
 // Monitored metrics (Config.Monitor): which epoch is "best" (exported, early stopping).
@@ -82,38 +97,11 @@ func (c Config) validateLevers() error {
 	return err
 }
 
-// classWeights resolves a class weighting against the training split's images per
-// class id (nil: not known yet, any number of weights is accepted). nil means unweighted.
-// Balanced is Keras's and sklearn's n / (classes · n_k).
+// classWeights is step.ClassWeights with its error as a ConfigError of ClassWeight.
 func classWeights(spec string, counts []int) ([]float64, error) {
-	switch spec {
-	case "", ClassWeightNone:
-		return nil, nil
-	case ClassWeightBalanced:
-		n := 0
-		for _, nc := range counts {
-			n += nc
-		}
-		w := make([]float64, len(counts))
-		for c, nc := range counts {
-			if nc == 0 {
-				return nil, configErr("ClassWeight", spec, "the training split has no images of class %d to balance", c)
-			}
-			w[c] = float64(n) / (float64(len(counts)) * float64(nc))
-		}
-		return w, nil
-	}
-	parts := strings.Split(spec, ",")
-	if len(parts) < 2 || counts != nil && len(parts) != len(counts) {
-		return nil, configErr("ClassWeight", spec, "want none, balanced or one weight per class, W0,W1,... in class order (normal, pneumonia)")
-	}
-	w := make([]float64, len(parts))
-	for i, p := range parts {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || !(v > 0) || math.IsInf(v, 0) {
-			return nil, configErr("ClassWeight", spec, "%q is not a positive number", p)
-		}
-		w[i] = v
+	w, err := step.ClassWeights(spec, counts)
+	if err != nil {
+		return nil, configErr("ClassWeight", spec, "%s", err.Error())
 	}
 	return w, nil
 }
@@ -131,7 +119,7 @@ func monitorValue(monitor string, e EpochStats) (v float64, maximize bool) {
 
 // improves reports whether epoch e beats the best epoch so far on the monitored metric
 // (strictly, as Keras's ModelCheckpoint(save_best_only)); a NaN never does.
-func improves(monitor string, e EpochStats, st State) bool {
+func improves(monitor string, e EpochStats, st checkpoint.State) bool {
 	v, maximize := monitorValue(monitor, e)
 	if st.BestEpoch == 0 || st.BestEpoch > len(st.History) {
 		if maximize {
@@ -149,16 +137,16 @@ func improves(monitor string, e EpochStats, st State) bool {
 // levers is a run's per-step machinery beside the graph: the learning-rate schedule and
 // the TensorBoard writers (nil when off).
 type levers struct {
-	sched schedule
-	tb    *tbLog
+	sched schedule.Schedule
+	tb    *history.TensorBoard
 }
 
 // newLevers sets up the schedule for a run of cfg over data.
 func newLevers(cfg Config, batchesPerEpoch int) (*levers, error) {
-	lv := &levers{sched: schedule{kind: cfg.LRSchedule, base: cfg.LearningRate,
-		warmup: int64(cfg.WarmupEpochs) * int64(batchesPerEpoch), total: int64(cfg.Epochs) * int64(batchesPerEpoch)}}
+	lv := &levers{sched: schedule.Schedule{Kind: cfg.LRSchedule, Base: cfg.LearningRate,
+		Warmup: int64(cfg.WarmupEpochs) * int64(batchesPerEpoch), Total: int64(cfg.Epochs) * int64(batchesPerEpoch)}}
 	if cfg.TensorBoard != "" {
-		tb, err := newTBLog(cfg.TensorBoard)
+		tb, err := history.NewTensorBoard(cfg.TensorBoard)
 		if err != nil {
 			return nil, err
 		}
@@ -170,42 +158,14 @@ func newLevers(cfg Config, batchesPerEpoch int) (*levers, error) {
 // Close flushes and closes the TensorBoard files.
 func (lv *levers) Close() error { return lv.tb.Close() }
 
-// stepFeeds are the per-step scalars: the learning rate and the 1-based update number.
-func (lv *levers) stepFeeds(g *sgdGraph, lr float64, iteration int64) (map[tf.Output]*tf.Tensor, error) {
-	lrT, err := tf.NewTensor(float32(lr))
-	if err != nil {
-		return nil, err
-	}
-	itT, err := tf.NewTensor(float32(iteration))
-	if err != nil {
-		return nil, err
-	}
-	feeds := map[tf.Output]*tf.Tensor{}
-	if g.Iteration != (tf.Output{}) {
-		feeds[g.Iteration] = itT
-	}
-	if g.FeedLR {
-		feeds[g.LR] = lrT
-	}
-	return feeds, nil
-}
-
-// plateauLR is the plateau schedule's current rate (unused by the other schedules).
-func (st *State) plateauLR() float64 {
-	if st.Plateau == nil {
-		return 0
-	}
-	return st.Plateau.LR
-}
-
 // endEpoch updates the epoch-driven levers after epoch es: ReduceLROnPlateau. It
 // returns a line to log when the rate changed.
-func (lv *levers) endEpoch(cfg Config, st *State, es EpochStats) string {
+func (lv *levers) endEpoch(cfg Config, st *checkpoint.State, es EpochStats) string {
 	// Warmup epochs ramp the rate: the plateau watches from the first epoch after them.
 	if cfg.LRSchedule != SchedulePlateau || es.Epoch <= cfg.WarmupEpochs {
 		return ""
 	}
-	if st.Plateau.observe(es.ValLoss, cfg.PlateauFactor, cfg.MinLR, cfg.PlateauPatience) {
+	if st.Plateau.Observe(es.ValLoss, cfg.PlateauFactor, cfg.MinLR, cfg.PlateauPatience) {
 		return fmt.Sprintf("plateau: no val_loss improvement for %d epochs; learning rate now %.4g", cfg.PlateauPatience, st.Plateau.LR)
 	}
 	return ""
@@ -215,7 +175,7 @@ func (lv *levers) endEpoch(cfg Config, st *State, es EpochStats) string {
 // brought it.
 func (r *run) initPlateau() {
 	if r.cfg.LRSchedule == SchedulePlateau && r.st.Plateau == nil {
-		r.st.Plateau = &Plateau{LR: r.cfg.LearningRate, Best: math.MaxFloat64}
+		r.st.Plateau = &schedule.Plateau{LR: r.cfg.LearningRate, Best: math.MaxFloat64}
 	}
 }
 

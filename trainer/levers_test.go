@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // TestLeversResumeExactly trains the tiny job with every stateful lever on (Adam, class
@@ -48,11 +49,11 @@ func TestLeversResumeExactly(t *testing.T) {
 		t.Fatalf("resumed run ended at epoch %d step %d, want 3 and 9", res.Epochs, res.Steps)
 	}
 
-	wantSt, want, err := readCheckpoint(filepath.Join(straight.Out, "checkpoints", checkpointName(3)))
+	wantSt, want, err := checkpoint.Read(filepath.Join(straight.Out, "checkpoints", checkpoint.Name(3)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotSt, got, err := readCheckpoint(filepath.Join(resumed.Out, "checkpoints", checkpointName(3)))
+	gotSt, got, err := checkpoint.Read(filepath.Join(resumed.Out, "checkpoints", checkpoint.Name(3)))
 	if err != nil {
 		t.Fatal(err)
 	}

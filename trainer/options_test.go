@@ -25,6 +25,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // A tiny job for the flag tests: 12 sample X-rays to train on (3 steps of 4 per epoch),
@@ -78,14 +79,14 @@ func TestMaxSteps(t *testing.T) {
 		t.Errorf("the log lacks %q:\n%s", line, log.String())
 	}
 	checkRunDevices(t, cfg.Out)
-	st, _, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
+	st, _, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Step != 5 || st.Epoch != 2 {
 		t.Errorf("checkpoint at epoch %d step %d, want 2 and 5", st.Epoch, st.Step)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Out, "checkpoints", checkpointName(3))); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(3))); err == nil {
 		t.Error("an epoch 3 checkpoint exists")
 	}
 	checkRunJSON(t, cfg, res)
@@ -226,7 +227,7 @@ func TestFreezeBase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(2)))
+	_, after, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestEarlyStopping(t *testing.T) {
 	if !strings.Contains(log.String(), "early stopping") || !strings.Contains(log.String(), "best epoch "+strconv.Itoa(res.BestEpoch)) {
 		t.Errorf("the log does not say it stopped early and which epoch was best:\n%s", log.String())
 	}
-	bst, _, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", "best.ckpt"))
+	bst, _, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", "best.ckpt"))
 	if err != nil || bst.Epoch != res.BestEpoch {
 		t.Errorf("best.ckpt holds epoch %d (%v), want %d", bst.Epoch, err, res.BestEpoch)
 	}
@@ -310,7 +311,7 @@ func TestDivergedRunRefusesExport(t *testing.T) {
 	if len(rows) != 1 || !math.IsNaN(rows[0][1]) {
 		t.Fatalf("history.csv %v, want one epoch with a NaN loss (pick a larger rate if it is finite)", rows)
 	}
-	for _, p := range []string{"savedmodel", "savedmodel-last", filepath.Join("checkpoints", bestName)} {
+	for _, p := range []string{"savedmodel", "savedmodel-last", filepath.Join("checkpoints", checkpoint.Best)} {
 		if _, err := os.Stat(filepath.Join(cfg.Out, p)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s exists after a diverged run (%v)", p, err)
 		}
@@ -346,7 +347,7 @@ func TestResumeGuards(t *testing.T) {
 	}
 	other := cfg
 	other.Resume, other.Arch = true, tfgraph.Xception
-	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpointName(1)) || !strings.Contains(err.Error(), "mobilenet") {
+	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpoint.Name(1)) || !strings.Contains(err.Error(), "mobilenet") {
 		t.Errorf("--resume with another architecture: %v, want a refusal naming the checkpoint and its architecture", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // Step parity with Keras 3 (see the script's doc for the two weight styles: steps after
@@ -187,7 +188,7 @@ func TestStepParityWithKeras(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					st, got, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(1)))
+					st, got, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(1)))
 					if err != nil {
 						t.Fatal(err)
 					}

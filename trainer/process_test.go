@@ -20,6 +20,7 @@ import (
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // These tests run the real `xray train` binary as a subprocess and stop it the hard way
@@ -148,7 +149,7 @@ func stopDuringEpoch2(t *testing.T, f procFixture, out string, sig syscall.Signa
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	first := filepath.Join(out, "checkpoints", checkpointName(1))
+	first := filepath.Join(out, "checkpoints", checkpoint.Name(1))
 	deadline := time.After(5 * time.Minute)
 	for {
 		if _, err := os.Stat(first); err == nil {
@@ -191,7 +192,7 @@ func checkRunDir(t *testing.T, out string, want [][]float64) {
 		t.Error("no checkpoints")
 	}
 	for _, p := range ckpts {
-		if _, _, err := readCheckpoint(p); err != nil {
+		if _, _, err := checkpoint.Read(p); err != nil {
 			t.Errorf("%v", err)
 		}
 	}
@@ -274,58 +275,99 @@ func TestKillAndResume(t *testing.T) {
 	checkRunDir(t, out, want)
 
 	// A checkpoint cut short (a disk that filled up, a copy interrupted) is detected.
-	newest := filepath.Join(out, "checkpoints", checkpointName(f.epochs))
+	newest := filepath.Join(out, "checkpoints", checkpoint.Name(f.epochs))
 	truncate(t, newest)
 	stdout, stderr, code = runXray(t, f.args(out, "--resume")...)
 	if code != 0 {
 		t.Fatalf("--resume over a truncated checkpoint: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	all := stdout + stderr
-	if !strings.Contains(all, "warning") || !strings.Contains(all, checkpointName(f.epochs)) {
-		t.Errorf("no warning naming %s:\n%s", checkpointName(f.epochs), all)
+	if !strings.Contains(all, "warning") || !strings.Contains(all, checkpoint.Name(f.epochs)) {
+		t.Errorf("no warning naming %s:\n%s", checkpoint.Name(f.epochs), all)
 	}
-	if !strings.Contains(stdout, "resuming from "+checkpointName(f.epochs-1)) {
+	if !strings.Contains(stdout, "resuming from "+checkpoint.Name(f.epochs-1)) {
 		t.Errorf("did not resume from the checkpoint before the truncated one:\n%s", stdout)
 	}
 	checkRunDir(t, out, want)
 }
 
-// TestInterruptSavesAndExits130: Ctrl-C (SIGINT) during epoch 2 exits with 130 and the
-// --resume hint, leaving a readable checkpoint and a history up to it; resuming ends with
-// the uninterrupted history.
+// TestInterruptSavesAndExits130: Ctrl-C (SIGINT) or SIGTERM (what a scheduler or
+// `docker stop` sends) during epoch 2 exits with 130 and the --resume hint, leaving a
+// readable checkpoint and a history up to it; resuming ends with the uninterrupted
+// history.
 func TestInterruptSavesAndExits130(t *testing.T) {
 	f := processFixture(t)
 	want := uninterrupted(t, f)
-	out := filepath.Join(t.TempDir(), "run")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			ps, stderr := stopDuringEpoch2(t, f, out, sig)
+			if ps.ExitCode() != 130 {
+				t.Fatalf("exit code %d after %v, want 130\n%s", ps.ExitCode(), sig, stderr)
+			}
+			if !strings.Contains(stderr, "--resume") || !strings.Contains(stderr, out) {
+				t.Errorf("no resume hint naming the run directory:\n%s", stderr)
+			}
+			if strings.Contains(stderr, "xray: error:") {
+				t.Errorf("an error line after the resume hint:\n%s", stderr)
+			}
+			path, st, _, ok, err := checkpoint.Latest(filepath.Join(out, "checkpoints"), func(w string) { t.Errorf("after %v: %s", sig, w) })
+			if err != nil || !ok {
+				t.Fatalf("no readable checkpoint after %v: %v", sig, err)
+			}
+			rows := readHistory(t, filepath.Join(out, "history.csv"))
+			if len(rows) != st.Epoch || st.Epoch >= f.epochs {
+				t.Errorf("history has %d epochs, newest checkpoint %s is epoch %d (of %d)", len(rows), filepath.Base(path), st.Epoch, f.epochs)
+			}
+			var rj struct {
+				Finished bool `json:"finished"`
+			}
+			if b, err := os.ReadFile(filepath.Join(out, "run.json")); err != nil || json.Unmarshal(b, &rj) != nil || rj.Finished {
+				t.Errorf("run.json after %v: finished=%v err=%v, want an unfinished run", sig, rj.Finished, err)
+			}
 
-	ps, stderr := stopDuringEpoch2(t, f, out, syscall.SIGINT)
-	if ps.ExitCode() != 130 {
-		t.Fatalf("exit code %d after SIGINT, want 130\n%s", ps.ExitCode(), stderr)
+			stdout, stderr2, code := runXray(t, f.args(out, "--resume")...)
+			if code != 0 {
+				t.Fatalf("--resume: exit %d\n%s\n%s", code, stdout, stderr2)
+			}
+			if !strings.Contains(stdout, "resuming from "+filepath.Base(path)) {
+				t.Errorf("--resume did not continue from %s:\n%s", filepath.Base(path), stdout)
+			}
+			checkRunDir(t, out, want)
+		})
 	}
-	if !strings.Contains(stderr, "--resume") || !strings.Contains(stderr, out) {
-		t.Errorf("no resume hint naming the run directory:\n%s", stderr)
-	}
-	if strings.Contains(stderr, "xray: error:") {
-		t.Errorf("an error line after the resume hint:\n%s", stderr)
-	}
-	path, st, _, ok, err := latestCheckpoint(filepath.Join(out, "checkpoints"), func(w string) { t.Errorf("after SIGINT: %s", w) })
-	if err != nil || !ok {
-		t.Fatalf("no readable checkpoint after SIGINT: %v", err)
-	}
-	rows := readHistory(t, filepath.Join(out, "history.csv"))
-	if len(rows) != st.Epoch || st.Epoch >= f.epochs {
-		t.Errorf("history has %d epochs, newest checkpoint %s is epoch %d (of %d)", len(rows), filepath.Base(path), st.Epoch, f.epochs)
+}
+
+// TestThreadsFlagReachesSession: `xray train --threads 3` creates its TensorFlow session
+// with 3 intra-op and 3 inter-op threads. run.json records the thread counts read back
+// from the ConfigProto the session was created with (TensorFlow's threads carry no names
+// to count in /proc), so a flag dropped anywhere on the way (CLI, Config, session
+// options) records this machine's default instead: GOMAXPROCS, which the test makes 2
+// for the child, never 3.
+func TestThreadsFlagReachesSession(t *testing.T) {
+	f := processFixture(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(xrayBinary(t), f.args(out, "--threads", "3", "--max-steps", "1")...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xray train --threads 3: %v\n%s", err, b)
 	}
 	var rj struct {
-		Finished bool `json:"finished"`
+		Threads struct {
+			Cores   int `json:"cores"`
+			IntraOp int `json:"intra_op_threads"`
+			InterOp int `json:"inter_op_threads"`
+			Loader  int `json:"loader_workers"`
+		} `json:"threads"`
 	}
-	if b, err := os.ReadFile(filepath.Join(out, "run.json")); err != nil || json.Unmarshal(b, &rj) != nil || rj.Finished {
-		t.Errorf("run.json after SIGINT: finished=%v err=%v, want an unfinished run", rj.Finished, err)
+	b, err := os.ReadFile(filepath.Join(out, "run.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	stdout, stderr2, code := runXray(t, f.args(out, "--resume")...)
-	if code != 0 {
-		t.Fatalf("--resume: exit %d\n%s\n%s", code, stdout, stderr2)
+	if err := json.Unmarshal(b, &rj); err != nil {
+		t.Fatal(err)
 	}
-	checkRunDir(t, out, want)
+	if th := rj.Threads; th.Cores != 2 || th.IntraOp != 3 || th.InterOp != 3 || th.Loader != 3 {
+		t.Errorf("run.json threads %+v: want the session's 3 intra-op and 3 inter-op threads and 3 loader workers on 2 cores", th)
+	}
 }

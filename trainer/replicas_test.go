@@ -16,6 +16,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
 )
 
 // Data parallelism against Keras 3: scripts/ref/trainer_mirrored_steps.py trains the
@@ -79,7 +80,7 @@ func TestReplicasParityWithKeras(t *testing.T) {
 				t.Fatal(err)
 			}
 			ref.compareReplicaStats(t, c, stats)
-			st, got, err := readCheckpoint(filepath.Join(cfg.Out, "checkpoints", checkpointName(1)))
+			st, got, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(1)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,23 +150,10 @@ func mirroredSteps(t *testing.T, pc parityCase, size, replicas int, modes []stri
 // parsing itself is devices.ParseReplicas, tested there).
 func TestParseDevicesErrors(t *testing.T) {
 	for _, spec := range []string{"0", "-1", "TPU:0,TPU:1", "GPU:0,GPU:0", "GPU:x", "two"} {
-		_, _, err := parseDevices(spec, false)
+		err := Config{Devices: spec, BatchSize: 20}.validateDevices()
 		var ce *ConfigError
 		if !errors.As(err, &ce) || ce.Field != "Devices" {
-			t.Errorf("parseDevices(%q): %v, want a Devices ConfigError", spec, err)
-		}
-	}
-}
-
-func TestSharesSplitLikeTFDistribute(t *testing.T) {
-	// tf.data's rebatching for 2 replicas: a batch of 5 as 3 + 2, of 1 as 1 + 0
-	// (hand-computed from tf.distribute's documented split: the first n mod k get one more).
-	for _, c := range []struct {
-		n, k int
-		want []int
-	}{{4, 2, []int{2, 2}}, {5, 2, []int{3, 2}}, {1, 2, []int{1, 0}}, {7, 3, []int{3, 2, 2}}} {
-		if got := shares(c.n, c.k); !slices.Equal(got, c.want) {
-			t.Errorf("shares(%d, %d) = %v, want %v", c.n, c.k, got, c.want)
+			t.Errorf("validateDevices(%q): %v, want a Devices ConfigError", spec, err)
 		}
 	}
 }

@@ -19,7 +19,11 @@ import (
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/checkpoint"
 	"github.com/xraylab/xray/trainer/cluster"
+	"github.com/xraylab/xray/trainer/history"
+	"github.com/xraylab/xray/trainer/rundata"
+	"github.com/xraylab/xray/trainer/step"
 )
 
 // Run trains as cfg says and returns when the epochs are done, early stopping fires,
@@ -41,10 +45,10 @@ func runInspect(ctx context.Context, cfg Config, stdout io.Writer, inspect func(
 	if err := r.restore(); err != nil {
 		return nil, err
 	}
-	if err := syncReplicaStats(r.sess, r.m); err != nil {
+	if err := step.SyncReplicaStats(r.sess, r.m); err != nil {
 		return nil, err
 	}
-	if err := writeRunJSON(cfg, r.data, r.devs, r.st, time.Since(r.start), false); err != nil {
+	if err := r.writeRunJSON(r.st, time.Since(r.start), false); err != nil {
 		return nil, err
 	}
 	res := &Result{Out: cfg.Out}
@@ -64,14 +68,15 @@ type run struct {
 	log     logger
 	start   time.Time
 	ckptDir string
-	data    *trainData
+	data    *rundata.Data
 	m       *tfgraph.Model
-	g       *sgdGraph
+	g       *step.Graph
 	sess    *tf.Session
 	vars    []*tfgraph.Variable // model variables, then optimizer slots
 	devs    []devices.Device    // the session's devices
+	threads devices.ThreadPlan  // the session's threads, read back from its configuration
 	lv      *levers
-	st      State
+	st      checkpoint.State
 	cluster *cluster.Cluster // multi-machine run (trainer/cluster); nil in one process
 }
 
@@ -89,7 +94,7 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
 	if !cfg.Resume {
-		if _, err := os.Stat(filepath.Join(r.ckptDir, checkpointName(1))); err == nil {
+		if _, err := os.Stat(filepath.Join(r.ckptDir, checkpoint.Name(1))); err == nil {
 			return nil, fmt.Errorf("%s %w", cfg.Out, ErrRunExists)
 		}
 	}
@@ -117,17 +122,20 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 	if err != nil {
 		return nil, err
 	}
-	build := buildSGD
+	build := step.Build
 	if len(replicas) > 0 {
-		build = buildReplicatedSGD
+		build = step.BuildReplicated
 	}
-	r.g, err = build(r.m, trainOptions{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
+	r.g, err = build(r.m, step.Options{Optimizer: cfg.Optimizer, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
 		ClassWeights: cw, LabelSmoothing: cfg.LabelSmoothing, FreezeBase: cfg.FreezeBase, ConstLR: cfg.constLR(),
 		LossScale: cfg.Precision == tfgraph.PrecisionMixedFloat16})
 	if err != nil {
 		return nil, err
 	}
 	if r.lv, err = newLevers(cfg, r.data.Train.Batches()); err != nil {
+		return nil, err
+	}
+	if r.threads, err = devices.SessionThreads(opts.Config, devices.PlanThreads(cfg.Threads)); err != nil {
 		return nil, err
 	}
 	if r.sess, err = tf.NewSession(r.m.Graph, opts); err != nil {
@@ -140,10 +148,10 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error
 		return nil, err
 	}
 	if len(replicas) > 0 {
-		r.log.printf("data parallel: %d replicas (%s), %v images each of a batch of %d", len(replicas), strings.Join(replicas, ", "), shares(cfg.BatchSize, len(replicas)), cfg.BatchSize)
+		r.log.printf("data parallel: %d replicas (%s), %v images each of a batch of %d", len(replicas), strings.Join(replicas, ", "), step.Shares(cfg.BatchSize, len(replicas)), cfg.BatchSize)
 	}
 	r.vars = append(append([]*tfgraph.Variable(nil), r.m.Variables...), r.g.Slots...)
-	r.st = State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: r.data.ManifestHash, Arch: cfg.Arch}
+	r.st = checkpoint.State{Seed: cfg.Seed, BestValLoss: math.Inf(1), ManifestHash: r.data.ManifestHash, Arch: cfg.Arch}
 	return r, nil
 }
 
@@ -166,7 +174,7 @@ func (r *run) close() {
 func (r *run) restore() error {
 	warn := func(w string) { r.log.printf("warning: %s", w) }
 	if r.cfg.Resume {
-		path, cst, tensors, ok, err := latestCheckpoint(r.ckptDir, warn)
+		path, cst, tensors, ok, err := checkpoint.Latest(r.ckptDir, warn)
 		if err != nil {
 			return err
 		}
@@ -175,13 +183,13 @@ func (r *run) restore() error {
 				return fmt.Errorf("resume: %s was trained as %s on manifest %.12s, not %s on %.12s: use the run's own settings or another run directory",
 					path, cst.Arch, cst.ManifestHash, r.cfg.Arch, r.st.ManifestHash)
 			}
-			if err := tfgraph.SetValues(r.sess, r.vars, withoutLossScale(tensors, r.vars)); err != nil {
+			if err := tfgraph.SetValues(r.sess, r.vars, step.WithoutLossScale(tensors, r.vars)); err != nil {
 				return fmt.Errorf("resume from %s: %w", path, err)
 			}
 			r.st = cst
 			r.initPlateau()
 			r.log.printf("resuming from %s (epoch %d, step %d)", filepath.Base(path), cst.Epoch, cst.Step)
-			return repairBest(r.ckptDir, cst, warn)
+			return checkpoint.RepairBest(r.ckptDir, cst, warn)
 		}
 		r.log.printf("resume: no checkpoint in %s yet; starting afresh", r.ckptDir)
 	}
@@ -229,8 +237,8 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 	if err != nil {
 		return false, r.lost(err)
 	}
-	es := EpochStats{Epoch: epoch, Loss: tr.loss(), Accuracy: tr.accuracy(), ValLoss: va.loss(), ValAccuracy: va.accuracy(),
-		ValAUC: auc, LR: tr.lr, Seconds: time.Since(t0).Seconds()}
+	es := EpochStats{Epoch: epoch, Loss: tr.Loss(), Accuracy: tr.Accuracy(), ValLoss: va.Loss(), ValAccuracy: va.Accuracy(),
+		ValAUC: auc, LR: tr.LR, Seconds: time.Since(t0).Seconds()}
 	st := &r.st
 	improved := improves(r.cfg.Monitor, es, *st)
 	st.History = append(st.History, es)
@@ -244,7 +252,7 @@ func (r *run) epoch(ctx context.Context, epoch int) (stepsDone bool, err error) 
 	if err := saveEpoch(r.sess, r.vars, r.cfg, *st, improved); err != nil {
 		return false, err
 	}
-	if err := r.lv.tb.epoch(es); err != nil {
+	if err := r.lv.tb.Epoch(es); err != nil {
 		return false, err
 	}
 	r.log.printf("epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  val_auc %.4f  lr %.4g  %.1fs%s",
@@ -265,10 +273,10 @@ func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 	res.BestEpoch, res.BestValLoss = st.BestEpoch, st.BestValLoss
 	if res.Interrupted || st.Epoch == 0 {
 		res.Duration = time.Since(r.start)
-		return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, false)
+		return res, r.writeRunJSON(st, res.Duration, false)
 	}
 	if st.BestEpoch == 0 {
-		if err := writeRunJSON(r.cfg, r.data, r.devs, st, time.Since(r.start), false); err != nil {
+		if err := r.writeRunJSON(st, time.Since(r.start), false); err != nil {
 			return nil, err
 		}
 		return nil, noBestEpoch(r.cfg, st)
@@ -278,7 +286,7 @@ func (r *run) finish(ctx context.Context, res *Result) (*Result, error) {
 		return nil, err
 	}
 	res.Duration = time.Since(r.start)
-	return res, writeRunJSON(r.cfg, r.data, r.devs, st, res.Duration, true)
+	return res, r.writeRunJSON(st, res.Duration, true)
 }
 
 // ErrNoBestEpoch: no epoch of the run has a usable monitored value, so there is no
@@ -287,7 +295,7 @@ var ErrNoBestEpoch = errors.New("no epoch to export")
 
 // noBestEpoch explains ErrNoBestEpoch: a diverged run (non-finite loss) or a monitored
 // metric that was never defined.
-func noBestEpoch(cfg Config, st State) error {
+func noBestEpoch(cfg Config, st checkpoint.State) error {
 	last := st.History[len(st.History)-1]
 	if math.IsNaN(last.Loss) || math.IsInf(last.Loss, 0) {
 		return fmt.Errorf("%w: training diverged (epoch %d loss %v), and no epoch has a finite %s; nothing exported: lower the learning rate",
@@ -298,28 +306,18 @@ func noBestEpoch(cfg Config, st State) error {
 
 // saveEpoch writes the epoch's checkpoint (and best.ckpt when it improved), history.csv
 // and curves.png. The checkpoint goes first: it is what --resume trusts.
-func saveEpoch(sess *tf.Session, vars []*tfgraph.Variable, cfg Config, st State, improved bool) error {
+func saveEpoch(sess *tf.Session, vars []*tfgraph.Variable, cfg Config, st checkpoint.State, improved bool) error {
 	values, err := tfgraph.Values(sess, vars)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(cfg.Out, "checkpoints")
-	if err := writeCheckpoint(filepath.Join(dir, checkpointName(st.Epoch)), st, values); err != nil {
+	if err := checkpoint.Save(filepath.Join(cfg.Out, "checkpoints"), st, values, improved); err != nil {
 		return err
 	}
-	if improved {
-		if err := writeCheckpoint(filepath.Join(dir, bestName), st, values); err != nil {
-			return err
-		}
-	}
-	// Keep the last two epoch checkpoints: one may be cut short by a kill.
-	if old := filepath.Join(dir, checkpointName(st.Epoch-2)); st.Epoch > 2 {
-		os.Remove(old)
-	}
-	if err := writeHistoryCSV(filepath.Join(cfg.Out, "history.csv"), st.History); err != nil {
+	if err := history.WriteCSV(filepath.Join(cfg.Out, "history.csv"), st.History); err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
-	if err := writeCurves(filepath.Join(cfg.Out, "curves.png"), cfg.Arch, st.History); err != nil {
+	if err := history.WriteCurves(filepath.Join(cfg.Out, "curves.png"), cfg.Arch, st.History); err != nil {
 		return fmt.Errorf("write curves: %w", err)
 	}
 	return nil
@@ -342,19 +340,21 @@ type runJSON struct {
 	Seconds        float64            `json:"seconds"`
 	Finished       bool               `json:"finished"`
 	History        []EpochStats       `json:"history"`
-	Threads        devices.ThreadPlan `json:"threads"`
-	runDevices
+	Threads        devices.ThreadPlan `json:"threads"` // the session's, read back from its configuration
+	devices.Record
 }
 
-func writeRunJSON(cfg Config, data *trainData, devs []devices.Device, st State, d time.Duration, finished bool) error {
-	r := runJSON{Config: cfg, Xray: buildinfo.Version, TensorFlow: buildinfo.TensorFlowVersion(), Go: runtime.Version(),
+// writeRunJSON writes OUT/run.json for the loop state st after d of work.
+func (r *run) writeRunJSON(st checkpoint.State, d time.Duration, finished bool) error {
+	cfg, data := r.cfg, r.data
+	rj := runJSON{Config: cfg, Xray: buildinfo.Version, TensorFlow: buildinfo.TensorFlowVersion(), Go: runtime.Version(),
 		Arch: cfg.Arch, ManifestSHA256: data.ManifestHash, TrainImages: data.Train.Len(), ValImages: data.Val.Len(),
 		EpochsDone: st.Epoch, Steps: st.Step, BestEpoch: st.BestEpoch, Seconds: d.Seconds(), Finished: finished, History: st.History,
-		Threads: devices.PlanThreads(cfg.Threads), runDevices: recordDevices(devs)}
+		Threads: r.threads, Record: devices.NewRecord(r.devs)}
 	if !math.IsInf(st.BestValLoss, 0) {
-		r.BestValLoss = &st.BestValLoss
+		rj.BestValLoss = &st.BestValLoss
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(rj, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/trainer/step"
 )
 
 // operatingPoint predicts the validation split with the session's current weights (the
@@ -33,8 +35,8 @@ func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
 	}
 	var truth []int
 	var scores []float64
-	err := val.Epoch(ctx, 0, func(b batch) error {
-		img, err := tfTensor(b.Images, []int64{int64(b.Len()), int64(r.cfg.InputSize), int64(r.cfg.InputSize), 3})
+	err := val.Epoch(ctx, 0, func(b dataset.Batch) error {
+		img, err := step.Tensor(b.Images, []int64{int64(b.Len()), int64(r.cfg.InputSize), int64(r.cfg.InputSize), 3})
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer/cluster"
+	"github.com/xraylab/xray/trainer/history"
 )
 
 // Config holds every training setting. Defaults (DefaultConfig) are the paper's.
@@ -44,7 +45,7 @@ type Config struct {
 	BatchNorm     string             `json:"batch_norm,omitempty"` // tfgraph.BatchNormFused (default) or tfgraph.BatchNormKeras: how training steps compute BatchNormalization
 	JIT           bool               `json:"jit,omitempty"`        // compile the training step with XLA (global_jit_level); fails with devices.ErrNoXLA when the library lacks it
 	Device        string             `json:"device"`
-	Devices       string             `json:"devices,omitempty"`      // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (replicas.go); empty: one device
+	Devices       string             `json:"devices,omitempty"`      // data-parallel replicas: a count or a list such as GPU:0,GPU:1 (trainer/step replicates the step); empty: one device
 	Cluster       *cluster.Cluster   `json:"cluster,omitempty"`      // several machines (trainer/cluster); nil: this process alone
 	Quiet         bool               `json:"quiet"`                  // fewer log lines (no split table)
 	Progress      progress.Func      `json:"-"`                      // called after each training step; nil: none (cmd/xray draws it as a bar)
@@ -124,6 +125,9 @@ type Result struct {
 	StoppedEarly bool
 	Duration     time.Duration
 }
+
+// EpochStats is one row of history.csv: Keras's epoch averages plus wall time.
+type EpochStats = history.EpochStats
 
 // logger prints plain lines (progress bars go elsewhere).
 type logger struct {

@@ -129,3 +129,12 @@ func (c Config) validateWeights() error {
 	}
 	return nil
 }
+
+// validatePrecision rejects what loss scaling does not cover yet: data-parallel
+// replicas and clusters average gradients outside the one-device step (trainer/step).
+func (c Config) validatePrecision() error {
+	if c.Precision == tfgraph.PrecisionMixedFloat16 && (c.Devices != "" || c.Cluster != nil) {
+		return &ConfigError{Field: "Precision", Value: c.Precision, Reason: "has no loss scaling across replicas or machines yet: train on one device, or use mixed_bfloat16 (which needs none)"}
+	}
+	return nil
+}

@@ -111,3 +111,16 @@ func SessionConfig(threads int, cpuOnly bool) *pb.ConfigProto {
 	}
 	return cfg
 }
+
+// SessionThreads is the plan a session gets from its configuration (the serialized
+// ConfigProto it is created with): TensorFlow's pool sizes read back from it, the
+// loader's and the cores from plan. Records made from it hold what TensorFlow was told,
+// not what a setting asked for.
+func SessionThreads(config []byte, plan ThreadPlan) (ThreadPlan, error) {
+	var pc pb.ConfigProto
+	if err := proto.Unmarshal(config, &pc); err != nil {
+		return ThreadPlan{}, fmt.Errorf("session configuration: %w", err)
+	}
+	plan.IntraOp, plan.InterOp = int(pc.IntraOpParallelismThreads), int(pc.InterOpParallelismThreads)
+	return plan, nil
+}

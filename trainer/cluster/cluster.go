@@ -14,7 +14,7 @@ import (
 
 // Several machines (docs/distributed.md): every process of the cluster runs TensorFlow's
 // gRPC server; the chief builds the replicated graph over every task's devices (in-graph
-// replication, replicas.go) and drives it, feeding each replica its share of every batch,
+// replication, trainer/step) and drives it, feeding each replica its share of every batch,
 // and alone writes the run directory; workers only serve. The layout comes from TF_CONFIG,
 // the JSON Keras and Kubeflow's TFJob use:
 //

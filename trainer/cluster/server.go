@@ -77,3 +77,26 @@ func (c *Cluster) StartServer(sessCfg *pb.ConfigProto) (*tfdist.Server, error) {
 	}
 	return srv, nil
 }
+
+// StartChief runs the chief's side of a run (c is the chief's task): it starts the
+// task's server with sessCfg, waits for every worker (log gets the waiting lines),
+// places the local replicas on every task (JobDevice, the chief's first) and bounds each
+// step by StepLimit. It returns the replicas' devices and the target a session of the
+// chief connects to.
+func (c *Cluster) StartChief(sessCfg *pb.ConfigProto, local []string, log func(string)) (replicas []string, target string, err error) {
+	srv, err := c.StartServer(sessCfg)
+	if err != nil {
+		return nil, "", err
+	}
+	log(fmt.Sprintf("chief serving at %s; cluster of %d workers", c.Chief, len(c.Workers)))
+	if err := c.WaitForWorkers(log); err != nil {
+		return nil, "", err
+	}
+	for t := 0; t <= len(c.Workers); t++ {
+		for _, d := range local {
+			replicas = append(replicas, JobDevice(t, d))
+		}
+	}
+	sessCfg.OperationTimeoutInMs = c.StepLimit().Milliseconds()
+	return replicas, srv.Target(), nil
+}

@@ -1,4 +1,4 @@
-package trainer
+package checkpoint
 
 import (
 	"bufio"
@@ -27,20 +27,6 @@ import (
 // to the previous checkpoint instead of loading garbage.
 const ckptMagic = "XRAYCKPT1\n"
 
-// State is the training loop's position, saved with the weights.
-type State struct {
-	Epoch        int          `json:"epoch"` // epochs completed
-	Step         int64        `json:"step"`  // optimizer updates applied
-	Seed         int64        `json:"seed"`
-	BestEpoch    int          `json:"best_epoch"`
-	BestValLoss  float64      `json:"best_val_loss"`
-	BadEpochs    int          `json:"bad_epochs"` // epochs since the best, for early stopping
-	History      []EpochStats `json:"history"`
-	ManifestHash string       `json:"manifest_sha256"`
-	Arch         string       `json:"arch"`
-	Plateau      *Plateau     `json:"plateau,omitempty"` // the plateau schedule's state
-}
-
 type ckptTensor struct {
 	Name  string  `json:"name"`
 	Shape []int64 `json:"shape"`
@@ -51,9 +37,9 @@ type ckptHeader struct {
 	Tensors []ckptTensor `json:"tensors"`
 }
 
-// writeCheckpoint writes path atomically: a temp file in the same directory, synced, then
+// Write writes path atomically: a temp file in the same directory, synced, then
 // renamed over path, so a kill at any moment leaves either the old file or the new one.
-func writeCheckpoint(path string, st State, tensors map[string]*tf.Tensor) error {
+func Write(path string, st State, tensors map[string]*tf.Tensor) error {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		names = append(names, n)
@@ -90,17 +76,17 @@ func writeCheckpoint(path string, st State, tensors map[string]*tf.Tensor) error
 	})
 }
 
-// errCorrupt marks a checkpoint that fails its digest or structure check.
-var errCorrupt = errors.New("corrupt or truncated checkpoint")
+// ErrCorrupt marks a checkpoint that fails its digest or structure check.
+var ErrCorrupt = errors.New("corrupt or truncated checkpoint")
 
-// readCheckpoint reads and verifies a checkpoint.
-func readCheckpoint(path string) (State, map[string]*tf.Tensor, error) {
+// Read reads and verifies a checkpoint; a damaged file fails with ErrCorrupt.
+func Read(path string) (State, map[string]*tf.Tensor, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return State{}, nil, err
 	}
 	fail := func(why string) (State, map[string]*tf.Tensor, error) {
-		return State{}, nil, fmt.Errorf("checkpoint %s: %w (%s)", path, errCorrupt, why)
+		return State{}, nil, fmt.Errorf("checkpoint %s: %w (%s)", path, ErrCorrupt, why)
 	}
 	if len(b) < len(ckptMagic)+8+sha256.Size || string(b[:len(ckptMagic)]) != ckptMagic {
 		return fail("bad header")
@@ -142,12 +128,12 @@ func readCheckpoint(path string) (State, map[string]*tf.Tensor, error) {
 	return hdr.State, out, nil
 }
 
-// checkpointName is the file of the checkpoint taken after epoch e (1-based).
-func checkpointName(e int) string { return fmt.Sprintf("epoch-%04d.ckpt", e) }
+// Name is the file of the checkpoint taken after epoch e (1-based).
+func Name(e int) string { return fmt.Sprintf("epoch-%04d.ckpt", e) }
 
-// latestCheckpoint returns the newest readable checkpoint in dir, skipping (and naming in
+// Latest returns the newest readable checkpoint in dir, skipping (and naming in
 // warnings) any that are corrupt. ok is false when there is none.
-func latestCheckpoint(dir string, warn func(string)) (path string, st State, tensors map[string]*tf.Tensor, ok bool, err error) {
+func Latest(dir string, warn func(string)) (path string, st State, tensors map[string]*tf.Tensor, ok bool, err error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", State{}, nil, false, nil
@@ -164,11 +150,11 @@ func latestCheckpoint(dir string, warn func(string)) (path string, st State, ten
 	sort.Sort(sort.Reverse(sort.StringSlice(names)))
 	for _, n := range names {
 		p := filepath.Join(dir, n)
-		st, ts, err := readCheckpoint(p)
+		st, ts, err := Read(p)
 		if err == nil {
 			return p, st, ts, true, nil
 		}
-		if !errors.Is(err, errCorrupt) {
+		if !errors.Is(err, ErrCorrupt) {
 			return "", State{}, nil, false, err
 		}
 		warn(fmt.Sprintf("skipping %s: %v; using the one before", n, err))
@@ -176,28 +162,46 @@ func latestCheckpoint(dir string, warn func(string)) (path string, st State, ten
 	return "", State{}, nil, false, nil
 }
 
-// bestName is the checkpoint of the epoch with the lowest validation loss so far.
-const bestName = "best.ckpt"
+// Best is the checkpoint of the best epoch so far (by the run's monitored metric).
+const Best = "best.ckpt"
 
-// repairBest makes best.ckpt hold the epoch st names as best. A run killed between
+// RepairBest makes best.ckpt hold the epoch st names as best. A run killed between
 // writing an epoch's checkpoint and best.ckpt, or resumed from an older checkpoint
 // because the newest was damaged, leaves best.ckpt from another epoch; the best epoch's
 // own checkpoint, when still kept, replaces it. Otherwise it warns: the export at the end
 // then fails rather than exporting the wrong weights.
-func repairBest(dir string, st State, warn func(string)) error {
+func RepairBest(dir string, st State, warn func(string)) error {
 	if st.BestEpoch == 0 {
 		return nil
 	}
-	path := filepath.Join(dir, bestName)
-	if bst, _, err := readCheckpoint(path); err == nil && bst.Epoch == st.BestEpoch {
+	path := filepath.Join(dir, Best)
+	if bst, _, err := Read(path); err == nil && bst.Epoch == st.BestEpoch {
 		return nil
 	}
-	src := filepath.Join(dir, checkpointName(st.BestEpoch))
-	bst, tensors, err := readCheckpoint(src)
+	src := filepath.Join(dir, Name(st.BestEpoch))
+	bst, tensors, err := Read(src)
 	if err != nil || bst.Epoch != st.BestEpoch {
-		warn(fmt.Sprintf("%s does not hold the best epoch (%d), and %s is gone: that epoch cannot be exported", bestName, st.BestEpoch, filepath.Base(src)))
+		warn(fmt.Sprintf("%s does not hold the best epoch (%d), and %s is gone: that epoch cannot be exported", Best, st.BestEpoch, filepath.Base(src)))
 		return nil
 	}
-	warn(fmt.Sprintf("%s did not hold the best epoch (%d): restored it from %s", bestName, st.BestEpoch, filepath.Base(src)))
-	return writeCheckpoint(path, bst, tensors)
+	warn(fmt.Sprintf("%s did not hold the best epoch (%d): restored it from %s", Best, st.BestEpoch, filepath.Base(src)))
+	return Write(path, bst, tensors)
+}
+
+// Save writes the checkpoint of the epoch st ends (Name(st.Epoch)) into dir, and Best
+// too when the epoch improved; of the epoch checkpoints it keeps the last two, since a
+// kill may cut one short.
+func Save(dir string, st State, tensors map[string]*tf.Tensor, improved bool) error {
+	if err := Write(filepath.Join(dir, Name(st.Epoch)), st, tensors); err != nil {
+		return err
+	}
+	if improved {
+		if err := Write(filepath.Join(dir, Best), st, tensors); err != nil {
+			return err
+		}
+	}
+	if st.Epoch > 2 {
+		os.Remove(filepath.Join(dir, Name(st.Epoch-2)))
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package trainer
+package history
 
 import (
 	"errors"
@@ -7,16 +7,17 @@ import (
 	"github.com/xraylab/xray/internal/tensorboard"
 )
 
-// tbLog writes a run's TensorBoard scalars the way Keras's TensorBoard callback lays
+// TensorBoard writes a run's TensorBoard scalars the way Keras's TensorBoard callback lays
 // them out: DIR/train holds batch_loss, batch_accuracy and batch_learning_rate at every
 // update (step = update number) and epoch_loss, epoch_accuracy and epoch_learning_rate
 // per epoch (step = epoch, 1-based); DIR/validation holds epoch_loss, epoch_accuracy and
-// epoch_auc. A nil *tbLog writes nothing.
-type tbLog struct {
+// epoch_auc. A nil *TensorBoard writes nothing.
+type TensorBoard struct {
 	train, val *tensorboard.Writer
 }
 
-func newTBLog(dir string) (*tbLog, error) {
+// NewTensorBoard creates dir/train and dir/validation.
+func NewTensorBoard(dir string) (*TensorBoard, error) {
 	tr, err := tensorboard.NewWriter(filepath.Join(dir, "train"))
 	if err != nil {
 		return nil, err
@@ -26,11 +27,11 @@ func newTBLog(dir string) (*tbLog, error) {
 		tr.Close()
 		return nil, err
 	}
-	return &tbLog{train: tr, val: va}, nil
+	return &TensorBoard{train: tr, val: va}, nil
 }
 
-// step records one update's batch loss, accuracy and learning rate.
-func (l *tbLog) step(step int64, loss, accuracy, lr float64) error {
+// Step records one update's batch loss, accuracy and learning rate.
+func (l *TensorBoard) Step(step int64, loss, accuracy, lr float64) error {
 	if l == nil {
 		return nil
 	}
@@ -38,9 +39,9 @@ func (l *tbLog) step(step int64, loss, accuracy, lr float64) error {
 		l.train.Scalar("batch_learning_rate", step, lr))
 }
 
-// epoch records an epoch's averages and validation metrics, and flushes both files so a
+// Epoch records an epoch's averages and validation metrics, and flushes both files so a
 // running TensorBoard sees the epoch.
-func (l *tbLog) epoch(e EpochStats) error {
+func (l *TensorBoard) Epoch(e EpochStats) error {
 	if l == nil {
 		return nil
 	}
@@ -52,7 +53,7 @@ func (l *tbLog) epoch(e EpochStats) error {
 }
 
 // Close flushes and closes both files.
-func (l *tbLog) Close() error {
+func (l *TensorBoard) Close() error {
 	if l == nil {
 		return nil
 	}

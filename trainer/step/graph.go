@@ -1,4 +1,4 @@
-package trainer
+package step
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"github.com/xraylab/xray/tfgraph/gradients"
 )
 
-// sgdGraph is the training step added to a model's graph: Keras's loss and accuracy, the
+// Graph is the training step added to a model's graph: Keras's loss and accuracy, the
 // gradients, and the optimizer as graph ops on the resource variables.
-type sgdGraph struct {
+type Graph struct {
 	Labels         tf.Output // float32 [-1, classes], one-hot
-	optimizerGraph           // LR and Iteration, fed every step
+	optimizerGraph           // LR and Iteration, fed every step (Graph.Feeds)
 
 	// Training mode: mean loss and number of correct argmax predictions of the batch.
 	Loss    tf.Output
@@ -29,9 +29,9 @@ type sgdGraph struct {
 	rep *replicaGraph // replicated training (replicas.go); nil on one device
 }
 
-// trainOptions are the training step's fixed settings. The learning rate and the update
+// Options are the training step's fixed settings. The learning rate and the update
 // number are fed per step, so schedules need no graph rebuild.
-type trainOptions struct {
+type Options struct {
 	Optimizer      string    // OptimizerSGD, OptimizerAdam or OptimizerAdamW
 	Momentum       float64   // SGD only
 	WeightDecay    float64   // decoupled (Keras weight_decay); AdamW's default when 0
@@ -43,18 +43,18 @@ type trainOptions struct {
 	// (TensorFlow's graph optimizer rounds a constant product differently from a fed one,
 	// and a from-scratch run amplifies one ulp).
 	ConstLR float64
-	// LossScale adds Keras's dynamic loss scaling (mixed_float16; precision.go).
+	// LossScale adds Keras's dynamic loss scaling (mixed_float16; losscale.go).
 	LossScale bool
 }
 
-// buildSGD adds the training step to m.Graph. Keras 3 computes categorical cross-entropy
+// Build adds the training step to m.Graph (one device; BuildReplicated for replicas). Keras 3 computes categorical cross-entropy
 // of a softmax output from its logits (softmax_cross_entropy_with_logits) on labels
 // smoothed as y(1-ls) + ls/K for K classes, weighted per sample by its class weight and summed over
 // the batch divided by the batch size; the optimizer then updates (optimizer.go). With
 // FreezeBase only the head's variables are updated.
-func buildSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
+func Build(m *tfgraph.Model, o Options) (*Graph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
-	g := &sgdGraph{}
+	g := &Graph{}
 	k := m.Logits.Shape().Size(1)
 	g.Labels = op.Placeholder(s.SubScope("labels"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, k)))
 

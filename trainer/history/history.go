@@ -1,4 +1,4 @@
-package trainer
+package history
 
 import (
 	"bytes"
@@ -30,9 +30,9 @@ type EpochStats struct {
 
 func f64(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
-// writeHistoryCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy,
+// WriteCSV writes history.csv (epoch, loss, accuracy, val_loss, val_accuracy,
 // val_auc, lr, seconds).
-func writeHistoryCSV(path string, h []EpochStats) error {
+func WriteCSV(path string, h []EpochStats) error {
 	var b bytes.Buffer
 	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy,val_auc,lr,seconds\n")
 	for _, e := range h {
@@ -42,9 +42,9 @@ func writeHistoryCSV(path string, h []EpochStats) error {
 	return atomicfile.WriteFile(path, b.Bytes())
 }
 
-// writeCurves draws accuracy and loss, train vs validation, side by side (the paper's
+// WriteCurves draws accuracy and loss, train vs validation, side by side (the paper's
 // Figures 6-8) into a PNG.
-func writeCurves(path, title string, h []EpochStats) error {
+func WriteCurves(path, title string, h []EpochStats) error {
 	panel := func(name string, train, val func(EpochStats) float64) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title + " — " + name

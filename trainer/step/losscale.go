@@ -1,4 +1,4 @@
-package trainer
+package step
 
 import (
 	"strings"
@@ -86,7 +86,7 @@ func allAxes(s *op.Scope, x tf.Output) tf.Output {
 
 // applyGradients is addUpdates, behind loss scaling's gate when ls is not nil; the
 // scale's own update and variables join the step and the slots.
-func applyGradients(s, parent *op.Scope, o trainOptions, og optimizerGraph, ls *lossScale, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
+func applyGradients(s, parent *op.Scope, o Options, og optimizerGraph, ls *lossScale, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
 	if ls == nil {
 		return addUpdates(s, parent, o, og, vars, grads)
 	}
@@ -95,18 +95,9 @@ func applyGradients(s, parent *op.Scope, o trainOptions, og optimizerGraph, ls *
 	return append(steps, ls.update...), append(slots, ls.scale, ls.counter)
 }
 
-// validatePrecision rejects what loss scaling does not cover yet: data-parallel
-// replicas and clusters average gradients outside buildSGD.
-func (c Config) validatePrecision() error {
-	if c.Precision == tfgraph.PrecisionMixedFloat16 && (c.Devices != "" || c.Cluster != nil) {
-		return &ConfigError{Field: "Precision", Value: c.Precision, Reason: "has no loss scaling across replicas or machines yet: train on one device, or use mixed_bfloat16 (which needs none)"}
-	}
-	return nil
-}
-
-// withoutLossScale drops a checkpoint's loss-scale state when the graph has none (a
+// WithoutLossScale drops a checkpoint's loss-scale state when the graph has none (a
 // mixed_float16 run resumed under another policy: the scale means nothing there).
-func withoutLossScale(tensors map[string]*tf.Tensor, vars []*tfgraph.Variable) map[string]*tf.Tensor {
+func WithoutLossScale(tensors map[string]*tf.Tensor, vars []*tfgraph.Variable) map[string]*tf.Tensor {
 	for _, v := range vars {
 		if v.Layer == "loss_scale" {
 			return tensors

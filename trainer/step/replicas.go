@@ -1,21 +1,17 @@
-package trainer
+package step
 
 import (
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
-	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/internal/tfdist"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/gradients"
 )
 
-// Synchronous data parallelism, in-graph (Config.Devices): one replica of the model per
+// Synchronous data parallelism, in-graph (trainer.Config.Devices): one replica of the model per
 // device (tfgraph.BuildReplicated), the global batch split over them as tf.distribute
 // splits it (the first n mod k replicas get one image more), each replica's loss weighted
 // by its share of the batch, the gradients summed (so averaged), and one optimizer update
@@ -31,8 +27,8 @@ type replicaGraph struct {
 	probs   []tf.Output       // inference probabilities of each replica's share
 }
 
-// shares splits n images over k replicas as tf.distribute does.
-func shares(n, k int) []int {
+// Shares splits n images over k replicas as tf.distribute does.
+func Shares(n, k int) []int {
 	s := make([]int, k)
 	for i := range s {
 		s[i] = n / k
@@ -43,12 +39,12 @@ func shares(n, k int) []int {
 	return s
 }
 
-// buildReplicatedSGD is buildSGD over m's replicas: each replica's loss and gradients on
+// BuildReplicated is Build over m's replicas: each replica's loss and gradients on
 // its device, the gradients weighted by the replica's share and summed, then the same
 // optimizer update as one device's.
-func buildReplicatedSGD(m *tfgraph.Model, o trainOptions) (*sgdGraph, error) {
+func BuildReplicated(m *tfgraph.Model, o Options) (*Graph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
-	g := &sgdGraph{}
+	g := &Graph{}
 	rg := &replicaGraph{reps: m.Replicas}
 	var vars []*tfgraph.Variable
 	for _, v := range m.Trainable() {
@@ -132,7 +128,7 @@ func placedGradients(g *tf.Graph, s *op.Scope, device string, loss tf.Output, xs
 
 // feedBatch adds a training batch to feeds (split over the replicas when there are
 // some) and returns the ops the step runs.
-func (g *sgdGraph) feedBatch(feeds map[tf.Output]*tf.Tensor, m *tfgraph.Model, b batch, size int) ([]*tf.Operation, error) {
+func (g *Graph) feedBatch(feeds map[tf.Output]*tf.Tensor, m *tfgraph.Model, b Batch, size int) ([]*tf.Operation, error) {
 	if g.rep == nil {
 		img, lab, err := batchTensors(b, size)
 		if err != nil {
@@ -157,21 +153,21 @@ func (g *sgdGraph) feedBatch(feeds map[tf.Output]*tf.Tensor, m *tfgraph.Model, b
 // feed splits b over the replicas. A replica left without an image (a last batch smaller
 // than the replica count) computes on a copy of the batch's first image with weight 0,
 // and its moving statistics are left alone (active false).
-func (rg *replicaGraph) feed(feeds map[tf.Output]*tf.Tensor, b batch, size int) (active []bool, err error) {
+func (rg *replicaGraph) feed(feeds map[tf.Output]*tf.Tensor, b Batch, size int) (active []bool, err error) {
 	n, per := b.Len(), size*size*3
 	start := 0
-	for i, k := range shares(n, len(rg.reps)) {
+	for i, k := range Shares(n, len(rg.reps)) {
 		lo, hi := start, start+k
 		start = hi
 		if k == 0 {
 			lo, hi = 0, 1
 		}
-		img, err := tfTensor(b.Images[lo*per:hi*per], []int64{int64(hi - lo), int64(size), int64(size), 3})
+		img, err := Tensor(b.Images[lo*per:hi*per], []int64{int64(hi - lo), int64(size), int64(size), 3})
 		if err != nil {
 			return nil, err
 		}
 		c := len(b.OneHot) / n // classes
-		lab, err := tfTensor(b.OneHot[lo*c:hi*c], []int64{int64(hi - lo), int64(c)})
+		lab, err := Tensor(b.OneHot[lo*c:hi*c], []int64{int64(hi - lo), int64(c)})
 		if err != nil {
 			return nil, err
 		}
@@ -185,10 +181,10 @@ func (rg *replicaGraph) feed(feeds map[tf.Output]*tf.Tensor, b batch, size int) 
 	return active, nil
 }
 
-// evalBatch runs inference on a validation batch: its mean loss, correct predictions
+// EvalBatch runs inference on a validation batch: its mean loss, correct predictions
 // and p(class) per image (row-major [n, 2]). Replicas each take their share, on their
 // own moving statistics, as Keras's evaluate does under MirroredStrategy.
-func (g *sgdGraph) evalBatch(sess *tf.Session, m *tfgraph.Model, b batch, size int) (loss, correct float32, probs []float32, err error) {
+func (g *Graph) EvalBatch(sess *tf.Session, m *tfgraph.Model, b Batch, size int) (loss, correct float32, probs []float32, err error) {
 	feeds := map[tf.Output]*tf.Tensor{}
 	fetches := []tf.Output{g.EvalLoss, g.EvalCorrect}
 	var active []bool
@@ -222,9 +218,9 @@ func (g *sgdGraph) evalBatch(sess *tf.Session, m *tfgraph.Model, b batch, size i
 	return out[0].Value().(float32), out[1].Value().(float32), probs, nil
 }
 
-// syncReplicaStats copies the model's moving statistics to every replica's own, after
+// SyncReplicaStats copies the model's moving statistics to every replica's own, after
 // the variables were initialised, loaded or restored.
-func syncReplicaStats(sess *tf.Session, m *tfgraph.Model) error {
+func SyncReplicaStats(sess *tf.Session, m *tfgraph.Model) error {
 	var ops []*tf.Operation
 	for _, r := range m.Replicas {
 		ops = append(ops, r.SyncStats...)
@@ -234,88 +230,6 @@ func syncReplicaStats(sess *tf.Session, m *tfgraph.Model) error {
 	}
 	if _, err := sess.Run(nil, nil, ops); err != nil {
 		return fmt.Errorf("copy the moving statistics to the replicas: %w", err)
-	}
-	return nil
-}
-
-// replicaSession resolves Config.Devices into the replicas' devices (none without
-// replication) and the session configuration that creates them (N logical CPU devices
-// through device_count); gpu reports that a bare count means GPUs.
-func replicaSession(cfg Config) (reps []string, pc *pb.ConfigProto, gpu bool, err error) {
-	if pc, err = sessionConfig(cfg.Device, cfg.Threads); err != nil {
-		return nil, nil, false, err
-	}
-	gpu = cfg.Device == DeviceGPU
-	if _, count := strconv.Atoi(strings.TrimSpace(cfg.Devices)); (count == nil || cfg.Cluster != nil) && (cfg.Device == "" || cfg.Device == DeviceAuto) {
-		opts, err := SessionOptions(cfg.Device, cfg.Threads)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		devs, err := devices.Probe(opts.Config)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		gpu = len(devices.GPUs(devs)) > 0
-	}
-	reps, cpus, err := parseDevices(cfg.Devices, gpu)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	if cfg.Device == DeviceCPU && slices.ContainsFunc(reps, func(d string) bool { return strings.Contains(d, "GPU") }) {
-		return nil, nil, false, &ConfigError{Field: "Devices", Value: cfg.Devices, Reason: "lists a GPU but the run is on the CPU: list CPU devices or run on gpu"}
-	}
-	if cpus > 1 {
-		if pc.DeviceCount == nil {
-			pc.DeviceCount = map[string]int32{}
-		}
-		pc.DeviceCount["CPU"] = int32(cpus)
-	}
-	if cfg.JIT {
-		dev := devices.CPU
-		if gpu {
-			dev = devices.GPU
-		}
-		if err := devices.JIT(pc, dev); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	return reps, pc, gpu, nil
-}
-
-// checkReplicaDevices fails when a replica's device is not among the session's (soft
-// placement would otherwise run it elsewhere, silently).
-func checkReplicaDevices(spec string, replicas []string, have []devices.Device) error {
-	var names []string
-	for _, d := range have {
-		names = append(names, d.Short())
-	}
-	for _, r := range replicas {
-		short := strings.TrimPrefix(r, "/device:")
-		if strings.HasPrefix(r, "/job:") || slices.Contains(names, short) {
-			continue
-		}
-		return &ConfigError{Field: "Devices", Value: spec, Reason: fmt.Sprintf("asks for %s, which this machine's TensorFlow does not have (it has %s)", short, strings.Join(names, ", "))}
-	}
-	return nil
-}
-
-// parseDevices is devices.ParseReplicas with its error as a ConfigError of Config.Devices.
-func parseDevices(spec string, gpu bool) ([]string, int, error) {
-	devs, cpus, err := devices.ParseReplicas(spec, gpu)
-	if err != nil {
-		return nil, 0, &ConfigError{Field: "Devices", Value: spec, Reason: err.Error()}
-	}
-	return devs, cpus, nil
-}
-
-// validateDevices checks Config.Devices' syntax and that every replica gets images.
-func (c Config) validateDevices() error {
-	reps, _, err := parseDevices(c.Devices, false)
-	if err != nil {
-		return err
-	}
-	if len(reps) > c.BatchSize {
-		return &ConfigError{Field: "Devices", Value: c.Devices, Reason: fmt.Sprintf("gives %d replicas a batch of %d: use a batch size of at least one image per replica", len(reps), c.BatchSize)}
 	}
 	return nil
 }

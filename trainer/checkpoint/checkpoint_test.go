@@ -1,4 +1,4 @@
-package trainer
+package checkpoint
 
 import (
 	"encoding/binary"
@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/tfgraph"
+	"github.com/xraylab/xray/trainer/history"
+	"github.com/xraylab/xray/trainer/step"
 )
 
 // ckptFixture is a state and tensors of the shapes a checkpoint holds (4-D kernels, 1-D
@@ -44,14 +47,14 @@ func ckptFixture(t *testing.T, seed uint64) (State, map[string]*tf.Tensor, map[s
 		if n > 2 {
 			v[1], v[2] = math.MaxFloat32, math.SmallestNonzeroFloat32
 		}
-		tt, err := tfTensor(v, shape)
+		tt, err := step.Tensor(v, shape)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tensors[name], values[name] = tt, v
 	}
 	st := State{Epoch: 3, Step: 17, Seed: 42, BestEpoch: 2, BestValLoss: 0.4321, BadEpochs: 1, ManifestHash: "abc123", Arch: "mobilenet",
-		History: []EpochStats{
+		History: []history.EpochStats{
 			{Epoch: 1, Loss: 0.69, Accuracy: 0.5, ValLoss: 0.7, ValAccuracy: 0.48, Seconds: 1.5},
 			{Epoch: 2, Loss: 0.6, Accuracy: 0.61, ValLoss: 0.4321, ValAccuracy: 0.72, Seconds: 1.25},
 			{Epoch: 3, Loss: 0.55, Accuracy: 0.7, ValLoss: 0.45, ValAccuracy: 0.7, Seconds: 1.125},
@@ -62,11 +65,11 @@ func ckptFixture(t *testing.T, seed uint64) (State, map[string]*tf.Tensor, map[s
 func TestCheckpointRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	st, tensors, values := ckptFixture(t, 1)
-	path := filepath.Join(dir, checkpointName(3))
-	if err := writeCheckpoint(path, st, tensors); err != nil {
+	path := filepath.Join(dir, Name(3))
+	if err := Write(path, st, tensors); err != nil {
 		t.Fatal(err)
 	}
-	got, gotT, err := readCheckpoint(path)
+	got, gotT, err := Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +106,13 @@ func TestCheckpointRoundTrip(t *testing.T) {
 // A run whose loss turned NaN (or whose validation never improved) must still be able
 // to checkpoint and resume: JSON has no NaN or Inf.
 func TestCheckpointNonFiniteState(t *testing.T) {
-	path := filepath.Join(t.TempDir(), checkpointName(1))
+	path := filepath.Join(t.TempDir(), Name(1))
 	_, tensors, _ := ckptFixture(t, 2)
-	st := State{Epoch: 1, Step: 5, BestValLoss: math.Inf(1), History: []EpochStats{{Epoch: 1, Loss: math.NaN(), Accuracy: 0.5, ValLoss: math.NaN(), ValAccuracy: 0.5}}}
-	if err := writeCheckpoint(path, st, tensors); err != nil {
+	st := State{Epoch: 1, Step: 5, BestValLoss: math.Inf(1), History: []history.EpochStats{{Epoch: 1, Loss: math.NaN(), Accuracy: 0.5, ValLoss: math.NaN(), ValAccuracy: 0.5}}}
+	if err := Write(path, st, tensors); err != nil {
 		t.Fatalf("checkpoint of a diverged run: %v", err)
 	}
-	got, _, err := readCheckpoint(path)
+	got, _, err := Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +125,7 @@ func TestCheckpointDamageDetected(t *testing.T) {
 	dir := t.TempDir()
 	st, tensors, _ := ckptFixture(t, 3)
 	good := filepath.Join(dir, "good.ckpt")
-	if err := writeCheckpoint(good, st, tensors); err != nil {
+	if err := Write(good, st, tensors); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(good)
@@ -153,8 +156,8 @@ func TestCheckpointDamageDetected(t *testing.T) {
 			if err := os.WriteFile(p, c.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := readCheckpoint(p)
-			if !errors.Is(err, errCorrupt) {
+			_, _, err := Read(p)
+			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("got %v, want a corrupt-checkpoint error", err)
 			}
 			if !strings.Contains(err.Error(), p) {
@@ -162,7 +165,7 @@ func TestCheckpointDamageDetected(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := readCheckpoint(filepath.Join(dir, "absent.ckpt")); err == nil || errors.Is(err, errCorrupt) {
+	if _, _, err := Read(filepath.Join(dir, "absent.ckpt")); err == nil || errors.Is(err, ErrCorrupt) {
 		t.Errorf("missing file: %v, want a plain not-found error", err)
 	}
 }
@@ -173,7 +176,7 @@ func TestLatestCheckpointSkipsDamaged(t *testing.T) {
 	for e := 1; e <= 3; e++ {
 		st, tensors, _ := ckptFixture(t, uint64(e))
 		st.Epoch, st.Step = e, int64(5*e)
-		if err := writeCheckpoint(filepath.Join(dir, checkpointName(e)), st, tensors); err != nil {
+		if err := Write(filepath.Join(dir, Name(e)), st, tensors); err != nil {
 			t.Fatal(err)
 		}
 		written = append(written, st)
@@ -184,33 +187,33 @@ func TestLatestCheckpointSkipsDamaged(t *testing.T) {
 
 	latest := func() (string, State, []string, bool) {
 		var warns []string
-		p, st, _, ok, err := latestCheckpoint(dir, func(w string) { warns = append(warns, w) })
+		p, st, _, ok, err := Latest(dir, func(w string) { warns = append(warns, w) })
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p, st, warns, ok
 	}
 	p, st, warns, ok := latest()
-	if !ok || filepath.Base(p) != checkpointName(3) || st.Step != 15 || len(warns) != 0 {
+	if !ok || filepath.Base(p) != Name(3) || st.Step != 15 || len(warns) != 0 {
 		t.Fatalf("intact: %s step %d warnings %v", p, st.Step, warns)
 	}
 
-	truncate(t, filepath.Join(dir, checkpointName(3)))
+	truncate(t, filepath.Join(dir, Name(3)))
 	p, st, warns, ok = latest()
-	if !ok || filepath.Base(p) != checkpointName(2) || !reflect.DeepEqual(st, written[1]) {
-		t.Fatalf("newest truncated: got %s (step %d), want %s", p, st.Step, checkpointName(2))
+	if !ok || filepath.Base(p) != Name(2) || !reflect.DeepEqual(st, written[1]) {
+		t.Fatalf("newest truncated: got %s (step %d), want %s", p, st.Step, Name(2))
 	}
-	if len(warns) != 1 || !strings.Contains(warns[0], checkpointName(3)) {
-		t.Errorf("warnings %q should name %s", warns, checkpointName(3))
+	if len(warns) != 1 || !strings.Contains(warns[0], Name(3)) {
+		t.Errorf("warnings %q should name %s", warns, Name(3))
 	}
 
-	truncate(t, filepath.Join(dir, checkpointName(2)))
-	truncate(t, filepath.Join(dir, checkpointName(1)))
+	truncate(t, filepath.Join(dir, Name(2)))
+	truncate(t, filepath.Join(dir, Name(1)))
 	if p, _, warns, ok = latest(); ok || len(warns) != 3 {
 		t.Errorf("all damaged: got %s ok=%v, warnings %q", p, ok, warns)
 	}
 
-	if _, _, _, ok, err := latestCheckpoint(filepath.Join(dir, "none"), func(string) {}); ok || err != nil {
+	if _, _, _, ok, err := Latest(filepath.Join(dir, "none"), func(string) {}); ok || err != nil {
 		t.Errorf("missing folder: ok=%v err=%v, want nothing and no error", ok, err)
 	}
 }
@@ -236,12 +239,12 @@ func TestRepairBest(t *testing.T) {
 	for e := 1; e <= 2; e++ {
 		st, tensors, _ := ckptFixture(t, uint64(10+e))
 		st.Epoch, st.BestEpoch = e, 1
-		if err := writeCheckpoint(filepath.Join(dir, checkpointName(e)), st, tensors); err != nil {
+		if err := Write(filepath.Join(dir, Name(e)), st, tensors); err != nil {
 			t.Fatal(err)
 		}
 		states = append(states, st)
 	}
-	best := filepath.Join(dir, bestName)
+	best := filepath.Join(dir, Best)
 	copyFile := func(src string) {
 		b, err := os.ReadFile(src)
 		if err != nil {
@@ -253,21 +256,21 @@ func TestRepairBest(t *testing.T) {
 	}
 	repair := func() []string {
 		var warns []string
-		if err := repairBest(dir, states[1], func(w string) { warns = append(warns, w) }); err != nil {
+		if err := RepairBest(dir, states[1], func(w string) { warns = append(warns, w) }); err != nil {
 			t.Fatal(err)
 		}
 		return warns
 	}
 
-	copyFile(filepath.Join(dir, checkpointName(2))) // stale: epoch 2, but epoch 1 is best
-	if w := repair(); len(w) != 1 || !strings.Contains(w[0], checkpointName(1)) {
-		t.Errorf("warnings %q, want one naming %s", w, checkpointName(1))
+	copyFile(filepath.Join(dir, Name(2))) // stale: epoch 2, but epoch 1 is best
+	if w := repair(); len(w) != 1 || !strings.Contains(w[0], Name(1)) {
+		t.Errorf("warnings %q, want one naming %s", w, Name(1))
 	}
-	got, gotT, err := readCheckpoint(best)
+	got, gotT, err := Read(best)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, wantT, _ := readCheckpoint(filepath.Join(dir, checkpointName(1)))
+	_, wantT, _ := Read(filepath.Join(dir, Name(1)))
 	if got.Epoch != 1 || !slices.Equal(flatFloats(t, gotT["conv1/kernel"]), flatFloats(t, wantT["conv1/kernel"])) {
 		t.Errorf("best.ckpt after repair holds epoch %d", got.Epoch)
 	}
@@ -276,9 +279,19 @@ func TestRepairBest(t *testing.T) {
 		t.Errorf("consistent best.ckpt: warnings %q", w)
 	}
 
-	copyFile(filepath.Join(dir, checkpointName(2)))
-	os.Remove(filepath.Join(dir, checkpointName(1)))
+	copyFile(filepath.Join(dir, Name(2)))
+	os.Remove(filepath.Join(dir, Name(1)))
 	if w := repair(); len(w) != 1 || !strings.Contains(w[0], "cannot be exported") {
 		t.Errorf("best epoch's checkpoint gone: warnings %q", w)
 	}
+}
+
+// flatFloats returns a float32 tensor's values in row-major order.
+func flatFloats(t testing.TB, x *tf.Tensor) []float32 {
+	t.Helper()
+	out, err := tfgraph.Floats(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

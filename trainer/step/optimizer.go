@@ -1,4 +1,4 @@
-package trainer
+package step
 
 import (
 	tf "github.com/wamuir/graft/tensorflow"
@@ -6,7 +6,7 @@ import (
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// Optimizers (Config.Optimizer), each as Keras 3 defines it.
+// Optimizers (Options.Optimizer), each as Keras 3 defines it.
 const (
 	OptimizerSGD   = "sgd"   // keras.optimizers.SGD(lr, momentum): the paper's
 	OptimizerAdam  = "adam"  // keras.optimizers.Adam(lr): beta_1 0.9, beta_2 0.999, epsilon 1e-7
@@ -18,18 +18,18 @@ const (
 	adamBeta1   = 0.9
 	adamBeta2   = 0.999
 	adamEpsilon = 1e-7
-	// AdamWDecay is AdamW's default weight decay, used when Config.WeightDecay is 0.
+	// AdamWDecay is AdamW's default weight decay, used when Options.WeightDecay is 0.
 	AdamWDecay = 0.004
 )
 
 // optimizerGraph holds what the updates are fed each step.
 type optimizerGraph struct {
 	LR        tf.Output // float32 scalar: this step's learning rate (schedules change it per step)
-	FeedLR    bool      // LR is a placeholder to feed (else a constant: trainOptions.ConstLR)
+	FeedLR    bool      // LR is a placeholder to feed (else a constant: Options.ConstLR)
 	Iteration tf.Output // float32 scalar: 1-based number of this update (Adam's bias correction); unset for SGD
 }
 
-// weightDecay is the decoupled decay the optimizer applies: Config.WeightDecay, or
+// weightDecay is the decoupled decay the optimizer applies: Options.WeightDecay, or
 // AdamW's Keras default when that is 0.
 func weightDecay(optimizer string, wd float64) float64 {
 	if optimizer == OptimizerAdamW && wd == 0 {
@@ -44,7 +44,7 @@ func weightDecay(optimizer string, wd float64) float64 {
 // (momentum; Adam's m and v), which checkpoints carry.
 // Slots are created under parent.SubScope("slots"), which must carry no control
 // dependencies (their initialisers run before any step).
-func addUpdates(s, parent *op.Scope, o trainOptions, og optimizerGraph, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
+func addUpdates(s, parent *op.Scope, o Options, og optimizerGraph, vars []*tfgraph.Variable, grads []tf.Output) ([]*tf.Operation, []*tfgraph.Variable) {
 	var steps []*tf.Operation
 	var slots []*tfgraph.Variable
 	wd := weightDecay(o.Optimizer, o.WeightDecay)
