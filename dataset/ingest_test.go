@@ -54,7 +54,7 @@ func TestIngestSkipsBadFiles(t *testing.T) {
 	for _, verify := range []bool{false, true} {
 		var log, table bytes.Buffer
 		cfg := DefaultManifestConfig()
-		cfg.Data, cfg.Out, cfg.Log, cfg.Verify = root, filepath.Join(t.TempDir(), "m.csv"), &log, verify
+		cfg.Data, cfg.Out, cfg.Logger, cfg.Verify = root, filepath.Join(t.TempDir(), "m.csv"), progress.Lines(&log, ""), verify
 		var last progress.Event
 		reports := 0
 		cfg.Progress = func(e progress.Event) { last, reports = e, reports+1 }

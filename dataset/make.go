@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/progress"
@@ -16,7 +17,7 @@ type ManifestConfig struct {
 	Classes  labels.Set    // labels.Default (the zero Set) or labels.Subtypes; see IngestOptions
 	Verify   bool          // fully decode every image while ingesting
 	Progress progress.Func // called as files are checked; nil for none
-	Log      io.Writer     // one warning line per skipped file; nil to discard
+	Logger   *slog.Logger  // one Warn record per skipped file ("skipped", path, reason); nil: discarded
 }
 
 // DefaultManifestConfig has the paper's split and seed 42.
@@ -46,9 +47,9 @@ func MakeManifest(cfg ManifestConfig) (*SplitReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Log != nil {
+	if cfg.Logger != nil {
 		for _, s := range in.Skipped {
-			fmt.Fprintf(cfg.Log, "warning: skipped %s: %s\n", s.Path, s.Reason)
+			cfg.Logger.Warn("skipped", "path", s.Path, "reason", s.Reason)
 		}
 	}
 	entries, err := Split(in.Entries, cfg.Split)

@@ -13,6 +13,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 
+	"github.com/xraylab/xray/internal/tflog"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
@@ -47,6 +48,7 @@ func Import(cfg Config) (*weights.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", filepath.Base(cfg.Weights), err)
 	}
+	tflog.Once(nil)
 	sess, err := tf.NewSession(m.Graph, nil)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", filepath.Base(cfg.Weights), err)

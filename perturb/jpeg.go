@@ -6,6 +6,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/tflog"
 )
 
 // jpegGraph encodes uint8 [h, w, c] at a quality fed at run time
@@ -36,6 +37,7 @@ func loadJPEG() (*jpegGraph, error) {
 			jpegErr = err
 			return
 		}
+		tflog.Once(nil)
 		g.sess, jpegErr = tf.NewSession(graph, nil)
 		jpegG = g
 	})

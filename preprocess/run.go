@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/tflog"
 )
 
 // runner is GraphDef loaded in a session of its own. Sessions are safe for concurrent
@@ -40,6 +41,7 @@ func runnerFor(size int) (*runner, error) {
 	}
 	// One inter-op thread per Run, in a pool of its own: callers decode many images at
 	// once on their own goroutines.
+	tflog.Once(ownInterOpPool)
 	sess, err := tf.NewSession(g, &tf.SessionOptions{Config: ownInterOpPool})
 	if err != nil {
 		return nil, fmt.Errorf("start the preprocessing session: %v", err)

@@ -9,6 +9,9 @@
 // quickly: it runs on the library's working goroutine.
 //
 //	cfg.Progress = func(e progress.Event) { log.Printf("%s %d/%d %s", e.Task, e.Done, e.Total, e.Unit) }
+//
+// Log records (a skipped file, a retry) go to the *slog.Logger the caller hands the
+// library; Lines renders them as plain lines for a person, as cmd/xray prints them.
 package progress
 
 // Event is the state of one long task.

@@ -5,6 +5,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/tflog"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -28,6 +29,11 @@ func recovered(err *error) {
 
 func loadHeld(dir string, so *tf.SessionOptions) (m *heldModel, err error) {
 	defer recovered(&err)
+	var config []byte
+	if so != nil {
+		config = so.Config
+	}
+	tflog.Once(config)
 	saved, err := tf.LoadSavedModel(dir, []string{ServeTag}, so)
 	if err != nil {
 		return nil, err

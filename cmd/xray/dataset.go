@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/progress"
 )
 
 func init() {
@@ -95,7 +96,7 @@ func datasetSplitAction(c *cli.Context) error {
 	cfg.Split = dataset.SplitOptions{Scheme: scheme, Seed: c.Int64("seed"),
 		TestFraction: c.Float64("test-fraction"), ValFraction: c.Float64("val-fraction"), ValFromFolder: c.Bool("val-from-folder")}
 	cfg.Progress = progressBar(c.App.ErrWriter)
-	cfg.Log = prefixWriter{c.App.ErrWriter, "xray: "} // "xray: warning: skipped PATH: reason"
+	cfg.Logger = progress.Lines(c.App.ErrWriter, "xray: ") // "xray: warning: skipped PATH: reason"
 	rep, err := dataset.MakeManifest(cfg)
 	if errors.Is(err, dataset.ErrClasses) {
 		return usagef("dataset split: --classes: %v", err)

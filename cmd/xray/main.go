@@ -132,7 +132,9 @@ func verboseRequested(args []string) bool {
 }
 
 func main() {
-	if !verboseRequested(os.Args) {
+	if verboseRequested(os.Args) {
+		tflog.Keep() // the libraries' tflog.Once leaves TensorFlow's lines to be printed
+	} else {
 		tflog.Quiet() // spends TensorFlow's once-per-process log lines; failing only leaves them
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -21,8 +22,55 @@ import (
 // are written to STDERR" and "I0000 ... MLIR V1 optimization pass is not enabled". They
 // come once per process, at the first session run, so spending them here keeps every
 // later session quiet. Call it once, before any other session; errors only mean the
-// lines may appear.
+// lines may appear. After it, Once does nothing.
 func Quiet() error {
+	mu.Lock()
+	defer mu.Unlock()
+	spent = true
+	return quiet(cpuOnly)
+}
+
+// cpuOnly is Quiet's session configuration: no GPU is touched.
+var cpuOnly, _ = proto.Marshal(&pb.ConfigProto{DeviceCount: map[string]int32{"GPU": 0}, GpuOptions: &pb.GPUOptions{AllowGrowth: true}})
+
+var (
+	mu    sync.Mutex
+	spent bool // Quiet, Once or Keep has run: the lines are spent or to be kept
+)
+
+// Once is Quiet for libraries: every package of ours that creates a TensorFlow session
+// calls it first with that session's configuration (a serialized ConfigProto; nil for
+// TensorFlow's defaults), so a program that only imports our libraries does not print
+// TensorFlow's once-per-process lines either. The throwaway session is made with the
+// caller's configuration because TensorFlow sizes process-wide thread pools from the
+// first session of a process: the caller's session finds them as it would have. Only the
+// first call of a process does anything, and nothing with TF_CPP_MIN_LOG_LEVEL=0 (the
+// caller asked for TensorFlow's informational lines) or after Keep. While its one small
+// session runs, standard error is captured; what other goroutines write there
+// meanwhile is written back after it, only TensorFlow's lines below Level dropped.
+func Once(config []byte) {
+	mu.Lock()
+	defer mu.Unlock()
+	if spent {
+		return
+	}
+	spent = true
+	if Level() > 0 {
+		_ = quiet(config)
+	}
+}
+
+// Keep leaves TensorFlow's once-per-process lines to be printed (xray --verbose): Once
+// then does nothing.
+func Keep() {
+	mu.Lock()
+	defer mu.Unlock()
+	spent = true
+}
+
+// quiet runs a throwaway session made with config, with standard error captured, and
+// writes back the captured lines at or above Level.
+func quiet(config []byte) error {
 	tmp, err := os.CreateTemp("", "xray-tflog-")
 	if err != nil {
 		return err
@@ -37,7 +85,7 @@ func Quiet() error {
 	if err := syscall.Dup3(int(tmp.Fd()), 2, 0); err != nil {
 		return err
 	}
-	runErr := warmUp()
+	runErr := warmUp(config)
 	if err := syscall.Dup3(saved, 2, 0); err != nil {
 		return err
 	}
@@ -50,8 +98,8 @@ func Quiet() error {
 	return runErr
 }
 
-// warmUp creates a CPU-only session and runs one op in it.
-func warmUp() error {
+// warmUp creates a session with config and runs one op in it.
+func warmUp(config []byte) error {
 	s := op.NewScope()
 	one := op.Const(s, float32(1))
 	sum := op.Add(s, one, one)
@@ -59,11 +107,11 @@ func warmUp() error {
 	if err != nil {
 		return err
 	}
-	cfg, err := proto.Marshal(&pb.ConfigProto{DeviceCount: map[string]int32{"GPU": 0}, GpuOptions: &pb.GPUOptions{AllowGrowth: true}})
-	if err != nil {
-		return err
+	var opts *tf.SessionOptions
+	if config != nil {
+		opts = &tf.SessionOptions{Config: config}
 	}
-	sess, err := tf.NewSession(g, &tf.SessionOptions{Config: cfg})
+	sess, err := tf.NewSession(g, opts)
 	if err != nil {
 		return err
 	}

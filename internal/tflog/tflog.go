@@ -5,11 +5,15 @@
 // before absl::InitializeLog() ...", "I0000 ... MLIR V1 optimization pass is not
 // enabled"). The variable must be in the environment before the process starts
 // (TensorFlow reads it while loading), which bin/xray's launcher and the Docker image see to.
+// Libraries call Once before creating a session, so that programs using them without
+// cmd/xray are as quiet; cmd/xray calls Quiet at its start, or Keep for --verbose.
 //
 //	func main() {
 //		tflog.Quiet() // before the first session
 //		...
 //	}
+//
+//	tflog.Once(config) // in a library, before tf.NewSession(graph, &tf.SessionOptions{Config: config})
 package tflog
 
 /*

@@ -100,7 +100,7 @@ func Open(ctx context.Context, cfg Config) (*Data, error) {
 				return nil, &ClassesError{Value: cfg.Classes, Reason: err.Error()}
 			}
 			opts := cfg.Split
-			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Log: cfg.Log, Progress: cfg.Progress})
+			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Logger: progress.Lines(cfg.Log, ""), Progress: cfg.Progress})
 			if err != nil {
 				return nil, err
 			}
