@@ -119,6 +119,9 @@ func NewClient(baseURL string, o Options) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// All requests go to one host: keep a connection per worker rather than the default 2
+	// (more workers would otherwise open and close a connection per request).
+	tr.MaxIdleConnsPerHost = 64
 	if o.TLS != nil {
 		tr.TLSClientConfig = o.TLS
 	}

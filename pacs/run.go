@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"image/png"
 	"log/slog"
 	"slices"
@@ -30,7 +31,11 @@ type Config struct {
 	DryRun       bool      // list what would be done; retrieve and store nothing
 	Concurrency  int       // instances in flight (default 2)
 	Alpha        float64   // overlay heatmap opacity, 0 to 1 (explain.DefaultAlpha is usual)
-	Logger       *slog.Logger
+	// SROnly stores the SR alone: no Grad-CAM, no overlay, so a pass does only the
+	// prediction (batched across the instances in flight). An image is done once its SR is
+	// stored: a later pass with overlays does not add them to images done without.
+	SROnly bool
+	Logger *slog.Logger
 	// Emit receives each instance's event as it is decided (from several goroutines,
 	// one at a time). Nil: events are only counted.
 	Emit func(Event)
@@ -38,7 +43,7 @@ type Config struct {
 
 // Actions of an Event.
 const (
-	ActionStored  = "stored"      // SR and overlay stored in the study
+	ActionStored  = "stored"      // SR and overlay (none with Config.SROnly) stored in the study
 	ActionSkipped = "skipped"     // our SR for this image and model is already in the PACS
 	ActionWould   = "would-store" // dry run: would be retrieved, predicted and stored
 	ActionFailed  = "failed"      // this image failed (Error says why); the others go on
@@ -200,7 +205,11 @@ func (p *pass) study(ctx context.Context, uid string) ([]Instance, error) {
 		case have[u.sr]:
 			p.emit(Event{SOPInstanceUID: in.SOP, Action: ActionSkipped, SR: u.sr}, func(s *Summary) { s.Skipped++ })
 		case p.cfg.DryRun:
-			p.emit(Event{SOPInstanceUID: in.SOP, Action: ActionWould, SR: u.sr, Overlay: u.ov}, func(s *Summary) { s.Would++ })
+			e := Event{SOPInstanceUID: in.SOP, Action: ActionWould, SR: u.sr, Overlay: u.ov}
+			if p.cfg.SROnly {
+				e.Overlay = ""
+			}
+			p.emit(e, func(s *Summary) { s.Would++ })
 		default:
 			todo = append(todo, in)
 		}
@@ -245,54 +254,91 @@ func (p *pass) process(ctx context.Context, in Instance) error {
 }
 
 func (p *pass) result(ctx context.Context, in Instance, u resultUIDs) (Event, error) {
-	b, err := p.cfg.Client.Retrieve(ctx, in)
+	src, img, err := p.retrieve(ctx, in)
 	if err != nil {
 		return Event{}, err
-	}
-	src, err := readSource(b)
-	if err != nil {
-		return Event{}, err
-	}
-	if src.SOPInstanceUID != in.SOP {
-		return Event{}, fmt.Errorf("retrieved instance is %s, asked for another", src.SOPInstanceUID)
-	}
-	src.SeriesInstanceUID = in.Series
-	img, err := p.cfg.Model.Preprocessor().Decode(b)
-	if err != nil {
-		return Event{}, fmt.Errorf("decoding the image: %w", err)
-	}
-	ex, err := p.cfg.Model.Explain(ctx, img)
-	if err != nil {
-		return Event{}, err
-	}
-	if ex[0].Err != nil {
-		return Event{}, ex[0].Err
 	}
 	meta := p.cfg.Model.Metadata()
-	fig, err := explain.FigurePNG(img, ex[0], explain.Title("Grad-CAM", ex[0], meta.Classes), p.cfg.Alpha)
-	if err != nil {
-		return Event{}, err
-	}
-	figImg, err := png.Decode(bytes.NewReader(fig))
-	if err != nil {
-		return Event{}, err
-	}
 	now := time.Now()
-	what := fmt.Sprintf("Grad-CAM heatmap of class %s (xray serving_gradcam) over the image as the model saw it", meta.Classes[ex[0].Explained])
-	ov, err := buildOverlay(src, p.cfg.Info, figImg, what, u.ovSeries, u.ov, now)
-	if err != nil {
-		return Event{}, err
+	var o Outcome
+	var files [][]byte // overlay first: the SR, which marks the image done, comes with or after it
+	if p.cfg.SROnly {
+		preds, err := p.cfg.Model.Predict(ctx, img)
+		if err != nil {
+			return Event{}, err
+		}
+		if preds[0].Err != nil {
+			return Event{}, preds[0].Err
+		}
+		o = Outcome{Classes: meta.Classes, Probabilities: preds[0].Probabilities, Decision: preds[0].Decision, Threshold: meta.Threshold}
+	} else {
+		var ov []byte
+		if o, ov, err = p.overlay(ctx, src, img, u, now); err != nil {
+			return Event{}, err
+		}
+		files = append(files, ov)
 	}
-	o := Outcome{Classes: meta.Classes, Probabilities: ex[0].Probabilities, Decision: ex[0].Decision, Threshold: meta.Threshold}
 	sr, err := buildSR(src, p.cfg.Info, o, u.srSeries, u.sr, now)
 	if err != nil {
 		return Event{}, err
 	}
-	if err := p.cfg.Client.Store(ctx, in.Study, ov, sr); err != nil {
+	if err := p.cfg.Client.Store(ctx, in.Study, append(files, sr)...); err != nil {
 		return Event{}, err
 	}
-	return Event{SOPInstanceUID: in.SOP, Action: ActionStored, Class: meta.Classes[o.Decision],
-		Probabilities: o.Probabilities, SR: u.sr, Overlay: u.ov}, nil
+	ev := Event{SOPInstanceUID: in.SOP, Action: ActionStored, Class: meta.Classes[o.Decision],
+		Probabilities: o.Probabilities, SR: u.sr, Overlay: u.ov}
+	if p.cfg.SROnly {
+		ev.Overlay = ""
+	}
+	return ev, nil
+}
+
+// retrieve reads one instance from the PACS: its header (for the results) and its image.
+func (p *pass) retrieve(ctx context.Context, in Instance) (source, image.Image, error) {
+	b, err := p.cfg.Client.Retrieve(ctx, in)
+	if err != nil {
+		return source{}, nil, err
+	}
+	src, err := readSource(b)
+	if err != nil {
+		return src, nil, err
+	}
+	if src.SOPInstanceUID != in.SOP {
+		return src, nil, fmt.Errorf("retrieved instance is %s, asked for another", src.SOPInstanceUID)
+	}
+	src.SeriesInstanceUID = in.Series
+	img, err := p.cfg.Model.Preprocessor().Decode(b)
+	if err != nil {
+		return src, nil, fmt.Errorf("decoding the image: %w", err)
+	}
+	return src, img, nil
+}
+
+// overlay predicts and explains one image and writes the Secondary Capture of its
+// Grad-CAM figure.
+func (p *pass) overlay(ctx context.Context, src source, img image.Image, u resultUIDs, now time.Time) (Outcome, []byte, error) {
+	ex, err := p.cfg.Model.Explain(ctx, img)
+	if err != nil {
+		return Outcome{}, nil, err
+	}
+	if ex[0].Err != nil {
+		return Outcome{}, nil, ex[0].Err
+	}
+	meta := p.cfg.Model.Metadata()
+	fig, err := explain.FigurePNG(img, ex[0], explain.Title("Grad-CAM", ex[0], meta.Classes), p.cfg.Alpha)
+	if err != nil {
+		return Outcome{}, nil, err
+	}
+	figImg, err := png.Decode(bytes.NewReader(fig))
+	if err != nil {
+		return Outcome{}, nil, err
+	}
+	what := fmt.Sprintf("Grad-CAM heatmap of class %s (xray serving_gradcam) over the image as the model saw it", meta.Classes[ex[0].Explained])
+	ov, err := buildOverlay(src, p.cfg.Info, figImg, what, u.ovSeries, u.ov, now)
+	if err != nil {
+		return Outcome{}, nil, err
+	}
+	return Outcome{Classes: meta.Classes, Probabilities: ex[0].Probabilities, Decision: ex[0].Decision, Threshold: meta.Threshold}, ov, nil
 }
 
 // Watch runs a pass every interval until ctx is done, passing over studies whose

@@ -1,9 +1,13 @@
 // Package pacs benchmarks `xray pacs` against a real Orthanc beside `xray predict --input`
-// and `xray explain` on the same DICOM files from disk, whole processes. The PACS pass
-// does more than predict: it retrieves each image (WADO-RS), predicts and computes Grad-CAM,
-// draws the overlay figure, writes the SR and the Secondary Capture and stores both
-// (STOW-RS); `xray explain` is the same model work from disk (prediction, Grad-CAM and the
-// figure, written as PNG). Not part of the tests:
+// and `xray explain` on the same DICOM files from disk, whole processes, like for like:
+//
+//   - `xray pacs --overlay=false` (retrieve each image with WADO-RS, predict, write the SR,
+//     store it with STOW-RS) beside `xray predict --input` (read, predict, write JSON lines);
+//   - `xray pacs` (the same, plus Grad-CAM, the overlay figure and its Secondary Capture)
+//     beside `xray explain` (predict, Grad-CAM and the figure, written as PNG).
+//
+// Each pass gets an Orthanc of its own holding the files (a second pass on one would skip
+// every image). Not part of the tests:
 //
 //	source scripts/env.sh
 //	go test ./bench/pacs -run '^$' -bench . -benchtime 1x
@@ -12,7 +16,9 @@
 // XRAY_BENCH_DATA is a folder searched for *.jpeg one level down (default
 // testdata/chest_xray/train), XRAY_BENCH_N the number of X-rays (default 40), made into
 // DICOM studies by scripts/ref/pacs_make.py; XRAY_BENCH_SIZE the untrained MobileNet's
-// input size (default 128). Each side runs once (a second PACS pass would skip every image).
+// input size (default 128); XRAY_BENCH_CONCURRENCY the passes' --concurrency (default
+// xray pacs's own). XRAY_BENCH_GRADCAM=0 leaves the Grad-CAM pair out (at 500 images it
+// takes over 10 minutes on 2 cores). Each side runs once.
 package pacs
 
 import (
@@ -59,8 +65,14 @@ func BenchmarkPACS(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/xraylab/xray/cmd/xray").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	o := orthanctest.Start(b)
-	o.Upload(b, files...)
+	gradcam := os.Getenv("XRAY_BENCH_GRADCAM") != "0"
+	srOnly := orthanctest.Start(b)
+	srOnly.Upload(b, files...)
+	var full *orthanctest.Server
+	if gradcam {
+		full = orthanctest.Start(b)
+		full.Upload(b, files...)
+	}
 	list := filepath.Join(b.TempDir(), "list.txt")
 	if err := os.WriteFile(list, []byte(strings.Join(files, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
@@ -74,20 +86,39 @@ func BenchmarkPACS(b *testing.B) {
 		}
 		return wall
 	}
+	pacsArgs := func(o *orthanctest.Server, extra ...string) []string {
+		args := []string{"pacs", "--url", o.DICOMweb(), "--user", orthanctest.User, "--savedmodel", model}
+		if c := os.Getenv("XRAY_BENCH_CONCURRENCY"); c != "" {
+			args = append(args, "--concurrency", c)
+		}
+		return append(args, extra...)
+	}
 	b.ResetTimer()
 	predict := run("predict", "--savedmodel", model, "--input", list, "--out", filepath.Join(b.TempDir(), "p.jsonl"))
-	explain := run(append([]string{"explain", "--savedmodel", model, "--out", b.TempDir()}, files...)...)
-	pass := run("pacs", "--url", o.DICOMweb(), "--user", orthanctest.User, "--savedmodel", model)
-	b.StopTimer()
-	if got := o.Count(b); got != 3*n {
-		b.Fatalf("Orthanc holds %d instances after the pass, want %d (an SR and an overlay per image)", got, 3*n)
+	sr := run(pacsArgs(srOnly, "--overlay=false")...)
+	var explain, pass time.Duration
+	if gradcam {
+		explain = run(append([]string{"explain", "--savedmodel", model, "--out", b.TempDir()}, files...)...)
+		pass = run(pacsArgs(full)...)
 	}
-	r := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
-	fmt.Printf("%d DICOM X-rays, %d px untrained MobileNet, whole processes: xray predict --input %.1f img/s (%.2f s), "+
-		"xray explain %.1f img/s (%.2f s), xray pacs (Orthanc round trip, SR + overlay stored) %.1f img/s (%.2f s): "+
-		"pacs/predict time %.2fx, pacs/explain time %.2fx; load %s\n",
-		n, size, r(predict), predict.Seconds(), r(explain), explain.Seconds(), r(pass), pass.Seconds(),
-		pass.Seconds()/predict.Seconds(), pass.Seconds()/explain.Seconds(), benchutil.Load())
-	b.ReportMetric(pass.Seconds()/predict.Seconds(), "pacs/predict")
-	b.ReportMetric(pass.Seconds()/explain.Seconds(), "pacs/explain")
+	b.StopTimer()
+	if got := srOnly.Count(b); got != 2*n {
+		b.Fatalf("Orthanc holds %d instances after the --overlay=false pass, want %d (an SR per image)", got, 2*n)
+	}
+	r := func(d time.Duration) string {
+		return fmt.Sprintf("%.2f s (%.1f img/s)", d.Seconds(), float64(n)/d.Seconds())
+	}
+	fmt.Printf("%d DICOM X-rays, %d px untrained MobileNet, whole processes, concurrency %q:\n"+
+		"  SR only:       xray predict --input %s, xray pacs --overlay=false %s: pacs/predict time %.2fx\n",
+		n, size, os.Getenv("XRAY_BENCH_CONCURRENCY"), r(predict), r(sr), sr.Seconds()/predict.Seconds())
+	b.ReportMetric(sr.Seconds()/predict.Seconds(), "pacs-sr/predict")
+	if gradcam {
+		if got := full.Count(b); got != 3*n {
+			b.Fatalf("Orthanc holds %d instances after the pass, want %d (an SR and an overlay per image)", got, 3*n)
+		}
+		fmt.Printf("  with Grad-CAM: xray explain %s, xray pacs %s: pacs/explain time %.2fx\n",
+			r(explain), r(pass), pass.Seconds()/explain.Seconds())
+		b.ReportMetric(pass.Seconds()/explain.Seconds(), "pacs/explain")
+	}
+	fmt.Printf("  load %s\n", benchutil.Load())
 }

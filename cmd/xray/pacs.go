@@ -22,14 +22,16 @@ func init() {
 		Name:  "pacs",
 		Usage: "read chest X-rays from a PACS over DICOMweb and store the results back as DICOM (SR + Grad-CAM overlay)",
 		UsageText: "xray pacs --url URL --savedmodel DIR [--user U --password P | --token T] [--modality CR,DX] [--body-part CHEST]\n" +
-			"          [--since 2024-01-01] [--until 2024-12-31] [--study UID] [--dry-run] [--watch 5m] [--concurrency 2]\n\n" +
+			"          [--since 2024-01-01] [--until 2024-12-31] [--study UID] [--dry-run] [--watch 5m] [--concurrency 2]\n" +
+			"          [--overlay=false]\n\n" +
 			"Finds, with QIDO-RS, every study holding CR or DX images; for each image of the body part\n" +
 			"that has no result of this model yet, retrieves it (WADO-RS), predicts and explains it, and\n" +
 			"stores into the same study (STOW-RS) a Comprehensive SR (the finding of each class with its\n" +
 			"probability, the decided class, the threshold, the model's name, version and digest, a\n" +
 			"reference to the image) and a Secondary Capture of the Grad-CAM overlay, each in a series of\n" +
-			"its own. Result UIDs derive from the image and the model, so a second run, a run on another\n" +
-			"machine or a rerun after a kill skips what is done and never stores a result twice.\n" +
+			"its own; --overlay=false stores the SR alone and skips Grad-CAM (the pass only predicts).\n" +
+			"Result UIDs derive from the image and the model, so a second run, a run on another machine\n" +
+			"or a rerun after a kill skips what is done and never stores a result twice.\n" +
 			"Prints one JSON line per image: {\"sop_instance_uid\", \"action\" (stored, skipped,\n" +
 			"would-store, failed), \"class\", \"probabilities\", \"sr_instance_uid\", \"overlay_instance_uid\",\n" +
 			"\"error\"}, and a summary on stderr. Logs and lines name SOP Instance UIDs, never a patient's\n" +
@@ -38,7 +40,8 @@ func init() {
 			"Examples:\n" +
 			"   xray pacs --url http://localhost:8042/dicom-web --user orthanc --password orthanc --savedmodel runs/m/savedmodel\n" +
 			"   xray pacs --url https://pacs.example.org/dicomweb --token \"$TOKEN\" --ca-cert ca.pem --savedmodel m --since 2024-06-01 --dry-run\n" +
-			"   XRAY_PACS_PASSWORD=... xray pacs --url http://pacs:8042/dicom-web --user ai --savedmodel m --watch 5m",
+			"   XRAY_PACS_PASSWORD=... xray pacs --url http://pacs:8042/dicom-web --user ai --savedmodel m --watch 5m\n" +
+			"   xray pacs --url http://localhost:8042/dicom-web --user orthanc --password orthanc --savedmodel m --overlay=false --concurrency 8",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "url", Usage: "DICOMweb base `URL` of the PACS (e.g. http://localhost:8042/dicom-web)", EnvVars: []string{"XRAY_PACS_URL"}},
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` (the directory holding saved_model.pb)", EnvVars: []string{"XRAY_SAVEDMODEL"}},
@@ -57,6 +60,7 @@ func init() {
 			&cli.StringFlag{Name: "max-instance-size", Value: "256MiB", Usage: "refuse an instance larger than `SIZE` before reading it whole", EnvVars: []string{"XRAY_MAX_INSTANCE_SIZE"}},
 			&cli.IntFlag{Name: "retries", Value: pacs.DefaultRetries, Usage: "retries of a request failing with 5xx or a timeout, with exponential backoff (`N`)", EnvVars: []string{"XRAY_RETRIES"}},
 			&cli.DurationFlag{Name: "timeout", Value: pacs.DefaultTimeout, Usage: "limit of one request to the PACS (`DURATION`)", EnvVars: []string{"XRAY_TIMEOUT"}},
+			&cli.BoolFlag{Name: "overlay", Value: true, Usage: "store the Grad-CAM overlay beside the SR; --overlay=false stores the SR alone and skips Grad-CAM (an image done without one never gets one later)", EnvVars: []string{"XRAY_OVERLAY"}},
 			&cli.Float64Flag{Name: "alpha", Value: explain.DefaultAlpha, Usage: "heatmap opacity in the overlay, 0 to 1", EnvVars: []string{"XRAY_ALPHA"}},
 			modelWindowFlag(),
 		},
@@ -164,7 +168,7 @@ func pacsConfig(c *cli.Context) (pacs.Config, pacs.Options, error) {
 		return cfg, opts, usagef("--modality: give one or more modalities, e.g. CR,DX")
 	}
 	cfg.BodyPart, cfg.Study, cfg.DryRun = c.String("body-part"), c.String("study"), c.Bool("dry-run")
-	cfg.Concurrency, cfg.Alpha = c.Int("concurrency"), c.Float64("alpha")
+	cfg.Concurrency, cfg.Alpha, cfg.SROnly = c.Int("concurrency"), c.Float64("alpha"), !c.Bool("overlay")
 	if opts.MaxInstanceBytes, err = byteSizeFlag(c, "max-instance-size"); err != nil {
 		return cfg, opts, err
 	}

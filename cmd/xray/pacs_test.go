@@ -112,30 +112,33 @@ func pacsLines(t *testing.T, stdout string) map[string]pacsLine {
 	return out
 }
 
+// pacsSR is one SR as scripts/ref/pacs_check.py reads it.
+type pacsSR struct {
+	SOP, Series, Study, Modality string
+	SOPClass                     string     `json:"sop_class"`
+	PatientName                  string     `json:"patient_name"`
+	PatientID                    string     `json:"patient_id"`
+	PatientBirthDate             string     `json:"patient_birth_date"`
+	Evidence                     [][]string `json:"evidence"`
+	Findings                     []struct {
+		Code        []string
+		Probability float64
+		Unit        []string
+		Source      []string
+	}
+	Impression  []string
+	Threshold   *float64
+	Algorithm   struct{ Name, Version, Parameters string }
+	ObserverTyp []string `json:"observer_type"`
+	Completion  string
+	UIDOK       bool `json:"uid_ok"`
+	CodesKnown  bool `json:"codes_known"`
+	Digest      string
+}
+
 // pacsCheck is scripts/ref/pacs_check.py's answer (dicomweb-client, highdicom, pydicom).
 type pacsCheck struct {
-	SRs []struct {
-		SOP, Series, Study, Modality string
-		SOPClass                     string     `json:"sop_class"`
-		PatientName                  string     `json:"patient_name"`
-		PatientID                    string     `json:"patient_id"`
-		PatientBirthDate             string     `json:"patient_birth_date"`
-		Evidence                     [][]string `json:"evidence"`
-		Findings                     []struct {
-			Code        []string
-			Probability float64
-			Unit        []string
-			Source      []string
-		}
-		Impression  []string
-		Threshold   *float64
-		Algorithm   struct{ Name, Version, Parameters string }
-		ObserverTyp []string `json:"observer_type"`
-		Completion  string
-		UIDOK       bool `json:"uid_ok"`
-		CodesKnown  bool `json:"codes_known"`
-		Digest      string
-	} `json:"srs"`
+	SRs      []pacsSR `json:"srs"`
 	Overlays []struct {
 		SOP, Study, Modality string
 		SOPClass             string   `json:"sop_class"`
@@ -393,7 +396,8 @@ func waitStored(lines <-chan pacsLine, n int, sops ...string) int {
 // TestPACSInterrupted: xray pacs killed with SIGKILL after its first stored image, then
 // again with Orthanc stopped under it (it must exit with one clear error), then run to the
 // end once Orthanc is back: every image has exactly one SR and one overlay, as
-// dicomweb-client counts them. Then --watch picks up a study uploaded while it watches.
+// dicomweb-client counts them. Then --watch --overlay=false picks up a study uploaded
+// while it watches: an SR each (the model's probabilities for the file), no overlay.
 func TestPACSInterrupted(t *testing.T) {
 	o := orthanctest.Start(t)
 	fx := makePACSFixture(t, 14, false)
@@ -435,7 +439,7 @@ func TestPACSInterrupted(t *testing.T) {
 		t.Fatalf("rerun: exit %d, %d lines\n%s", code, len(done), stderr2)
 	}
 
-	cmd, lines, _ = startPACS(t, append(args, "--watch", "300ms")...)
+	cmd, lines, _ = startPACS(t, append(args, "--watch", "300ms", "--overlay=false")...)
 	o.Upload(t, files[12:]...)
 	if n := waitStored(lines, 2, sops[12:]...); n != 2 {
 		t.Fatalf("--watch stored %d of the 2 images uploaded while it watched", n)
@@ -444,13 +448,49 @@ func TestPACSInterrupted(t *testing.T) {
 	_ = cmd.Wait()
 
 	got := checkPACS(t, o, filepath.Join(t.TempDir(), "stored"))
-	for _, sop := range sops {
-		if got.SRPerSource[sop] != 1 || got.OverlayPerSource[sop] != 1 {
-			t.Errorf("%s: %d SRs, %d overlays; want exactly one each", sop, got.SRPerSource[sop], got.OverlayPerSource[sop])
+	for k, sop := range sops {
+		wantOverlays := 1
+		if k >= 12 { // stored by --overlay=false
+			wantOverlays = 0
+		}
+		if got.SRPerSource[sop] != 1 || got.OverlayPerSource[sop] != wantOverlays {
+			t.Errorf("%s: %d SRs, %d overlays; want exactly one SR, %d overlays", sop, got.SRPerSource[sop], got.OverlayPerSource[sop], wantOverlays)
 		}
 	}
-	if len(got.SRs) != len(sops) || len(got.Overlays) != len(sops) {
-		t.Errorf("%d SRs, %d overlays for %d images", len(got.SRs), len(got.Overlays), len(sops))
+	if len(got.SRs) != len(sops) || len(got.Overlays) != 12 {
+		t.Errorf("%d SRs, %d overlays for %d images (the last 2 without)", len(got.SRs), len(got.Overlays), len(sops))
+	}
+	checkSROnly(t, model, files[12:], sops[12:], got)
+}
+
+// checkSROnly compares the SRs stored without overlays with the model's prediction of
+// each file on disk.
+func checkSROnly(t *testing.T, modelDir string, files, sops []string, got pacsCheck) {
+	t.Helper()
+	m, err := savedmodels.Load(modelDir, savedmodels.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for k, sop := range sops {
+		b, err := os.ReadFile(files[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := m.PredictBytes(context.Background(), b)
+		if err != nil || p[0].Err != nil {
+			t.Fatalf("%s: %v %v", files[k], err, p[0].Err)
+		}
+		i := slices.IndexFunc(got.SRs, func(sr pacsSR) bool { return len(sr.Findings) > 0 && sr.Findings[0].Source[1] == sop })
+		if i < 0 || len(got.SRs[i].Findings) != len(p[0].Probabilities) {
+			t.Errorf("%s: no SR with a finding per class", sop)
+			continue
+		}
+		var probs []float64
+		for _, f := range got.SRs[i].Findings {
+			probs = append(probs, f.Probability)
+		}
+		approx.Within(t, sop+" --overlay=false SR probabilities vs the model on the file", probs, p[0].Probabilities, approx.Abs, 1e-6)
 	}
 }
 
