@@ -26,19 +26,29 @@ type ShiftInput struct {
 	SavedModelInput
 	// Perturbations to evaluate besides the clean baseline; nil: perturb.Standard().
 	Perturbations []perturb.Perturbation
+	// Adapt, when set, also scores the model adapted to each variant.
+	Adapt *ShiftAdapt
 }
 
 // ShiftRow is the evaluation under one perturbation (Perturbation "clean", Level 0, for
 // the baseline), by the argmax decision as xray evaluate's primary one.
 type ShiftRow struct {
-	Perturbation string   `json:"perturbation"`
-	Level        int      `json:"level"`
-	Param        float64  `json:"param"`
-	N            int      `json:"n"`
-	Accuracy     float64  `json:"accuracy"`
-	Sensitivity  *float64 `json:"sensitivity"` // nil when the split has no pneumonia image
-	Specificity  *float64 `json:"specificity"` // nil when the split has no normal image
-	ROCAUC       *float64 `json:"roc_auc"`     // nil with one class present
+	Perturbation string  `json:"perturbation"`
+	Level        int     `json:"level"`
+	Param        float64 `json:"param"`
+	N            int     `json:"n"`
+	ShiftScores
+	// Adapted are the scores of the model adapted to this variant (ShiftInput.Adapt);
+	// nil without adaptation.
+	Adapted *ShiftScores `json:"adapted,omitempty"`
+}
+
+// ShiftScores are one variant's metrics.
+type ShiftScores struct {
+	Accuracy    float64  `json:"accuracy"`
+	Sensitivity *float64 `json:"sensitivity"` // nil when the split has no pneumonia image
+	Specificity *float64 `json:"specificity"` // nil when the split has no normal image
+	ROCAUC      *float64 `json:"roc_auc"`     // nil with one class present
 }
 
 // Clean is ShiftRow.Perturbation of the baseline.
@@ -51,17 +61,25 @@ type ShiftReport struct {
 	Split       string              `json:"split"`
 	Source      string              `json:"source"`
 	SplitSHA256 string              `json:"split_sha256"`
+	Adaptation  *ShiftAdaptation    `json:"adaptation,omitempty"` // with ShiftInput.Adapt
 	Rows        []ShiftRow          `json:"rows"`
 	Records     map[string][]Record `json:"-"`
+	// AdaptedRecords are the adapted models' records, keyed as Records (with Adapt).
+	AdaptedRecords map[string][]Record `json:"-"`
 }
 
 // Shift runs the model over the split clean and under each perturbation and evaluates
-// every variant. Progress counts predicted images (images x variants). Errors are
-// PredictSplit's, plus perturb's.
+// every variant; with in.Adapt, also the model adapted to each variant (see ShiftAdapt).
+// Progress counts predicted images (images x variants). Errors are PredictSplit's, plus
+// perturb's, plus with Adapt savedmodels.AdaptImages's and a *tfgraph.ConfigError for a
+// bad ShiftAdapt.
 func Shift(ctx context.Context, in ShiftInput) (*ShiftReport, error) {
 	perts := in.Perturbations
 	if perts == nil {
 		perts = perturb.Standard()
+	}
+	if in.Adapt != nil {
+		return shiftAdapted(ctx, in, perts)
 	}
 	entries, root, from, err := in.images()
 	if err != nil {
@@ -76,10 +94,7 @@ func Shift(ctx context.Context, in ShiftInput) (*ShiftReport, error) {
 	if bs <= 0 {
 		bs = savedmodels.DefaultMaxBatch
 	}
-	names := []string{Clean}
-	for _, p := range perts {
-		names = append(names, p.String())
-	}
+	names := variantNames(perts)
 	recs := make(map[string][]Record, len(names))
 	task := progress.Event{Task: "shift " + in.Split, Total: int64(len(entries) * len(names)), Unit: "img"}
 	for start := 0; start < len(entries); start += bs {
@@ -109,29 +124,60 @@ func Shift(ctx context.Context, in ShiftInput) (*ShiftReport, error) {
 			in.Progress.Report(task)
 		}
 	}
-	meta := model.Metadata()
-	rep := &ShiftReport{Model: meta.Arch, Split: in.Split, Source: in.SavedModel, Records: recs}
-	for v, name := range names {
+	rep := &ShiftReport{Model: model.Metadata().Arch, Split: in.Split, Source: in.SavedModel, Records: recs}
+	if err := rep.score(perts); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// variantNames are the keys of the clean baseline and each perturbation.
+func variantNames(perts []perturb.Perturbation) []string {
+	names := []string{Clean}
+	for _, p := range perts {
+		names = append(names, p.String())
+	}
+	return names
+}
+
+// score evaluates r.Records (and r.AdaptedRecords, when set) into r.Rows.
+func (r *ShiftReport) score(perts []perturb.Perturbation) error {
+	eval := func(name string, recs []Record) (ShiftScores, int, error) {
+		rep, err := Evaluate(recs, Options{Model: r.Model, Split: r.Split})
+		if err != nil {
+			return ShiftScores{}, 0, fmt.Errorf("shift %s: %w", name, err)
+		}
+		m := rep.Metrics
+		s := ShiftScores{Accuracy: m.Accuracy, ROCAUC: m.ROCAUC}
+		if m.Sensitivity != nil {
+			s.Sensitivity = &m.Sensitivity.Estimate
+		}
+		if m.Specificity != nil {
+			s.Specificity = &m.Specificity.Estimate
+		}
+		r.SplitSHA256 = m.SplitSHA256
+		return s, m.N, nil
+	}
+	for v, name := range variantNames(perts) {
 		row := ShiftRow{Perturbation: Clean}
 		if v > 0 {
 			p := perts[v-1]
 			row = ShiftRow{Perturbation: p.Kind, Level: p.Level, Param: p.Param}
 		}
-		r, err := Evaluate(recs[name], Options{Model: meta.Arch, Split: in.Split})
-		if err != nil {
-			return nil, fmt.Errorf("shift %s: %w", name, err)
+		var err error
+		if row.ShiftScores, row.N, err = eval(name, r.Records[name]); err != nil {
+			return err
 		}
-		m := r.Metrics
-		row.N, row.Accuracy, row.ROCAUC = m.N, m.Accuracy, m.ROCAUC
-		if m.Sensitivity != nil {
-			row.Sensitivity = &m.Sensitivity.Estimate
+		if r.AdaptedRecords != nil {
+			s, _, err := eval(name+" adapted", r.AdaptedRecords[name])
+			if err != nil {
+				return err
+			}
+			row.Adapted = &s
 		}
-		if m.Specificity != nil {
-			row.Specificity = &m.Specificity.Estimate
-		}
-		rep.Rows, rep.SplitSHA256 = append(rep.Rows, row), m.SplitSHA256
+		r.Rows = append(r.Rows, row)
 	}
-	return rep, nil
+	return nil
 }
 
 // decodeChunk reads (checking the manifest's sha256) and decodes a chunk's images.

@@ -56,12 +56,19 @@ func fmtOpt(v *float64) string {
 }
 
 // Markdown is the table, one row per perturbation and level, the clean baseline first,
-// with each metric's change from it.
+// with each metric's change from it; with adaptation, each metric is followed by the
+// adapted model's, with its change from the unadapted one of the same row (the gain).
 func (r *ShiftReport) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Shift report: %s on %s (%d images)\n\n", r.Model, r.Split, r.Rows[0].N)
-	b.WriteString("Perturbations of the decoded images imitating another scanner (package perturb); argmax decision.\n\n")
-	b.WriteString("| perturbation | level | parameter | accuracy | sensitivity | specificity | ROC AUC |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("Perturbations of the decoded images imitating another scanner (package perturb); argmax decision.\n")
+	cols := []string{"accuracy", "sensitivity", "specificity", "ROC AUC"}
+	if a := r.Adaptation; a != nil {
+		fmt.Fprintf(&b, "Adapted: for each row, the model's BatchNormalization statistics re-estimated (xray adapt, %s mode) on %d images of the %s split under the same perturbation; "+
+			"each \"adapted\" column shows the change from the unadapted model of the same row.\n", a.Mode, a.Images, a.Split)
+		cols = []string{"accuracy", "adapted", "sensitivity", "adapted", "specificity", "adapted", "ROC AUC", "adapted"}
+	}
+	b.WriteString("\n| perturbation | level | parameter | " + strings.Join(cols, " | ") + " |\n|---|---|---|" + strings.Repeat("---|", len(cols)) + "\n")
 	base := r.Rows[0]
 	delta := func(v, b *float64) string {
 		if v == nil || b == nil || v == b {
@@ -70,47 +77,64 @@ func (r *ShiftReport) Markdown() string {
 		return fmt.Sprintf("%.4f (%+.4f)", *v, *v-*b)
 	}
 	for i, row := range r.Rows {
-		param, acc := strconv.FormatFloat(row.Param, 'g', -1, 64), delta(&row.Accuracy, &base.Accuracy)
+		param := strconv.FormatFloat(row.Param, 'g', -1, 64)
+		cells := []string{delta(&row.Accuracy, &base.Accuracy), delta(row.Sensitivity, base.Sensitivity), delta(row.Specificity, base.Specificity), delta(row.ROCAUC, base.ROCAUC)}
 		if i == 0 {
-			param, acc = "", fmtOpt(&row.Accuracy)
+			param, cells[0] = "", fmtOpt(&row.Accuracy)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s |\n", row.Perturbation, row.Level, param, acc,
-			delta(row.Sensitivity, base.Sensitivity), delta(row.Specificity, base.Specificity), delta(row.ROCAUC, base.ROCAUC))
+		if ad := row.Adapted; ad != nil {
+			s := row.ShiftScores
+			cells = []string{cells[0], delta(&ad.Accuracy, &s.Accuracy), cells[1], delta(ad.Sensitivity, s.Sensitivity),
+				cells[2], delta(ad.Specificity, s.Specificity), cells[3], delta(ad.ROCAUC, s.ROCAUC)}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", row.Perturbation, row.Level, param, strings.Join(cells, " | "))
 	}
 	return b.String()
 }
 
 // CSV is the table as perturbation,level,param,n,accuracy,sensitivity,specificity,roc_auc
-// (empty where undefined).
+// (empty where undefined), and with adaptation adapted_accuracy, adapted_sensitivity,
+// adapted_specificity, adapted_roc_auc after them.
 func (r *ShiftReport) CSV() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"perturbation", "level", "param", "n", "accuracy", "sensitivity", "specificity", "roc_auc"})
+	head := []string{"perturbation", "level", "param", "n", "accuracy", "sensitivity", "specificity", "roc_auc"}
+	if r.Adaptation != nil {
+		head = append(head, "adapted_accuracy", "adapted_sensitivity", "adapted_specificity", "adapted_roc_auc")
+	}
+	w.Write(head)
 	opt := func(v *float64) string {
 		if v == nil {
 			return ""
 		}
 		return strconv.FormatFloat(*v, 'g', -1, 64)
 	}
+	scores := func(s ShiftScores) []string {
+		return []string{strconv.FormatFloat(s.Accuracy, 'g', -1, 64), opt(s.Sensitivity), opt(s.Specificity), opt(s.ROCAUC)}
+	}
 	for _, row := range r.Rows {
-		w.Write([]string{row.Perturbation, strconv.Itoa(row.Level), strconv.FormatFloat(row.Param, 'g', -1, 64), strconv.Itoa(row.N),
-			strconv.FormatFloat(row.Accuracy, 'g', -1, 64), opt(row.Sensitivity), opt(row.Specificity), opt(row.ROCAUC)})
+		rec := append([]string{row.Perturbation, strconv.Itoa(row.Level), strconv.FormatFloat(row.Param, 'g', -1, 64), strconv.Itoa(row.N)}, scores(row.ShiftScores)...)
+		if r.Adaptation != nil && row.Adapted != nil {
+			rec = append(rec, scores(*row.Adapted)...)
+		}
+		w.Write(rec)
 	}
 	w.Flush()
 	return buf.Bytes()
 }
 
 // ShiftPNG draws accuracy, specificity and ROC AUC against severity (0: clean), one line
-// per perturbation, side by side.
+// per perturbation, side by side; with adaptation, the adapted model's as dashed lines
+// of the same colour.
 func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 	defer recoverPlot("shift", &err)
 	metrics := []struct {
 		name string
-		get  func(ShiftRow) *float64
+		get  func(ShiftScores) *float64
 	}{
-		{"Accuracy", func(s ShiftRow) *float64 { return &s.Accuracy }},
-		{"Specificity", func(s ShiftRow) *float64 { return s.Specificity }},
-		{"ROC AUC", func(s ShiftRow) *float64 { return s.ROCAUC }},
+		{"Accuracy", func(s ShiftScores) *float64 { return &s.Accuracy }},
+		{"Specificity", func(s ShiftScores) *float64 { return s.Specificity }},
+		{"ROC AUC", func(s ShiftScores) *float64 { return s.ROCAUC }},
 	}
 	var kinds []string
 	for _, row := range r.Rows[1:] {
@@ -118,32 +142,35 @@ func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 			kinds = append(kinds, row.Perturbation)
 		}
 	}
+	views := []bool{false}
+	if r.Adaptation != nil {
+		views = append(views, true)
+	}
 	plots := make([][]*plot.Plot, 1)
 	for _, m := range metrics {
 		p := plot.New()
 		p.Title.Text = m.name
+		if r.Adaptation != nil {
+			p.Title.Text += " (dashed: adapted)"
+		}
 		p.X.Label.Text = "severity (0: clean)"
 		styleFonts(p)
 		p.Add(plotter.NewGrid())
 		for k, kind := range kinds {
-			xys := plotter.XYs{}
-			if v := m.get(r.Rows[0]); v != nil {
-				xys = append(xys, plotter.XY{X: 0, Y: *v})
-			}
-			for _, row := range r.Rows[1:] {
-				if v := m.get(row); row.Perturbation == kind && v != nil {
-					xys = append(xys, plotter.XY{X: float64(row.Level), Y: *v})
+			for _, adapted := range views {
+				line, points, err := plotter.NewLinePoints(shiftLine(r, kind, m.get, adapted))
+				if err != nil {
+					return nil, fmt.Errorf("shift plot: %w", err)
 				}
-			}
-			line, points, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return nil, fmt.Errorf("shift plot: %w", err)
-			}
-			c := plotColors[k%len(plotColors)]
-			line.Color, points.Color = c, c
-			p.Add(line, points)
-			if m.name == "Accuracy" {
-				p.Legend.Add(kind, line, points)
+				c := plotColors[k%len(plotColors)]
+				line.Color, points.Color = c, c
+				if adapted {
+					line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+				}
+				p.Add(line, points)
+				if m.name == "Accuracy" && !adapted {
+					p.Legend.Add(kind, line, points)
+				}
 			}
 		}
 		p.Legend.Top, p.Legend.Left = false, true
@@ -163,6 +190,25 @@ func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 		return nil, fmt.Errorf("shift plot: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// shiftLine is one perturbation's metric against severity, from the clean row on, of
+// the unadapted or the adapted model.
+func shiftLine(r *ShiftReport, kind string, get func(ShiftScores) *float64, adapted bool) plotter.XYs {
+	xys := plotter.XYs{}
+	for i, row := range r.Rows {
+		s := &row.ShiftScores
+		if adapted {
+			s = row.Adapted
+		}
+		if s == nil || (i > 0 && row.Perturbation != kind) {
+			continue
+		}
+		if v := get(*s); v != nil {
+			xys = append(xys, plotter.XY{X: float64(row.Level), Y: *v})
+		}
+	}
+	return xys
 }
 
 // plotColors tell the perturbations apart (Tableau 10).

@@ -151,7 +151,12 @@ func (o AdaptOptions) withDefaults() (AdaptOptions, error) {
 // place once complete, so an interrupted Adapt leaves no dst. Errors: src's *LoadError,
 // ErrNoBatchNorm, ErrTooFewImages, an *UnreadableImagesError (every failed file),
 // ErrOutputExists, a *tfgraph.ConfigError for a bad option, or the context's error.
-func Adapt(ctx context.Context, src, dst string, images iter.Seq2[string, error], opts AdaptOptions) (ad *Adaptation, err error) {
+func Adapt(ctx context.Context, src, dst string, images iter.Seq2[string, error], opts AdaptOptions) (*Adaptation, error) {
+	return adapt(ctx, src, dst, fileInputs(images), opts)
+}
+
+// adapt is Adapt and AdaptImages on any source of images.
+func adapt(ctx context.Context, src, dst string, images iter.Seq2[adaptInput, error], opts AdaptOptions) (ad *Adaptation, err error) {
 	defer recovered(&err)
 	if opts, err = opts.withDefaults(); err != nil {
 		return nil, err

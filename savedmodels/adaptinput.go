@@ -25,10 +25,11 @@ type pixelCache struct {
 	scale preprocess.Scaling
 }
 
-// readImages preprocesses every file of images into a cache file in dir and returns it
-// with the digest of the image set: "sha256:" over the sorted hex SHA-256 of each file's
-// bytes, one per line (the same files in any order or place give the same digest).
-func readImages(ctx context.Context, images iter.Seq2[string, error], pre preprocess.Preprocessor, dir string, opts AdaptOptions) (*pixelCache, string, error) {
+// readImages preprocesses every image into a cache file in dir and returns it with the
+// digest of the image set: "sha256:" over the sorted hex SHA-256 of each image (a file's
+// bytes, see adaptInput), one per line (the same files in any order or place give the
+// same digest).
+func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre preprocess.Preprocessor, dir string, opts AdaptOptions) (*pixelCache, string, error) {
 	f, err := os.CreateTemp(dir, "pixels-")
 	if err != nil {
 		return nil, "", err
@@ -38,7 +39,7 @@ func readImages(ctx context.Context, images iter.Seq2[string, error], pre prepro
 	var sums []string
 	var failed []FileError
 	total := 0
-	chunk := make([]string, 0, 64)
+	chunk := make([]adaptInput, 0, 64)
 	flush := func() error {
 		res := make([]struct {
 			pix []uint8
@@ -46,17 +47,11 @@ func readImages(ctx context.Context, images iter.Seq2[string, error], pre prepro
 			err error
 		}, len(chunk))
 		parallelN(len(chunk), opts.Workers, func(i int) {
-			b, err := os.ReadFile(chunk[i])
-			if err == nil {
-				s := sha256.Sum256(b)
-				res[i].sum = hex.EncodeToString(s[:])
-				res[i].pix, err = pre.EncodedPixels(b)
-			}
-			res[i].err = err
+			res[i].pix, res[i].sum, res[i].err = chunk[i].pixels(pre)
 		})
 		for i, r := range res {
 			if r.err != nil {
-				failed = append(failed, FileError{Path: chunk[i], Err: r.err})
+				failed = append(failed, FileError{Path: chunk[i].name(), Err: r.err})
 				continue
 			}
 			if _, err := w.Write(r.pix); err != nil {
@@ -69,17 +64,17 @@ func readImages(ctx context.Context, images iter.Seq2[string, error], pre prepro
 		opts.Progress.Report(progress.Event{Task: AdaptTaskRead, Done: int64(total), Unit: "img"})
 		return ctx.Err()
 	}
-	for path, err := range images {
+	for in, err := range images {
 		if err != nil {
-			if path == "" { // the source itself broke (an unreadable list)
+			if in == nil { // the source itself broke (an unreadable list)
 				c.close()
 				return nil, "", err
 			}
-			failed = append(failed, FileError{Path: path, Err: err})
+			failed = append(failed, FileError{Path: in.name(), Err: err})
 			total++
 			continue
 		}
-		chunk = append(chunk, path)
+		chunk = append(chunk, in)
 		total++
 		if len(chunk) == cap(chunk) {
 			if err := flush(); err != nil {

@@ -20,7 +20,7 @@ import (
 
 // adaptInto reads the images, measures the statistics pass by pass and writes the
 // adapted checkpoint to tmp/variables; it returns the record and the new metadata.
-func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta Metadata, layers []*bnLayer, images iter.Seq2[string, error], opts AdaptOptions) (*Adaptation, Metadata, error) {
+func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta Metadata, layers []*bnLayer, images iter.Seq2[adaptInput, error], opts AdaptOptions) (*Adaptation, Metadata, error) {
 	fail := func(err error) (*Adaptation, Metadata, error) { return nil, meta, fmt.Errorf("adapt %s: %w", src, err) }
 	pre := meta.preprocessor()
 	switch {

@@ -53,7 +53,7 @@ type Adaptation struct {
 	Mode      string `json:"mode"`          // AdaptLayerwise or AdaptBatch
 	Source    string `json:"source"`        // Digest of the SavedModel adapted
 	Images    int    `json:"images"`        // images the statistics were measured on
-	ImageSet  string `json:"images_digest"` // "sha256:" over the sorted SHA-256 of each image file
+	ImageSet  string `json:"images_digest"` // "sha256:" over the sorted SHA-256 of each image file (AdaptImages: of its pixels)
 	BatchSize int    `json:"batch_size"`    // images per batch (AdaptBatch's statistics depend on it)
 	Layers    int    `json:"batch_norm_layers"`
 	Passes    int    `json:"passes"` // passes over the images

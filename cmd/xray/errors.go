@@ -33,6 +33,10 @@ var flagFor = map[string]string{
 // xray ensemble (flagFor is xray train's).
 var ensembleFlagFor = map[string]string{"Members": "savedmodel", "Weights": "weights", "TTA": "tta"}
 
+// shiftFlagFor maps the fields of evaluator.Shift's adaptation ConfigErrors (its own and
+// savedmodels.Adapt's) to the flags of xray evaluate --shift.
+var shiftFlagFor = map[string]string{evaluator.FieldAdaptSplit: "adapt-split", evaluator.FieldAdaptImages: "adapt-images", "Mode": "adapt-mode"}
+
 // cliError puts a library error in the command line's words: an invalid setting becomes
 // a usage error naming its flag, and errors a flag fixes say which.
 func cliError(err error) error {

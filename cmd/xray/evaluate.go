@@ -55,11 +55,15 @@ func init() {
 			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray\n" +
 			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data external/ --split all --decision threshold\n" +
 			"   xray evaluate --predictions runs/mobilenet/eval-test/predictions.csv --json\n" +
-			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray --shift --perturbations blur,jpeg-3\n\n" +
+			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --data data/chest_xray --shift --perturbations blur,jpeg-3\n" +
+			"   xray evaluate --savedmodel runs/mobilenet/savedmodel --shift --adapt-split val --adapt-mode batch\n\n" +
 			"--shift evaluates the split as it is and under each perturbation (docs/shift.md): contrast,\n" +
 			"brightness, gamma, blur, noise, JPEG quality and lower resolution at severities 1-3, applied to\n" +
 			"each decoded image before the model's preprocessing; writes shift.md, shift.csv, shift.json and\n" +
-			"shift.png (accuracy, specificity, ROC AUC against severity) into --out and prints the table.",
+			"shift.png (accuracy, specificity, ROC AUC against severity) into --out and prints the table.\n" +
+			"--adapt-split NAME adds, per row, the model adapted to that variant (xray adapt, labels unused) on\n" +
+			"--adapt-images of that split of the manifest perturbed alike, beside the unadapted numbers\n" +
+			"(default --out: RUN_DIR/eval-<split>-adapted-<mode>).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` to run over the split", EnvVars: []string{"XRAY_SAVEDMODEL"}},
 			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` (with --savedmodel)", EnvVars: []string{"XRAY_DATA"}},
@@ -72,6 +76,9 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print metrics.json instead of the report", EnvVars: []string{"XRAY_JSON"}},
 			&cli.BoolFlag{Name: "shift", Usage: "the shift report instead: the split clean and under perturbations imitating another scanner (shift.md, shift.csv, shift.json, shift.png)", EnvVars: []string{"XRAY_SHIFT"}},
 			&cli.StringFlag{Name: "perturbations", Value: "all", Usage: "with --shift: `LIST` of perturbations (contrast, brightness, gamma, blur, noise, jpeg, resolution; NAME-LEVEL for one level 1-3; all)", EnvVars: []string{"XRAY_PERTURBATIONS"}},
+			&cli.StringFlag{Name: "adapt-split", Usage: "with --shift: also score each variant with the model adapted (xray adapt) on this `NAME`d split of the manifest, perturbed alike (not the evaluated split)", EnvVars: []string{"XRAY_ADAPT_SPLIT"}},
+			&cli.StringFlag{Name: "adapt-mode", Value: savedmodels.AdaptLayerwise, Usage: "with --adapt-split: `MODE` layerwise or batch, as xray adapt --mode", EnvVars: []string{"XRAY_ADAPT_MODE"}},
+			&cli.IntFlag{Name: "adapt-images", Value: evaluator.DefaultShiftAdaptImages, Usage: fmt.Sprintf("with --adapt-split: adapt on at most `N` of its images, a fixed sample (at least %d)", savedmodels.MinAdaptImages), EnvVars: []string{"XRAY_ADAPT_IMAGES"}},
 			modelWindowFlag(),
 		},
 		Action: evaluateAction,
@@ -106,6 +113,11 @@ func evaluateAction(c *cli.Context) error {
 	}
 	if c.Bool("shift") {
 		return shiftAction(c)
+	}
+	for _, f := range []string{"adapt-split", "adapt-mode", "adapt-images"} {
+		if c.IsSet(f) {
+			return usagef("--%s goes with --shift (the shift report adapted to each variant)", f)
+		}
 	}
 	if c.String("split") == evaluator.AllImages && savedModel != "" && c.String("data") == "" && c.String("manifest") == "" {
 		return usagef("evaluate: --split all needs --data DIR (the folder whose images to evaluate)")

@@ -9,6 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/perturb"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/tfgraph"
 )
 
 // shiftAction is xray evaluate --shift: the split clean and under perturbations.
@@ -29,18 +31,27 @@ func shiftAction(c *cli.Context) error {
 		return err
 	}
 	split := c.String("split")
+	adapt, err := shiftAdapt(c)
+	if err != nil {
+		return err
+	}
 	out := c.String("out")
 	if out == "" {
-		out = filepath.Join(filepath.Dir(filepath.Clean(dir)), "eval-"+split)
+		name := "eval-" + split
+		if adapt != nil {
+			name += "-adapted-" + adapt.Mode
+		}
+		out = filepath.Join(filepath.Dir(filepath.Clean(dir)), name)
 	}
 	logDevice(c.App.ErrWriter, "evaluating under shift")
 	rep, err := evaluator.Shift(c.Context, evaluator.ShiftInput{
 		SavedModelInput: evaluator.SavedModelInput{SavedModel: dir, Data: c.String("data"), Manifest: c.String("manifest"), Split: split,
 			Progress: progressBar(c.App.ErrWriter), DICOMWindow: window},
 		Perturbations: perts,
+		Adapt:         adapt,
 	})
 	if err != nil {
-		return err
+		return shiftError(err)
 	}
 	if err := evaluator.WriteShift(out, rep); err != nil {
 		return err
@@ -49,4 +60,34 @@ func shiftAction(c *cli.Context) error {
 	files := []string{evaluator.ShiftMarkdownFile, evaluator.ShiftCSVFile, evaluator.ShiftJSONFile, evaluator.ShiftPlotFile}
 	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", strings.Join(files, ", "), out)
 	return nil
+}
+
+// shiftAdapt is --adapt-split's adaptation, nil without it.
+func shiftAdapt(c *cli.Context) (*evaluator.ShiftAdapt, error) {
+	if c.String("adapt-split") == "" {
+		for _, f := range []string{"adapt-mode", "adapt-images"} {
+			if c.IsSet(f) {
+				return nil, usagef("--%s goes with --adapt-split NAME (the split to adapt on)", f)
+			}
+		}
+		return nil, nil
+	}
+	return &evaluator.ShiftAdapt{Split: c.String("adapt-split"), Mode: c.String("adapt-mode"), Images: c.Int("adapt-images")}, nil
+}
+
+// shiftError names the flag that fixes an adapted shift report's error.
+func shiftError(err error) error {
+	var ce *tfgraph.ConfigError
+	if errors.As(err, &ce) {
+		if _, ok := shiftFlagFor[ce.Field]; ok {
+			return configUsage(err, ce, shiftFlagFor)
+		}
+	}
+	switch {
+	case errors.Is(err, savedmodels.ErrTooFewImages):
+		return fmt.Errorf("%w: choose a larger --adapt-split", err)
+	case errors.Is(err, savedmodels.ErrNoBatchNorm):
+		return fmt.Errorf("%w: leave out --adapt-split for this model", err)
+	}
+	return err
 }
