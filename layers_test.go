@@ -22,6 +22,7 @@ func TestLayers(t *testing.T) {
 		{"labels", append([]string{"tensorflow", mod + "preprocess"}, prefixed(mod, above)...)},
 		{"decision", append([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "labels"}, prefixed(mod, above)...)},
 		{"dataset", prefixed(mod, above[1:])},
+		{"dataset/loader", prefixed(mod, above[1:])}, // manifests' images to batches: preprocess, nothing of models
 		{"tfgraph/...", append([]string{mod + "dataset", mod + "preprocess", mod + "labels"}, prefixed(mod, above[2:])...)},
 		{"savedmodels", append([]string{"progressbar", "golang.org/x/term", "uniseg", mod + "dataset"}, prefixed(mod, above[3:])...)},
 		{"evaluator", prefixed(mod, []string{"trainer", "kerasimport", "cmd/"})},

@@ -1,12 +1,11 @@
-// Package dataset turns a Kermany chest X-ray tree into what the models see: a saved split
-// (the manifest) and a parallel batch loader that preprocesses with package preprocess.
+// Package dataset turns a Kermany chest X-ray tree into a saved split (the manifest):
+// ingest, the split schemes, the manifest file. Package dataset/loader turns a manifest's
+// images into batches.
 //
 //	rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: dir, Out: "manifest.csv",
-//		Split: dataset.DefaultSplitOptions()})               // xray dataset split
+//		Split: dataset.DefaultSplitOptions(), Logger: logger}) // xray dataset split; skipped files are Warn records
 //	m, err := dataset.ReadManifest("manifest.csv")
-//	cfg := dataset.DefaultLoaderConfig()                      // 256 px, [0, 1], batch 20
-//	train, err := dataset.NewLoader(m.Root, m.Subset(dataset.Train), cfg)
-//	for b, err := range train.Epoch(ctx, epoch) { ... b.Images, b.OneHot ... }
+//	train, err := loader.New(m.Root, m.Subset(dataset.Train), loader.DefaultConfig())
 //
 // Classes are package labels' default vocabulary (0 = normal, 1 = pneumonia), from the
 // folder names NORMAL and PNEUMONIA.
@@ -52,24 +51,6 @@
 // folder and the same on every row), sorted by path; pandas.read_csv reads it unchanged.
 // Manifests of the first format (comment lines for root, scheme and seed) are still
 // read. Writes are atomic.
-//
-// # Loader
-//
-// A Loader decodes with LoaderConfig.Workers goroutines, keeps at most Prefetch batches
-// ready ahead of the consumer, and yields Batch values (NHWC float32 images, labels,
-// one-hot labels, paths) in order. With Shuffle it visits EpochOrder(n, Seed, epoch), a
-// function of those three numbers only, so a run resumed at epoch k reproduces the
-// batches; without, the manifest's order. Decoded, resized uint8 pixels are cached in
-// memory up to CacheBytes (default min(4 GiB, half the available memory)), so only the
-// first epoch decodes. With CacheDir the pixels go to a file instead (pixels-<size>px-<key>.cache,
-// keyed by the image list, the input size and the preprocessing; diskcache.go has the format
-// and its crash-safe write protocol) that later epochs and later runs read through
-// memory-mapped chunks bounded by CacheBytes, so peak memory does not grow with the
-// dataset; a changed image (sha256) rebuilds its slot only. Each file's sha256 is checked
-// against the manifest when it is read. Augment (rotation, zoom, shift, contrast,
-// brightness; off by default as in the paper) is drawn from (Seed, epoch, image) and
-// applied to the cached pixels, so it never changes what is cached. Epoch stops cleanly on break or
-// context cancellation; no goroutine outlives the loop.
 //
 // docs/dataset.md has the measured speeds, cache sizes and leak counts on the Kermany data.
 package dataset

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/trainer/rundata"
 )
@@ -18,7 +19,7 @@ func TestAugmentTrainingOnly(t *testing.T) {
 	dir := t.TempDir()
 	entries := append(interleave(imgs, 0, 8, dataset.Train), interleave(imgs, 4, 6, dataset.Val)...)
 	cfg := testConfig("mobilenet", 32, writeManifest(t, filepath.Join(dir, "m.csv"), sampleRoot(), entries), dir)
-	cfg.BatchSize, cfg.Augment = 4, dataset.DefaultAugment()
+	cfg.BatchSize, cfg.Augment = 4, loader.DefaultAugment()
 	d, err := openData(context.Background(), cfg, logger{})
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +27,7 @@ func TestAugmentTrainingOnly(t *testing.T) {
 	pre := preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}
 	check := func(s *rundata.Split, augmented bool) {
 		n := 0
-		err := s.Epoch(context.Background(), 1, func(b dataset.Batch) error {
+		err := s.Epoch(context.Background(), 1, func(b loader.Batch) error {
 			for i, p := range b.Paths {
 				want, err := pre.File(filepath.Join(sampleRoot(), p))
 				if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/trainer/rundata"
@@ -19,7 +20,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*rundata.Data, error
 	if cfg.Scheme != "" {
 		split.Scheme = dataset.Scheme(cfg.Scheme)
 	}
-	lc := dataset.DefaultLoaderConfig()
+	lc := loader.DefaultConfig()
 	lc.Preprocessor = preprocess.Preprocessor{Size: cfg.InputSize, Scaling: cfg.Preprocess, Window: cfg.DICOMWindow}
 	lc.BatchSize, lc.Seed, lc.Shuffle = cfg.BatchSize, cfg.Seed, cfg.Shuffle
 	lc.Workers = devices.PlanThreads(cfg.Threads).Loader

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 )
 
 // Preset names: the named recipes a run can start from (Config.Preset records which).
@@ -25,7 +25,7 @@ func Robust() Config {
 	c := DefaultConfig()
 	c.Preset = PresetRobust
 	c.BatchSize, c.LearningRate, c.Momentum, c.Epochs = 16, 0.01, 0.9, 10
-	c.Augment = dataset.DefaultAugment()
+	c.Augment = loader.DefaultAugment()
 	c.Augment.Brightness, c.Augment.Contrast = 0.05, 0.1
 	c.ClassWeight, c.LRSchedule, c.Monitor = ClassWeightBalanced, ScheduleCosine, MonitorValAUC
 	return c

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/trainer/step"
@@ -35,7 +35,7 @@ func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
 	}
 	var truth []int
 	var scores []float64
-	err := val.Epoch(ctx, 0, func(b dataset.Batch) error {
+	err := val.Epoch(ctx, 0, func(b loader.Batch) error {
 		img, err := step.Tensor(b.Images, []int64{int64(b.Len()), int64(r.cfg.InputSize), int64(r.cfg.InputSize), 3})
 		if err != nil {
 			return err

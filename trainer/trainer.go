@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
@@ -50,11 +50,11 @@ type Config struct {
 	Quiet         bool               `json:"quiet"`                  // fewer log lines (no split table)
 	Progress      progress.Func      `json:"-"`                      // called after each training step; nil: none (cmd/xray draws it as a bar)
 	CacheImages   bool               `json:"cache_images"`           // keep decoded images in memory across epochs
-	CacheDir      string             `json:"cache_dir,omitempty"`    // keep resized pixels in a file here (dataset.LoaderConfig.CacheDir), reused across epochs and runs
+	CacheDir      string             `json:"cache_dir,omitempty"`    // keep resized pixels in a file here (loader.Config.CacheDir), reused across epochs and runs
 	CacheMemory   int64              `json:"cache_memory,omitempty"` // bytes the image cache may hold in memory (mapped, with CacheDir); 0: min(4 GiB, half the free memory)
 	// Augment perturbs training batches (never validation, test or serving); off when zero.
-	Augment dataset.Augment `json:"augment,omitzero"`
-	RunID   string          `json:"run_id,omitempty"`
+	Augment loader.Augment `json:"augment,omitzero"`
+	RunID   string         `json:"run_id,omitempty"`
 
 	// Training levers beside the paper's recipe (zero values: the paper's). A preset sets
 	// these fields; each is one Keras 3 setting.

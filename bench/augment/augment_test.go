@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/trainer"
 )
@@ -39,12 +40,12 @@ func BenchmarkLoaderEpoch(b *testing.B) {
 	in := sample(b)
 	for _, c := range []struct {
 		name string
-		aug  dataset.Augment
-	}{{"off", dataset.Augment{}}, {"on", dataset.DefaultAugment()}} {
+		aug  loader.Augment
+	}{{"off", loader.Augment{}}, {"on", loader.DefaultAugment()}} {
 		b.Run(c.name, func(b *testing.B) {
-			cfg := dataset.DefaultLoaderConfig()
+			cfg := loader.DefaultConfig()
 			cfg.Size, cfg.BatchSize, cfg.Augment = size, 16, c.aug
-			l, err := dataset.NewLoader(in.Root, in.Entries, cfg)
+			l, err := loader.New(in.Root, in.Entries, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -76,7 +77,7 @@ func BenchmarkTrainEpoch(b *testing.B) {
 	if err := dataset.WriteManifest(manifest, &dataset.Manifest{Root: in.Root, Entries: entries[:160]}); err != nil {
 		b.Fatal(err)
 	}
-	run := func(aug dataset.Augment) []float64 {
+	run := func(aug loader.Augment) []float64 {
 		cfg := trainer.DefaultConfig()
 		cfg.Manifest, cfg.Weights, cfg.InputSize, cfg.BatchSize, cfg.Epochs, cfg.Quiet = manifest, "none", size, 16, 4, true
 		cfg.Augment, cfg.Out = aug, filepath.Join(b.TempDir(), "run")
@@ -93,8 +94,8 @@ func BenchmarkTrainEpoch(b *testing.B) {
 	var off, on []float64
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		off = append(off, run(dataset.Augment{})...)
-		on = append(on, run(dataset.DefaultAugment())...)
+		off = append(off, run(loader.Augment{})...)
+		on = append(on, run(loader.DefaultAugment())...)
 	}
 	mOff, mOn := median(off), median(on)
 	b.ReportMetric(mOff, "s/epoch-off")

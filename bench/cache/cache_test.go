@@ -1,4 +1,4 @@
-// Package cache benchmarks cached epochs of dataset.Loader three ways on the same files:
+// Package cache benchmarks cached epochs of loader.Loader three ways on the same files:
 // from the on-disk pixel cache (LoaderConfig.CacheDir, `xray train --cache-dir`, read
 // through a bounded mmap window), from the in-memory cache (the default), and tf.data
 // reading its own file cache (.cache(filename)) in Python, and prints the ratios. Rounds
@@ -31,6 +31,7 @@ import (
 
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 )
@@ -61,7 +62,7 @@ func cpuSeconds() float64 {
 }
 
 // epoch runs one epoch and returns its rate.
-func epoch(b *testing.B, l *dataset.Loader, e int) rate {
+func epoch(b *testing.B, l *loader.Loader, e int) rate {
 	start, cpu0 := time.Now(), cpuSeconds()
 	for _, err := range l.Epoch(context.Background(), e) {
 		if err != nil {
@@ -115,10 +116,10 @@ func BenchmarkDiskCache(b *testing.B) {
 	if err := os.MkdirAll(filepath.Join(tmp, "tfdata"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	open := func(dir string, bytes int64) *dataset.Loader {
-		cfg := dataset.DefaultLoaderConfig()
+	open := func(dir string, bytes int64) *loader.Loader {
+		cfg := loader.DefaultConfig()
 		cfg.Size, cfg.CacheDir, cfg.CacheBytes = size, dir, bytes
-		l, err := dataset.NewLoader(in.Root, in.Entries, cfg)
+		l, err := loader.New(in.Root, in.Entries, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

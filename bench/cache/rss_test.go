@@ -11,6 +11,7 @@ import (
 
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -36,11 +37,11 @@ func rssChild() error {
 		return err
 	}
 	n, _ := strconv.Atoi(get("N"))
-	cfg := dataset.DefaultLoaderConfig()
+	cfg := loader.DefaultConfig()
 	cfg.Size, _ = strconv.Atoi(get("SIZE"))
 	cfg.CacheBytes, _ = strconv.ParseInt(get("BUDGET"), 10, 64)
 	cfg.CacheDir = get("CACHEDIR")
-	l, err := dataset.NewLoader(in.Root, in.Entries[:min(n, len(in.Entries))], cfg)
+	l, err := loader.New(in.Root, in.Entries[:min(n, len(in.Entries))], cfg)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-// Package loader benchmarks dataset.Loader (decode + resize + batch, in parallel) against
+// Package loader benchmarks loader.Loader (decode + resize + batch, in parallel) against
 // a tf.data pipeline doing the same work in Python on the same machine, and prints the
 // ratio: the uncached loader against tf.data without a cache, the cached loader against
 // tf.data with .cache() (and, for scale, against the uncached pipeline). Not part of the tests (benchmarks only run with -bench):
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 )
@@ -100,12 +101,12 @@ func BenchmarkLoader(b *testing.B) {
 	root, entries, size := benchData(b)
 	for _, mode := range []string{"decode", "cached"} {
 		b.Run(fmt.Sprintf("%s/%dpx", mode, size), func(b *testing.B) {
-			cfg := dataset.DefaultLoaderConfig()
+			cfg := loader.DefaultConfig()
 			cfg.Size = size
 			if mode == "decode" {
 				cfg.CacheBytes = -1
 			}
-			l, err := dataset.NewLoader(root, entries, cfg)
+			l, err := loader.New(root, entries, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -5,12 +5,12 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 )
 
 // augmentFlags are --augment and its ranges, shared by train and dataset preview.
 func augmentFlags() []cli.Flag {
-	d := dataset.DefaultAugment()
+	d := loader.DefaultAugment()
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "augment", Usage: "augment training batches (rotation, shift, zoom, brightness, contrast; never validation, test or serving)", EnvVars: env("AUGMENT")},
 		&cli.Float64Flag{Name: "augment-rotation", Value: d.Rotation, Usage: "with --augment: rotate by up to ± `DEGREES`", EnvVars: env("AUGMENT_ROTATION")},
@@ -22,16 +22,16 @@ func augmentFlags() []cli.Flag {
 }
 
 // augmentFromFlags is the augmentation the flags ask for: off without --augment.
-func augmentFromFlags(c *cli.Context) (dataset.Augment, error) {
+func augmentFromFlags(c *cli.Context) (loader.Augment, error) {
 	if !c.Bool("augment") {
 		for _, f := range []string{"rotation", "translate", "zoom", "brightness", "contrast"} {
 			if c.IsSet("augment-" + f) {
-				return dataset.Augment{}, usagef("--augment-%s applies with --augment: add --augment", f)
+				return loader.Augment{}, usagef("--augment-%s applies with --augment: add --augment", f)
 			}
 		}
-		return dataset.Augment{}, nil
+		return loader.Augment{}, nil
 	}
-	a := dataset.Augment{Rotation: c.Float64("augment-rotation"), Translate: c.Float64("augment-translate"),
+	a := loader.Augment{Rotation: c.Float64("augment-rotation"), Translate: c.Float64("augment-translate"),
 		Zoom: c.Float64("augment-zoom"), Brightness: c.Float64("augment-brightness"), Contrast: c.Float64("augment-contrast")}
 	if err := a.Validate(); err != nil {
 		return a, augmentUsage(err)
@@ -41,7 +41,7 @@ func augmentFromFlags(c *cli.Context) (dataset.Augment, error) {
 
 // augmentUsage names the flag behind an augmentation range error.
 func augmentUsage(err error) error {
-	var re *dataset.AugmentRangeError
+	var re *loader.AugmentRangeError
 	if errors.As(err, &re) {
 		return usagef("--augment-%s %v: use %v to %v%s", re.Field, re.Value, re.Min, re.Max, re.Unit)
 	}
@@ -49,7 +49,7 @@ func augmentUsage(err error) error {
 }
 
 // augmentSummary is a one-line description of a for logs.
-func augmentSummary(a dataset.Augment) string {
+func augmentSummary(a loader.Augment) string {
 	if !a.On() {
 		return "off"
 	}

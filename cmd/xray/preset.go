@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/trainer"
 )
 
@@ -31,7 +31,7 @@ func presetFlags(cfg trainer.Config) [][2]string {
 	add("class-weight", cfg.ClassWeight, def.ClassWeight)
 	add("label-smoothing", cfg.LabelSmoothing, def.LabelSmoothing)
 	add("monitor", cfg.Monitor, def.Monitor)
-	if a, d := cfg.Augment, dataset.DefaultAugment(); a.On() {
+	if a, d := cfg.Augment, loader.DefaultAugment(); a.On() {
 		out = append(out, [2]string{"augment", "true"})
 		add("augment-rotation", a.Rotation, d.Rotation)
 		add("augment-translate", a.Translate, d.Translate)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/trainer"
@@ -17,7 +18,7 @@ import (
 
 // trainFlags runs xray train's flags through applyPreset and augmentFromFlags and returns
 // the resulting flag values.
-func trainFlags(t *testing.T, env map[string]string, args ...string) (map[string]string, dataset.Augment, error) {
+func trainFlags(t *testing.T, env map[string]string, args ...string) (map[string]string, loader.Augment, error) {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -29,7 +30,7 @@ func trainFlags(t *testing.T, env map[string]string, args ...string) (map[string
 		}
 	}
 	got := map[string]string{}
-	var aug dataset.Augment
+	var aug loader.Augment
 	app := &cli.App{Name: "xray", Commands: []*cli.Command{{Name: "train", Flags: train.Flags, Action: func(c *cli.Context) error {
 		if err := applyPreset(c); err != nil {
 			return err
@@ -63,7 +64,7 @@ func TestPresets(t *testing.T) {
 			t.Errorf("--preset robust --lr 0.05, XRAY_EPOCHS=3: %s = %s, want %s", f, got[f], want)
 		}
 	}
-	if want := (dataset.Augment{Rotation: 10, Translate: 0.1, Zoom: 0.1, Brightness: 0.05, Contrast: 0.1}); aug != want {
+	if want := (loader.Augment{Rotation: 10, Translate: 0.1, Zoom: 0.1, Brightness: 0.05, Contrast: 0.1}); aug != want {
 		t.Errorf("robust augmentation %+v, want %+v", aug, want)
 	}
 	if want := trainer.Robust().Augment; aug != want {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/preprocess"
 )
@@ -61,7 +62,7 @@ func previewAction(c *cli.Context) error {
 	for i := range pick {
 		pick[i] = entries[order[i]]
 	}
-	cfg := dataset.DefaultLoaderConfig()
+	cfg := loader.DefaultConfig()
 	cfg.Preprocessor = preprocess.Preprocessor{Size: c.Int("input-size"), Scaling: preprocess.Unit}
 	cfg.BatchSize, cfg.Shuffle, cfg.Seed = len(pick), false, c.Int64("seed")
 	columns := [][]float32{}
@@ -70,7 +71,7 @@ func previewAction(c *cli.Context) error {
 		if epoch >= 0 {
 			lc.Augment = aug
 		}
-		l, err := dataset.NewLoader(root, pick, lc)
+		l, err := loader.New(root, pick, lc)
 		if err != nil {
 			return fmt.Errorf("dataset preview: %w", err)
 		}

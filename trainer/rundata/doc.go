@@ -13,7 +13,7 @@
 // # Usage
 //
 //	d, err := rundata.Open(ctx, rundata.Config{Data: "../shared/data/kermany-224", Out: out,
-//		Split: dataset.DefaultSplitOptions(), Loader: dataset.DefaultLoaderConfig()})
+//		Split: dataset.DefaultSplitOptions(), Loader: loader.DefaultConfig()})
 //	defer d.Close()
-//	err = d.Train.Epoch(ctx, 1, func(b dataset.Batch) error { ... })
+//	err = d.Train.Epoch(ctx, 1, func(b loader.Batch) error { ... })
 package rundata

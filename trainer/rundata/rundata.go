@@ -11,12 +11,13 @@ import (
 	"path/filepath"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/progress"
 )
 
 // Split streams one subset of the manifest in batches.
-type Split struct{ loader *dataset.Loader }
+type Split struct{ loader *loader.Loader }
 
 // Len is the number of images in the subset.
 func (s *Split) Len() int {
@@ -27,9 +28,9 @@ func (s *Split) Len() int {
 }
 
 // diskCache describes the subset's on-disk image cache (zero without one).
-func (s *Split) diskCache() dataset.DiskCacheStats {
+func (s *Split) diskCache() loader.DiskCacheStats {
 	if s == nil || s.loader == nil {
-		return dataset.DiskCacheStats{}
+		return loader.DiskCacheStats{}
 	}
 	return s.loader.DiskCacheStats()
 }
@@ -38,7 +39,7 @@ func (s *Split) diskCache() dataset.DiskCacheStats {
 func (s *Split) Batches() int { return s.loader.Batches() }
 
 // Epoch calls fn with each batch of the epoch, in the loader's order for that epoch.
-func (s *Split) Epoch(ctx context.Context, epoch int, fn func(dataset.Batch) error) error {
+func (s *Split) Epoch(ctx context.Context, epoch int, fn func(loader.Batch) error) error {
 	for b, err := range s.loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return err
@@ -75,7 +76,7 @@ type Config struct {
 	Out      string               // the run directory
 	Classes  string               // class names (labels.ParseSet); empty: the default pair, or the manifest's
 	Split    dataset.SplitOptions // how to split Data when there is no manifest
-	Loader   dataset.LoaderConfig // batches of both subsets (Augment is applied to training batches only)
+	Loader   loader.Config        // batches of both subsets (Augment is applied to training batches only)
 	Quiet    bool                 // no split table
 	Progress progress.Func        // the split's progress; nil: none
 	Log      io.Writer            // plain lines; nil: none
@@ -129,14 +130,14 @@ func Open(ctx context.Context, cfg Config) (*Data, error) {
 	lc := cfg.Loader
 	lc.Classes = classes.Len()
 	augment := lc.Augment
-	lc.Augment = dataset.Augment{}
+	lc.Augment = loader.Augment{}
 	trainEntries := m.Subset(dataset.Train)
 	if len(trainEntries) == 0 {
 		return nil, fmt.Errorf("manifest %s has no training images: split a folder with images of both classes", path)
 	}
 	tc := lc
 	tc.Augment = augment // training batches only
-	tl, err := dataset.NewLoader(root, trainEntries, tc)
+	tl, err := loader.New(root, trainEntries, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Data, error) {
 	if val := m.Subset(dataset.Val); len(val) > 0 {
 		vc := lc
 		vc.Shuffle = false
-		vl, err := dataset.NewLoader(root, val, vc)
+		vl, err := loader.New(root, val, vc)
 		if err != nil {
 			tl.Close()
 			return nil, err

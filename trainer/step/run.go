@@ -7,13 +7,13 @@ import (
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
-	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/tfgraph"
 )
 
 // Batch is one step's input, as the dataset loader yields it.
-type Batch = dataset.Batch
+type Batch = loader.Batch
 
 // Train runs one optimizer update on b (images of size x size) at learning rate lr as
 // update number iteration (1-based: Adam's bias correction), and returns the batch's

@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/xraylab/xray/dataset"
 )
 
 // marked is a size x size black image with one white pixel at (x, y).
@@ -144,9 +146,9 @@ func TestAugmentValidate(t *testing.T) {
 // on, the same seed gives the same batches, each image being Draw(...).Apply of its pixels.
 func TestLoaderAugment(t *testing.T) {
 	m := sampleManifest(t)
-	entries := m.Subset(Train)
+	entries := m.Subset(dataset.Train)
 	cfg := smallConfig()
-	off, err := NewLoader(m.Root, entries, cfg)
+	off, err := New(m.Root, entries, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +167,11 @@ func TestLoaderAugment(t *testing.T) {
 
 	on := cfg
 	on.Augment = DefaultAugment()
-	a1, err := NewLoader(m.Root, entries, on)
+	a1, err := New(m.Root, entries, on)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a2, _ := NewLoader(m.Root, entries, on)
+	a2, _ := New(m.Root, entries, on)
 	e2, again, e3 := collect(t, a1, 2), collect(t, a2, 2), collect(t, a1, 3)
 	for k := range e2 {
 		if !slices.Equal(e2[k].Images, again[k].Images) {

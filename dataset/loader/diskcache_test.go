@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
 )
 
@@ -29,18 +30,18 @@ func epochImages(t *testing.T, l *Loader, epoch int) ([]float32, int64) {
 	return out, after - before
 }
 
-func diskConfig(dir string, budget int64) LoaderConfig {
+func diskConfig(dir string, budget int64) Config {
 	c := smallConfig()
 	c.Shuffle, c.CacheDir, c.CacheBytes = false, dir, budget
 	return c
 }
 
 // uncachedImages is the reference: the loader with no cache at all.
-func uncachedImages(t *testing.T, root string, entries []Entry, size int) []float32 {
+func uncachedImages(t *testing.T, root string, entries []dataset.Entry, size int) []float32 {
 	t.Helper()
 	c := smallConfig()
 	c.Shuffle, c.CacheBytes, c.Size = false, -1, size
-	l, err := NewLoader(root, entries, c)
+	l, err := New(root, entries, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +52,9 @@ func uncachedImages(t *testing.T, root string, entries []Entry, size int) []floa
 	return want
 }
 
-func openDisk(t *testing.T, root string, entries []Entry, cfg LoaderConfig) *Loader {
+func openDisk(t *testing.T, root string, entries []dataset.Entry, cfg Config) *Loader {
 	t.Helper()
-	l, err := NewLoader(root, entries, cfg)
+	l, err := New(root, entries, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +111,10 @@ func TestDiskCacheSamePixels(t *testing.T) {
 
 // copyImages copies the sample's first n images to a fresh root and returns their entries
 // without sha256 (so a rewritten file is not a manifest error).
-func copyImages(t *testing.T, m *Manifest, n int) (string, []Entry) {
+func copyImages(t *testing.T, m *dataset.Manifest, n int) (string, []dataset.Entry) {
 	t.Helper()
 	root := t.TempDir()
-	var out []Entry
+	var out []dataset.Entry
 	for _, e := range m.Entries[:n] {
 		b, err := os.ReadFile(filepath.Join(m.Root, filepath.FromSlash(e.Path)))
 		if err != nil {
@@ -173,8 +174,8 @@ func TestDiskCacheChangedImage(t *testing.T) {
 			err = e
 		}
 	}
-	if !errors.Is(err, ErrChanged) {
-		t.Errorf("cached, file changed since the manifest: %v, want ErrChanged", err)
+	if !errors.Is(err, dataset.ErrChanged) {
+		t.Errorf("cached, file changed since the manifest: %v, want dataset.ErrChanged", err)
 	}
 }
 
@@ -182,7 +183,7 @@ func TestDiskCacheKey(t *testing.T) {
 	m := sampleManifest(t)
 	entries := m.Entries[:5]
 	dir := t.TempDir()
-	path := func(mod func(*LoaderConfig)) string {
+	path := func(mod func(*Config)) string {
 		cfg := diskConfig(dir, 0)
 		mod(&cfg)
 		l := openDisk(t, m.Root, entries, cfg)
@@ -190,10 +191,10 @@ func TestDiskCacheKey(t *testing.T) {
 		defer l.Close()
 		return l.DiskCacheStats().Path
 	}
-	base := path(func(*LoaderConfig) {})
+	base := path(func(*Config) {})
 	other := map[string]string{
-		"input size 40": path(func(c *LoaderConfig) { c.Size = 40 }),
-		"DICOM window":  path(func(c *LoaderConfig) { c.Window = preprocess.Window{Mode: preprocess.WindowMinMax} }),
+		"input size 40": path(func(c *Config) { c.Size = 40 }),
+		"DICOM window":  path(func(c *Config) { c.Window = preprocess.Window{Mode: preprocess.WindowMinMax} }),
 	}
 	other["other images"] = func() string {
 		l := openDisk(t, m.Root, m.Entries[1:6], diskConfig(dir, 0))
@@ -205,7 +206,7 @@ func TestDiskCacheKey(t *testing.T) {
 		}
 	}
 	// Scaling comes after the cache: the same pixels, the same file.
-	if p := path(func(c *LoaderConfig) { c.Scaling = preprocess.ImageNet }); p != base {
+	if p := path(func(c *Config) { c.Scaling = preprocess.ImageNet }); p != base {
 		t.Errorf("imagenet scaling: cache %s, want the unit-scaling file %s", p, base)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))

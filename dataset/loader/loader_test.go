@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 import (
 	"context"
@@ -11,27 +11,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
 )
 
 // sampleManifest splits testdata/chest_xray (161 images) into a manifest.
-func sampleManifest(t *testing.T) *Manifest {
+func sampleManifest(t *testing.T) *dataset.Manifest {
 	t.Helper()
-	cfg := DefaultManifestConfig()
-	cfg.Data = filepath.Join("..", "testdata", "chest_xray")
+	cfg := dataset.DefaultManifestConfig()
+	cfg.Data = filepath.Join("..", "..", "testdata", "chest_xray")
 	cfg.Out = filepath.Join(t.TempDir(), "m.csv")
-	if _, err := MakeManifest(cfg); err != nil {
+	if _, err := dataset.MakeManifest(cfg); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadManifest(cfg.Out)
+	m, err := dataset.ReadManifest(cfg.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func smallConfig() LoaderConfig {
-	c := DefaultLoaderConfig()
+func smallConfig() Config {
+	c := DefaultConfig()
 	c.Size, c.BatchSize = 32, 7
 	return c
 }
@@ -53,7 +54,7 @@ func TestLoaderBatches(t *testing.T) {
 	m := sampleManifest(t)
 	entries := m.Entries
 	cfg := smallConfig()
-	l, err := NewLoader(m.Root, entries, cfg)
+	l, err := New(m.Root, entries, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +98,9 @@ func TestLoaderBatches(t *testing.T) {
 
 func TestLoaderOrder(t *testing.T) {
 	m := sampleManifest(t)
-	entries := m.Subset(Train)
-	order := func(cfg LoaderConfig, epoch int) ([]int, []float32) {
-		l, err := NewLoader(m.Root, entries, cfg)
+	entries := m.Subset(dataset.Train)
+	order := func(cfg Config, epoch int) ([]int, []float32) {
+		l, err := New(m.Root, entries, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +127,8 @@ func TestLoaderOrder(t *testing.T) {
 	if slices.Equal(a3, a4) {
 		t.Error("epochs 3 and 4 visit images in the same order")
 	}
-	if want := EpochOrder(len(entries), cfg.Seed, 3); !slices.Equal(a3, want) {
-		t.Error("shuffled order is not EpochOrder(n, seed, epoch)")
+	if want := dataset.EpochOrder(len(entries), cfg.Seed, 3); !slices.Equal(a3, want) {
+		t.Error("shuffled order is not dataset.EpochOrder(n, seed, epoch)")
 	}
 	cfg.Seed++
 	if s, _ := order(cfg, 3); slices.Equal(s, a3) {
@@ -143,7 +144,7 @@ func TestLoaderOrder(t *testing.T) {
 
 func TestLoaderCache(t *testing.T) {
 	m := sampleManifest(t)
-	entries := m.Subset(Test)
+	entries := m.Subset(dataset.Test)
 	n := int64(len(entries))
 	per := int64(smallConfig().Len())
 	for _, c := range []struct {
@@ -157,7 +158,7 @@ func TestLoaderCache(t *testing.T) {
 	} {
 		cfg := smallConfig()
 		cfg.CacheBytes = c.budget
-		l, err := NewLoader(m.Root, entries, cfg)
+		l, err := New(m.Root, entries, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +193,7 @@ func TestLoaderCancelAndBreak(t *testing.T) {
 	cfg.BatchSize = 3
 	base := runtime.NumGoroutine()
 
-	l, err := NewLoader(m.Root, m.Entries, cfg)
+	l, err := New(m.Root, m.Entries, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,17 +238,17 @@ func TestLoaderCancelAndBreak(t *testing.T) {
 
 func TestLoaderBadImages(t *testing.T) {
 	root := t.TempDir()
-	good, _ := os.ReadFile(filepath.Join("..", "testdata", "formats", "gray.jpeg"))
+	good, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "formats", "gray.jpeg"))
 	put(t, filepath.Join(root, "NORMAL", "IM-0001-0001.jpeg"), good)
 	put(t, filepath.Join(root, "PNEUMONIA", "person1_virus_1.jpeg"), good)
-	in, err := Ingest(root, IngestOptions{})
+	in, err := dataset.Ingest(root, dataset.IngestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := smallConfig()
 	check := func(what, want string) {
 		t.Helper()
-		l, err := NewLoader(root, in.Entries, cfg)
+		l, err := New(root, in.Entries, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,22 +268,42 @@ func TestLoaderBadImages(t *testing.T) {
 	put(t, filepath.Join(root, "NORMAL", "IM-0001-0001.jpeg"), good[:len(good)/2])
 	check("truncated file", "IM-0001-0001.jpeg: corrupt jpeg")
 
-	for _, bad := range []LoaderConfig{
+	for _, bad := range []Config{
 		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 0},
 		{Preprocessor: preprocess.Preprocessor{Size: 0, Scaling: preprocess.Unit}, BatchSize: 1},
 		{Preprocessor: preprocess.Preprocessor{Size: 8, Scaling: "caffe"}, BatchSize: 1},
 		{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 1, Augment: Augment{Translate: 1.5}},
 	} {
-		if _, err := NewLoader(root, in.Entries, bad); err == nil {
+		if _, err := New(root, in.Entries, bad); err == nil {
 			t.Errorf("NewLoader accepted %+v", bad)
 		}
 	}
-	if _, err := NewLoader(root, nil, DefaultLoaderConfig()); err == nil {
+	if _, err := New(root, nil, DefaultConfig()); err == nil {
 		t.Error("NewLoader accepted no images")
 	}
-	wrong := append([]Entry(nil), in.Entries...)
+	wrong := append([]dataset.Entry(nil), in.Entries...)
 	wrong[0].Label = 2
-	if _, err := NewLoader(root, wrong, DefaultLoaderConfig()); err == nil || !strings.Contains(err.Error(), "label 2") {
+	if _, err := New(root, wrong, DefaultConfig()); err == nil || !strings.Contains(err.Error(), "label 2") {
 		t.Errorf("NewLoader with label 2: %v", err)
 	}
+}
+
+// put writes b to path, making its folders.
+func put(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withComment inserts a COM segment after SOI: the same image, different bytes.
+func withComment(j []byte, c string) []byte {
+	seg := []byte{0xFF, 0xFE, byte((len(c) + 2) >> 8), byte(len(c) + 2)}
+	out := append([]byte{}, j[:2]...)
+	out = append(out, seg...)
+	out = append(out, c...)
+	return append(out, j[2:]...)
 }

@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 import (
 	"bufio"
@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xraylab/xray/dataset"
 )
 
 // These tests run this test binary as a child process (TestMain, XRAY_TEST_DISKCACHE set)
@@ -51,11 +53,11 @@ func envInt(name string) int64 {
 // passes (mode "rss": then prints its peak and file-backed resident memory) over the
 // manifest MANIFEST with a disk cache in CACHEDIR.
 func diskCacheChild(mode string) error {
-	m, err := ReadManifest(os.Getenv("XRAY_TEST_MANIFEST"))
+	m, err := dataset.ReadManifest(os.Getenv("XRAY_TEST_MANIFEST"))
 	if err != nil {
 		return err
 	}
-	cfg := DefaultLoaderConfig()
+	cfg := DefaultConfig()
 	cfg.Shuffle, cfg.BatchSize, cfg.Size = mode == "rss", 20, int(envInt("SIZE"))
 	cfg.CacheDir, cfg.CacheBytes = os.Getenv("XRAY_TEST_CACHEDIR"), envInt("BUDGET")
 	if mode == "kill" {
@@ -72,7 +74,7 @@ func diskCacheChild(mode string) error {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
-	l, err := NewLoader(m.Root, m.Entries, cfg)
+	l, err := New(m.Root, m.Entries, cfg)
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 func TestDiskCacheKilledMidWrite(t *testing.T) {
 	m := sampleManifest(t)
 	manifest := filepath.Join(t.TempDir(), "m.csv")
-	if err := WriteManifest(manifest, m); err != nil {
+	if err := dataset.WriteManifest(manifest, m); err != nil {
 		t.Fatal(err)
 	}
 	want := uncachedImages(t, m.Root, m.Entries, 32)
@@ -187,7 +189,7 @@ func checkKilled(t *testing.T, err error) {
 // checkRefill opens the cache a killed child left in dir: some but not all slots
 // complete (never the torn one, when known), the epoch equal to want, exactly the
 // missing slots decoded, then complete.
-func checkRefill(t *testing.T, m *Manifest, dir string, want []float32, torn int) {
+func checkRefill(t *testing.T, m *dataset.Manifest, dir string, want []float32, torn int) {
 	t.Helper()
 	cfg := diskConfig(dir, 0)
 	l := openDisk(t, m.Root, m.Entries, cfg)
@@ -215,7 +217,7 @@ func syntheticImages(t *testing.T, n int) string {
 	t.Helper()
 	root := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
-	m := &Manifest{Root: root}
+	m := &dataset.Manifest{Root: root}
 	for i := range n {
 		img := image.NewGray(image.Rect(0, 0, 12, 12))
 		for k := range img.Pix {
@@ -233,10 +235,10 @@ func syntheticImages(t *testing.T, n int) string {
 		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		m.Entries = append(m.Entries, Entry{Path: rel, Label: label, Split: Train, Patient: PatientID(rel)})
+		m.Entries = append(m.Entries, dataset.Entry{Path: rel, Label: label, Split: dataset.Train, Patient: dataset.PatientID(rel)})
 	}
 	path := filepath.Join(t.TempDir(), "m.csv")
-	if err := WriteManifest(path, m); err != nil {
+	if err := dataset.WriteManifest(path, m); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 // The on-disk pixel cache: one file per (image list, input size, preprocessing), holding
 // every image's resized uint8 pixels in a fixed-size slot, so epochs after the first read
@@ -44,6 +44,7 @@ import (
 	"time"
 
 	gpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
 	"google.golang.org/protobuf/proto"
 )
@@ -92,7 +93,7 @@ type diskCache struct {
 // diskCacheKey identifies what a cache file holds: the format, the preprocessing that
 // makes the pixels (its graph for this size, which changes with any change to decoding
 // or resizing, and the DICOM window, applied in Go before it) and the image list in order.
-func diskCacheKey(p preprocess.Preprocessor, entries []Entry) ([32]byte, error) {
+func diskCacheKey(p preprocess.Preprocessor, entries []dataset.Entry) ([32]byte, error) {
 	p.Scaling = preprocess.Unit // scaling happens after the cache
 	raw, err := p.GraphDef()
 	if err != nil {
@@ -129,7 +130,7 @@ func diskHeader(key [32]byte, slot int64, n int) []byte {
 
 // openDiskCache opens (or makes) the cache file for entries under dir; budget bounds the
 // bytes mapped at once.
-func openDiskCache(dir string, p preprocess.Preprocessor, entries []Entry, budget int64) (*diskCache, error) {
+func openDiskCache(dir string, p preprocess.Preprocessor, entries []dataset.Entry, budget int64) (*diskCache, error) {
 	key, err := diskCacheKey(p, entries)
 	if err != nil {
 		return nil, err
@@ -303,7 +304,7 @@ func hexSum(s [32]byte) string { return hex.EncodeToString(s[:]) }
 
 // load passes entry e's (slot i's) pixels to use: from the slot when it is complete and
 // its source unchanged, else from src's bytes through decode, written to the slot first.
-func (c *diskCache) load(i int, e Entry, root string, src func() ([]byte, error), decode func([]byte) ([]uint8, error), use func([]uint8) error) error {
+func (c *diskCache) load(i int, e dataset.Entry, root string, src func() ([]byte, error), decode func([]byte) ([]uint8, error), use func([]uint8) error) error {
 	switch c.state[i].Load() {
 	case slotValid:
 		return c.read(i, use)
@@ -339,7 +340,7 @@ func (c *diskCache) load(i int, e Entry, root string, src func() ([]byte, error)
 // the source's stamp as recorded (and the manifest's sha256, when it has one, the
 // recorded one), else the same sha256 read again (the record then takes the new stamp).
 // Either way the pixels must match their CRC.
-func (c *diskCache) check(i int, e Entry, root string, src func() ([]byte, error)) (bool, error) {
+func (c *diskCache) check(i int, e dataset.Entry, root string, src func() ([]byte, error)) (bool, error) {
 	r, ok := c.record(i)
 	if !ok {
 		return false, nil

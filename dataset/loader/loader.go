@@ -1,4 +1,4 @@
-package dataset
+package loader
 
 import (
 	"bufio"
@@ -14,16 +14,17 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 )
 
-// LoaderConfig configures a Loader. Start from DefaultLoaderConfig: its zero value does not
+// Config configures a Loader. Start from DefaultConfig: its zero value does not
 // shuffle.
-type LoaderConfig struct {
+type Config struct {
 	preprocess.Preprocessor       // input size and scaling
 	BatchSize               int   // images per batch; the last batch of an epoch may be smaller
-	Shuffle                 bool  // visit images in EpochOrder(n, Seed, epoch) instead of entry order
+	Shuffle                 bool  // visit images in dataset.EpochOrder(n, Seed, epoch) instead of entry order
 	Seed                    int64 // shuffling and augmentation seed
 	Workers                 int   // decoding goroutines; default GOMAXPROCS
 	Prefetch                int   // batches prepared ahead of the consumer; default 2
@@ -40,10 +41,10 @@ type LoaderConfig struct {
 	Classes  int     // width of the one-hot labels: the vocabulary's size; 0 means 2
 }
 
-// DefaultLoaderConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
+// DefaultConfig is the paper's: 256 x 256, [0, 1], batches of 20, reshuffled every
 // epoch, cache on.
-func DefaultLoaderConfig() LoaderConfig {
-	return LoaderConfig{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
+func DefaultConfig() Config {
+	return Config{Preprocessor: preprocess.DefaultPreprocessor(), BatchSize: 20, Shuffle: true, Seed: 42, Prefetch: 2}
 }
 
 // Batch is one step's input. The slices belong to the caller.
@@ -63,8 +64,8 @@ func (b Batch) Len() int { return len(b.Labels) }
 // Loader yields preprocessed batches of a fixed list of images, decoding in parallel.
 type Loader struct {
 	root    string
-	entries []Entry
-	cfg     LoaderConfig
+	entries []dataset.Entry
+	cfg     Config
 	cache   []atomic.Pointer[[]uint8]
 	used    atomic.Int64 // cache bytes
 	budget  int64
@@ -74,7 +75,7 @@ type Loader struct {
 
 // NewLoader makes a loader over entries (for example m.Subset(dataset.Train)) whose paths
 // are relative to root (m.Root).
-func NewLoader(root string, entries []Entry, cfg LoaderConfig) (*Loader, error) {
+func New(root string, entries []dataset.Entry, cfg Config) (*Loader, error) {
 	if err := cfg.Preprocessor.Validate(); err != nil {
 		return nil, err
 	}
@@ -171,7 +172,7 @@ func (l *Loader) Batches() int { return (len(l.entries) + l.cfg.BatchSize - 1) /
 // epoch holds Order(epoch)[k*BatchSize:(k+1)*BatchSize].
 func (l *Loader) Order(epoch int) []int {
 	if l.cfg.Shuffle {
-		return EpochOrder(len(l.entries), l.cfg.Seed, epoch)
+		return dataset.EpochOrder(len(l.entries), l.cfg.Seed, epoch)
 	}
 	o := make([]int, len(l.entries))
 	for i := range o {
@@ -362,7 +363,7 @@ func (l *Loader) withPixels(i int, use func([]uint8) error) error {
 // source reads entry i's file, checked against the manifest's sha256.
 func (l *Loader) source(i int) ([]byte, error) {
 	b, err := l.entries[i].ReadFile(l.root)
-	if errors.Is(err, ErrChanged) {
+	if errors.Is(err, dataset.ErrChanged) {
 		return nil, fmt.Errorf("load image %w", err)
 	}
 	if err != nil {
