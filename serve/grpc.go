@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xraylab/xray/serve/kserve"
+	"github.com/xraylab/xray/serve/protocol"
 	"github.com/xraylab/xray/serve/tfserving"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -121,7 +122,7 @@ func (s *Server) grpcInterceptor(m *grpcSeries) grpc.UnaryServerInterceptor {
 		if err == nil {
 			resp, err = s.limitCall(ctx, req, method, h)
 		}
-		err = grpcError(err)
+		err = protocol.GRPCError(err)
 		code := status.Code(err)
 		d := time.Since(start)
 		m.requests.WithLabelValues(method, code.String()).Inc()
@@ -179,42 +180,4 @@ func (s *Server) limitCall(ctx context.Context, req any, method string, h grpc.U
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	return h(ctx, req)
-}
-
-// grpcError maps a handler error to a gRPC status: the REST status's code, as TensorFlow
-// Serving maps its own (INVALID_ARGUMENT for a bad request, NOT_FOUND for an unknown model
-// or version, RESOURCE_EXHAUSTED for the limits, UNAVAILABLE while loading or draining).
-func grpcError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	e := asError(err)
-	return status.Error(grpcCode(e.Status), e.Message)
-}
-
-func grpcCode(httpStatus int) codes.Code {
-	switch httpStatus {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return codes.InvalidArgument
-	case http.StatusNotFound:
-		return codes.NotFound
-	case http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-		return codes.ResourceExhausted
-	case http.StatusServiceUnavailable:
-		return codes.Unavailable
-	case http.StatusRequestTimeout, http.StatusGatewayTimeout:
-		return codes.DeadlineExceeded
-	case 499:
-		return codes.Canceled
-	case http.StatusUnauthorized:
-		return codes.Unauthenticated
-	case http.StatusForbidden:
-		return codes.PermissionDenied
-	case http.StatusNotImplemented, http.StatusMethodNotAllowed:
-		return codes.Unimplemented
-	}
-	return codes.Internal
 }

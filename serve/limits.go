@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/serve/protocol"
 )
 
 // recorder notes the status and size of a response for the log and the metrics.
@@ -70,7 +71,7 @@ func (s *Server) limit(h func(http.ResponseWriter, *http.Request) error) http.Ha
 			return
 		}
 		if err := h(w, r.WithContext(ctx)); err != nil {
-			writeError(w, asError(err))
+			writeError(w, protocol.AsError(err))
 		}
 	})
 }

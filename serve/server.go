@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -296,19 +295,3 @@ var (
 	writeJSON  = protocol.WriteJSON
 	writeError = protocol.WriteError
 )
-
-// asError maps any handler error to an *Error (500 for the unexpected).
-func asError(err error) *Error {
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.Is(err, context.DeadlineExceeded):
-		return errorf(http.StatusServiceUnavailable, "no answer within the server's request timeout; retry later")
-	case errors.Is(err, context.Canceled):
-		return errorf(499, "request canceled")
-	case errors.Is(err, savedmodels.ErrClosed):
-		return errorf(http.StatusServiceUnavailable, "the model is being unloaded; retry")
-	}
-	return errorf(http.StatusInternalServerError, "%v", err)
-}
