@@ -35,8 +35,9 @@ import (
 //   - every variable (kernels, biases, BN gamma/beta, moving statistics, optimizer
 //     slots): max |Go - Keras| / max(1, |Keras|) <= weightTol. Measured: MobileNet
 //     5.4e-7 (random weights, step 1), <= 4.5e-7 (smooth: SGD, momentum, frozen base and
-//     the levers after step 3), 4.4e-7 (Adam and AdamW, step 1); Xception 5.8e-6 and
-//     InceptionV3 6.2e-6 after step 3;
+//     the levers after step 3), 4.4e-7 (Adam and AdamW, step 1; 8.0e-7 on the AMD EPYC;
+//     steps 2 and 3 have their own bounds, adamChecks); Xception 5.8e-6 and InceptionV3
+//     6.2e-6 after step 3;
 //   - the update itself, against Keras's update relative to its size (updateError: the
 //     L2 difference of the two updates beyond float32's rounding of the stored weights,
 //     over the norm of Keras's update) <= updateTol. No waiver: a missing update scores
@@ -99,6 +100,9 @@ type parityCheck struct {
 	mode        string
 	step        int
 	metricsOnly bool // compare the losses and accuracies, not the variables
+	// weightTol and updateTol, when set, replace the case's for this step (Adam's later
+	// steps: see the case).
+	weightTol, updateTol float64
 }
 
 func parityCases() []parityCase {
@@ -128,18 +132,18 @@ func parityCases() []parityCase {
 		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-5, style: "smooth", batch: 4, steps: 3, modes: []string{"classweight", "cosine", "smoothing"},
 			checks: []parityCheck{{mode: "classweight", step: 3}, {mode: "cosine", step: 3}, {mode: "smoothing", step: 3}}},
 		// Adam moves every weight by about lr whatever its gradient, so where rounding noise
-		// decides a step's sign (adamMasks) the weights part after step 1; later steps
-		// spread that, so after step 3 only the losses are compared: the training loss
-		// averages steps 1-3 and the validation loss (which these steps move fourfold)
-		// reacts to a wrong bias correction or iteration count.
+		// decides a step's sign (adamMasks) the weights part from step 1 on: every variable
+		// is compared after each of the 3 steps on the elements whose gradient was signal at
+		// every step so far (the masks accumulate), with the losses after each step (the
+		// validation loss, which these steps move fourfold, reacts to a wrong bias
+		// correction or iteration count).
 		// dense_3..5's biases get zero gradients in exact arithmetic (the head's
 		// BatchNormalization subtracts the batch mean; see TestReplicasParityWithKeras), so
 		// their Adam slots and Adam steps are float32 noise (v of dense_4/bias 5.6e-3, its step 1e-3 of its norm apart on
 		// the AMD EPYC): held to the weight tolerance only.
 		{arch: tfgraph.MobileNet, weightTol: 1e-6, updateTol: 1e-4, style: "smooth", batch: 4, steps: 3, lr: 1e-4, modes: []string{"adam", "adamw"},
-			noise: []string{"dense_3/bias", "dense_4/bias", "dense_5/bias", "adam/m/dense_3/bias", "adam/v/dense_3/bias", "adam/m/dense_4/bias", "adam/v/dense_4/bias", "adam/m/dense_5/bias", "adam/v/dense_5/bias"},
-			checks: []parityCheck{{mode: "adam", step: 1}, {mode: "adamw", step: 1},
-				{mode: "adam", step: 3, metricsOnly: true}, {mode: "adamw", step: 3, metricsOnly: true}}, batchNorm: tfgraph.BatchNormKeras},
+			noise:  []string{"dense_3/bias", "dense_4/bias", "dense_5/bias", "adam/m/dense_3/bias", "adam/v/dense_3/bias", "adam/m/dense_4/bias", "adam/v/dense_4/bias", "adam/m/dense_5/bias", "adam/v/dense_5/bias"},
+			checks: adamChecks(), batchNorm: tfgraph.BatchNormKeras},
 		// A three-class head (Dense(3) softmax): forward and SGD steps, class weights over
 		// three classes, label smoothing's ls/K with K = 3; after step 3, which holds the
 		// others. Measured: weights <= 7.8e-7, updates 3.1e-5 (a head bias, sgd) and 2.2e-5
@@ -147,6 +151,24 @@ func parityCases() []parityCase {
 		{arch: tfgraph.MobileNet, weightTol: 3e-6, updateTol: 1e-4, style: "smooth", batch: 3, steps: 3, classes: 3, modes: []string{"sgd", "classweight", "smoothing"},
 			checks: []parityCheck{{mode: "sgd", step: 3}, {mode: "classweight", step: 3}, {mode: "smoothing", step: 3}}, batchNorm: tfgraph.BatchNormKeras},
 	}
+}
+
+// adamChecks compares Adam and AdamW after every step. Steps 2 and 3 carry their own
+// tolerances: the elements left out (adamMasks: up to 0.21 % after step 2, 0.55 % after
+// step 3) still feed the forward pass, so the trajectories part a little more each step, most
+// in the head's first moments. Measured on the AMD EPYC (worst of adam and adamw):
+// step 2, weights 7.8e-6 (adam/m/dense_3/kernel), update 2.3e-4 (adam/v/dense_3/kernel);
+// step 3, weights 7.6e-5 (adamw's adam/m/dense_5/kernel), update 1.2e-3 (its
+// adam/v/dense_5/kernel). The bounds are 2.5 times those. A wrong bias correction or
+// iteration count moves an update by a fifth of its norm or more, and a wrong beta the
+// moments by more than these bounds.
+func adamChecks() []parityCheck {
+	var cs []parityCheck
+	for _, mode := range []string{"adam", "adamw"} {
+		cs = append(cs, parityCheck{mode: mode, step: 1}, parityCheck{mode: mode, step: 2, weightTol: 2e-5, updateTol: 6e-4},
+			parityCheck{mode: mode, step: 3, weightTol: 2e-4, updateTol: 3e-3})
+	}
+	return cs
 }
 
 func TestStepParityWithKeras(t *testing.T) {
@@ -243,6 +265,9 @@ type kerasStepsRef struct {
 	dir   string
 	npz   *npz.Reader
 	names []string // Keras weight paths (init/<path> keys)
+	// masks are adamMasks' per mode after the last step checked, which the next step's
+	// narrow: an element whose gradient was noise at one step stays out afterwards.
+	masks map[string]map[string][]bool
 }
 
 // kerasSteps runs (or finds cached) the Keras reference for a case.
@@ -335,11 +360,15 @@ func checkInputsIdentical(t *testing.T, ref *kerasStepsRef, size int, data strin
 func (r *kerasStepsRef) compareVariables(t *testing.T, pc parityCase, c parityCheck, got map[string]*tf.Tensor) {
 	t.Helper()
 	d := r.variableDiff(t, pc, c, got)
-	if d.worstW > pc.weightTol {
-		t.Errorf("%s after %s step %d: |Go - Keras| / max(1, |Keras|) = %.3g > %g", d.worstWName, c.mode, c.step, d.worstW, pc.weightTol)
+	weightTol, updateTol := pc.weightTol, pc.updateTol
+	if c.weightTol > 0 {
+		weightTol, updateTol = c.weightTol, c.updateTol
 	}
-	if d.worstU > pc.updateTol {
-		t.Errorf("%s after %s step %d: the update differs from Keras's by %.3g of its norm beyond float32 rounding (> %g)", d.worstUName, c.mode, c.step, d.worstU, pc.updateTol)
+	if d.worstW > weightTol {
+		t.Errorf("%s after %s step %d: |Go - Keras| / max(1, |Keras|) = %.3g > %g", d.worstWName, c.mode, c.step, d.worstW, weightTol)
+	}
+	if d.worstU > updateTol {
+		t.Errorf("%s after %s step %d: the update differs from Keras's by %.3g of its norm beyond float32 rounding (> %g)", d.worstUName, c.mode, c.step, d.worstU, updateTol)
 	}
 	if d.changed == 0 {
 		t.Errorf("Keras changed no variable: the reference is broken")
