@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/predictstream"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
-	"github.com/xraylab/xray/trainer"
+	"google.golang.org/protobuf/proto"
 )
 
 func init() {
@@ -30,7 +32,8 @@ func init() {
 			"Examples:\n" +
 			"   xray adapt --savedmodel runs/mobilenet/savedmodel --input site-archive/ --out models/pneumonia/2\n" +
 			"   xray adapt --savedmodel runs/mobilenet/savedmodel --data external/ --out runs/mobilenet/adapted --mode batch\n" +
-			"   xray adapt --savedmodel models/pneumonia/1 --input scans.txt --dicom-window 40,400 --threads 2 --out models/pneumonia/2",
+			"   xray adapt --savedmodel models/pneumonia/1 --input scans.txt --dicom-window 40,400 --threads 2 --out models/pneumonia/2\n" +
+			"   xray adapt --savedmodel runs/m/savedmodel --input site-archive/ --devices GPU:1 --out runs/m/adapted",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "savedmodel", Usage: "SavedModel `DIR` to adapt", EnvVars: env("SAVEDMODEL")},
 			&cli.StringFlag{Name: "data", Usage: "image tree `DIR` (labels ignored)", EnvVars: env("DATA")},
@@ -41,7 +44,8 @@ func init() {
 			&cli.StringFlag{Name: "mode", Value: savedmodels.AdaptLayerwise, Usage: "`MODE`: layerwise (each layer after the ones before it) or batch (one pass, batch statistics)", EnvVars: env("MODE")},
 			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`); in batch mode, the batch whose statistics normalise it", EnvVars: env("BATCH")},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op and inter-op threads and image decoders (`N`; 0: one per core)", EnvVars: env("THREADS")},
-			&cli.StringFlag{Name: "device", Value: trainer.DeviceAuto, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu", EnvVars: env("DEVICE")},
+			&cli.StringFlag{Name: "device", Value: devices.ChoiceAuto, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu", EnvVars: env("DEVICE")},
+			&cli.StringFlag{Name: "devices", Usage: "the one device to run on, as train's --devices spells it (`DEV`: GPU:1, CPU:0, or 1); adapt's passes are sequential, so more than one is an error", EnvVars: env("DEVICES")},
 			modelWindowFlag(),
 		},
 		Action: adaptAction,
@@ -69,13 +73,12 @@ func adaptAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	so, err := trainer.SessionOptions(c.String("device"), c.Int("threads"))
+	config, err := adaptSession(c)
 	if err != nil {
-		return usagef("--device: %v", err)
+		return err
 	}
-	logDevice(c.App.ErrWriter, "adapting")
 	ad, err := savedmodels.Adapt(c.Context, src, out, images, savedmodels.AdaptOptions{
-		Mode: c.String("mode"), BatchSize: c.Int("batch"), SessionConfig: so.Config, Workers: c.Int("threads"),
+		Mode: c.String("mode"), BatchSize: c.Int("batch"), SessionConfig: config, Workers: c.Int("threads"),
 		DICOMWindow: window, Progress: progressBar(c.App.ErrWriter),
 	})
 	var ue *savedmodels.UnreadableImagesError
@@ -89,6 +92,40 @@ func adaptAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "adapted %d BatchNormalization layers on %d images (%s, %d passes): %s\n", ad.Layers, ad.Images, ad.Mode, ad.Passes, out)
 	return nil
+}
+
+// adaptSession is the session configuration of --device, --devices and --threads, on
+// one device; it says on stderr what the session sees.
+func adaptSession(c *cli.Context) ([]byte, error) {
+	device := c.String("device")
+	cfg, err := devices.ConfigFor(device, c.Int("threads"))
+	if err != nil {
+		return nil, usagef("--device: %v", err)
+	}
+	if err := devices.OneDevice(cfg, c.String("devices"), device == devices.ChoiceCPU); err != nil {
+		return nil, usagef("--devices %s: %v", c.String("devices"), err)
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := devices.Probe(b)
+	switch {
+	case err != nil && c.String("devices") != "":
+		return nil, usagef("--devices %s: TensorFlow cannot make a session on it: %v", c.String("devices"), oneLine(err.Error()))
+	case err != nil:
+		return nil, err
+	case device == devices.ChoiceGPU:
+		if err := devices.RequireGPU(devs); err != nil {
+			return nil, noGPUError(err)
+		}
+	case strings.Contains(strings.ToUpper(c.String("devices")), "GPU"):
+		if err := devices.RequireGPU(devs); err != nil {
+			return nil, usagef("--devices %s: %v; leave --devices out to adapt on the CPU", c.String("devices"), err)
+		}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "xray: adapting on %s\n", devices.Line(devs))
+	return b, nil
 }
 
 // adaptSource is the images --input or --data name.

@@ -45,7 +45,7 @@ func adaptFixture(t *testing.T) (model, images string) {
 func TestAdaptCLI(t *testing.T) {
 	model, images := adaptFixture(t)
 	out := filepath.Join(filepath.Dir(model), "2")
-	code, stdout, stderr := runCLI(t, "adapt", "--savedmodel", model, "--input", images, "--out", out, "--mode", "batch", "--threads", "2")
+	code, stdout, stderr := runCLI(t, "adapt", "--savedmodel", model, "--input", images, "--out", out, "--mode", "batch", "--threads", "2", "--devices", "CPU:0")
 	if code != 0 || !strings.Contains(stdout, "adapted 28 BatchNormalization layers on 40 images (batch, 1 passes)") {
 		t.Fatalf("adapt: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
@@ -105,6 +105,10 @@ func TestAdaptUsage(t *testing.T) {
 		{[]string{"--savedmodel", "m", "--out", "y", "--input", "x", "--batch", "0"}, "--batch"},
 		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--dicom-window", "wide"}, "--dicom-window"},
 		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--device", "tpu"}, "--device"},
+		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--devices", "2"}, "--devices 2: names 2 devices, and this command runs on one"},
+		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--devices", "GPU:0,GPU:1"}, "names 2 devices"},
+		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--devices", "CPU:1"}, "--devices CPU:1"},
+		{[]string{"--savedmodel", "m", "--out", "y", "--input", ".", "--device", "cpu", "--devices", "GPU:0"}, "run is on the CPU"},
 	} {
 		code, _, stderr := runCLI(t, append([]string{"adapt"}, c.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, c.want) {

@@ -124,3 +124,36 @@ func SessionThreads(config []byte, plan ThreadPlan) (ThreadPlan, error) {
 	plan.IntraOp, plan.InterOp = int(pc.IntraOpParallelismThreads), int(pc.InterOpParallelismThreads)
 	return plan, nil
 }
+
+// OneDevice applies a replica list (ParseReplicas's syntax) to cfg for a command that
+// runs one session on one device, such as xray adapt, whose passes are sequential: "",
+// "1" or one device are accepted. "GPU:i" shows the session only that GPU (TensorFlow
+// then calls it GPU:0); "CPU:0" hides the GPUs. More than one device, a GPU with cpuOnly,
+// or a CPU other than CPU:0 (a session has one CPU device unless it makes more) are
+// errors. The error is the reason alone, for the caller to name its setting.
+func OneDevice(cfg *pb.ConfigProto, spec string, cpuOnly bool) error {
+	devs, _, err := ParseReplicas(spec, !cpuOnly)
+	switch {
+	case err != nil:
+		return err
+	case len(devs) == 0:
+		return nil
+	case len(devs) > 1:
+		return fmt.Errorf("names %d devices, and this command runs on one: name one device (e.g. GPU:1) or leave it out", len(devs))
+	}
+	kind, idx, _ := strings.Cut(strings.TrimPrefix(devs[0], "/device:"), ":")
+	switch {
+	case kind == "GPU" && cpuOnly:
+		return errors.New("names a GPU but the run is on the CPU: name CPU:0 or run on gpu")
+	case kind == "GPU":
+		if cfg.GpuOptions == nil {
+			cfg.GpuOptions = &pb.GPUOptions{}
+		}
+		cfg.GpuOptions.VisibleDeviceList = idx
+	case idx != "0":
+		return fmt.Errorf("names CPU:%s; this command's session has one CPU device, CPU:0", idx)
+	default:
+		cfg.DeviceCount = map[string]int32{"GPU": 0}
+	}
+	return nil
+}
