@@ -7,7 +7,8 @@
 //     beside `xray explain` (predict, Grad-CAM and the figure, written as PNG).
 //
 // Each pass gets an Orthanc of its own holding the files (a second pass on one would skip
-// every image). Not part of the tests:
+// every image). Besides wall times it prints CPU times, a pass's including what Orthanc
+// spent serving it: on a shared machine they move less with the load than wall times. Not part of the tests:
 //
 //	source scripts/env.sh
 //	go test ./bench/pacs -run '^$' -bench . -benchtime 1x
@@ -77,14 +78,19 @@ func BenchmarkPACS(b *testing.B) {
 	if err := os.WriteFile(list, []byte(strings.Join(files, "\n")+"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	run := func(args ...string) time.Duration {
+	// run runs one side and returns its wall time and CPU time: the process's, plus what
+	// Orthanc o (nil: none) spent meanwhile, as the PACS's work is part of a pass.
+	var orthancSpent time.Duration // Orthanc's part of the last pass's CPU time
+	run := func(o *orthanctest.Server, args ...string) (wall, cpu time.Duration) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "XRAY_PACS_PASSWORD="+orthanctest.Password)
+		before := orthancCPU(b, o)
 		wall, _, err := benchutil.RunChild(cmd)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return wall
+		orthancSpent = orthancCPU(b, o) - before
+		return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime() + orthancSpent
 	}
 	pacsArgs := func(o *orthanctest.Server, extra ...string) []string {
 		args := []string{"pacs", "--url", o.DICOMweb(), "--user", orthanctest.User, "--savedmodel", model}
@@ -94,12 +100,14 @@ func BenchmarkPACS(b *testing.B) {
 		return append(args, extra...)
 	}
 	b.ResetTimer()
-	predict := run("predict", "--savedmodel", model, "--input", list, "--out", filepath.Join(b.TempDir(), "p.jsonl"))
-	sr := run(pacsArgs(srOnly, "--overlay=false")...)
-	var explain, pass time.Duration
+	predict, predictCPU := run(nil, "predict", "--savedmodel", model, "--input", list, "--out", filepath.Join(b.TempDir(), "p.jsonl"))
+	sr, srCPU := run(srOnly, pacsArgs(srOnly, "--overlay=false")...)
+	srOrthanc := orthancSpent
+	var explain, pass, explainCPU, passCPU, passOrthanc time.Duration
 	if gradcam {
-		explain = run(append([]string{"explain", "--savedmodel", model, "--out", b.TempDir()}, files...)...)
-		pass = run(pacsArgs(full)...)
+		explain, explainCPU = run(nil, append([]string{"explain", "--savedmodel", model, "--out", b.TempDir()}, files...)...)
+		pass, passCPU = run(full, pacsArgs(full)...)
+		passOrthanc = orthancSpent
 	}
 	b.StopTimer()
 	if got := srOnly.Count(b); got != 2*n {
@@ -109,16 +117,50 @@ func BenchmarkPACS(b *testing.B) {
 		return fmt.Sprintf("%.2f s (%.1f img/s)", d.Seconds(), float64(n)/d.Seconds())
 	}
 	fmt.Printf("%d DICOM X-rays, %d px untrained MobileNet, whole processes, concurrency %q:\n"+
-		"  SR only:       xray predict --input %s, xray pacs --overlay=false %s: pacs/predict time %.2fx\n",
-		n, size, os.Getenv("XRAY_BENCH_CONCURRENCY"), r(predict), r(sr), sr.Seconds()/predict.Seconds())
+		"  SR only:       xray predict --input %s, xray pacs --overlay=false %s: pacs/predict time %.2fx;\n"+
+		"                 CPU %.2f s vs %.2f s (xray and Orthanc, of which Orthanc %.2f s): %.2fx\n",
+		n, size, os.Getenv("XRAY_BENCH_CONCURRENCY"), r(predict), r(sr), sr.Seconds()/predict.Seconds(),
+		predictCPU.Seconds(), srCPU.Seconds(), srOrthanc.Seconds(), srCPU.Seconds()/predictCPU.Seconds())
 	b.ReportMetric(sr.Seconds()/predict.Seconds(), "pacs-sr/predict")
 	if gradcam {
 		if got := full.Count(b); got != 3*n {
 			b.Fatalf("Orthanc holds %d instances after the pass, want %d (an SR and an overlay per image)", got, 3*n)
 		}
-		fmt.Printf("  with Grad-CAM: xray explain %s, xray pacs %s: pacs/explain time %.2fx\n",
-			r(explain), r(pass), pass.Seconds()/explain.Seconds())
+		fmt.Printf("  with Grad-CAM: xray explain %s, xray pacs %s: pacs/explain time %.2fx;\n"+
+			"                 CPU %.2f s vs %.2f s (xray and Orthanc, of which Orthanc %.2f s): %.2fx\n",
+			r(explain), r(pass), pass.Seconds()/explain.Seconds(), explainCPU.Seconds(), passCPU.Seconds(), passOrthanc.Seconds(),
+			passCPU.Seconds()/explainCPU.Seconds())
 		b.ReportMetric(pass.Seconds()/explain.Seconds(), "pacs/explain")
 	}
 	fmt.Printf("  load %s\n", benchutil.Load())
+}
+
+// orthancCPU is the CPU time o's process has used so far (user and system, from
+// /proc/PID/stat, found by its storage directory on its command line); 0 for nil.
+func orthancCPU(b *testing.B, o *orthanctest.Server) time.Duration {
+	if o == nil {
+		return 0
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cl, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(cl), o.Dir+string(filepath.Separator)) {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 == nil && err2 == nil {
+			return time.Duration(utime+stime) * time.Second / 100 // USER_HZ, 100 on Linux
+		}
+	}
+	b.Fatalf("no Orthanc process with %s on its command line", o.Dir)
+	return 0
 }
