@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
@@ -30,12 +31,14 @@ type adaptJob struct {
 	Size      int      `json:"size"`
 	Mode      string   `json:"mode"`
 	BatchSize int      `json:"batch_size"`
-	Dump      []string `json:"dump"`
+	Dump      []string `json:"dump"`    // their moving statistics
+	Predict   []string `json:"predict"` // their statistics and predictions
 	Compare   []string `json:"compare"`
 }
 
 type adaptRef struct {
 	Layers      []string                `json:"layers"`
+	Passes      int                     `json:"passes"`
 	Reference   map[string][2][]float64 `json:"reference"`
 	Predictions [][]float64             `json:"predictions"`
 	Dump        map[string]struct {
@@ -124,63 +127,136 @@ func adaptOK(t *testing.T, src, dst string, files []string, opts AdaptOptions) *
 	return ad
 }
 
-// TestAdaptMatchesPython adapts a MobileNet (BatchNormalization statistics away from the
-// images' own) layer by layer and in batch mode, adapts the result once more, and checks
-// against Python TensorFlow doing the same computation on the same SavedModel and pixels:
-// the statistics (relative 1e-5), every other variable bit for bit, idempotence (1e-6),
-// the adapted SavedModel's predictions in Go and Python, its signatures and metadata.
+// adaptCase is one model of TestAdaptMatchesPython and its adaptations.
+type adaptCase struct {
+	arch           string
+	classes        int
+	images         int  // the architectures larger than MobileNet use fewer than MinAdaptImages
+	batch          int  // AdaptBatch's batch size; 0: no batch-mode run
+	twice          bool // adapt the layerwise result again (idempotence)
+	src, lw, again string
+	batchDir       string
+	model          *tfgraph.Model
+	ad             *Adaptation
+	files          []string
+	pixels         [][]float32
+}
+
+// adaptCases: MobileNet (two classes, 32 images) in both modes and adapted twice;
+// Xception (three classes) in both modes and InceptionV3 layerwise, where layers that do
+// not feed each other share a pass, on 8 images at their smallest inputs (103 and 171
+// px: tfgraph.MinInputSize, the head's 4x4 pooling) to keep them cheap.
+func adaptCases() []*adaptCase {
+	return []*adaptCase{
+		{arch: tfgraph.MobileNet, classes: 2, images: MinAdaptImages, batch: 16, twice: true},
+		{arch: tfgraph.Xception, classes: 3, images: 8, batch: 4},
+		{arch: tfgraph.InceptionV3, classes: 2, images: 8},
+	}
+}
+
+// TestAdaptMatchesPython adapts each case's model (BatchNormalization statistics away
+// from the images' own) layer by layer and in batch mode, and checks against Python
+// TensorFlow doing the same computation on the same SavedModel and pixels, all cases in
+// one Python process: the statistics (relative 1e-5), every other variable bit for bit,
+// idempotence (1e-6), the adapted SavedModel's predictions in Go and Python, its
+// signatures and metadata.
 func TestAdaptMatchesPython(t *testing.T) {
-	src, m := exportBackbone(t, tfgraph.MobileNet, 2)
-	files := xrays(t, MinAdaptImages)
+	cases := adaptCases()
+	old := minImages
+	t.Cleanup(func() { minImages = old })
+	var jobs []adaptJob
+	for _, c := range cases {
+		minImages = min(minImages, c.images)
+		jobs = append(jobs, c.adapt(t)...)
+	}
+	refs := runAdaptRef(t, jobs)
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s-%d", c.arch, c.classes), func(t *testing.T) {
+			c.check(t, refs[0], c.lw, "layerwise")
+			if c.batch > 0 {
+				c.check(t, refs[1], c.batchDir, "batch")
+			}
+			c.checkMoved(t, refs[0])
+			checkAdaptationRecord(t, c.src, c.lw, c.files, len(refs[0].Layers), refs[0].Passes)
+		})
+		refs = refs[1:]
+		if c.batch > 0 {
+			refs = refs[1:]
+		}
+	}
+}
+
+// adapt exports the case's model, adapts it and returns its reference jobs.
+func (c *adaptCase) adapt(t *testing.T) []adaptJob {
+	t.Helper()
+	c.src, c.model = exportBackbone(t, c.arch, c.classes)
+	c.files = xrays(t, c.images)
 	out := t.TempDir()
-	lw, twice, batch := filepath.Join(out, "layerwise"), filepath.Join(out, "twice"), filepath.Join(out, "batch")
-	ad := adaptOK(t, src, lw, files, AdaptOptions{})
-	adaptOK(t, lw, twice, files, AdaptOptions{Mode: AdaptLayerwise})
-	adaptOK(t, src, batch, files, AdaptOptions{Mode: AdaptBatch, BatchSize: 16})
+	c.lw = filepath.Join(out, "layerwise")
+	c.ad = adaptOK(t, c.src, c.lw, c.files, AdaptOptions{})
+	meta := loadMeta(t, c.src)
+	var pixPath string
+	pixPath, c.pixels = writePixels(t, meta, c.files)
+	job := adaptJob{Src: c.src, Pixels: pixPath, Images: len(c.files), Size: meta.InputSize, BatchSize: DefaultMaxBatch}
+	lw := job
+	lw.Mode, lw.Dump, lw.Predict, lw.Compare = AdaptLayerwise, []string{c.src}, []string{c.lw}, []string{c.lw}
+	if c.twice {
+		c.again = filepath.Join(out, "twice")
+		adaptOK(t, c.lw, c.again, c.files, AdaptOptions{Mode: AdaptLayerwise})
+		lw.Dump = append(lw.Dump, c.again)
+	}
+	jobs := []adaptJob{lw}
+	if c.batch > 0 {
+		c.batchDir = filepath.Join(out, "batch")
+		adaptOK(t, c.src, c.batchDir, c.files, AdaptOptions{Mode: AdaptBatch, BatchSize: c.batch})
+		b := job
+		b.Mode, b.BatchSize, b.Predict, b.Compare = AdaptBatch, c.batch, []string{c.batchDir}, []string{c.batchDir}
+		jobs = append(jobs, b)
+	}
+	return jobs
+}
 
-	meta := loadMeta(t, src)
-	pixPath, pixels := writePixels(t, meta, files)
-	job := adaptJob{Src: src, Pixels: pixPath, Images: len(files), Size: meta.InputSize, BatchSize: DefaultMaxBatch}
-	lwJob, bJob := job, job
-	lwJob.Mode, lwJob.Dump, lwJob.Compare = AdaptLayerwise, []string{src, lw, twice}, []string{lw}
-	bJob.Mode, bJob.BatchSize, bJob.Dump, bJob.Compare = AdaptBatch, 16, []string{batch}, []string{batch}
-	refs := runAdaptRef(t, []adaptJob{lwJob, bJob})
-
+// check compares the model adapted into dir with the reference.
+func (c *adaptCase) check(t *testing.T, ref adaptRef, dir, what string) {
+	t.Helper()
 	bns := 0
-	for _, l := range m.Layers {
+	for _, l := range c.model.Layers {
 		if l.Type == "BatchNormalization" {
 			bns++
 		}
 	}
-	if len(refs[0].Layers) != bns || ad.Layers != bns {
-		t.Fatalf("BatchNormalization layers: Python found %d, Adapt %d, the model has %d", len(refs[0].Layers), ad.Layers, bns)
+	if len(ref.Layers) != bns || c.ad.Layers != bns {
+		t.Fatalf("BatchNormalization layers: Python found %d, Adapt %d, the model has %d", len(ref.Layers), c.ad.Layers, bns)
 	}
-	for _, c := range []struct {
-		ref       adaptRef
-		dir, what string
-	}{{refs[0], lw, "layerwise"}, {refs[1], batch, "batch"}} {
-		got := c.ref.Dump[c.dir]
-		for _, l := range c.ref.Layers {
-			approx.Within(t, c.what+" "+l+" moving_mean", got.Stats[l][0], c.ref.Reference[l][0], approx.Rel, 1e-5)
-			approx.Within(t, c.what+" "+l+" moving_variance", got.Stats[l][1], c.ref.Reference[l][1], approx.Rel, 1e-5)
-		}
-		if cmp := c.ref.Compare[c.dir]; len(cmp.Differ) > 0 || cmp.Compared != len(m.Variables)-2*bns {
-			t.Errorf("%s: variables changed besides the moving statistics: %v (%d compared, want %d)", c.what, cmp.Differ, cmp.Compared, len(m.Variables)-2*bns)
-		}
-		d := approx.WithinRows(t, c.what+": Python's predictions with Go's statistics vs with its own", got.Predictions, c.ref.Predictions, approx.Abs, 1e-5)
-		t.Logf("%s: %v", c.what, d)
-		checkAdaptedInGo(t, c.dir, pixels, got.Predictions)
+	got := ref.Dump[dir]
+	for _, l := range ref.Layers {
+		approx.Within(t, what+" "+l+" moving_mean", got.Stats[l][0], ref.Reference[l][0], approx.Rel, 1e-5)
+		approx.Within(t, what+" "+l+" moving_variance", got.Stats[l][1], ref.Reference[l][1], approx.Rel, 1e-5)
 	}
-	// The adaptation must have moved the statistics, or the comparisons above prove nothing.
-	srcStats, lwStats := refs[0].Dump[src].Stats, refs[0].Dump[lw].Stats
-	if d, _ := approx.Compare(lwStats["conv_pw_13_bn"][1], srcStats["conv_pw_13_bn"][1], approx.Rel); d.Max < 0.1 {
-		t.Errorf("adaptation left conv_pw_13_bn's variance near the source's: %v", d)
+	if cmp := ref.Compare[dir]; len(cmp.Differ) > 0 || cmp.Compared != len(c.model.Variables)-2*bns {
+		t.Errorf("%s: variables changed besides the moving statistics: %v (%d compared, want %d)", what, cmp.Differ, cmp.Compared, len(c.model.Variables)-2*bns)
 	}
-	for _, l := range refs[0].Layers {
-		approx.Within(t, "adapted twice "+l+" moving_mean", refs[0].Dump[twice].Stats[l][0], lwStats[l][0], approx.Rel, 1e-6)
-		approx.Within(t, "adapted twice "+l+" moving_variance", refs[0].Dump[twice].Stats[l][1], lwStats[l][1], approx.Rel, 1e-6)
+	d := approx.WithinRows(t, what+": Python's predictions with Go's statistics vs with its own", got.Predictions, ref.Predictions, approx.Abs, 1e-5)
+	t.Logf("%s: %v", what, d)
+	checkAdaptedInGo(t, dir, c.pixels, got.Predictions)
+}
+
+// checkMoved checks that the adaptation moved the statistics (or the comparisons prove
+// nothing) and, when adapted twice, that the second changed nothing.
+func (c *adaptCase) checkMoved(t *testing.T, ref adaptRef) {
+	t.Helper()
+	src, lw := ref.Dump[c.src].Stats, ref.Dump[c.lw].Stats
+	last := ref.Layers[len(ref.Layers)-1]
+	if d, _ := approx.Compare(lw[last][1], src[last][1], approx.Rel); d.Max < 0.1 {
+		t.Errorf("adaptation left %s's variance near the source's: %v", last, d)
 	}
-	checkAdaptationRecord(t, src, lw, files, bns)
+	if !c.twice {
+		return
+	}
+	for _, l := range ref.Layers {
+		approx.Within(t, "adapted twice "+l+" moving_mean", ref.Dump[c.again].Stats[l][0], lw[l][0], approx.Rel, 1e-6)
+		approx.Within(t, "adapted twice "+l+" moving_variance", ref.Dump[c.again].Stats[l][1], lw[l][1], approx.Rel, 1e-6)
+	}
 }
 
 // checkAdaptedInGo loads an adapted model with Load and compares its predictions with
@@ -209,7 +285,7 @@ func checkAdaptedInGo(t *testing.T, dir string, pixels [][]float32, python [][]f
 
 // checkAdaptationRecord checks the metadata's record against values computed here, and
 // that the signatures are src's.
-func checkAdaptationRecord(t *testing.T, src, dst string, files []string, layers int) {
+func checkAdaptationRecord(t *testing.T, src, dst string, files []string, layers, passes int) {
 	t.Helper()
 	got := loadMeta(t, dst).Adaptation
 	if got == nil {
@@ -223,7 +299,7 @@ func checkAdaptationRecord(t *testing.T, src, dst string, files []string, layers
 	slices.Sort(sums)
 	set := sha256.Sum256([]byte(strings.Join(sums, "")))
 	want := Adaptation{Mode: AdaptLayerwise, Source: "sha256:" + dirHash(t, src), Images: len(files), ImageSet: "sha256:" + hex.EncodeToString(set[:]),
-		BatchSize: DefaultMaxBatch, Layers: layers, Passes: layers, Date: "2026-12-07T12:00:00Z"}
+		BatchSize: DefaultMaxBatch, Layers: layers, Passes: passes, Date: "2026-12-07T12:00:00Z"}
 	if *got != want {
 		t.Errorf("adaptation record:\n got %+v\nwant %+v", *got, want)
 	}

@@ -15,6 +15,11 @@ import (
 	"github.com/xraylab/xray/progress"
 )
 
+// minImages is MinAdaptImages; the reference tests of the larger architectures lower it,
+// since the computation checked does not depend on the count and each image costs a
+// forward pass per level of layers.
+var minImages = MinAdaptImages
+
 // pixelCache holds every image, preprocessed once to uint8 pixels, in a file read back
 // sequentially on each pass: decoding costs once, and memory holds one batch, however
 // many images there are.
@@ -95,7 +100,7 @@ func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre pr
 	case len(failed) > 0:
 		c.close()
 		return nil, "", &UnreadableImagesError{Failed: failed, Total: total}
-	case c.n < MinAdaptImages:
+	case c.n < minImages:
 		c.close()
 		return nil, "", fmt.Errorf("%w: %d given", ErrTooFewImages, c.n)
 	}

@@ -7,7 +7,7 @@ computed in Python TensorFlow from the same SavedModel and image files.
 CONFIG holds a list of "jobs", each
     {"src": SavedModel dir, "pixels": raw float32 file, "images": N, "size": S,
      "mode": "layerwise"|"batch", "batch_size": B,
-     "dump": [SavedModel dirs], "compare": [SavedModel dirs]}
+     "dump": [SavedModel dirs], "predict": [SavedModel dirs], "compare": [SavedModel dirs]}
 
 The pixels are the N images [N, S, S, 3] as the model's preprocessing (package
 preprocess, what Adapt feeds) made them: serving_bytes's in-graph scaling differs from
@@ -17,19 +17,24 @@ For each job the SavedModel is loaded with TensorFlow's own loader (tf.compat.v1
 graph and its variables as saved), the pixels are fed to serving_default's input, and
 the layers are found by their Keras names
 ("<layer>/moving_mean" variables, "<layer>/mul_x/Mul" reading the layer input), in the
-order of the variables collection. Layerwise: one layer at a time, its input fetched
-for every image with the layers before it already replaced; mean and biased variance
-over images and positions in float64 (numpy, on all values at once), stored as float32.
-Batch: per batch (the same even split as Go's), each layer in turn is set to that
-batch's statistics, so the next one sees the batch normalised by its own statistics;
-the batch statistics are pooled over batches.
+order of the variables collection (network order). Layerwise: one layer at a time, its
+input fetched for every image with the layers before it already replaced; mean and
+biased variance over images and positions in float64 (numpy, on all values at once),
+stored as float32. Batch: per batch (the same even split as Go's), each layer in turn is
+set to that batch's statistics, so the next one sees the batch normalised by its own
+statistics; the batch statistics are pooled over batches.
+A layer's input, once fetched, is final (it depends only on the layers before it, all
+replaced by then), so later fetches feed the fetched inputs they depend on instead of
+running the network from the image again: one layer per step still, at the cost of
+about one forward pass in all.
 
-Output per job: "layers" (names in order), "reference" {layer: [mean, variance]} (float32
+Output per job: "layers" (names in order), "passes" (the depth in layers: Go's passes
+in layerwise mode), "reference" {layer: [mean, variance]} (float32
 values as float64), "predictions" (serving_default probabilities of the reference-adapted
-model), and, for every "dump" dir, its checkpoint's moving statistics and the
-probabilities of tf.saved_model.load(dir).signatures["serving_default"]; for every
-"compare" dir, the names of the variables other than moving statistics whose values are
-not bit-identical to src's, and how many were compared.
+model), for every "dump" dir its checkpoint's moving statistics, and for every "predict"
+dir (also dumped) the probabilities of tf.saved_model.load(dir).signatures
+["serving_default"]; for every "compare" dir, the names of the variables other than
+moving statistics whose values are not bit-identical to src's, and how many were compared.
 """
 
 import json
@@ -54,7 +59,9 @@ def chunks(files, per):
     return out
 
 
-def load(src):
+def load_model(src):
+    """src's serving_default input and probabilities in a session of TensorFlow's own
+    SavedModel loader (the graph and variables as saved, as TF Serving runs them)."""
     g = tf.Graph()
     sess = tf.compat.v1.Session(graph=g)
     with g.as_default():
@@ -62,8 +69,17 @@ def load(src):
         sig = mg.signature_def["serving_default"]
         feed = g.get_tensor_by_name(sig.inputs["image"].name)
         probs = g.get_tensor_by_name(sig.outputs["probabilities"].name)
-    layers, assign = load_into(g)
+    return sess, feed, probs
+
+
+def load(src):
+    sess, feed, probs = load_model(src)
+    layers, assign = load_into(sess.graph)
     return sess, feed, probs, layers, assign
+
+
+def predict(sess, feed, probs, files, per):
+    return np.concatenate([sess.run(probs, {feed: c}) for c in chunks(files, per)]).tolist()
 
 
 def stats(x):
@@ -72,11 +88,36 @@ def stats(x):
     return m, ((x - m) ** 2).mean(axis=0), x.shape[0]
 
 
+def upstream(x, known):
+    """The tensors of known that x is computed from without passing through another one."""
+    need, seen, stack = [], {x.op}, [x.op]
+    while stack:
+        for t in stack.pop().inputs:
+            if t in known:
+                if t not in need:
+                    need.append(t)
+            elif t.op not in seen:
+                seen.add(t.op)
+                stack.append(t.op)
+    return need
+
+
+def fetch(sess, feed, x, chunk, known, i):
+    """x for the images of chunk i, fed the final values of the inputs it depends on."""
+    if x in known:
+        return known[x][i]
+    feeds = {feed: chunk}
+    feeds.update({t: known[t][i] for t in upstream(x, known)})
+    return sess.run(x, feeds)
+
+
 def layerwise(sess, feed, layers, assign, files, per):
-    out = {}
+    out, known = {}, {}
     for layer in layers:
         x, pm, pv, op = assign[layer]
-        m, v, _ = stats(np.concatenate([sess.run(x, {feed: c}) for c in chunks(files, per)]))
+        vals = [fetch(sess, feed, x, c, known, i) for i, c in enumerate(chunks(files, per))]
+        known[x] = vals
+        m, v, _ = stats(np.concatenate(vals))
         m, v = m.astype(np.float32), v.astype(np.float32)
         sess.run(op, {pm: m, pv: v})
         out[layer] = [m.tolist(), v.tolist()]
@@ -86,9 +127,11 @@ def layerwise(sess, feed, layers, assign, files, per):
 def batch(sess, feed, layers, assign, files, per):
     pooled = {layer: [] for layer in layers}
     for chunk in chunks(files, per):
+        known = {}
         for layer in layers:
             x, pm, pv, op = assign[layer]
-            m, v, n = stats(sess.run(x, {feed: chunk}))
+            known[x] = [fetch(sess, feed, x, chunk, known, 0)]
+            m, v, n = stats(known[x][0])
             sess.run(op, {pm: m.astype(np.float32), pv: v.astype(np.float32)})
             pooled[layer].append((n, m, v))
     out = {}
@@ -101,6 +144,25 @@ def batch(sess, feed, layers, assign, files, per):
         sess.run(op, {pm: m, pv: v})
         out[layer] = [m.tolist(), v.tolist()]
     return out
+
+
+def passes(g, layers, assign):
+    """How many passes Go's grouping needs: the longest chain of layers each reading
+    (through its input) the moving statistics of the one before. reads[op] is the set of
+    layers (a bit mask) whose moving_mean op is among op's ancestors, the ops taken in
+    creation order (import order, inputs first)."""
+    bit = {layer + "/moving_mean": 1 << i for i, layer in enumerate(layers)}
+    reads = {}
+    for op in g.get_operations():
+        m = bit.get(op.name, 0)
+        for t in op.inputs:
+            m |= reads[t.op.name]  # a KeyError if the order were not inputs first
+        reads[op.name] = m
+    level = []
+    for layer in layers:
+        m = reads[assign[layer][0].op.name]
+        level.append(1 + max((level[j] for j in range(len(level)) if m >> j & 1), default=-1))
+    return 1 + max(level)
 
 
 def checkpoint(d):
@@ -118,18 +180,14 @@ def run(job):
     per = job.get("batch_size", 32)
     sess, feed, probs, layers, assign = load(job["src"])
     fn = batch if job["mode"] == "batch" else layerwise
-    res = {"layers": layers, "reference": fn(sess, feed, layers, assign, files, per)}
-    res["predictions"] = np.concatenate([sess.run(probs, {feed: c}) for c in chunks(files, per)]).tolist()
+    res = {"layers": layers, "passes": passes(sess.graph, layers, assign), "reference": fn(sess, feed, layers, assign, files, per)}
+    res["predictions"] = predict(sess, feed, probs, files, per)
     res["dump"] = {}
-    for d in job.get("dump", []):
+    for d in (job.get("dump") or []) + (job.get("predict") or []):
         ck = checkpoint(d)
-        loaded = tf.saved_model.load(d)
-        sig = loaded.signatures["serving_default"]
-        p = np.concatenate([sig(image=tf.constant(c))["probabilities"].numpy() for c in chunks(files, per)])
-        res["dump"][d] = {
-            "stats": {l: [ck[l + "/moving_mean"].tolist(), ck[l + "/moving_variance"].tolist()] for l in layers},
-            "predictions": p.tolist(),
-        }
+        res["dump"][d] = {"stats": {l: [ck[l + "/moving_mean"].tolist(), ck[l + "/moving_variance"].tolist()] for l in layers}}
+    for d in job.get("predict") or []:
+        res["dump"][d]["predictions"] = predict(*load_model(d), files, per)
     res["compare"] = {}
     if job.get("compare"):
         src = checkpoint(job["src"])
