@@ -276,6 +276,12 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[Batch, error] {
 				yield(Batch{}, parent.Err())
 				return
 			}
+			// Both cases of the select above can be ready at once and Go picks one at random;
+			// a batch finished after cancellation may be unfilled, so cancellation wins here.
+			if err := parent.Err(); err != nil {
+				yield(Batch{}, err)
+				return
+			}
 			if err := p.err.Load(); err != nil {
 				yield(Batch{}, *err)
 				return
