@@ -70,16 +70,7 @@ func Build(m *tfgraph.Model, o Options) (*Graph, error) {
 	g.Loss, g.Correct = lossAndCorrect(s.SubScope("train"), g.Labels, logits, o.LabelSmoothing, o.ClassWeights, k)
 	g.EvalLoss, g.EvalCorrect = lossAndCorrect(s.SubScope("eval"), g.Labels, m.Logits, o.LabelSmoothing, nil, k)
 
-	var vars []*tfgraph.Variable
-	for _, v := range m.Trainable() {
-		if !o.FreezeBase || v.Head {
-			vars = append(vars, v)
-		}
-	}
-	xs := make([]tf.Output, len(vars))
-	for i, v := range vars {
-		xs[i] = v.Value
-	}
+	vars, xs := trainableVars(m, o.FreezeBase)
 	objective, ls := g.Loss, (*lossScale)(nil)
 	if o.LossScale {
 		ls = newLossScale(s)
@@ -142,4 +133,20 @@ func lossAndCorrect(s *op.Scope, labels, logits tf.Output, smoothing float64, cl
 	hit := op.Cast(s.SubScope("hit"), op.Equal(s.SubScope("eq"), pred, truth), tf.Float)
 	correct = op.Sum(s.SubScope("correct"), hit, op.Const(s.SubScope("hit_axis"), []int32{0}))
 	return loss, correct
+}
+
+// trainableVars are the variables a step updates (the head alone with freezeBase)
+// and their values, the xs of the gradients; Build and BuildReplicated share it.
+func trainableVars(m *tfgraph.Model, freezeBase bool) ([]*tfgraph.Variable, []tf.Output) {
+	var vars []*tfgraph.Variable
+	for _, v := range m.Trainable() {
+		if !freezeBase || v.Head {
+			vars = append(vars, v)
+		}
+	}
+	xs := make([]tf.Output, len(vars))
+	for i, v := range vars {
+		xs[i] = v.Value
+	}
+	return vars, xs
 }

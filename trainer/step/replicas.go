@@ -46,16 +46,7 @@ func BuildReplicated(m *tfgraph.Model, o Options) (*Graph, error) {
 	s := op.NewScopeWithGraph(m.Graph).SubScope("sgd")
 	g := &Graph{}
 	rg := &replicaGraph{reps: m.Replicas}
-	var vars []*tfgraph.Variable
-	for _, v := range m.Trainable() {
-		if !o.FreezeBase || v.Head {
-			vars = append(vars, v)
-		}
-	}
-	xs := make([]tf.Output, len(vars))
-	for i, v := range vars {
-		xs[i] = v.Value
-	}
+	vars, xs := trainableVars(m, o.FreezeBase)
 	sums := make([][]tf.Output, len(vars))
 	var losses, corrects, evalLosses, evalCorrects []tf.Output
 	for i, r := range m.Replicas {
