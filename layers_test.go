@@ -8,8 +8,8 @@ import (
 )
 
 // TestLayers keeps the import arrows pointing down, so the folder names tell where a thing
-// lives: the pixel contract, the class vocabulary and the decision rule import nothing of
-// ours (the class vocabulary and the decision rule no TensorFlow either); model building knows nothing of data, export or training; what a service
+// lives: the pixel contract (with its DICOM reader), the class vocabulary and the decision
+// rule import nothing of ours (the class vocabulary and the decision rule no TensorFlow either); model building knows nothing of data, export or training; what a service
 // imports (savedmodels) pulls in no data ingest and no terminal packages.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/xraylab/xray/"
@@ -18,7 +18,13 @@ func TestLayers(t *testing.T) {
 		pkg       string
 		forbidden []string // import path substrings
 	}{
-		{"preprocess", append([]string{mod + "labels"}, prefixed(mod, above)...)}, // TensorFlow runs its one definition
+		// TensorFlow runs its one definition; DICOM files it reads through preprocess/dicom
+		{"preprocess", append([]string{mod + "labels"}, prefixed(mod, above)...)},
+		// DICOM reading is a parser and GDCM's codecs: no TensorFlow, nothing of ours but
+		// the codec and libjpeg's colour tables (internal/gdcm, internal/jpegcolor)
+		{"preprocess/dicom", join([]string{"tensorflow"}, prefixed(mod, append(slices.Clone(above), "preprocess$", "labels", "decision", "progress", "perturb",
+			"serve", "explain", "predictstream", "batchpipe", "pacs", "internal/approx", "internal/atomicfile", "internal/binding", "internal/browsertest",
+			"internal/buildinfo", "internal/devices", "internal/orthanctest", "internal/pyref", "internal/tensorboard", "internal/tfdist", "internal/tflog")))},
 		{"labels", append([]string{"tensorflow", mod + "preprocess"}, prefixed(mod, above)...)},
 		{"decision", append([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "labels"}, prefixed(mod, above)...)},
 		{"dataset", prefixed(mod, above[1:])},

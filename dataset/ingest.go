@@ -16,6 +16,7 @@ import (
 
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
 )
 
@@ -318,7 +319,7 @@ func checkImage(file string, verify bool) (sum, patient, reason string) {
 		}
 	}
 	if kind == "dicom" {
-		patient, _ = preprocess.DICOMPatientHash(b) // read without error by Config already
+		patient, _ = dicom.PatientHash(b) // read without error by Config already
 	}
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:]), patient, ""

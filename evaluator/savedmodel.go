@@ -10,7 +10,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/labels"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 )
@@ -33,7 +33,7 @@ type SavedModelInput struct {
 	RequireThreshold bool
 	// DICOMWindow is how DICOM images become 8-bit gray; nil: the model's
 	// (savedmodels.Options.DICOMWindow).
-	DICOMWindow *preprocess.Window
+	DICOMWindow *dicom.Window
 }
 
 // manifestPath is the manifest to use: the one given, else the one the training run

@@ -6,14 +6,14 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 )
 
 // Line is one file's result: one line of `xray predict`'s output.
 type Line struct {
 	File  string
-	DICOM *preprocess.DICOMInfo // the header of a DICOM file; nil for other files
+	DICOM *dicom.Info // the header of a DICOM file; nil for other files
 	savedmodels.Prediction
 	Classes []string // the model's class names by id (Metadata.Classes)
 }
@@ -75,21 +75,21 @@ func (p Line) Message() string {
 
 // dicomInfo reads the header of a DICOM file: nil for any other file, and for one whose
 // header does not read (its prediction already carries the error).
-func dicomInfo(path string) *preprocess.DICOMInfo {
+func dicomInfo(path string) *dicom.Info {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
 	head := make([]byte, 132)
-	if _, err := io.ReadFull(f, head); err != nil || !preprocess.IsDICOM(head) {
+	if _, err := io.ReadFull(f, head); err != nil || !dicom.Is(head) {
 		return nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	info, err := preprocess.ReadDICOMInfo(b)
+	info, err := dicom.ReadInfo(b)
 	if err != nil {
 		return nil
 	}

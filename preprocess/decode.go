@@ -7,12 +7,15 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // MaxPixels bounds the width x height Decode accepts (33.5 Mpx, e.g. 5790 x 5790), so a
 // small hostile file cannot make it allocate gigabytes. Digital X-ray detectors stay under
-// 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx).
-const MaxPixels = 1 << 25
+// 20 Mpx; the largest Kermany original is 2890 x 2660 (7.7 Mpx). The DICOM reader applies
+// the same bound to a header's Rows x Columns.
+const MaxPixels = dicom.MaxPixels
 
 // MinSide is the smallest width or height xray takes in: ingest skips smaller images and
 // serving refuses them (a 16 x 16 thumbnail is no X-ray).
@@ -51,7 +54,7 @@ func format(b []byte) string {
 		return "jpeg"
 	case len(b) >= 8 && string(b[:8]) == "\x89PNG\r\n\x1a\n":
 		return "png"
-	case IsDICOM(b):
+	case dicom.Is(b):
 		return "dicom"
 	}
 	return ""
@@ -67,10 +70,7 @@ func Config(b []byte) (kind string, w, h int, err error) {
 	f := format(b)
 	switch f {
 	case "dicom":
-		info, err := ReadDICOMInfo(b)
-		if err == nil && !info.HasPixels {
-			err = noPixels(info)
-		}
+		info, err := dicom.Config(b)
 		return f, info.Columns, info.Rows, err
 	case "jpeg":
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(b))
@@ -101,11 +101,11 @@ func sniff(b []byte) (kind string, err error) {
 // CMYK/YCCK JPEG) with the decoder of GraphDef (libjpeg-turbo, libpng) and applies a
 // JPEG's EXIF orientation. Grayscale sources come back as *image.Gray (16-bit samples
 // keep their high byte), everything else as an opaque RGB *image.NRGBA (alpha dropped,
-// not composited), both with origin (0, 0). A DICOM file is decoded by DecodeDICOM with
+// not composited), both with origin (0, 0). A DICOM file is decoded by dicom.Decode with
 // the automatic window (Preprocessor.Decode uses its Window). Bad input returns an error.
 func Decode(b []byte) (image.Image, error) {
-	if IsDICOM(b) {
-		img, _, err := DecodeDICOM(b, Window{})
+	if dicom.Is(b) {
+		img, _, err := dicom.Decode(b, dicom.Window{})
 		return img, err
 	}
 	kind, err := sniff(b)

@@ -36,39 +36,12 @@
 // 0.1); PIL open + resize(BILINEAR) within 1 level (mean under 0.2); see
 // docs/preprocessing.md.
 //
-// DICOM (DecodeDICOM; parsed by xray itself, compressed frames decoded by GDCM through
-// internal/gdcm) becomes 8-bit gray, then follows steps 4 and 5 like any gray JPEG:
-//
-//	a. Files: Part 10 (preamble and "DICM"), or a bare dataset without them, read as
-//	   pydicom's force=True does. Transfer syntaxes: implicit and explicit VR little
-//	   endian, explicit big endian, deflated explicit little endian, RLE lossless, JPEG
-//	   baseline and extended (12 bit), JPEG lossless (process 14 and SV1), JPEG-LS
-//	   (lossless and near-lossless), JPEG 2000 (lossless and lossy). Others are a
-//	   *TransferSyntaxError naming the syntax. A file without pixel data and without an
-//	   image pixel module (an SR, an RT plan) is a *NoImageError naming its SOP class;
-//	   both match ErrDICOMUnsupported.
-//	b. The first frame only (DICOMInfo.Warnings says so when there are more). Stored values
-//	   are the low BitsStored bits, sign-extended when PixelRepresentation is 1; 1, 8, 16
-//	   and 32 bits allocated.
-//	c. Modality LUT: value*RescaleSlope + RescaleIntercept (a Modality LUT Sequence is
-//	   ErrDICOMUnsupported).
-//	d. VOI, by Preprocessor.Window: auto (the default) takes the first item of a VOI LUT
-//	   Sequence, else the first WindowCenter/WindowWidth with the VOILUTFunction (LINEAR,
-//	   LINEAR_EXACT, SIGMOID), else the full range BitsStored allows (8-bit images stay as
-//	   they are; for more bits DICOMInfo.Warnings says so); minmax stretches the image's
-//	   own range; "C,W" is a LINEAR window. These are pydicom's apply_voi_lut and
-//	   apply_windowing, mapped from their output range to 0..255, rounded half up.
-//	e. MONOCHROME1 is inverted (255 - v). Colour (8-bit RGB, YBR_FULL, YBR_FULL_422,
-//	   YBR_RCT, YBR_ICT; uncompressed or compressed alike) becomes gray by one rule: to RGB
-//	   by the header's photometric interpretation (a JPEG frame labelled RGB is never
-//	   converted from YCbCr), then luma as PIL's convert("L"); no window. Palette colour is
-//	   ErrDICOMUnsupported.
-//
-// The parser never copies a value: none may claim more bytes than the file holds,
-// sequences nest at most 16 deep, a file holds at most 100,000 elements, a deflated
-// dataset inflates to at most 256 MiB, and Rows*Columns stay under MaxPixels, so a small
-// hostile file cannot make the reader allocate much more than its own size.
-// ReadDICOMInfo gives the header's SOPInstanceUID and ViewPosition, never patient data.
+// DICOM is read by package preprocess/dicom (parsed by xray itself, compressed frames
+// decoded by GDCM through internal/gdcm, no TensorFlow): its first frame becomes 8-bit
+// gray by Preprocessor.Window (a dicom.Window: the file's own VOI LUT or window by
+// default), then follows steps 4 and 5 like any gray JPEG. Its errors (dicom.ErrDamaged,
+// dicom.ErrUnsupported, *dicom.TransferSyntaxError, *dicom.NoImageError) reach the
+// callers of Config, Decode and the Preprocessor's methods as they are.
 //
 // Bad input returns an error, never panics. The first call for each input size starts a
 // single-threaded TensorFlow session that lives as long as the process.

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"math"
 	"os"
+
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // Scaling maps resized uint8 pixels to the float range a network expects.
@@ -69,9 +70,9 @@ func (s Scaling) Apply(pix []uint8, dst []float32) {
 // evaluation, prediction or serving sees in Go goes through it. See the package doc for
 // the exact steps and how closely it matches PIL and TensorFlow.
 type Preprocessor struct {
-	Size    int     // output is Size x Size x 3; default DefaultSize
-	Scaling Scaling // Unit (default) or ImageNet
-	Window  Window  // how DICOM values become 8-bit gray; zero value WindowAuto
+	Size    int          // output is Size x Size x 3; default DefaultSize
+	Scaling Scaling      // Unit (default) or ImageNet
+	Window  dicom.Window // how DICOM values become 8-bit gray; zero value dicom.WindowAuto
 }
 
 // DefaultPreprocessor is the paper's: 256 x 256, [0, 1].
@@ -85,16 +86,13 @@ func (p Preprocessor) Validate() error {
 	if p.Scaling != Unit && p.Scaling != ImageNet {
 		return fmt.Errorf("%w %q: use %q or %q", ErrScaling, string(p.Scaling), Unit, ImageNet)
 	}
-	if w := p.Window; w.Mode < WindowAuto || w.Mode > WindowFixed || (w.Mode == WindowFixed && !(w.Width >= 1 && !math.IsInf(w.Width, 0) && !math.IsNaN(w.Center) && !math.IsInf(w.Center, 0))) {
-		return fmt.Errorf("%w %v: use auto, minmax or a center and a width of at least 1", ErrWindow, w)
-	}
-	return nil
+	return p.Window.Validate()
 }
 
 // Decode is the package's Decode with p's Window for DICOM files.
 func (p Preprocessor) Decode(b []byte) (image.Image, error) {
-	if IsDICOM(b) {
-		img, _, err := DecodeDICOM(b, p.Window)
+	if dicom.Is(b) {
+		img, _, err := dicom.Decode(b, p.Window)
 		return img, err
 	}
 	return Decode(b)
@@ -140,8 +138,8 @@ func (p Preprocessor) Pixels(img image.Image) ([]uint8, error) {
 // EXIF-rotated files as stored). A DICOM file is decoded in Go with p.Window and joins
 // the graph after the decoder, as Pixels does.
 func (p Preprocessor) EncodedPixels(b []byte) ([]uint8, error) {
-	if IsDICOM(b) {
-		img, _, err := DecodeDICOM(b, p.Window)
+	if dicom.Is(b) {
+		img, _, err := dicom.Decode(b, p.Window)
 		if err != nil {
 			return nil, err
 		}

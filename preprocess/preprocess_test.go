@@ -17,6 +17,7 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // refArray is one array written by scripts/ref/dataset_preprocess.py.
@@ -328,5 +329,9 @@ func TestScalingMatchesKeras(t *testing.T) {
 	}
 	if err := (Preprocessor{Size: 8, Scaling: "caffe"}).Validate(); !errors.Is(err, ErrScaling) {
 		t.Errorf("Validate with scaling caffe: %v, want ErrScaling", err)
+	}
+	// Validate checks the rest of the Preprocessor too: its DICOM window.
+	if err := (Preprocessor{Size: 8, Scaling: Unit, Window: dicom.Window{Mode: dicom.WindowFixed, Width: 0}}).Validate(); !errors.Is(err, dicom.ErrWindow) {
+		t.Errorf("Validate with a zero-width window: %v, want dicom.ErrWindow", err)
 	}
 }

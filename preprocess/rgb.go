@@ -3,6 +3,8 @@ package preprocess
 import (
 	"image"
 	"image/color"
+
+	"github.com/xraylab/xray/internal/jpegcolor"
 )
 
 // ToRGB converts any image to opaque RGB in an NRGBA (alpha 255), origin at (0, 0):
@@ -83,7 +85,7 @@ func otherToRGB(m image.Image, dst *image.NRGBA) {
 			for x := 0; x < w; x++ {
 				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
 				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bl := yccToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
+				r, g, bl := jpegcolor.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
 				set((y*w+x)*4, r, g, bl)
 			}
 		}

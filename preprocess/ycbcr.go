@@ -1,39 +1,10 @@
 package preprocess
 
-import "image"
+import (
+	"image"
 
-// libjpeg's YCbCr -> RGB tables (jdcolor.c, 16-bit fixed point): Go's color.YCbCrToRGB
-// rounds differently and is off by one on ~10 % of colour pixels.
-var yccR, yccB [256]int32
-var yccGCr, yccGCb [256]int32
-
-func init() {
-	const half = 1 << 15
-	fix := func(x float64) int32 { return int32(x*65536 + 0.5) }
-	for i := range 256 {
-		x := int32(i - 128)
-		yccR[i] = (fix(1.40200)*x + half) >> 16
-		yccB[i] = (fix(1.77200)*x + half) >> 16
-		yccGCr[i] = -fix(0.71414) * x
-		yccGCb[i] = -fix(0.34414)*x + half
-	}
-}
-
-func clamp8(v int32) uint8 {
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
-}
-
-// yccToRGB converts one JPEG YCbCr sample to RGB exactly as libjpeg does.
-func yccToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
-	yy := int32(y)
-	return clamp8(yy + yccR[cr]), clamp8(yy + (yccGCb[cb]+yccGCr[cr])>>16), clamp8(yy + yccB[cb])
-}
+	"github.com/xraylab/xray/internal/jpegcolor"
+)
 
 // fancyYCbCr converts a 4:2:0 or 4:2:2 JPEG to RGB with libjpeg's "fancy upsampling" of
 // the chroma planes (a triangle filter: 3/4 nearer sample + 1/4 further, with libjpeg's
@@ -65,7 +36,7 @@ func fancyYCbCr(s *image.YCbCr, dst *image.NRGBA) bool {
 		yrow := s.Y[y*s.YStride:]
 		out := dst.Pix[y*dst.Stride:]
 		for x := 0; x < w; x++ {
-			r, g, b := yccToRGB(yrow[x], cb[y*w+x], cr[y*w+x])
+			r, g, b := jpegcolor.YCbCrToRGB(yrow[x], cb[y*w+x], cr[y*w+x])
 			out[4*x], out[4*x+1], out[4*x+2], out[4*x+3] = r, g, b, 0xFF
 		}
 	}

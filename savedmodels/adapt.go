@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -95,7 +95,7 @@ type AdaptOptions struct {
 	// DICOMWindow is how DICOM images become 8-bit gray; nil: the model's
 	// (Metadata.DICOMWindow), else each file's own. A window given here becomes the
 	// adapted model's, since its statistics were measured through it.
-	DICOMWindow *preprocess.Window
+	DICOMWindow *dicom.Window
 	// TempDir holds the preprocessed images between passes (uint8, Size*Size*3 bytes each);
 	// "" : inside the output's temporary directory.
 	TempDir string

@@ -17,7 +17,7 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -396,7 +396,7 @@ func TestAdaptDICOM(t *testing.T) {
 	for len(files) < MinAdaptImages {
 		files = append(files, dcm...)
 	}
-	w := preprocess.Window{Mode: preprocess.WindowFixed, Center: 128, Width: 200}
+	w := dicom.Window{Mode: dicom.WindowFixed, Center: 128, Width: 200}
 	dst := filepath.Join(t.TempDir(), "adapted")
 	ad := adaptOK(t, src, dst, files, AdaptOptions{Mode: AdaptBatch, DICOMWindow: &w})
 	meta := loadMeta(t, dst)

@@ -12,6 +12,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // dicomSameAsSource are the testdata/dicom files made to show their source JPEG's pixels
@@ -64,7 +65,7 @@ func TestPredictDICOM(t *testing.T) {
 
 	// A fixed window that shows almost nothing: the model sees another image, whether the
 	// window is given to Load or was stored in the model at export (training's window).
-	darkWindow := preprocess.Window{Mode: preprocess.WindowFixed, Center: 5000, Width: 100}
+	darkWindow := dicom.Window{Mode: dicom.WindowFixed, Center: 5000, Width: 100}
 	dark := predictDICOMWith(t, dir, Options{DICOMWindow: &darkWindow}, paths[1])
 	if slices.Equal(dark, byFile[1].Probabilities) {
 		t.Errorf("Options.DICOMWindow had no effect: %v", dark)
@@ -76,7 +77,7 @@ func TestPredictDICOM(t *testing.T) {
 	if got := predictDICOMWith(t, stored, Options{}, paths[1]); !slices.Equal(got, dark) {
 		t.Errorf("model exported with window %v: %v; Load with that window: %v", darkWindow, got, dark)
 	}
-	if got := predictDICOMWith(t, stored, Options{DICOMWindow: &preprocess.Window{}}, paths[1]); !slices.Equal(got, byFile[1].Probabilities) {
+	if got := predictDICOMWith(t, stored, Options{DICOMWindow: &dicom.Window{}}, paths[1]); !slices.Equal(got, byFile[1].Probabilities) {
 		t.Errorf("Options.DICOMWindow auto over the model's window: %v, want the file's own window's %v", got, byFile[1].Probabilities)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -29,7 +30,7 @@ type Metadata struct {
 	// DICOMWindow is how training turned DICOM values into 8-bit gray, and so how Load
 	// reads DICOM files unless Options.DICOMWindow says otherwise; nil (older models):
 	// each file's own window.
-	DICOMWindow *preprocess.Window `json:"dicom_window,omitempty"`
+	DICOMWindow *dicom.Window `json:"dicom_window,omitempty"`
 	// TrainingPrecision is the Keras precision policy the weights were trained under
 	// (float32, mixed_bfloat16, mixed_float16); the SavedModel itself is float32 either way.
 	TrainingPrecision string `json:"training_precision,omitempty"`
@@ -58,8 +59,8 @@ type Adaptation struct {
 	Layers    int    `json:"batch_norm_layers"`
 	Passes    int    `json:"passes"` // passes over the images
 	// DICOMWindow is the window DICOM images were read through; nil: each file's own.
-	DICOMWindow *preprocess.Window `json:"dicom_window,omitempty"`
-	Date        string             `json:"date"` // RFC 3339, UTC
+	DICOMWindow *dicom.Window `json:"dicom_window,omitempty"`
+	Date        string        `json:"date"` // RFC 3339, UTC
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none

@@ -11,6 +11,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,9 +27,9 @@ type Options struct {
 	// pools, GPU memory growth, ...); nil for TensorFlow's defaults.
 	SessionConfig []byte
 	// DICOMWindow is how PredictBytes and PredictFile turn DICOM values into 8-bit gray
-	// (preprocess.Window); nil: the window the model was trained with
+	// (dicom.Window); nil: the window the model was trained with
 	// (Metadata.DICOMWindow), else each file's own.
-	DICOMWindow *preprocess.Window
+	DICOMWindow *dicom.Window
 	// JIT compiles the network with XLA (global_jit_level, added to SessionConfig). Load
 	// fails with an error matching devices.ErrNoXLA when the linked TensorFlow lacks XLA.
 	JIT bool

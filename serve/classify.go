@@ -16,6 +16,7 @@ import (
 
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/serve/protocol"
 	"github.com/xraylab/xray/serve/versions"
@@ -75,7 +76,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var p savedmodels.Prediction
 	var overlay, explained, picture string
-	if q.Get("explain") == "1" || q.Get("image") == "1" && preprocess.IsDICOM(b) {
+	if q.Get("explain") == "1" || q.Get("image") == "1" && dicom.Is(b) {
 		p, overlay, explained, picture, err = s.decoded(r.Context(), v, b, q.Get("explain") == "1", q.Get("image") == "1")
 	} else {
 		var preds []savedmodels.Prediction
@@ -187,7 +188,7 @@ func (s *Server) decoded(ctx context.Context, v *versions.Version, file []byte, 
 	if err != nil {
 		return p, "", "", "", badRequest("image: %v", err)
 	}
-	if withImage && preprocess.IsDICOM(file) {
+	if withImage && dicom.Is(file) {
 		if picture, err = modelPicture(pre, img); err != nil {
 			return p, "", "", "", err
 		}

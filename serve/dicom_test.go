@@ -8,7 +8,7 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -26,7 +26,7 @@ func TestServeDICOM(t *testing.T) {
 		blobs = append(blobs, b)
 	}
 	names := labels.Default().Names()
-	for _, w := range []preprocess.Window{{}, {Mode: preprocess.WindowFixed, Center: 3000, Width: 500}} {
+	for _, w := range []dicom.Window{{}, {Mode: dicom.WindowFixed, Center: 3000, Width: 500}} {
 		m, err := savedmodels.Load(f.versions[1].dir, savedmodels.Options{DICOMWindow: &w})
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/serve/kserve"
 	"github.com/xraylab/xray/serve/protocol"
@@ -34,7 +35,7 @@ type Config struct {
 	MaxBatch int           // images per session run (savedmodels.Options.MaxBatch)
 	MaxDelay time.Duration // batching wait (savedmodels.Options.MaxDelay)
 
-	DICOMWindow *preprocess.Window // DICOM to 8-bit gray; nil: each model's own (savedmodels.Options.DICOMWindow)
+	DICOMWindow *dicom.Window // DICOM to 8-bit gray; nil: each model's own (savedmodels.Options.DICOMWindow)
 
 	MaxBodyBytes  int64         // request body limit (default 20 MiB)
 	MaxPixels     int64         // width x height limit of one image, read from its header (default and most: preprocess.MaxPixels)

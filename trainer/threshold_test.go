@@ -11,7 +11,7 @@ import (
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestOperatingThresholdStored(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.Threshold = 1, "sensitivity:0.5"
-	cfg.DICOMWindow = preprocess.Window{Mode: preprocess.WindowFixed, Center: 2048, Width: 4096}
+	cfg.DICOMWindow = dicom.Window{Mode: dicom.WindowFixed, Center: 2048, Width: 4096}
 	var log bytes.Buffer
 	res, err := Run(context.Background(), cfg, &log)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xraylab/xray/dataset/loader"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer/cluster"
@@ -33,7 +34,7 @@ type Config struct {
 	InputSize     int                `json:"input_size"`
 	Pool          string             `json:"pool"`
 	Preprocess    preprocess.Scaling `json:"preprocess"`   // pixel scaling: preprocess.Unit ([0,1], the paper's) or ImageNet ([-1,1])
-	DICOMWindow   preprocess.Window  `json:"dicom_window"` // DICOM values to 8-bit gray; serve with the same window
+	DICOMWindow   dicom.Window       `json:"dicom_window"` // DICOM values to 8-bit gray; serve with the same window
 	FreezeBase    bool               `json:"freeze_base"`
 	Seed          int64              `json:"seed"`
 	Shuffle       bool               `json:"shuffle"`

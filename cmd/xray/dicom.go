@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // dicomWindowFlag is --dicom-window, for xray train.
@@ -24,8 +24,8 @@ func modelWindowFlag() cli.Flag {
 }
 
 // dicomWindow reads --dicom-window: the one place the command line parses a window.
-func dicomWindow(c *cli.Context) (preprocess.Window, error) {
-	var w preprocess.Window
+func dicomWindow(c *cli.Context) (dicom.Window, error) {
+	var w dicom.Window
 	if err := w.UnmarshalText([]byte(c.String("dicom-window"))); err != nil {
 		return w, usagef("--dicom-window: %v", err)
 	}
@@ -34,7 +34,7 @@ func dicomWindow(c *cli.Context) (preprocess.Window, error) {
 
 // modelWindow reads a model command's --dicom-window: nil when not given, so the model's
 // own window applies.
-func modelWindow(c *cli.Context) (*preprocess.Window, error) {
+func modelWindow(c *cli.Context) (*dicom.Window, error) {
 	if c.String("dicom-window") == "" {
 		return nil, nil
 	}
@@ -47,7 +47,7 @@ func modelWindow(c *cli.Context) (*preprocess.Window, error) {
 // files without a window for the run's summary.
 type dicomWarner struct {
 	w        io.Writer
-	window   preprocess.Window // the window the model reads DICOM with
+	window   dicom.Window // the window the model reads DICOM with
 	noWindow int
 }
 
@@ -56,7 +56,7 @@ func (d *dicomWarner) warn(p filePrediction) {
 		return
 	}
 	for _, msg := range p.DICOM.Warnings(d.window) {
-		if strings.HasPrefix(msg, preprocess.NoWindowWarning) {
+		if strings.HasPrefix(msg, dicom.NoWindowWarning) {
 			d.noWindow++
 		}
 		fmt.Fprintf(d.w, "xray: warning: %s: %s\n", p.File, msg)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/internal/approx"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // TestPredictDICOM: xray predict reads DICOM, --json gives the SOPInstanceUID and
@@ -63,7 +63,7 @@ func TestPredictDICOM(t *testing.T) {
 			t.Fatalf("--json object %d: %v\n%s", i, err, stdout)
 		}
 		b, _ := os.ReadFile(f)
-		info, infoErr := preprocess.ReadDICOMInfo(b)
+		info, infoErr := dicom.ReadInfo(b)
 		switch {
 		case f == damaged:
 			if !strings.Contains(r["error"].(string), "damaged DICOM file") {

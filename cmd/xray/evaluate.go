@@ -10,19 +10,19 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 )
 
 // savedModelInput is what running a SavedModel over a dataset split needs.
 type savedModelInput struct {
-	SavedModel string             // SavedModel directory
-	Data       string             // dataset root
-	Manifest   string             // split manifest CSV; "" means the dataset's default
-	Split      string             // split to run, e.g. "test", or "all"
-	Threshold  bool               // the thresholded decision is asked for: fail early without one
-	Progress   io.Writer          // where the progress bar and warnings go (stderr)
-	Window     *preprocess.Window // nil: the model's
+	SavedModel string        // SavedModel directory
+	Data       string        // dataset root
+	Manifest   string        // split manifest CSV; "" means the dataset's default
+	Split      string        // split to run, e.g. "test", or "all"
+	Threshold  bool          // the thresholded decision is asked for: fail early without one
+	Progress   io.Writer     // where the progress bar and warnings go (stderr)
+	Window     *dicom.Window // nil: the model's
 }
 
 // runSavedModel runs a SavedModel over a split and returns one record per image (paths

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // TestIngestAndLoadDICOM: DICOM files are found by content in a class folder (a bare
@@ -39,7 +39,7 @@ func TestIngestAndLoadDICOM(t *testing.T) {
 		}
 	}
 	in, _ := dataset.Ingest(root, dataset.IngestOptions{})
-	for _, w := range []preprocess.Window{{}, {Mode: preprocess.WindowMinMax}, {Mode: preprocess.WindowFixed, Center: 1000, Width: 2000}} {
+	for _, w := range []dicom.Window{{}, {Mode: dicom.WindowMinMax}, {Mode: dicom.WindowFixed, Center: 1000, Width: 2000}} {
 		cfg := smallConfig()
 		cfg.Window, cfg.Shuffle = w, false
 		l, err := New(root, in.Entries, cfg)

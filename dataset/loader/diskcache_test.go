@@ -12,6 +12,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // The disk cache is checked against the loader without a cache, whose pixels the
@@ -194,7 +195,7 @@ func TestDiskCacheKey(t *testing.T) {
 	base := path(func(*Config) {})
 	other := map[string]string{
 		"input size 40": path(func(c *Config) { c.Size = 40 }),
-		"DICOM window":  path(func(c *Config) { c.Window = preprocess.Window{Mode: preprocess.WindowMinMax} }),
+		"DICOM window":  path(func(c *Config) { c.Window = dicom.Window{Mode: dicom.WindowMinMax} }),
 	}
 	other["other images"] = func() string {
 		l := openDisk(t, m.Root, m.Entries[1:6], diskConfig(dir, 0))

@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"fmt"
@@ -47,11 +47,11 @@ func windowFunc(fn string, c, w float64) (func(float64) float64, error) {
 	case "", "LINEAR", "LINEAR_EXACT":
 		if fn != "LINEAR_EXACT" {
 			if !(w >= 1) {
-				return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR needs at least 1): use the minmax or a fixed window", ErrDICOM, w)
+				return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR needs at least 1): use the minmax or a fixed window", ErrDamaged, w)
 			}
 			c, w = c-0.5, w-1
 		} else if !(w > 0) {
-			return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR_EXACT needs more than 0): use the minmax or a fixed window", ErrDICOM, w)
+			return nil, fmt.Errorf("%w: WindowWidth %g (LINEAR_EXACT needs more than 0): use the minmax or a fixed window", ErrDamaged, w)
 		}
 		return func(x float64) float64 {
 			switch {
@@ -64,11 +64,11 @@ func windowFunc(fn string, c, w float64) (func(float64) float64, error) {
 		}, nil
 	case "SIGMOID":
 		if !(w > 0) {
-			return nil, fmt.Errorf("%w: WindowWidth %g (SIGMOID needs more than 0): use the minmax or a fixed window", ErrDICOM, w)
+			return nil, fmt.Errorf("%w: WindowWidth %g (SIGMOID needs more than 0): use the minmax or a fixed window", ErrDamaged, w)
 		}
 		return func(x float64) float64 { return 1 / (1 + math.Exp(-4*(x-c)/w)) }, nil
 	}
-	return nil, fmt.Errorf("%w: VOILUTFunction %s (xray reads LINEAR, LINEAR_EXACT and SIGMOID)", ErrDICOMUnsupported, fn)
+	return nil, fmt.Errorf("%w: VOILUTFunction %s (xray reads LINEAR, LINEAR_EXACT and SIGMOID)", ErrUnsupported, fn)
 }
 
 // voiLUT is the first item of a VOI LUT Sequence as pydicom's apply_voi reads it: values
@@ -77,22 +77,22 @@ func windowFunc(fn string, c, w float64) (func(float64) float64, error) {
 func voiLUT(item *dcmDataset) (func(float64) float64, error) {
 	desc := item.ints(tag.LUTDescriptor)
 	if len(desc) != 3 {
-		return nil, fmt.Errorf("%w: VOI LUT without a 3-value LUTDescriptor", ErrDICOM)
+		return nil, fmt.Errorf("%w: VOI LUT without a 3-value LUTDescriptor", ErrDamaged)
 	}
 	n, first, bits := desc[0], desc[1], desc[2]
 	if n == 0 {
 		n = 1 << 16
 	}
 	if bits != 8 && (bits < 10 || bits > 16) {
-		return nil, fmt.Errorf("%w: VOI LUT of %d bits per entry (8 or 10..16 are defined)", ErrDICOMUnsupported, bits)
+		return nil, fmt.Errorf("%w: VOI LUT of %d bits per entry (8 or 10..16 are defined)", ErrUnsupported, bits)
 	}
 	e := item.elems[tag.LUTData]
 	if e == nil {
-		return nil, fmt.Errorf("%w: VOI LUT without LUTData", ErrDICOM)
+		return nil, fmt.Errorf("%w: VOI LUT without LUTData", ErrDamaged)
 	}
 	// LUTData is US or OW: 16-bit words either way, in the dataset's byte order.
 	if len(e.value)/2 < n {
-		return nil, fmt.Errorf("%w: VOI LUT with %d of its %d entries", ErrDICOM, len(e.value)/2, n)
+		return nil, fmt.Errorf("%w: VOI LUT with %d of its %d entries", ErrDamaged, len(e.value)/2, n)
 	}
 	top := float64(int(1)<<bits - 1)
 	return func(x float64) float64 {

@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"encoding/binary"
@@ -56,7 +56,7 @@ type dcmReader struct {
 func (r *dcmReader) header(end int) (t tag.Tag, vr string, vl uint32, err error) {
 	need := func(n int) error {
 		if r.pos+n > end {
-			return fmt.Errorf("%w: element header cut off at byte %d (truncated file)", ErrDICOM, r.pos)
+			return fmt.Errorf("%w: element header cut off at byte %d (truncated file)", ErrDamaged, r.pos)
 		}
 		return nil
 	}
@@ -83,7 +83,7 @@ func (r *dcmReader) header(end int) (t tag.Tag, vr string, vl uint32, err error)
 		r.pos += 12
 	default:
 		if vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z' {
-			return t, "", 0, fmt.Errorf("%w: element %v at byte %d: %q is not a value representation", ErrDICOM, t, r.pos, vr)
+			return t, "", 0, fmt.Errorf("%w: element %v at byte %d: %q is not a value representation", ErrDamaged, t, r.pos, vr)
 		}
 		vl = uint32(r.bo.Uint16(r.b[r.pos+6:]))
 		r.pos += 8
@@ -104,7 +104,7 @@ func (r *dcmReader) dataset(end, depth int, delimited bool) (*dcmDataset, error)
 			return ds, nil
 		}
 		if *r.elements++; *r.elements > maxDICOMElements {
-			return ds, fmt.Errorf("%w: more than %d elements", ErrDICOM, maxDICOMElements)
+			return ds, fmt.Errorf("%w: more than %d elements", ErrDamaged, maxDICOMElements)
 		}
 		e, err := r.value(end, depth, t, vr, vl, at)
 		if err != nil {
@@ -115,7 +115,7 @@ func (r *dcmReader) dataset(end, depth int, delimited bool) (*dcmDataset, error)
 		}
 	}
 	if delimited {
-		return ds, fmt.Errorf("%w: an item of undefined length without its end (truncated file)", ErrDICOM)
+		return ds, fmt.Errorf("%w: an item of undefined length without its end (truncated file)", ErrDamaged)
 	}
 	return ds, nil
 }
@@ -138,9 +138,9 @@ func (r *dcmReader) value(end, depth int, t tag.Tag, vr string, vl uint32, at in
 		e.items, err = sub.sequence(end, depth, vl)
 		r.pos = sub.pos
 	case vl == undefinedLen:
-		return nil, fmt.Errorf("%w: element %v at byte %d has an undefined length where a value must have one", ErrDICOM, t, at)
+		return nil, fmt.Errorf("%w: element %v at byte %d has an undefined length where a value must have one", ErrDamaged, t, at)
 	case int64(vl) > int64(end-r.pos):
-		return nil, fmt.Errorf("%w: element %v at byte %d claims %d bytes, %d are left (truncated or damaged file)", ErrDICOM, t, at, vl, end-r.pos)
+		return nil, fmt.Errorf("%w: element %v at byte %d claims %d bytes, %d are left (truncated or damaged file)", ErrDamaged, t, at, vl, end-r.pos)
 	default:
 		e.value = r.b[r.pos : r.pos+int(vl)]
 		r.pos += int(vl)
@@ -151,11 +151,11 @@ func (r *dcmReader) value(end, depth int, t tag.Tag, vr string, vl uint32, at in
 // sequence reads the items of a sequence: vl bytes, or up to its delimiter.
 func (r *dcmReader) sequence(end, depth int, vl uint32) ([]*dcmDataset, error) {
 	if depth >= maxDICOMDepth {
-		return nil, fmt.Errorf("%w: sequences nested deeper than %d at byte %d", ErrDICOM, maxDICOMDepth, r.pos)
+		return nil, fmt.Errorf("%w: sequences nested deeper than %d at byte %d", ErrDamaged, maxDICOMDepth, r.pos)
 	}
 	if vl != undefinedLen {
 		if int64(vl) > int64(end-r.pos) {
-			return nil, fmt.Errorf("%w: sequence of %d bytes at byte %d runs past its end (truncated file)", ErrDICOM, vl, r.pos)
+			return nil, fmt.Errorf("%w: sequence of %d bytes at byte %d runs past its end (truncated file)", ErrDamaged, vl, r.pos)
 		}
 		end = r.pos + int(vl)
 	}
@@ -170,7 +170,7 @@ func (r *dcmReader) sequence(end, depth int, vl uint32) ([]*dcmDataset, error) {
 		case t == tagSeqDelim:
 			return items, nil
 		case t != tagItem:
-			return items, fmt.Errorf("%w: %v instead of a sequence item at byte %d", ErrDICOM, t, at)
+			return items, fmt.Errorf("%w: %v instead of a sequence item at byte %d", ErrDamaged, t, at)
 		case ivl == undefinedLen:
 			item, err := r.dataset(end, depth+1, true)
 			if err != nil {
@@ -178,7 +178,7 @@ func (r *dcmReader) sequence(end, depth int, vl uint32) ([]*dcmDataset, error) {
 			}
 			items = append(items, item)
 		case int64(ivl) > int64(end-r.pos):
-			return items, fmt.Errorf("%w: item of %d bytes at byte %d runs past its end (truncated file)", ErrDICOM, ivl, at)
+			return items, fmt.Errorf("%w: item of %d bytes at byte %d runs past its end (truncated file)", ErrDamaged, ivl, at)
 		default:
 			itemEnd := r.pos + int(ivl)
 			item, err := r.dataset(itemEnd, depth+1, false)
@@ -189,7 +189,7 @@ func (r *dcmReader) sequence(end, depth int, vl uint32) ([]*dcmDataset, error) {
 		}
 	}
 	if vl == undefinedLen {
-		return items, fmt.Errorf("%w: a sequence of undefined length without its end (truncated file)", ErrDICOM)
+		return items, fmt.Errorf("%w: a sequence of undefined length without its end (truncated file)", ErrDamaged)
 	}
 	return items, nil
 }
@@ -207,15 +207,15 @@ func (r *dcmReader) fragments(end int) ([][]byte, error) {
 		case t == tagSeqDelim:
 			return frags, nil
 		case t != tagItem:
-			return nil, fmt.Errorf("%w: %v instead of a pixel data fragment at byte %d", ErrDICOM, t, at)
+			return nil, fmt.Errorf("%w: %v instead of a pixel data fragment at byte %d", ErrDamaged, t, at)
 		case int64(vl) > int64(end-r.pos):
-			return nil, fmt.Errorf("%w: pixel data fragment at byte %d claims %d bytes, %d are left (truncated or damaged file)", ErrDICOM, at, vl, end-r.pos)
+			return nil, fmt.Errorf("%w: pixel data fragment at byte %d claims %d bytes, %d are left (truncated or damaged file)", ErrDamaged, at, vl, end-r.pos)
 		}
 		if *r.elements++; *r.elements > maxDICOMElements {
-			return nil, fmt.Errorf("%w: more than %d elements", ErrDICOM, maxDICOMElements)
+			return nil, fmt.Errorf("%w: more than %d elements", ErrDamaged, maxDICOMElements)
 		}
 		frags = append(frags, r.b[r.pos:r.pos+int(vl)])
 		r.pos += int(vl)
 	}
-	return nil, fmt.Errorf("%w: encapsulated pixel data without its end (truncated file)", ErrDICOM)
+	return nil, fmt.Errorf("%w: encapsulated pixel data without its end (truncated file)", ErrDamaged)
 }

@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"errors"
@@ -51,6 +51,15 @@ func (w *Window) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%w %q: use auto, minmax or CENTER,WIDTH with a width of at least 1 (e.g. 2048,4096)", ErrWindow, s)
 	}
 	*w = Window{Mode: WindowFixed, Center: c, Width: wd}
+	return nil
+}
+
+// Validate reports a Window UnmarshalText could not have made (an unknown mode, a fixed
+// window narrower than 1 or not finite), wrapping ErrWindow.
+func (w Window) Validate() error {
+	if w.Mode < WindowAuto || w.Mode > WindowFixed || (w.Mode == WindowFixed && !(w.Width >= 1 && !math.IsInf(w.Width, 0) && !math.IsNaN(w.Center) && !math.IsInf(w.Center, 0))) {
+		return fmt.Errorf("%w %v: use auto, minmax or a center and a width of at least 1", ErrWindow, w)
+	}
 	return nil
 }
 

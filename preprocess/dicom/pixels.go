@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"encoding/binary"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"github.com/suyashkumar/dicom/pkg/uid"
+	"github.com/xraylab/xray/internal/jpegcolor"
 )
 
 // frameSamples reads the stored values of one monochrome frame.
@@ -47,17 +48,17 @@ type pixelDesc struct {
 // colour the gray levels of the luma rule (colourGray).
 type dicomSamples struct {
 	ds   *dcmDataset
-	info DICOMInfo
+	info Info
 	mono *frameSamples
 	rgb  []uint8 // colour: gray levels, one per pixel
 }
 
 // decodeDICOMSamples parses a file and decodes its first frame (the test hook that
 // compares xray's pixels with pydicom's pixel_array).
-func decodeDICOMSamples(b []byte) (*dicomSamples, DICOMInfo, error) {
+func decodeDICOMSamples(b []byte) (*dicomSamples, Info, error) {
 	f, err := parseDICOMFile(b)
 	if err != nil {
-		return nil, DICOMInfo{TransferSyntax: fileTS(f)}, err
+		return nil, Info{TransferSyntax: fileTS(f)}, err
 	}
 	info := dicomInfo(f)
 	if err := checkImage(f.ds, info); err != nil {
@@ -84,27 +85,27 @@ func decodeDICOMSamples(b []byte) (*dicomSamples, DICOMInfo, error) {
 }
 
 // checkImage refuses what is not an image xray can window.
-func checkImage(ds *dcmDataset, info DICOMInfo) error {
+func checkImage(ds *dcmDataset, info Info) error {
 	if !info.HasPixels {
 		return noPixels(info)
 	}
 	if info.Rows <= 0 || info.Columns <= 0 || int64(info.Rows)*int64(info.Columns) > MaxPixels {
-		return fmt.Errorf("%w: %d x %d pixels in the header: outside 1..%d pixels", ErrDICOM, info.Columns, info.Rows, MaxPixels)
+		return fmt.Errorf("%w: %d x %d pixels in the header: outside 1..%d pixels", ErrDamaged, info.Columns, info.Rows, MaxPixels)
 	}
 	if info.Frames < 1 {
-		return fmt.Errorf("%w: NumberOfFrames %d", ErrDICOM, info.Frames)
+		return fmt.Errorf("%w: NumberOfFrames %d", ErrDamaged, info.Frames)
 	}
 	if ds.has(tag.ModalityLUTSequence) {
-		return fmt.Errorf("%w: a Modality LUT Sequence (only RescaleSlope/RescaleIntercept are applied)", ErrDICOMUnsupported)
+		return fmt.Errorf("%w: a Modality LUT Sequence (only RescaleSlope/RescaleIntercept are applied)", ErrUnsupported)
 	}
 	return nil
 }
 
 // noPixels is the error for a file without pixel data: a *NoImageError when it has no
-// image pixel module either (an SR, an RT plan), else ErrDICOM (an image that lost them).
-func noPixels(info DICOMInfo) error {
+// image pixel module either (an SR, an RT plan), else ErrDamaged (an image that lost them).
+func noPixels(info Info) error {
 	if info.Rows != 0 || info.Columns != 0 {
-		return fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDICOM)
+		return fmt.Errorf("%w: no pixel data (7FE0,0010)", ErrDamaged)
 	}
 	name := ""
 	if u, err := uid.Lookup(info.SOPClassUID); err == nil {
@@ -114,11 +115,11 @@ func noPixels(info DICOMInfo) error {
 }
 
 // pixelDescription reads and checks the image pixel module.
-func pixelDescription(ds *dcmDataset, info DICOMInfo) (pixelDesc, error) {
+func pixelDescription(ds *dcmDataset, info Info) (pixelDesc, error) {
 	var d pixelDesc
 	var ok bool
 	if d.alloc, ok = ds.integer(tag.BitsAllocated); !ok {
-		return d, fmt.Errorf("%w: no BitsAllocated (0028,0100)", ErrDICOM)
+		return d, fmt.Errorf("%w: no BitsAllocated (0028,0100)", ErrDamaged)
 	}
 	if d.stored, ok = ds.integer(tag.BitsStored); !ok || d.stored == 0 {
 		d.stored = d.alloc
@@ -130,27 +131,27 @@ func pixelDescription(ds *dcmDataset, info DICOMInfo) (pixelDesc, error) {
 	d.planar, _ = ds.integer(tag.PlanarConfiguration)
 	switch {
 	case d.alloc != 1 && d.alloc != 8 && d.alloc != 16 && d.alloc != 32:
-		return d, fmt.Errorf("%w: BitsAllocated %d (xray reads 1, 8, 16 and 32)", ErrDICOMUnsupported, d.alloc)
+		return d, fmt.Errorf("%w: BitsAllocated %d (xray reads 1, 8, 16 and 32)", ErrUnsupported, d.alloc)
 	case d.stored < 1 || d.stored > d.alloc:
-		return d, fmt.Errorf("%w: BitsStored %d with BitsAllocated %d", ErrDICOM, d.stored, d.alloc)
+		return d, fmt.Errorf("%w: BitsStored %d with BitsAllocated %d", ErrDamaged, d.stored, d.alloc)
 	}
 	switch info.Photometric {
 	case "MONOCHROME1", "MONOCHROME2", "":
 		if d.spp != 1 {
-			return d, fmt.Errorf("%w: %d samples per pixel in a %s image", ErrDICOM, d.spp, info.Photometric)
+			return d, fmt.Errorf("%w: %d samples per pixel in a %s image", ErrDamaged, d.spp, info.Photometric)
 		}
 	case "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT":
 		if d.spp != 3 || d.alloc != 8 {
-			return d, fmt.Errorf("%w: %s with %d samples of %d bits (xray reads 8-bit colour)", ErrDICOMUnsupported, info.Photometric, d.spp, d.alloc)
+			return d, fmt.Errorf("%w: %s with %d samples of %d bits (xray reads 8-bit colour)", ErrUnsupported, info.Photometric, d.spp, d.alloc)
 		}
 	default:
-		return d, fmt.Errorf("%w: photometric interpretation %s (xray reads MONOCHROME1, MONOCHROME2, RGB and YBR_FULL)", ErrDICOMUnsupported, info.Photometric)
+		return d, fmt.Errorf("%w: photometric interpretation %s (xray reads MONOCHROME1, MONOCHROME2, RGB and YBR_FULL)", ErrUnsupported, info.Photometric)
 	}
 	return d, nil
 }
 
 // nativeFrame checks uncompressed pixel data against the header and returns frame 0.
-func nativeFrame(raw []byte, info DICOMInfo, d pixelDesc, n int64, bigEndianOW8 bool) ([]byte, string, error) {
+func nativeFrame(raw []byte, info Info, d pixelDesc, n int64, bigEndianOW8 bool) ([]byte, string, error) {
 	frame := n * int64(d.spp) * int64(d.alloc) / 8
 	if info.Photometric == "YBR_FULL_422" { // two Y, one Cb, one Cr per pair of pixels
 		frame = n * 2
@@ -161,7 +162,7 @@ func nativeFrame(raw []byte, info DICOMInfo, d pixelDesc, n int64, bigEndianOW8 
 	}
 	if int64(len(raw)) < need {
 		return nil, "", fmt.Errorf("%w: pixel data holds %d bytes, the header's %d x %d x %d frames of %d bits need %d",
-			ErrDICOM, len(raw), info.Columns, info.Rows, info.Frames, d.alloc, need)
+			ErrDamaged, len(raw), info.Columns, info.Rows, info.Frames, d.alloc, need)
 	}
 	if bigEndianOW8 { // 8-bit samples in big endian OW words: swap each pair back
 		swapped := make([]byte, (frame+1)&^1)
@@ -200,7 +201,7 @@ func upsample422(raw []byte) []byte {
 // ITU-R BT.601 luma rounded as PIL's convert("L"): (19595 R + 38470 G + 7471 B + 2^15) >> 16.
 func colourGray(raw []byte, n int, pi string, planar int) ([]uint8, error) {
 	if len(raw) < 3*n {
-		return nil, fmt.Errorf("%w: colour frame of %d bytes, %d pixels need %d", ErrDICOM, len(raw), n, 3*n)
+		return nil, fmt.Errorf("%w: colour frame of %d bytes, %d pixels need %d", ErrDamaged, len(raw), n, 3*n)
 	}
 	at := func(i, c int) int32 { return int32(raw[3*i+c]) }
 	if planar == 1 {
@@ -210,7 +211,7 @@ func colourGray(raw []byte, n int, pi string, planar int) ([]uint8, error) {
 	for i := range out {
 		r, g, b := at(i, 0), at(i, 1), at(i, 2)
 		if pi == "YBR_FULL" {
-			r8, g8, b8 := yccToRGB(uint8(r), uint8(g), uint8(b))
+			r8, g8, b8 := jpegcolor.YCbCrToRGB(uint8(r), uint8(g), uint8(b))
 			r, g, b = int32(r8), int32(g8), int32(b8)
 		}
 		out[i] = uint8((19595*r + 38470*g + 7471*b + 1<<15) >> 16)
@@ -238,7 +239,7 @@ func (s *dicomSamples) gray(w Window) (*image.Gray, error) {
 // newGrayMapping maps a stored value to its output level: modality LUT (rescale), the VOI
 // step w chooses, rounding to 0..255, MONOCHROME1 inversion; through a table over the
 // frame's range of values when that range is small.
-func newGrayMapping(ds *dcmDataset, info DICOMInfo, w Window, src *frameSamples) (func(int) uint8, error) {
+func newGrayMapping(ds *dcmDataset, info Info, w Window, src *frameSamples) (func(int) uint8, error) {
 	lo, hi := math.MaxInt, math.MinInt
 	for i := range src.len() {
 		v := src.value(i)

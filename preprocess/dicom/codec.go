@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"bytes"
@@ -11,14 +11,14 @@ import (
 
 // frameBytes returns the first frame's samples as stored uncompressed (1-bit samples
 // unpacked to one byte each) and the photometric interpretation they are in.
-func frameBytes(f *dcmFile, info DICOMInfo, d pixelDesc) ([]byte, string, error) {
+func frameBytes(f *dcmFile, info Info, d pixelDesc) ([]byte, string, error) {
 	e := f.ds.elems[tag.PixelData]
 	n := int64(info.Rows) * int64(info.Columns)
 	if !e.encapsulated {
 		return nativeFrame(e.value, info, d, n, f.ts == transferBigEndian && e.vr == "OW" && d.alloc == 8)
 	}
 	if d.alloc == 1 {
-		return nil, "", fmt.Errorf("%w: compressed 1-bit pixel data", ErrDICOMUnsupported)
+		return nil, "", fmt.Errorf("%w: compressed 1-bit pixel data", ErrUnsupported)
 	}
 	frags, err := firstFrameFragments(e.fragments, info.Frames)
 	if err != nil {
@@ -33,7 +33,7 @@ func frameBytes(f *dcmFile, info DICOMInfo, d pixelDesc) ([]byte, string, error)
 		Rows: info.Rows, Columns: info.Columns, SamplesPerPixel: d.spp, BitsAllocated: d.alloc,
 		BitsStored: d.stored, PixelRepresentation: d.rep, Planar: d.planar, Fragments: frags})
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: pixel data: %v", ErrDICOM, err)
+		return nil, "", fmt.Errorf("%w: pixel data: %v", ErrDamaged, err)
 	}
 	if pi == "YBR_FULL_422" { // GDCM upsamples: the samples are YBR_FULL
 		pi = "YBR_FULL"
@@ -44,7 +44,7 @@ func frameBytes(f *dcmFile, info DICOMInfo, d pixelDesc) ([]byte, string, error)
 // firstFrameFragments picks the fragments of frame 0 (frags[0] is the basic offset table).
 func firstFrameFragments(frags [][]byte, frames int) ([][]byte, error) {
 	if len(frags) < 2 {
-		return nil, fmt.Errorf("%w: no pixel data fragments", ErrDICOM)
+		return nil, fmt.Errorf("%w: no pixel data fragments", ErrDamaged)
 	}
 	bot, data := frags[0], frags[1:]
 	switch {
@@ -72,13 +72,13 @@ func firstFrameFragments(frags [][]byte, frames int) ([][]byte, error) {
 // checkFrameSize reads the size a JPEG, JPEG-LS or JPEG 2000 stream declares (its SOF
 // or SIZ marker) and refuses one that differs from the DICOM header's, before the codec
 // allocates for it. RLE has no size of its own: GDCM decodes it into the header's.
-func checkFrameSize(first []byte, info DICOMInfo) error {
+func checkFrameSize(first []byte, info Info) error {
 	w, h, ok := jpegSize(first)
 	if !ok {
 		w, h, ok = j2kSize(first)
 	}
 	if ok && (w != info.Columns || h != info.Rows) {
-		return fmt.Errorf("%w: the compressed frame is %d x %d pixels, the header says %d x %d", ErrDICOM, w, h, info.Columns, info.Rows)
+		return fmt.Errorf("%w: the compressed frame is %d x %d pixels, the header says %d x %d", ErrDamaged, w, h, info.Columns, info.Rows)
 	}
 	return nil
 }

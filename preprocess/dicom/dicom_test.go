@@ -1,6 +1,7 @@
-package preprocess
+package dicom_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // dicomIndex is scripts/ref/dicom_make.py's index.json.
@@ -65,12 +68,12 @@ func dicomReference(t testing.TB) (dicomIndex, string) {
 // level, before and after the shared resize.
 func TestDICOMMatchesPydicom(t *testing.T) {
 	idx, dir := dicomReference(t)
-	modes := map[string]Window{
+	modes := map[string]dicom.Window{
 		"auto":   {},
-		"minmax": {Mode: WindowMinMax},
-		"fixed":  {Mode: WindowFixed, Center: idx.Fixed[0], Width: idx.Fixed[1]},
+		"minmax": {Mode: dicom.WindowMinMax},
+		"fixed":  {Mode: dicom.WindowFixed, Center: idx.Fixed[0], Width: idx.Fixed[1]},
 	}
-	p := Preprocessor{Size: 64, Scaling: Unit}
+	p := preprocess.Preprocessor{Size: 64, Scaling: preprocess.Unit}
 	cases := 0
 	for k, src := range idx.Sources {
 		for _, c := range src.Cases {
@@ -80,7 +83,7 @@ func TestDICOMMatchesPydicom(t *testing.T) {
 			}
 			for mode, w := range modes {
 				what := fmt.Sprintf("%d.%s %s", k, c.Name, mode)
-				img, info, err := DecodeDICOM(b, w)
+				img, info, err := dicom.Decode(b, w)
 				if err != nil {
 					t.Errorf("%s: %v", what, err)
 					continue
@@ -129,4 +132,28 @@ func u8s(b []uint8) []float64 {
 		out[i] = float64(v)
 	}
 	return out
+}
+
+// TestDICOMJPEGFrameAsJPEGFile: GDCM's decoding of a JPEG baseline frame equals
+// TensorFlow's libjpeg-turbo decoding of the same bytes as a JPEG file
+// (preprocess.Decode), bit for bit, so a DICOM-wrapped JPEG reaches the model as the JPEG
+// itself would.
+func TestDICOMJPEGFrameAsJPEGFile(t *testing.T) {
+	b := readDICOM(t, "jpeg_baseline.dcm")
+	img, _, err := dicom.Decode(b, dicom.Window{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soi, eoi := bytes.Index(b, []byte{0xFF, 0xD8, 0xFF}), bytes.LastIndex(b, []byte{0xFF, 0xD9})
+	if soi < 0 || eoi < soi {
+		t.Fatal("jpeg_baseline.dcm: no JPEG stream")
+	}
+	ref, err := preprocess.Decode(b[soi : eoi+2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, r := img.(*image.Gray), ref.(*image.Gray)
+	if !bytes.Equal(g.Pix, r.Pix) {
+		t.Error("the DICOM JPEG frame's pixels differ from the JPEG file's")
+	}
 }

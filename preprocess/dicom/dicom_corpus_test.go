@@ -1,4 +1,4 @@
-package preprocess
+package dicom_test
 
 import (
 	"encoding/binary"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 // corpusIndex is scripts/ref/dicom_corpus.py's index.json.
@@ -34,7 +35,7 @@ var xrayRefuses = map[string]string{
 }
 
 // damaged are the corpus's damaged files without pixel data, with the word xray's
-// ErrDICOM must hold (pydicom reads what it can of them).
+// ErrDamaged must hold (pydicom reads what it can of them).
 var damaged = map[string]string{"rtplan_truncated.dcm": "truncated file"}
 
 // TestDICOMCorpusMatchesPydicom: every image of pydicom's own test corpus that pydicom
@@ -49,7 +50,7 @@ func TestDICOMCorpusMatchesPydicom(t *testing.T) {
 	key := []string{"dicom_corpus", pyref.FileHash(t, script)}
 	var sources []string // compressed by dcmtk into the syntaxes the corpus lacks
 	for _, name := range []string{"mono1_window.dcm", "rescale.dcm", "mono2_8bit.dcm"} {
-		p, err := filepath.Abs(filepath.Join("..", "testdata", "dicom", name))
+		p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "dicom", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,17 +74,17 @@ func TestDICOMCorpusMatchesPydicom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, info, err := decodeDICOMSamples(b)
+		got, info, err := dicom.StoredValues(b)
 		switch {
 		case f.Kind == "noimage":
-			var ni *NoImageError
+			var ni *dicom.NoImageError
 			if errors.As(err, &ni) && ni.SOPClassUID == f.SOPClass {
 				count["no image, said so"]++
-			} else if errors.Is(err, ErrDICOM) && strings.Contains(err.Error(), damaged[f.Name]) {
+			} else if errors.Is(err, dicom.ErrDamaged) && strings.Contains(err.Error(), damaged[f.Name]) {
 				count["no image, damaged"]++
-			} else if !IsDICOM(b) && !strings.HasSuffix(f.Name, ".dcm") {
+			} else if !dicom.Is(b) && !strings.HasSuffix(f.Name, ".dcm") {
 				count["not DICOM"]++ // the corpus's README, JSON, ICC profile, gzip
-			} else if f.SOPClass == "" && errors.Is(err, ErrUnsupported) {
+			} else if f.SOPClass == "" && errors.Is(err, dicom.ErrNotDICOM) {
 				count["no SOP class, not DICOM to xray"]++ // force=True reads garbage
 			} else {
 				t.Errorf("%s (no pixel data, SOP class %q): %v; want a *NoImageError naming it", f.Name, f.SOPClass, err)
@@ -95,14 +96,14 @@ func TestDICOMCorpusMatchesPydicom(t *testing.T) {
 			}
 			t.Logf("%s: pydicom: %s; xray: %v", f.Name, f.Reason, err)
 		case xrayRefuses[f.Name] != "":
-			if !errors.Is(err, ErrDICOMUnsupported) || !strings.Contains(err.Error(), xrayRefuses[f.Name]) {
-				t.Errorf("%s: %v; want ErrDICOMUnsupported saying %s", f.Name, err, xrayRefuses[f.Name])
+			if !errors.Is(err, dicom.ErrUnsupported) || !strings.Contains(err.Error(), xrayRefuses[f.Name]) {
+				t.Errorf("%s: %v; want ErrUnsupported saying %s", f.Name, err, xrayRefuses[f.Name])
 			}
 			count["xray refuses on purpose"]++
 		case err != nil:
 			t.Errorf("%s (%s, %s): pydicom decodes it, xray: %v", f.Name, f.TS, f.Photometric, err)
 		default:
-			compareCorpusFile(t, dir, f.Name, f.TS, f.Kind, s, info, f.Rows, f.Cols)
+			compareCorpusFile(t, dir, f.Name, f.TS, f.Kind, got, info, f.Rows, f.Cols)
 			count["decoded, "+f.Kind]++
 		}
 	}
@@ -112,8 +113,8 @@ func TestDICOMCorpusMatchesPydicom(t *testing.T) {
 	}
 }
 
-// compareCorpusFile compares xray's frame 0 with pydicom's.
-func compareCorpusFile(t *testing.T, dir, name, ts, kind string, s *dicomSamples, info DICOMInfo, rows, cols int) {
+// compareCorpusFile compares xray's frame 0 (dicom.StoredValues) with pydicom's.
+func compareCorpusFile(t *testing.T, dir, name, ts, kind string, got []float64, info dicom.Info, rows, cols int) {
 	t.Helper()
 	ref, err := os.ReadFile(filepath.Join(dir, name+".bin"))
 	if err != nil {
@@ -123,13 +124,10 @@ func compareCorpusFile(t *testing.T, dir, name, ts, kind string, s *dicomSamples
 		t.Errorf("%s: %d x %d, pydicom %d x %d", name, info.Columns, info.Rows, cols, rows)
 		return
 	}
-	var got, want []float64
+	var want []float64
 	if kind == "colour" {
-		got, want = u8s(s.rgb), u8s(ref)
+		want = u8s(ref)
 	} else {
-		for i := range s.mono.len() {
-			got = append(got, float64(s.mono.value(i)))
-		}
 		for i := 0; i+8 <= len(ref); i += 8 {
 			want = append(want, float64(int64(binary.LittleEndian.Uint64(ref[i:]))))
 		}

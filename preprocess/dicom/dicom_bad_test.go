@@ -1,4 +1,4 @@
-package preprocess
+package dicom_test
 
 import (
 	"bytes"
@@ -10,11 +10,13 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/preprocess/dicom"
 )
 
 func readDICOM(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "dicom", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "dicom", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,32 +83,32 @@ func badDICOMs(t testing.TB) []struct {
 		want error
 		says string
 	}{
-		{"truncated", mono2[:len(mono2)/2], ErrDICOM, "truncated"},
-		{"no pixel data", mono2[:pix], ErrDICOM, "no pixel data"},
-		{"JPEG 2000 Part 2", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.92")), ErrDICOMUnsupported, "Multi-component"},
-		{"JPEG labelled JPEG 2000", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.90")), ErrDICOM, "could not decode"},
-		{"0 x 0", zero, ErrDICOM, "0 x 0"},
-		{"65535 x 65535", huge, ErrDICOM, "65535 x 65535"},
-		{"frames beyond the data", patched(multi, frames, []byte("9")), ErrDICOM, "9 frames"},
-		{"pixel data length bomb", patched(mono2, pix+8, []byte{0xF0, 0xFF, 0xFF, 0xFF}), ErrDICOM, "claims"},
-		{"short length past the end", patched(mono2, modality+6, []byte{0xFF, 0xFF}), ErrDICOM, "claims 65535 bytes"},
-		{"nesting bomb", deep, ErrDICOM, "nested"},
-		{"no DICM marker", notDICOM, ErrUnsupported, "not a JPEG, PNG or DICOM"},
-		{"JPEG frame larger than the header", jpegBomb, ErrDICOM, "the compressed frame is 65535 x 65535"},
-		{"meta length bomb", patched(mono2, 140, []byte{0xFF, 0xFF, 0xFF, 0x7F}), ErrDICOM, "meta group"},
+		{"truncated", mono2[:len(mono2)/2], dicom.ErrDamaged, "truncated"},
+		{"no pixel data", mono2[:pix], dicom.ErrDamaged, "no pixel data"},
+		{"JPEG 2000 Part 2", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.92")), dicom.ErrUnsupported, "Multi-component"},
+		{"JPEG labelled JPEG 2000", bytes.ReplaceAll(jpeg, []byte("1.2.840.10008.1.2.4.50"), []byte("1.2.840.10008.1.2.4.90")), dicom.ErrDamaged, "could not decode"},
+		{"0 x 0", zero, dicom.ErrDamaged, "0 x 0"},
+		{"65535 x 65535", huge, dicom.ErrDamaged, "65535 x 65535"},
+		{"frames beyond the data", patched(multi, frames, []byte("9")), dicom.ErrDamaged, "9 frames"},
+		{"pixel data length bomb", patched(mono2, pix+8, []byte{0xF0, 0xFF, 0xFF, 0xFF}), dicom.ErrDamaged, "claims"},
+		{"short length past the end", patched(mono2, modality+6, []byte{0xFF, 0xFF}), dicom.ErrDamaged, "claims 65535 bytes"},
+		{"nesting bomb", deep, dicom.ErrDamaged, "nested"},
+		{"no DICM marker", notDICOM, dicom.ErrNotDICOM, "no DICM marker"},
+		{"JPEG frame larger than the header", jpegBomb, dicom.ErrDamaged, "the compressed frame is 65535 x 65535"},
+		{"meta length bomb", patched(mono2, 140, []byte{0xFF, 0xFF, 0xFF, 0x7F}), dicom.ErrDamaged, "meta group"},
 	}
 }
 
 // TestDICOMRejects: each bad file gets its typed error with a clear one-line message, no
 // panic, and the library is never let to allocate more than a few times the file.
 func TestDICOMRejects(t *testing.T) {
-	if _, _, err := DecodeDICOM(readDICOM(t, "mono2_8bit.dcm"), Window{}); err != nil {
+	if _, _, err := dicom.Decode(readDICOM(t, "mono2_8bit.dcm"), dicom.Window{}); err != nil {
 		t.Fatal(err) // also warms the library's tag dictionary, outside the measurement
 	}
 	for _, c := range badDICOMs(t) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		_, err := Decode(c.b)
+		_, _, err := dicom.Decode(c.b, dicom.Window{})
 		runtime.ReadMemStats(&after)
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v; want one line matching %v and saying %q", c.name, err, c.want, c.says)
@@ -114,41 +116,41 @@ func TestDICOMRejects(t *testing.T) {
 		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 			t.Errorf("%s: allocated %d bytes for a %d-byte file", c.name, n, len(c.b))
 		}
-		// Config reads headers only: it leaves sizes to its caller and the pixels to Decode.
-		if _, _, _, err := Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" && c.name != "JPEG labelled JPEG 2000" && c.name != "JPEG frame larger than the header" {
+		// Config reads headers only: it leaves sizes and the pixels to Decode.
+		if _, err := dicom.Config(c.b); err == nil && c.name != "0 x 0" && c.name != "65535 x 65535" && c.name != "frames beyond the data" && c.name != "JPEG labelled JPEG 2000" && c.name != "JPEG frame larger than the header" {
 			t.Errorf("%s: Config accepted it", c.name)
 		}
 	}
-	var ts *TransferSyntaxError
-	_, err := Decode(badDICOMs(t)[2].b)
+	var ts *dicom.TransferSyntaxError
+	_, _, err := dicom.Decode(badDICOMs(t)[2].b, dicom.Window{})
 	if !errors.As(err, &ts) || ts.UID != "1.2.840.10008.1.2.4.92" {
-		t.Errorf("JPEG 2000 Part 2: %v is not a *TransferSyntaxError naming 1.2.840.10008.1.2.4.92", err)
+		t.Errorf("JPEG 2000 Part 2: %v is not a *dicom.TransferSyntaxError naming 1.2.840.10008.1.2.4.92", err)
 	}
 }
 
 func TestWindowText(t *testing.T) {
-	for in, want := range map[string]Window{
-		"auto": {}, "minmax": {Mode: WindowMinMax}, "2048,4096": {Mode: WindowFixed, Center: 2048, Width: 4096},
-		" -600 , 1500 ": {Mode: WindowFixed, Center: -600, Width: 1500},
+	for in, want := range map[string]dicom.Window{
+		"auto": {}, "minmax": {Mode: dicom.WindowMinMax}, "2048,4096": {Mode: dicom.WindowFixed, Center: 2048, Width: 4096},
+		" -600 , 1500 ": {Mode: dicom.WindowFixed, Center: -600, Width: 1500},
 	} {
-		var w Window
+		var w dicom.Window
 		if err := w.UnmarshalText([]byte(in)); err != nil || w != want {
 			t.Errorf("%q: %+v, %v; want %+v", in, w, err, want)
 		}
 		txt, _ := w.MarshalText()
-		var back Window
+		var back dicom.Window
 		if err := back.UnmarshalText(txt); err != nil || back != w {
 			t.Errorf("%q: %q does not read back: %+v, %v", in, txt, back, err)
 		}
 	}
 	for _, in := range []string{"2048", "2048,0", "a,b", "1,NaN", "1,Inf", "window"} {
-		var w Window
-		if err := w.UnmarshalText([]byte(in)); !errors.Is(err, ErrWindow) {
+		var w dicom.Window
+		if err := w.UnmarshalText([]byte(in)); !errors.Is(err, dicom.ErrWindow) {
 			t.Errorf("%q: error %v, want ErrWindow", in, err)
 		}
 	}
-	if err := (Preprocessor{Size: 8, Scaling: Unit, Window: Window{Mode: WindowFixed, Width: 0}}).Validate(); !errors.Is(err, ErrWindow) {
-		t.Errorf("Validate with a zero-width window: %v, want ErrWindow", err)
+	if err := (dicom.Window{Mode: dicom.WindowFixed, Width: 0}).Validate(); !errors.Is(err, dicom.ErrWindow) {
+		t.Errorf("Validate of a zero-width window: %v, want ErrWindow", err)
 	}
 }
 
@@ -158,13 +160,13 @@ func TestWindowText(t *testing.T) {
 func TestDICOMBareDataset(t *testing.T) {
 	for _, name := range []string{"mono2_8bit.dcm", "rescale.dcm"} {
 		b := readDICOM(t, name)
-		want, _, err := DecodeDICOM(b, Window{})
+		want, _, err := dicom.Decode(b, dicom.Window{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		metaLen := int(binary.LittleEndian.Uint32(b[140:]))
 		for what, bare := range map[string][]byte{"meta, no preamble": b[132:], "dataset only": b[144+metaLen:]} {
-			got, info, err := DecodeDICOM(bare, Window{})
+			got, info, err := dicom.Decode(bare, dicom.Window{})
 			if err != nil {
 				t.Errorf("%s, %s: %v", name, what, err)
 				continue
@@ -173,28 +175,5 @@ func TestDICOMBareDataset(t *testing.T) {
 				t.Errorf("%s, %s: pixels differ from the Part 10 file's (SOPInstanceUID %q)", name, what, info.SOPInstanceUID)
 			}
 		}
-	}
-}
-
-// TestDICOMJPEGFrameAsJPEGFile: GDCM's decoding of a JPEG baseline frame equals
-// TensorFlow's libjpeg-turbo decoding of the same bytes as a JPEG file (Decode), bit for
-// bit, so a DICOM-wrapped JPEG reaches the model as the JPEG itself would.
-func TestDICOMJPEGFrameAsJPEGFile(t *testing.T) {
-	b := readDICOM(t, "jpeg_baseline.dcm")
-	img, _, err := DecodeDICOM(b, Window{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	soi, eoi := bytes.Index(b, []byte{0xFF, 0xD8, 0xFF}), bytes.LastIndex(b, []byte{0xFF, 0xD9})
-	if soi < 0 || eoi < soi {
-		t.Fatal("jpeg_baseline.dcm: no JPEG stream")
-	}
-	ref, err := Decode(b[soi : eoi+2])
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, r := img.(*image.Gray), ref.(*image.Gray)
-	if !bytes.Equal(g.Pix, r.Pix) {
-		t.Error("the DICOM JPEG frame's pixels differ from the JPEG file's")
 	}
 }

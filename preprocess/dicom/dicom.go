@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"crypto/sha256"
@@ -12,20 +12,26 @@ import (
 	"github.com/suyashkumar/dicom/pkg/uid"
 )
 
-// Errors for DICOM files, besides ErrEmpty and ErrUnsupported.
+// MaxPixels bounds the Rows x Columns the reader accepts (33.5 Mpx, package preprocess's
+// bound for every format), checked before any pixel is decoded.
+const MaxPixels = 1 << 25
+
+// The errors of the reader, matched with errors.Is.
 var (
-	// ErrDICOM: the file says it is DICOM but is damaged (truncated, lengths that run past
+	// ErrNotDICOM: the bytes are not DICOM (no "DICM" at byte 128, no dataset at byte 0).
+	ErrNotDICOM = errors.New("not a DICOM file")
+	// ErrDamaged: the file says it is DICOM but is damaged (truncated, lengths that run past
 	// the end, no pixel data, a header that claims absurd sizes, a frame the codec cannot
 	// decode).
-	ErrDICOM = errors.New("damaged DICOM file")
-	// ErrDICOMUnsupported: a valid DICOM file xray cannot turn into a gray image (a
+	ErrDamaged = errors.New("damaged DICOM file")
+	// ErrUnsupported: a valid DICOM file xray cannot turn into a gray image (a
 	// transfer syntax xray does not decode, palette colour, a modality LUT sequence). A
 	// *TransferSyntaxError and a *NoImageError match it too.
-	ErrDICOMUnsupported = errors.New("unsupported DICOM file")
+	ErrUnsupported = errors.New("unsupported DICOM file")
 )
 
 // TransferSyntaxError names a transfer syntax xray does not decode. It matches
-// ErrDICOMUnsupported with errors.Is.
+// ErrUnsupported with errors.Is.
 type TransferSyntaxError struct {
 	UID  string // e.g. 1.2.840.10008.1.2.4.100
 	Name string // e.g. MPEG2 Main Profile / Main Level; "" when unknown
@@ -39,11 +45,11 @@ func (e *TransferSyntaxError) Error() string {
 	return fmt.Sprintf("DICOM transfer syntax %s (%s) is not supported: xray reads uncompressed, deflated, RLE, JPEG (baseline, extended, lossless), JPEG-LS and JPEG 2000 files; convert the file, e.g. gdcmconv --raw or dcmdjpeg", name, e.UID)
 }
 
-// Unwrap makes the error match ErrDICOMUnsupported.
-func (e *TransferSyntaxError) Unwrap() error { return ErrDICOMUnsupported }
+// Unwrap makes the error match ErrUnsupported.
+func (e *TransferSyntaxError) Unwrap() error { return ErrUnsupported }
 
 // NoImageError is a DICOM file without an image (a structured report, an RT plan, a
-// waveform). It matches ErrDICOMUnsupported with errors.Is.
+// waveform). It matches ErrUnsupported with errors.Is.
 type NoImageError struct {
 	SOPClassUID string
 	Name        string // the SOP class's name; "" when unknown
@@ -60,8 +66,8 @@ func (e *NoImageError) Error() string {
 	return fmt.Sprintf("DICOM file holds no image (SOP class %s)", name)
 }
 
-// Unwrap makes the error match ErrDICOMUnsupported.
-func (e *NoImageError) Unwrap() error { return ErrDICOMUnsupported }
+// Unwrap makes the error match ErrUnsupported.
+func (e *NoImageError) Unwrap() error { return ErrUnsupported }
 
 // Transfer syntaxes xray decodes: native ones here, compressed ones through internal/gdcm.
 const (
@@ -85,14 +91,14 @@ var compressedSyntaxes = map[string]bool{
 	"1.2.840.10008.1.2.5":    true, // RLE lossless
 }
 
-// IsDICOM reports a DICOM file: a Part 10 file ("DICM" after the 128-byte preamble) or a
+// Is reports a DICOM file: a Part 10 file ("DICM" after the 128-byte preamble) or a
 // bare dataset without preamble and meta group, which starts with an element of group
 // 0002 or 0008.
-func IsDICOM(b []byte) bool { return dicomStart(b) >= 0 }
+func Is(b []byte) bool { return dicomStart(b) >= 0 }
 
-// DICOMInfo is what xray reads from a DICOM header besides the pixels. It deliberately
+// Info is what xray reads from a DICOM header besides the pixels. It deliberately
 // holds no patient data (no name, no PatientID, no dates).
-type DICOMInfo struct {
+type Info struct {
 	SOPInstanceUID string // the image's unique identifier
 	SOPClassUID    string // what kind of object the file holds
 	ViewPosition   string // PA, AP, LATERAL, ...; "" when absent
@@ -108,7 +114,7 @@ type DICOMInfo struct {
 // Warnings are the reasons to doubt a prediction on this image read with window win:
 // several frames (only the first is read), a lateral view (the models learned frontal
 // chest X-rays), no window of its own under WindowAuto (NoWindow).
-func (i DICOMInfo) Warnings(win Window) []string {
+func (i Info) Warnings(win Window) []string {
 	var w []string
 	if i.Frames > 1 {
 		w = append(w, fmt.Sprintf("%d frames: only the first is used", i.Frames))
@@ -128,13 +134,13 @@ const NoWindowWarning = "no window"
 // NoWindow reports a monochrome image of more than 8 bits that has no window of its own
 // (no VOI LUT, no WindowCenter/WindowWidth): under WindowAuto it is shown over the full
 // range BitsStored allows, which for a detector that uses part of it looks flat gray.
-func (i DICOMInfo) NoWindow() bool {
+func (i Info) NoWindow() bool {
 	return i.HasPixels && !i.HasWindow && i.BitsStored > 8 && strings.HasPrefix(i.Photometric, "MONOCHROME")
 }
 
-// DICOMPatientHash is the SHA-256 of a DICOM file's PatientID (0010,0020), for grouping a
+// PatientHash is the SHA-256 of a DICOM file's PatientID (0010,0020), for grouping a
 // patient's images (dataset splits) without keeping the ID; "" when the file has none.
-func DICOMPatientHash(b []byte) (string, error) {
+func PatientHash(b []byte) (string, error) {
 	f, err := parseDICOMFile(b)
 	if err != nil {
 		return "", err
@@ -147,13 +153,24 @@ func DICOMPatientHash(b []byte) (string, error) {
 	return hex.EncodeToString(h[:]), nil
 }
 
-// ReadDICOMInfo reads a DICOM file's header.
-func ReadDICOMInfo(b []byte) (DICOMInfo, error) {
+// ReadInfo reads a DICOM file's header.
+func ReadInfo(b []byte) (Info, error) {
 	f, err := parseDICOMFile(b)
 	if err != nil {
-		return DICOMInfo{TransferSyntax: fileTS(f)}, err
+		return Info{TransferSyntax: fileTS(f)}, err
 	}
 	return dicomInfo(f), nil
+}
+
+// Config reads the header of a DICOM image, as ReadInfo, and refuses a file without pixel
+// data with the error Decode would give (a *NoImageError, or ErrDamaged for an image that
+// lost them). It checks the file's structure, not the size (Decode does).
+func Config(b []byte) (Info, error) {
+	info, err := ReadInfo(b)
+	if err == nil && !info.HasPixels {
+		err = noPixels(info)
+	}
+	return info, err
 }
 
 func fileTS(f *dcmFile) string {
@@ -163,10 +180,10 @@ func fileTS(f *dcmFile) string {
 	return f.ts
 }
 
-// DecodeDICOM decodes the first frame of a DICOM file to 8-bit gray as the package doc
+// Decode decodes the first frame of a DICOM file to 8-bit gray as the package doc
 // describes (modality LUT, the window w, MONOCHROME1 inversion; colour by luma), and
 // returns its header.
-func DecodeDICOM(b []byte, w Window) (image.Image, DICOMInfo, error) {
+func Decode(b []byte, w Window) (image.Image, Info, error) {
 	s, info, err := decodeDICOMSamples(b)
 	if err != nil {
 		return nil, info, err
@@ -186,12 +203,12 @@ func checkTransferSyntax(ts string) error {
 	return &TransferSyntaxError{UID: ts, Name: info.Name}
 }
 
-func dicomInfo(f *dcmFile) DICOMInfo {
+func dicomInfo(f *dcmFile) Info {
 	ds, ts := f.ds, f.ts
 	if ts == "" {
 		ts = transferImplicitLE
 	}
-	i := DICOMInfo{
+	i := Info{
 		SOPInstanceUID: ds.str(tag.SOPInstanceUID),
 		SOPClassUID:    ds.str(tag.SOPClassUID),
 		ViewPosition:   ds.str(tag.ViewPosition),

@@ -1,4 +1,4 @@
-package preprocess
+package dicom
 
 import (
 	"bytes"
@@ -46,7 +46,7 @@ func dicomStart(b []byte) int {
 func parseDICOMFile(b []byte) (*dcmFile, error) {
 	start := dicomStart(b)
 	if start < 0 {
-		return nil, fmt.Errorf("%w: no DICM marker at byte 128 and no DICOM dataset at byte 0", ErrUnsupported)
+		return nil, fmt.Errorf("%w: no DICM marker at byte 128 and no DICOM dataset at byte 0", ErrNotDICOM)
 	}
 	n := 0
 	r := &dcmReader{b: b, pos: start, bo: binary.LittleEndian, elements: &n}
@@ -92,7 +92,7 @@ func (r *dcmReader) meta() (string, error) {
 		meta.elems[t] = e
 		if t == tag.FileMetaInformationGroupLength && len(e.value) == 4 {
 			if n := int64(binary.LittleEndian.Uint32(e.value)); n > int64(len(r.b)-r.pos) {
-				return "", fmt.Errorf("%w: file meta group of %d bytes in a file of %d", ErrDICOM, n, len(r.b))
+				return "", fmt.Errorf("%w: file meta group of %d bytes in a file of %d", ErrDamaged, n, len(r.b))
 			}
 		}
 		if t == tag.TransferSyntaxUID {
@@ -118,10 +118,10 @@ func guessEncoding(b []byte) (implicit bool, bo binary.ByteOrder) {
 func inflate(b []byte) ([]byte, error) {
 	out, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), maxInflated+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: deflated dataset: %v", ErrDICOM, err)
+		return nil, fmt.Errorf("%w: deflated dataset: %v", ErrDamaged, err)
 	}
 	if len(out) > maxInflated {
-		return nil, fmt.Errorf("%w: deflated dataset inflates past %d MiB", ErrDICOM, maxInflated>>20)
+		return nil, fmt.Errorf("%w: deflated dataset inflates past %d MiB", ErrDamaged, maxInflated>>20)
 	}
 	return out, nil
 }
