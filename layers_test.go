@@ -31,11 +31,17 @@ func TestLayers(t *testing.T) {
 		{"dataset/loader", prefixed(mod, above[1:])}, // manifests' images to batches: preprocess, nothing of models
 		{"tfgraph/...", append([]string{mod + "dataset", mod + "preprocess", mod + "labels"}, prefixed(mod, above[2:])...)},
 		{"savedmodels", append([]string{"progressbar", "golang.org/x/term", "uniseg", mod + "dataset"}, prefixed(mod, above[3:])...)},
-		{"evaluator", prefixed(mod, []string{"trainer", "kerasimport", "cmd/"})},
+		// reports and plots from predictions: no model running, no TensorFlow, no data ingest
+		{"evaluator", join([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "explain", mod + "perturb"}, prefixed(mod, above))},
+		// running a SavedModel over a split: knows neither the shift report nor the errors page
+		{"evaluator/predict", prefixed(mod, []string{"trainer", "kerasimport", "cmd/", "evaluator/shift", "evaluator/errorspage", "explain", "perturb"})},
+		// the shift report and the errors page run models through predict, not each other
+		{"evaluator/shift", prefixed(mod, []string{"trainer", "kerasimport", "cmd/", "evaluator/errorspage", "explain"})},
+		{"evaluator/errorspage", prefixed(mod, []string{"trainer", "kerasimport", "cmd/", "evaluator/shift", "perturb"})},
 		// the arithmetic of evaluation: no TensorFlow, no plots, nothing above the class vocabulary
 		{"evaluator/metrics", append([]string{"tensorflow", "runtime/cgo", "gonum.org/v1/plot", mod + "preprocess", mod + "decision"}, prefixed(mod, above)...)},
 		// training needs evaluation's arithmetic (val_auc), not its files, plots or model runs
-		{"trainer/...", []string{mod + "evaluator$", mod + "cmd/"}},
+		{"trainer/...", join(prefixed(mod, []string{"evaluator$", "evaluator/predict", "evaluator/shift", "evaluator/errorspage"}), []string{mod + "cmd/"})},
 		// the cluster runtime knows TensorFlow's server, not models, data or training
 		{"trainer/cluster", join(prefixed(mod, above), []string{mod + "preprocess", mod + "labels", mod + "progress"})},
 		// the training step is graph ops over a model and batches (and evaluation's

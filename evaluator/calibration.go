@@ -5,6 +5,7 @@ import (
 	"image/color"
 
 	"github.com/xraylab/xray/evaluator/metrics"
+	"github.com/xraylab/xray/internal/plotstyle"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -14,7 +15,7 @@ import (
 // CalibrationPNG draws the reliability diagram: fraction of pneumonia against mean
 // p(pneumonia) per bin, the diagonal of perfect calibration, and the bin counts.
 func CalibrationPNG(m Metrics) (png []byte, err error) {
-	defer recoverPlot("calibration", &err)
+	defer plotstyle.Recover("calibration", &err)
 	p := plot.New()
 	name := "Reliability"
 	if m.Model != "" {
@@ -23,7 +24,7 @@ func CalibrationPNG(m Metrics) (png []byte, err error) {
 	p.Title.Text = fmt.Sprintf("%s (ECE %.4f, Brier %.4f, %d bins)", name, m.Calibration.ECE, m.Calibration.Brier, metrics.CalibrationBins)
 	p.X.Label.Text = "Mean predicted p(pneumonia)"
 	p.Y.Label.Text = "Fraction with pneumonia"
-	styleFonts(p)
+	plotstyle.Fonts(p)
 	p.Title.TextStyle.Font.Size = vg.Points(11)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	p.Add(plotter.NewGrid())

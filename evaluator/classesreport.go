@@ -16,7 +16,8 @@ type ClassProbs struct {
 	Probs []float64
 }
 
-func newClassProbs(set labels.Set, label int, probs []float32) *ClassProbs {
+// NewClassProbs is a model's prediction of an image of class label as ClassProbs.
+func NewClassProbs(set labels.Set, label int, probs []float32) *ClassProbs {
 	c := &ClassProbs{Set: set, Label: label, Probs: make([]float64, len(probs))}
 	for i, p := range probs {
 		c.Probs[i] = float64(p)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/internal/atomicfile"
+	"github.com/xraylab/xray/internal/plotstyle"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -183,11 +184,11 @@ func ciCell(v *metrics.Interval) string {
 
 // ChartPNG draws each run's accuracy next to the paper's for the same model.
 func (c *Comparison) ChartPNG() (png []byte, err error) {
-	defer recoverPlot("compare", &err)
+	defer plotstyle.Recover("compare", &err)
 	p := plot.New()
 	p.Title.Text = "Test accuracy: ours vs the paper's Table 1"
 	p.Y.Label.Text = "accuracy"
-	styleFonts(p)
+	plotstyle.Fonts(p)
 	ours := make(plotter.Values, len(c.Runs))
 	paper := make(plotter.Values, len(c.Runs))
 	names := make([]string, len(c.Runs))

@@ -1,19 +1,3 @@
-// Package evaluator turns per-image class probabilities into the paper's evaluation:
-// argmax predictions, the confusion matrix (rows true, columns predicted; 0 = normal,
-// 1 = pneumonia), sklearn's classification report, the Table 1 row, and beyond the paper
-// ROC AUC, average precision, sensitivity, specificity and Wilson 95 % intervals, and
-// calibration (Brier score, expected calibration error over 15 bins). It writes
-// predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png,
-// and compares runs against the paper's Table 1. For a model of more classes (normal,
-// bacterial, viral) those are its normal-vs-pneumonia view, and EvaluateClasses and
-// BacterialVsViral add the N x N matrix, per-class metrics and one-vs-rest AUCs, and the
-// bacterial-vs-viral view (metrics.json multiclass and bacterial_vs_viral, confusion_classes.png).
-//
-// The numbers themselves come from evaluator/metrics (no TensorFlow; training uses it for
-// val_auc). This package adds the records and files around them: Evaluate and Run take
-// []Record, from a saved predictions.csv or from PredictSplit, which runs a SavedModel
-// over a split's images; WriteErrorsPage draws the most confident mistakes with their
-// Grad-CAM heatmaps.
 package evaluator
 
 import (
@@ -52,6 +36,19 @@ func (r Record) Predicted() int {
 		return labels.Pneumonia
 	}
 	return labels.Normal
+}
+
+// BinaryRecord is one prediction's normal-vs-pneumonia record. For a model of more
+// classes (normal, bacterial, viral) p_pneumonia is the sum of the other classes'
+// probabilities and every label but normal (0) is pneumonia: the Kermany paper's normal
+// vs pneumonia view, comparable with two-class models (xray compare). Two-class
+// predictions pass unchanged.
+func BinaryRecord(path string, label int, probs []float32) Record {
+	r := Record{Path: path, Label: min(label, labels.Pneumonia), Probs: [2]float64{float64(probs[labels.Normal])}}
+	for _, p := range probs[labels.Normal+1:] {
+		r.Probs[labels.Pneumonia] += float64(p)
+	}
+	return r
 }
 
 // Options describe an evaluation; all fields are optional.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 
+	"github.com/xraylab/xray/internal/plotstyle"
 	"github.com/xraylab/xray/labels"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -13,8 +14,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
-
-const plotDPI = 150
 
 // confusionGrid is a confusion matrix as a heat map grid: column c = predicted class,
 // row r = true class drawn bottom-up, so normal (class 0) sits on top as in Figures 9-11.
@@ -52,15 +51,6 @@ func ClassesConfusionPNG(m Metrics) ([]byte, error) {
 	return confusionPNG(m.Model, m.N, m.MultiClass.Classes, m.MultiClass.Confusion)
 }
 
-func styleFonts(p *plot.Plot) {
-	p.Title.TextStyle.Font.Size = vg.Points(13)
-	p.Title.Padding = vg.Points(8)
-	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font.Size = vg.Points(12)
-		a.Tick.Label.Font.Size = vg.Points(11)
-	}
-}
-
 // ConfusionPNG draws the confusion matrix like the paper's Figures 9-11: a 2 x 2 heat map,
 // true class down the side, predicted class along the bottom, the count (and the share of
 // its true class) in each cell.
@@ -70,7 +60,7 @@ func ConfusionPNG(m Metrics) (png []byte, err error) {
 
 // confusionPNG draws counts[true][predicted] of the named classes.
 func confusionPNG(model string, n int, names []string, counts [][]int) (png []byte, err error) {
-	defer recoverPlot("confusion", &err)
+	defer plotstyle.Recover("confusion", &err)
 	k := len(names)
 	p := plot.New()
 	p.Title.Text = "Confusion matrix"
@@ -80,7 +70,7 @@ func confusionPNG(model string, n int, names []string, counts [][]int) (png []by
 	p.Title.Text += fmt.Sprintf(" (%d images)", n)
 	p.X.Label.Text = "Predicted label"
 	p.Y.Label.Text = "True label"
-	styleFonts(p)
+	plotstyle.Fonts(p)
 
 	maxCount := 1
 	for _, row := range counts {
@@ -149,12 +139,12 @@ func confusionLabels(counts [][]int, maxCount int) (*plotter.Labels, error) {
 // ROCPNG draws the ROC curve with the chance diagonal and the argmax operating point;
 // with one class present it draws the empty axes and says why.
 func ROCPNG(r *Report) (png []byte, err error) {
-	defer recoverPlot("roc", &err)
+	defer plotstyle.Recover("roc", &err)
 	m := r.Metrics
 	p := plot.New()
 	p.X.Label.Text = "False positive rate (1 - specificity)"
 	p.Y.Label.Text = "True positive rate (sensitivity)"
-	styleFonts(p)
+	plotstyle.Fonts(p)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	p.Add(plotter.NewGrid())
 	name := "ROC"
@@ -223,18 +213,11 @@ func addOperatingPoints(p *plot.Plot, m Metrics) error {
 }
 
 func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotstyle.DPI))
 	p.Draw(draw.New(c))
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// recoverPlot turns a panic inside gonum/plot into an error naming the figure.
-func recoverPlot(name string, err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("draw %s plot: %v", name, r)
-	}
 }

@@ -44,5 +44,5 @@
 //	cfg := trainer.DefaultConfig()
 //	cfg.Data, cfg.Out = "../shared/data/kermany-224", "runs/mobilenet"
 //	res, err := trainer.Run(ctx, cfg, os.Stdout)
-//	// res.SavedModel is ready for savedmodels.Load, evaluator.PredictSplit or xray serve
+//	// res.SavedModel is ready for savedmodels.Load, predict.Split (evaluator/predict) or xray serve
 package trainer

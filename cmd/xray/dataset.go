@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/dataset"
@@ -113,17 +112,4 @@ func datasetSplitAction(c *cli.Context) error {
 func classesFlag() cli.Flag {
 	return &cli.StringFlag{Name: "classes", Value: labels.Default().String(), EnvVars: []string{"XRAY_CLASSES"},
 		Usage: "class `NAMES` in output order: normal,pneumonia (the paper) or normal,bacterial,viral (pneumonia by the cause in its file name)"}
-}
-
-// prefixWriter prefixes each write (MakeManifest writes whole lines) with p.
-type prefixWriter struct {
-	w io.Writer
-	p string
-}
-
-func (pw prefixWriter) Write(b []byte) (int, error) {
-	if _, err := io.WriteString(pw.w, pw.p); err != nil {
-		return 0, err
-	}
-	return pw.w.Write(b)
 }

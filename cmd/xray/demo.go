@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/trainer"
 )
 
@@ -58,7 +59,7 @@ func init() {
 			if res.Interrupted {
 				return cli.Exit("xray: demo interrupted", 130)
 			}
-			recs, meta, err := evaluator.PredictSplit(ctx, evaluator.SavedModelInput{SavedModel: res.SavedModel, Split: "test", Progress: progressBar(c.App.ErrWriter)})
+			recs, meta, err := predict.Split(ctx, predict.Input{SavedModel: res.SavedModel, Split: "test", Progress: progressBar(c.App.ErrWriter)})
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/decision"
-	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -72,9 +73,9 @@ func ensembleAction(c *cli.Context) error {
 		return usagef("--threshold: %v", err)
 	}
 	if c.String("data") != "" || c.String("manifest") != "" {
-		in := evaluator.SavedModelInput{Data: c.String("data"), Manifest: c.String("manifest"), Split: c.String("split"),
-			Progress: progressBar(c.App.ErrWriter), Log: prefixWriter{c.App.ErrWriter, "xray: "}}
-		if in.Manifest == "" && in.Split != evaluator.AllImages {
+		in := predict.Input{Data: c.String("data"), Manifest: c.String("manifest"), Split: c.String("split"),
+			Progress: progressBar(c.App.ErrWriter), Logger: progress.Lines(c.App.ErrWriter, "xray: ")}
+		if in.Manifest == "" && in.Split != predict.AllImages {
 			if p := filepath.Join(filepath.Dir(filepath.Clean(members[0])), "manifest.csv"); fileExists(p) {
 				in.Manifest = p
 			}
@@ -113,8 +114,8 @@ func parseWeights(s string) ([]float64, error) {
 // chooseThreshold predicts the split with the finished ensemble and chooses its operating
 // threshold by rule, as training does (trainer's operatingPoint); nil (argmax) for more
 // than two classes or when none can be chosen, with a warning saying why.
-func chooseThreshold(ctx context.Context, c *cli.Context, in evaluator.SavedModelInput, rule decision.Rule) (*decision.Threshold, error) {
-	recs, meta, err := evaluator.PredictSplit(ctx, in)
+func chooseThreshold(ctx context.Context, c *cli.Context, in predict.Input, rule decision.Rule) (*decision.Threshold, error) {
+	recs, meta, err := predict.Split(ctx, in)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/pacs"
 	"github.com/xraylab/xray/savedmodels"
@@ -33,9 +35,9 @@ var flagFor = map[string]string{
 // xray ensemble (flagFor is xray train's).
 var ensembleFlagFor = map[string]string{"Members": "savedmodel", "Weights": "weights", "TTA": "tta"}
 
-// shiftFlagFor maps the fields of evaluator.Shift's adaptation ConfigErrors (its own and
+// shiftFlagFor maps the fields of shift.Run's adaptation ConfigErrors (its own and
 // savedmodels.Adapt's) to the flags of xray evaluate --shift.
-var shiftFlagFor = map[string]string{evaluator.FieldAdaptSplit: "adapt-split", evaluator.FieldAdaptImages: "adapt-images", "Mode": "adapt-mode"}
+var shiftFlagFor = map[string]string{shift.FieldAdaptSplit: "adapt-split", shift.FieldAdaptImages: "adapt-images", "Mode": "adapt-mode"}
 
 // cliError puts a library error in the command line's words: an invalid setting becomes
 // a usage error naming its flag, and errors a flag fixes say which.
@@ -67,7 +69,7 @@ func cliError(err error) error {
 		return fmt.Errorf("%w: make one with 'xray dataset split'", err)
 	case errors.Is(err, cluster.ErrNoWorker):
 		return fmt.Errorf("%w: start 'xray worker' with the same cluster there", err)
-	case errors.Is(err, evaluator.ErrNoManifest):
+	case errors.Is(err, predict.ErrNoManifest):
 		return fmt.Errorf("%w: pass --manifest FILE (from 'xray dataset split', or the training run's manifest.csv)", err)
 	}
 	return err

@@ -10,7 +10,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/errorspage"
+	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/preprocess/dicom"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -30,9 +34,9 @@ type savedModelInput struct {
 // operating threshold). Tests replace it to feed records without a model.
 var runSavedModel = func(ctx context.Context, in savedModelInput) ([]evaluator.Record, savedmodels.Metadata, error) {
 	logDevice(in.Progress, "evaluating")
-	return evaluator.PredictSplit(ctx, evaluator.SavedModelInput{
+	return predict.Split(ctx, predict.Input{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest, Split: in.Split,
-		Progress: progressBar(in.Progress), Log: prefixWriter{in.Progress, "xray: "}, RequireThreshold: in.Threshold,
+		Progress: progressBar(in.Progress), Logger: progress.Lines(in.Progress, "xray: "), RequireThreshold: in.Threshold,
 		DICOMWindow: in.Window,
 	})
 }
@@ -78,7 +82,7 @@ func init() {
 			&cli.StringFlag{Name: "perturbations", Value: "all", Usage: "with --shift: `LIST` of perturbations (contrast, brightness, gamma, blur, noise, jpeg, resolution; NAME-LEVEL for one level 1-3; all)", EnvVars: []string{"XRAY_PERTURBATIONS"}},
 			&cli.StringFlag{Name: "adapt-split", Usage: "with --shift: also score each variant with the model adapted (xray adapt) on this `NAME`d split of the manifest, perturbed alike (not the evaluated split)", EnvVars: []string{"XRAY_ADAPT_SPLIT"}},
 			&cli.StringFlag{Name: "adapt-mode", Value: savedmodels.AdaptLayerwise, Usage: "with --adapt-split: `MODE` layerwise or batch, as xray adapt --mode", EnvVars: []string{"XRAY_ADAPT_MODE"}},
-			&cli.IntFlag{Name: "adapt-images", Value: evaluator.DefaultShiftAdaptImages, Usage: fmt.Sprintf("with --adapt-split: adapt on at most `N` of its images, a fixed sample (at least %d)", savedmodels.MinAdaptImages), EnvVars: []string{"XRAY_ADAPT_IMAGES"}},
+			&cli.IntFlag{Name: "adapt-images", Value: shift.DefaultAdaptImages, Usage: fmt.Sprintf("with --adapt-split: adapt on at most `N` of its images, a fixed sample (at least %d)", savedmodels.MinAdaptImages), EnvVars: []string{"XRAY_ADAPT_IMAGES"}},
 			modelWindowFlag(),
 		},
 		Action: evaluateAction,
@@ -119,7 +123,7 @@ func evaluateAction(c *cli.Context) error {
 			return usagef("--%s goes with --shift (the shift report adapted to each variant)", f)
 		}
 	}
-	if c.String("split") == evaluator.AllImages && savedModel != "" && c.String("data") == "" && c.String("manifest") == "" {
+	if c.String("split") == predict.AllImages && savedModel != "" && c.String("data") == "" && c.String("manifest") == "" {
 		return usagef("evaluate: --split all needs --data DIR (the folder whose images to evaluate)")
 	}
 	cfg := evaluator.Config{
@@ -131,7 +135,7 @@ func evaluateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	in := evaluator.SavedModelInput{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split, DICOMWindow: window}
+	in := predict.Input{SavedModel: savedModel, Data: c.String("data"), Manifest: c.String("manifest"), Split: cfg.Split, DICOMWindow: window}
 	if savedModel != "" {
 		if err := recordSavedModel(c, &cfg, in, byThreshold); err != nil {
 			return err
@@ -167,7 +171,7 @@ func evaluateAction(c *cli.Context) error {
 // recordSavedModel runs the SavedModel over the split into cfg's records, taking the
 // architecture and operating threshold from its metadata and, unless --out is given,
 // writing beside it (eval-SPLIT).
-func recordSavedModel(c *cli.Context, cfg *evaluator.Config, in evaluator.SavedModelInput, byThreshold bool) error {
+func recordSavedModel(c *cli.Context, cfg *evaluator.Config, in predict.Input, byThreshold bool) error {
 	recs, meta, err := runSavedModel(c.Context, savedModelInput{
 		SavedModel: in.SavedModel, Data: in.Data, Manifest: in.Manifest,
 		Split: in.Split, Progress: c.App.ErrWriter, Threshold: byThreshold, Window: in.DICOMWindow,
@@ -190,12 +194,12 @@ func recordSavedModel(c *cli.Context, cfg *evaluator.Config, in evaluator.SavedM
 
 // writeErrorsPage adds errors.html (the misclassified images with their Grad-CAM
 // overlays) to the evaluation; the report stands without it, so a failure is a warning.
-func writeErrorsPage(c *cli.Context, cfg evaluator.Config, in evaluator.SavedModelInput) {
-	err := evaluator.WriteErrorsPage(c.Context, cfg.OutDir(), evaluator.ErrorsInput{
-		SavedModelInput: in, Records: cfg.Records, Threshold: cfg.Threshold, ByThreshold: cfg.ByThreshold})
+func writeErrorsPage(c *cli.Context, cfg evaluator.Config, in predict.Input) {
+	err := errorspage.Write(c.Context, cfg.OutDir(), errorspage.Input{
+		Input: in, Records: cfg.Records, Threshold: cfg.Threshold, ByThreshold: cfg.ByThreshold})
 	if err != nil {
-		fmt.Fprintf(c.App.ErrWriter, "xray: warning: no %s: %s\n", evaluator.ErrorsFile, oneLine(cliError(err).Error()))
+		fmt.Fprintf(c.App.ErrWriter, "xray: warning: no %s: %s\n", errorspage.File, oneLine(cliError(err).Error()))
 		return
 	}
-	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", evaluator.ErrorsFile, cfg.OutDir())
+	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", errorspage.File, cfg.OutDir())
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/errorspage"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/savedmodels"
 )
@@ -219,7 +220,7 @@ func TestEvaluateSavedModel(t *testing.T) {
 	if m.N != len(test) || m.Source != sm || m.Split != "test" {
 		t.Errorf("metrics.json: n %d source %q split %q", m.N, m.Source, m.Split)
 	}
-	if _, err := os.Stat(filepath.Join(out, evaluator.ErrorsFile)); err != nil { // its content: evaluator TestErrorsPageInChromium
-		t.Errorf("evaluate wrote no %s: %v", evaluator.ErrorsFile, err)
+	if _, err := os.Stat(filepath.Join(out, errorspage.File)); err != nil { // its content: evaluator/errorspage TestErrorsPageInChromium
+		t.Errorf("evaluate wrote no %s: %v", errorspage.File, err)
 	}
 }

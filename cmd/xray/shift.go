@@ -7,7 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
-	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/perturb"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
@@ -44,8 +45,8 @@ func shiftAction(c *cli.Context) error {
 		out = filepath.Join(filepath.Dir(filepath.Clean(dir)), name)
 	}
 	logDevice(c.App.ErrWriter, "evaluating under shift")
-	rep, err := evaluator.Shift(c.Context, evaluator.ShiftInput{
-		SavedModelInput: evaluator.SavedModelInput{SavedModel: dir, Data: c.String("data"), Manifest: c.String("manifest"), Split: split,
+	rep, err := shift.Run(c.Context, shift.Input{
+		Input: predict.Input{SavedModel: dir, Data: c.String("data"), Manifest: c.String("manifest"), Split: split,
 			Progress: progressBar(c.App.ErrWriter), DICOMWindow: window},
 		Perturbations: perts,
 		Adapt:         adapt,
@@ -53,17 +54,17 @@ func shiftAction(c *cli.Context) error {
 	if err != nil {
 		return shiftError(err)
 	}
-	if err := evaluator.WriteShift(out, rep); err != nil {
+	if err := shift.Write(out, rep); err != nil {
 		return err
 	}
 	fmt.Fprint(c.App.Writer, rep.Markdown())
-	files := []string{evaluator.ShiftMarkdownFile, evaluator.ShiftCSVFile, evaluator.ShiftJSONFile, evaluator.ShiftPlotFile}
+	files := []string{shift.MarkdownFile, shift.CSVFile, shift.JSONFile, shift.PlotFile}
 	fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s in %s\n", strings.Join(files, ", "), out)
 	return nil
 }
 
 // shiftAdapt is --adapt-split's adaptation, nil without it.
-func shiftAdapt(c *cli.Context) (*evaluator.ShiftAdapt, error) {
+func shiftAdapt(c *cli.Context) (*shift.Adapt, error) {
 	if c.String("adapt-split") == "" {
 		for _, f := range []string{"adapt-mode", "adapt-images"} {
 			if c.IsSet(f) {
@@ -72,7 +73,7 @@ func shiftAdapt(c *cli.Context) (*evaluator.ShiftAdapt, error) {
 		}
 		return nil, nil
 	}
-	return &evaluator.ShiftAdapt{Split: c.String("adapt-split"), Mode: c.String("adapt-mode"), Images: c.Int("adapt-images")}, nil
+	return &shift.Adapt{Split: c.String("adapt-split"), Mode: c.String("adapt-mode"), Images: c.Int("adapt-images")}, nil
 }
 
 // shiftError names the flag that fixes an adapted shift report's error.

@@ -8,7 +8,7 @@ import (
 
 // TestShiftAdaptFlags: the adaptation flags of evaluate --shift are usage errors naming
 // the flag that fixes them, before any model runs (the report itself is checked in
-// evaluator's TestShiftAdapt).
+// evaluator/shift's TestShiftAdapt).
 func TestShiftAdaptFlags(t *testing.T) {
 	sm := filepath.Join(t.TempDir(), "none")
 	for _, c := range []struct {

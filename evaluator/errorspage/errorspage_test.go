@@ -1,4 +1,4 @@
-package evaluator
+package errorspage
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
@@ -20,19 +21,19 @@ import (
 
 // TestErrorsPageInChromium evaluates a tiny random model (many errors) on the sample's
 // test folder, writes errors.html, opens it in headless Chromium and checks that the page
-// has one card per misclassified image (capped at MaxErrorCards per kind, counted here
+// has one card per misclassified image (capped at MaxCards per kind, counted here
 // from the records), that every overlay image decoded, and that a screenshot shows a
 // gallery (not a blank page).
 func TestErrorsPageInChromium(t *testing.T) {
 	browser := browsertest.Chromium(t)
-	in := SavedModelInput{Data: filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "test"), Split: AllImages}
+	in := predict.Input{Data: filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "test"), Split: predict.AllImages}
 	ctx := context.Background()
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)
 	in.SavedModel = filepath.Join(t.TempDir(), "savedmodel")
 	if err := savedmodels.Export(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	recs, _, err := PredictSplit(ctx, in)
+	recs, _, err := predict.Split(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +55,12 @@ func TestErrorsPageInChromium(t *testing.T) {
 		t.Fatalf("%d false positives, %d false negatives: need both", fp, fn)
 	}
 	dir := t.TempDir()
-	if err := WriteErrorsPage(ctx, dir, ErrorsInput{SavedModelInput: in, Records: recs, Threshold: th, ByThreshold: true}); err != nil {
+	if err := Write(ctx, dir, Input{Input: in, Records: recs, Threshold: th, ByThreshold: true}); err != nil {
 		t.Fatal(err)
 	}
 
 	bctx := browsertest.Context(t, browser, 1280, 900)
-	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+filepath.Join(dir, ErrorsFile)), chromedp.WaitReady("body")); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+filepath.Join(dir, File)), chromedp.WaitReady("body")); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
 	count := func(js string) int {
@@ -77,8 +78,8 @@ func TestErrorsPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium screenshot: %v", err)
 	}
-	if nfp != min(fp, MaxErrorCards) || nfn != min(fn, MaxErrorCards) {
-		t.Errorf("page shows %d FP and %d FN cards; the records have %d and %d (cap %d)", nfp, nfn, fp, fn, MaxErrorCards)
+	if nfp != min(fp, MaxCards) || nfn != min(fn, MaxCards) {
+		t.Errorf("page shows %d FP and %d FN cards; the records have %d and %d (cap %d)", nfp, nfn, fp, fn, MaxCards)
 	}
 	if broken != 0 {
 		t.Errorf("%d images did not load", broken)

@@ -1,4 +1,4 @@
-package evaluator
+package errorspage
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"sort"
 
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/labels"
@@ -21,18 +23,18 @@ import (
 	"github.com/xraylab/xray/savedmodels"
 )
 
-// ErrorsFile is the gallery of misclassified images beside report.md.
-const ErrorsFile = "errors.html"
+// File is the gallery of misclassified images beside report.md.
+const File = "errors.html"
 
-// MaxErrorCards is how many false positives, and how many false negatives, the gallery
+// MaxCards is how many false positives, and how many false negatives, the gallery
 // shows at most: the most confident first.
-const MaxErrorCards = 24
+const MaxCards = 24
 
-// ErrorsInput is what the gallery needs: the model and images PredictSplit ran, its
-// records, and the decision the report used.
-type ErrorsInput struct {
-	SavedModelInput
-	Records     []Record
+// Input is what the gallery needs: the model and images predict.Split ran, its records,
+// and the decision the report used.
+type Input struct {
+	predict.Input
+	Records     []evaluator.Record
 	Threshold   *decision.Threshold // the model's operating point; used when ByThreshold
 	ByThreshold bool
 }
@@ -47,13 +49,13 @@ type errorCard struct {
 	Empty       string // why the map is zero everywhere; "" when it is not
 }
 
-// WriteErrorsPage writes dir/errors.html: the misclassified images (up to MaxErrorCards
+// Write writes dir/errors.html: the misclassified images (up to MaxCards
 // false positives and false negatives, most confident first), each with the Grad-CAM
 // overlay of the class it was wrongly given, its true and predicted label and that
 // probability. The page is self-contained (images inline). It fails with
 // savedmodels.ErrNoGradCAM for a model exported without heatmaps.
-func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
-	_, root, _, err := in.images()
+func Write(ctx context.Context, dir string, in Input) error {
+	imgs, err := in.Images()
 	if err != nil {
 		return err
 	}
@@ -62,11 +64,11 @@ func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
 		return err
 	}
 	defer model.Close()
-	decide := func(r Record) int { return r.Predicted() }
+	decide := func(r evaluator.Record) int { return r.Predicted() }
 	if in.ByThreshold && in.Threshold != nil {
-		decide = func(r Record) int { return in.Threshold.Class(r.Probs) }
+		decide = func(r evaluator.Record) int { return in.Threshold.Class(r.Probs) }
 	}
-	var fp, fn []Record
+	var fp, fn []evaluator.Record
 	for _, r := range in.Records {
 		switch d := decide(r); {
 		case r.Label == labels.Normal && d == labels.Pneumonia:
@@ -83,10 +85,10 @@ func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
 		Method      string
 	}{Title: "Misclassified images: " + in.SavedModel, NFP: len(fp), NFN: len(fn), N: len(in.Records)}
 	classes := model.Metadata().Classes
-	if page.FP, err = errorCards(ctx, model, root, mostConfident(fp, labels.Pneumonia), classes, labels.Pneumonia); err != nil {
+	if page.FP, err = errorCards(ctx, model, imgs.Root, mostConfident(fp, labels.Pneumonia), classes, labels.Pneumonia); err != nil {
 		return err
 	}
-	if page.FN, err = errorCards(ctx, model, root, mostConfident(fn, labels.Normal), classes, labels.Normal); err != nil {
+	if page.FN, err = errorCards(ctx, model, imgs.Root, mostConfident(fn, labels.Normal), classes, labels.Normal); err != nil {
 		return err
 	}
 	page.Method = "Grad-CAM, method " + explain.MethodMargin
@@ -103,19 +105,19 @@ func WriteErrorsPage(ctx context.Context, dir string, in ErrorsInput) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("errors page: %w", err)
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, ErrorsFile), buf.Bytes())
+	return atomicfile.WriteFile(filepath.Join(dir, File), buf.Bytes())
 }
 
 // mostConfident sorts records by their probability of class, highest first, and keeps
-// MaxErrorCards.
-func mostConfident(rs []Record, class int) []Record {
+// MaxCards.
+func mostConfident(rs []evaluator.Record, class int) []evaluator.Record {
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Probs[class] > rs[j].Probs[class] })
-	return rs[:min(len(rs), MaxErrorCards)]
+	return rs[:min(len(rs), MaxCards)]
 }
 
 // errorCards explains rs for class (the wrong one they were given) and renders each
 // overlay as an inline PNG.
-func errorCards(ctx context.Context, model *savedmodels.Model, root string, rs []Record, classes []string, class int) ([]errorCard, error) {
+func errorCards(ctx context.Context, model *savedmodels.Model, root string, rs []evaluator.Record, classes []string, class int) ([]errorCard, error) {
 	if len(rs) == 0 {
 		return nil, nil
 	}

@@ -1,4 +1,4 @@
-package evaluator
+package shift
 
 import (
 	"context"
@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/perturb"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
@@ -17,7 +20,7 @@ import (
 )
 
 // TestShiftMatchesDirect: the shift report on a tiny model equals evaluating, with
-// PredictSplit and Evaluate, the clean images and each perturbation's images written as
+// predict.Split and evaluator.Evaluate, the clean images and each perturbation's images written as
 // lossless PNGs (perturbed by perturb.Apply, itself checked against numpy, scipy and
 // Pillow): probabilities per image and every row's accuracy, sensitivity, specificity
 // and ROC AUC. The files are written and the CSV has a row per variant.
@@ -27,21 +30,21 @@ func TestShiftMatchesDirect(t *testing.T) {
 	if err := savedmodels.Export(sm, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join("..", "testdata", "chest_xray", "test")
+	data := filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "test")
 	perts, err := perturb.Parse("contrast-3,blur-2,noise-3,jpeg-3,resolution-3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	in := SavedModelInput{SavedModel: sm, Data: data, Split: AllImages}
-	rep, err := Shift(ctx, ShiftInput{SavedModelInput: in, Perturbations: perts})
+	in := predict.Input{SavedModel: sm, Data: data, Split: predict.AllImages}
+	rep, err := Run(ctx, Input{Input: in, Perturbations: perts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Rows) != 1+len(perts) || rep.Rows[0].Perturbation != Clean {
 		t.Fatalf("rows %+v", rep.Rows)
 	}
-	check := func(name string, row ShiftRow, direct []Record) {
+	check := func(name string, row Row, direct []evaluator.Record) {
 		t.Helper()
 		got := map[string]float64{}
 		for _, r := range rep.Records[name] {
@@ -52,7 +55,7 @@ func TestShiftMatchesDirect(t *testing.T) {
 			g, w = append(g, got[strings.TrimSuffix(r.Path, ".png")]), append(w, r.Probs[1])
 		}
 		approx.Within(t, name+" p_pneumonia, shift vs direct", g, w, approx.Abs, 1e-6)
-		want, err := Evaluate(direct, Options{})
+		want, err := evaluator.Evaluate(direct, evaluator.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +64,7 @@ func TestShiftMatchesDirect(t *testing.T) {
 		approx.Within(t, name+" sensitivity, specificity, AUC", []float64{*row.Sensitivity, *row.Specificity, *row.ROCAUC},
 			[]float64{wm.Sensitivity.Estimate, wm.Specificity.Estimate, *wm.ROCAUC}, approx.Abs, 1e-9)
 	}
-	clean, _, err := PredictSplit(ctx, in)
+	clean, _, err := predict.Split(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,17 +95,17 @@ func TestShiftMatchesDirect(t *testing.T) {
 			}
 			f.Close()
 		}
-		direct, _, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: tree, Split: AllImages})
+		direct, _, err := predict.Split(ctx, predict.Input{SavedModel: sm, Data: tree, Split: predict.AllImages})
 		if err != nil {
 			t.Fatal(err)
 		}
 		check(p.String(), rep.Rows[k+1], direct)
 	}
 	dir := t.TempDir()
-	if err := WriteShift(dir, rep); err != nil {
+	if err := Write(dir, rep); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, ShiftCSVFile))
+	f, err := os.Open(filepath.Join(dir, CSVFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func TestShiftMatchesDirect(t *testing.T) {
 	if err != nil || len(rows) != 2+len(perts) {
 		t.Errorf("shift.csv: %d rows (%v), want a header and %d", len(rows), err, 1+len(perts))
 	}
-	for _, name := range []string{ShiftMarkdownFile, ShiftJSONFile, ShiftPlotFile} {
+	for _, name := range []string{MarkdownFile, JSONFile, PlotFile} {
 		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", name, err)
 		}

@@ -1,4 +1,4 @@
-package evaluator
+package predict
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/progress"
@@ -48,7 +49,7 @@ func evalFixture(t *testing.T, meta savedmodels.Metadata) (sm, data, manifest st
 // being evaluated silently (issue 16).
 func TestPredictSplitChecksManifestSHA256(t *testing.T) {
 	sm, data, _ := evalFixture(t, savedmodels.Metadata{})
-	recs, _, err := PredictSplit(context.Background(), SavedModelInput{SavedModel: sm, Split: "val"})
+	recs, _, err := Split(context.Background(), Input{SavedModel: sm, Split: "val"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,24 +65,32 @@ func TestPredictSplitChecksManifestSHA256(t *testing.T) {
 	if err := os.WriteFile(victim, b, 0o644); err != nil { // a valid X-ray, not the split's
 		t.Fatal(err)
 	}
-	_, _, err = PredictSplit(context.Background(), SavedModelInput{SavedModel: sm, Split: "val"})
+	_, _, err = Split(context.Background(), Input{SavedModel: sm, Split: "val"})
 	if !errors.Is(err, dataset.ErrChanged) {
 		t.Fatalf("replaced file: err %v, want dataset.ErrChanged", err)
 	}
 }
 
 // Split AllImages evaluates every image of a folder without a manifest, plain or Kaggle
-// layout, and the model's stored threshold comes back with the records.
+// layout (a bad file skipped with a Warn record to the Logger), and the model's stored
+// threshold comes back with the records.
 func TestPredictAllImagesAndThreshold(t *testing.T) {
 	th := decision.Threshold{Rule: decision.Youden, Value: 0.37}
 	sm, data, _ := evalFixture(t, savedmodels.Metadata{Threshold: &th})
 	ctx := context.Background()
 	plain := filepath.Join(data, "test") // NORMAL/ and PNEUMONIA/: 16 + 17 images
+	if err := os.WriteFile(filepath.Join(plain, "NORMAL", "empty.jpeg"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var events []progress.Event
-	recs, meta, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: plain, Split: AllImages, BatchSize: 10,
-		Progress: func(e progress.Event) { events = append(events, e) }})
+	var logged bytes.Buffer
+	recs, meta, err := Split(ctx, Input{SavedModel: sm, Data: plain, Split: AllImages, BatchSize: 10,
+		Progress: func(e progress.Event) { events = append(events, e) }, Logger: progress.Lines(&logged, "")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := "warning: skipped NORMAL/empty.jpeg: empty file\n"; logged.String() != want {
+		t.Errorf("logged %q, want %q", logged.String(), want)
 	}
 	// 33 images in batches of 10: reports after 10, 20, 30 and 33
 	var done []int64
@@ -107,12 +116,12 @@ func TestPredictAllImagesAndThreshold(t *testing.T) {
 	if meta.Threshold == nil || *meta.Threshold != th {
 		t.Fatalf("threshold %v, exported %v", meta.Threshold, th)
 	}
-	all, _, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Data: data, Split: AllImages})
+	all, _, err := Split(ctx, Input{SavedModel: sm, Data: data, Split: AllImages})
 	if err != nil || len(all) != 161 {
 		t.Fatalf("Kaggle tree: %d records, %v; want all 161 images", len(all), err)
 	}
 
-	rep, err := Evaluate(recs, Options{Threshold: meta.Threshold, ByThreshold: true})
+	rep, err := evaluator.Evaluate(recs, evaluator.Options{Threshold: meta.Threshold, ByThreshold: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +140,10 @@ func TestPredictAllImagesAndThreshold(t *testing.T) {
 	if m.Decisions[0].Rule != "argmax" {
 		t.Errorf("first decision %q, want argmax", m.Decisions[0].Rule)
 	}
-	if _, err := Evaluate(recs, Options{ByThreshold: true}); !errors.Is(err, ErrNoThreshold) {
+	if _, err := evaluator.Evaluate(recs, evaluator.Options{ByThreshold: true}); !errors.Is(err, evaluator.ErrNoThreshold) {
 		t.Errorf("threshold decision without a threshold: %v, want ErrNoThreshold", err)
 	}
-	if _, _, err := PredictSplit(ctx, SavedModelInput{SavedModel: sm, Split: AllImages}); err == nil || !strings.Contains(err.Error(), "needs the data folder") {
+	if _, _, err := Split(ctx, Input{SavedModel: sm, Split: AllImages}); err == nil || !strings.Contains(err.Error(), "needs the data folder") {
 		t.Errorf("all images without data or manifest: %v", err)
 	}
 }
@@ -157,7 +166,7 @@ func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, _, err := PredictSplit(context.Background(), SavedModelInput{SavedModel: sm, Split: "test"})
+	recs, _, err := Split(context.Background(), Input{SavedModel: sm, Split: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,66 +179,74 @@ func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
 	if len(recs) != len(test) {
 		t.Fatalf("%d records, want %d", len(recs), len(test))
 	}
-	var all classesCase
+	var truth []int
+	var probs [][]float64
 	for i, e := range test {
 		preds, err := model.PredictFile(context.Background(), filepath.Join(data, filepath.FromSlash(e.Path)))
 		if err != nil || preds[0].Err != nil {
 			t.Fatal(err, preds[0].Err)
 		}
 		p := preds[0].Probabilities
-		want := Record{Path: e.Path, Label: map[int]int{0: 0, 1: 1, 2: 1}[e.Label], Probs: [2]float64{float64(p[0]), float64(p[1]) + float64(p[2])}}
+		want := evaluator.Record{Path: e.Path, Label: map[int]int{0: 0, 1: 1, 2: 1}[e.Label], Probs: [2]float64{float64(p[0]), float64(p[1]) + float64(p[2])}}
 		c := recs[i].Classes
 		if c == nil || c.Label != e.Label || fmt.Sprint(c.Probs) != fmt.Sprint([]float64{float64(p[0]), float64(p[1]), float64(p[2])}) {
 			t.Fatalf("record %d: classes %+v, want label %d and %v", i, c, e.Label, p)
 		}
-		all.truth, all.probs = append(all.truth, c.Label), append(all.probs, c.Probs)
+		truth, probs = append(truth, c.Label), append(probs, c.Probs)
 		if recs[i].Classes = nil; recs[i] != want {
 			t.Errorf("record %d: %+v, want %+v", i, recs[i], want)
 		}
 		recs[i].Classes = c
 	}
-	checkClassesOutputs(t, recs, all)
+	checkClassesOutputs(t, recs, truth, probs)
 }
 
 // checkClassesOutputs evaluates a three-class model's records as `xray evaluate` does and
-// checks metrics.json's all-class metrics against sklearn on the same probabilities,
-// and that report.md and confusion_classes.png hold them.
-func checkClassesOutputs(t *testing.T, recs []Record, all classesCase) {
+// checks that metrics.json's all-class metrics and bacterial-vs-viral view are
+// evaluator.EvaluateClasses and evaluator.BacterialVsViral of the model's own
+// probabilities (which evaluator's TestClassesMatchSklearn checks against sklearn), and
+// that report.md and confusion_classes.png hold them.
+func checkClassesOutputs(t *testing.T, recs []evaluator.Record, truth []int, probs [][]float64) {
 	t.Helper()
 	out := t.TempDir()
-	if _, err := Run(Config{Records: recs, Out: out}); err != nil {
+	if _, err := evaluator.Run(evaluator.Config{Records: recs, Out: out}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadMetrics(filepath.Join(out, MetricsFile))
+	m, err := evaluator.ReadMetrics(filepath.Join(out, evaluator.MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	csv := filepath.Join(out, "three.csv")
-	writeClassesCSV(t, csv, all)
-	var ref map[string]refClasses
-	if err := json.Unmarshal(pyref.Run(t, pyref.Script("eval_classes.py"), csv), &ref); err != nil {
-		t.Fatal(err)
-	}
-	want := ref["three.csv"]
 	if m.MultiClass == nil || m.BacterialVsViral == nil {
 		t.Fatalf("metrics.json has no multiclass or bacterial_vs_viral: %+v", m)
 	}
-	if fmt.Sprint(m.MultiClass.Confusion) != fmt.Sprint(want.Confusion) || len(want.Confusion) != 3 {
-		t.Errorf("confusion %v, sklearn %v", m.MultiClass.Confusion, want.Confusion)
+	wantClasses, err := evaluator.EvaluateClasses(truth, probs, labels.Subtypes(), 0.95)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for k := range 3 {
-		row(t, fmt.Sprint("class ", k), m.MultiClass.PerClass[k], want.PerClass[k])
-		nearPtr(t, fmt.Sprint("auc ", k), m.MultiClass.AUC[k].AUC, want.PerClassAUC[k].AUC)
+	wantView, err := evaluator.BacterialVsViral(labels.Subtypes(), truth, probs, 0.95)
+	if err != nil {
+		t.Fatal(err)
 	}
-	near(t, "bacterial vs viral accuracy", m.BacterialVsViral.Accuracy.Estimate, want.Subtypes.Accuracy)
-	nearPtr(t, "bacterial vs viral auc", m.BacterialVsViral.AUC, want.Subtypes.AUC)
-	md, err := os.ReadFile(filepath.Join(out, ReportFile))
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{{"multiclass", m.MultiClass, wantClasses}, {"bacterial_vs_viral", m.BacterialVsViral, wantView}} {
+		got, _ := json.Marshal(c.got)
+		want, err := json.Marshal(c.want)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("metrics.json %s:\n%s\nwant (%v)\n%s", c.what, got, err, want)
+		}
+	}
+	if len(m.MultiClass.Confusion) != 3 {
+		t.Errorf("confusion %v, want 3 x 3", m.MultiClass.Confusion)
+	}
+	md, err := os.ReadFile(filepath.Join(out, evaluator.ReportFile))
 	if err != nil || !strings.Contains(string(md), "| true \\ predicted | normal | bacterial | viral | total |") ||
 		!strings.Contains(string(md), "## Bacterial vs viral") {
 		t.Errorf("report.md lacks the three-class sections (%v):\n%s", err, md)
 	}
-	png, err := os.ReadFile(filepath.Join(out, ClassesConfusionFile))
+	png, err := os.ReadFile(filepath.Join(out, evaluator.ClassesConfusionFile))
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
-		t.Errorf("%s: %v, %d bytes", ClassesConfusionFile, err, len(png))
+		t.Errorf("%s: %v, %d bytes", evaluator.ClassesConfusionFile, err, len(png))
 	}
 }

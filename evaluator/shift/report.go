@@ -1,4 +1,4 @@
-package evaluator
+package shift
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/xraylab/xray/internal/atomicfile"
+	"github.com/xraylab/xray/internal/plotstyle"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -21,14 +22,14 @@ import (
 
 // Files of the shift report, beside report.md.
 const (
-	ShiftMarkdownFile = "shift.md"
-	ShiftCSVFile      = "shift.csv"
-	ShiftJSONFile     = "shift.json"
-	ShiftPlotFile     = "shift.png"
+	MarkdownFile = "shift.md"
+	CSVFile      = "shift.csv"
+	JSONFile     = "shift.json"
+	PlotFile     = "shift.png"
 )
 
-// WriteShift writes the shift report's table (markdown, CSV, JSON) and plot into dir.
-func WriteShift(dir string, r *ShiftReport) error {
+// Write writes the shift report's table (markdown, CSV, JSON) and plot into dir.
+func Write(dir string, r *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("shift report: %w", err)
 	}
@@ -36,11 +37,11 @@ func WriteShift(dir string, r *ShiftReport) error {
 	if err != nil {
 		return fmt.Errorf("shift report: %w", err)
 	}
-	png, err := ShiftPNG(r)
+	png, err := PNG(r)
 	if err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{ShiftMarkdownFile: []byte(r.Markdown()), ShiftCSVFile: r.CSV(), ShiftJSONFile: append(js, '\n'), ShiftPlotFile: png} {
+	for name, b := range map[string][]byte{MarkdownFile: []byte(r.Markdown()), CSVFile: r.CSV(), JSONFile: append(js, '\n'), PlotFile: png} {
 		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
 			return fmt.Errorf("shift report: %w", err)
 		}
@@ -58,7 +59,7 @@ func fmtOpt(v *float64) string {
 // Markdown is the table, one row per perturbation and level, the clean baseline first,
 // with each metric's change from it; with adaptation, each metric is followed by the
 // adapted model's, with its change from the unadapted one of the same row (the gain).
-func (r *ShiftReport) Markdown() string {
+func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Shift report: %s on %s (%d images)\n\n", r.Model, r.Split, r.Rows[0].N)
 	b.WriteString("Perturbations of the decoded images imitating another scanner (package perturb); argmax decision.\n")
@@ -83,7 +84,7 @@ func (r *ShiftReport) Markdown() string {
 			param, cells[0] = "", fmtOpt(&row.Accuracy)
 		}
 		if ad := row.Adapted; ad != nil {
-			s := row.ShiftScores
+			s := row.Scores
 			cells = []string{cells[0], delta(&ad.Accuracy, &s.Accuracy), cells[1], delta(ad.Sensitivity, s.Sensitivity),
 				cells[2], delta(ad.Specificity, s.Specificity), cells[3], delta(ad.ROCAUC, s.ROCAUC)}
 		}
@@ -95,7 +96,7 @@ func (r *ShiftReport) Markdown() string {
 // CSV is the table as perturbation,level,param,n,accuracy,sensitivity,specificity,roc_auc
 // (empty where undefined), and with adaptation adapted_accuracy, adapted_sensitivity,
 // adapted_specificity, adapted_roc_auc after them.
-func (r *ShiftReport) CSV() []byte {
+func (r *Report) CSV() []byte {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	head := []string{"perturbation", "level", "param", "n", "accuracy", "sensitivity", "specificity", "roc_auc"}
@@ -109,11 +110,11 @@ func (r *ShiftReport) CSV() []byte {
 		}
 		return strconv.FormatFloat(*v, 'g', -1, 64)
 	}
-	scores := func(s ShiftScores) []string {
+	scores := func(s Scores) []string {
 		return []string{strconv.FormatFloat(s.Accuracy, 'g', -1, 64), opt(s.Sensitivity), opt(s.Specificity), opt(s.ROCAUC)}
 	}
 	for _, row := range r.Rows {
-		rec := append([]string{row.Perturbation, strconv.Itoa(row.Level), strconv.FormatFloat(row.Param, 'g', -1, 64), strconv.Itoa(row.N)}, scores(row.ShiftScores)...)
+		rec := append([]string{row.Perturbation, strconv.Itoa(row.Level), strconv.FormatFloat(row.Param, 'g', -1, 64), strconv.Itoa(row.N)}, scores(row.Scores)...)
 		if r.Adaptation != nil && row.Adapted != nil {
 			rec = append(rec, scores(*row.Adapted)...)
 		}
@@ -123,18 +124,18 @@ func (r *ShiftReport) CSV() []byte {
 	return buf.Bytes()
 }
 
-// ShiftPNG draws accuracy, specificity and ROC AUC against severity (0: clean), one line
+// PNG draws accuracy, specificity and ROC AUC against severity (0: clean), one line
 // per perturbation, side by side; with adaptation, the adapted model's as dashed lines
 // of the same colour.
-func ShiftPNG(r *ShiftReport) (png []byte, err error) {
-	defer recoverPlot("shift", &err)
+func PNG(r *Report) (png []byte, err error) {
+	defer plotstyle.Recover("shift", &err)
 	metrics := []struct {
 		name string
-		get  func(ShiftScores) *float64
+		get  func(Scores) *float64
 	}{
-		{"Accuracy", func(s ShiftScores) *float64 { return &s.Accuracy }},
-		{"Specificity", func(s ShiftScores) *float64 { return s.Specificity }},
-		{"ROC AUC", func(s ShiftScores) *float64 { return s.ROCAUC }},
+		{"Accuracy", func(s Scores) *float64 { return &s.Accuracy }},
+		{"Specificity", func(s Scores) *float64 { return s.Specificity }},
+		{"ROC AUC", func(s Scores) *float64 { return s.ROCAUC }},
 	}
 	var kinds []string
 	for _, row := range r.Rows[1:] {
@@ -154,11 +155,11 @@ func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 			p.Title.Text += " (dashed: adapted)"
 		}
 		p.X.Label.Text = "severity (0: clean)"
-		styleFonts(p)
+		plotstyle.Fonts(p)
 		p.Add(plotter.NewGrid())
 		for k, kind := range kinds {
 			for _, adapted := range views {
-				line, points, err := plotter.NewLinePoints(shiftLine(r, kind, m.get, adapted))
+				line, points, err := plotter.NewLinePoints(severityLine(r, kind, m.get, adapted))
 				if err != nil {
 					return nil, fmt.Errorf("shift plot: %w", err)
 				}
@@ -178,7 +179,7 @@ func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 		plots[0] = append(plots[0], p)
 	}
 	w, h := 13.5*vg.Inch, 4.5*vg.Inch
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotstyle.DPI))
 	dc := draw.New(c)
 	t := draw.Tiles{Rows: 1, Cols: len(metrics), PadX: vg.Points(12), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(6)}
 	canvases := plot.Align(plots, t, dc)
@@ -192,12 +193,12 @@ func ShiftPNG(r *ShiftReport) (png []byte, err error) {
 	return buf.Bytes(), nil
 }
 
-// shiftLine is one perturbation's metric against severity, from the clean row on, of
+// severityLine is one perturbation's metric against severity, from the clean row on, of
 // the unadapted or the adapted model.
-func shiftLine(r *ShiftReport, kind string, get func(ShiftScores) *float64, adapted bool) plotter.XYs {
+func severityLine(r *Report, kind string, get func(Scores) *float64, adapted bool) plotter.XYs {
 	xys := plotter.XYs{}
 	for i, row := range r.Rows {
-		s := &row.ShiftScores
+		s := &row.Scores
 		if adapted {
 			s = row.Adapted
 		}

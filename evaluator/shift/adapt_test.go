@@ -1,4 +1,4 @@
-package evaluator
+package shift
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/dataset"
+	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/perturb"
@@ -45,7 +47,7 @@ func adaptFixture(t *testing.T) (sm, manifest string) {
 }
 
 // writeVariant writes the manifest images paths (under root) perturbed by p as lossless
-// PNGs into dir, in a class folder each (for PredictSplit's AllImages), and returns the
+// PNGs into dir, in a class folder each (for predict.Split's AllImages), and returns the
 // files in the order of paths with a map from a file's path relative to dir back to its
 // manifest path.
 func writeVariant(t *testing.T, root, dir string, paths []string, p perturb.Perturbation) ([]string, map[string]string) {
@@ -91,8 +93,8 @@ func TestShiftAdapt(t *testing.T) {
 
 // shiftAdaptMatchesDirect: with adaptation, each row's adapted model equals
 // savedmodels.Adapt (xray adapt) run on the sample's images perturbed alike and written
-// as lossless PNGs (the original files for the clean row), scored by PredictSplit and
-// Evaluate on the evaluated split's perturbed PNGs: probabilities per image within 1e-6
+// as lossless PNGs (the original files for the clean row), scored by predict.Split and
+// evaluator.Evaluate on the evaluated split's perturbed PNGs: probabilities per image within 1e-6
 // and every metric; the unadapted column equals the source model's alike. In batch mode
 // with two batches, so the order of the images matters too; the layerwise mode (one pass
 // per level of layers, ~10 times the cost) is the same call with Mode forwarded, which
@@ -108,10 +110,10 @@ func shiftAdaptMatchesDirect(t *testing.T, sm, manifest string) {
 	}
 	var events []progress.Event
 	tmp := t.TempDir()
-	in := ShiftInput{SavedModelInput: SavedModelInput{SavedModel: sm, Manifest: manifest, Split: "test",
+	in := Input{Input: predict.Input{SavedModel: sm, Manifest: manifest, Split: "test",
 		Progress: func(e progress.Event) { events = append(events, e) }}, Perturbations: perts,
-		Adapt: &ShiftAdapt{Split: "train", Mode: savedmodels.AdaptBatch, Images: 40, BatchSize: 16, TempDir: tmp}}
-	rep, err := Shift(context.Background(), in)
+		Adapt: &Adapt{Split: "train", Mode: savedmodels.AdaptBatch, Images: 40, BatchSize: 16, TempDir: tmp}}
+	rep, err := Run(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func shiftAdaptMatchesDirect(t *testing.T, sm, manifest string) {
 }
 
 // checkSample: the sample is Images distinct images of the adaptation split.
-func checkSample(t *testing.T, rep *ShiftReport, man *dataset.Manifest) {
+func checkSample(t *testing.T, rep *Report, man *dataset.Manifest) {
 	t.Helper()
 	a := rep.Adaptation
 	train := map[string]bool{}
@@ -155,7 +157,7 @@ func checkSample(t *testing.T, rep *ShiftReport, man *dataset.Manifest) {
 }
 
 // checkAdaptedRow adapts with savedmodels.Adapt on files and compares row v.
-func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *ShiftReport, v int, name string, p perturb.Perturbation, mode string, batch int) {
+func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *Report, v int, name string, p perturb.Perturbation, mode string, batch int) {
 	t.Helper()
 	dir := t.TempDir()
 	var test []string
@@ -187,10 +189,10 @@ func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *ShiftR
 	var diff []float64
 	for _, c := range []struct {
 		model, what string
-		recs        []Record
-		want        ShiftScores
-	}{{sm, "unadapted", rep.Records[name], row.ShiftScores}, {adapted, "adapted", rep.AdaptedRecords[name], *row.Adapted}} {
-		direct, _, err := PredictSplit(context.Background(), SavedModelInput{SavedModel: c.model, Data: data, Split: AllImages})
+		recs        []evaluator.Record
+		want        Scores
+	}{{sm, "unadapted", rep.Records[name], row.Scores}, {adapted, "adapted", rep.AdaptedRecords[name], *row.Adapted}} {
+		direct, _, err := predict.Split(context.Background(), predict.Input{SavedModel: c.model, Data: data, Split: predict.AllImages})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +213,7 @@ func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *ShiftR
 		}
 		approx.Within(t, name+" "+c.what+" p_pneumonia, shift vs direct", g, w, approx.Abs, 1e-6)
 		diff = append(diff, g...)
-		want, err := Evaluate(direct, Options{})
+		want, err := evaluator.Evaluate(direct, evaluator.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,13 +229,13 @@ func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *ShiftR
 }
 
 // checkShiftFiles: the written report has the adapted columns.
-func checkShiftFiles(t *testing.T, rep *ShiftReport, perts int) {
+func checkShiftFiles(t *testing.T, rep *Report, perts int) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := WriteShift(dir, rep); err != nil {
+	if err := Write(dir, rep); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, ShiftCSVFile))
+	f, err := os.Open(filepath.Join(dir, CSVFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,23 +261,23 @@ func shiftAdaptBadInput(t *testing.T, sm, manifest string) {
 	tmp := t.TempDir()
 	for _, c := range []struct {
 		name, model, split string
-		adapt              ShiftAdapt
+		adapt              Adapt
 		want               error
 		field              string
 	}{
-		{"same split", sm, "test", ShiftAdapt{Split: "test"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
-		{"default split is test", sm, "", ShiftAdapt{Split: "test"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
-		{"evaluating all", sm, AllImages, ShiftAdapt{Split: "val"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
-		{"no split", sm, "test", ShiftAdapt{}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
-		{"too few asked", sm, "test", ShiftAdapt{Split: "train", Images: 31}, tfgraph.ErrInvalidConfig, FieldAdaptImages},
-		{"too few in the split", sm, "test", ShiftAdapt{Split: "val"}, savedmodels.ErrTooFewImages, ""},
-		{"bad mode", sm, "test", ShiftAdapt{Split: "train", Mode: "running"}, tfgraph.ErrInvalidConfig, "Mode"},
-		{"no batch norm", tiny, "test", ShiftAdapt{Split: "train"}, savedmodels.ErrNoBatchNorm, ""},
+		{"same split", sm, "test", Adapt{Split: "test"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
+		{"default split is test", sm, "", Adapt{Split: "test"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
+		{"evaluating all", sm, predict.AllImages, Adapt{Split: "val"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
+		{"no split", sm, "test", Adapt{}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
+		{"too few asked", sm, "test", Adapt{Split: "train", Images: 31}, tfgraph.ErrInvalidConfig, FieldAdaptImages},
+		{"too few in the split", sm, "test", Adapt{Split: "val"}, savedmodels.ErrTooFewImages, ""},
+		{"bad mode", sm, "test", Adapt{Split: "train", Mode: "running"}, tfgraph.ErrInvalidConfig, "Mode"},
+		{"no batch norm", tiny, "test", Adapt{Split: "train"}, savedmodels.ErrNoBatchNorm, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := c.adapt
 			a.TempDir = tmp
-			_, err := Shift(context.Background(), ShiftInput{SavedModelInput: SavedModelInput{SavedModel: c.model, Manifest: manifest, Split: c.split},
+			_, err := Run(context.Background(), Input{Input: predict.Input{SavedModel: c.model, Manifest: manifest, Split: c.split},
 				Perturbations: []perturb.Perturbation{}, Adapt: &a})
 			var ce *tfgraph.ConfigError
 			if !errors.Is(err, c.want) || (c.field != "" && (!errors.As(err, &ce) || ce.Field != c.field)) {
