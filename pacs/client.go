@@ -178,6 +178,24 @@ func transient(err error) bool {
 }
 
 func (c *Client) once(ctx context.Context, r request) ([]byte, http.Header, error) {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: reading the answer: %w", r.method, r.path, err)
+	}
+	if int64(len(b)) > r.limit {
+		return nil, nil, fmt.Errorf("%s %s: %w: over %d bytes", r.method, r.path, ErrTooLarge, r.limit)
+	}
+	return b, resp.Header, nil
+}
+
+// send makes one attempt at r and returns the response if its status is 2xx and its
+// announced length within r.limit (when positive); the caller reads and closes the body.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	u := *c.base
 	u.Path += r.path
 	u.RawQuery = r.query.Encode()
@@ -187,7 +205,7 @@ func (c *Client) once(ctx context.Context, r request) ([]byte, http.Header, erro
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
@@ -201,24 +219,18 @@ func (c *Client) once(ctx context.Context, r request) ([]byte, http.Header, erro
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.path, errors.Unwrap(err))
+		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, errors.Unwrap(err))
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return nil, nil, &HTTPError{Method: r.method, Path: r.path, Status: resp.StatusCode, Body: oneLine(string(snippet))}
+		return nil, &HTTPError{Method: r.method, Path: r.path, Status: resp.StatusCode, Body: oneLine(string(snippet))}
 	}
-	if resp.ContentLength > r.limit {
-		return nil, nil, fmt.Errorf("%s %s: %w: %d bytes announced, limit %d", r.method, r.path, ErrTooLarge, resp.ContentLength, r.limit)
+	if r.limit > 0 && resp.ContentLength > r.limit {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %w: %d bytes announced, limit %d", r.method, r.path, ErrTooLarge, resp.ContentLength, r.limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, r.limit+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: reading the answer: %w", r.method, r.path, err)
-	}
-	if int64(len(b)) > r.limit {
-		return nil, nil, fmt.Errorf("%s %s: %w: over %d bytes", r.method, r.path, ErrTooLarge, r.limit)
-	}
-	return b, resp.Header, nil
+	return resp, nil
 }
 
 // oneLine keeps the first line of a server's error text, trimmed.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -50,6 +51,50 @@ func TestRetrieveRefusesHugeBeforeReadingIt(t *testing.T) {
 	_, err = c.Retrieve(context.Background(), Instance{Study: "1", Series: "2", SOP: "announced"})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "announced") {
 		t.Errorf("Content-Length 1e9: %v, want ErrTooLarge from the header", err)
+	}
+}
+
+// TestRetrieveSeriesStreamsBounded: a series' parts reach f one by one as they arrive;
+// a part over the size limit ends the retrieval with ErrTooLarge once the limit has
+// arrived, long before the server has written it whole.
+func TestRetrieveSeriesStreamsBounded(t *testing.T) {
+	const limit = 1 << 20
+	var written atomic.Int64
+	var path atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path.Store(r.URL.Path)
+		w.Header().Set("Content-Type", `multipart/related; type="application/dicom"; boundary=b`)
+		for _, p := range []string{"first", "second"} {
+			fmt.Fprintf(w, "--b\r\nContent-Type: application/dicom\r\n\r\n%s\r\n", p)
+		}
+		w.Write([]byte("--b\r\nContent-Type: application/dicom\r\n\r\n"))
+		chunk := make([]byte, 64<<10)
+		for i := 0; i < 16384; i++ { // a 1 GiB third part if nobody stops reading
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			written.Add(int64(len(chunk)))
+		}
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL, Options{MaxInstanceBytes: limit, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = c.RetrieveSeries(context.Background(), "1.2", "3.4", func(b []byte) error {
+		got = append(got, string(b))
+		return nil
+	})
+	if !errors.Is(err, ErrTooLarge) || strings.Join(got, ",") != "first,second" {
+		t.Fatalf("got parts %q and %v; want first, second, then ErrTooLarge", got, err)
+	}
+	if p := path.Load(); p != "/studies/1.2/series/3.4" {
+		t.Errorf("asked for %v, want the series' WADO-RS path", p)
+	}
+	srv.CloseClientConnections()
+	if n := written.Load(); n > 64<<20 {
+		t.Errorf("the server wrote %d bytes before the client stopped: it read far past the %d limit", n, limit)
 	}
 }
 

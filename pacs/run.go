@@ -1,19 +1,15 @@
 package pacs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/png"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -119,34 +115,9 @@ type pass struct {
 	sum  Summary
 }
 
-func (p *pass) run(ctx context.Context) (Summary, error) {
-	p.sum = Summary{}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	work := make(chan Instance)
-	var wg sync.WaitGroup
-	for range p.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for in := range work {
-				if err := p.process(ctx, in); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-	err := p.discover(ctx, work)
-	close(work)
-	wg.Wait()
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause
-	}
-	return p.sum, err
-}
-
-// discover lists the studies and their instances and queues the images to do.
-func (p *pass) discover(ctx context.Context, work chan<- Instance) error {
+// discover lists the studies and their instances and queues the images to do, a series
+// at a time.
+func (p *pass) discover(ctx context.Context, work chan<- unit) error {
 	studies := map[string]Study{}
 	var order []string
 	for _, mod := range p.cfg.Modalities {
@@ -173,9 +144,9 @@ func (p *pass) discover(ctx context.Context, work chan<- Instance) error {
 		if len(todo) == 0 && !p.cfg.DryRun {
 			p.done[uid] = studies[uid].Instances
 		}
-		for _, in := range todo {
+		for _, u := range todo {
 			select {
-			case work <- in:
+			case work <- u:
 			case <-ctx.Done():
 				return nil // a worker's fatal error or the caller's cancel; run reports it
 			}
@@ -184,15 +155,17 @@ func (p *pass) discover(ctx context.Context, work chan<- Instance) error {
 	return nil
 }
 
-// study lists one study's images to do; the ones already done are reported as skipped.
-func (p *pass) study(ctx context.Context, uid string) ([]Instance, error) {
+// study lists one study's images to do, by series; the ones already done are reported as
+// skipped.
+func (p *pass) study(ctx context.Context, uid string) ([]unit, error) {
 	all, err := p.cfg.Client.Instances(ctx, uid)
 	if err != nil {
 		return nil, fmt.Errorf("listing a study's instances: %w", err)
 	}
-	have := map[string]bool{}
+	have, inSeries := map[string]bool{}, map[string]int{}
 	for _, in := range all {
 		have[in.SOP] = true
+		inSeries[in.Series]++
 	}
 	var todo []Instance
 	for _, in := range all {
@@ -214,7 +187,7 @@ func (p *pass) study(ctx context.Context, uid string) ([]Instance, error) {
 			todo = append(todo, in)
 		}
 	}
-	return todo, nil
+	return bySeries(todo, inSeries), nil
 }
 
 func (p *pass) add(f func(*Summary)) {
@@ -230,115 +203,6 @@ func (p *pass) emit(e Event, count func(*Summary)) {
 	if p.cfg.Emit != nil {
 		p.cfg.Emit(e)
 	}
-}
-
-// process does one image: retrieve, predict and explain, write the overlay and the SR,
-// store both in one STOW request (overlay first: the SR, which marks the image done, is
-// stored with or after it). It returns an error only when the whole pass must stop.
-func (p *pass) process(ctx context.Context, in Instance) error {
-	u := uidsFor(in, p.cfg.Info.Digest)
-	ev, err := p.result(ctx, in, u)
-	if err == nil {
-		p.emit(ev, func(s *Summary) { s.Stored++ })
-		return nil
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrUnavailable) || errors.Is(err, savedmodels.ErrNoGradCAM) {
-		return err // every other image would fail the same way
-	}
-	p.cfg.Logger.Warn("image failed", "sop_instance_uid", in.SOP, "error", err)
-	p.emit(Event{SOPInstanceUID: in.SOP, Action: ActionFailed, Error: err.Error()}, func(s *Summary) { s.Failed++ })
-	return nil
-}
-
-func (p *pass) result(ctx context.Context, in Instance, u resultUIDs) (Event, error) {
-	src, img, err := p.retrieve(ctx, in)
-	if err != nil {
-		return Event{}, err
-	}
-	meta := p.cfg.Model.Metadata()
-	now := time.Now()
-	var o Outcome
-	var files [][]byte // overlay first: the SR, which marks the image done, comes with or after it
-	if p.cfg.SROnly {
-		preds, err := p.cfg.Model.Predict(ctx, img)
-		if err != nil {
-			return Event{}, err
-		}
-		if preds[0].Err != nil {
-			return Event{}, preds[0].Err
-		}
-		o = Outcome{Classes: meta.Classes, Probabilities: preds[0].Probabilities, Decision: preds[0].Decision, Threshold: meta.Threshold}
-	} else {
-		var ov []byte
-		if o, ov, err = p.overlay(ctx, src, img, u, now); err != nil {
-			return Event{}, err
-		}
-		files = append(files, ov)
-	}
-	sr, err := buildSR(src, p.cfg.Info, o, u.srSeries, u.sr, now)
-	if err != nil {
-		return Event{}, err
-	}
-	if err := p.cfg.Client.Store(ctx, in.Study, append(files, sr)...); err != nil {
-		return Event{}, err
-	}
-	ev := Event{SOPInstanceUID: in.SOP, Action: ActionStored, Class: meta.Classes[o.Decision],
-		Probabilities: o.Probabilities, SR: u.sr, Overlay: u.ov}
-	if p.cfg.SROnly {
-		ev.Overlay = ""
-	}
-	return ev, nil
-}
-
-// retrieve reads one instance from the PACS: its header (for the results) and its image.
-func (p *pass) retrieve(ctx context.Context, in Instance) (source, image.Image, error) {
-	b, err := p.cfg.Client.Retrieve(ctx, in)
-	if err != nil {
-		return source{}, nil, err
-	}
-	src, err := readSource(b)
-	if err != nil {
-		return src, nil, err
-	}
-	if src.SOPInstanceUID != in.SOP {
-		return src, nil, fmt.Errorf("retrieved instance is %s, asked for another", src.SOPInstanceUID)
-	}
-	src.SeriesInstanceUID = in.Series
-	img, err := p.cfg.Model.Preprocessor().Decode(b)
-	if err != nil {
-		return src, nil, fmt.Errorf("decoding the image: %w", err)
-	}
-	return src, img, nil
-}
-
-// overlay predicts and explains one image and writes the Secondary Capture of its
-// Grad-CAM figure.
-func (p *pass) overlay(ctx context.Context, src source, img image.Image, u resultUIDs, now time.Time) (Outcome, []byte, error) {
-	ex, err := p.cfg.Model.Explain(ctx, img)
-	if err != nil {
-		return Outcome{}, nil, err
-	}
-	if ex[0].Err != nil {
-		return Outcome{}, nil, ex[0].Err
-	}
-	meta := p.cfg.Model.Metadata()
-	fig, err := explain.FigurePNG(img, ex[0], explain.Title("Grad-CAM", ex[0], meta.Classes), p.cfg.Alpha)
-	if err != nil {
-		return Outcome{}, nil, err
-	}
-	figImg, err := png.Decode(bytes.NewReader(fig))
-	if err != nil {
-		return Outcome{}, nil, err
-	}
-	what := fmt.Sprintf("Grad-CAM heatmap of class %s (xray serving_gradcam) over the image as the model saw it", meta.Classes[ex[0].Explained])
-	ov, err := buildOverlay(src, p.cfg.Info, figImg, what, u.ovSeries, u.ov, now)
-	if err != nil {
-		return Outcome{}, nil, err
-	}
-	return Outcome{Classes: meta.Classes, Probabilities: ex[0].Probabilities, Decision: ex[0].Decision, Threshold: meta.Threshold}, ov, nil
 }
 
 // Watch runs a pass every interval until ctx is done, passing over studies whose

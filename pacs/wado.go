@@ -44,6 +44,46 @@ func (c *Client) Retrieve(ctx context.Context, in Instance) ([]byte, error) {
 	return checkSize(b, c.opts.MaxInstanceBytes, path)
 }
 
+// RetrieveSeries fetches a series' instances in one WADO-RS request and hands each DICOM
+// file to f as it arrives, in the PACS's order. One request per series is much cheaper
+// for the PACS than one per instance: Orthanc spends about 7 ms of CPU locating each
+// instance it is asked for, about 1 ms answering a series (bench/pacs). Memory stays
+// bounded by one part: a part over Options.MaxInstanceBytes ends the retrieval with
+// ErrTooLarge once that many bytes have arrived, and f's pace is the stream's. It is not
+// retried: a caller retrieves what f did not get with Retrieve, which is.
+func (c *Client) RetrieveSeries(ctx context.Context, study, series string, f func([]byte) error) error {
+	path := "/studies/" + url.PathEscape(study) + "/series/" + url.PathEscape(series)
+	resp, err := c.send(ctx, request{method: "GET", path: path, accept: `multipart/related; type="application/dicom"; transfer-syntax=*`})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return fmt.Errorf("WADO %s: answer of type %q, want multipart/related", path, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("WADO %s: reading the answer: %v", path, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(part, c.opts.MaxInstanceBytes+1))
+		if err != nil {
+			return fmt.Errorf("WADO %s: reading a part: %v", path, err)
+		}
+		if int64(len(b)) > c.opts.MaxInstanceBytes {
+			return fmt.Errorf("WADO %s: %w: a part over %d bytes", path, ErrTooLarge, c.opts.MaxInstanceBytes)
+		}
+		if err := f(b); err != nil {
+			return err
+		}
+	}
+}
+
 func checkSize(b []byte, limit int64, path string) ([]byte, error) {
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("WADO %s: %w: %d bytes, limit %d", path, ErrTooLarge, len(b), limit)
@@ -54,8 +94,9 @@ func checkSize(b []byte, limit int64, path string) ([]byte, error) {
 // ErrStoreRefused is matched by Store's error when the PACS refused some instance.
 var ErrStoreRefused = errors.New("the PACS refused to store an instance")
 
-// Store sends DICOM files to a study (STOW-RS, one multipart/related request). An
-// instance the PACS already holds counts as stored. It fails, matching ErrStoreRefused,
+// Store sends DICOM files to a study (STOW-RS, one multipart/related request), or, with
+// study "", to the PACS (files of any studies). An instance the PACS already holds counts
+// as stored. It fails, matching ErrStoreRefused,
 // when the answer lists a failed instance.
 func (c *Client) Store(ctx context.Context, study string, files ...[]byte) error {
 	var rnd [12]byte
@@ -70,7 +111,10 @@ func (c *Client) Store(ctx context.Context, study string, files ...[]byte) error
 		buf.WriteString("\r\n")
 	}
 	fmt.Fprintf(&buf, "--%s--\r\n", boundary)
-	path := "/studies/" + url.PathEscape(study)
+	path := "/studies"
+	if study != "" {
+		path += "/" + url.PathEscape(study)
+	}
 	body, _, err := c.do(ctx, request{method: "POST", path: path, body: buf.Bytes(), limit: maxQueryBytes,
 		contentType: `multipart/related; type="application/dicom"; boundary=` + boundary, accept: "application/dicom+json"})
 	if err != nil {

@@ -8,7 +8,8 @@
 //
 // Each pass gets an Orthanc of its own holding the files (a second pass on one would skip
 // every image). Besides wall times it prints CPU times, a pass's including what Orthanc
-// spent serving it: on a shared machine they move less with the load than wall times. Not part of the tests:
+// spent serving it, and the xray process's own: on a shared machine they move less with
+// the load than wall times. Not part of the tests:
 //
 //	source scripts/env.sh
 //	go test ./bench/pacs -run '^$' -bench . -benchtime 1x
@@ -116,11 +117,14 @@ func BenchmarkPACS(b *testing.B) {
 	r := func(d time.Duration) string {
 		return fmt.Sprintf("%.2f s (%.1f img/s)", d.Seconds(), float64(n)/d.Seconds())
 	}
+	srXray := srCPU - srOrthanc
 	fmt.Printf("%d DICOM X-rays, %d px untrained MobileNet, whole processes, concurrency %q:\n"+
 		"  SR only:       xray predict --input %s, xray pacs --overlay=false %s: pacs/predict time %.2fx;\n"+
-		"                 CPU %.2f s vs %.2f s (xray and Orthanc, of which Orthanc %.2f s): %.2fx\n",
+		"                 CPU %.2f s vs %.2f s (xray and Orthanc, of which Orthanc %.2f s): %.2fx;\n"+
+		"                 xray's own CPU %.2f s vs %.2f s: %.2fx\n",
 		n, size, os.Getenv("XRAY_BENCH_CONCURRENCY"), r(predict), r(sr), sr.Seconds()/predict.Seconds(),
-		predictCPU.Seconds(), srCPU.Seconds(), srOrthanc.Seconds(), srCPU.Seconds()/predictCPU.Seconds())
+		predictCPU.Seconds(), srCPU.Seconds(), srOrthanc.Seconds(), srCPU.Seconds()/predictCPU.Seconds(),
+		srXray.Seconds(), predictCPU.Seconds(), srXray.Seconds()/predictCPU.Seconds())
 	b.ReportMetric(sr.Seconds()/predict.Seconds(), "pacs-sr/predict")
 	if gradcam {
 		if got := full.Count(b); got != 3*n {
