@@ -53,12 +53,12 @@ func bySeries(todo []Instance, inSeries map[string]int) []unit {
 
 // job is one image on its way through the pass.
 type job struct {
-	in    Instance
-	src   source
-	img   image.Image
-	o     Outcome
-	now   time.Time // when the outcome was made: the results' content date and time
-	files [][]byte  // results stored before the SR (the overlay)
+	in  Instance
+	src source
+	img image.Image
+	o   Outcome
+	ex  *savedmodels.Explanation // with Grad-CAM: the overlay's heatmap
+	now time.Time                // when the outcome was made: the results' content date and time
 }
 
 func (p *pass) run(ctx context.Context) (Summary, error) {
@@ -71,7 +71,7 @@ func (p *pass) run(ctx context.Context) (Summary, error) {
 		}
 	}
 	units, images, results := make(chan unit), make(chan job, predictBatch), make(chan job, predictBatch)
-	var fetchers, models, storers sync.WaitGroup
+	var fetchers, models, storers sync.WaitGroup // models: one, which batches
 	for range p.cfg.Concurrency {
 		fetchers.Go(func() {
 			for u := range units {
@@ -83,17 +83,8 @@ func (p *pass) run(ctx context.Context) (Summary, error) {
 				p.store(ctx, batch, fail)
 			}
 		})
-		if !p.cfg.SROnly {
-			models.Go(func() {
-				for it := range images {
-					p.explainOne(ctx, it, results, fail)
-				}
-			})
-		}
 	}
-	if p.cfg.SROnly {
-		models.Go(func() { p.predictAll(ctx, images, results, fail) })
-	}
+	models.Go(func() { p.runModel(ctx, images, results, fail) })
 	err := p.discover(ctx, units)
 	close(units)
 	fetchers.Wait()
@@ -187,33 +178,53 @@ func (p *pass) decode(ctx context.Context, in Instance, src source, b []byte, im
 	}
 }
 
-// predictAll runs the model over the images in batches of what is waiting when it is
-// free, up to predictBatch, and hands each outcome to the storers.
-func (p *pass) predictAll(ctx context.Context, images <-chan job, results chan<- job, fail func(Instance, error)) {
-	meta := p.cfg.Model.Metadata()
+// runModel runs the model over the images in batches of what is waiting when it is
+// free, up to predictBatch, as `xray predict` and `xray explain` do, and hands each
+// outcome (with Grad-CAM, its explanation) to the storers.
+func (p *pass) runModel(ctx context.Context, images <-chan job, results chan<- job, fail func(Instance, error)) {
 	for batch := gather(images, predictBatch); len(batch) > 0; batch = gather(images, predictBatch) {
-		imgs := make([]image.Image, len(batch))
-		for i, it := range batch {
-			imgs[i] = it.img
-		}
-		preds, err := p.cfg.Model.Predict(ctx, imgs...)
+		outcome, batchErr := p.predict(ctx, batch)
 		now := time.Now()
 		for i, it := range batch {
-			switch {
-			case err != nil:
+			err := batchErr
+			if err == nil {
+				it.now = now
+				err = outcome(i, &it)
+			}
+			if err != nil {
 				fail(it.in, err)
-			case preds[i].Err != nil:
-				fail(it.in, preds[i].Err)
-			default:
-				it.o = Outcome{Classes: meta.Classes, Probabilities: preds[i].Probabilities, Decision: preds[i].Decision, Threshold: meta.Threshold}
-				it.now, it.img = now, nil
-				select {
-				case results <- it:
-				case <-ctx.Done():
-				}
+				continue
+			}
+			select {
+			case results <- it:
+			case <-ctx.Done():
 			}
 		}
 	}
+}
+
+// predict runs one batch: Predict, or Explain with Grad-CAM. outcome fills in image i's
+// outcome (and explanation), or says why it has none.
+func (p *pass) predict(ctx context.Context, batch []job) (outcome func(i int, it *job) error, err error) {
+	meta := p.cfg.Model.Metadata()
+	imgs := make([]image.Image, len(batch))
+	for i, it := range batch {
+		imgs[i] = it.img
+	}
+	if p.cfg.SROnly {
+		preds, err := p.cfg.Model.Predict(ctx, imgs...)
+		return func(i int, it *job) error {
+			it.o = Outcome{Classes: meta.Classes, Probabilities: preds[i].Probabilities, Decision: preds[i].Decision, Threshold: meta.Threshold}
+			it.img = nil
+			return preds[i].Err
+		}, err
+	}
+	exs, err := p.cfg.Model.Explain(ctx, imgs...)
+	return func(i int, it *job) error {
+		it.o = Outcome{Classes: meta.Classes, Probabilities: exs[i].Probabilities, Decision: exs[i].Decision, Threshold: meta.Threshold}
+		it.ex = &exs[i]
+		return exs[i].Err
+	}, err
 }
 
 // gather waits for one image, then takes the ones already waiting, up to n; none when
@@ -238,32 +249,6 @@ func gather(images <-chan job, n int) []job {
 	return batch
 }
 
-// explainOne predicts and explains one image and writes the Secondary Capture of its
-// Grad-CAM figure, for the storers.
-func (p *pass) explainOne(ctx context.Context, it job, results chan<- job, fail func(Instance, error)) {
-	ex, err := p.cfg.Model.Explain(ctx, it.img)
-	if err == nil {
-		err = ex[0].Err
-	}
-	if err != nil {
-		fail(it.in, err)
-		return
-	}
-	meta := p.cfg.Model.Metadata()
-	it.o = Outcome{Classes: meta.Classes, Probabilities: ex[0].Probabilities, Decision: ex[0].Decision, Threshold: meta.Threshold}
-	it.now = time.Now()
-	ov, err := p.overlay(it, ex[0])
-	if err != nil {
-		fail(it.in, err)
-		return
-	}
-	it.files, it.img = [][]byte{ov}, nil
-	select {
-	case results <- it:
-	case <-ctx.Done():
-	}
-}
-
 // overlay writes the Secondary Capture of an image's Grad-CAM figure.
 func (p *pass) overlay(it job, ex savedmodels.Explanation) ([]byte, error) {
 	classes := p.cfg.Model.Metadata().Classes
@@ -280,23 +265,36 @@ func (p *pass) overlay(it job, ex savedmodels.Explanation) ([]byte, error) {
 	return buildOverlay(it.src, p.cfg.Info, figImg, what, u.ovSeries, u.ov, it.now)
 }
 
-// store writes the SRs of a batch of images and stores them, each after the results
-// before it (the overlay), in one STOW request: an SR, which marks its image done, is
-// stored with or after them. If the PACS refuses the batch, each image is stored alone,
-// so that a refusal is reported for the image it concerns.
+// results writes an image's results: the overlay (with Grad-CAM), then the SR.
+func (p *pass) results(it job) ([][]byte, error) {
+	u := uidsFor(it.in, p.cfg.Info.Digest)
+	var files [][]byte
+	if it.ex != nil {
+		ov, err := p.overlay(it, *it.ex)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, ov)
+	}
+	sr, err := buildSR(it.src, p.cfg.Info, it.o, u.srSeries, u.sr, it.now)
+	return append(files, sr), err
+}
+
+// store writes the results of a batch of images and stores them in one STOW request,
+// each image's SR after its overlay: the SR, which marks the image done, is stored with
+// or after it. If the PACS refuses the batch, each image is stored alone, so that a
+// refusal is reported for the image it concerns.
 func (p *pass) store(ctx context.Context, batch []job, fail func(Instance, error)) {
-	ready := batch[:0]
+	ready, each := batch[:0], [][][]byte{}
 	var files [][]byte
 	for _, it := range batch {
-		u := uidsFor(it.in, p.cfg.Info.Digest)
-		sr, err := buildSR(it.src, p.cfg.Info, it.o, u.srSeries, u.sr, it.now)
+		f, err := p.results(it)
 		if err != nil {
 			fail(it.in, err)
 			continue
 		}
-		it.files = append(it.files, sr)
-		files = append(files, it.files...)
-		ready = append(ready, it)
+		files = append(files, f...)
+		ready, each = append(ready, it), append(each, f)
 	}
 	if len(ready) > 1 {
 		err := p.cfg.Client.Store(ctx, "", files...)
@@ -312,8 +310,8 @@ func (p *pass) store(ctx context.Context, batch []job, fail func(Instance, error
 		}
 		p.cfg.Logger.Debug("storing a batch failed; storing its images one by one", "images", len(ready), "error", err)
 	}
-	for _, it := range ready {
-		if err := p.cfg.Client.Store(ctx, it.in.Study, it.files...); err != nil {
+	for i, it := range ready {
+		if err := p.cfg.Client.Store(ctx, it.in.Study, each[i]...); err != nil {
 			fail(it.in, err)
 			continue
 		}
