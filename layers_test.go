@@ -38,10 +38,14 @@ func TestLayers(t *testing.T) {
 		// the shift report and the errors page run models through predict, not each other
 		{"evaluator/shift", prefixed(mod, []string{"trainer", "kerasimport", "cmd/", "evaluator/errorspage", "explain"})},
 		{"evaluator/errorspage", prefixed(mod, []string{"trainer", "kerasimport", "cmd/", "evaluator/shift", "perturb"})},
+		// xray compare: runs' metrics.json beside the paper's rows; like the report core it
+		// runs no model (no TensorFlow), and it needs no model run, data or training
+		{"evaluator/compare", join([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "explain", mod + "perturb"},
+			prefixed(mod, []string{"dataset", "tfgraph", "savedmodels", "kerasimport", "trainer", "cmd/", "evaluator/predict", "evaluator/shift", "evaluator/errorspage"}))},
 		// the arithmetic of evaluation: no TensorFlow, no plots, nothing above the class vocabulary
 		{"evaluator/metrics", append([]string{"tensorflow", "runtime/cgo", "gonum.org/v1/plot", mod + "preprocess", mod + "decision"}, prefixed(mod, above)...)},
 		// training needs evaluation's arithmetic (val_auc), not its files, plots or model runs
-		{"trainer/...", join(prefixed(mod, []string{"evaluator$", "evaluator/predict", "evaluator/shift", "evaluator/errorspage"}), []string{mod + "cmd/"})},
+		{"trainer/...", join(prefixed(mod, []string{"evaluator$", "evaluator/predict", "evaluator/shift", "evaluator/errorspage", "evaluator/compare"}), []string{mod + "cmd/"})},
 		// the cluster runtime knows TensorFlow's server, not models, data or training
 		{"trainer/cluster", join(prefixed(mod, above), []string{mod + "preprocess", mod + "labels", mod + "progress"})},
 		// the training step is graph ops over a model and batches (and evaluation's

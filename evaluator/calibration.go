@@ -63,5 +63,5 @@ func CalibrationPNG(m Metrics) (png []byte, err error) {
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(8)
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
-	return renderPNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
+	return plotstyle.PNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
 }

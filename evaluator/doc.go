@@ -3,11 +3,12 @@
 // 1 = pneumonia), sklearn's classification report, the Table 1 row, and beyond the paper
 // ROC AUC, average precision, sensitivity, specificity and Wilson 95 % intervals, and
 // calibration (Brier score, expected calibration error over 15 bins). It writes
-// predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png,
-// and compares runs against the paper's Table 1. For a model of more classes (normal,
-// bacterial, viral) those are its normal-vs-pneumonia view, and EvaluateClasses and
-// BacterialVsViral add the N x N matrix, per-class metrics and one-vs-rest AUCs, and the
-// bacterial-vs-viral view (metrics.json multiclass and bacterial_vs_viral, confusion_classes.png).
+// predictions.csv, metrics.json, report.md, confusion.png, roc.png and calibration.png
+// (evaluator/compare sets runs' metrics.json beside the paper's Table 1). For a model of
+// more classes (normal, bacterial, viral) those are its normal-vs-pneumonia view, and
+// EvaluateClasses and BacterialVsViral add the N x N matrix, per-class metrics and
+// one-vs-rest AUCs, and the bacterial-vs-viral view (metrics.json multiclass and
+// bacterial_vs_viral, confusion_classes.png).
 //
 // The numbers themselves come from evaluator/metrics (no TensorFlow; training uses it for
 // val_auc). This package adds the records and files around them: Evaluate and Run take

@@ -201,7 +201,7 @@ func Run(cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("evaluate: no output directory given")
 	}
 	if cfg.Model == "" {
-		cfg.Model = archFromRunJSON(out)
+		cfg.Model = RunArch(out)
 	}
 	rep, err := Evaluate(recs, cfg.Options)
 	if err != nil {

@@ -101,9 +101,9 @@ func ReadMetrics(path string) (Metrics, error) {
 	return m, nil
 }
 
-// archFromRunJSON reads the "arch" of a run.json in dir or its parent (an eval-<split>
+// RunArch reads the "arch" of a run.json in dir or its parent (an eval-<split>
 // directory sits inside its run directory); "" when there is none.
-func archFromRunJSON(dir string) string {
+func RunArch(dir string) string {
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		b, err := os.ReadFile(filepath.Join(d, "run.json"))
 		if err != nil {

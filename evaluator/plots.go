@@ -1,7 +1,6 @@
 package evaluator
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 
@@ -12,7 +11,6 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // confusionGrid is a confusion matrix as a heat map grid: column c = predicted class,
@@ -97,7 +95,7 @@ func confusionPNG(model string, n int, names []string, counts [][]int) (png []by
 	}
 	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
 	p.X.Padding, p.Y.Padding = 0, 0
-	return renderPNG(p, vg.Length(3+1.25*float64(k))*vg.Inch, vg.Length(2.5+1.25*float64(k))*vg.Inch)
+	return plotstyle.PNG(p, vg.Length(3+1.25*float64(k))*vg.Inch, vg.Length(2.5+1.25*float64(k))*vg.Inch)
 }
 
 // confusionLabels writes each cell's count and its share of the true class's row, white
@@ -186,7 +184,7 @@ func ROCPNG(r *Report) (png []byte, err error) {
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(6), vg.Points(6)
 	p.Legend.TextStyle.Font.Size = vg.Points(10)
-	return renderPNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
+	return plotstyle.PNG(p, 5.5*vg.Inch, 5.5*vg.Inch)
 }
 
 // addOperatingPoints marks each decision rule's (1 - specificity, sensitivity) on the
@@ -210,14 +208,4 @@ func addOperatingPoints(p *plot.Plot, m Metrics) error {
 		p.Legend.Add(fmt.Sprintf("%s: sens %.3f, spec %.3f", name, d.Sensitivity.Estimate, d.Specificity.Estimate), op)
 	}
 	return nil
-}
-
-func renderPNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotstyle.DPI))
-	p.Draw(draw.New(c))
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

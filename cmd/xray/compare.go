@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/compare"
 )
 
 func init() {
@@ -24,7 +24,7 @@ func init() {
 			if c.NArg() == 0 {
 				return usagef("compare needs at least one RUN_DIR")
 			}
-			cmp, err := evaluator.CompareRuns(c.Args().Slice())
+			cmp, err := compare.Load(c.Args().Slice())
 			if err != nil {
 				return err
 			}
@@ -33,10 +33,10 @@ func init() {
 				fmt.Fprintf(c.App.ErrWriter, "xray: warning: %s\n", w)
 			}
 			if out := c.String("out"); out != "" {
-				if err := evaluator.WriteComparison(out, cmp); err != nil {
+				if err := compare.Write(out, cmp); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s and %s in %s\n", evaluator.CompareFile, evaluator.CompareChartFile, out)
+				fmt.Fprintf(c.App.ErrWriter, "xray: wrote %s and %s in %s\n", compare.File, compare.ChartFile, out)
 			}
 			return nil
 		},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
+	"github.com/xraylab/xray/evaluator/compare"
 	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/explain"
@@ -61,7 +62,7 @@ func cliError(err error) error {
 		return fmt.Errorf("%w (%v): check --user/--password or --token (XRAY_PACS_PASSWORD, XRAY_PACS_TOKEN)", err, pacs.ErrUnauthorized)
 	case errors.Is(err, pacs.ErrUnavailable):
 		return fmt.Errorf("%w: check --url and that the PACS is up, then run again (images already done are skipped)", err)
-	case errors.Is(err, evaluator.ErrNotEvaluated):
+	case errors.Is(err, compare.ErrNotEvaluated):
 		return fmt.Errorf("%w: run 'xray evaluate' on it first", err)
 	case errors.Is(err, evaluator.ErrOldMetrics):
 		return fmt.Errorf("%w: re-run 'xray evaluate' to rewrite it", err)

@@ -1,13 +1,17 @@
 // Package plotstyle is what the evaluation's figures share (report, comparison and shift
-// report plots, drawn by evaluator and evaluator/shift): the resolution, the font sizes,
-// and turning gonum/plot's panics into errors. It draws nothing itself.
+// report plots, drawn by evaluator, evaluator/compare and evaluator/shift): the resolution,
+// the font sizes, rendering a finished plot to PNG, and turning gonum/plot's panics into
+// errors. It draws no figure itself.
 package plotstyle
 
 import (
+	"bytes"
 	"fmt"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // DPI is the figures' resolution.
@@ -29,4 +33,15 @@ func Recover(name string, err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("draw %s plot: %v", name, r)
 	}
+}
+
+// PNG renders p as a PNG of w x h at DPI.
+func PNG(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(DPI))
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

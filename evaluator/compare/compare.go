@@ -1,6 +1,7 @@
-package evaluator
+package compare
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"image/color"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/evaluator/metrics"
 	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/internal/plotstyle"
@@ -17,35 +19,36 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// RunResult is one run's evaluation, as found by LoadRun.
-type RunResult struct {
+// Run is one run's evaluation, as found by LoadRun.
+type Run struct {
 	// Name is the run as given (a run directory or a metrics.json path).
 	Name string
 	// MetricsPath is the metrics.json that was read.
 	MetricsPath string
 	// Model is the architecture: run.json's "arch", else metrics.json's "model"; may be "".
 	Model   string
-	Metrics Metrics
+	Metrics evaluator.Metrics
 }
 
-// CompareFile and CompareChartFile are what WriteComparison writes.
+// File and ChartFile are what Write writes.
 const (
-	CompareFile      = "compare.md"
-	CompareChartFile = "compare.png"
+	File      = "compare.md"
+	ChartFile = "compare.png"
 )
 
-// ErrNotEvaluated is returned by LoadRun for a run without metrics.json: evaluate it first.
-var ErrNotEvaluated = errors.New("the run was not evaluated (Run writes metrics.json)")
+// ErrNotEvaluated is returned by LoadRun for a run without metrics.json: evaluate it
+// first (evaluator.Run writes it).
+var ErrNotEvaluated = errors.New("the run was not evaluated (evaluator.Run writes metrics.json)")
 
 // LoadRun reads a run's test metrics. arg is a run directory (its eval-test/metrics.json,
 // else its metrics.json) or a metrics.json file. The model comes from the run.json next
 // to or above the metrics file, else from metrics.json's "model".
-func LoadRun(arg string) (RunResult, error) {
+func LoadRun(arg string) (Run, error) {
 	var candidates []string
 	if st, err := os.Stat(arg); err != nil {
-		return RunResult{}, fmt.Errorf("compare: %w", err)
+		return Run{}, fmt.Errorf("compare: %w", err)
 	} else if st.IsDir() {
-		candidates = []string{filepath.Join(arg, "eval-test", MetricsFile), filepath.Join(arg, MetricsFile)}
+		candidates = []string{filepath.Join(arg, "eval-test", evaluator.MetricsFile), filepath.Join(arg, evaluator.MetricsFile)}
 	} else {
 		candidates = []string{arg}
 	}
@@ -57,33 +60,30 @@ func LoadRun(arg string) (RunResult, error) {
 		}
 	}
 	if path == "" {
-		return RunResult{}, fmt.Errorf("compare: %s has no %s: %w", arg, strings.Join(candidates, " or "), ErrNotEvaluated)
+		return Run{}, fmt.Errorf("compare: %s has no %s: %w", arg, strings.Join(candidates, " or "), ErrNotEvaluated)
 	}
-	m, err := ReadMetrics(path)
+	m, err := evaluator.ReadMetrics(path)
 	if err != nil {
-		return RunResult{}, fmt.Errorf("compare: %w", err)
+		return Run{}, fmt.Errorf("compare: %w", err)
 	}
-	model := archFromRunJSON(filepath.Dir(path))
-	if model == "" {
-		model = m.Model
-	}
-	return RunResult{Name: arg, MetricsPath: path, Model: model, Metrics: m}, nil
+	model := cmp.Or(evaluator.RunArch(filepath.Dir(path)), m.Model)
+	return Run{Name: arg, MetricsPath: path, Model: model, Metrics: m}, nil
 }
 
-// Comparison is the runs side by side with the paper's Table 1.
-type Comparison struct {
-	Runs []RunResult
+// Table is the runs side by side with the paper's Table 1.
+type Table struct {
+	Runs []Run
 	// Warnings say why the numbers may not be comparable (different test splits,
 	// unknown models).
 	Warnings []string
 }
 
-// CompareRuns loads each run with LoadRun and compares them.
-func CompareRuns(args []string) (*Comparison, error) {
+// Load loads each run with LoadRun and compares them (Runs).
+func Load(args []string) (*Table, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("compare: no runs given")
 	}
-	runs := make([]RunResult, 0, len(args))
+	runs := make([]Run, 0, len(args))
 	for _, a := range args {
 		r, err := LoadRun(a)
 		if err != nil {
@@ -91,13 +91,13 @@ func CompareRuns(args []string) (*Comparison, error) {
 		}
 		runs = append(runs, r)
 	}
-	return Compare(runs), nil
+	return Runs(runs), nil
 }
 
-// Compare puts runs side by side and warns when they were not evaluated on the same
+// Runs puts runs side by side and warns when they were not evaluated on the same
 // images (their split_sha256 differ) or cannot be matched to a paper row.
-func Compare(runs []RunResult) *Comparison {
-	c := &Comparison{Runs: runs}
+func Runs(runs []Run) *Table {
+	c := &Table{Runs: runs}
 	var order []string
 	groups := map[string][]string{}
 	for _, r := range runs {
@@ -106,7 +106,7 @@ func Compare(runs []RunResult) *Comparison {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s has no split_sha256; cannot check that it used the same test split", r.Name))
 			continue
 		}
-		key := fmt.Sprintf("%s (split %s, %d images)", sha[:min(12, len(sha))], orDash(r.Metrics.Split), r.Metrics.N)
+		key := fmt.Sprintf("%s (split %s, %d images)", sha[:min(12, len(sha))], cmp.Or(r.Metrics.Split, "-"), r.Metrics.N)
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
 		}
@@ -122,7 +122,7 @@ func Compare(runs []RunResult) *Comparison {
 	for _, r := range runs {
 		if r.Model == "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model unknown (no \"arch\" in run.json, no \"model\" in metrics.json); name its architecture when evaluating it to match it to a paper row", r.Name))
-		} else if _, ok := PaperRowFor(r.Model); !ok {
+		} else if _, ok := evaluator.PaperRowFor(r.Model); !ok {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: model %q is not one of the paper's (xception, mobilenet, inceptionv3); no paper row to compare with", r.Name, r.Model))
 		}
 	}
@@ -130,12 +130,12 @@ func Compare(runs []RunResult) *Comparison {
 }
 
 // Markdown renders the comparison table: our runs, then the paper's published rows.
-func (c *Comparison) Markdown() string {
+func (c *Table) Markdown() string {
 	var b strings.Builder
 	b.WriteString("# Models on the test split, next to the paper\n\n")
 	fmt.Fprintf(&b, "Rows marked *paper* are the published numbers of %s (not ours); the paper's "+
 		"sensitivity and specificity are derived from its confusion matrices. Its three models were "+
-		"not tested on the same images (their matrices have different class totals). Our intervals are 95 %% Wilson score intervals.\n\n", PaperCitation)
+		"not tested on the same images (their matrices have different class totals). Our intervals are 95 %% Wilson score intervals.\n\n", evaluator.PaperCitation)
 	for _, w := range c.Warnings {
 		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
 	}
@@ -144,7 +144,7 @@ func (c *Comparison) Markdown() string {
 	for _, r := range c.Runs {
 		m := r.Metrics
 		cm := m.Confusion
-		row := []string{"ours: " + r.Name, orDash(r.Model), fmt.Sprint(m.N), fmt.Sprintf("%d / %d / %d / %d", cm[0][0], cm[0][1], cm[1][0], cm[1][1])}
+		row := []string{"ours: " + r.Name, cmp.Or(r.Model, "-"), fmt.Sprint(m.N), fmt.Sprintf("%d / %d / %d / %d", cm[0][0], cm[0][1], cm[1][0], cm[1][1])}
 		row = append(row, m.Table1.Cells()...)
 		auc := "-"
 		if m.ROCAUC != nil {
@@ -153,13 +153,13 @@ func (c *Comparison) Markdown() string {
 		row = append(row, auc, ciCell(m.Sensitivity), ciCell(m.Specificity))
 		rows = append(rows, row)
 	}
-	for _, p := range PaperTable1 {
+	for _, p := range evaluator.PaperTable1 {
 		row := []string{"*paper*", p.Model, fmt.Sprint(p.TN + p.FP + p.FN + p.TP), fmt.Sprintf("%d / %d / %d / %d", p.TN, p.FP, p.FN, p.TP)}
 		row = append(row, p.Table1().Cells()...)
 		row = append(row, "-", fmt.Sprintf("%.3f", float64(p.TP)/float64(p.TP+p.FN)), fmt.Sprintf("%.3f", float64(p.TN)/float64(p.TN+p.FP)))
 		rows = append(rows, row)
 	}
-	header := append(append(append([]string{}, lead...), Table1Header...), "ROC AUC", "sensitivity", "specificity")
+	header := append(append(append([]string{}, lead...), evaluator.Table1Header...), "ROC AUC", "sensitivity", "specificity")
 	fmt.Fprintf(&b, "| %s |\n|", strings.Join(header, " | "))
 	for i := range header {
 		if i < 2 {
@@ -183,7 +183,7 @@ func ciCell(v *metrics.Interval) string {
 }
 
 // ChartPNG draws each run's accuracy next to the paper's for the same model.
-func (c *Comparison) ChartPNG() (png []byte, err error) {
+func (c *Table) ChartPNG() (png []byte, err error) {
 	defer plotstyle.Recover("compare", &err)
 	p := plot.New()
 	p.Title.Text = "Test accuracy: ours vs the paper's Table 1"
@@ -194,10 +194,10 @@ func (c *Comparison) ChartPNG() (png []byte, err error) {
 	names := make([]string, len(c.Runs))
 	for i, r := range c.Runs {
 		ours[i] = r.Metrics.Accuracy
-		if pr, ok := PaperRowFor(r.Model); ok {
+		if pr, ok := evaluator.PaperRowFor(r.Model); ok {
 			paper[i] = pr.Accuracy
 		}
-		names[i] = orDash(r.Model) + "\n" + filepath.Base(filepath.Clean(r.Name))
+		names[i] = cmp.Or(r.Model, "-") + "\n" + filepath.Base(filepath.Clean(r.Name))
 	}
 	w := vg.Points(28)
 	for i, s := range []struct {
@@ -246,20 +246,20 @@ func (c *Comparison) ChartPNG() (png []byte, err error) {
 	p.Legend.XOffs = vg.Points(8)
 	p.Legend.TextStyle.Font.Size = vg.Points(11)
 	width := max(4*vg.Inch, vg.Length(len(c.Runs))*1.4*vg.Inch)
-	return renderPNG(p, width, 4*vg.Inch)
+	return plotstyle.PNG(p, width, 4*vg.Inch)
 }
 
-// WriteComparison writes compare.md and compare.png into dir, atomically.
-func WriteComparison(dir string, c *Comparison) error {
+// Write writes compare.md and compare.png into dir, atomically.
+func Write(dir string, c *Table) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("compare output: %w", err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, CompareFile), []byte(c.Markdown())); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, File), []byte(c.Markdown())); err != nil {
 		return err
 	}
 	png, err := c.ChartPNG()
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, CompareChartFile), png)
+	return atomicfile.WriteFile(filepath.Join(dir, ChartFile), png)
 }

@@ -1,16 +1,37 @@
-package evaluator
+package compare
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xraylab/xray/evaluator"
 )
 
+// fromConfusion builds records with a given confusion matrix (TN, FP, FN, TP): each
+// image's predicted class gets p 0.8. What compare reads is metrics.json, so the records
+// need only their counts and paths (the split_sha256 comes from paths and labels).
+func fromConfusion(tn, fp, fn, tp int) []evaluator.Record {
+	var recs []evaluator.Record
+	for cell, n := range []int{tn, fp, fn, tp} {
+		label, pred := cell/2, cell%2
+		for i := range n {
+			probs := [2]float64{0.2, 0.2}
+			probs[pred] = 0.8
+			recs = append(recs, evaluator.Record{Path: fmt.Sprintf("%d/%d-%d.jpeg", label, pred, i), Label: label, Probs: probs})
+		}
+	}
+	return recs
+}
+
 // fakeRun writes a run directory: run.json (when arch != "") and metricsRel/metrics.json
-// evaluated from the given confusion matrix.
-func fakeRun(t *testing.T, arch, metricsRel string, recs []Record) string {
+// evaluated from the given records through the evaluator's own API.
+func fakeRun(t *testing.T, arch, metricsRel string, recs []evaluator.Record) string {
 	t.Helper()
 	dir := t.TempDir()
 	if arch != "" {
@@ -18,11 +39,11 @@ func fakeRun(t *testing.T, arch, metricsRel string, recs []Record) string {
 			t.Fatal(err)
 		}
 	}
-	rep, err := Evaluate(recs, Options{Split: "test"})
+	rep, err := evaluator.Evaluate(recs, evaluator.Options{Split: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteOutputs(filepath.Join(dir, metricsRel), rep); err != nil {
+	if err := evaluator.WriteOutputs(filepath.Join(dir, metricsRel), rep); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -34,7 +55,7 @@ func TestLoadRunFindsMetrics(t *testing.T) {
 	flat := fakeRun(t, "Xception", ".", recs)
 	for _, tc := range []struct{ arg, model string }{
 		{evalDir, "mobilenet"},
-		{filepath.Join(evalDir, "eval-test", MetricsFile), "mobilenet"}, // run.json one level up
+		{filepath.Join(evalDir, "eval-test", evaluator.MetricsFile), "mobilenet"}, // run.json one level up
 		{flat, "Xception"},
 	} {
 		r, err := LoadRun(tc.arg)
@@ -55,14 +76,14 @@ func TestCompareWarnsOnDifferentSplits(t *testing.T) {
 	a := fakeRun(t, "mobilenet", "eval-test", fromConfusion(30, 2, 3, 70))
 	b := fakeRun(t, "inceptionv3", "eval-test", fromConfusion(30, 2, 3, 70)) // same paths and labels
 	c := fakeRun(t, "xception", "eval-test", fromConfusion(31, 2, 3, 69))    // another split
-	same, err := CompareRuns([]string{a, b})
+	same, err := Load([]string{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(same.Warnings) != 0 {
 		t.Errorf("same split warned: %v", same.Warnings)
 	}
-	diff, err := CompareRuns([]string{a, b, c})
+	diff, err := Load([]string{a, b, c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,18 +104,24 @@ func TestCompareWarnsOnDifferentSplits(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	if err := WriteComparison(out, diff); err != nil {
+	if err := Write(out, diff); err != nil {
 		t.Fatal(err)
 	}
-	checkPNG(t, filepath.Join(out, CompareChartFile))
-	if b, _ := os.ReadFile(filepath.Join(out, CompareFile)); string(b) != md {
+	chart, err := os.ReadFile(filepath.Join(out, ChartFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := png.DecodeConfig(bytes.NewReader(chart)); err != nil || cfg.Width < 400 || cfg.Height < 400 {
+		t.Errorf("%s: %dx%d pixels, %v", ChartFile, cfg.Width, cfg.Height, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, File)); string(b) != md {
 		t.Error("compare.md differs from Markdown()")
 	}
 }
 
 func TestCompareWarnsOnUnknownModel(t *testing.T) {
 	r := fakeRun(t, "", "eval-test", fromConfusion(3, 1, 1, 5))
-	c, err := CompareRuns([]string{r})
+	c, err := Load([]string{r})
 	if err != nil {
 		t.Fatal(err)
 	}
