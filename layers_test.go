@@ -31,6 +31,11 @@ func TestLayers(t *testing.T) {
 		{"dataset/loader", prefixed(mod, above[1:])}, // manifests' images to batches: preprocess, nothing of models
 		{"tfgraph/...", append([]string{mod + "dataset", mod + "preprocess", mod + "labels"}, prefixed(mod, above[2:])...)},
 		{"savedmodels", append([]string{"progressbar", "golang.org/x/term", "uniseg", mod + "dataset"}, prefixed(mod, above[3:])...)},
+		// what the core and the SavedModel writers beside it share: nothing of the core's
+		// types (metadata arrives as a value), no pixels, data or anything above
+		{"savedmodels/internal/smgraph", join(prefixed(mod, append(slices.Clone(above[:1]), above[3:]...)), []string{mod + "savedmodels$", mod + "savedmodels/", mod + "preprocess", mod + "labels", mod + "progress"})},
+		// adaptation and ensembles build on the core, as a service would, and on each other never
+		{"savedmodels/adapt", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/ensemble", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
 		// reports and plots from predictions: no model running, no TensorFlow, no data ingest
 		{"evaluator", join([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "explain", mod + "perturb"}, prefixed(mod, above))},
 		// running a SavedModel over a split: knows neither the shift report nor the errors page

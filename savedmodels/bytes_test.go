@@ -10,6 +10,8 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
 // serving_bytes runs preprocess's own GraphDef, the graph PredictBytes and the loader run
@@ -33,15 +35,15 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			dir, m, sess := exportTiny(t, c.size, 5, Metadata{Preprocessing: c.scaling})
 			// Every X-ray of testdata (RGB and grayscale JPEGs, 224 px and originals) and
 			// every encoding of testdata/formats.
-			paths := xrays(t, 1000)
+			paths := savedmodelstest.Xrays(t, 1000)
 			formats, err := filepath.Glob(filepath.Join(pyref.RepoRoot(), "testdata", "formats", "*"))
 			if err != nil || len(formats) < 15 {
 				t.Fatalf("testdata/formats: %d files, %v", len(formats), err)
 			}
 			paths = append(paths, formats...)
-			files := readFiles(t, paths)
+			files := savedmodelstest.ReadFiles(t, paths)
 			pre := preprocess.Preprocessor{Size: c.size, Scaling: c.scaling}
-			want := goPixels(t, pre, files)
+			want := savedmodelstest.GoPixels(t, pre, files)
 			live := liveProbs(t, sess, m, want)
 			requireSensitive(t, live)
 
@@ -60,7 +62,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			}
 			sig := sm.Signatures[SignatureBytes]
 			fetch := func(name string) tf.Output {
-				o, err := tensorByName(sm.Graph, name)
+				o, err := smgraph.TensorByName(sm.Graph, name)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -151,18 +153,18 @@ func TestServingBytesOriginals(t *testing.T) {
 	}
 	defer sm.Session.Close()
 	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
-	in, err := tensorByName(sm.Graph, bytesOpName+":0")
+	in, err := smgraph.TensorByName(sm.Graph, bytesOpName+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := tensorByName(sm.Graph, mapOpName+":0")
+	out, err := smgraph.TensorByName(sm.Graph, mapOpName+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var worst float64
 	for _, p := range paths {
-		b := readFiles(t, []string{p})[0]
-		want := goPixels(t, pre, [][]byte{b})[0]
+		b := savedmodelstest.ReadFiles(t, []string{p})[0]
+		want := savedmodelstest.GoPixels(t, pre, [][]byte{b})[0]
 		x, err := tf.NewTensor([]string{string(b)})
 		if err != nil {
 			t.Fatal(err)

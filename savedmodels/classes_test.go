@@ -26,9 +26,9 @@ func TestExportThreeClasses(t *testing.T) {
 	if err := Export(dir, sess, m, Metadata{Classes: three, RunID: "three"}); err != nil {
 		t.Fatal(err)
 	}
-	paths := xrays(t, 6)
-	files := readFiles(t, paths)
-	pixels := goPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, files)
+	paths := savedmodelstest.Xrays(t, 6)
+	files := savedmodelstest.ReadFiles(t, paths)
+	pixels := savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, files)
 	live := liveProbs(t, sess, m, pixels)
 	model, err := Load(dir, Options{})
 	if err != nil {
@@ -82,9 +82,9 @@ func TestTwoClassModelFromBeforeClasses(t *testing.T) {
 	if !slices.Equal(meta.Classes, labels.Default().Names()) || meta.Threshold == nil || meta.Threshold.Value != 0.45 || meta.InputSize != 32 {
 		t.Fatalf("metadata %+v", meta)
 	}
-	paths := xrays(t, 8)
-	files := readFiles(t, paths)
-	pixels := goPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, files)
+	paths := savedmodelstest.Xrays(t, 8)
+	files := savedmodelstest.ReadFiles(t, paths)
+	pixels := savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, files)
 	preds, err := model.PredictBytes(context.Background(), files...)
 	if err != nil {
 		t.Fatal(err)

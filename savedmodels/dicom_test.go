@@ -13,6 +13,8 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/preprocess/dicom"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
 // dicomSameAsSource are the testdata/dicom files made to show their source JPEG's pixels
@@ -32,7 +34,7 @@ func TestPredictDICOM(t *testing.T) {
 	dir, m0, sess := exportTiny(t, 128, 3, Metadata{})
 	dicomDir := filepath.Join(pyref.RepoRoot(), "testdata", "dicom")
 	source := filepath.Join(dicomDir, "source.jpeg")
-	requireSensitive(t, liveProbs(t, sess, m0, goPixels(t, preprocess.Preprocessor{Size: 128, Scaling: preprocess.Unit}, readFiles(t, append(xrays(t, 3), source)))))
+	requireSensitive(t, liveProbs(t, sess, m0, savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 128, Scaling: preprocess.Unit}, savedmodelstest.ReadFiles(t, append(savedmodelstest.Xrays(t, 3), source)))))
 	m, err := Load(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func TestPredictDICOM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byBytes, err := m.PredictBytes(context.Background(), readFiles(t, paths)...)
+	byBytes, err := m.PredictBytes(context.Background(), savedmodelstest.ReadFiles(t, paths)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +111,17 @@ func TestServingBytesRefusesDICOM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sm.Session.Close()
-	in, err := tensorByName(sm.Graph, bytesOpName+":0")
+	in, err := smgraph.TensorByName(sm.Graph, bytesOpName+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := tensorByName(sm.Graph, mapOpName+":0")
+	out, err := smgraph.TensorByName(sm.Graph, mapOpName+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dicomDir := filepath.Join(pyref.RepoRoot(), "testdata", "dicom")
 	run := func(name string) error {
-		x, err := tf.NewTensor([]string{string(readFiles(t, []string{filepath.Join(dicomDir, name)})[0])})
+		x, err := tf.NewTensor([]string{string(savedmodelstest.ReadFiles(t, []string{filepath.Join(dicomDir, name)})[0])})
 		if err != nil {
 			t.Fatal(err)
 		}

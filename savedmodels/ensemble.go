@@ -2,36 +2,20 @@ package savedmodels
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
-	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
 // ArchEnsemble is Metadata.Arch of a SavedModel Ensemble wrote.
 const ArchEnsemble = "ensemble"
-
-// EnsembleMember describes one member of an ensemble in its metadata.
-type EnsembleMember struct {
-	Dir           string             `json:"dir"`    // the directory it was read from
-	Digest        string             `json:"digest"` // Digest of that directory
-	Arch          string             `json:"architecture"`
-	InputSize     int                `json:"input_size"`
-	Preprocessing preprocess.Scaling `json:"preprocessing"`
-	RunID         string             `json:"run_id,omitempty"`
-	Weight        float64            `json:"weight"` // normalized: the members' weights sum to 1
-}
 
 // EnsembleOptions tune Ensemble; the zero value averages the members with equal weights,
 // without test-time augmentation, deciding by argmax.
@@ -74,7 +58,7 @@ func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOp
 	if err != nil {
 		return fail(tfgraph.CleanError(err))
 	}
-	err = writeDirAtomic(dir, func(tmp string) error {
+	err = smgraph.WriteDirAtomic(dir, func(tmp string) error {
 		if err := e.write(tmp, mbs, meta); err != nil {
 			return tfgraph.CleanError(err)
 		}
@@ -82,7 +66,7 @@ func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOp
 			if meta.Threshold, err = opts.Threshold(ctx, tmp); err != nil {
 				return err
 			}
-			if err := meta.validateThreshold(); err != nil {
+			if err := meta.ValidateThreshold(); err != nil {
 				return err
 			}
 			if err := e.writeMeta(tmp, meta); err != nil {
@@ -136,7 +120,7 @@ func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) 
 	mbs := make([]*member, len(dirs))
 	meta := Metadata{Arch: ArchEnsemble}
 	for i, d := range dirs {
-		mg, mm, err := readSavedModel(d)
+		mg, mm, err := ReadMetaGraph(d)
 		if err != nil {
 			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
 		}
@@ -168,42 +152,10 @@ func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) 
 	return mbs, meta, nil
 }
 
-// Digest fingerprints a SavedModel directory: "sha256:" and the hex SHA-256 over every
-// file under it, in path order, each as its slash-separated relative path, a NUL, its
-// length in decimal, a NUL and its contents.
-func Digest(dir string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), st.Size())
-		_, err = io.Copy(h, f)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("digest %s: %w", dir, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // restoreMembers runs every member's restore op in sess, reading its own checkpoint.
 func restoreMembers(g *tf.Graph, sess *tf.Session, mbs []*member) error {
 	for i, mb := range mbs {
-		fname, err := tensorByName(g, mb.saver.FilenameTensorName)
+		fname, err := smgraph.TensorByName(g, mb.saver.FilenameTensorName)
 		if err != nil {
 			return err
 		}
@@ -216,7 +168,7 @@ func restoreMembers(g *tf.Graph, sess *tf.Session, mbs []*member) error {
 			return err
 		}
 		if _, err := sess.Run(map[tf.Output]*tf.Tensor{fname: prefix}, nil, []*tf.Operation{restore}); err != nil {
-			return fmt.Errorf("ensemble member %d (%s): restore its variables: %s", i+1, mb.dir, oneLine(err.Error()))
+			return fmt.Errorf("ensemble member %d (%s): restore its variables: %s", i+1, mb.dir, smgraph.OneLine(err.Error()))
 		}
 	}
 	return nil

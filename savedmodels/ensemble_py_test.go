@@ -10,6 +10,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
 const ttaTol = 1e-5 // views computed in Go's graph vs Python's crop_and_resize and mean
@@ -45,8 +46,8 @@ func TestEnsemblePython(t *testing.T) {
 		{Name: "mixed-tta3", Members: []string{a, b}, Weights: []float64{1, 1}, TTA: 3},
 		{Name: "tta8", Members: []string{a}, Weights: []float64{1}, TTA: len(TTAViews)},
 	}
-	paths := xrays(t, 5)
-	files := readFiles(t, paths)
+	paths := savedmodelstest.Xrays(t, 5)
+	files := savedmodelstest.ReadFiles(t, paths)
 	tmp := t.TempDir()
 	cfg := map[string]any{"n": len(paths), "files": paths}
 	images := map[string]string{}
@@ -56,7 +57,7 @@ func TestEnsemblePython(t *testing.T) {
 		c := &cases[i]
 		c.Ensemble = ensembleT(t, c.Members, EnsembleOptions{Weights: c.Weights, TTA: c.TTA})
 		ens := loadT(t, c.Ensemble)
-		pixels[c.Name] = goPixels(t, ens.Preprocessor(), files)
+		pixels[c.Name] = savedmodelstest.GoPixels(t, ens.Preprocessor(), files)
 		var raw []byte
 		for _, p := range pixels[c.Name] {
 			raw = append(raw, floatBytes(p)...)
@@ -65,10 +66,10 @@ func TestEnsemblePython(t *testing.T) {
 		if err := os.WriteFile(images[c.Name], raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		key = append(key, dirHash(t, c.Ensemble), hashBytes(raw))
+		key = append(key, savedmodelstest.DirHash(t, c.Ensemble), savedmodelstest.HashBytes(raw))
 	}
 	for _, d := range []string{a, b} {
-		key = append(key, dirHash(t, d))
+		key = append(key, savedmodelstest.DirHash(t, d))
 	}
 	for _, f := range paths {
 		key = append(key, pyref.FileHash(t, f))
@@ -103,7 +104,7 @@ func TestEnsemblePython(t *testing.T) {
 func ensembleRef(t *testing.T, cfg map[string]any, key []string) ensembleRefOut {
 	t.Helper()
 	var r ensembleRefOut
-	cachedReference(t, key, pyref.Script("ensemble_ref.py"), func(tmp, out string) []string {
+	savedmodelstest.CachedReference(t, key, pyref.Script("ensemble_ref.py"), func(tmp, out string) []string {
 		js, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -49,11 +51,11 @@ func servingBytes(t *testing.T, dir string, files [][]byte) [][]float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := tensorByName(sm.Graph, sig.Inputs[InputImageBytes].Name)
+	x, err := smgraph.TensorByName(sm.Graph, sig.Inputs[InputImageBytes].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := tensorByName(sm.Graph, sig.Outputs[OutputProbabilities].Name)
+	p, err := smgraph.TensorByName(sm.Graph, sig.Outputs[OutputProbabilities].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +76,8 @@ func TestEnsembleRealArchitectures(t *testing.T) {
 	}
 	a, b := exportArch(t, tfgraph.MobileNet, 128), exportArch(t, tfgraph.Xception, 160)
 	dir := ensembleT(t, []string{a, b}, EnsembleOptions{Weights: []float64{3, 1}})
-	paths := xrays(t, 3)
-	files := readFiles(t, paths)
+	paths := savedmodelstest.Xrays(t, 3)
+	files := savedmodelstest.ReadFiles(t, paths)
 	pa, pb := servingBytes(t, a, files), servingBytes(t, b, files)
 	want := make([][]float64, len(files))
 	for i := range files {

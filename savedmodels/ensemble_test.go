@@ -46,7 +46,7 @@ func TestEnsembleIsWeightedMean(t *testing.T) {
 	b, _, _ := exportTiny(t, 64, 12, Metadata{})
 	dir := ensembleT(t, []string{a, b}, EnsembleOptions{Weights: []float64{1, 3}})
 	w := []float64{0.25, 0.75}
-	paths := xrays(t, 6)
+	paths := savedmodelstest.Xrays(t, 6)
 	ctx := context.Background()
 	ens := loadT(t, dir)
 	got, err := ens.PredictFile(ctx, paths...)
@@ -169,7 +169,7 @@ func TestEnsembleThreshold(t *testing.T) {
 	if sawDir == dir || sawDir == "" {
 		t.Errorf("the threshold was chosen on %q, want the temporary directory", sawDir)
 	}
-	mg, meta, err := readSavedModel(dir)
+	mg, meta, err := ReadMetaGraph(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

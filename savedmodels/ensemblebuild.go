@@ -14,6 +14,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,7 +33,7 @@ const (
 type ensembleGraph struct {
 	graph                                 *tf.Graph
 	image, bytes, probs, classID, heatmap tf.Output
-	saver                                 *saver
+	saver                                 *smgraph.Saver
 	vars                                  []*varpb.VariableDef
 	mg                                    *pb.MetaGraphDef // set by write
 }
@@ -75,7 +76,7 @@ func buildEnsemble(mbs []*member, weights []float64, meta Metadata) (*ensembleGr
 	if err := splice(def, g, f.external); err != nil {
 		return nil, err
 	}
-	node := func(t string) string { n, _, _ := parseTensorName(t); return n }
+	node := func(t string) string { n, _, _ := smgraph.ParseTensorName(t); return n }
 	for i, mb := range mbs {
 		if err := rewire(def, node(mb.bytes), "Identity", identityAttrs(typespb.DataType_DT_STRING), InputImageBytes); err != nil {
 			return nil, err
@@ -113,7 +114,7 @@ func (f *fragment) build(mbs []*member, weights []float64, meta Metadata) error 
 		x = rescale(ms.SubScope("rescale"), x, meta.Preprocessing, mb.meta.Preprocessing)
 		files := f.standIn(mb.pixels, tf.Float, -1, ms2, ms2, 3)
 		x = op.Concat(ms.SubScope("input"), op.Const(ms.SubScope("axis"), int32(0)), []tf.Output{files, x})
-		f.inputs = append(f.inputs, tensorName(ttaViews(ms, x, views, int(ms2))))
+		f.inputs = append(f.inputs, smgraph.TensorName(ttaViews(ms, x, views, int(ms2))))
 		w := op.Const(ms.SubScope("weight"), float32(weights[i]))
 		p := ttaMean(ms.SubScope("views_mean"), f.standIn(mb.probs, tf.Float, -1, classes), views, classes)
 		probs = append(probs, op.Mul(ms.SubScope("weighted"), p, w))
@@ -127,24 +128,24 @@ func (f *fragment) build(mbs []*member, weights []float64, meta Metadata) error 
 		heats = append(heats, op.Mul(ms.SubScope("heatmap_weighted"), h, w))
 	}
 	p := s.AddOperation(tf.OpSpec{Type: "Identity", Name: ensembleProbsOp, Input: []tf.Input{op.AddN(es.SubScope("sum"), probs)}}).Output(0)
-	classID := s.AddOperation(tf.OpSpec{Type: "ArgMax", Name: classIDOpName,
+	classID := s.AddOperation(tf.OpSpec{Type: "ArgMax", Name: smgraph.ClassIDOp,
 		Input: []tf.Input{p, op.Const(s.SubScope("serving").SubScope("class_axis"), int32(1))},
 		Attrs: map[string]any{"output_type": tf.Int64}}).Output(0)
-	gc := op.PlaceholderWithDefault(s.SubScope(gradcamScope).SubScope("class"), classID, tf.MakeShape(-1))
+	gc := op.PlaceholderWithDefault(s.SubScope(smgraph.GradCAMScope).SubScope("class"), classID, tf.MakeShape(-1))
 	for i := range mbs {
 		c := gc
 		if views > 1 {
 			cs := es.SubScope(fmt.Sprintf("member%d", i)).SubScope("gradcam_class")
 			c = op.Tile(cs, gc, op.Const(cs.SubScope("views"), []int32{int32(views)}))
 		}
-		f.classes = append(f.classes, tensorName(c))
+		f.classes = append(f.classes, smgraph.TensorName(c))
 	}
 	// Weights summing to 1 in float64 may sum past 1 in float32: keep the heatmap in [0, 1].
 	hs := es.SubScope("heatmap_sum")
 	h := op.ClipByValue(hs, op.AddN(hs, heats), op.Const(hs.SubScope("lo"), float32(0)), op.Const(hs.SubScope("hi"), float32(1)))
 	s.AddOperation(tf.OpSpec{Type: "Identity", Name: ensembleHeatOp, Input: []tf.Input{h}})
-	if name := gc.Op.Name(); name != gradcamClassOp {
-		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, gradcamClassOp)
+	if name := gc.Op.Name(); name != smgraph.GradCAMClassOp {
+		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, smgraph.GradCAMClassOp)
 	}
 	return s.Err()
 }
@@ -177,8 +178,8 @@ func importEnsemble(def *gpb.GraphDef, mbs []*member) (*ensembleGraph, error) {
 	for _, x := range []struct {
 		dst  *tf.Output
 		name string
-	}{{&e.image, ensembleImageOp}, {&e.bytes, InputImageBytes}, {&e.probs, ensembleProbsOp}, {&e.classID, classIDOpName}, {&e.heatmap, ensembleHeatOp}} {
-		if *x.dst, err = tensorByName(g, x.name); err != nil {
+	}{{&e.image, ensembleImageOp}, {&e.bytes, InputImageBytes}, {&e.probs, ensembleProbsOp}, {&e.classID, smgraph.ClassIDOp}, {&e.heatmap, ensembleHeatOp}} {
+		if *x.dst, err = smgraph.TensorByName(g, x.name); err != nil {
 			return nil, err
 		}
 	}
@@ -186,7 +187,7 @@ func importEnsemble(def *gpb.GraphDef, mbs []*member) (*ensembleGraph, error) {
 	var handles []tf.Output
 	for _, mb := range mbs {
 		for _, v := range mb.vars {
-			h, err := tensorByName(g, v.VariableName)
+			h, err := smgraph.TensorByName(g, v.VariableName)
 			if err != nil {
 				return nil, err
 			}
@@ -198,7 +199,7 @@ func importEnsemble(def *gpb.GraphDef, mbs []*member) (*ensembleGraph, error) {
 			e.vars = append(e.vars, v)
 		}
 	}
-	if e.saver, err = addSaver(op.NewScopeWithGraph(g).SubScope("save"), vars, handles); err != nil {
+	if e.saver, err = smgraph.AddSaver(op.NewScopeWithGraph(g).SubScope("save"), vars, handles); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -222,35 +223,35 @@ func (e *ensembleGraph) write(dir string, mbs []*member, meta Metadata) error {
 	if err != nil {
 		return err
 	}
-	if _, err := sess.Run(map[tf.Output]*tf.Tensor{e.saver.filename: prefix}, []tf.Output{e.saver.saveTensor}, nil); err != nil {
-		return fmt.Errorf("save variables: %s", oneLine(err.Error()))
+	if _, err := sess.Run(map[tf.Output]*tf.Tensor{e.saver.Filename: prefix}, []tf.Output{e.saver.SaveTensor}, nil); err != nil {
+		return fmt.Errorf("save variables: %s", smgraph.OneLine(err.Error()))
 	}
 	if e.mg, err = e.metaGraph(meta); err != nil {
 		return err
 	}
-	return writeMetaGraph(dir, e.mg, meta)
+	return smgraph.WriteMetaGraph(dir, e.mg, meta)
 }
 
 // writeMeta writes the MetaGraph again with new metadata (a chosen threshold).
 func (e *ensembleGraph) writeMeta(dir string, meta Metadata) error {
-	e.mg.MetaInfoDef.MetaGraphVersion = meta.short()
-	return writeMetaGraph(dir, e.mg, meta)
+	e.mg.MetaInfoDef.MetaGraphVersion = meta.Summary()
+	return smgraph.WriteMetaGraph(dir, e.mg, meta)
 }
 
 // metaGraph is the serving MetaGraph: the combined graph pruned to the signatures, the
 // saver and the variables, the three signatures and the variables' collections.
 func (e *ensembleGraph) metaGraph(meta Metadata) (*pb.MetaGraphDef, error) {
-	full, err := graphDef(e.graph)
+	full, err := smgraph.GraphDef(e.graph)
 	if err != nil {
 		return nil, err
 	}
 	roots := []string{e.image.Op.Name(), e.bytes.Op.Name(), e.probs.Op.Name(), e.classID.Op.Name(), e.heatmap.Op.Name(),
-		gradcamClassOp, e.saver.saveTensor.Op.Name(), e.saver.restore.Name()}
+		smgraph.GradCAMClassOp, e.saver.SaveTensor.Op.Name(), e.saver.Restore.Name()}
 	var all, trainable [][]byte
 	for _, v := range e.vars {
 		for _, t := range []string{v.VariableName, v.InitialValueName, v.InitializerName, v.SnapshotName} {
 			if t != "" {
-				n, _, _ := parseTensorName(t)
+				n, _, _ := smgraph.ParseTensorName(t)
 				roots = append(roots, n)
 			}
 		}
@@ -263,32 +264,32 @@ func (e *ensembleGraph) metaGraph(meta Metadata) (*pb.MetaGraphDef, error) {
 			trainable = append(trainable, b)
 		}
 	}
-	gdef, err := prune(full, roots)
+	gdef, err := smgraph.Prune(full, roots)
 	if err != nil {
 		return nil, err
 	}
-	cols := map[string]*pb.CollectionDef{"variables": bytesCollection(all)}
+	cols := map[string]*pb.CollectionDef{"variables": smgraph.BytesCollection(all)}
 	if len(trainable) > 0 {
-		cols["trainable_variables"] = bytesCollection(trainable)
+		cols["trainable_variables"] = smgraph.BytesCollection(trainable)
 	}
 	size := int64(meta.InputSize)
 	sig := func(in tf.Output, key string, dtype typespb.DataType, shape ...int64) *pb.SignatureDef {
 		return &pb.SignatureDef{
-			Inputs: map[string]*pb.TensorInfo{key: tensorInfo(in, dtype, shapeProto(shape...))},
+			Inputs: map[string]*pb.TensorInfo{key: smgraph.TensorInfo(in, dtype, smgraph.ShapeProto(shape...))},
 			Outputs: map[string]*pb.TensorInfo{
-				OutputProbabilities: tensorInfo(e.probs, typespb.DataType_DT_FLOAT, shapeProto(-1, int64(len(meta.Classes)))),
-				OutputClassID:       tensorInfo(e.classID, typespb.DataType_DT_INT64, shapeProto(-1)),
+				OutputProbabilities: smgraph.TensorInfo(e.probs, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, int64(len(meta.Classes)))),
+				OutputClassID:       smgraph.TensorInfo(e.classID, typespb.DataType_DT_INT64, smgraph.ShapeProto(-1)),
 			},
 			//lint:ignore SA1019 as export.go: TensorFlow Serving before 2.4 checks it.
-			MethodName: predictMethod,
+			MethodName: smgraph.PredictMethod,
 		}
 	}
 	grad := sig(e.bytes, InputImageBytes, typespb.DataType_DT_STRING, -1)
-	grad.Outputs[OutputHeatmap] = tensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, shapeProto(-1, size, size))
+	grad.Outputs[OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
 	return &pb.MetaGraphDef{
-		MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{MetaGraphVersion: meta.short(), Tags: []string{ServeTag}, TensorflowVersion: meta.TFVersion},
+		MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{MetaGraphVersion: meta.Summary(), Tags: []string{ServeTag}, TensorflowVersion: meta.TFVersion},
 		GraphDef:    gdef,
-		SaverDef:    e.saver.def(),
+		SaverDef:    e.saver.Def(),
 		SignatureDef: map[string]*pb.SignatureDef{
 			SignatureDefault: sig(e.image, InputImage, typespb.DataType_DT_FLOAT, -1, size, size, 3),
 			SignatureBytes:   sig(e.bytes, InputImageBytes, typespb.DataType_DT_STRING, -1),

@@ -11,6 +11,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -69,7 +70,7 @@ func renamedMember(i int, dir string, mg *pb.MetaGraphDef, meta Metadata) (*memb
 	mb.probs = mb.prefix + sig.Outputs[OutputProbabilities].GetName()
 	mb.bytes = mb.prefix + grad.Inputs[InputImageBytes].GetName()
 	mb.heatmap = mb.prefix + grad.Outputs[OutputHeatmap].GetName()
-	mb.gradClass = mb.prefix + gradcamClassOp + ":0"
+	mb.gradClass = mb.prefix + smgraph.GradCAMClassOp + ":0"
 	if err := mb.findPixels(); err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ func renamedMember(i int, dir string, mg *pb.MetaGraphDef, meta Metadata) (*memb
 // findPixels finds the preprocessed bytes tensor the member's image input defaults to
 // (its MapDefun), which the ensemble routes through its own input instead.
 func (mb *member) findPixels() error {
-	name, _, _ := parseTensorName(mb.image)
+	name, _, _ := smgraph.ParseTensorName(mb.image)
 	for _, n := range mb.def.Node {
 		if n.Name == name && n.Op == "PlaceholderWithDefault" && len(n.Input) == 1 {
 			mb.pixels = n.Input[0]
@@ -174,7 +175,7 @@ func renameFunctions(def *gpb.GraphDef, suffix string) {
 // named in external stand for the tensors of def they map to ("op:index"), so they are
 // dropped and every reference to them points at that tensor.
 func splice(def *gpb.GraphDef, fragment *tf.Graph, external map[string]string) error {
-	frag, err := graphDef(fragment)
+	frag, err := smgraph.GraphDef(fragment)
 	if err != nil {
 		return err
 	}
@@ -187,7 +188,7 @@ func splice(def *gpb.GraphDef, fragment *tf.Graph, external map[string]string) e
 			if strings.HasPrefix(src, "^") {
 				ctl, src = "^", src[1:]
 			}
-			name, idx, err := parseTensorName(src)
+			name, idx, err := smgraph.ParseTensorName(src)
 			if err != nil {
 				return err
 			}
@@ -196,7 +197,7 @@ func splice(def *gpb.GraphDef, fragment *tf.Graph, external map[string]string) e
 					return fmt.Errorf("splice: %s reads output %d of a stand-in", n.Name, idx)
 				}
 				if ctl != "" {
-					to, _, _ = parseTensorName(to)
+					to, _, _ = smgraph.ParseTensorName(to)
 				}
 				n.Input[k] = ctl + to
 			}
@@ -235,5 +236,5 @@ func rewire(def *gpb.GraphDef, name, op string, attrs map[string]*attrpb.AttrVal
 
 // identityAttrs are an Identity's attributes for dtype t.
 func identityAttrs(t typespb.DataType) map[string]*attrpb.AttrValue {
-	return map[string]*attrpb.AttrValue{"T": typeAttr(t)}
+	return map[string]*attrpb.AttrValue{"T": smgraph.TypeAttr(t)}
 }

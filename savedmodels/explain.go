@@ -15,6 +15,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
 
 // ErrNoGradCAM is matched by Explain's error on a SavedModel exported before
@@ -189,7 +190,7 @@ func (m *Model) runExplain(ops gradcamOps, images [][]float32, class int) (res [
 	}
 	out, err := m.saved.exec([]tf.Output{m.probs, m.class, ops.heatmap}, feeds)
 	if err != nil {
-		return nil, fmt.Errorf("explain with %s: %s", m.dir, oneLine(err.Error()))
+		return nil, fmt.Errorf("explain with %s: %s", m.dir, smgraph.OneLine(err.Error()))
 	}
 	return m.explanations(out, len(images), class)
 }
@@ -242,7 +243,7 @@ func (m *Model) findGradCAM(mg *pb.MetaGraphDef) (err error) {
 	if m.heatmap, err = m.saved.op(sig.Outputs[OutputHeatmap].GetName()); err != nil {
 		return err
 	}
-	if m.gradClass, err = m.saved.op(gradcamClassOp + ":0"); err != nil {
+	if m.gradClass, err = m.saved.op(smgraph.GradCAMClassOp + ":0"); err != nil {
 		return err
 	}
 	m.layers, m.layerCAMs = map[string]string{}, map[string]gradcamOps{}

@@ -15,6 +15,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -89,8 +90,8 @@ func TestExplainClassesAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := readFiles(t, xrays(t, 3))
-	pixels := goPixels(t, model.pre, files)
+	files := savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 3))
+	pixels := savedmodelstest.GoPixels(t, model.pre, files)
 	images := decodeAll(t, files)
 	ctx := context.Background()
 	class, heat, err := m.GradCAM("")
@@ -176,7 +177,7 @@ func TestExplainOldModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer model.Close()
-	images := decodeAll(t, readFiles(t, xrays(t, 1)))
+	images := decodeAll(t, savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 1)))
 	if p, err := model.Predict(context.Background(), images...); err != nil || p[0].Err != nil {
 		t.Fatalf("old model does not predict: %v %v", err, p)
 	}
@@ -214,7 +215,7 @@ func TestExplainLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer model.Close()
-	files := readFiles(t, xrays(t, 3))
+	files := savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 3))
 	images := decodeAll(t, files)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -242,7 +243,7 @@ func TestExplainLayer(t *testing.T) {
 		ids = append(ids, int64(e.Class))
 	}
 	ct, _ := tf.NewTensor(ids)
-	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, size, goPixels(t, model.pre, files)), class: ct}, []tf.Output{heat}, nil)
+	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, size, savedmodelstest.GoPixels(t, model.pre, files)), class: ct}, []tf.Output{heat}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -30,7 +31,7 @@ func TestExplainNonEmpty(t *testing.T) {
 	if got := model.Metadata().GradCAM; got != tfgraph.CAMMargin {
 		t.Errorf("Metadata.GradCAM %q, want %q", got, tfgraph.CAMMargin)
 	}
-	images := decodeAll(t, readFiles(t, xrays(t, 1000)))
+	images := decodeAll(t, savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 1000)))
 	ctx := context.Background()
 	frac := map[string]float64{}
 	for _, method := range []string{"", tfgraph.CAMGradCAM} {

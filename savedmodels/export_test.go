@@ -20,6 +20,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -46,10 +47,10 @@ func TestExportRoundTrip(t *testing.T) {
 			if err := Export(dir, sess, m, Metadata{RunID: "run-" + c.name}); err != nil {
 				t.Fatal(err)
 			}
-			paths := xrays(t, 6)
-			files := readFiles(t, paths)
+			paths := savedmodelstest.Xrays(t, 6)
+			files := savedmodelstest.ReadFiles(t, paths)
 			pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
-			pixels := goPixels(t, pre, files)
+			pixels := savedmodelstest.GoPixels(t, pre, files)
 			live := liveProbs(t, sess, m, pixels)
 			requireSensitive(t, live)
 
@@ -273,7 +274,7 @@ func checkSavedModelCLI(t *testing.T, dir string, size int) {
 		t.Fatalf("saved_model_cli next to %s: %v", py, err)
 	}
 	// Cached like the Python results: the output is a function of the files.
-	cached := filepath.Join(pyref.CacheDir(t, "saved_model_cli show --all", dirHash(t, dir)), "show.txt")
+	cached := filepath.Join(pyref.CacheDir(t, "saved_model_cli show --all", savedmodelstest.DirHash(t, dir)), "show.txt")
 	out, err := os.ReadFile(cached)
 	if err != nil {
 		cmd := exec.Command(cli, "show", "--dir", dir, "--all")
@@ -281,7 +282,7 @@ func checkSavedModelCLI(t *testing.T, dir string, size int) {
 		if out, err = cmd.Output(); err != nil {
 			t.Fatalf("saved_model_cli show --dir %s --all: %v", dir, err)
 		}
-		writeAtomic(t, cached, out)
+		savedmodelstest.WriteAtomic(t, cached, out)
 	}
 	// signature_def['NAME']: ... inputs['KEY'] tensor_info: dtype: D shape: S ...
 	sigRe := regexp.MustCompile(`signature_def\['([^']+)'\]:`)
@@ -337,7 +338,7 @@ func TestExportReplace(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("from an older export"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	before := dirHash(t, dir)
+	before := savedmodelstest.DirHash(t, dir)
 
 	for _, c := range []struct {
 		name string
@@ -354,7 +355,7 @@ func TestExportReplace(t *testing.T) {
 			t.Errorf("%s: Export error %v, want one naming %s and %q", c.name, err, dir, c.want)
 		}
 	}
-	if dirHash(t, dir) != before {
+	if savedmodelstest.DirHash(t, dir) != before {
 		t.Error("a failed export changed the existing SavedModel")
 	}
 

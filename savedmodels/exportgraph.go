@@ -14,6 +14,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -33,7 +34,7 @@ type exportGraph struct {
 	// handleName maps a variable's Keras name to its VarHandleOp here: the Keras name
 	// itself where free, so Python's loader names the variables "conv1/kernel:0".
 	handleName map[string]string
-	saver      *saver
+	saver      *smgraph.Saver
 	metaInfo   *pb.MetaGraphDef_MetaInfoDef
 }
 
@@ -57,7 +58,7 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 		return nil, err
 	}
 	e.metaInfo = &pb.MetaGraphDef_MetaInfoDef{
-		MetaGraphVersion:  meta.short(),
+		MetaGraphVersion:  meta.Summary(),
 		Tags:              []string{ServeTag},
 		TensorflowVersion: meta.TFVersion,
 	}
@@ -67,7 +68,7 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 // inferenceGraphDef is m's graph pruned to what inference and the variables need, checked
 // for ops that would clash with the names the SavedModel adds.
 func inferenceGraphDef(m *tfgraph.Model) (*gpb.GraphDef, error) {
-	live, err := graphDef(m.Graph)
+	live, err := smgraph.GraphDef(m.Graph)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +76,12 @@ func inferenceGraphDef(m *tfgraph.Model) (*gpb.GraphDef, error) {
 	for _, v := range m.Variables {
 		roots = append(roots, v.Handle.Op.Name(), v.Value.Op.Name(), v.Initial.Name(), v.Assign.Name())
 	}
-	def, err := prune(live, roots)
+	def, err := smgraph.Prune(live, roots)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range def.Node {
-		if n.Name == bytesOpName || n.Name == mapOpName || strings.HasPrefix(n.Name, "save/") || strings.HasPrefix(n.Name, "serving/") || strings.HasPrefix(n.Name, gradcamScope+"/") {
+		if n.Name == bytesOpName || n.Name == mapOpName || strings.HasPrefix(n.Name, "save/") || strings.HasPrefix(n.Name, "serving/") || strings.HasPrefix(n.Name, smgraph.GradCAMScope+"/") {
 			return nil, fmt.Errorf("the model graph already has an op %q, a name the SavedModel needs", n.Name)
 		}
 	}
@@ -90,7 +91,7 @@ func inferenceGraphDef(m *tfgraph.Model) (*gpb.GraphDef, error) {
 // addPreprocessFunction adds the in-graph preprocessing (preprocessBody) to def's
 // function library and returns its name.
 func addPreprocessFunction(def *gpb.GraphDef, meta Metadata) (string, error) {
-	body, err := preprocessBody(meta.preprocessor())
+	body, err := preprocessBody(meta.Preprocessor())
 	if err != nil {
 		return "", err
 	}
@@ -116,16 +117,16 @@ func addPreprocessFunction(def *gpb.GraphDef, meta Metadata) (string, error) {
 func addBytesInput(def *gpb.GraphDef, inputName, fname string, size int) {
 	def.Node = append(def.Node,
 		&nodepb.NodeDef{Name: bytesOpName, Op: "Placeholder", Attr: map[string]*attrpb.AttrValue{
-			"dtype": typeAttr(typespb.DataType_DT_STRING),
-			"shape": {Value: &attrpb.AttrValue_Shape{Shape: shapeProto(-1)}},
+			"dtype": smgraph.TypeAttr(typespb.DataType_DT_STRING),
+			"shape": {Value: &attrpb.AttrValue_Shape{Shape: smgraph.ShapeProto(-1)}},
 		}},
 		// MapDefun runs the preprocessing function on each file of the batch (files differ
 		// in size, so no batched op can decode them) and stacks the [S, S, 3] results.
 		&nodepb.NodeDef{Name: mapOpName, Op: "MapDefun", Input: []string{bytesOpName}, Attr: map[string]*attrpb.AttrValue{
-			"Targuments":               typeListAttr(typespb.DataType_DT_STRING),
-			"Tcaptured":                typeListAttr(),
-			"output_types":             typeListAttr(typespb.DataType_DT_FLOAT),
-			"output_shapes":            {Value: &attrpb.AttrValue_List{List: &attrpb.AttrValue_ListValue{Shape: []*shapepb.TensorShapeProto{shapeProto(int64(size), int64(size), 3)}}}},
+			"Targuments":               smgraph.TypeListAttr(typespb.DataType_DT_STRING),
+			"Tcaptured":                smgraph.TypeListAttr(),
+			"output_types":             smgraph.TypeListAttr(typespb.DataType_DT_FLOAT),
+			"output_shapes":            {Value: &attrpb.AttrValue_List{List: &attrpb.AttrValue_ListValue{Shape: []*shapepb.TensorShapeProto{smgraph.ShapeProto(int64(size), int64(size), 3)}}}},
 			"f":                        {Value: &attrpb.AttrValue_Func{Func: &attrpb.NameAttrList{Name: fname}}},
 			"max_intra_op_parallelism": {Value: &attrpb.AttrValue_I{I: 1}},
 		}},
@@ -135,8 +136,8 @@ func addBytesInput(def *gpb.GraphDef, inputName, fname string, size int) {
 			n.Op = "PlaceholderWithDefault"
 			n.Input = []string{mapOpName}
 			n.Attr = map[string]*attrpb.AttrValue{
-				"dtype": typeAttr(typespb.DataType_DT_FLOAT),
-				"shape": {Value: &attrpb.AttrValue_Shape{Shape: shapeProto(-1, int64(size), int64(size), 3)}},
+				"dtype": smgraph.TypeAttr(typespb.DataType_DT_FLOAT),
+				"shape": {Value: &attrpb.AttrValue_Shape{Shape: smgraph.ShapeProto(-1, int64(size), int64(size), 3)}},
 			}
 		}
 	}
@@ -173,7 +174,7 @@ func importExportGraph(def *gpb.GraphDef, m *tfgraph.Model, handleName map[strin
 		*x.dst = o.Output(x.idx)
 	}
 	s := op.NewScopeWithGraph(g)
-	e.classID = s.AddOperation(tf.OpSpec{Type: "ArgMax", Name: classIDOpName,
+	e.classID = s.AddOperation(tf.OpSpec{Type: "ArgMax", Name: smgraph.ClassIDOp,
 		Input: []tf.Input{e.probs, op.Const(s.SubScope("serving").SubScope("class_axis"), int32(1))},
 		Attrs: map[string]any{"output_type": tf.Int64}}).Output(0)
 	if err := e.addGradCAM(s, m, int(m.Input.Shape().Size(1))); err != nil {
@@ -187,7 +188,7 @@ func importExportGraph(def *gpb.GraphDef, m *tfgraph.Model, handleName map[strin
 		}
 		handles[i] = o.Output(v.Handle.Index)
 	}
-	if e.saver, err = addSaver(s.SubScope("save"), m.Variables, handles); err != nil {
+	if e.saver, err = smgraph.AddSaver(s.SubScope("save"), m.Variables, handles); err != nil {
 		return nil, err
 	}
 	if err := s.Err(); err != nil {

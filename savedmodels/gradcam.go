@@ -8,6 +8,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -18,11 +19,6 @@ import (
 const (
 	SignatureGradCAM = "serving_gradcam"
 	OutputHeatmap    = "heatmap"
-
-	gradcamScope = "gradcam"
-	// gradcamClassOp is a PlaceholderWithDefault over class_id: Go's Explain feeds it to
-	// explain another class than the predicted one.
-	gradcamClassOp = gradcamScope + "/class/PlaceholderWithDefault"
 
 	// layerCollection lists "layer<TAB>tensor" for every layer with a spatial output (and
 	// logitsKey<TAB>tensor), so Explain can add Grad-CAM for another layer after loading.
@@ -55,16 +51,16 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 	if err != nil {
 		return err
 	}
-	gs := s.SubScope(gradcamScope)
+	gs := s.SubScope(smgraph.GradCAMScope)
 	e.gradClass = op.PlaceholderWithDefault(gs.SubScope("class"), e.classID, tf.MakeShape(-1))
-	e.layerOutputs = []string{logitsKey + "\t" + tensorName(logits)}
+	e.layerOutputs = []string{logitsKey + "\t" + smgraph.TensorName(logits)}
 	for _, l := range m.Layers {
 		if out, err := m.LayerOutput(l.Name); err == nil && len(l.OutputShape) == 3 && e.graph.Operation(out.Op.Name()) != nil {
-			e.layerOutputs = append(e.layerOutputs, l.Name+"\t"+tensorName(out))
+			e.layerOutputs = append(e.layerOutputs, l.Name+"\t"+smgraph.TensorName(out))
 		}
 	}
-	if name := e.gradClass.Op.Name(); name != gradcamClassOp {
-		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, gradcamClassOp)
+	if name := e.gradClass.Op.Name(); name != smgraph.GradCAMClassOp {
+		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, smgraph.GradCAMClassOp)
 	}
 	e.heatmap, err = tfgraph.AddCAM(gs, tfgraph.DefaultCAM, logits, feat, e.gradClass, size)
 	return err
@@ -74,7 +70,7 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 func (e *exportGraph) gradcamSignature() *pb.SignatureDef {
 	sig := e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING)
 	size := e.input.Shape().Size(1)
-	sig.Outputs[OutputHeatmap] = tensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, shapeProto(-1, size, size))
+	sig.Outputs[OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
 	return sig
 }
 
@@ -85,6 +81,6 @@ func (e *exportGraph) collections(gdef *gpb.GraphDef) map[string]*pb.CollectionD
 	for _, l := range e.layerOutputs {
 		list = append(list, []byte(l))
 	}
-	cols[layerCollection] = bytesCollection(list)
+	cols[layerCollection] = smgraph.BytesCollection(list)
 	return cols
 }

@@ -9,11 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 
-	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -40,7 +39,7 @@ type LoadError struct {
 }
 
 func (e *LoadError) Error() string {
-	return fmt.Sprintf("load SavedModel %s: %s", e.Dir, oneLine(e.Err.Error()))
+	return fmt.Sprintf("load SavedModel %s: %s", e.Dir, smgraph.OneLine(e.Err.Error()))
 }
 
 // Unwrap returns Kind and Err, so errors.Is matches both (ErrNotFound and
@@ -57,11 +56,13 @@ func loadError(dir string, kind error, format string, a ...any) error {
 	return &LoadError{Dir: dir, Kind: kind, Err: fmt.Errorf(format, a...)}
 }
 
-// readSavedModel checks dir before TensorFlow sees it, so the common mistakes get an
-// error that says what to do, and reads the MetaGraph (its serving_default checked) and
-// the metadata.
-func readSavedModel(dir string) (*pb.MetaGraphDef, Metadata, error) {
-	mg, err := readMetaGraph(dir)
+// ReadMetaGraph reads the MetaGraph tagged "serve" (its serving_default checked) and the
+// metadata of the SavedModel in dir without TensorFlow, for the packages that rewrite
+// SavedModels (savedmodels/adapt, savedmodels/ensemble). It checks dir before
+// TensorFlow sees it, so the common mistakes get an error that says what to do: a
+// *LoadError, as Load's.
+func ReadMetaGraph(dir string) (*pb.MetaGraphDef, Metadata, error) {
+	mg, err := parseSavedModel(dir)
 	if err != nil {
 		return nil, Metadata{}, err
 	}
@@ -93,15 +94,15 @@ func readSavedModel(dir string) (*pb.MetaGraphDef, Metadata, error) {
 // SignatureDefs reads the signatures of the SavedModel in dir (what TensorFlow Serving's
 // metadata endpoint reports). Its error is a *LoadError, as Load's.
 func SignatureDefs(dir string) (map[string]*pb.SignatureDef, error) {
-	mg, err := readMetaGraph(dir)
+	mg, err := parseSavedModel(dir)
 	if err != nil {
 		return nil, err
 	}
 	return mg.SignatureDef, nil
 }
 
-// readMetaGraph reads dir/saved_model.pb and returns its MetaGraph tagged "serve".
-func readMetaGraph(dir string) (*pb.MetaGraphDef, error) {
+// parseSavedModel reads dir/saved_model.pb and returns its MetaGraph tagged "serve".
+func parseSavedModel(dir string) (*pb.MetaGraphDef, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		kind := ErrNotFound
@@ -157,10 +158,10 @@ func readMetadata(dir string, mg *pb.MetaGraphDef) (Metadata, error) {
 	if _, err := labels.New(meta.Classes...); err != nil {
 		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)
 	}
-	if err := meta.preprocessor().Validate(); err != nil {
+	if err := meta.Preprocessor().Validate(); err != nil {
 		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)
 	}
-	if err := meta.validateThreshold(); err != nil {
+	if err := meta.ValidateThreshold(); err != nil {
 		return meta, loadError(dir, ErrDamaged, "%s: %v: export the model again", MetadataFile, err)
 	}
 	return meta, nil
@@ -183,37 +184,4 @@ func versionDirs(dir string) []string {
 		out[i] = strconv.Itoa(v)
 	}
 	return out
-}
-
-// tensorByName finds "op:index" in g.
-func tensorByName(g *tf.Graph, name string) (tf.Output, error) {
-	opName, idx, err := parseTensorName(name)
-	if err != nil {
-		return tf.Output{}, err
-	}
-	o := g.Operation(opName)
-	if o == nil || idx >= o.NumOutputs() {
-		return tf.Output{}, fmt.Errorf("tensor %q not in the graph", name)
-	}
-	return o.Output(idx), nil
-}
-
-// parseTensorName splits "op:index" (index 0 when absent).
-func parseTensorName(name string) (op string, idx int, err error) {
-	i := strings.LastIndexByte(name, ':')
-	if i < 0 {
-		return name, 0, nil
-	}
-	if idx, err = strconv.Atoi(name[i+1:]); err != nil {
-		return "", 0, fmt.Errorf("bad tensor name %q", name)
-	}
-	return name[:i], idx, nil
-}
-
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }

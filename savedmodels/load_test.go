@@ -14,6 +14,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -129,7 +130,7 @@ func TestLoadMetadataFallback(t *testing.T) {
 	if got := m.Metadata(); !reflect.DeepEqual(got, want) || got.RunID != "r-fallback" {
 		t.Errorf("metadata from saved_model.pb %+v, from the file %+v", got, want)
 	}
-	if _, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 1))...); err != nil {
+	if _, err := m.PredictBytes(context.Background(), savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 1))...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -145,7 +146,7 @@ func TestLoadSessionConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 1))...); err != nil {
+	if _, err := m.PredictBytes(context.Background(), savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 1))...); err != nil {
 		t.Error(err)
 	}
 	m.Close()
@@ -197,7 +198,7 @@ func jitProbs(t *testing.T, dir string, opts Options) [][]float32 {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	preds, err := m.PredictBytes(context.Background(), readFiles(t, xrays(t, 6))...)
+	preds, err := m.PredictBytes(context.Background(), savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 6))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +221,13 @@ func TestPredictFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	paths := xrays(t, 3)
+	paths := savedmodelstest.Xrays(t, 3)
 	missing := filepath.Join(t.TempDir(), "gone.jpeg")
 	got, err := m.PredictFile(context.Background(), append(paths, missing)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := m.PredictBytes(context.Background(), readFiles(t, paths)...)
+	want, err := m.PredictBytes(context.Background(), savedmodelstest.ReadFiles(t, paths)...)
 	if err != nil {
 		t.Fatal(err)
 	}

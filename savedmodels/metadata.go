@@ -44,18 +44,18 @@ type Metadata struct {
 	// exported since the margin became the default); "" (older models): plain Grad-CAM,
 	// tfgraph.CAMGradCAM; an ensemble's is its members' when they share one, else "mixed".
 	GradCAM string `json:"gradcam_method,omitempty"`
-	// Adaptation records how Adapt re-estimated the BatchNormalization statistics; nil
+	// Adaptation records how adapt.Run re-estimated the BatchNormalization statistics; nil
 	// for a model as trained.
 	Adaptation *Adaptation `json:"adaptation,omitempty"`
 }
 
-// Adaptation is the record Adapt leaves in the metadata of the model it writes.
+// Adaptation is the record adapt.Run leaves in the metadata of the model it writes.
 type Adaptation struct {
-	Mode      string `json:"mode"`          // AdaptLayerwise or AdaptBatch
+	Mode      string `json:"mode"`          // adapt.Layerwise or adapt.Batch (package savedmodels/adapt)
 	Source    string `json:"source"`        // Digest of the SavedModel adapted
 	Images    int    `json:"images"`        // images the statistics were measured on
-	ImageSet  string `json:"images_digest"` // "sha256:" over the sorted SHA-256 of each image file (AdaptImages: of its pixels)
-	BatchSize int    `json:"batch_size"`    // images per batch (AdaptBatch's statistics depend on it)
+	ImageSet  string `json:"images_digest"` // "sha256:" over the sorted SHA-256 of each image file (adapt.Images: of its pixels)
+	BatchSize int    `json:"batch_size"`    // images per batch (adapt.Batch's statistics depend on it)
 	Layers    int    `json:"batch_norm_layers"`
 	Passes    int    `json:"passes"` // passes over the images
 	// DICOMWindow is the window DICOM images were read through; nil: each file's own.
@@ -64,7 +64,7 @@ type Adaptation struct {
 }
 
 // Decide is the class by the model's operating threshold, by argmax when it has none
-// (a threshold exists only for two classes; see validateThreshold).
+// (a threshold exists only for two classes; see ValidateThreshold).
 func (m Metadata) Decide(probs []float32) int {
 	if m.Threshold == nil || len(probs) != 2 {
 		return argmaxClass(probs)
@@ -83,8 +83,9 @@ func argmaxClass(p []float32) int {
 	return k
 }
 
-// validateThreshold checks a stored operating point.
-func (m Metadata) validateThreshold() error {
+// ValidateThreshold checks the operating point (Threshold): two classes, a known rule,
+// a probability.
+func (m Metadata) ValidateThreshold() error {
 	if t := m.Threshold; t != nil {
 		if len(m.Classes) != 2 {
 			return fmt.Errorf("%w: the model has %d classes (%s)", decision.ErrNotBinary, len(m.Classes), strings.Join(m.Classes, ","))
@@ -99,13 +100,13 @@ func (m Metadata) validateThreshold() error {
 	return nil
 }
 
-// preprocessor is the Go preprocessing the model expects, the one serving_bytes mirrors.
-func (m Metadata) preprocessor() preprocess.Preprocessor {
+// Preprocessor is the Go preprocessing the model expects, the one serving_bytes mirrors.
+func (m Metadata) Preprocessor() preprocess.Preprocessor {
 	return preprocess.Preprocessor{Size: m.InputSize, Scaling: m.Preprocessing}
 }
 
-// short is the one-line form kept in meta_info_def.meta_graph_version.
-func (m Metadata) short() string {
+// Summary is the one-line form kept in meta_info_def.meta_graph_version.
+func (m Metadata) Summary() string {
 	return fmt.Sprintf("xray %s arch=%s input=%d pool=%s preprocessing=%s classes=%s run=%s",
 		m.XrayVersion, m.Arch, m.InputSize, m.Pool, m.Preprocessing, strings.Join(m.Classes, ","), m.RunID)
 }
@@ -137,7 +138,7 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 		meta.Preprocessing = preprocess.Unit
 	}
 	meta.GradCAM = tfgraph.DefaultCAM // what addGradCAM builds
-	if err := meta.preprocessor().Validate(); err != nil {
+	if err := meta.Preprocessor().Validate(); err != nil {
 		return meta, fmt.Errorf("metadata: %w", err)
 	}
 	if len(meta.Classes) == 0 {
@@ -149,7 +150,7 @@ func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) 
 	if n := outputWidth(m); len(meta.Classes) != n {
 		return meta, fmt.Errorf("metadata: %d class names %q, the model has %d outputs", len(meta.Classes), meta.Classes, n)
 	}
-	if err := meta.validateThreshold(); err != nil {
+	if err := meta.ValidateThreshold(); err != nil {
 		return meta, fmt.Errorf("metadata: %w", err)
 	}
 	if meta.XrayVersion == "" {
@@ -173,4 +174,15 @@ func outputWidth(m *tfgraph.Model) int {
 		return m.Config.Classes
 	}
 	return tfgraph.NumClasses
+}
+
+// EnsembleMember describes one member of an ensemble in its metadata.
+type EnsembleMember struct {
+	Dir           string             `json:"dir"`    // the directory it was read from
+	Digest        string             `json:"digest"` // Digest of that directory
+	Arch          string             `json:"architecture"`
+	InputSize     int                `json:"input_size"`
+	Preprocessing preprocess.Scaling `json:"preprocessing"`
+	RunID         string             `json:"run_id,omitempty"`
+	Weight        float64            `json:"weight"` // normalized: the members' weights sum to 1
 }

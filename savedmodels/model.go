@@ -12,6 +12,7 @@ import (
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/preprocess/dicom"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -88,7 +89,7 @@ type Model struct {
 // It loads the model with graft and holds the session itself (tfgo would hide it until a
 // GC finalizer), so Close releases the session and the variables' memory at once.
 func Load(dir string, opts Options) (m *Model, err error) {
-	mg, meta, err := readSavedModel(dir)
+	mg, meta, err := ReadMetaGraph(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +105,9 @@ func Load(dir string, opts Options) (m *Model, err error) {
 	}
 	saved, err := loadHeld(dir, so)
 	if err != nil {
-		return nil, loadError(dir, ErrDamaged, "%s; the variables may be damaged: export the model again", oneLine(err.Error()))
+		return nil, loadError(dir, ErrDamaged, "%s; the variables may be damaged: export the model again", smgraph.OneLine(err.Error()))
 	}
-	m = &Model{dir: dir, meta: meta, pre: meta.preprocessor(), saved: saved}
+	m = &Model{dir: dir, meta: meta, pre: meta.Preprocessor(), saved: saved}
 	switch {
 	case opts.DICOMWindow != nil:
 		m.pre.Window = *opts.DICOMWindow

@@ -19,6 +19,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
 // served is an exported tiny model, loaded, with real X-rays and the live graph's
@@ -33,7 +34,7 @@ type served struct {
 func newServed(t *testing.T, size, n int) *served {
 	t.Helper()
 	dir, m, sess := exportTiny(t, size, 11, Metadata{})
-	s := &served{dir: dir, files: readFiles(t, xrays(t, n))}
+	s := &served{dir: dir, files: savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, n))}
 	for _, b := range s.files {
 		img, err := preprocess.Decode(b)
 		if err != nil {
@@ -41,7 +42,7 @@ func newServed(t *testing.T, size, n int) *served {
 		}
 		s.images = append(s.images, img)
 	}
-	s.want = liveProbs(t, sess, m, goPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, s.files))
+	s.want = liveProbs(t, sess, m, savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, s.files))
 	requireSensitive(t, s.want)
 	return s
 }
@@ -337,7 +338,7 @@ func TestClose(t *testing.T) {
 func TestPredictPixels(t *testing.T) {
 	s := newServed(t, 32, 2)
 	m := s.load(t, Options{})
-	px := goPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, s.files)
+	px := savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, s.files)
 	preds, err := m.PredictPixels(context.Background(), px[0], px[1][:10], px[1])
 	if err != nil {
 		t.Fatal(err)

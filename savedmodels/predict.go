@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"runtime"
-	"sync"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
 
 // Predict classifies images. They may have any size and color model: each goes through
@@ -99,37 +98,7 @@ func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32,
 }
 
 // parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) { parallelN(n, 0, f) }
-
-// parallelN runs f(0..n-1) on workers goroutines (0: GOMAXPROCS), inline for one.
-func parallelN(n, workers int, f func(i int)) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(n, workers)
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			f(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-}
+func parallel(n int, f func(i int)) { smgraph.ParallelN(n, 0, f) }
 
 // runBatch runs serving_default on preprocessed images.
 func (m *Model) runBatch(images [][]float32) (probs [][]float32, class []int, err error) {
@@ -150,7 +119,7 @@ func (m *Model) runBatch(images [][]float32) (probs [][]float32, class []int, er
 	}
 	out, err := m.saved.exec([]tf.Output{m.probs, m.class}, map[tf.Output]*tf.Tensor{m.input: in})
 	if err != nil {
-		return nil, nil, fmt.Errorf("predict with %s: %s", m.dir, oneLine(err.Error()))
+		return nil, nil, fmt.Errorf("predict with %s: %s", m.dir, smgraph.OneLine(err.Error()))
 	}
 	pv, ok1 := out[0].Value().([][]float32)
 	cv, ok2 := out[1].Value().([]int64)

@@ -7,6 +7,7 @@ import (
 	gpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,7 +38,7 @@ func preprocessBody(p preprocess.Preprocessor) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build the DICOM check: %w", err)
 	}
-	check, err := graphDef(g)
+	check, err := smgraph.GraphDef(g)
 	if err != nil {
 		return nil, err
 	}

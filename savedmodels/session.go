@@ -1,11 +1,10 @@
 package savedmodels
 
 import (
-	"fmt"
-
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/internal/tflog"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -15,20 +14,8 @@ import (
 // grow). Loading with graft directly lets Close release them at once.
 type heldModel struct{ saved *tf.SavedModel }
 
-// recovered turns a binding panic into an error, so nothing panics across this
-// package's boundary.
-func recovered(err *error) {
-	if r := recover(); r != nil {
-		if e, ok := r.(error); ok {
-			*err = e
-		} else {
-			*err = fmt.Errorf("%v", r)
-		}
-	}
-}
-
 func loadHeld(dir string, so *tf.SessionOptions) (m *heldModel, err error) {
-	defer recovered(&err)
+	defer smgraph.Recovered(&err)
 	var config []byte
 	if so != nil {
 		config = so.Config
@@ -43,11 +30,11 @@ func loadHeld(dir string, so *tf.SessionOptions) (m *heldModel, err error) {
 
 // op finds a signature tensor given as "op:index".
 func (h *heldModel) op(name string) (tf.Output, error) {
-	return tensorByName(h.saved.Graph, name)
+	return smgraph.TensorByName(h.saved.Graph, name)
 }
 
 func (h *heldModel) exec(fetch []tf.Output, feed map[tf.Output]*tf.Tensor) (out []*tf.Tensor, err error) {
-	defer recovered(&err)
+	defer smgraph.Recovered(&err)
 	return h.saved.Session.Run(feed, fetch, nil)
 }
 
@@ -57,8 +44,8 @@ func (h *heldModel) close() error { return h.saved.Session.Close() }
 // addGradCAM adds to the loaded graph, under a fresh scope, method's map of feat for the class
 // fed to its class input (by default class, the predicted one).
 func (h *heldModel) addGradCAM(method string, logits, feat, class tf.Output, size int) (ops gradcamOps, err error) {
-	defer recovered(&err)
-	s := op.NewScopeWithGraph(h.saved.Graph).SubScope(tfgraph.FreeName(h.saved.Graph, gradcamScope))
+	defer smgraph.Recovered(&err)
+	s := op.NewScopeWithGraph(h.saved.Graph).SubScope(tfgraph.FreeName(h.saved.Graph, smgraph.GradCAMScope))
 	ops.class = op.PlaceholderWithDefault(s.SubScope("class"), class, tf.MakeShape(-1))
 	ops.heatmap, err = tfgraph.AddCAM(s, method, logits, feat, ops.class, size)
 	return ops, err

@@ -8,15 +8,16 @@ import (
 
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
 // The operating threshold stored at export is read back by Load, and Prediction.Decision
 // applies it (pneumonia when p_pneumonia >= it); a model without one decides by argmax.
 func TestThresholdRoundTrip(t *testing.T) {
 	const size = 32
-	files := readFiles(t, xrays(t, 8))
+	files := savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 8))
 	dir, m, sess := exportTiny(t, size, 11, Metadata{})
-	want := liveProbs(t, sess, m, goPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, files))
+	want := liveProbs(t, sess, m, savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, files))
 	requireSensitive(t, want)
 	// a threshold halfway between two neighbouring scores, so rounding cannot flip a side
 	p1 := make([]float64, len(want))

@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/predictstream"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -41,7 +42,7 @@ func init() {
 			&cli.StringFlag{Name: "split", Usage: "take only this `NAME`d split of --manifest (train, val, test)", EnvVars: env("SPLIT")},
 			&cli.StringFlag{Name: "input", Usage: "the images of a `DIR`, GLOB or LIST.txt (one path per line; - for standard input)", EnvVars: env("INPUT")},
 			&cli.StringFlag{Name: "out", Usage: "new SavedModel `DIR` (must not exist)", EnvVars: env("OUT")},
-			&cli.StringFlag{Name: "mode", Value: savedmodels.AdaptLayerwise, Usage: "`MODE`: layerwise (each layer after the ones before it) or batch (one pass, batch statistics)", EnvVars: env("MODE")},
+			&cli.StringFlag{Name: "mode", Value: adapt.Layerwise, Usage: "`MODE`: layerwise (each layer after the ones before it) or batch (one pass, batch statistics)", EnvVars: env("MODE")},
 			&cli.IntFlag{Name: "batch", Value: savedmodels.DefaultMaxBatch, Usage: "images per session run (`N`); in batch mode, the batch whose statistics normalise it", EnvVars: env("BATCH")},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow intra-op and inter-op threads and image decoders (`N`; 0: one per core)", EnvVars: env("THREADS")},
 			&cli.StringFlag{Name: "device", Value: devices.ChoiceAuto, Usage: "auto (GPU when TensorFlow sees one, else CPU), cpu, or gpu", EnvVars: env("DEVICE")},
@@ -77,11 +78,11 @@ func adaptAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ad, err := savedmodels.Adapt(c.Context, src, out, images, savedmodels.AdaptOptions{
+	ad, err := adapt.Run(c.Context, src, out, images, adapt.Options{
 		Mode: c.String("mode"), BatchSize: c.Int("batch"), SessionConfig: config, Workers: c.Int("threads"),
 		DICOMWindow: window, Progress: progressBar(c.App.ErrWriter),
 	})
-	var ue *savedmodels.UnreadableImagesError
+	var ue *adapt.UnreadableImagesError
 	if errors.As(err, &ue) {
 		for _, f := range ue.Failed {
 			fmt.Fprintf(c.App.ErrWriter, "%s\terror\t%s\n", f.Path, oneLine(f.Err.Error()))
@@ -184,9 +185,9 @@ func adaptError(err error) error {
 		return usagef("--mode %v: %s", ce.Value, ce.Reason)
 	}
 	switch {
-	case errors.Is(err, savedmodels.ErrOutputExists):
+	case errors.Is(err, adapt.ErrOutputExists):
 		return usageError{"--out: " + err.Error()}
-	case errors.Is(err, savedmodels.ErrTooFewImages):
+	case errors.Is(err, adapt.ErrTooFewImages):
 		return fmt.Errorf("%w: give more images with --input or --data", err)
 	}
 	return cliError(err)

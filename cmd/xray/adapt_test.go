@@ -10,6 +10,7 @@ import (
 
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -53,7 +54,7 @@ func TestAdaptCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := m.Metadata().Adaptation; a == nil || a.Images != 40 || a.Mode != savedmodels.AdaptBatch {
+	if a := m.Metadata().Adaptation; a == nil || a.Images != 40 || a.Mode != adapt.Batch {
 		t.Errorf("adaptation record %+v", a)
 	}
 	m.Close()

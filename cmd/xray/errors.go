@@ -37,7 +37,7 @@ var flagFor = map[string]string{
 var ensembleFlagFor = map[string]string{"Members": "savedmodel", "Weights": "weights", "TTA": "tta"}
 
 // shiftFlagFor maps the fields of shift.Run's adaptation ConfigErrors (its own and
-// savedmodels.Adapt's) to the flags of xray evaluate --shift.
+// adapt.Run's) to the flags of xray evaluate --shift.
 var shiftFlagFor = map[string]string{shift.FieldAdaptSplit: "adapt-split", shift.FieldAdaptImages: "adapt-images", "Mode": "adapt-mode"}
 
 // cliError puts a library error in the command line's words: an invalid setting becomes

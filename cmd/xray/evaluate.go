@@ -16,6 +16,7 @@ import (
 	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 )
 
 // savedModelInput is what running a SavedModel over a dataset split needs.
@@ -81,8 +82,8 @@ func init() {
 			&cli.BoolFlag{Name: "shift", Usage: "the shift report instead: the split clean and under perturbations imitating another scanner (shift.md, shift.csv, shift.json, shift.png)", EnvVars: []string{"XRAY_SHIFT"}},
 			&cli.StringFlag{Name: "perturbations", Value: "all", Usage: "with --shift: `LIST` of perturbations (contrast, brightness, gamma, blur, noise, jpeg, resolution; NAME-LEVEL for one level 1-3; all)", EnvVars: []string{"XRAY_PERTURBATIONS"}},
 			&cli.StringFlag{Name: "adapt-split", Usage: "with --shift: also score each variant with the model adapted (xray adapt) on this `NAME`d split of the manifest, perturbed alike (not the evaluated split)", EnvVars: []string{"XRAY_ADAPT_SPLIT"}},
-			&cli.StringFlag{Name: "adapt-mode", Value: savedmodels.AdaptLayerwise, Usage: "with --adapt-split: `MODE` layerwise or batch, as xray adapt --mode", EnvVars: []string{"XRAY_ADAPT_MODE"}},
-			&cli.IntFlag{Name: "adapt-images", Value: shift.DefaultAdaptImages, Usage: fmt.Sprintf("with --adapt-split: adapt on at most `N` of its images, a fixed sample (at least %d)", savedmodels.MinAdaptImages), EnvVars: []string{"XRAY_ADAPT_IMAGES"}},
+			&cli.StringFlag{Name: "adapt-mode", Value: adapt.Layerwise, Usage: "with --adapt-split: `MODE` layerwise or batch, as xray adapt --mode", EnvVars: []string{"XRAY_ADAPT_MODE"}},
+			&cli.IntFlag{Name: "adapt-images", Value: shift.DefaultAdaptImages, Usage: fmt.Sprintf("with --adapt-split: adapt on at most `N` of its images, a fixed sample (at least %d)", adapt.MinImages), EnvVars: []string{"XRAY_ADAPT_IMAGES"}},
 			modelWindowFlag(),
 		},
 		Action: evaluateAction,

@@ -10,7 +10,7 @@ import (
 	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/perturb"
-	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -85,9 +85,9 @@ func shiftError(err error) error {
 		}
 	}
 	switch {
-	case errors.Is(err, savedmodels.ErrTooFewImages):
+	case errors.Is(err, adapt.ErrTooFewImages):
 		return fmt.Errorf("%w: choose a larger --adapt-split", err)
-	case errors.Is(err, savedmodels.ErrNoBatchNorm):
+	case errors.Is(err, adapt.ErrNoBatchNorm):
 		return fmt.Errorf("%w: leave out --adapt-split for this model", err)
 	}
 	return err

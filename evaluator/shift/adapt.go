@@ -17,12 +17,13 @@ import (
 	"github.com/xraylab/xray/perturb"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 	"github.com/xraylab/xray/tfgraph"
 )
 
 // The shift report with adaptation: a hospital adapts the model on its own unlabeled
 // archive (xray adapt) and then reads new X-rays from the same scanner. For each variant
-// (clean and every perturbation), the model is adapted by savedmodels.AdaptImages on a
+// (clean and every perturbation), the model is adapted by adapt.Images on a
 // fixed sample of another split's images under the same perturbation, and the evaluated
 // split under that perturbation is scored by the unadapted and the adapted model. One
 // adapted SavedModel exists at a time, in a temporary directory removed after its row.
@@ -36,14 +37,14 @@ type Adapt struct {
 	// Split of the same manifest whose images are adapted on (train, val or test; labels
 	// unused); it must not be the evaluated split.
 	Split string
-	// Mode is savedmodels.AdaptLayerwise ("" too) or savedmodels.AdaptBatch.
+	// Mode is adapt.Layerwise ("" too) or adapt.Batch.
 	Mode string
 	// Images: at most this many of Split's images, a fixed sample (the ones with the
 	// smallest FNV-1a hash of their manifest path, so every variant and run adapts on
 	// the same images whatever the manifest's order); 0: DefaultAdaptImages; at
-	// least savedmodels.MinAdaptImages.
+	// least adapt.MinImages.
 	Images int
-	// BatchSize is images per adaptation batch (savedmodels.AdaptOptions.BatchSize).
+	// BatchSize is images per adaptation batch (adapt.Options.BatchSize).
 	BatchSize int
 	// SessionConfig is the adaptation session's serialized ConfigProto; nil: defaults.
 	SessionConfig []byte
@@ -78,8 +79,8 @@ func (in Input) adaptSample(a Adapt) (predict.Images, error) {
 		return predict.Images{}, &tfgraph.ConfigError{Field: FieldAdaptSplit, Value: a.Split, Reason: "the evaluated split is all images, so no split is disjoint from it: evaluate one split (e.g. test) and adapt on another"}
 	case a.Split == evaluated:
 		return predict.Images{}, &tfgraph.ConfigError{Field: FieldAdaptSplit, Value: a.Split, Reason: "is the evaluated split: adapt on another split (e.g. val) so the scores are on images the model was not adapted on"}
-	case a.Images != 0 && a.Images < savedmodels.MinAdaptImages:
-		return predict.Images{}, &tfgraph.ConfigError{Field: FieldAdaptImages, Value: a.Images, Reason: fmt.Sprintf("give at least %d images", savedmodels.MinAdaptImages)}
+	case a.Images != 0 && a.Images < adapt.MinImages:
+		return predict.Images{}, &tfgraph.ConfigError{Field: FieldAdaptImages, Value: a.Images, Reason: fmt.Sprintf("give at least %d images", adapt.MinImages)}
 	}
 	ain := in.Input
 	ain.Split = a.Split
@@ -87,8 +88,8 @@ func (in Input) adaptSample(a Adapt) (predict.Images, error) {
 	if err != nil {
 		return predict.Images{}, fmt.Errorf("adapt split: %w", err)
 	}
-	if len(imgs.Entries) < savedmodels.MinAdaptImages {
-		return predict.Images{}, fmt.Errorf("adapt split %s of %s has %d images: %w", a.Split, imgs.From, len(imgs.Entries), savedmodels.ErrTooFewImages)
+	if len(imgs.Entries) < adapt.MinImages {
+		return predict.Images{}, fmt.Errorf("adapt split %s of %s has %d images: %w", a.Split, imgs.From, len(imgs.Entries), adapt.ErrTooFewImages)
 	}
 	imgs.Entries = sampleEntries(imgs.Entries, cmp.Or(a.Images, DefaultAdaptImages))
 	return imgs, nil
@@ -146,7 +147,7 @@ func (s split) adapted(ctx context.Context, rep *Report, perts []perturb.Perturb
 			p = &perts[v-1]
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("%02d", v))
-		ad, err := savedmodels.AdaptImages(ctx, s.in.SavedModel, dir, adaptImages(s.model, sample, p), savedmodels.AdaptOptions{
+		ad, err := adapt.Images(ctx, s.in.SavedModel, dir, adaptImages(s.model, sample, p), adapt.Options{
 			Mode: a.Mode, BatchSize: a.BatchSize, SessionConfig: a.SessionConfig, DICOMWindow: s.in.DICOMWindow,
 			Progress: variantProgress(s.in.Progress, name, v, len(s.names)),
 		})
@@ -205,19 +206,19 @@ func variantChunk(model *savedmodels.Model, imgs predict.Images, chunk []dataset
 
 // adaptImages streams the sample decoded and perturbed, one chunk in memory at a time;
 // a read error ends the stream (the adaptation fails with it).
-func adaptImages(model *savedmodels.Model, sample predict.Images, p *perturb.Perturbation) iter.Seq2[savedmodels.AdaptImage, error] {
-	return func(yield func(savedmodels.AdaptImage, error) bool) {
+func adaptImages(model *savedmodels.Model, sample predict.Images, p *perturb.Perturbation) iter.Seq2[adapt.Image, error] {
+	return func(yield func(adapt.Image, error) bool) {
 		const per = 64
 		entries := sample.Entries
 		for start := 0; start < len(entries); start += per {
 			chunk := entries[start:min(start+per, len(entries))]
 			imgs, err := variantChunk(model, sample, chunk, p)
 			if err != nil {
-				yield(savedmodels.AdaptImage{}, err)
+				yield(adapt.Image{}, err)
 				return
 			}
 			for i, img := range imgs {
-				if !yield(savedmodels.AdaptImage{Name: chunk[i].Path, Image: img}, nil) {
+				if !yield(adapt.Image{Name: chunk[i].Path, Image: img}, nil) {
 					return
 				}
 			}

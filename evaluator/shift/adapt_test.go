@@ -21,6 +21,7 @@ import (
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/adapt"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -92,7 +93,7 @@ func TestShiftAdapt(t *testing.T) {
 }
 
 // shiftAdaptMatchesDirect: with adaptation, each row's adapted model equals
-// savedmodels.Adapt (xray adapt) run on the sample's images perturbed alike and written
+// adapt.Run (xray adapt) run on the sample's images perturbed alike and written
 // as lossless PNGs (the original files for the clean row), scored by predict.Split and
 // evaluator.Evaluate on the evaluated split's perturbed PNGs: probabilities per image within 1e-6
 // and every metric; the unadapted column equals the source model's alike. In batch mode
@@ -112,7 +113,7 @@ func shiftAdaptMatchesDirect(t *testing.T, sm, manifest string) {
 	tmp := t.TempDir()
 	in := Input{Input: predict.Input{SavedModel: sm, Manifest: manifest, Split: "test",
 		Progress: func(e progress.Event) { events = append(events, e) }}, Perturbations: perts,
-		Adapt: &Adapt{Split: "train", Mode: savedmodels.AdaptBatch, Images: 40, BatchSize: 16, TempDir: tmp}}
+		Adapt: &Adapt{Split: "train", Mode: adapt.Batch, Images: 40, BatchSize: 16, TempDir: tmp}}
 	rep, err := Run(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func shiftAdaptMatchesDirect(t *testing.T, sm, manifest string) {
 		t.Errorf("temporary files left in %s: %v", tmp, left)
 	}
 	if last := events[len(events)-1]; last.Done != last.Total || !slices.ContainsFunc(events, func(e progress.Event) bool {
-		return strings.HasSuffix(e.Task, savedmodels.AdaptTaskStats)
+		return strings.HasSuffix(e.Task, adapt.TaskStats)
 	}) {
 		t.Errorf("progress: last event %+v, want Done = Total after adaptation's events", last)
 	}
@@ -131,7 +132,7 @@ func shiftAdaptMatchesDirect(t *testing.T, sm, manifest string) {
 		if v > 0 {
 			p = perts[v-1]
 		}
-		checkAdaptedRow(t, sm, man, rep, v, name, p, savedmodels.AdaptBatch, 16)
+		checkAdaptedRow(t, sm, man, rep, v, name, p, adapt.Batch, 16)
 	}
 	checkShiftFiles(t, rep, len(perts))
 }
@@ -156,7 +157,7 @@ func checkSample(t *testing.T, rep *Report, man *dataset.Manifest) {
 	}
 }
 
-// checkAdaptedRow adapts with savedmodels.Adapt on files and compares row v.
+// checkAdaptedRow adapts with adapt.Run on files and compares row v.
 func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *Report, v int, name string, p perturb.Perturbation, mode string, batch int) {
 	t.Helper()
 	dir := t.TempDir()
@@ -182,7 +183,7 @@ func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *Report
 			}
 		}
 	}
-	if _, err := savedmodels.Adapt(context.Background(), sm, adapted, src, savedmodels.AdaptOptions{Mode: mode, BatchSize: batch}); err != nil {
+	if _, err := adapt.Run(context.Background(), sm, adapted, src, adapt.Options{Mode: mode, BatchSize: batch}); err != nil {
 		t.Fatal(err)
 	}
 	row := rep.Rows[v]
@@ -270,9 +271,9 @@ func shiftAdaptBadInput(t *testing.T, sm, manifest string) {
 		{"evaluating all", sm, predict.AllImages, Adapt{Split: "val"}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
 		{"no split", sm, "test", Adapt{}, tfgraph.ErrInvalidConfig, FieldAdaptSplit},
 		{"too few asked", sm, "test", Adapt{Split: "train", Images: 31}, tfgraph.ErrInvalidConfig, FieldAdaptImages},
-		{"too few in the split", sm, "test", Adapt{Split: "val"}, savedmodels.ErrTooFewImages, ""},
+		{"too few in the split", sm, "test", Adapt{Split: "val"}, adapt.ErrTooFewImages, ""},
 		{"bad mode", sm, "test", Adapt{Split: "train", Mode: "running"}, tfgraph.ErrInvalidConfig, "Mode"},
-		{"no batch norm", tiny, "test", Adapt{Split: "train"}, savedmodels.ErrNoBatchNorm, ""},
+		{"no batch norm", tiny, "test", Adapt{Split: "train"}, adapt.ErrNoBatchNorm, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := c.adapt

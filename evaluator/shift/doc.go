@@ -6,11 +6,11 @@
 // noise seeded by its manifest path, then preprocessed and predicted as Predict does for
 // a decoded image; every variant is scored by evaluator.Evaluate, so the clean row
 // equals xray evaluate's. With Input.Adapt each row also scores the model adapted
-// (savedmodels.AdaptImages) to that variant on another split's images.
+// (adapt.Images) to that variant on another split's images.
 //
 // Run returns the Report; Write writes shift.md, shift.csv, shift.json and shift.png.
 // Nothing is printed: progress goes to the Input's progress.Func. Errors are
-// predict.Split's, perturb's, and with Adapt savedmodels.AdaptImages's and a
+// predict.Split's, perturb's, and with Adapt adapt.Images's and a
 // *tfgraph.ConfigError (Field FieldAdaptSplit, FieldAdaptImages or "Mode") for a bad
 // Adapt, before any work.
 //

@@ -66,7 +66,7 @@ type Report struct {
 // Run runs the model over the split clean and under each perturbation and evaluates
 // every variant; with in.Adapt, also the model adapted to each variant (see Adapt).
 // Progress counts predicted images (images x variants). Errors are predict.Split's, plus
-// perturb's, plus with Adapt savedmodels.AdaptImages's and a *tfgraph.ConfigError for a
+// perturb's, plus with Adapt adapt.Images's and a *tfgraph.ConfigError for a
 // bad Adapt.
 func Run(ctx context.Context, in Input) (*Report, error) {
 	perts := in.Perturbations

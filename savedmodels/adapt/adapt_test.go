@@ -1,13 +1,15 @@
-package savedmodels
+package adapt
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess/dicom"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -85,19 +88,21 @@ func exportBackbone(t *testing.T, arch string, classes int) (string, *tfgraph.Mo
 	if classes == 3 {
 		names = []string{"normal", "bacterial", "viral"}
 	}
-	if err := Export(dir, sess, m, Metadata{RunID: "adapt-test", Classes: names}); err != nil {
+	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "adapt-test", Classes: names}); err != nil {
 		t.Fatal(err)
 	}
 	return dir, m
 }
 
-// writePixels preprocesses files as Adapt does and writes them as raw float32 for Python.
-func writePixels(t *testing.T, meta Metadata, files []string) (string, [][]float32) {
+// writePixels preprocesses files as Adapt does and writes them as raw float32 (native byte order) for Python.
+func writePixels(t *testing.T, meta savedmodels.Metadata, files []string) (string, [][]float32) {
 	t.Helper()
-	pix := goPixels(t, meta.preprocessor(), readFiles(t, files))
+	pix := savedmodelstest.GoPixels(t, meta.Preprocessor(), savedmodelstest.ReadFiles(t, files))
 	var raw []byte
 	for _, p := range pix {
-		raw = append(raw, floatBytes(p)...)
+		for _, v := range p {
+			raw = binary.NativeEndian.AppendUint32(raw, math.Float32bits(v))
+		}
 	}
 	path := filepath.Join(t.TempDir(), "pixels.f32")
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
@@ -117,10 +122,10 @@ func paths(files []string) iter.Seq2[string, error] {
 	}
 }
 
-func adaptOK(t *testing.T, src, dst string, files []string, opts AdaptOptions) *Adaptation {
+func adaptOK(t *testing.T, src, dst string, files []string, opts Options) *savedmodels.Adaptation {
 	t.Helper()
 	opts.Now = func() time.Time { return time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) }
-	ad, err := Adapt(context.Background(), src, dst, paths(files), opts)
+	ad, err := Run(context.Background(), src, dst, paths(files), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +136,13 @@ func adaptOK(t *testing.T, src, dst string, files []string, opts AdaptOptions) *
 type adaptCase struct {
 	arch           string
 	classes        int
-	images         int  // the architectures larger than MobileNet use fewer than MinAdaptImages
-	batch          int  // AdaptBatch's batch size; 0: no batch-mode run
+	images         int  // the architectures larger than MobileNet use fewer than MinImages
+	batch          int  // Batch's batch size; 0: no batch-mode run
 	twice          bool // adapt the layerwise result again (idempotence)
 	src, lw, again string
 	batchDir       string
 	model          *tfgraph.Model
-	ad             *Adaptation
+	ad             *savedmodels.Adaptation
 	files          []string
 	pixels         [][]float32
 }
@@ -148,7 +153,7 @@ type adaptCase struct {
 // px: tfgraph.MinInputSize, the head's 4x4 pooling) to keep them cheap.
 func adaptCases() []*adaptCase {
 	return []*adaptCase{
-		{arch: tfgraph.MobileNet, classes: 2, images: MinAdaptImages, batch: 16, twice: true},
+		{arch: tfgraph.MobileNet, classes: 2, images: MinImages, batch: 16, twice: true},
 		{arch: tfgraph.Xception, classes: 3, images: 8, batch: 4},
 		{arch: tfgraph.InceptionV3, classes: 2, images: 8},
 	}
@@ -190,27 +195,27 @@ func TestAdaptMatchesPython(t *testing.T) {
 func (c *adaptCase) adapt(t *testing.T) []adaptJob {
 	t.Helper()
 	c.src, c.model = exportBackbone(t, c.arch, c.classes)
-	c.files = xrays(t, c.images)
+	c.files = savedmodelstest.Xrays(t, c.images)
 	out := t.TempDir()
 	c.lw = filepath.Join(out, "layerwise")
-	c.ad = adaptOK(t, c.src, c.lw, c.files, AdaptOptions{})
+	c.ad = adaptOK(t, c.src, c.lw, c.files, Options{})
 	meta := loadMeta(t, c.src)
 	var pixPath string
 	pixPath, c.pixels = writePixels(t, meta, c.files)
-	job := adaptJob{Src: c.src, Pixels: pixPath, Images: len(c.files), Size: meta.InputSize, BatchSize: DefaultMaxBatch}
+	job := adaptJob{Src: c.src, Pixels: pixPath, Images: len(c.files), Size: meta.InputSize, BatchSize: savedmodels.DefaultMaxBatch}
 	lw := job
-	lw.Mode, lw.Dump, lw.Predict, lw.Compare = AdaptLayerwise, []string{c.src}, []string{c.lw}, []string{c.lw}
+	lw.Mode, lw.Dump, lw.Predict, lw.Compare = Layerwise, []string{c.src}, []string{c.lw}, []string{c.lw}
 	if c.twice {
 		c.again = filepath.Join(out, "twice")
-		adaptOK(t, c.lw, c.again, c.files, AdaptOptions{Mode: AdaptLayerwise})
+		adaptOK(t, c.lw, c.again, c.files, Options{Mode: Layerwise})
 		lw.Dump = append(lw.Dump, c.again)
 	}
 	jobs := []adaptJob{lw}
 	if c.batch > 0 {
 		c.batchDir = filepath.Join(out, "batch")
-		adaptOK(t, c.src, c.batchDir, c.files, AdaptOptions{Mode: AdaptBatch, BatchSize: c.batch})
+		adaptOK(t, c.src, c.batchDir, c.files, Options{Mode: Batch, BatchSize: c.batch})
 		b := job
-		b.Mode, b.BatchSize, b.Predict, b.Compare = AdaptBatch, c.batch, []string{c.batchDir}, []string{c.batchDir}
+		b.Mode, b.BatchSize, b.Predict, b.Compare = Batch, c.batch, []string{c.batchDir}, []string{c.batchDir}
 		jobs = append(jobs, b)
 	}
 	return jobs
@@ -259,11 +264,11 @@ func (c *adaptCase) checkMoved(t *testing.T, ref adaptRef) {
 	}
 }
 
-// checkAdaptedInGo loads an adapted model with Load and compares its predictions with
+// checkAdaptedInGo loads an adapted model with savedmodels.Load and compares its predictions with
 // Python's on the same SavedModel, and runs its Grad-CAM signature.
 func checkAdaptedInGo(t *testing.T, dir string, pixels [][]float32, python [][]float64) {
 	t.Helper()
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +282,7 @@ func checkAdaptedInGo(t *testing.T, dir string, pixels [][]float32, python [][]f
 		got[i] = p.Probabilities
 	}
 	approx.WithinRows(t, dir+": Go vs Python predictions of the adapted SavedModel", got, python, approx.Abs, 1e-6)
-	ex, err := model.ExplainPixels(context.Background(), ExplainOptions{}, pixels[:2]...)
+	ex, err := model.ExplainPixels(context.Background(), savedmodels.ExplainOptions{}, pixels[:2]...)
 	if err != nil || len(ex) != 2 || ex[0].Err != nil || len(ex[0].Heatmap) == 0 {
 		t.Errorf("%s: serving_gradcam on the adapted model: %v", dir, err)
 	}
@@ -293,21 +298,21 @@ func checkAdaptationRecord(t *testing.T, src, dst string, files []string, layers
 	}
 	var sums []string
 	for _, f := range files {
-		s := sha256.Sum256(readFiles(t, []string{f})[0])
+		s := sha256.Sum256(savedmodelstest.ReadFiles(t, []string{f})[0])
 		sums = append(sums, hex.EncodeToString(s[:])+"\n")
 	}
 	slices.Sort(sums)
 	set := sha256.Sum256([]byte(strings.Join(sums, "")))
-	want := Adaptation{Mode: AdaptLayerwise, Source: "sha256:" + dirHash(t, src), Images: len(files), ImageSet: "sha256:" + hex.EncodeToString(set[:]),
-		BatchSize: DefaultMaxBatch, Layers: layers, Passes: passes, Date: "2026-12-07T12:00:00Z"}
+	want := savedmodels.Adaptation{Mode: Layerwise, Source: "sha256:" + savedmodelstest.DirHash(t, src), Images: len(files), ImageSet: "sha256:" + hex.EncodeToString(set[:]),
+		BatchSize: savedmodels.DefaultMaxBatch, Layers: layers, Passes: passes, Date: "2026-12-07T12:00:00Z"}
 	if *got != want {
 		t.Errorf("adaptation record:\n got %+v\nwant %+v", *got, want)
 	}
-	a, err := SignatureDefs(src)
+	a, err := savedmodels.SignatureDefs(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := SignatureDefs(dst)
+	b, err := savedmodels.SignatureDefs(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,9 +326,9 @@ func checkAdaptationRecord(t *testing.T, src, dst string, files []string, layers
 	}
 }
 
-func loadMeta(t *testing.T, dir string) Metadata {
+func loadMeta(t *testing.T, dir string) savedmodels.Metadata {
 	t.Helper()
-	_, meta, err := readSavedModel(dir)
+	_, meta, err := savedmodels.ReadMetaGraph(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,9 +337,13 @@ func loadMeta(t *testing.T, dir string) Metadata {
 
 // TestAdaptBadInput: each mistake is its typed error, and no output is left.
 func TestAdaptBadInput(t *testing.T) {
-	tiny, _, _ := exportTiny(t, 32, 1, Metadata{})
+	m, sess := savedmodelstest.TinyModel(t, 32, 1) // no BatchNormalization layer
+	tiny := filepath.Join(t.TempDir(), "tiny")
+	if err := savedmodels.Export(tiny, sess, m, savedmodels.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
 	src, _ := exportBackbone(t, tfgraph.MobileNet, 2)
-	files := xrays(t, 40)
+	files := savedmodelstest.Xrays(t, 40)
 	var bad []string // not decodable
 	for _, f := range []string{"empty.jpeg", "notes.jpeg", "truncated.jpeg"} {
 		bad = append(bad, filepath.Join(pyref.RepoRoot(), "testdata", "bad", f))
@@ -344,23 +353,23 @@ func TestAdaptBadInput(t *testing.T) {
 		name  string
 		src   string
 		files []string
-		opts  AdaptOptions
+		opts  Options
 		want  error
 	}{
-		{"no batch norm", tiny, files, AdaptOptions{}, ErrNoBatchNorm},
-		{"too few", src, files[:MinAdaptImages-1], AdaptOptions{}, ErrTooFewImages},
-		{"unreadable", src, append(slices.Clone(files), bad...), AdaptOptions{}, ErrUnreadableImages},
-		{"missing file", src, append(slices.Clone(files), filepath.Join(out, "nowhere.jpeg")), AdaptOptions{}, os.ErrNotExist},
-		{"bad mode", src, files, AdaptOptions{Mode: "running"}, tfgraph.ErrInvalidConfig},
-		{"no model", filepath.Join(out, "none"), files, AdaptOptions{}, ErrNotFound},
-		{"exists", src, files, AdaptOptions{}, ErrOutputExists},
+		{"no batch norm", tiny, files, Options{}, ErrNoBatchNorm},
+		{"too few", src, files[:MinImages-1], Options{}, ErrTooFewImages},
+		{"unreadable", src, append(slices.Clone(files), bad...), Options{}, ErrUnreadableImages},
+		{"missing file", src, append(slices.Clone(files), filepath.Join(out, "nowhere.jpeg")), Options{}, os.ErrNotExist},
+		{"bad mode", src, files, Options{Mode: "running"}, tfgraph.ErrInvalidConfig},
+		{"no model", filepath.Join(out, "none"), files, Options{}, savedmodels.ErrNotFound},
+		{"exists", src, files, Options{}, ErrOutputExists},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dst := filepath.Join(out, strings.ReplaceAll(c.name, " ", "-"))
 			if c.want == ErrOutputExists {
 				dst = src
 			}
-			_, err := Adapt(context.Background(), c.src, dst, paths(c.files), c.opts)
+			_, err := Run(context.Background(), c.src, dst, paths(c.files), c.opts)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
@@ -393,12 +402,12 @@ func TestAdaptDICOM(t *testing.T) {
 		t.Fatalf("no DICOM test files: %v", err)
 	}
 	var files []string
-	for len(files) < MinAdaptImages {
+	for len(files) < MinImages {
 		files = append(files, dcm...)
 	}
 	w := dicom.Window{Mode: dicom.WindowFixed, Center: 128, Width: 200}
 	dst := filepath.Join(t.TempDir(), "adapted")
-	ad := adaptOK(t, src, dst, files, AdaptOptions{Mode: AdaptBatch, DICOMWindow: &w})
+	ad := adaptOK(t, src, dst, files, Options{Mode: Batch, DICOMWindow: &w})
 	meta := loadMeta(t, dst)
 	if ad.Images != len(files) || ad.DICOMWindow == nil || *ad.DICOMWindow != w || meta.DICOMWindow == nil || *meta.DICOMWindow != w {
 		t.Errorf("DICOM adaptation record %+v, model window %v; want %d images through %v", ad, meta.DICOMWindow, len(files), w)

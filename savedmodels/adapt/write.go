@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/progress"
+	"github.com/xraylab/xray/savedmodels"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -20,9 +21,11 @@ import (
 
 // adaptInto reads the images, measures the statistics pass by pass and writes the
 // adapted checkpoint to tmp/variables; it returns the record and the new metadata.
-func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta Metadata, layers []*bnLayer, images iter.Seq2[adaptInput, error], opts AdaptOptions) (*Adaptation, Metadata, error) {
-	fail := func(err error) (*Adaptation, Metadata, error) { return nil, meta, fmt.Errorf("adapt %s: %w", src, err) }
-	pre := meta.preprocessor()
+func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta savedmodels.Metadata, layers []*bnLayer, images iter.Seq2[adaptInput, error], opts Options) (*savedmodels.Adaptation, savedmodels.Metadata, error) {
+	fail := func(err error) (*savedmodels.Adaptation, savedmodels.Metadata, error) {
+		return nil, meta, fmt.Errorf("adapt %s: %w", src, err)
+	}
+	pre := meta.Preprocessor()
 	switch {
 	case opts.DICOMWindow != nil:
 		pre.Window = *opts.DICOMWindow
@@ -30,7 +33,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	case meta.DICOMWindow != nil:
 		pre.Window = *meta.DICOMWindow
 	}
-	digest, err := Digest(src)
+	digest, err := savedmodels.Digest(src)
 	if err != nil {
 		return fail(err)
 	}
@@ -44,7 +47,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	}
 	defer cache.close()
 	groups := passes(layers)
-	if opts.Mode == AdaptBatch {
+	if opts.Mode == Batch {
 		all := make([]int, len(layers))
 		for i := range all {
 			all[i] = i
@@ -52,7 +55,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 		groups = [][]int{all}
 	}
 	opts.Log.Info("adapting", "images", cache.n, "batch_norm_layers", len(layers), "passes", len(groups), "mode", opts.Mode)
-	a, err := newAdaptSession(src, mg, layers, opts.Mode == AdaptBatch, opts.SessionConfig)
+	a, err := newAdaptSession(src, mg, layers, opts.Mode == Batch, opts.SessionConfig)
 	if err != nil {
 		return fail(err)
 	}
@@ -61,7 +64,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	for p, which := range groups {
 		stats, err := a.measure(ctx, cache.batches(opts.BatchSize), meta.InputSize, which, func(n int) {
 			done += n
-			opts.Progress.Report(progress.Event{Task: AdaptTaskStats, Done: int64(done), Total: int64(total), Unit: "img",
+			opts.Progress.Report(progress.Event{Task: TaskStats, Done: int64(done), Total: int64(total), Unit: "img",
 				Note: fmt.Sprintf("pass %d/%d", p+1, len(groups))})
 		})
 		if err != nil {
@@ -78,7 +81,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 	if err := a.save(filepath.Join(tmp, "variables", "variables")); err != nil {
 		return fail(err)
 	}
-	ad := &Adaptation{
+	ad := &savedmodels.Adaptation{
 		Mode: opts.Mode, Source: digest, Images: cache.n, ImageSet: imageSet, BatchSize: opts.BatchSize,
 		Layers: len(layers), Passes: len(groups), DICOMWindow: meta.DICOMWindow,
 		Date: opts.Now().UTC().Format(time.RFC3339),
@@ -91,7 +94,7 @@ func adaptInto(ctx context.Context, tmp, src string, mg *pb.MetaGraphDef, meta M
 // meta_info_def), the metadata file, and copies every other file of src except the
 // checkpoint (written by the saver) and a TensorFlow fingerprint (it would no longer
 // match).
-func writeAdapted(dir, src string, meta Metadata) error {
+func writeAdapted(dir, src string, meta savedmodels.Metadata) error {
 	b, err := os.ReadFile(filepath.Join(src, "saved_model.pb"))
 	if err != nil {
 		return err
@@ -118,7 +121,7 @@ func writeAdapted(dir, src string, meta Metadata) error {
 	if err := os.WriteFile(filepath.Join(dir, "saved_model.pb"), b, 0o644); err != nil {
 		return err
 	}
-	skip := map[string]bool{"saved_model.pb": true, "fingerprint.pb": true, filepath.FromSlash(MetadataFile): true}
+	skip := map[string]bool{"saved_model.pb": true, "fingerprint.pb": true, filepath.FromSlash(savedmodels.MetadataFile): true}
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -132,10 +135,10 @@ func writeAdapted(dir, src string, meta Metadata) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(MetadataFile)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(savedmodels.MetadataFile)), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, MetadataFile), append(js, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, savedmodels.MetadataFile), append(js, '\n'), 0o644)
 }
 
 func copyFile(from, to string) error {

@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"context"
@@ -9,9 +9,10 @@ import (
 	"os"
 
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
 )
 
-// adaptInput is one image Adapt reads, from a file or from memory: its name for errors,
+// adaptInput is one image Run or Images reads, from a file or from memory: its name for errors,
 // and its preprocessed pixels with the hex SHA-256 the image-set digest is over.
 type adaptInput interface {
 	name() string
@@ -50,18 +51,18 @@ func fileInputs(paths iter.Seq2[string, error]) iter.Seq2[adaptInput, error] {
 	}
 }
 
-// AdaptImage is one image for AdaptImages, decoded already and upright (e.g. a file
+// Image is one image for Images, decoded already and upright (e.g. a file
 // decoded by the model's Preprocessor and then changed in memory).
-type AdaptImage struct {
+type Image struct {
 	Name  string // names the image in errors (e.g. its path)
 	Image image.Image
 }
 
-func (a AdaptImage) name() string { return a.Name }
+func (a Image) name() string { return a.Name }
 
 // pixels resizes the image as Predict does for a decoded image (preprocess.Pixels); the
 // digest is over those pixels, the image the model saw.
-func (a AdaptImage) pixels(pre preprocess.Preprocessor) ([]uint8, string, error) {
+func (a Image) pixels(pre preprocess.Preprocessor) ([]uint8, string, error) {
 	pix, err := pre.Pixels(a.Image)
 	if err != nil {
 		return nil, "", err
@@ -70,14 +71,14 @@ func (a AdaptImage) pixels(pre preprocess.Preprocessor) ([]uint8, string, error)
 	return pix, hex.EncodeToString(s[:]), nil
 }
 
-// AdaptImages is Adapt on images held in memory instead of files: each is resized and
+// Images is Run on images held in memory instead of files: each is resized and
 // scaled by the model's preprocessing as Predict does for a decoded image, so adapting
 // on an image equals adapting on it written as a lossless PNG. The sequence is read
 // once, in order, one chunk at a time (memory holds a chunk, not the set); an error with
-// an image counts it as unreadable, one without (zero AdaptImage) ends the read with it.
-// Adaptation.ImageSet is over each image's preprocessed pixels. Errors are Adapt's.
-func AdaptImages(ctx context.Context, src, dst string, images iter.Seq2[AdaptImage, error], opts AdaptOptions) (*Adaptation, error) {
-	return adapt(ctx, src, dst, func(yield func(adaptInput, error) bool) {
+// an image counts it as unreadable, one without (zero Image) ends the read with it.
+// savedmodels.Adaptation.ImageSet is over each image's preprocessed pixels. Errors are Run's.
+func Images(ctx context.Context, src, dst string, images iter.Seq2[Image, error], opts Options) (*savedmodels.Adaptation, error) {
+	return run(ctx, src, dst, func(yield func(adaptInput, error) bool) {
 		for img, err := range images {
 			var in adaptInput
 			if img.Image != nil || img.Name != "" {

@@ -1,7 +1,8 @@
-package savedmodels
+package smgraph
 
 import (
 	"errors"
+	"sort"
 	"strconv"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -10,18 +11,18 @@ import (
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// saver holds the ops a TF1 tf.train.Saver would add, with its names, so every loader
+// Saver holds the ops a TF1 tf.train.Saver would add, with its names, so every loader
 // (the C++ one under TF Serving and Go, Python's load_v1_in_v2) restores the variables:
 // feed the checkpoint prefix to save/Const:0 and run save/restore_all.
-type saver struct {
-	filename   tf.Output     // save/Const:0, a string scalar defaulting to "model"
-	saveTensor tf.Output     // save/control_dependency:0, runs SaveV2 and returns the prefix
-	restore    *tf.Operation // save/restore_all
+type Saver struct {
+	Filename   tf.Output     // save/Const:0, a string scalar defaulting to "model"
+	SaveTensor tf.Output     // save/control_dependency:0, runs SaveV2 and returns the prefix
+	Restore    *tf.Operation // save/restore_all
 }
 
-// addSaver adds SaveV2 / RestoreV2 over the variables (checkpoint keys = their Keras
+// AddSaver adds SaveV2 / RestoreV2 over the variables (checkpoint keys = their Keras
 // names, in sorted order) to s, a scope named "save".
-func addSaver(s *op.Scope, vars []*tfgraph.Variable, handles []tf.Output) (*saver, error) {
+func AddSaver(s *op.Scope, vars []*tfgraph.Variable, handles []tf.Output) (*Saver, error) {
 	if len(vars) == 0 {
 		return nil, errors.New("the model has no variables to save")
 	}
@@ -69,16 +70,27 @@ func addSaver(s *op.Scope, vars []*tfgraph.Variable, handles []tf.Output) (*save
 	if err := s.Err(); err != nil {
 		return nil, err
 	}
-	return &saver{filename: filename, saveTensor: saveTensor, restore: restore}, nil
+	return &Saver{Filename: filename, SaveTensor: saveTensor, Restore: restore}, nil
 }
 
-func (sv *saver) def() *pb.SaverDef {
+// Def is the SaverDef a MetaGraphDef names the ops by.
+func (sv *Saver) Def() *pb.SaverDef {
 	return &pb.SaverDef{
-		FilenameTensorName:        tensorName(sv.filename),
-		SaveTensorName:            tensorName(sv.saveTensor),
-		RestoreOpName:             sv.restore.Name(),
+		FilenameTensorName:        TensorName(sv.Filename),
+		SaveTensorName:            TensorName(sv.SaveTensor),
+		RestoreOpName:             sv.Restore.Name(),
 		MaxToKeep:                 5,
 		KeepCheckpointEveryNHours: 10000,
 		Version:                   pb.SaverDef_V2,
 	}
+}
+
+// sortedVars returns the indices of vars ordered by name (checkpoint order).
+func sortedVars(vars []*tfgraph.Variable) []int {
+	idx := make([]int, len(vars))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return vars[idx[a]].Name < vars[idx[b]].Name })
+	return idx
 }

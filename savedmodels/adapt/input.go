@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"bufio"
@@ -13,12 +13,13 @@ import (
 
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/progress"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
 
-// minImages is MinAdaptImages; the reference tests of the larger architectures lower it,
+// minImages is MinImages; the reference tests of the larger architectures lower it,
 // since the computation checked does not depend on the count and each image costs a
 // forward pass per level of layers.
-var minImages = MinAdaptImages
+var minImages = MinImages
 
 // pixelCache holds every image, preprocessed once to uint8 pixels, in a file read back
 // sequentially on each pass: decoding costs once, and memory holds one batch, however
@@ -34,7 +35,7 @@ type pixelCache struct {
 // digest of the image set: "sha256:" over the sorted hex SHA-256 of each image (a file's
 // bytes, see adaptInput), one per line (the same files in any order or place give the
 // same digest).
-func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre preprocess.Preprocessor, dir string, opts AdaptOptions) (*pixelCache, string, error) {
+func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre preprocess.Preprocessor, dir string, opts Options) (*pixelCache, string, error) {
 	f, err := os.CreateTemp(dir, "pixels-")
 	if err != nil {
 		return nil, "", err
@@ -51,7 +52,7 @@ func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre pr
 			sum string
 			err error
 		}, len(chunk))
-		parallelN(len(chunk), opts.Workers, func(i int) {
+		smgraph.ParallelN(len(chunk), opts.Workers, func(i int) {
 			res[i].pix, res[i].sum, res[i].err = chunk[i].pixels(pre)
 		})
 		for i, r := range res {
@@ -66,7 +67,7 @@ func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre pr
 			c.n++
 		}
 		chunk = chunk[:0]
-		opts.Progress.Report(progress.Event{Task: AdaptTaskRead, Done: int64(total), Unit: "img"})
+		opts.Progress.Report(progress.Event{Task: TaskRead, Done: int64(total), Unit: "img"})
 		return ctx.Err()
 	}
 	for in, err := range images {
@@ -137,7 +138,7 @@ func (c *pixelCache) batches(per int) iter.Seq2[[]float32, error] {
 }
 
 // batchSizes splits n images into batches of at most per, as even as possible, so no
-// batch is a small remainder (in AdaptBatch each batch's own statistics normalise it).
+// batch is a small remainder (in Batch each batch's own statistics normalise it).
 func batchSizes(n, per int) []int {
 	k := (n + per - 1) / per
 	out := make([]int, k)

@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/tflog"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -58,20 +61,21 @@ func newAdaptSession(src string, mg *pb.MetaGraphDef, layers []*bnLayer, batch b
 		}
 	}
 	a := &adaptSession{graph: g, saver: mg.GetSaverDef()}
-	if a.input, err = tensorByName(g, mg.SignatureDef[SignatureDefault].Inputs[InputImage].GetName()); err != nil {
+	if a.input, err = smgraph.TensorByName(g, mg.SignatureDef[savedmodels.SignatureDefault].Inputs[savedmodels.InputImage].GetName()); err != nil {
 		return nil, err
 	}
 	for _, n := range names {
 		var o adaptOps
 		outs := []*tf.Output{&o.mean, &o.variance, &o.shape, &o.feedMean, &o.feedVar}
 		for k, dst := range outs {
-			if *dst, err = tensorByName(g, n[k]); err != nil {
+			if *dst, err = smgraph.TensorByName(g, n[k]); err != nil {
 				return nil, err
 			}
 		}
 		o.assign = []*tf.Operation{g.Operation(n[5]), g.Operation(n[6])}
 		a.layers = append(a.layers, o)
 	}
+	tflog.Once(config) // as Load does: a library user sees no TensorFlow start-up lines
 	if a.sess, err = tf.NewSession(g, &tf.SessionOptions{Config: config}); err != nil {
 		return nil, err
 	}
@@ -85,7 +89,7 @@ func newAdaptSession(src string, mg *pb.MetaGraphDef, layers []*bnLayer, batch b
 // addLayerOps adds l's statistics and assignment ops and returns their names: mean,
 // variance, shape, the two feeds, the two assigns, the float32 batch mean and variance.
 func addLayerOps(s *op.Scope, g *tf.Graph, l *bnLayer) ([]string, error) {
-	x, err := tensorByName(g, l.x)
+	x, err := smgraph.TensorByName(g, l.x)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +99,7 @@ func addLayerOps(s *op.Scope, g *tf.Graph, l *bnLayer) ([]string, error) {
 	mean := op.Mean(s.SubScope("mean"), x64, axis)
 	variance := op.Mean(s.SubScope("variance"), op.Square(s.SubScope("square"), op.Sub(s.SubScope("centred"), x64, mean)), axis)
 	shape := op.Shape(s.SubScope("shape"), flat, op.ShapeOutType(tf.Int64))
-	// The batch statistics in float32, for AdaptBatch's rewiring.
+	// The batch statistics in float32, for Batch's rewiring.
 	batchMean := op.Cast(s.SubScope("batch_mean"), mean, tf.Float)
 	batchVar := op.Cast(s.SubScope("batch_variance"), variance, tf.Float)
 	feedMean := op.Placeholder(s.SubScope("feed_mean"), tf.Float, op.PlaceholderShape(tf.MakeShape(l.channels)))
@@ -112,14 +116,14 @@ func addLayerOps(s *op.Scope, g *tf.Graph, l *bnLayer) ([]string, error) {
 	if err := s.Err(); err != nil {
 		return nil, err
 	}
-	return []string{tensorName(mean), tensorName(variance), tensorName(shape), tensorName(feedMean), tensorName(feedVar), am.Name(), av.Name(), tensorName(batchMean), tensorName(batchVar)}, nil
+	return []string{smgraph.TensorName(mean), smgraph.TensorName(variance), smgraph.TensorName(shape), smgraph.TensorName(feedMean), smgraph.TensorName(feedVar), am.Name(), av.Name(), smgraph.TensorName(batchMean), smgraph.TensorName(batchVar)}, nil
 }
 
 // batchStatistics returns g re-imported with each layer's Mul(mean, inv) and
 // AddV2(variance, eps) reading the layer's batch statistics: BatchNormalization in
 // training mode, the rest of the graph unchanged.
 func batchStatistics(g *tf.Graph, layers []*bnLayer, names [][]string) (*tf.Graph, error) {
-	def, err := graphDef(g)
+	def, err := smgraph.GraphDef(g)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +134,7 @@ func batchStatistics(g *tf.Graph, layers []*bnLayer, names [][]string) (*tf.Grap
 			{l.addEps, l.varRead, names[i][8]},
 		} {
 			n := idx.nodes[r.node]
-			if n == nil || idx.nodes[nodeName(r.batch)] == nil {
+			if n == nil || idx.nodes[smgraph.NodeName(r.batch)] == nil {
 				return nil, fmt.Errorf("layer %s: ops %s, %s missing", l.name, r.node, r.batch)
 			}
 			for k, in := range n.Input {
@@ -153,7 +157,7 @@ func batchStatistics(g *tf.Graph, layers []*bnLayer, names [][]string) (*tf.Grap
 
 // restore runs the SavedModel's saver restore from the checkpoint prefix.
 func (a *adaptSession) restore(prefix string) error {
-	fn, err := tensorByName(a.graph, a.saver.FilenameTensorName)
+	fn, err := smgraph.TensorByName(a.graph, a.saver.FilenameTensorName)
 	if err != nil {
 		return err
 	}
@@ -166,18 +170,18 @@ func (a *adaptSession) restore(prefix string) error {
 		return err
 	}
 	if _, err := a.sess.Run(map[tf.Output]*tf.Tensor{fn: t}, nil, []*tf.Operation{restore}); err != nil {
-		return fmt.Errorf("restore the variables: %s", oneLine(err.Error()))
+		return fmt.Errorf("restore the variables: %s", smgraph.OneLine(err.Error()))
 	}
 	return nil
 }
 
 // save writes every variable through the SavedModel's saver to the checkpoint prefix.
 func (a *adaptSession) save(prefix string) error {
-	fn, err := tensorByName(a.graph, a.saver.FilenameTensorName)
+	fn, err := smgraph.TensorByName(a.graph, a.saver.FilenameTensorName)
 	if err != nil {
 		return err
 	}
-	save, err := tensorByName(a.graph, a.saver.SaveTensorName)
+	save, err := smgraph.TensorByName(a.graph, a.saver.SaveTensorName)
 	if err != nil {
 		return err
 	}
@@ -186,7 +190,7 @@ func (a *adaptSession) save(prefix string) error {
 		return err
 	}
 	if _, err := a.sess.Run(map[tf.Output]*tf.Tensor{fn: t}, []tf.Output{save}, nil); err != nil {
-		return fmt.Errorf("save the variables: %s", oneLine(err.Error()))
+		return fmt.Errorf("save the variables: %s", smgraph.OneLine(err.Error()))
 	}
 	return nil
 }
@@ -219,7 +223,7 @@ func (a *adaptSession) measure(ctx context.Context, batches iter.Seq2[[]float32,
 		}
 		out, err := a.sess.Run(map[tf.Output]*tf.Tensor{a.input: x}, fetch, nil)
 		if err != nil {
-			return nil, fmt.Errorf("statistics: %s", oneLine(err.Error()))
+			return nil, fmt.Errorf("statistics: %s", smgraph.OneLine(err.Error()))
 		}
 		for k := range which {
 			shape := out[3*k+2].Value().([]int64)
@@ -248,7 +252,7 @@ func (a *adaptSession) assign(which []int, stats []*moments) error {
 		ops = append(ops, a.layers[i].assign...)
 	}
 	if _, err := a.sess.Run(feeds, nil, ops); err != nil {
-		return fmt.Errorf("assign the statistics: %s", oneLine(err.Error()))
+		return fmt.Errorf("assign the statistics: %s", smgraph.OneLine(err.Error()))
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	nodepb "github.com/wamuir/graft/tensorflow/core/framework/node_def_go_proto"
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -73,7 +74,7 @@ func findBatchNorm(mg *pb.MetaGraphDef) ([]*bnLayer, error) {
 	return layers, nil
 }
 
-// variableDefs reads the "variables" collection Export writes.
+// variableDefs reads the "variables" collection savedmodels.Export writes.
 func variableDefs(mg *pb.MetaGraphDef) ([]*varpb.VariableDef, error) {
 	col := mg.GetCollectionDef()["variables"].GetBytesList().GetValue()
 	out := make([]*varpb.VariableDef, 0, len(col))
@@ -176,7 +177,7 @@ func (g *graphIndex) wire(l *bnLayer) error {
 	if err != nil {
 		return err
 	}
-	mulX := g.nodes[nodeName(xinv)]
+	mulX := g.nodes[smgraph.NodeName(xinv)]
 	if mulX == nil || mulX.Op != "Mul" {
 		return fmt.Errorf("%s is not Mul(x, inv)", xinv)
 	}
@@ -194,7 +195,7 @@ func (g *graphIndex) wire(l *bnLayer) error {
 func (g *graphIndex) levels(layers []*bnLayer) {
 	reads := map[string]int{} // snapshot op -> layer index
 	for i, l := range layers {
-		reads[nodeName(l.meanRead)], reads[nodeName(l.varRead)] = i, i
+		reads[smgraph.NodeName(l.meanRead)], reads[smgraph.NodeName(l.varRead)] = i, i
 	}
 	words := (len(layers) + 63) / 64
 	anc := map[string][]uint64{} // op -> the layers whose statistics it depends on
@@ -210,7 +211,7 @@ func (g *graphIndex) levels(layers []*bnLayer) {
 		}
 		if n := g.nodes[name]; n != nil {
 			for _, in := range n.Input {
-				for w, bits := range visit(nodeName(in)) {
+				for w, bits := range visit(smgraph.NodeName(in)) {
 					a[w] |= bits
 				}
 			}
@@ -219,7 +220,7 @@ func (g *graphIndex) levels(layers []*bnLayer) {
 	}
 	deps := make([][]uint64, len(layers))
 	for i, l := range layers {
-		deps[i] = visit(nodeName(l.x))
+		deps[i] = visit(smgraph.NodeName(l.x))
 	}
 	done := make([]bool, len(layers))
 	var level func(i int) int

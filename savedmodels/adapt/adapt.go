@@ -1,4 +1,4 @@
-package savedmodels
+package adapt
 
 import (
 	"context"
@@ -14,37 +14,39 @@ import (
 
 	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/progress"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// Adaptation modes (AdaptOptions.Mode).
+// Adaptation modes (Options.Mode).
 const (
-	// AdaptLayerwise measures each BatchNormalization layer on the outputs of the layers
+	// Layerwise measures each BatchNormalization layer on the outputs of the layers
 	// before it with their statistics already replaced: one pass over the images per
 	// level of layers (layers that do not feed each other share a pass).
-	AdaptLayerwise = "layerwise"
-	// AdaptBatch is one pass with every layer normalised by its batch's own statistics
+	Layerwise = "layerwise"
+	// Batch is one pass with every layer normalised by its batch's own statistics
 	// (BatchNormalization in training mode) while the statistics are accumulated.
-	AdaptBatch = "batch"
+	Batch = "batch"
 )
 
-// MinAdaptImages is the fewest images Adapt accepts: fewer give statistics too noisy to
+// MinImages is the fewest images Run accepts: fewer give statistics too noisy to
 // replace a trained model's.
-const MinAdaptImages = 32
+const MinImages = 32
 
-// Kinds of Adapt failure, for errors.Is.
+// Kinds of Run and Images failure, for errors.Is.
 var (
 	// ErrNoBatchNorm: the model has no BatchNormalization layer, so nothing to adapt.
 	ErrNoBatchNorm = errors.New("the model has no BatchNormalization layer: there are no statistics to adapt")
-	// ErrTooFewImages: fewer than MinAdaptImages readable images.
-	ErrTooFewImages = fmt.Errorf("too few images to adapt on (at least %d)", MinAdaptImages)
+	// ErrTooFewImages: fewer than MinImages readable images.
+	ErrTooFewImages = fmt.Errorf("too few images to adapt on (at least %d)", MinImages)
 	// ErrUnreadableImages is matched by an *UnreadableImagesError.
 	ErrUnreadableImages = errors.New("images could not be read")
-	// ErrOutputExists: the output directory exists already; Adapt never replaces one.
+	// ErrOutputExists: the output directory exists already; Run never replaces one.
 	ErrOutputExists = errors.New("output directory exists")
 )
 
-// FileError is one input file Adapt could not read or decode.
+// FileError is one input file Run could not read or decode.
 type FileError struct {
 	Path string
 	Err  error
@@ -65,7 +67,7 @@ func (e *UnreadableImagesError) Error() string {
 			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-i)
 			break
 		}
-		fmt.Fprintf(&b, "; %s: %s", f.Path, oneLine(f.Err.Error()))
+		fmt.Fprintf(&b, "; %s: %s", f.Path, smgraph.OneLine(f.Err.Error()))
 	}
 	return b.String() + ": fix or leave out those files"
 }
@@ -82,48 +84,48 @@ func (e *UnreadableImagesError) Unwrap() []error {
 	return out
 }
 
-// AdaptOptions tune Adapt; the zero value adapts layer by layer with TensorFlow's default
+// Options tune Run and Images; the zero value adapts layer by layer with TensorFlow's default
 // session and one preprocessing goroutine per core.
-type AdaptOptions struct {
-	Mode      string // AdaptLayerwise (default) or AdaptBatch
-	BatchSize int    // images per session run (default 32); in AdaptBatch, the batch of the statistics
+type Options struct {
+	Mode      string // Layerwise (default) or Batch
+	BatchSize int    // images per session run (default 32); in Batch, the batch of the statistics
 	// SessionConfig is a serialized tensorflow.ConfigProto (threads, devices); nil for
 	// TensorFlow's defaults.
 	SessionConfig []byte
 	// Workers preprocess images in parallel; 0: one per core (GOMAXPROCS).
 	Workers int
 	// DICOMWindow is how DICOM images become 8-bit gray; nil: the model's
-	// (Metadata.DICOMWindow), else each file's own. A window given here becomes the
+	// (savedmodels.Metadata.DICOMWindow), else each file's own. A window given here becomes the
 	// adapted model's, since its statistics were measured through it.
 	DICOMWindow *dicom.Window
 	// TempDir holds the preprocessed images between passes (uint8, Size*Size*3 bytes each);
 	// "" : inside the output's temporary directory.
 	TempDir string
-	// Progress receives the tasks AdaptTaskRead (files read, total unknown) and
-	// AdaptTaskStats (images times passes, Note "pass P/N"); nil for none.
+	// Progress receives the tasks TaskRead (files read, total unknown) and
+	// TaskStats (images times passes, Note "pass P/N"); nil for none.
 	Progress progress.Func
 	// Log, when set, gets a line per stage.
 	Log *slog.Logger
-	// Now stamps Adaptation.Date; nil: time.Now.
+	// Now stamps savedmodels.Adaptation.Date; nil: time.Now.
 	Now func() time.Time
 }
 
-// Adapt's progress tasks (progress.Event.Task).
+// Run's progress tasks (progress.Event.Task).
 const (
-	AdaptTaskRead  = "adapt: read"       // decoding and preprocessing the images, once
-	AdaptTaskStats = "adapt: statistics" // the passes over the preprocessed images
+	TaskRead  = "adapt: read"       // decoding and preprocessing the images, once
+	TaskStats = "adapt: statistics" // the passes over the preprocessed images
 )
 
-func (o AdaptOptions) withDefaults() (AdaptOptions, error) {
+func (o Options) withDefaults() (Options, error) {
 	switch o.Mode {
 	case "":
-		o.Mode = AdaptLayerwise
-	case AdaptLayerwise, AdaptBatch:
+		o.Mode = Layerwise
+	case Layerwise, Batch:
 	default:
-		return o, &tfgraph.ConfigError{Field: "Mode", Value: o.Mode, Reason: fmt.Sprintf("unknown adaptation mode: use %s or %s", AdaptLayerwise, AdaptBatch)}
+		return o, &tfgraph.ConfigError{Field: "Mode", Value: o.Mode, Reason: fmt.Sprintf("unknown adaptation mode: use %s or %s", Layerwise, Batch)}
 	}
 	if o.BatchSize == 0 {
-		o.BatchSize = DefaultMaxBatch
+		o.BatchSize = savedmodels.DefaultMaxBatch
 	}
 	if o.BatchSize < 1 {
 		return o, &tfgraph.ConfigError{Field: "BatchSize", Value: o.BatchSize, Reason: "give 1 or more images per batch"}
@@ -140,37 +142,37 @@ func (o AdaptOptions) withDefaults() (AdaptOptions, error) {
 	return o, nil
 }
 
-// Adapt writes to dst a copy of the SavedModel in src whose BatchNormalization moving
+// Run writes to dst a copy of the SavedModel in src whose BatchNormalization moving
 // means and variances are re-estimated from images (AdaBN, Li et al. 2016): population
 // statistics over the images and every spatial position, accumulated in float64 while
 // the images stream through the network, batch by batch. Every other variable, the
-// graph and its signatures are copied unchanged; the metadata gains an Adaptation
+// graph and its signatures are copied unchanged; the metadata gains a savedmodels.Adaptation
 // record. The images are paths (a predictstream.Source fits); labels play no part.
 //
 // dst must not exist: it is built in a temporary directory beside it and renamed into
-// place once complete, so an interrupted Adapt leaves no dst. Errors: src's *LoadError,
+// place once complete, so an interrupted Run leaves no dst. Errors: src's *savedmodels.LoadError,
 // ErrNoBatchNorm, ErrTooFewImages, an *UnreadableImagesError (every failed file),
 // ErrOutputExists, a *tfgraph.ConfigError for a bad option, or the context's error.
-func Adapt(ctx context.Context, src, dst string, images iter.Seq2[string, error], opts AdaptOptions) (*Adaptation, error) {
-	return adapt(ctx, src, dst, fileInputs(images), opts)
+func Run(ctx context.Context, src, dst string, images iter.Seq2[string, error], opts Options) (*savedmodels.Adaptation, error) {
+	return run(ctx, src, dst, fileInputs(images), opts)
 }
 
-// adapt is Adapt and AdaptImages on any source of images.
-func adapt(ctx context.Context, src, dst string, images iter.Seq2[adaptInput, error], opts AdaptOptions) (ad *Adaptation, err error) {
-	defer recovered(&err)
+// run is Run and Images on any source of images.
+func run(ctx context.Context, src, dst string, images iter.Seq2[adaptInput, error], opts Options) (ad *savedmodels.Adaptation, err error) {
+	defer smgraph.Recovered(&err)
 	if opts, err = opts.withDefaults(); err != nil {
 		return nil, err
 	}
-	mg, meta, err := readSavedModel(src)
+	mg, meta, err := savedmodels.ReadMetaGraph(src)
 	if err != nil {
 		return nil, err
 	}
 	if mg.GetSaverDef() == nil {
-		return nil, loadError(src, ErrDamaged, "no saver in saved_model.pb: export the model again")
+		return nil, &savedmodels.LoadError{Dir: src, Kind: savedmodels.ErrDamaged, Err: errors.New("no saver in saved_model.pb: export the model again")}
 	}
 	layers, err := findBatchNorm(mg)
 	if err != nil {
-		return nil, loadError(src, ErrNotXray, "%v", err)
+		return nil, &savedmodels.LoadError{Dir: src, Kind: savedmodels.ErrNotXray, Err: err}
 	}
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("adapt %s: %w", src, ErrNoBatchNorm)

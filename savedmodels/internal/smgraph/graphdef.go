@@ -1,4 +1,4 @@
-package savedmodels
+package smgraph
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// graphDef serializes g and parses it back as a proto, for edits graft has no API for.
-func graphDef(g *tf.Graph) (*gpb.GraphDef, error) {
+// GraphDef serializes g and parses it back as a proto, for edits graft has no API for.
+func GraphDef(g *tf.Graph) (*gpb.GraphDef, error) {
 	var buf bytes.Buffer
 	if _, err := g.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("serialize graph: %w", err)
@@ -23,8 +23,8 @@ func graphDef(g *tf.Graph) (*gpb.GraphDef, error) {
 	return def, nil
 }
 
-// nodeName is the op name an input reference ("name", "name:1", "^name") points at.
-func nodeName(input string) string {
+// NodeName is the op name an input reference ("name", "name:1", "^name") points at.
+func NodeName(input string) string {
 	input = strings.TrimPrefix(input, "^")
 	if i := strings.LastIndexByte(input, ':'); i >= 0 {
 		return input[:i]
@@ -32,9 +32,9 @@ func nodeName(input string) string {
 	return input
 }
 
-// prune keeps the nodes of def that roots (op names) need, data and control inputs both,
+// Prune keeps the nodes of def that roots (op names) need, data and control inputs both,
 // in their original order. The function library stays whole.
-func prune(def *gpb.GraphDef, roots []string) (*gpb.GraphDef, error) {
+func Prune(def *gpb.GraphDef, roots []string) (*gpb.GraphDef, error) {
 	byName := make(map[string]int, len(def.Node))
 	for i, n := range def.Node {
 		byName[n.Name] = i
@@ -55,7 +55,7 @@ func prune(def *gpb.GraphDef, roots []string) (*gpb.GraphDef, error) {
 		}
 		keep[name] = true
 		for _, in := range def.Node[byName[name]].Input {
-			if src := nodeName(in); !keep[src] {
+			if src := NodeName(in); !keep[src] {
 				if _, ok := byName[src]; !ok {
 					return nil, fmt.Errorf("prune graph: op %q reads missing op %q", name, src)
 				}
