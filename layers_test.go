@@ -36,6 +36,7 @@ func TestLayers(t *testing.T) {
 		{"savedmodels/internal/smgraph", join(prefixed(mod, append(slices.Clone(above[:1]), above[3:]...)), []string{mod + "savedmodels$", mod + "savedmodels/", mod + "preprocess", mod + "labels", mod + "progress"})},
 		// adaptation and ensembles build on the core, as a service would, and on each other never
 		{"savedmodels/adapt", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/ensemble", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		{"savedmodels/ensemble", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/adapt", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
 		// reports and plots from predictions: no model running, no TensorFlow, no data ingest
 		{"evaluator", join([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "explain", mod + "perturb"}, prefixed(mod, above))},
 		// running a SavedModel over a split: knows neither the shift report nor the errors page

@@ -34,10 +34,10 @@ type Metadata struct {
 	// TrainingPrecision is the Keras precision policy the weights were trained under
 	// (float32, mixed_bfloat16, mixed_float16); the SavedModel itself is float32 either way.
 	TrainingPrecision string `json:"training_precision,omitempty"`
-	// Members lists the SavedModels an ensemble (Arch ArchEnsemble, written by Ensemble)
+	// Members lists the SavedModels an ensemble (Arch ensemble.Arch, written by ensemble.Write)
 	// averages, with their digests and weights; nil for a single model.
 	Members []EnsembleMember `json:"members,omitempty"`
-	// TTA is how many test-time augmentation views (TTAViews) the signatures average;
+	// TTA is how many test-time augmentation views (ensemble.TTAViews) the signatures average;
 	// 0 or 1: none.
 	TTA int `json:"tta,omitempty"`
 	// GradCAM is the explanation serving_gradcam computes (tfgraph.CAMMargin for models

@@ -14,7 +14,7 @@ import (
 	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/progress"
-	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/ensemble"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -41,7 +41,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "savedmodel", Usage: "member SavedModel `DIR` (repeat, one per member)", EnvVars: env("SAVEDMODEL")},
 			&cli.StringFlag{Name: "weights", Usage: "member weights `W,W,...` in --savedmodel order, >= 0, normalized to sum 1 (default: equal)", EnvVars: env("WEIGHTS")},
-			&cli.IntFlag{Name: "tta", Value: 1, Usage: fmt.Sprintf("test-time augmentation: average the first `N` of %d fixed views (1: none)", len(savedmodels.TTAViews)), EnvVars: env("TTA")},
+			&cli.IntFlag{Name: "tta", Value: 1, Usage: fmt.Sprintf("test-time augmentation: average the first `N` of %d fixed views (1: none)", len(ensemble.TTAViews)), EnvVars: env("TTA")},
 			&cli.StringFlag{Name: "out", Usage: "output SavedModel `DIR` (written atomically)", EnvVars: env("OUT")},
 			&cli.StringFlag{Name: "data", Usage: "dataset root `DIR` whose validation split chooses the operating threshold", EnvVars: env("DATA")},
 			&cli.StringFlag{Name: "manifest", Usage: "split manifest `FILE` (default: the first member's run's manifest.csv)", EnvVars: env("MANIFEST")},
@@ -63,7 +63,7 @@ func ensembleAction(c *cli.Context) error {
 	if out == "" {
 		return usagef("ensemble needs --out DIR")
 	}
-	opts := savedmodels.EnsembleOptions{TTA: c.Int("tta")}
+	opts := ensemble.Options{TTA: c.Int("tta")}
 	var err error
 	if opts.Weights, err = parseWeights(c.String("weights")); err != nil {
 		return err
@@ -85,7 +85,7 @@ func ensembleAction(c *cli.Context) error {
 			return chooseThreshold(ctx, c, in, rule)
 		}
 	}
-	if err := savedmodels.Ensemble(c.Context, out, members, opts); err != nil {
+	if err := ensemble.Write(c.Context, out, members, opts); err != nil {
 		if ce := (*tfgraph.ConfigError)(nil); errors.As(err, &ce) {
 			return configUsage(err, ce, ensembleFlagFor)
 		}

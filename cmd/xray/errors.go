@@ -32,7 +32,7 @@ var flagFor = map[string]string{
 	"Precision": "precision",
 }
 
-// ensembleFlagFor maps the fields of savedmodels.Ensemble's ConfigErrors to the flags of
+// ensembleFlagFor maps the fields of ensemble.Write's ConfigErrors to the flags of
 // xray ensemble (flagFor is xray train's).
 var ensembleFlagFor = map[string]string{"Members": "savedmodel", "Weights": "weights", "TTA": "tta"}
 

@@ -3,13 +3,11 @@ package adapt
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,12 +96,7 @@ func exportBackbone(t *testing.T, arch string, classes int) (string, *tfgraph.Mo
 func writePixels(t *testing.T, meta savedmodels.Metadata, files []string) (string, [][]float32) {
 	t.Helper()
 	pix := savedmodelstest.GoPixels(t, meta.Preprocessor(), savedmodelstest.ReadFiles(t, files))
-	var raw []byte
-	for _, p := range pix {
-		for _, v := range p {
-			raw = binary.NativeEndian.AppendUint32(raw, math.Float32bits(v))
-		}
-	}
+	raw := savedmodelstest.RawFloat32(pix)
 	path := filepath.Join(t.TempDir(), "pixels.f32")
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,12 @@ package savedmodelstest
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -124,4 +126,16 @@ func WriteAtomic(t testing.TB, path string, b []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// RawFloat32 is images' pixels as raw float32 in native byte order, one image after
+// another: the files the Python references read with numpy.fromfile.
+func RawFloat32(images [][]float32) []byte {
+	var raw []byte
+	for _, p := range images {
+		for _, v := range p {
+			raw = binary.NativeEndian.AppendUint32(raw, math.Float32bits(v))
+		}
+	}
+	return raw
 }

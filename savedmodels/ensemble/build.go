@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"fmt"
@@ -13,7 +13,9 @@ import (
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/internal/tflog"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -58,7 +60,7 @@ func (f *fragment) standIn(name string, dtype tf.DataType, shape ...int64) tf.Ou
 // member's input (its own preprocessing of image_bytes, or the pixels of image resized
 // and rescaled to its own), the views, the weighted means, class_id, the Grad-CAM class,
 // and a saver over every member's variables.
-func buildEnsemble(mbs []*member, weights []float64, meta Metadata) (*ensembleGraph, error) {
+func buildEnsemble(mbs []*member, weights []float64, meta savedmodels.Metadata) (*ensembleGraph, error) {
 	def := &gpb.GraphDef{Versions: mbs[0].def.Versions, Library: new(fnpb.FunctionDefLibrary)}
 	for _, mb := range mbs {
 		def.Node = append(def.Node, mb.def.Node...)
@@ -78,7 +80,7 @@ func buildEnsemble(mbs []*member, weights []float64, meta Metadata) (*ensembleGr
 	}
 	node := func(t string) string { n, _, _ := smgraph.ParseTensorName(t); return n }
 	for i, mb := range mbs {
-		if err := rewire(def, node(mb.bytes), "Identity", identityAttrs(typespb.DataType_DT_STRING), InputImageBytes); err != nil {
+		if err := rewire(def, node(mb.bytes), "Identity", identityAttrs(typespb.DataType_DT_STRING), savedmodels.InputImageBytes); err != nil {
 			return nil, err
 		}
 		if err := rewire(def, node(mb.image), "", nil, f.inputs[i]); err != nil {
@@ -92,12 +94,12 @@ func buildEnsemble(mbs []*member, weights []float64, meta Metadata) (*ensembleGr
 }
 
 // build adds the ensemble's ops to f.
-func (f *fragment) build(mbs []*member, weights []float64, meta Metadata) error {
+func (f *fragment) build(mbs []*member, weights []float64, meta savedmodels.Metadata) error {
 	s, size, views := f.s, int64(meta.InputSize), max(meta.TTA, 1)
 	classes := int64(len(meta.Classes))
 	// Each signature feeds one input; the other defaults to an empty batch, so the
 	// members' inputs (files' pixels, then image's) hold just the fed images.
-	s.AddOperation(tf.OpSpec{Type: "PlaceholderWithDefault", Name: InputImageBytes, Input: []tf.Input{op.Const(s.SubScope("no_files"), []string{})},
+	s.AddOperation(tf.OpSpec{Type: "PlaceholderWithDefault", Name: savedmodels.InputImageBytes, Input: []tf.Input{op.Const(s.SubScope("no_files"), []string{})},
 		Attrs: map[string]any{"dtype": tf.String, "shape": tf.MakeShape(-1)}})
 	none := op.Fill(s.SubScope("no_pixels"), op.Const(s.SubScope("no_pixels_shape"), []int32{0, int32(size), int32(size), 3}), op.Const(s.SubScope("zero"), float32(0)))
 	image := s.AddOperation(tf.OpSpec{Type: "PlaceholderWithDefault", Name: ensembleImageOp, Input: []tf.Input{none},
@@ -145,7 +147,7 @@ func (f *fragment) build(mbs []*member, weights []float64, meta Metadata) error 
 	h := op.ClipByValue(hs, op.AddN(hs, heats), op.Const(hs.SubScope("lo"), float32(0)), op.Const(hs.SubScope("hi"), float32(1)))
 	s.AddOperation(tf.OpSpec{Type: "Identity", Name: ensembleHeatOp, Input: []tf.Input{h}})
 	if name := gc.Op.Name(); name != smgraph.GradCAMClassOp {
-		return fmt.Errorf("grad-cam: class input named %s, Load looks for %s", name, smgraph.GradCAMClassOp)
+		return fmt.Errorf("grad-cam: class input named %s, savedmodels.Load looks for %s", name, smgraph.GradCAMClassOp)
 	}
 	return s.Err()
 }
@@ -178,7 +180,7 @@ func importEnsemble(def *gpb.GraphDef, mbs []*member) (*ensembleGraph, error) {
 	for _, x := range []struct {
 		dst  *tf.Output
 		name string
-	}{{&e.image, ensembleImageOp}, {&e.bytes, InputImageBytes}, {&e.probs, ensembleProbsOp}, {&e.classID, smgraph.ClassIDOp}, {&e.heatmap, ensembleHeatOp}} {
+	}{{&e.image, ensembleImageOp}, {&e.bytes, savedmodels.InputImageBytes}, {&e.probs, ensembleProbsOp}, {&e.classID, smgraph.ClassIDOp}, {&e.heatmap, ensembleHeatOp}} {
 		if *x.dst, err = smgraph.TensorByName(g, x.name); err != nil {
 			return nil, err
 		}
@@ -207,7 +209,8 @@ func importEnsemble(def *gpb.GraphDef, mbs []*member) (*ensembleGraph, error) {
 
 // write restores every member's variables in a session of the combined graph, has SaveV2
 // write them to dir/variables/variables.*, and writes saved_model.pb and the metadata.
-func (e *ensembleGraph) write(dir string, mbs []*member, meta Metadata) error {
+func (e *ensembleGraph) write(dir string, mbs []*member, meta savedmodels.Metadata) error {
+	tflog.Once(nil) // as Load does: a library user sees no TensorFlow start-up lines
 	sess, err := tf.NewSession(e.graph, nil)
 	if err != nil {
 		return err
@@ -233,14 +236,14 @@ func (e *ensembleGraph) write(dir string, mbs []*member, meta Metadata) error {
 }
 
 // writeMeta writes the MetaGraph again with new metadata (a chosen threshold).
-func (e *ensembleGraph) writeMeta(dir string, meta Metadata) error {
+func (e *ensembleGraph) writeMeta(dir string, meta savedmodels.Metadata) error {
 	e.mg.MetaInfoDef.MetaGraphVersion = meta.Summary()
 	return smgraph.WriteMetaGraph(dir, e.mg, meta)
 }
 
 // metaGraph is the serving MetaGraph: the combined graph pruned to the signatures, the
 // saver and the variables, the three signatures and the variables' collections.
-func (e *ensembleGraph) metaGraph(meta Metadata) (*pb.MetaGraphDef, error) {
+func (e *ensembleGraph) metaGraph(meta savedmodels.Metadata) (*pb.MetaGraphDef, error) {
 	full, err := smgraph.GraphDef(e.graph)
 	if err != nil {
 		return nil, err
@@ -277,23 +280,23 @@ func (e *ensembleGraph) metaGraph(meta Metadata) (*pb.MetaGraphDef, error) {
 		return &pb.SignatureDef{
 			Inputs: map[string]*pb.TensorInfo{key: smgraph.TensorInfo(in, dtype, smgraph.ShapeProto(shape...))},
 			Outputs: map[string]*pb.TensorInfo{
-				OutputProbabilities: smgraph.TensorInfo(e.probs, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, int64(len(meta.Classes)))),
-				OutputClassID:       smgraph.TensorInfo(e.classID, typespb.DataType_DT_INT64, smgraph.ShapeProto(-1)),
+				savedmodels.OutputProbabilities: smgraph.TensorInfo(e.probs, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, int64(len(meta.Classes)))),
+				savedmodels.OutputClassID:       smgraph.TensorInfo(e.classID, typespb.DataType_DT_INT64, smgraph.ShapeProto(-1)),
 			},
 			//lint:ignore SA1019 as export.go: TensorFlow Serving before 2.4 checks it.
 			MethodName: smgraph.PredictMethod,
 		}
 	}
-	grad := sig(e.bytes, InputImageBytes, typespb.DataType_DT_STRING, -1)
-	grad.Outputs[OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
+	grad := sig(e.bytes, savedmodels.InputImageBytes, typespb.DataType_DT_STRING, -1)
+	grad.Outputs[savedmodels.OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
 	return &pb.MetaGraphDef{
-		MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{MetaGraphVersion: meta.Summary(), Tags: []string{ServeTag}, TensorflowVersion: meta.TFVersion},
+		MetaInfoDef: &pb.MetaGraphDef_MetaInfoDef{MetaGraphVersion: meta.Summary(), Tags: []string{savedmodels.ServeTag}, TensorflowVersion: meta.TFVersion},
 		GraphDef:    gdef,
 		SaverDef:    e.saver.Def(),
 		SignatureDef: map[string]*pb.SignatureDef{
-			SignatureDefault: sig(e.image, InputImage, typespb.DataType_DT_FLOAT, -1, size, size, 3),
-			SignatureBytes:   sig(e.bytes, InputImageBytes, typespb.DataType_DT_STRING, -1),
-			SignatureGradCAM: grad,
+			savedmodels.SignatureDefault: sig(e.image, savedmodels.InputImage, typespb.DataType_DT_FLOAT, -1, size, size, 3),
+			savedmodels.SignatureBytes:   sig(e.bytes, savedmodels.InputImageBytes, typespb.DataType_DT_STRING, -1),
+			savedmodels.SignatureGradCAM: grad,
 		},
 		CollectionDef: cols,
 	}, nil

@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -18,9 +19,9 @@ import (
 const ensembleTol = 1e-6 // the ensemble vs the weighted mean of its members run apart
 
 // loadT loads dir or fails the test.
-func loadT(t testing.TB, dir string) *Model {
+func loadT(t testing.TB, dir string) *savedmodels.Model {
 	t.Helper()
-	m, err := Load(dir, Options{})
+	m, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,23 +29,34 @@ func loadT(t testing.TB, dir string) *Model {
 	return m
 }
 
+// exportTiny exports savedmodelstest.TinyModel of input side size into a fresh directory.
+func exportTiny(t testing.TB, size int, seed int64, meta savedmodels.Metadata) string {
+	t.Helper()
+	m, sess := savedmodelstest.TinyModel(t, size, seed)
+	dir := filepath.Join(t.TempDir(), "savedmodel")
+	if err := savedmodels.Export(dir, sess, m, meta); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // ensembleT writes an ensemble of members into a fresh directory.
-func ensembleT(t testing.TB, members []string, opts EnsembleOptions) string {
+func ensembleT(t testing.TB, members []string, opts Options) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ensemble")
-	if err := Ensemble(context.Background(), dir, members, opts); err != nil {
+	if err := Write(context.Background(), dir, members, opts); err != nil {
 		t.Fatal(err)
 	}
 	return dir
 }
 
 // TestEnsembleIsWeightedMean: members of the same input size and scaling, run apart with
-// Load, against the ensemble loaded the same way: probabilities and Grad-CAM heatmaps
+// savedmodels.Load, against the ensemble loaded the same way: probabilities and Grad-CAM heatmaps
 // (of the same class) are the weighted means, and the metadata lists the members.
 func TestEnsembleIsWeightedMean(t *testing.T) {
-	a, _, _ := exportTiny(t, 64, 11, Metadata{})
-	b, _, _ := exportTiny(t, 64, 12, Metadata{})
-	dir := ensembleT(t, []string{a, b}, EnsembleOptions{Weights: []float64{1, 3}})
+	a := exportTiny(t, 64, 11, savedmodels.Metadata{})
+	b := exportTiny(t, 64, 12, savedmodels.Metadata{})
+	dir := ensembleT(t, []string{a, b}, Options{Weights: []float64{1, 3}})
 	w := []float64{0.25, 0.75}
 	paths := savedmodelstest.Xrays(t, 6)
 	ctx := context.Background()
@@ -54,7 +66,7 @@ func TestEnsembleIsWeightedMean(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, class := range []string{labels.Default().Names()[0], labels.Default().Names()[1]} {
-		gotX, err := ens.ExplainFile(ctx, ExplainOptions{Class: class}, paths...)
+		gotX, err := ens.ExplainFile(ctx, savedmodels.ExplainOptions{Class: class}, paths...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +74,7 @@ func TestEnsembleIsWeightedMean(t *testing.T) {
 		wantH := make([][]float64, len(paths))
 		for k, d := range []string{a, b} {
 			m := loadT(t, d)
-			xs, err := m.ExplainFile(ctx, ExplainOptions{Class: class}, paths...)
+			xs, err := m.ExplainFile(ctx, savedmodels.ExplainOptions{Class: class}, paths...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,11 +90,11 @@ func TestEnsembleIsWeightedMean(t *testing.T) {
 		}
 	}
 	meta := ens.Metadata()
-	if meta.Arch != ArchEnsemble || len(meta.Members) != 2 || meta.Members[1].Weight != 0.75 || meta.InputSize != 64 {
+	if meta.Arch != Arch || len(meta.Members) != 2 || meta.Members[1].Weight != 0.75 || meta.InputSize != 64 {
 		t.Fatalf("metadata %+v", meta)
 	}
 	for i, d := range []string{a, b} {
-		if want, err := Digest(d); err != nil || meta.Members[i].Digest != want || meta.Members[i].Dir != d {
+		if want, err := savedmodels.Digest(d); err != nil || meta.Members[i].Digest != want || meta.Members[i].Dir != d {
 			t.Errorf("member %d: %+v, want digest %s of %s (%v)", i, meta.Members[i], want, d, err)
 		}
 	}
@@ -101,10 +113,10 @@ func addScaled(acc []float64, x []float32, w float64) []float64 {
 // TestEnsembleBadInput: each bad setting is a one-line error naming it, and nothing is
 // written (no output directory, no temporary one left beside it).
 func TestEnsembleBadInput(t *testing.T) {
-	a, _, _ := exportTiny(t, 32, 21, Metadata{})
+	a := exportTiny(t, 32, 21, savedmodels.Metadata{})
 	m3, s3 := savedmodelstest.TinyModelClasses(t, 32, 22, 3)
 	three := filepath.Join(t.TempDir(), "three")
-	if err := Export(three, s3, m3, Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
+	if err := savedmodels.Export(three, s3, m3, savedmodels.Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "nothing-here")
@@ -114,24 +126,24 @@ func TestEnsembleBadInput(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		members []string
-		opts    EnsembleOptions
+		opts    Options
 		field   string
 		is      error
 		words   string
 	}{
-		{"no members", nil, EnsembleOptions{}, "Members", nil, "at least one"},
-		{"classes", []string{a, three}, EnsembleOptions{}, "Members", nil, "same classes"},
-		{"weight count", []string{a, a}, EnsembleOptions{Weights: []float64{1}}, "Weights", nil, "1 weights for 2 members"},
-		{"negative", []string{a, a}, EnsembleOptions{Weights: []float64{1, -1}}, "Weights", nil, ">= 0"},
-		{"all zero", []string{a, a}, EnsembleOptions{Weights: []float64{0, 0}}, "Weights", nil, "all zero"},
-		{"tta", []string{a}, EnsembleOptions{TTA: len(TTAViews) + 1}, "TTA", nil, "number of views"},
-		{"missing", []string{a, missing}, EnsembleOptions{}, "", ErrNotFound, "member 2"},
-		{"threshold", []string{a}, EnsembleOptions{Threshold: failing}, "", nil, "no validation images"},
+		{"no members", nil, Options{}, "Members", nil, "at least one"},
+		{"classes", []string{a, three}, Options{}, "Members", nil, "same classes"},
+		{"weight count", []string{a, a}, Options{Weights: []float64{1}}, "Weights", nil, "1 weights for 2 members"},
+		{"negative", []string{a, a}, Options{Weights: []float64{1, -1}}, "Weights", nil, ">= 0"},
+		{"all zero", []string{a, a}, Options{Weights: []float64{0, 0}}, "Weights", nil, "all zero"},
+		{"tta", []string{a}, Options{TTA: len(TTAViews) + 1}, "TTA", nil, "number of views"},
+		{"missing", []string{a, missing}, Options{}, "", savedmodels.ErrNotFound, "member 2"},
+		{"threshold", []string{a}, Options{Threshold: failing}, "", nil, "no validation images"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parent := t.TempDir()
 			out := filepath.Join(parent, "ens")
-			err := Ensemble(context.Background(), out, c.members, c.opts)
+			err := Write(context.Background(), out, c.members, c.opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -155,12 +167,12 @@ func TestEnsembleBadInput(t *testing.T) {
 // TestEnsembleThreshold: the chosen threshold is stored in both copies of the metadata,
 // and an existing output is replaced only by a complete ensemble.
 func TestEnsembleThreshold(t *testing.T) {
-	a, _, _ := exportTiny(t, 32, 31, Metadata{})
+	a := exportTiny(t, 32, 31, savedmodels.Metadata{})
 	want := &decision.Threshold{Rule: decision.Youden, Value: 0.42}
 	var sawDir string
-	dir := ensembleT(t, []string{a}, EnsembleOptions{Threshold: func(ctx context.Context, d string) (*decision.Threshold, error) {
+	dir := ensembleT(t, []string{a}, Options{Threshold: func(ctx context.Context, d string) (*decision.Threshold, error) {
 		sawDir = d
-		m, err := Load(d, Options{})
+		m, err := savedmodels.Load(d, savedmodels.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -169,15 +181,15 @@ func TestEnsembleThreshold(t *testing.T) {
 	if sawDir == dir || sawDir == "" {
 		t.Errorf("the threshold was chosen on %q, want the temporary directory", sawDir)
 	}
-	mg, meta, err := ReadMetaGraph(dir)
+	_, meta, err := savedmodels.ReadMetaGraph(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if meta.Threshold == nil || *meta.Threshold != *want {
 		t.Errorf("xray.json threshold %v, want %v", meta.Threshold, want)
 	}
-	os.Remove(filepath.Join(dir, MetadataFile))
-	if m2, err := readMetadata(dir, mg); err != nil || m2.Threshold == nil || *m2.Threshold != *want {
+	os.Remove(filepath.Join(dir, savedmodels.MetadataFile))
+	if _, m2, err := savedmodels.ReadMetaGraph(dir); err != nil || m2.Threshold == nil || *m2.Threshold != *want {
 		t.Errorf("saved_model.pb's metadata threshold %v (%v), want %v", m2.Threshold, err, want)
 	}
 }

@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/approx"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
@@ -28,7 +29,7 @@ func exportArch(t *testing.T, arch string, size int) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), arch)
-	if err := Export(dir, sess, m, Metadata{}); err != nil {
+	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -37,12 +38,12 @@ func exportArch(t *testing.T, arch string, size int) string {
 // servingBytes runs a SavedModel's serving_bytes on files, as TensorFlow Serving would.
 func servingBytes(t *testing.T, dir string, files [][]byte) [][]float32 {
 	t.Helper()
-	sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	sm, err := tf.LoadSavedModel(dir, []string{savedmodels.ServeTag}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sm.Session.Close()
-	sig := sm.Signatures[SignatureBytes]
+	sig := sm.Signatures[savedmodels.SignatureBytes]
 	blobs := make([]string, len(files))
 	for i, b := range files {
 		blobs[i] = string(b)
@@ -51,11 +52,11 @@ func servingBytes(t *testing.T, dir string, files [][]byte) [][]float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := smgraph.TensorByName(sm.Graph, sig.Inputs[InputImageBytes].Name)
+	x, err := smgraph.TensorByName(sm.Graph, sig.Inputs[savedmodels.InputImageBytes].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := smgraph.TensorByName(sm.Graph, sig.Outputs[OutputProbabilities].Name)
+	p, err := smgraph.TensorByName(sm.Graph, sig.Outputs[savedmodels.OutputProbabilities].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +69,14 @@ func servingBytes(t *testing.T, dir string, files [][]byte) [][]float32 {
 
 // TestEnsembleRealArchitectures: MobileNet at 128 px and Xception at 160 px (real
 // backbones: BatchNormalization, their function libraries) in one ensemble; its
-// serving_bytes equals the weighted mean of the members' own serving_bytes, and Load
+// serving_bytes equals the weighted mean of the members' own serving_bytes, and savedmodels.Load
 // and Explain work on it.
 func TestEnsembleRealArchitectures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two backbones")
 	}
 	a, b := exportArch(t, tfgraph.MobileNet, 128), exportArch(t, tfgraph.Xception, 160)
-	dir := ensembleT(t, []string{a, b}, EnsembleOptions{Weights: []float64{3, 1}})
+	dir := ensembleT(t, []string{a, b}, Options{Weights: []float64{3, 1}})
 	paths := savedmodelstest.Xrays(t, 3)
 	files := savedmodelstest.ReadFiles(t, paths)
 	pa, pb := servingBytes(t, a, files), servingBytes(t, b, files)
@@ -90,7 +91,7 @@ func TestEnsembleRealArchitectures(t *testing.T) {
 	if meta := ens.Metadata(); meta.InputSize != 160 || meta.Members[0].Arch != tfgraph.MobileNet {
 		t.Errorf("metadata %+v", meta)
 	}
-	xs, err := ens.ExplainFile(context.Background(), ExplainOptions{}, paths...)
+	xs, err := ens.ExplainFile(context.Background(), savedmodels.ExplainOptions{}, paths...)
 	if err != nil {
 		t.Fatal(err)
 	}

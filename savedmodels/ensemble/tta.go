@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	tf "github.com/wamuir/graft/tensorflow"

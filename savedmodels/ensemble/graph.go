@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,7 +22,7 @@ import (
 type member struct {
 	dir    string
 	prefix string
-	meta   Metadata
+	meta   savedmodels.Metadata
 	def    *gpb.GraphDef // renamed copy of the member's GraphDef
 	// Tensor names ("op:index") in the combined graph.
 	bytes, image, pixels, probs, heatmap, gradClass string
@@ -34,7 +35,7 @@ type member struct {
 // "member<i>/": every node, every reference to a node (inputs, colocation), every
 // function (so two members' preprocessing functions, which differ by input size, do
 // not clash), the signature tensors, the saver and the variables.
-func renamedMember(i int, dir string, mg *pb.MetaGraphDef, meta Metadata) (*member, error) {
+func renamedMember(i int, dir string, mg *pb.MetaGraphDef, meta savedmodels.Metadata) (*member, error) {
 	mb := &member{dir: dir, prefix: fmt.Sprintf("member%d/", i), meta: meta, trainable: map[string]bool{}}
 	def := proto.Clone(mg.GetGraphDef()).(*gpb.GraphDef)
 	suffix := fmt.Sprintf("_member%d", i)
@@ -62,14 +63,14 @@ func renamedMember(i int, dir string, mg *pb.MetaGraphDef, meta Metadata) (*memb
 		}
 	}
 	mb.def = def
-	sig, grad := mg.SignatureDef[SignatureDefault], mg.SignatureDef[SignatureGradCAM]
-	if grad == nil || grad.Outputs[OutputHeatmap] == nil {
-		return nil, fmt.Errorf("%s: %w", dir, ErrNoGradCAM)
+	sig, grad := mg.SignatureDef[savedmodels.SignatureDefault], mg.SignatureDef[savedmodels.SignatureGradCAM]
+	if grad == nil || grad.Outputs[savedmodels.OutputHeatmap] == nil {
+		return nil, fmt.Errorf("%s: %w", dir, savedmodels.ErrNoGradCAM)
 	}
-	mb.image = mb.prefix + sig.Inputs[InputImage].GetName()
-	mb.probs = mb.prefix + sig.Outputs[OutputProbabilities].GetName()
-	mb.bytes = mb.prefix + grad.Inputs[InputImageBytes].GetName()
-	mb.heatmap = mb.prefix + grad.Outputs[OutputHeatmap].GetName()
+	mb.image = mb.prefix + sig.Inputs[savedmodels.InputImage].GetName()
+	mb.probs = mb.prefix + sig.Outputs[savedmodels.OutputProbabilities].GetName()
+	mb.bytes = mb.prefix + grad.Inputs[savedmodels.InputImageBytes].GetName()
+	mb.heatmap = mb.prefix + grad.Outputs[savedmodels.OutputHeatmap].GetName()
 	mb.gradClass = mb.prefix + smgraph.GradCAMClassOp + ":0"
 	if err := mb.findPixels(); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/buildinfo"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// ArchEnsemble is Metadata.Arch of a SavedModel Ensemble wrote.
-const ArchEnsemble = "ensemble"
+// Arch is savedmodels.Metadata.Arch of a SavedModel Write wrote.
+const Arch = "ensemble"
 
-// EnsembleOptions tune Ensemble; the zero value averages the members with equal weights,
+// Options tune Write; the zero value averages the members with equal weights,
 // without test-time augmentation, deciding by argmax.
-type EnsembleOptions struct {
+type Options struct {
 	// Weights of the members, in order (nil: equal). Non-negative, not all zero; they are
 	// normalized to sum to 1.
 	Weights []float64
@@ -27,18 +28,18 @@ type EnsembleOptions struct {
 	// 0 or 1: none.
 	TTA int
 	// Threshold, when set, chooses the operating threshold of the finished ensemble before
-	// it is moved into place: it gets the temporary directory, which Load opens. nil (or
-	// a nil threshold): argmax.
+	// it is moved into place: it gets the temporary directory, which savedmodels.Load
+	// opens. nil (or a nil threshold): argmax.
 	Threshold func(ctx context.Context, dir string) (*decision.Threshold, error)
 }
 
-// Ensemble writes, atomically (a temporary directory renamed into place), one SavedModel
+// Write writes, atomically (a temporary directory renamed into place), one SavedModel
 // in dir whose signatures return the weighted mean of the probabilities of the SavedModels
 // in members (and of their Grad-CAM heatmaps), each member keeping its own preprocessing
 // of serving_bytes' files and averaging opts.TTA views. See docs/ensemble.md. Bad
 // settings are *tfgraph.ConfigError (Field Members, Weights or TTA); an unreadable member
-// is Load's *LoadError.
-func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOptions) (err error) {
+// is a *savedmodels.LoadError, as savedmodels.Load's.
+func Write(ctx context.Context, dir string, members []string, opts Options) (err error) {
 	fail := func(err error) error { return fmt.Errorf("ensemble %s: %w", dir, err) }
 	defer func() {
 		if r := recover(); r != nil {
@@ -82,7 +83,7 @@ func Ensemble(ctx context.Context, dir string, members []string, opts EnsembleOp
 }
 
 // ensembleWeights checks opts and returns the normalized weights.
-func ensembleWeights(n int, opts EnsembleOptions) ([]float64, error) {
+func ensembleWeights(n int, opts Options) ([]float64, error) {
 	if n == 0 {
 		return nil, &tfgraph.ConfigError{Field: "Members", Reason: "missing: give at least one SavedModel"}
 	}
@@ -116,11 +117,11 @@ func ensembleWeights(n int, opts EnsembleOptions) ([]float64, error) {
 // readMembers reads and renames every member, checks that their classes agree, and
 // returns the ensemble's metadata: the input size and scaling (and DICOM window) of the
 // first member with the largest input, the members' classes.
-func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) {
+func readMembers(dirs []string, weights []float64) ([]*member, savedmodels.Metadata, error) {
 	mbs := make([]*member, len(dirs))
-	meta := Metadata{Arch: ArchEnsemble}
+	meta := savedmodels.Metadata{Arch: Arch}
 	for i, d := range dirs {
-		mg, mm, err := ReadMetaGraph(d)
+		mg, mm, err := savedmodels.ReadMetaGraph(d)
 		if err != nil {
 			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
 		}
@@ -130,11 +131,11 @@ func readMembers(dirs []string, weights []float64) ([]*member, Metadata, error) 
 		if mbs[i], err = renamedMember(i, d, mg, mm); err != nil {
 			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
 		}
-		digest, err := Digest(d)
+		digest, err := savedmodels.Digest(d)
 		if err != nil {
 			return nil, meta, fmt.Errorf("ensemble member %d: %w", i+1, err)
 		}
-		meta.Members = append(meta.Members, EnsembleMember{Dir: d, Digest: digest, Arch: mm.Arch, InputSize: mm.InputSize,
+		meta.Members = append(meta.Members, savedmodels.EnsembleMember{Dir: d, Digest: digest, Arch: mm.Arch, InputSize: mm.InputSize,
 			Preprocessing: mm.Preprocessing, RunID: mm.RunID, Weight: weights[i]})
 		if mm.InputSize > meta.InputSize {
 			meta.InputSize, meta.Preprocessing, meta.DICOMWindow = mm.InputSize, mm.Preprocessing, mm.DICOMWindow

@@ -1,4 +1,4 @@
-package savedmodels
+package ensemble
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -39,8 +40,8 @@ type ensembleRefOut map[string]struct {
 // probabilities, and its three signatures equal what the docs say, computed from the
 // members run apart in Python (views by tf.image.crop_and_resize).
 func TestEnsemblePython(t *testing.T) {
-	a, _, _ := exportTiny(t, 64, 41, Metadata{})
-	b, _, _ := exportTiny(t, 96, 42, Metadata{Preprocessing: preprocess.ImageNet})
+	a := exportTiny(t, 64, 41, savedmodels.Metadata{})
+	b := exportTiny(t, 96, 42, savedmodels.Metadata{Preprocessing: preprocess.ImageNet})
 	cases := []ensembleCase{
 		{Name: "mixed", Members: []string{a, b}, Weights: []float64{1, 2}, TTA: 1},
 		{Name: "mixed-tta3", Members: []string{a, b}, Weights: []float64{1, 1}, TTA: 3},
@@ -55,13 +56,10 @@ func TestEnsemblePython(t *testing.T) {
 	key := []string{"ensemble_ref", pyref.FileHash(t, pyref.Script("ensemble_ref.py"))}
 	for i := range cases {
 		c := &cases[i]
-		c.Ensemble = ensembleT(t, c.Members, EnsembleOptions{Weights: c.Weights, TTA: c.TTA})
+		c.Ensemble = ensembleT(t, c.Members, Options{Weights: c.Weights, TTA: c.TTA})
 		ens := loadT(t, c.Ensemble)
 		pixels[c.Name] = savedmodelstest.GoPixels(t, ens.Preprocessor(), files)
-		var raw []byte
-		for _, p := range pixels[c.Name] {
-			raw = append(raw, floatBytes(p)...)
-		}
+		raw := savedmodelstest.RawFloat32(pixels[c.Name])
 		images[c.Name] = filepath.Join(tmp, c.Name+".f32")
 		if err := os.WriteFile(images[c.Name], raw, 0o644); err != nil {
 			t.Fatal(err)
