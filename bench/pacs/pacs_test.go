@@ -24,6 +24,7 @@
 package pacs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ import (
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/orthanctest"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/pacs"
 )
 
 func envInt(b *testing.B, name string, def int) int {
@@ -167,4 +169,77 @@ func orthancCPU(b *testing.B, o *orthanctest.Server) time.Duration {
 	}
 	b.Fatalf("no Orthanc process with %s on its command line", o.Dir)
 	return 0
+}
+
+// BenchmarkRetrieve compares the PACS's cost of the two WADO-RS retrievals a pass can
+// use, on the same instances of one Orthanc: one request per instance, one per series
+// (what a pass does where every image of a series is to do). It prints wall time and
+// Orthanc's CPU time for each:
+//
+//	XRAY_BENCH_N=500 XRAY_BENCH_DATA=$PWD/../shared/data/kermany-224/train go test ./bench/pacs -run '^$' -bench Retrieve -benchtime 1x
+func BenchmarkRetrieve(b *testing.B) {
+	n := envInt(b, "XRAY_BENCH_N", 40)
+	root := os.Getenv("XRAY_BENCH_DATA")
+	if root == "" {
+		root = filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "train")
+	}
+	imgs, _ := filepath.Glob(filepath.Join(root, "*", "*.jpeg"))
+	if len(imgs) < n {
+		b.Fatalf("%d X-rays under %s/*, want %d", len(imgs), root, n)
+	}
+	dcm := b.TempDir()
+	pyref.Run(b, pyref.Script("pacs_make.py"), append([]string{dcm, "--per-study", "4"}, imgs[:n]...)...)
+	files, _ := filepath.Glob(filepath.Join(dcm, "*.dcm"))
+	o := orthanctest.Start(b)
+	o.Upload(b, files...)
+	c, err := pacs.NewClient(o.DICOMweb(), pacs.Options{User: orthanctest.User, Password: orthanctest.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var all []pacs.Instance
+	studies, err := c.Studies(ctx, pacs.StudyQuery{})
+	for _, s := range studies {
+		in, err := c.Instances(ctx, s.UID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, in...)
+	}
+	if err != nil || len(all) != n {
+		b.Fatalf("%v: %d instances in Orthanc, want %d", err, len(all), n)
+	}
+	series := map[[2]string]bool{}
+	for _, in := range all {
+		series[[2]string{in.Study, in.Series}] = true
+	}
+	b.ResetTimer()
+	measure := func(what string, requests int, f func() int) {
+		cpu, start := orthancCPU(b, o), time.Now()
+		if got := f(); got != n {
+			b.Fatalf("%s: %d instances, want %d", what, got, n)
+		}
+		wall, spent := time.Since(start), orthancCPU(b, o)-cpu
+		fmt.Printf("  %-13s %4d requests: wall %.2f s, Orthanc CPU %.2f s (%.1f ms per instance)\n",
+			what, requests, wall.Seconds(), spent.Seconds(), spent.Seconds()*1000/float64(n))
+	}
+	fmt.Printf("%d DICOM X-rays in %d series, retrieved from Orthanc (WADO-RS):\n", n, len(series))
+	measure("per instance", n, func() int {
+		for _, in := range all {
+			if _, err := c.Retrieve(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return n
+	})
+	measure("per series", len(series), func() int {
+		got := 0
+		for s := range series {
+			if err := c.RetrieveSeries(ctx, s[0], s[1], func([]byte) error { got++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return got
+	})
+	fmt.Printf("  load %s\n", benchutil.Load())
 }
