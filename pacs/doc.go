@@ -23,6 +23,15 @@
 // by running again. The overlay goes first in the STOW request: the SR, which marks the
 // image done, never lands without it.
 //
+// Throughput. A pass is a pipeline (pipeline.go): Config.Concurrency workers retrieve
+// images a series at a time (one WADO-RS request for a series whose images are all to
+// do: a PACS answers that far more cheaply than a request per instance), the model runs
+// batches of up to 32 of the images waiting, as xray predict and xray explain do, and
+// Concurrency workers store the results of a batch in one STOW-RS request. If the PACS
+// refuses a series or a batch, its images are retrieved or stored one by one, so every
+// error is an image's own. Memory is bounded by the channels between the stages: a few
+// batches of images, whatever the PACS holds.
+//
 // Failures: an image that cannot be retrieved, decoded or stored is an Event with its
 // error, and the pass goes on; 5xx answers, timeouts and refused connections are retried
 // with exponential backoff (Options.Retries); a PACS that stays unreachable

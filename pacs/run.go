@@ -25,7 +25,7 @@ type Config struct {
 	Since, Until time.Time // StudyDate range; zero: open
 	Study        string    // one study's UID; "": all
 	DryRun       bool      // list what would be done; retrieve and store nothing
-	Concurrency  int       // instances in flight (default 2)
+	Concurrency  int       // series retrieved, and result batches stored, at once (default 2)
 	Alpha        float64   // overlay heatmap opacity, 0 to 1 (explain.DefaultAlpha is usual)
 	// SROnly stores the SR alone: no Grad-CAM, no overlay, so a pass does only the
 	// prediction (batched across the instances in flight). An image is done once its SR is

@@ -56,7 +56,7 @@ func init() {
 			&cli.StringFlag{Name: "study", Usage: "only the study with this Study Instance `UID`", EnvVars: []string{"XRAY_STUDY"}},
 			&cli.BoolFlag{Name: "dry-run", Usage: "list what would be stored; retrieve and store nothing", EnvVars: []string{"XRAY_DRY_RUN"}},
 			&cli.DurationFlag{Name: "watch", Usage: "repeat the pass every `INTERVAL` (e.g. 5m) until interrupted", EnvVars: []string{"XRAY_WATCH"}},
-			&cli.IntFlag{Name: "concurrency", Value: 2, Usage: "images in flight at once (`N`)", EnvVars: []string{"XRAY_CONCURRENCY"}},
+			&cli.IntFlag{Name: "concurrency", Value: 2, Usage: "series retrieved and result batches stored at once (`N`); the model runs batches of up to 32 images", EnvVars: []string{"XRAY_CONCURRENCY"}},
 			&cli.StringFlag{Name: "max-instance-size", Value: "256MiB", Usage: "refuse an instance larger than `SIZE` before reading it whole", EnvVars: []string{"XRAY_MAX_INSTANCE_SIZE"}},
 			&cli.IntFlag{Name: "retries", Value: pacs.DefaultRetries, Usage: "retries of a request failing with 5xx or a timeout, with exponential backoff (`N`)", EnvVars: []string{"XRAY_RETRIES"}},
 			&cli.DurationFlag{Name: "timeout", Value: pacs.DefaultTimeout, Usage: "limit of one request to the PACS (`DURATION`)", EnvVars: []string{"XRAY_TIMEOUT"}},
