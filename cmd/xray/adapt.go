@@ -91,7 +91,11 @@ func adaptAction(c *cli.Context) error {
 	if err != nil {
 		return adaptError(err)
 	}
-	fmt.Fprintf(c.App.Writer, "adapted %d BatchNormalization layers on %d images (%s, %d passes): %s\n", ad.Layers, ad.Images, ad.Mode, ad.Passes, out)
+	passes := "passes"
+	if ad.Passes == 1 {
+		passes = "pass"
+	}
+	fmt.Fprintf(c.App.Writer, "adapted %d BatchNormalization layers on %d images (%s, %d %s): %s\n", ad.Layers, ad.Images, ad.Mode, ad.Passes, passes, out)
 	return nil
 }
 

@@ -47,7 +47,7 @@ func TestAdaptCLI(t *testing.T) {
 	model, images := adaptFixture(t)
 	out := filepath.Join(filepath.Dir(model), "2")
 	code, stdout, stderr := runCLI(t, "adapt", "--savedmodel", model, "--input", images, "--out", out, "--mode", "batch", "--threads", "2", "--devices", "CPU:0")
-	if code != 0 || !strings.Contains(stdout, "adapted 28 BatchNormalization layers on 40 images (batch, 1 passes)") {
+	if code != 0 || !strings.Contains(stdout, "adapted 28 BatchNormalization layers on 40 images (batch, 1 pass)") {
 		t.Fatalf("adapt: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	m, err := savedmodels.Load(out, savedmodels.Options{})

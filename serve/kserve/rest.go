@@ -161,30 +161,29 @@ func v2RESTData(t *v2Tensor, params map[string]any, data jsonSpan, bin []byte, l
 			return nil, fmt.Errorf("binary_data_size %v: not a size within the %d bytes of binary data left", sz, len(bin))
 		}
 		raw := bin[:int(f)]
-		var err error
-		switch t.datatype {
-		case v2Bytes:
-			t.bytes, err = rawBytesElements(raw, lim.elements)
-		case v2FP32:
-			t.fp32, err = rawFP32(raw)
-		default:
-			err = fmt.Errorf("datatype %q: this model takes %s or %s", t.datatype, v2Bytes, v2FP32)
-		}
-		return bin[int(f):], err
+		return bin[int(f):], t.fill(func() ([][]byte, error) { return rawBytesElements(raw, lim.elements) },
+			func() ([]float32, error) { return rawFP32(raw) })
 	}
 	if len(data) == 0 {
 		return bin, fmt.Errorf("no \"data\" (and no binary_data_size)")
 	}
+	return bin, t.fill(func() ([][]byte, error) { return jsonBytes(data, params["content_type"] == "base64", lim.elements) },
+		func() ([]float32, error) { return jsonFloats(data, min(lim.floats, maxFloats(t.shape))) })
+}
+
+// fill sets t's elements by its datatype, BYTES through readBytes and FP32 through
+// readFP32: the one datatype check of both the binary and the JSON form.
+func (t *v2Tensor) fill(readBytes func() ([][]byte, error), readFP32 func() ([]float32, error)) error {
 	var err error
 	switch t.datatype {
 	case v2Bytes:
-		t.bytes, err = jsonBytes(data, params["content_type"] == "base64", lim.elements)
+		t.bytes, err = readBytes()
 	case v2FP32:
-		t.fp32, err = jsonFloats(data, min(lim.floats, maxFloats(t.shape)))
+		t.fp32, err = readFP32()
 	default:
 		err = fmt.Errorf("datatype %q: this model takes %s or %s", t.datatype, v2Bytes, v2FP32)
 	}
-	return bin, err
+	return err
 }
 
 // maxFloats bounds the FP32 values worth reading: the shape's product (clamped), so a
