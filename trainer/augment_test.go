@@ -20,7 +20,7 @@ func TestAugmentTrainingOnly(t *testing.T) {
 	entries := append(interleave(imgs, 0, 8, dataset.Train), interleave(imgs, 4, 6, dataset.Val)...)
 	cfg := testConfig("mobilenet", 32, writeManifest(t, filepath.Join(dir, "m.csv"), sampleRoot(), entries), dir)
 	cfg.BatchSize, cfg.Augment = 4, loader.DefaultAugment()
-	d, err := openData(context.Background(), cfg, logger{})
+	d, err := openData(context.Background(), cfg, newLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

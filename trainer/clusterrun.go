@@ -3,7 +3,6 @@ package trainer
 import (
 	"context"
 	"fmt"
-	"io"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/devices"
@@ -55,11 +54,15 @@ func (r *run) lost(err error) error {
 
 // ServeWorker runs this process as a worker of cfg.Cluster: TensorFlow's server with the
 // devices cfg asks for (Device, Devices, Threads, as the chief was given them), serving
-// the chief's graph until ctx ends. It reads no data and writes nothing.
-func ServeWorker(ctx context.Context, cfg Config, stdout io.Writer) error {
+// the chief's graph until ctx ends. It reads no data and writes nothing; its one line,
+// where it serves, goes to cfg.Logger.
+func ServeWorker(ctx context.Context, cfg Config) error {
 	c := cfg.Cluster
 	if c == nil || c.TaskType != cluster.TaskWorker {
 		return &cluster.ClusterError{Reason: "not a worker task: give a cluster whose task is worker:i"}
+	}
+	if _, err := quietTF(cfg); err != nil {
+		return err
 	}
 	_, pc, _, err := replicaSession(cfg)
 	if err != nil {
@@ -69,8 +72,7 @@ func ServeWorker(ctx context.Context, cfg Config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := logger{w: stdout}
-	log.printf("worker %d serving at %s (target %s); the chief at %s drives training", c.TaskIndex, c.Workers[c.TaskIndex], srv.Target(), c.Chief)
+	newLogger(cfg.Logger).printf("worker %d serving at %s (target %s); the chief at %s drives training", c.TaskIndex, c.Workers[c.TaskIndex], srv.Target(), c.Chief)
 	done := make(chan error, 1)
 	go func() { done <- srv.Join() }()
 	select {

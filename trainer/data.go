@@ -30,7 +30,7 @@ func openData(ctx context.Context, cfg Config, log logger) (*rundata.Data, error
 	}
 	lc.Augment = cfg.Augment // training batches only
 	d, err := rundata.Open(ctx, rundata.Config{Data: cfg.Data, Manifest: cfg.Manifest, Out: cfg.Out, Classes: cfg.Classes,
-		Split: split, Loader: lc, Quiet: cfg.Quiet, Progress: cfg.Progress, Log: log.w})
+		Split: split, Loader: lc, Quiet: cfg.Quiet, Progress: cfg.Progress, Logger: log.l})
 	if ce := (*rundata.ClassesError)(nil); errors.As(err, &ce) {
 		return nil, &ConfigError{Field: "Classes", Value: ce.Value, Reason: ce.Reason}
 	}

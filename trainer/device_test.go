@@ -17,6 +17,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/internal/devices/devicestest"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer/step"
 	"google.golang.org/protobuf/proto"
@@ -158,8 +159,7 @@ func TestDeviceGPUWithoutGPU(t *testing.T) {
 	}
 	cfg := testConfig(tfgraph.MobileNet, 128, "", filepath.Join(t.TempDir(), "run"))
 	cfg.Data, cfg.Device = sampleRoot(), DeviceGPU
-	var log bytes.Buffer
-	_, err := Run(context.Background(), cfg, &log)
+	_, err := Run(context.Background(), cfg)
 	var nogpu *devices.NoGPUError
 	if !errors.Is(err, devices.ErrNoGPU) || !errors.As(err, &nogpu) {
 		t.Fatalf("Run with device gpu and no GPU: %v, want devices.ErrNoGPU", err)
@@ -232,14 +232,14 @@ func TestCPUOnlyLibraryOnGPUMachine(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var log bytes.Buffer
 	cfg := DefaultConfig()
-	if err := checkDevice(cfg, logger{w: &log}); err != nil {
+	if err := checkDevice(cfg, newLogger(progress.Lines(&log, ""))); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(log.String(), "note: this machine has an NVIDIA GPU, but the linked TensorFlow library is a CPU-only build"); n != 1 {
 		t.Errorf("auto said the note %d times, want once:\n%s", n, log.String())
 	}
 	cfg.Device = DeviceGPU
-	if err := checkDevice(cfg, logger{w: &log}); !errors.Is(err, devices.ErrNoGPU) || !strings.Contains(err.Error(), "CPU-only build although this machine has an NVIDIA GPU") {
+	if err := checkDevice(cfg, newLogger(progress.Lines(&log, ""))); !errors.Is(err, devices.ErrNoGPU) || !strings.Contains(err.Error(), "CPU-only build although this machine has an NVIDIA GPU") {
 		t.Errorf("gpu: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/devices"
+	"github.com/xraylab/xray/internal/tflog"
 )
 
 // Devices for --device.
@@ -30,12 +31,25 @@ func SessionOptions(device string, threads int) (*tf.SessionOptions, error) {
 	return devices.SessionOptions(pc, "")
 }
 
+// quietTF spends TensorFlow's once-per-process lines (the MLIR line) with the
+// configuration of cfg's first session, as every library of ours does before its first
+// session, so a program using trainer prints none; it returns that configuration.
+func quietTF(cfg Config) (*tf.SessionOptions, error) {
+	opts, err := SessionOptions(cfg.Device, cfg.Threads)
+	if err != nil {
+		return nil, err
+	}
+	tflog.Once(opts.Config)
+	return opts, nil
+}
+
 // checkDevice asks TensorFlow which devices a session with cfg's options sees, before the
 // run directory is touched: a GPU run without a GPU ends here with a *devices.NoGPUError
 // (errors.Is devices.ErrNoGPU), and an auto run on a GPU machine whose TensorFlow is a
-// CPU-only build says so once.
+// CPU-only build says so once. Its probe is the run's first session: TensorFlow's
+// once-per-process lines are spent before it (internal/tflog).
 func checkDevice(cfg Config, log logger) error {
-	opts, err := SessionOptions(cfg.Device, cfg.Threads)
+	opts, err := quietTF(cfg)
 	if err != nil {
 		return err
 	}
@@ -73,7 +87,7 @@ func (r *run) describeDevices() error {
 	}
 	var missing *devices.MissingKernelsError
 	if err := devices.CheckKernels(r.m.Graph, devices.GPU); errors.As(err, &missing) {
-		r.log.printf("warning: %v; TensorFlow runs those ops on the CPU", err)
+		r.log.warnf("%v; TensorFlow runs those ops on the CPU", err)
 	} else if err != nil {
 		return err
 	}

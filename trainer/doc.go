@@ -11,7 +11,7 @@
 //
 // # Contract
 //
-// Run(ctx, cfg, stdout) validates cfg (DefaultConfig is the paper's; Robust and Demo are
+// Run(ctx, cfg) validates cfg (DefaultConfig is the paper's; Robust and Demo are
 // the other presets), splits the data into OUT/manifest.csv unless a manifest is given,
 // builds the model (tfgraph), loads the initial weights, and trains epoch by epoch. A run
 // directory (cfg.Out) is the unit of work, every file written atomically:
@@ -26,9 +26,16 @@
 //
 // Run returns when the epochs are done, early stopping fires, cfg.MaxSteps is reached or
 // ctx ends. A cancelled ctx (Ctrl-C) is not an error: Result.Interrupted is set, the last
-// finished epoch's checkpoint stays and cfg.Resume continues from it. Plain log lines go
-// to stdout (nil: none); cfg.Progress receives each step's progress (nil: none). Nothing
-// is printed elsewhere and the process is never exited.
+// finished epoch's checkpoint stays and cfg.Resume continues from it.
+//
+// What the run says goes to cfg.Logger (a *slog.Logger; nil: nothing): one Info record a
+// line for a person, the whole line its message (the devices, the split and its table,
+// "epoch 3/100  loss 0.2134  accuracy ...  (best)", the exported models), and Warn records
+// for what went wrong but did not stop the run. progress.Lines prints them as xray train
+// does. The numbers are in Result.History and history.csv. cfg.Progress receives each
+// step's progress (nil: none). Nothing is printed, the process is never exited, and
+// TensorFlow's once-per-process lines are spent before the first session
+// (internal/tflog). ServeWorker(ctx, cfg) reports the same way.
 //
 // # Errors
 //
@@ -43,6 +50,7 @@
 //
 //	cfg := trainer.DefaultConfig()
 //	cfg.Data, cfg.Out = "../shared/data/kermany-224", "runs/mobilenet"
-//	res, err := trainer.Run(ctx, cfg, os.Stdout)
+//	cfg.Logger = progress.Lines(os.Stdout, "") // or slog.Default(), or nil
+//	res, err := trainer.Run(ctx, cfg)
 //	// res.SavedModel is ready for savedmodels.Load, predict.Split (evaluator/predict) or xray serve
 package trainer

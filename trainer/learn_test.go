@@ -18,7 +18,7 @@ func TestShortRunLearns(t *testing.T) {
 	}
 	cfg := DemoConfig(sampleRoot(), filepath.Join(t.TempDir(), "run"))
 	cfg.Quiet = true
-	res, err := Run(context.Background(), cfg, nil)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestLeversResumeExactly(t *testing.T) {
 
 	straight := base
 	straight.Out = filepath.Join(t.TempDir(), "straight")
-	if _, err := Run(context.Background(), straight, nil); err != nil {
+	if _, err := Run(context.Background(), straight); err != nil {
 		t.Fatal(err)
 	}
 	resumed := base
@@ -37,11 +37,11 @@ func TestLeversResumeExactly(t *testing.T) {
 	resumed.TensorBoard = filepath.Join(resumed.Out, "tb")
 	first := resumed
 	first.MaxSteps = 3
-	if res, err := Run(context.Background(), first, nil); err != nil || res.Epochs != 1 {
+	if res, err := Run(context.Background(), first); err != nil || res.Epochs != 1 {
 		t.Fatalf("first part: %v (epochs %v)", err, res)
 	}
 	resumed.Resume = true
-	res, err := Run(context.Background(), resumed, nil)
+	res, err := Run(context.Background(), resumed)
 	if err != nil {
 		t.Fatal(err)
 	}

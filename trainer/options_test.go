@@ -23,6 +23,7 @@ import (
 	"github.com/xraylab/xray/internal/buildinfo"
 	"github.com/xraylab/xray/internal/devices"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
 	"github.com/xraylab/xray/trainer/checkpoint"
@@ -60,7 +61,8 @@ func TestMaxSteps(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.MaxSteps = 4, 5
 	var log bytes.Buffer
-	res, err := Run(context.Background(), cfg, &log)
+	cfg.Logger = progress.Lines(&log, "")
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +199,14 @@ func TestFreezeBase(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.FreezeBase = 2, true
 	var ce *ConfigError
-	if _, err := Run(context.Background(), cfg, nil); !errors.As(err, &ce) || ce.Field != "FreezeBase" {
+	if _, err := Run(context.Background(), cfg); !errors.As(err, &ce) || ce.Field != "FreezeBase" {
 		t.Fatalf("head-only run with weights none: %v, want a ConfigError on FreezeBase", err)
 	}
 	if _, err := os.Stat(cfg.Out); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the refused run created %s (%v)", cfg.Out, err)
 	}
 	cfg.Weights = filepath.Join(pyref.KerasWeights(t, tfgraph.MobileNet, 128), "k2_base.h5")
-	if _, err := Run(context.Background(), cfg, nil); err != nil {
+	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	// The initial values: the same seeded initialisers in a fresh graph.
@@ -261,7 +263,8 @@ func TestEarlyStopping(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.EarlyStopping, cfg.LearningRate = 8, 1, 0.01
 	var log bytes.Buffer
-	res, err := Run(context.Background(), cfg, &log)
+	cfg.Logger = progress.Lines(&log, "")
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +306,8 @@ func TestDivergedRunRefusesExport(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.LearningRate = 1, 1e6
 	var log bytes.Buffer
-	_, err := Run(context.Background(), cfg, &log)
+	cfg.Logger = progress.Lines(&log, "")
+	_, err := Run(context.Background(), cfg)
 	if !errors.Is(err, ErrNoBestEpoch) || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("diverged run: %v, want ErrNoBestEpoch saying it diverged", err)
 	}
@@ -326,7 +330,7 @@ func TestDivergedRunRefusesExport(t *testing.T) {
 		t.Errorf("run.json: finished=%v (%v), want an unfinished run", rj.Finished, err)
 	}
 	cfg.Epochs, cfg.Resume = 2, true
-	if _, err = Run(context.Background(), cfg, nil); !errors.Is(err, ErrNoBestEpoch) {
+	if _, err = Run(context.Background(), cfg); !errors.Is(err, ErrNoBestEpoch) {
 		t.Fatalf("resuming a diverged run: %v, want ErrNoBestEpoch", err)
 	}
 	if rows := readHistory(t, filepath.Join(cfg.Out, "history.csv")); len(rows) != 2 {
@@ -339,15 +343,15 @@ func TestDivergedRunRefusesExport(t *testing.T) {
 func TestResumeGuards(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.Epochs, cfg.MaxSteps = 1, 1
-	if _, err := Run(context.Background(), cfg, nil); err != nil {
+	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Run(context.Background(), cfg, nil); !errors.Is(err, ErrRunExists) || !strings.Contains(err.Error(), cfg.Out) {
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrRunExists) || !strings.Contains(err.Error(), cfg.Out) {
 		t.Errorf("second run into the same run directory: %v, want ErrRunExists naming it", err)
 	}
 	other := cfg
 	other.Resume, other.Arch = true, tfgraph.Xception
-	if _, err := Run(context.Background(), other, nil); err == nil || !strings.Contains(err.Error(), checkpoint.Name(1)) || !strings.Contains(err.Error(), "mobilenet") {
+	if _, err := Run(context.Background(), other); err == nil || !strings.Contains(err.Error(), checkpoint.Name(1)) || !strings.Contains(err.Error(), "mobilenet") {
 		t.Errorf("--resume with another architecture: %v, want a refusal naming the checkpoint and its architecture", err)
 	}
 }

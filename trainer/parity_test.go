@@ -206,7 +206,7 @@ func TestStepParityWithKeras(t *testing.T) {
 					cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, int64(c.step), 1
 					cfg.LearningRate, cfg.BatchNorm = pc.learningRate(), pc.batchNorm
 					leverConfig(&cfg, c.mode, pc.classes)
-					res, err := Run(context.Background(), cfg, nil)
+					res, err := Run(context.Background(), cfg)
 					if err != nil {
 						t.Fatal(err)
 					}

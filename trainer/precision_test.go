@@ -32,7 +32,7 @@ func TestMixedBFloat16Learns(t *testing.T) {
 	pyref.Require(t)
 	cfg := DemoConfig(sampleRoot(), filepath.Join(t.TempDir(), "run"))
 	cfg.Quiet, cfg.Precision = true, tfgraph.PrecisionMixedBFloat16
-	res, err := Run(context.Background(), cfg, nil)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestMixedBFloat16StepParity(t *testing.T) {
 		cfg.Init = filepath.Join(ref.dir, "init.weights.h5")
 		cfg.Shuffle, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs = false, pc.batch, 1, 1
 		cfg.LearningRate, cfg.Precision = pc.learningRate(), precision
-		if _, err := Run(context.Background(), cfg, nil); err != nil {
+		if _, err := Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}
 		st, got, err := checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(1)))
@@ -237,7 +237,7 @@ func TestMixedFloat16Run(t *testing.T) {
 	manifest := writeManifest(t, filepath.Join(dir, "manifest.csv"), sampleRoot(), entries)
 	cfg := testConfig(tfgraph.MobileNet, 128, manifest, filepath.Join(dir, "run"))
 	cfg.Precision, cfg.BatchSize, cfg.MaxSteps, cfg.Epochs, cfg.Shuffle = tfgraph.PrecisionMixedFloat16, 2, 1, 1, false
-	res, err := Run(context.Background(), cfg, nil)
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestMixedFloat16Run(t *testing.T) {
 
 	// Resuming under float32 drops the loss-scale state the graph has no place for.
 	cfg.Resume, cfg.Precision, cfg.Epochs, cfg.MaxSteps = true, tfgraph.PrecisionFloat32, 2, 2
-	if _, err := Run(context.Background(), cfg, nil); err != nil {
+	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatalf("resume a mixed_float16 run in float32: %v", err)
 	}
 	_, got, err = checkpoint.Read(filepath.Join(cfg.Out, "checkpoints", checkpoint.Name(2)))

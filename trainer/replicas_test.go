@@ -72,7 +72,7 @@ func TestReplicasParityWithKeras(t *testing.T) {
 			cfg.LearningRate = pc.learningRate()
 			leverConfig(&cfg, c.mode, 0)
 			var stats map[string]*tf.Tensor // replica 1's own moving statistics
-			res, err := runInspect(context.Background(), cfg, nil, func(r *run) (err error) {
+			res, err := runInspect(context.Background(), cfg, func(r *run) (err error) {
 				stats, err = tfgraph.Values(r.sess, r.m.Replicas[1].Stats)
 				return err
 			})

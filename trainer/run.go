@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -28,16 +27,17 @@ import (
 
 // Run trains as cfg says and returns when the epochs are done, early stopping fires,
 // the step limit is reached or ctx is cancelled (Ctrl-C: the last finished epoch's
-// checkpoint stays; resuming continues from it). Progress goes to stdout.
-func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Result, error) {
-	return runInspect(ctx, cfg, stdout, nil)
+// checkpoint stays; resuming continues from it). Its lines go to cfg.Logger, its
+// progress to cfg.Progress.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	return runInspect(ctx, cfg, nil)
 }
 
 // runInspect is Run; inspect, when given, sees the finished run before its session
 // closes (tests read state that checkpoints do not hold).
-func runInspect(ctx context.Context, cfg Config, stdout io.Writer, inspect func(*run) error) (*Result, error) {
+func runInspect(ctx context.Context, cfg Config, inspect func(*run) error) (*Result, error) {
 	cfg = cfg.withLeverDefaults()
-	r, err := setup(ctx, cfg, stdout)
+	r, err := setup(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +82,11 @@ type run struct {
 
 // setup validates cfg, prepares the run directory, opens the data and builds the
 // training graph and its session.
-func setup(ctx context.Context, cfg Config, stdout io.Writer) (r *run, err error) {
+func setup(ctx context.Context, cfg Config) (r *run, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r = &run{cfg: cfg, log: logger{w: stdout, quiet: cfg.Quiet}, start: time.Now(), ckptDir: filepath.Join(cfg.Out, "checkpoints")}
+	r = &run{cfg: cfg, log: newLogger(cfg.Logger), start: time.Now(), ckptDir: filepath.Join(cfg.Out, "checkpoints")}
 	if err := checkDevice(cfg, r.log); err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (r *run) close() {
 	}
 	if r.lv != nil {
 		if err := r.lv.Close(); err != nil {
-			r.log.printf("warning: %v", err)
+			r.log.warnf("%v", err)
 		}
 	}
 }
@@ -172,7 +172,7 @@ func (r *run) close() {
 // restore loads the newest checkpoint when resuming, and otherwise (or when there is
 // none yet) initialises the variables and loads the starting weights.
 func (r *run) restore() error {
-	warn := func(w string) { r.log.printf("warning: %s", w) }
+	warn := func(w string) { r.log.warnf("%s", w) }
 	if r.cfg.Resume {
 		path, cst, tensors, ok, err := checkpoint.Latest(r.ckptDir, warn)
 		if err != nil {

@@ -19,7 +19,7 @@ func TestOwnSplitScheme(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openData(context.Background(), cfg, logger{}); err != nil {
+	if _, err := openData(context.Background(), cfg, newLogger(nil)); err != nil {
 		t.Fatal(err)
 	}
 	m, err := dataset.ReadManifest(filepath.Join(cfg.Out, "manifest.csv"))

@@ -30,7 +30,7 @@ func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
 	}
 	val := r.data.Val
 	if val.Len() == 0 {
-		r.log.printf("warning: no validation split to choose the operating threshold on; the model decides by argmax")
+		r.log.warnf("no validation split to choose the operating threshold on; the model decides by argmax")
 		return nil, nil
 	}
 	var truth []int
@@ -55,7 +55,7 @@ func (r *run) operatingPoint(ctx context.Context) (*decision.Threshold, error) {
 	}
 	t, err := rule.Choose(truth, scores)
 	if err != nil {
-		r.log.printf("warning: no operating threshold (%v); the model decides by argmax", err)
+		r.log.warnf("no operating threshold (%v); the model decides by argmax", err)
 		return nil, nil
 	}
 	r.log.printf("operating threshold: %s, chosen on %d validation images", t, len(truth))

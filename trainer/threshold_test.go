@@ -12,6 +12,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess/dicom"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -23,7 +24,8 @@ func TestOperatingThresholdStored(t *testing.T) {
 	cfg.Epochs, cfg.Threshold = 1, "sensitivity:0.5"
 	cfg.DICOMWindow = dicom.Window{Mode: dicom.WindowFixed, Center: 2048, Width: 4096}
 	var log bytes.Buffer
-	res, err := Run(context.Background(), cfg, &log)
+	cfg.Logger = progress.Lines(&log, "")
+	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@ package trainer
 
 import (
 	"fmt"
-	"io"
+	"log/slog"
 	"time"
 
 	"github.com/xraylab/xray/dataset/loader"
@@ -50,6 +50,7 @@ type Config struct {
 	Cluster       *cluster.Cluster   `json:"cluster,omitempty"`      // several machines (trainer/cluster); nil: this process alone
 	Quiet         bool               `json:"quiet"`                  // fewer log lines (no split table)
 	Progress      progress.Func      `json:"-"`                      // called after each training step; nil: none (cmd/xray draws it as a bar)
+	Logger        *slog.Logger       `json:"-"`                      // the run's lines (devices, split, epochs, export) as Info records, warnings as Warn; nil: none
 	CacheImages   bool               `json:"cache_images"`           // keep decoded images in memory across epochs
 	CacheDir      string             `json:"cache_dir,omitempty"`    // keep resized pixels in a file here (loader.Config.CacheDir), reused across epochs and runs
 	CacheMemory   int64              `json:"cache_memory,omitempty"` // bytes the image cache may hold in memory (mapped, with CacheDir); 0: min(4 GiB, half the free memory)
@@ -130,14 +131,19 @@ type Result struct {
 // EpochStats is one row of history.csv: Keras's epoch averages plus wall time.
 type EpochStats = history.EpochStats
 
-// logger prints plain lines (progress bars go elsewhere).
-type logger struct {
-	w     io.Writer
-	quiet bool
+// logger is Config.Logger with printf-style records: each record is one line for a
+// person (progress.Lines prints it as it reads, "warning: " before a Warn), so its
+// message is the whole line; Result and history.csv hold the numbers for programs.
+type logger struct{ l *slog.Logger }
+
+// newLogger is l, or a logger that discards when l is nil.
+func newLogger(l *slog.Logger) logger {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return logger{l}
 }
 
-func (l logger) printf(format string, a ...any) {
-	if l.w != nil {
-		fmt.Fprintf(l.w, format+"\n", a...)
-	}
-}
+func (l logger) printf(format string, a ...any) { l.l.Info(fmt.Sprintf(format, a...)) }
+
+func (l logger) warnf(format string, a ...any) { l.l.Warn(fmt.Sprintf(format, a...)) }

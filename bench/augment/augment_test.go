@@ -81,7 +81,7 @@ func BenchmarkTrainEpoch(b *testing.B) {
 		cfg := trainer.DefaultConfig()
 		cfg.Manifest, cfg.Weights, cfg.InputSize, cfg.BatchSize, cfg.Epochs, cfg.Quiet = manifest, "none", size, 16, 4, true
 		cfg.Augment, cfg.Out = aug, filepath.Join(b.TempDir(), "run")
-		res, err := trainer.Run(context.Background(), cfg, nil)
+		res, err := trainer.Run(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -110,7 +110,7 @@ func throughput(b *testing.B, manifest string, size int, device, devices string)
 	cfg.Arch, cfg.InputSize, cfg.Manifest, cfg.Weights = "mobilenet", size, manifest, "none"
 	cfg.Epochs, cfg.BatchSize, cfg.Quiet, cfg.Device, cfg.Devices = epochs, batchSize, true, device, devices
 	cfg.Out = filepath.Join(b.TempDir(), "run")
-	res, err := trainer.Run(context.Background(), cfg, nil)
+	res, err := trainer.Run(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

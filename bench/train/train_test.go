@@ -187,7 +187,7 @@ func trainOnce(b *testing.B, c benchCase, manifest string) ([]trainer.EpochStats
 	cfg.Epochs, cfg.BatchSize, cfg.Quiet = epochs(), batchSize, true
 	cfg.Precision = c.precision // xray train --precision, Keras's policy names
 	cfg.Out = filepath.Join(b.TempDir(), "run")
-	res, err := trainer.Run(context.Background(), cfg, nil)
+	res, err := trainer.Run(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/trainer"
 	"github.com/xraylab/xray/trainer/cluster"
 )
@@ -106,5 +107,6 @@ func init() {
 func serveWorker(c *cli.Context, cfg trainer.Config) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return trainer.ServeWorker(ctx, cfg, c.App.Writer)
+	cfg.Logger = progress.Lines(c.App.Writer, "")
+	return trainer.ServeWorker(ctx, cfg)
 }

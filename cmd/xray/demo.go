@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray"
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/trainer"
 )
 
@@ -52,7 +53,8 @@ func init() {
 				cfg.InputSize, cfg.InputSize, cfg.Epochs, cfg.BatchSize, cfg.LearningRate, cfg.Momentum, data)
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := trainer.Run(ctx, cfg, w)
+			cfg.Logger = progress.Lines(w, "")
+			res, err := trainer.Run(ctx, cfg)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/decision"
+	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
 	"github.com/xraylab/xray/trainer/cluster"
@@ -107,6 +108,7 @@ func init() {
 			if !cfg.Quiet {
 				cfg.Progress = progressBar(c.App.ErrWriter)
 			}
+			cfg.Logger = progress.Lines(c.App.Writer, "") // the run's lines on stdout, "warning: " before a warning
 			applyLevers(c, &cfg)
 			if cfg.Cluster, err = clusterFromFlags(c); err != nil {
 				return err
@@ -122,7 +124,7 @@ func init() {
 			if cfg.Cluster != nil {
 				go exitOnLostWorker(ctx, c, cfg)
 			}
-			res, err := trainer.Run(ctx, cfg, c.App.Writer)
+			res, err := trainer.Run(ctx, cfg)
 			if err != nil {
 				return lostWorkerError(noGPUError(err), cfg.Out)
 			}

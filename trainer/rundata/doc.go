@@ -8,7 +8,9 @@
 // record it, so a resume on other data is refused) and class vocabulary, and the
 // training images per class. Augmentation applies to training batches only. Errors:
 // *ClassesError for a Classes setting that does not parse or match the manifest, and
-// the dataset package's (dataset.ErrClasses, unreadable images). Plain lines go to Config.Log (nil: none).
+// the dataset package's (dataset.ErrClasses, unreadable images). Its lines (the split and
+// its table, the image caches; skipped files as Warn) go to Config.Logger as records, one
+// a line (nil: none); nothing is printed.
 //
 // # Usage
 //

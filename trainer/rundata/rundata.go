@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/dataset/loader"
@@ -79,7 +80,7 @@ type Config struct {
 	Loader   loader.Config        // batches of both subsets (Augment is applied to training batches only)
 	Quiet    bool                 // no split table
 	Progress progress.Func        // the split's progress; nil: none
-	Log      io.Writer            // plain lines; nil: none
+	Logger   *slog.Logger         // the split's lines and table and the image caches, as Info records (one a line); nil: none
 }
 
 // Open finds or makes the manifest and opens loaders on its train and val subsets.
@@ -87,27 +88,16 @@ type Config struct {
 // Out/manifest.csv, where evaluation and --resume find it again. An unparsable or
 // mismatched Classes is a *ClassesError.
 func Open(ctx context.Context, cfg Config) (*Data, error) {
-	printf := func(format string, a ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", a...)
-		}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	path := cfg.Manifest
 	if path == "" {
 		path = filepath.Join(cfg.Out, "manifest.csv")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			classes, err := labels.ParseSet(cfg.Classes)
-			if err != nil {
-				return nil, &ClassesError{Value: cfg.Classes, Reason: err.Error()}
-			}
-			opts := cfg.Split
-			rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Logger: progress.Lines(cfg.Log, ""), Progress: cfg.Progress})
-			if err != nil {
+			if err := makeManifest(cfg, path, log); err != nil {
 				return nil, err
-			}
-			printf("split %s (%s scheme, seed %d) into %s:", cfg.Data, opts.Scheme, opts.Seed, path)
-			if !cfg.Quiet {
-				rep.WriteTable(cfg.Log)
 			}
 		}
 	}
@@ -159,10 +149,33 @@ func Open(ctx context.Context, cfg Config) (*Data, error) {
 	d.ManifestHash = hex.EncodeToString(sum[:])
 	for _, s := range []*Split{d.Train, d.Val} {
 		if st := s.diskCache(); st.Path != "" {
-			printf("image cache %s", st)
+			log.Info(fmt.Sprintf("image cache %s", st))
 		}
 	}
 	return d, nil
+}
+
+// makeManifest makes the manifest at path from cfg.Data and logs the split and, unless
+// cfg.Quiet, its table, a record a line.
+func makeManifest(cfg Config, path string, log *slog.Logger) error {
+	classes, err := labels.ParseSet(cfg.Classes)
+	if err != nil {
+		return &ClassesError{Value: cfg.Classes, Reason: err.Error()}
+	}
+	opts := cfg.Split
+	rep, err := dataset.MakeManifest(dataset.ManifestConfig{Data: cfg.Data, Out: path, Split: opts, Classes: classes, Logger: log, Progress: cfg.Progress})
+	if err != nil {
+		return err
+	}
+	log.Info(fmt.Sprintf("split %s (%s scheme, seed %d) into %s:", cfg.Data, opts.Scheme, opts.Seed, path))
+	if !cfg.Quiet {
+		var table strings.Builder
+		rep.WriteTable(&table)
+		for line := range strings.Lines(table.String()) {
+			log.Info(strings.TrimSuffix(line, "\n"))
+		}
+	}
+	return nil
 }
 
 // ClassesError is a Config.Classes that does not parse or does not match the manifest's.
