@@ -19,7 +19,6 @@ import (
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/internal/atomicfile"
 	"github.com/xraylab/xray/labels"
-	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -59,7 +58,8 @@ func Write(ctx context.Context, dir string, in Input) error {
 	if err != nil {
 		return err
 	}
-	model, err := savedmodels.Load(in.SavedModel, savedmodels.Options{MaxDelay: -1})
+	// the model as predict.Split ran it: DICOM files read through the evaluation's window
+	model, err := in.Load()
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,8 @@ func mostConfident(rs []evaluator.Record, class int) []evaluator.Record {
 }
 
 // errorCards explains rs for class (the wrong one they were given) and renders each
-// overlay as an inline PNG.
+// overlay as an inline PNG, over each image decoded as the model decodes it (its DICOM
+// window), so the page shows the pixels that were evaluated.
 func errorCards(ctx context.Context, model *savedmodels.Model, root string, rs []evaluator.Record, classes []string, class int) ([]errorCard, error) {
 	if len(rs) == 0 {
 		return nil, nil
@@ -127,7 +128,7 @@ func errorCards(ctx context.Context, model *savedmodels.Model, root string, rs [
 		if err != nil {
 			return nil, fmt.Errorf("errors page: %w", err)
 		}
-		if images[i], err = (preprocess.Preprocessor{}).Decode(b); err != nil {
+		if images[i], err = model.Preprocessor().Decode(b); err != nil {
 			return nil, fmt.Errorf("errors page: %s: %w", r.Path, err)
 		}
 	}

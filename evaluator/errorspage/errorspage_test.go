@@ -3,18 +3,27 @@ package errorspage
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/internal/browsertest"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/labels"
+	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
@@ -86,6 +95,110 @@ func TestErrorsPageInChromium(t *testing.T) {
 	}
 	checkScreenshot(t, shot)
 	t.Logf("%d FP, %d FN cards; screenshot %d bytes", nfp, nfn, len(shot))
+}
+
+// TestErrorsPageDICOMWindow: a DICOM split evaluated with a window (here minmax, which
+// differs from the file's own) gets an errors page drawn with that window: the card's
+// overlay is the X-ray decoded with it under the heatmap of the model reading the file
+// with it, and the probability shown is the evaluated one.
+func TestErrorsPageDICOMWindow(t *testing.T) {
+	ctx := context.Background()
+	src, err := os.ReadFile(filepath.Join(pyref.RepoRoot(), "testdata", "dicom", "mono1_window.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	file := filepath.Join(data, "NORMAL", "a.dcm")
+	for _, f := range []string{file, filepath.Join(data, "PNEUMONIA", "b.jpeg")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(file, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jpeg, err := os.ReadFile(filepath.Join(pyref.RepoRoot(), "testdata", "dicom", "source.jpeg"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(data, "PNEUMONIA", "b.jpeg"), jpeg, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := dicom.Window{Mode: dicom.WindowMinMax}
+	img, err := preprocess.Preprocessor{Window: window}.Decode(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own, err := (preprocess.Preprocessor{}).Decode(src); err != nil || samePixels(own, img) {
+		t.Fatalf("the file's own window and minmax give the same pixels (%v): the test would prove nothing", err)
+	}
+	m, sess := savedmodelstest.TinyModel(t, 32, 21)
+	in := predict.Input{SavedModel: filepath.Join(t.TempDir(), "savedmodel"), Data: data, Split: predict.AllImages, DICOMWindow: &window}
+	if err := savedmodels.Export(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := predict.Split(ctx, in)
+	if err != nil || len(recs) != 2 || recs[0].Path != "NORMAL/a.dcm" {
+		t.Fatalf("predict.Split: %v, %v", recs, err)
+	}
+	// threshold 0: the normal image is a false positive, explained as pneumonia (the
+	// pneumonia one, a JPEG, is right)
+	dir := t.TempDir()
+	th := &decision.Threshold{Rule: decision.Youden, Value: 0}
+	if err := Write(ctx, dir, Input{Input: in, Records: recs, Threshold: th, ByThreshold: true}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := regexp.MustCompile(`alt="NORMAL/a.dcm" src="data:image/png;base64,([^"]+)">\s*<figcaption>.*predicted pneumonia ([0-9.]+)`).FindSubmatch(page)
+	if card == nil {
+		t.Fatalf("no card for NORMAL/a.dcm:\n%s", page)
+	}
+	if want := fmt.Sprintf("%.3f", recs[0].Probs[labels.Pneumonia]); string(card[2]) != want {
+		t.Errorf("card shows p(pneumonia) %s, evaluated %s", card[2], want)
+	}
+	b, err := base64.StdEncoding.DecodeString(html.UnescapeString(string(card[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := savedmodels.Load(in.SavedModel, savedmodels.Options{DICOMWindow: &window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	ex, err := model.ExplainFile(ctx, savedmodels.ExplainOptions{Class: "pneumonia"}, file)
+	if err != nil || ex[0].Err != nil {
+		t.Fatalf("explain: %v %v", err, ex[0].Err)
+	}
+	want, err := explain.Overlay(img, ex[0].Heatmap, ex[0].Size, explain.DefaultAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !samePixels(got, want) {
+		t.Error("the card's overlay is not the minmax-windowed X-ray under the heatmap of the model reading it with that window")
+	}
+}
+
+// samePixels: a and b have the same bounds and colours.
+func samePixels(a, b image.Image) bool {
+	if a.Bounds() != b.Bounds() {
+		return false
+	}
+	r := a.Bounds()
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if color.RGBA64Model.Convert(a.At(x, y)) != color.RGBA64Model.Convert(b.At(x, y)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkScreenshot: the page rendered something besides background (the overlays are
