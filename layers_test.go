@@ -68,6 +68,8 @@ func TestLayers(t *testing.T) {
 		// pacs is a library beside serve: it runs a loaded model, ingests nothing and
 		// prints nothing (no terminal packages), and never imports the test helpers.
 		{"pacs", append([]string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "internal/orthanctest", mod + "internal/pyref"}, prefixed(mod, above[3:])...)},
+		// the DICOMweb client speaks HTTP and DICOM JSON: no models, no DICOM files, nothing of ours
+		{"pacs/dicomweb", []string{"tensorflow", "suyashkumar/dicom", mod}},
 		{"serve/inferencepb", []string{"tensorflow", mod}}, // generated protocol types only
 		// the ways a loaded model is used run it and nothing more: no data ingest, training,
 		// evaluation files or CLI, and none of them builds on another's serving or archives

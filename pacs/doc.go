@@ -4,9 +4,10 @@
 // Contract. One Run is one pass: QIDO-RS finds the studies holding images of the
 // modalities (CR, DX) in the date range; each study's instances are listed once; an image
 // of the body part (CHEST) whose SR for this model is not in the study yet is retrieved
-// (WADO-RS, at most Options.MaxInstanceBytes: larger ones are refused before they are read
-// whole), predicted and explained by a savedmodels.Model (preprocess reads the DICOM
-// bytes), and two instances are stored with one STOW-RS request into its study:
+// (WADO-RS through package dicomweb, at most dicomweb.Options.MaxInstanceBytes: larger
+// ones are refused before they are read whole), predicted and explained by a
+// savedmodels.Model (preprocess reads the DICOM bytes), and two instances are stored with
+// STOW-RS:
 //
 //   - a Secondary Capture (1.2.840.10008.5.1.4.1.1.7) of the Grad-CAM figure (package
 //     explain), ImageType DERIVED\SECONDARY, BurnedInAnnotation YES;
@@ -34,18 +35,18 @@
 //
 // Failures: an image that cannot be retrieved, decoded or stored is an Event with its
 // error, and the pass goes on; 5xx answers, timeouts and refused connections are retried
-// with exponential backoff (Options.Retries); a PACS that stays unreachable
-// (ErrUnavailable) or refuses the credentials (ErrUnauthorized: 401, 403) ends the pass
-// with that error. Events, errors and logs name SOP Instance UIDs, never a patient
+// with exponential backoff (dicomweb.Options.Retries); a PACS that stays unreachable
+// (dicomweb.ErrUnavailable) or refuses the credentials (dicomweb.ErrUnauthorized: 401,
+// 403) ends the pass with that error. Events, errors and logs name SOP Instance UIDs, never a patient
 // attribute. docs/pacs.md has the SR's content tree and the Orthanc set-up.
 //
 // Usage:
 //
-//	client, err := pacs.NewClient("http://localhost:8042/dicom-web", pacs.Options{User: "ai", Password: pw})
+//	client, err := dicomweb.NewClient("http://localhost:8042/dicom-web", dicomweb.Options{User: "ai", Password: pw})
 //	info, err := pacs.ModelInfoOf(model) // a loaded *savedmodels.Model
 //	sum, err := pacs.Run(ctx, pacs.Config{Client: client, Model: model, Info: info,
 //		Alpha: explain.DefaultAlpha, Emit: func(e pacs.Event) { ... }})
-//	if errors.Is(err, pacs.ErrUnauthorized) { ... }
+//	if errors.Is(err, dicomweb.ErrUnauthorized) { ... }
 //
 // Watch repeats Run every interval (xray pacs --watch), passing over studies whose
 // instance count has not changed since a pass found nothing to do in them.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xraylab/xray/internal/orthanctest"
 	"github.com/xraylab/xray/internal/pyref"
+	"github.com/xraylab/xray/pacs/dicomweb"
 )
 
 // TestSeriesAndBatchStoreInOrthanc: against a real Orthanc, RetrieveSeries hands over
@@ -39,7 +40,7 @@ func TestSeriesAndBatchStoreInOrthanc(t *testing.T) {
 		o.Upload(t, in.File)
 		uploaded[in.SOP], _ = os.ReadFile(in.File)
 	}
-	c, err := NewClient(o.DICOMweb(), Options{User: orthanctest.User, Password: orthanctest.Password, Retries: -1})
+	c, err := dicomweb.NewClient(o.DICOMweb(), dicomweb.Options{User: orthanctest.User, Password: orthanctest.Password, Retries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestSeriesAndBatchStoreInOrthanc(t *testing.T) {
 	var srs [][]byte
 	want := map[string]string{} // study -> SR UID
 	for _, src := range []source{got[0], mustSource(t, uploaded[index.Instances[2].SOP])} {
-		in := Instance{Study: src.StudyInstanceUID, Series: src.SeriesInstanceUID, SOP: src.SOPInstanceUID}
+		in := dicomweb.Instance{Study: src.StudyInstanceUID, Series: src.SeriesInstanceUID, SOP: src.SOPInstanceUID}
 		u := uidsFor(in, "digest")
 		sr, err := buildSR(src, ModelInfo{Name: "m", Digest: "digest"}, Outcome{Classes: []string{"NORMAL", "PNEUMONIA"}, Probabilities: []float32{0.25, 0.75}, Decision: 1}, u.srSeries, u.sr, time.Now())
 		if err != nil {

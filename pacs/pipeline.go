@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xraylab/xray/explain"
+	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -28,12 +29,12 @@ const predictBatch = 32
 // unit is one series' images to do.
 type unit struct {
 	study, series string
-	todo          []Instance
+	todo          []dicomweb.Instance
 	whole         bool // todo is every instance of the series: retrieve it in one request
 }
 
 // bySeries groups the images to do by series; inSeries counts each series' instances.
-func bySeries(todo []Instance, inSeries map[string]int) []unit {
+func bySeries(todo []dicomweb.Instance, inSeries map[string]int) []unit {
 	var units []unit
 	at := map[string]int{}
 	for _, in := range todo {
@@ -53,7 +54,7 @@ func bySeries(todo []Instance, inSeries map[string]int) []unit {
 
 // job is one image on its way through the pass.
 type job struct {
-	in  Instance
+	in  dicomweb.Instance
 	src source
 	img image.Image
 	o   Outcome
@@ -65,7 +66,7 @@ func (p *pass) run(ctx context.Context) (Summary, error) {
 	p.sum = Summary{}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	fail := func(in Instance, err error) {
+	fail := func(in dicomweb.Instance, err error) {
 		if err := p.fail(ctx, in, err); err != nil {
 			cancel(err)
 		}
@@ -101,7 +102,7 @@ func (p *pass) run(ctx context.Context) (Summary, error) {
 // fail reports an image's failure, and returns the error instead when the whole pass
 // must stop: the PACS refuses us or stays unreachable, or the model cannot explain; every
 // other image would fail the same way.
-func (p *pass) fail(ctx context.Context, in Instance, err error) error {
+func (p *pass) fail(ctx context.Context, in dicomweb.Instance, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -114,14 +115,14 @@ func (p *pass) fail(ctx context.Context, in Instance, err error) error {
 }
 
 func fatal(err error) bool {
-	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrUnavailable) || errors.Is(err, savedmodels.ErrNoGradCAM)
+	return errors.Is(err, dicomweb.ErrUnauthorized) || errors.Is(err, dicomweb.ErrUnavailable) || errors.Is(err, savedmodels.ErrNoGradCAM)
 }
 
 // fetch retrieves a unit's images and queues them for the model: a whole series in one
 // request (its failure is logged, not reported), then whatever that did not deliver, and
 // the images of a series partly done, one request each (their failures are reported).
-func (p *pass) fetch(ctx context.Context, u unit, images chan<- job, fail func(Instance, error)) {
-	left := make(map[string]Instance, len(u.todo))
+func (p *pass) fetch(ctx context.Context, u unit, images chan<- job, fail func(dicomweb.Instance, error)) {
+	left := make(map[string]dicomweb.Instance, len(u.todo))
 	for _, in := range u.todo {
 		left[in.SOP] = in
 	}
@@ -159,7 +160,7 @@ func (p *pass) fetch(ctx context.Context, u unit, images chan<- job, fail func(I
 
 // decode checks that a retrieved file is the instance asked for and decodes its image
 // for the model; it fails only when ctx ends first.
-func (p *pass) decode(ctx context.Context, in Instance, src source, b []byte, images chan<- job, fail func(Instance, error)) error {
+func (p *pass) decode(ctx context.Context, in dicomweb.Instance, src source, b []byte, images chan<- job, fail func(dicomweb.Instance, error)) error {
 	if src.SOPInstanceUID != in.SOP {
 		fail(in, fmt.Errorf("retrieved instance is %s, asked for another", src.SOPInstanceUID))
 		return nil
@@ -181,7 +182,7 @@ func (p *pass) decode(ctx context.Context, in Instance, src source, b []byte, im
 // runModel runs the model over the images in batches of what is waiting when it is
 // free, up to predictBatch, as `xray predict` and `xray explain` do, and hands each
 // outcome (with Grad-CAM, its explanation) to the storers.
-func (p *pass) runModel(ctx context.Context, images <-chan job, results chan<- job, fail func(Instance, error)) {
+func (p *pass) runModel(ctx context.Context, images <-chan job, results chan<- job, fail func(dicomweb.Instance, error)) {
 	for batch := gather(images, predictBatch); len(batch) > 0; batch = gather(images, predictBatch) {
 		outcome, batchErr := p.predict(ctx, batch)
 		now := time.Now()
@@ -284,7 +285,7 @@ func (p *pass) results(it job) ([][]byte, error) {
 // each image's SR after its overlay: the SR, which marks the image done, is stored with
 // or after it. If the PACS refuses the batch, each image is stored alone, so that a
 // refusal is reported for the image it concerns.
-func (p *pass) store(ctx context.Context, batch []job, fail func(Instance, error)) {
+func (p *pass) store(ctx context.Context, batch []job, fail func(dicomweb.Instance, error)) {
 	ready, each := batch[:0], [][][]byte{}
 	var files [][]byte
 	for _, it := range batch {

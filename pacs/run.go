@@ -10,12 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
 )
 
 // Config is one pass (Run) or a watch (Watch) over a PACS.
 type Config struct {
-	Client *Client
+	Client *dicomweb.Client
 	Model  *savedmodels.Model
 	Info   ModelInfo // ModelInfoOf(Model)
 	// Modalities are the image modalities read (default CR, DX).
@@ -88,7 +89,7 @@ func (c *Config) defaults() error {
 // every run computes the same ones and a stored SR is found by its UID.
 type resultUIDs struct{ srSeries, sr, ovSeries, ov string }
 
-func uidsFor(in Instance, digest string) resultUIDs {
+func uidsFor(in dicomweb.Instance, digest string) resultUIDs {
 	return resultUIDs{
 		srSeries: derivedUID("sr-series", in.Series, digest), sr: derivedUID("sr", in.SOP, digest),
 		ovSeries: derivedUID("overlay-series", in.Series, digest), ov: derivedUID("overlay", in.SOP, digest),
@@ -98,7 +99,7 @@ func uidsFor(in Instance, digest string) resultUIDs {
 // Run makes one pass: every study holding an image of the modalities, every such image
 // of the body part without our SR (for this model) gets one, and an overlay. Images that
 // fail are reported and counted; the pass goes on. It stops early, with the error, when
-// the PACS refuses the credentials (ErrUnauthorized) or stays unreachable (ErrUnavailable):
+// the PACS refuses the credentials (dicomweb.ErrUnauthorized) or stays unreachable (dicomweb.ErrUnavailable):
 // nothing is lost, a later Run starts where this one stopped.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := cfg.defaults(); err != nil {
@@ -118,10 +119,10 @@ type pass struct {
 // discover lists the studies and their instances and queues the images to do, a series
 // at a time.
 func (p *pass) discover(ctx context.Context, work chan<- unit) error {
-	studies := map[string]Study{}
+	studies := map[string]dicomweb.Study{}
 	var order []string
 	for _, mod := range p.cfg.Modalities {
-		ss, err := p.cfg.Client.Studies(ctx, StudyQuery{Modality: mod, Since: p.cfg.Since, Until: p.cfg.Until, StudyUID: p.cfg.Study})
+		ss, err := p.cfg.Client.Studies(ctx, dicomweb.StudyQuery{Modality: mod, Since: p.cfg.Since, Until: p.cfg.Until, StudyUID: p.cfg.Study})
 		if err != nil {
 			return fmt.Errorf("finding studies: %w", err)
 		}
@@ -167,7 +168,7 @@ func (p *pass) study(ctx context.Context, uid string) ([]unit, error) {
 		have[in.SOP] = true
 		inSeries[in.Series]++
 	}
-	var todo []Instance
+	var todo []dicomweb.Instance
 	for _, in := range all {
 		if !slices.Contains(p.cfg.Modalities, in.Modality) || (p.cfg.BodyPart != "*" && in.BodyPart != strings.ToUpper(p.cfg.BodyPart)) {
 			continue
@@ -207,7 +208,7 @@ func (p *pass) emit(e Event, count func(*Summary)) {
 
 // Watch runs a pass every interval until ctx is done, passing over studies whose
 // instance count has not changed since a pass found nothing to do in them. Each pass's
-// summary goes to report. A pass ending on ErrUnauthorized ends the watch; other pass
+// summary goes to report. A pass ending on dicomweb.ErrUnauthorized ends the watch; other pass
 // errors are reported and the next pass tries again.
 func Watch(ctx context.Context, cfg Config, interval time.Duration, report func(Summary, error)) error {
 	if err := cfg.defaults(); err != nil {
@@ -220,7 +221,7 @@ func Watch(ctx context.Context, cfg Config, interval time.Duration, report func(
 			return nil
 		}
 		report(sum, err)
-		if errors.Is(err, ErrUnauthorized) {
+		if errors.Is(err, dicomweb.ErrUnauthorized) {
 			return err
 		}
 		select {

@@ -37,7 +37,7 @@ import (
 	"github.com/xraylab/xray/bench/internal/benchutil"
 	"github.com/xraylab/xray/internal/orthanctest"
 	"github.com/xraylab/xray/internal/pyref"
-	"github.com/xraylab/xray/pacs"
+	"github.com/xraylab/xray/pacs/dicomweb"
 )
 
 func envInt(b *testing.B, name string, def int) int {
@@ -192,13 +192,13 @@ func BenchmarkRetrieve(b *testing.B) {
 	files, _ := filepath.Glob(filepath.Join(dcm, "*.dcm"))
 	o := orthanctest.Start(b)
 	o.Upload(b, files...)
-	c, err := pacs.NewClient(o.DICOMweb(), pacs.Options{User: orthanctest.User, Password: orthanctest.Password})
+	c, err := dicomweb.NewClient(o.DICOMweb(), dicomweb.Options{User: orthanctest.User, Password: orthanctest.Password})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	var all []pacs.Instance
-	studies, err := c.Studies(ctx, pacs.StudyQuery{})
+	var all []dicomweb.Instance
+	studies, err := c.Studies(ctx, dicomweb.StudyQuery{})
 	for _, s := range studies {
 		in, err := c.Instances(ctx, s.UID)
 		if err != nil {

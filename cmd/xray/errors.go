@@ -10,7 +10,7 @@ import (
 	"github.com/xraylab/xray/evaluator/predict"
 	"github.com/xraylab/xray/evaluator/shift"
 	"github.com/xraylab/xray/explain"
-	"github.com/xraylab/xray/pacs"
+	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/trainer"
@@ -58,9 +58,9 @@ func cliError(err error) error {
 		return usageError{"--patch/--stride: " + err.Error()}
 	case errors.Is(err, savedmodels.ErrUnknownClass):
 		return usageError{"--class: " + err.Error()}
-	case errors.Is(err, pacs.ErrUnauthorized):
-		return fmt.Errorf("%w (%v): check --user/--password or --token (XRAY_PACS_PASSWORD, XRAY_PACS_TOKEN)", err, pacs.ErrUnauthorized)
-	case errors.Is(err, pacs.ErrUnavailable):
+	case errors.Is(err, dicomweb.ErrUnauthorized):
+		return fmt.Errorf("%w (%v): check --user/--password or --token (XRAY_PACS_PASSWORD, XRAY_PACS_TOKEN)", err, dicomweb.ErrUnauthorized)
+	case errors.Is(err, dicomweb.ErrUnavailable):
 		return fmt.Errorf("%w: check --url and that the PACS is up, then run again (images already done are skipped)", err)
 	case errors.Is(err, compare.ErrNotEvaluated):
 		return fmt.Errorf("%w: run 'xray evaluate' on it first", err)

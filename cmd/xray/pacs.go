@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/xraylab/xray/explain"
 	"github.com/xraylab/xray/pacs"
+	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
 )
 
@@ -58,8 +59,8 @@ func init() {
 			&cli.DurationFlag{Name: "watch", Usage: "repeat the pass every `INTERVAL` (e.g. 5m) until interrupted", EnvVars: []string{"XRAY_WATCH"}},
 			&cli.IntFlag{Name: "concurrency", Value: 2, Usage: "series retrieved and result batches stored at once (`N`); the model runs batches of up to 32 images", EnvVars: []string{"XRAY_CONCURRENCY"}},
 			&cli.StringFlag{Name: "max-instance-size", Value: "256MiB", Usage: "refuse an instance larger than `SIZE` before reading it whole", EnvVars: []string{"XRAY_MAX_INSTANCE_SIZE"}},
-			&cli.IntFlag{Name: "retries", Value: pacs.DefaultRetries, Usage: "retries of a request failing with 5xx or a timeout, with exponential backoff (`N`)", EnvVars: []string{"XRAY_RETRIES"}},
-			&cli.DurationFlag{Name: "timeout", Value: pacs.DefaultTimeout, Usage: "limit of one request to the PACS (`DURATION`)", EnvVars: []string{"XRAY_TIMEOUT"}},
+			&cli.IntFlag{Name: "retries", Value: dicomweb.DefaultRetries, Usage: "retries of a request failing with 5xx or a timeout, with exponential backoff (`N`)", EnvVars: []string{"XRAY_RETRIES"}},
+			&cli.DurationFlag{Name: "timeout", Value: dicomweb.DefaultTimeout, Usage: "limit of one request to the PACS (`DURATION`)", EnvVars: []string{"XRAY_TIMEOUT"}},
 			&cli.BoolFlag{Name: "overlay", Value: true, Usage: "store the Grad-CAM overlay beside the SR; --overlay=false stores the SR alone and skips Grad-CAM (an image done without one never gets one later)", EnvVars: []string{"XRAY_OVERLAY"}},
 			&cli.Float64Flag{Name: "alpha", Value: explain.DefaultAlpha, Usage: "heatmap opacity in the overlay, 0 to 1", EnvVars: []string{"XRAY_ALPHA"}},
 			modelWindowFlag(),
@@ -75,7 +76,7 @@ func pacsAction(c *cli.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts.Logger = log
-	client, err := pacs.NewClient(c.String("url"), opts)
+	client, err := dicomweb.NewClient(c.String("url"), opts)
 	if err != nil {
 		return usagef("--url/--user/--token: %v", err)
 	}
@@ -136,9 +137,9 @@ func pacsModelInfo(dir string, m *savedmodels.Model) (pacs.ModelInfo, error) {
 }
 
 // pacsConfig reads the flags into the library's configuration.
-func pacsConfig(c *cli.Context) (pacs.Config, pacs.Options, error) {
+func pacsConfig(c *cli.Context) (pacs.Config, dicomweb.Options, error) {
 	var cfg pacs.Config
-	var opts pacs.Options
+	var opts dicomweb.Options
 	if c.String("url") == "" || c.String("savedmodel") == "" {
 		return cfg, opts, usagef("pacs needs --url URL and --savedmodel DIR")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/xraylab/xray/internal/orthanctest"
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/pacs"
+	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
@@ -218,8 +219,8 @@ func TestPACS(t *testing.T) {
 	if l := lines[bad[0]]; l.Action != pacs.ActionFailed || !strings.Contains(l.Error, "pixel data") {
 		t.Errorf("corrupt instance: %+v, want a pixel data error", l)
 	}
-	if l := lines[huge[0]]; l.Action != pacs.ActionFailed || !strings.Contains(l.Error, pacs.ErrTooLarge.Error()) {
-		t.Errorf("huge instance: %+v, want %q", l, pacs.ErrTooLarge)
+	if l := lines[huge[0]]; l.Action != pacs.ActionFailed || !strings.Contains(l.Error, dicomweb.ErrTooLarge.Error()) {
+		t.Errorf("huge instance: %+v, want %q", l, dicomweb.ErrTooLarge)
 	}
 	files, good := fx.files("chest")
 	for _, sop := range good {
@@ -428,7 +429,7 @@ func TestPACSInterrupted(t *testing.T) {
 	}
 	err := cmd.Wait()
 	msg := strings.TrimSpace(stderr.String())
-	if err == nil || !strings.Contains(msg, "xray: error: ") || !strings.Contains(msg, pacs.ErrUnavailable.Error()) || !strings.Contains(msg, "run again") {
+	if err == nil || !strings.Contains(msg, "xray: error: ") || !strings.Contains(msg, dicomweb.ErrUnavailable.Error()) || !strings.Contains(msg, "run again") {
 		t.Fatalf("Orthanc stopped mid-run: %v, stderr:\n%s\nwant exit 1 and the unavailable error", err, msg)
 	}
 	o.Restart()

@@ -1,4 +1,4 @@
-package pacs
+package dicomweb
 
 import (
 	"context"
