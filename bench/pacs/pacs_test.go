@@ -51,8 +51,9 @@ func envInt(b *testing.B, name string, def int) int {
 	return def
 }
 
-func BenchmarkPACS(b *testing.B) {
-	n, size := envInt(b, "XRAY_BENCH_N", 40), envInt(b, "XRAY_BENCH_SIZE", 128)
+// dicomStudies makes n X-rays of XRAY_BENCH_DATA into DICOM files, four per study (one
+// series each), and returns their paths.
+func dicomStudies(b *testing.B, n int) []string {
 	root := os.Getenv("XRAY_BENCH_DATA")
 	if root == "" {
 		root = filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "train")
@@ -64,6 +65,12 @@ func BenchmarkPACS(b *testing.B) {
 	dcm := b.TempDir()
 	pyref.Run(b, pyref.Script("pacs_make.py"), append([]string{dcm, "--per-study", "4"}, imgs[:n]...)...)
 	files, _ := filepath.Glob(filepath.Join(dcm, "*.dcm"))
+	return files
+}
+
+func BenchmarkPACS(b *testing.B) {
+	n, size := envInt(b, "XRAY_BENCH_N", 40), envInt(b, "XRAY_BENCH_SIZE", 128)
+	files := dicomStudies(b, n)
 	model := benchutil.UntrainedModel(b, size)
 	bin := filepath.Join(b.TempDir(), "xray")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/xraylab/xray/cmd/xray").CombinedOutput(); err != nil {
@@ -179,17 +186,7 @@ func orthancCPU(b *testing.B, o *orthanctest.Server) time.Duration {
 //	XRAY_BENCH_N=500 XRAY_BENCH_DATA=$PWD/../shared/data/kermany-224/train go test ./bench/pacs -run '^$' -bench Retrieve -benchtime 1x
 func BenchmarkRetrieve(b *testing.B) {
 	n := envInt(b, "XRAY_BENCH_N", 40)
-	root := os.Getenv("XRAY_BENCH_DATA")
-	if root == "" {
-		root = filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "train")
-	}
-	imgs, _ := filepath.Glob(filepath.Join(root, "*", "*.jpeg"))
-	if len(imgs) < n {
-		b.Fatalf("%d X-rays under %s/*, want %d", len(imgs), root, n)
-	}
-	dcm := b.TempDir()
-	pyref.Run(b, pyref.Script("pacs_make.py"), append([]string{dcm, "--per-study", "4"}, imgs[:n]...)...)
-	files, _ := filepath.Glob(filepath.Join(dcm, "*.dcm"))
+	files := dicomStudies(b, n)
 	o := orthanctest.Start(b)
 	o.Upload(b, files...)
 	c, err := dicomweb.NewClient(o.DICOMweb(), dicomweb.Options{User: orthanctest.User, Password: orthanctest.Password})
