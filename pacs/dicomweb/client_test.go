@@ -27,13 +27,7 @@ func TestRetrieveRefusesHugeBeforeReadingIt(t *testing.T) {
 			w.Header().Set("Content-Length", "1000000000")
 			return
 		}
-		chunk := make([]byte, 64<<10)
-		for i := 0; i < 16384; i++ { // 1 GiB if nobody stops reading
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-			written.Add(int64(len(chunk)))
-		}
+		writeGiB(w, &written)
 	}))
 	defer srv.Close()
 	c, err := NewClient(srv.URL, Options{MaxInstanceBytes: limit, Retries: -1})
@@ -54,6 +48,18 @@ func TestRetrieveRefusesHugeBeforeReadingIt(t *testing.T) {
 	}
 }
 
+// writeGiB writes 1 GiB of zeros to w, counting what was written, unless the client
+// stops reading first.
+func writeGiB(w http.ResponseWriter, written *atomic.Int64) {
+	chunk := make([]byte, 64<<10)
+	for range 16384 {
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		written.Add(int64(len(chunk)))
+	}
+}
+
 // TestRetrieveSeriesStreamsBounded: a series' parts reach f one by one as they arrive;
 // a part over the size limit ends the retrieval with ErrTooLarge once the limit has
 // arrived, long before the server has written it whole.
@@ -68,13 +74,7 @@ func TestRetrieveSeriesStreamsBounded(t *testing.T) {
 			fmt.Fprintf(w, "--b\r\nContent-Type: application/dicom\r\n\r\n%s\r\n", p)
 		}
 		w.Write([]byte("--b\r\nContent-Type: application/dicom\r\n\r\n"))
-		chunk := make([]byte, 64<<10)
-		for i := 0; i < 16384; i++ { // a 1 GiB third part if nobody stops reading
-			if _, err := w.Write(chunk); err != nil {
-				return
-			}
-			written.Add(int64(len(chunk)))
-		}
+		writeGiB(w, &written) // a third part
 	}))
 	defer srv.Close()
 	c, err := NewClient(srv.URL, Options{MaxInstanceBytes: limit, Retries: -1})
