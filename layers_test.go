@@ -37,6 +37,9 @@ func TestLayers(t *testing.T) {
 		// adaptation and ensembles build on the core, as a service would, and on each other never
 		{"savedmodels/adapt", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/ensemble", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
 		{"savedmodels/ensemble", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/adapt", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs"})},
+		// writing a SavedModel builds on the core's names and Metadata, as adapt and
+		// ensemble do: a service may import it; it knows nothing of data, training or serving
+		{"savedmodels/export", join(prefixed(mod, above[3:]), []string{"progressbar", "golang.org/x/term", mod + "dataset", mod + "savedmodels/adapt", mod + "savedmodels/ensemble", mod + "serve", mod + "predictstream", mod + "batchpipe", mod + "pacs", mod + "explain"})},
 		// reports and plots from predictions: no model running, no TensorFlow, no data ingest
 		{"evaluator", join([]string{"tensorflow", "runtime/cgo", mod + "preprocess", mod + "explain", mod + "perturb"}, prefixed(mod, above))},
 		// running a SavedModel over a split: knows neither the shift report nor the errors page

@@ -13,6 +13,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/predictstream"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -75,7 +76,7 @@ func sample(t *testing.T) (dir string, good, bad int) {
 func TestPipelineOnPrism(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 9)
 	model := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(model, sess, m, savedmodels.Metadata{RunID: "beam"}); err != nil {
+	if err := export.SavedModel(model, sess, m, savedmodels.Metadata{RunID: "beam"}); err != nil {
 		t.Fatal(err)
 	}
 	in, good, bad := sample(t)

@@ -14,6 +14,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -25,7 +26,7 @@ func TestOcclusionMatchesPython(t *testing.T) {
 	const size = 32
 	m, sess := savedmodelstest.TinyModel(t, size, 21)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	model, err := savedmodels.Load(dir, savedmodels.Options{})

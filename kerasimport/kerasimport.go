@@ -16,6 +16,7 @@ import (
 	"github.com/xraylab/xray/internal/tflog"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/tfgraph"
 	"github.com/xraylab/xray/tfgraph/weights"
 )
@@ -32,7 +33,7 @@ type Config struct {
 
 // Import builds cfg.Arch's graph, loads every weight of the Keras model onto it (base and
 // head: a file without the head is an error) and exports the result as a SavedModel
-// (savedmodels.Export, written atomically: a failed import leaves no Out).
+// (export.SavedModel, written atomically: a failed import leaves no Out).
 func Import(cfg Config) (*weights.Report, error) {
 	if cfg.Scaling == "" {
 		cfg.Scaling = preprocess.Unit
@@ -59,7 +60,7 @@ func Import(cfg Config) (*weights.Report, error) {
 		return nil, err
 	}
 	meta := savedmodels.Metadata{Preprocessing: cfg.Scaling, RunID: "import-keras:" + filepath.Base(cfg.Weights)}
-	if err := savedmodels.Export(cfg.Out, sess, m, meta); err != nil {
+	if err := export.SavedModel(cfg.Out, sess, m, meta); err != nil {
 		return nil, err
 	}
 	return rep, nil

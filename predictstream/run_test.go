@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -23,7 +24,7 @@ func tinyServed(t *testing.T) (*savedmodels.Model, func(files []string) [][]floa
 	t.Helper()
 	m, sess := savedmodelstest.TinyModel(t, tinySize, 7)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "stream"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "stream"}); err != nil {
 		t.Fatal(err)
 	}
 	served, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: 8})

@@ -1,6 +1,7 @@
-package savedmodels
+package savedmodels_test
 
 import (
+	"github.com/xraylab/xray/savedmodels"
 	"math"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 		scaling preprocess.Scaling
 	}{{256, preprocess.Unit}, {100, preprocess.ImageNet}} {
 		t.Run(string(c.scaling), func(t *testing.T) {
-			dir, m, sess := exportTiny(t, c.size, 5, Metadata{Preprocessing: c.scaling})
+			dir, m, sess := exportTiny(t, c.size, 5, savedmodels.Metadata{Preprocessing: c.scaling})
 			// Every X-ray of testdata (RGB and grayscale JPEGs, 224 px and originals) and
 			// every encoding of testdata/formats.
 			paths := savedmodelstest.Xrays(t, 1000)
@@ -47,7 +48,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			live := liveProbs(t, sess, m, want)
 			requireSensitive(t, live)
 
-			sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+			sm, err := tf.LoadSavedModel(dir, []string{savedmodels.ServeTag}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +61,7 @@ func TestServingBytesMatchesGo(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sig := sm.Signatures[SignatureBytes]
+			sig := sm.Signatures[savedmodels.SignatureBytes]
 			fetch := func(name string) tf.Output {
 				o, err := smgraph.TensorByName(sm.Graph, name)
 				if err != nil {
@@ -68,8 +69,8 @@ func TestServingBytesMatchesGo(t *testing.T) {
 				}
 				return o
 			}
-			out, err := sm.Session.Run(map[tf.Output]*tf.Tensor{fetch(sig.Inputs[InputImageBytes].Name): in},
-				[]tf.Output{fetch(mapOpName + ":0"), fetch(sig.Outputs[OutputProbabilities].Name)}, nil)
+			out, err := sm.Session.Run(map[tf.Output]*tf.Tensor{fetch(sig.Inputs[savedmodels.InputImageBytes].Name): in},
+				[]tf.Output{fetch(smgraph.PreprocessMapOp + ":0"), fetch(sig.Outputs[savedmodels.OutputProbabilities].Name)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,18 +147,18 @@ func TestServingBytesOriginals(t *testing.T) {
 		paths = picked
 	}
 	const size = 256
-	dir, _, _ := exportTiny(t, size, 5, Metadata{})
-	sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	dir, _, _ := exportTiny(t, size, 5, savedmodels.Metadata{})
+	sm, err := tf.LoadSavedModel(dir, []string{savedmodels.ServeTag}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sm.Session.Close()
 	pre := preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}
-	in, err := smgraph.TensorByName(sm.Graph, bytesOpName+":0")
+	in, err := smgraph.TensorByName(sm.Graph, smgraph.BytesInputOp+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := smgraph.TensorByName(sm.Graph, mapOpName+":0")
+	out, err := smgraph.TensorByName(sm.Graph, smgraph.PreprocessMapOp+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

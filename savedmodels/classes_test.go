@@ -1,9 +1,11 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,14 +25,14 @@ func TestExportThreeClasses(t *testing.T) {
 	m, sess := savedmodelstest.TinyModelClasses(t, 32, 11, 3)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
 	three := labels.Subtypes().Names()
-	if err := Export(dir, sess, m, Metadata{Classes: three, RunID: "three"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{Classes: three, RunID: "three"}); err != nil {
 		t.Fatal(err)
 	}
 	paths := savedmodelstest.Xrays(t, 6)
 	files := savedmodelstest.ReadFiles(t, paths)
 	pixels := savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, files)
 	live := liveProbs(t, sess, m, pixels)
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func TestExportThreeClasses(t *testing.T) {
 			t.Fatalf("%s: %d probabilities, error %v", paths[i], len(p.Probabilities), p.Err)
 		}
 		got[i] = p.Probabilities
-		if want := argmaxClass(live[i]); p.Class != want || p.Decision != want || p.Label != three[want] {
+		if want := savedmodels.ArgmaxClass(live[i]); p.Class != want || p.Decision != want || p.Label != three[want] {
 			t.Errorf("%s: class %d decision %d %q, live argmax %d", paths[i], p.Class, p.Decision, p.Label, want)
 		}
 	}
@@ -59,10 +61,10 @@ func TestExportThreeClasses(t *testing.T) {
 
 	// A threshold on p(pneumonia) means nothing for three classes; names must match the outputs.
 	th := &decision.Threshold{Rule: decision.Youden, Value: 0.5}
-	if err := Export(filepath.Join(t.TempDir(), "t"), sess, m, Metadata{Classes: three, Threshold: th}); !errors.Is(err, decision.ErrNotBinary) {
+	if err := export.SavedModel(filepath.Join(t.TempDir(), "t"), sess, m, savedmodels.Metadata{Classes: three, Threshold: th}); !errors.Is(err, decision.ErrNotBinary) {
 		t.Errorf("three classes with a threshold: error %v, want decision.ErrNotBinary", err)
 	}
-	if err := Export(filepath.Join(t.TempDir(), "d"), sess, m, Metadata{}); err == nil || !strings.Contains(err.Error(), "2 class names") {
+	if err := export.SavedModel(filepath.Join(t.TempDir(), "d"), sess, m, savedmodels.Metadata{}); err == nil || !strings.Contains(err.Error(), "2 class names") {
 		t.Errorf("default (two) names for three outputs: error %v", err)
 	}
 }
@@ -73,7 +75,7 @@ func TestExportThreeClasses(t *testing.T) {
 // and names the paper's classes.
 func TestTwoClassModelFromBeforeClasses(t *testing.T) {
 	dir := filepath.Join(pyref.RepoRoot(), "testdata", "savedmodel-2class")
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestTwoClassModelFromBeforeClasses(t *testing.T) {
 		}
 	}
 	approx.WithinRows(t, "Predict vs Python serving_default", got, py.Default.Probabilities, approx.Abs, roundTripTol)
-	if out := py.Signatures[SignatureDefault].Outputs[OutputProbabilities]; fmt.Sprint(out.Shape) != "[-1 2]" {
+	if out := py.Signatures[savedmodels.SignatureDefault].Outputs[savedmodels.OutputProbabilities]; fmt.Sprint(out.Shape) != "[-1 2]" {
 		t.Errorf("Python sees probabilities of shape %v, want [-1 2]", out.Shape)
 	}
 }

@@ -1,7 +1,9 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -31,11 +33,11 @@ const dicomProbTol = 1e-3 // seen 1.5e-4 (mono1_window)
 // prediction of the JPEG each file came from within dicomProbTol, and apply
 // Options.DICOMWindow.
 func TestPredictDICOM(t *testing.T) {
-	dir, m0, sess := exportTiny(t, 128, 3, Metadata{})
+	dir, m0, sess := exportTiny(t, 128, 3, savedmodels.Metadata{})
 	dicomDir := filepath.Join(pyref.RepoRoot(), "testdata", "dicom")
 	source := filepath.Join(dicomDir, "source.jpeg")
 	requireSensitive(t, liveProbs(t, sess, m0, savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 128, Scaling: preprocess.Unit}, savedmodelstest.ReadFiles(t, append(savedmodelstest.Xrays(t, 3), source)))))
-	m, err := Load(dir, Options{})
+	m, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,26 +70,26 @@ func TestPredictDICOM(t *testing.T) {
 	// A fixed window that shows almost nothing: the model sees another image, whether the
 	// window is given to Load or was stored in the model at export (training's window).
 	darkWindow := dicom.Window{Mode: dicom.WindowFixed, Center: 5000, Width: 100}
-	dark := predictDICOMWith(t, dir, Options{DICOMWindow: &darkWindow}, paths[1])
+	dark := predictDICOMWith(t, dir, savedmodels.Options{DICOMWindow: &darkWindow}, paths[1])
 	if slices.Equal(dark, byFile[1].Probabilities) {
 		t.Errorf("Options.DICOMWindow had no effect: %v", dark)
 	}
 	stored := filepath.Join(t.TempDir(), "savedmodel")
-	if err := Export(stored, sess, m0, Metadata{DICOMWindow: &darkWindow}); err != nil {
+	if err := export.SavedModel(stored, sess, m0, savedmodels.Metadata{DICOMWindow: &darkWindow}); err != nil {
 		t.Fatal(err)
 	}
-	if got := predictDICOMWith(t, stored, Options{}, paths[1]); !slices.Equal(got, dark) {
+	if got := predictDICOMWith(t, stored, savedmodels.Options{}, paths[1]); !slices.Equal(got, dark) {
 		t.Errorf("model exported with window %v: %v; Load with that window: %v", darkWindow, got, dark)
 	}
-	if got := predictDICOMWith(t, stored, Options{DICOMWindow: &dicom.Window{}}, paths[1]); !slices.Equal(got, byFile[1].Probabilities) {
+	if got := predictDICOMWith(t, stored, savedmodels.Options{DICOMWindow: &dicom.Window{}}, paths[1]); !slices.Equal(got, byFile[1].Probabilities) {
 		t.Errorf("Options.DICOMWindow auto over the model's window: %v, want the file's own window's %v", got, byFile[1].Probabilities)
 	}
 }
 
 // predictDICOMWith loads dir with opts and predicts one file.
-func predictDICOMWith(t *testing.T, dir string, opts Options, path string) []float32 {
+func predictDICOMWith(t *testing.T, dir string, opts savedmodels.Options, path string) []float32 {
 	t.Helper()
-	m, err := Load(dir, opts)
+	m, err := savedmodels.Load(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,17 +107,17 @@ func predictDICOMWith(t *testing.T, dir string, opts Options, path string) []flo
 // TestServingBytesRefusesDICOM: serving_bytes, run by TensorFlow, fails on a DICOM file
 // with the message that says where DICOM is decoded, and still takes JPEG.
 func TestServingBytesRefusesDICOM(t *testing.T) {
-	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
-	sm, err := tf.LoadSavedModel(dir, []string{ServeTag}, nil)
+	dir, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{})
+	sm, err := tf.LoadSavedModel(dir, []string{savedmodels.ServeTag}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sm.Session.Close()
-	in, err := smgraph.TensorByName(sm.Graph, bytesOpName+":0")
+	in, err := smgraph.TensorByName(sm.Graph, smgraph.BytesInputOp+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := smgraph.TensorByName(sm.Graph, mapOpName+":0")
+	out, err := smgraph.TensorByName(sm.Graph, smgraph.PreprocessMapOp+":0")
 	if err != nil {
 		t.Fatal(err)
 	}

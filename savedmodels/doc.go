@@ -1,55 +1,20 @@
-// Package savedmodels writes models built in Go (tfgraph) as TensorFlow SavedModels and
-// serves them: the API other Go services import. A SavedModel it writes carries its own
-// preprocessing and metadata, so whoever loads it (this package, Python, TensorFlow
-// Serving) gets the same probabilities from the same image files.
+// Package savedmodels serves the TensorFlow SavedModels xray writes: the API other Go
+// services import. It also owns the format's vocabulary, which its writers share:
+// the signature, input and output names (SignatureDefault, InputImageBytes, ...), the
+// metadata (Metadata, kept in MetadataFile) and reading it back (ReadMetaGraph). A
+// SavedModel carries its own preprocessing and metadata, so whoever loads it (this
+// package, Python, TensorFlow Serving) gets the same probabilities from the same image
+// files. Package savedmodels/export writes one from a model built in Go (tfgraph); its
+// package doc describes the directory and the signatures; savedmodels/adapt and
+// savedmodels/ensemble write derived ones.
 //
-//	err := savedmodels.Export("runs/m/savedmodel", sess, model, savedmodels.Metadata{RunID: id})
+//	err := export.SavedModel("runs/m/savedmodel", sess, model, savedmodels.Metadata{RunID: id})
 //
 //	m, err := savedmodels.Load("runs/m/savedmodel", savedmodels.Options{})
 //	if errors.Is(err, savedmodels.ErrNotFound) { ... }
 //	defer m.Close()
 //	preds, err := m.PredictFile(ctx, "scan.jpeg")  // or Predict(images), PredictBytes(files)
 //	fmt.Println(preds[0].Label, preds[0].Probabilities, preds[0].Err)
-//
-// # Export
-//
-// Export(dir, sess, model, meta) writes, atomically (a temporary directory renamed into
-// place),
-//
-//	dir/saved_model.pb                          SavedModel, one MetaGraphDef tagged "serve"
-//	dir/variables/variables.index               checkpoint written by TensorFlow's SaveV2,
-//	dir/variables/variables.data-00000-of-00001 keys = Keras weight paths ("conv_dw_1/depthwise_kernel")
-//	dir/assets.extra/xray.json                  Metadata: architecture, input size, pooling,
-//	                                            preprocessing, class names, run id, versions,
-//	                                            operating threshold (when training chose one)
-//
-// The MetaGraphDef holds the inference path of the graph only, a TF1 saver (filename
-// tensor save/Const:0, save/control_dependency:0, save/restore_all), the variables as
-// resource VariableDefs in the "variables" and "trainable_variables" collections (so
-// Python's loader lifts them into the loaded object's .variables), the metadata once more
-// in meta_info_def (meta_graph_version: a one-line summary; any_info: the JSON), and three
-// signatures:
-//
-//	serving_default  image        float32 [-1, S, S, 3]  preprocessed pixels
-//	serving_bytes    image_bytes  string  [-1]           JPEG or PNG file contents
-//	both ->          probabilities float32 [-1, C]  softmax, by class id (package labels)
-//	                 class_id      int64   [-1]     argmax
-//	serving_gradcam  image_bytes -> probabilities, class_id and
-//	                 heatmap       float32 [-1, S, S]  Grad-CAM of class_id, in [0, 1]
-//
-// serving_gradcam's heatmap is tfgraph.AddGradCAM on the network's feature map (the
-// backbone's last convolutional layer), for the class fed to gradcam/class (a
-// PlaceholderWithDefault over class_id, which Go's Explain feeds for a named class).
-// Models exported before it existed still load and predict; Explain on them fails with
-// ErrNoGradCAM. The collection xray_layer_outputs lists the tensors of the layers with a
-// feature map (and the logits), from which Explain adds Grad-CAM of another layer
-// (ExplainOptions.Layer) to the loaded graph.
-//
-// Both signatures share one copy of the network: its input is a PlaceholderWithDefault
-// fed directly by serving_default and defaulting, for serving_bytes, to the in-graph
-// preprocessing of image_bytes (a MapDefun over the batch): package preprocess's own
-// GraphDef, the graph Predict, PredictBytes and training run, so serving_bytes gives
-// the same bits (docs/preprocessing.md).
 //
 // # Serving from Go
 //
@@ -64,6 +29,9 @@
 // package explain draws overlays); they run the session directly and are safe for
 // concurrent use too. Prediction.Class is the argmax; Prediction.Decision applies the model's operating
 // threshold (Metadata.Threshold: pneumonia when p_pneumonia >= it; argmax without one).
+// Explain runs serving_gradcam, or adds Grad-CAM of another layer (ExplainOptions.Layer)
+// from the layers the SavedModel lists; models exported before serving_gradcam existed
+// still load and predict, and Explain on them fails with ErrNoGradCAM.
 //
 // A service module needs, besides `require github.com/xraylab/xray`, the replace that
 // makes tfgo's TensorFlow binding resolve to graft (see examples/service/go.mod) and cgo

@@ -9,6 +9,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -39,7 +40,7 @@ func Example() {
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "example"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "example"}); err != nil {
 		log.Fatal(err)
 	}
 

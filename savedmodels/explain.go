@@ -247,7 +247,7 @@ func (m *Model) findGradCAM(mg *pb.MetaGraphDef) (err error) {
 		return err
 	}
 	m.layers, m.layerCAMs = map[string]string{}, map[string]gradcamOps{}
-	for _, b := range mg.CollectionDef[layerCollection].GetBytesList().GetValue() {
+	for _, b := range mg.CollectionDef[smgraph.LayerCollection].GetBytesList().GetValue() {
 		if name, tensor, ok := strings.Cut(string(b), "\t"); ok {
 			m.layers[name] = tensor
 		}

@@ -1,8 +1,10 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
 	"errors"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"image"
 	"os"
 	"path/filepath"
@@ -33,7 +35,7 @@ const (
 // checkExplain (from TestExportRoundTrip): Explain's heatmaps equal those of the live
 // graph's Grad-CAM (tfgraph) and, in Python TensorFlow, of the SavedModel's heatmap tensor
 // on the same pixels and of serving_gradcam on the same files.
-func checkExplain(t *testing.T, model *Model, sess *tf.Session, m *tfgraph.Model, images []image.Image, pixels [][]float32, py *pyResult) {
+func checkExplain(t *testing.T, model *savedmodels.Model, sess *tf.Session, m *tfgraph.Model, images []image.Image, pixels [][]float32, py *pyResult) {
 	t.Helper()
 	ex, err := model.Explain(context.Background(), images...)
 	if err != nil {
@@ -85,13 +87,13 @@ func flatRows[F float32 | float64](maps [][][]F) [][]float32 {
 // agree, and a closed model says so.
 func TestExplainClassesAndErrors(t *testing.T) {
 	const size = 32
-	dir, m, sess := exportTiny(t, size, 3, Metadata{})
-	model, err := Load(dir, Options{MaxBatch: 2})
+	dir, m, sess := exportTiny(t, size, 3, savedmodels.Metadata{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{MaxBatch: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 3))
-	pixels := savedmodelstest.GoPixels(t, model.pre, files)
+	pixels := savedmodelstest.GoPixels(t, savedmodels.ModelPreprocessor(model), files)
 	images := decodeAll(t, files)
 	ctx := context.Background()
 	class, heat, err := m.GradCAM("")
@@ -99,7 +101,7 @@ func TestExplainClassesAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for c, name := range model.Metadata().Classes {
-		ex, err := model.ExplainWith(ctx, ExplainOptions{Class: name}, append([]image.Image{nil}, images...)...)
+		ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: name}, append([]image.Image{nil}, images...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +122,7 @@ func TestExplainClassesAndErrors(t *testing.T) {
 		}
 		approx.WithinRows(t, "Explain class "+name+" vs live graph", got, flatRows(out[0].Value().([][][]float32)), approx.Abs, heatTol)
 	}
-	if _, err := model.ExplainWith(ctx, ExplainOptions{Class: "viral"}, images...); !errors.Is(err, ErrUnknownClass) {
+	if _, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Class: "viral"}, images...); !errors.Is(err, savedmodels.ErrUnknownClass) {
 		t.Errorf("unknown class: %v", err)
 	}
 
@@ -147,7 +149,7 @@ func TestExplainClassesAndErrors(t *testing.T) {
 	}
 	wg.Wait()
 	model.Close()
-	if _, err := model.Explain(ctx, images...); !errors.Is(err, ErrClosed) {
+	if _, err := model.Explain(ctx, images...); !errors.Is(err, savedmodels.ErrClosed) {
 		t.Errorf("Explain after Close: %v, want ErrClosed", err)
 	}
 }
@@ -155,7 +157,7 @@ func TestExplainClassesAndErrors(t *testing.T) {
 // TestExplainOldModel: a SavedModel without serving_gradcam (as xray wrote them before)
 // still loads and predicts, and Explain says to export it again.
 func TestExplainOldModel(t *testing.T) {
-	dir, _, _ := exportTiny(t, 32, 5, Metadata{})
+	dir, _, _ := exportTiny(t, 32, 5, savedmodels.Metadata{})
 	pbPath := filepath.Join(dir, "saved_model.pb")
 	b, err := os.ReadFile(pbPath)
 	if err != nil {
@@ -165,14 +167,14 @@ func TestExplainOldModel(t *testing.T) {
 	if err := proto.Unmarshal(b, &sm); err != nil {
 		t.Fatal(err)
 	}
-	delete(sm.MetaGraphs[0].SignatureDef, SignatureGradCAM)
+	delete(sm.MetaGraphs[0].SignatureDef, savedmodels.SignatureGradCAM)
 	if b, err = proto.Marshal(&sm); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(pbPath, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +184,7 @@ func TestExplainOldModel(t *testing.T) {
 		t.Fatalf("old model does not predict: %v %v", err, p)
 	}
 	_, err = model.Explain(context.Background(), images...)
-	if !errors.Is(err, ErrNoGradCAM) {
+	if !errors.Is(err, savedmodels.ErrNoGradCAM) {
 		t.Fatalf("Explain on an old model: %v, want ErrNoGradCAM", err)
 	}
 	t.Log(err)
@@ -207,10 +209,10 @@ func TestExplainLayer(t *testing.T) {
 	const size, layer = 128, "conv_pw_12_relu"
 	m, sess := mobileNet(t, size)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := Export(dir, sess, m, Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +221,13 @@ func TestExplainLayer(t *testing.T) {
 	images := decodeAll(t, files)
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	results := make([][]Explanation, 3)
+	results := make([][]savedmodels.Explanation, 3)
 	for g := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var err error
-			if results[g], err = model.ExplainWith(ctx, ExplainOptions{Layer: layer}, images...); err != nil {
+			if results[g], err = model.ExplainWith(ctx, savedmodels.ExplainOptions{Layer: layer}, images...); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -243,7 +245,7 @@ func TestExplainLayer(t *testing.T) {
 		ids = append(ids, int64(e.Class))
 	}
 	ct, _ := tf.NewTensor(ids)
-	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, size, savedmodelstest.GoPixels(t, model.pre, files)), class: ct}, []tf.Output{heat}, nil)
+	out, err := sess.Run(map[tf.Output]*tf.Tensor{m.Input: batchTensor(t, size, savedmodelstest.GoPixels(t, savedmodels.ModelPreprocessor(model), files)), class: ct}, []tf.Output{heat}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +264,7 @@ func TestExplainLayer(t *testing.T) {
 	if slices.Equal(def[0].Heatmap, results[0][0].Heatmap) {
 		t.Error("the layer's heatmap is the default layer's")
 	}
-	_, err = model.ExplainWith(ctx, ExplainOptions{Layer: "conv_pw_99_relu"}, images...)
+	_, err = model.ExplainWith(ctx, savedmodels.ExplainOptions{Layer: "conv_pw_99_relu"}, images...)
 	if !errors.Is(err, tfgraph.ErrUnknownLayer) || !strings.Contains(err.Error(), "conv_pw_13_relu") {
 		t.Errorf("unknown layer: %v", err)
 	}

@@ -1,7 +1,9 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,10 +22,10 @@ import (
 func TestExplainNonEmpty(t *testing.T) {
 	m, sess := mobileNet(t, 128)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := Export(dir, sess, m, Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func TestExplainNonEmpty(t *testing.T) {
 	ctx := context.Background()
 	frac := map[string]float64{}
 	for _, method := range []string{"", tfgraph.CAMGradCAM} {
-		ex, err := model.ExplainWith(ctx, ExplainOptions{Method: method}, images...)
+		ex, err := model.ExplainWith(ctx, savedmodels.ExplainOptions{Method: method}, images...)
 		if err != nil {
 			t.Fatal(err)
 		}

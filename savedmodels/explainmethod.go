@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -73,7 +74,7 @@ func (m *Model) gradcamFor(method, layer string) (gradcamOps, error) {
 	if err != nil {
 		return gradcamOps{}, err
 	}
-	logits, err := m.saved.op(m.layers[logitsKey])
+	logits, err := m.saved.op(m.layers[smgraph.LogitsKey])
 	if err != nil {
 		return gradcamOps{}, err
 	}

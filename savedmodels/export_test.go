@@ -1,8 +1,10 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"image"
 	"math"
 	"math/rand"
@@ -44,7 +46,7 @@ func TestExportRoundTrip(t *testing.T) {
 			m, sess := c.model(t)
 			size := m.Config.InputSize
 			dir := filepath.Join(t.TempDir(), "savedmodel")
-			if err := Export(dir, sess, m, Metadata{RunID: "run-" + c.name}); err != nil {
+			if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "run-" + c.name}); err != nil {
 				t.Fatal(err)
 			}
 			paths := savedmodelstest.Xrays(t, 6)
@@ -55,7 +57,7 @@ func TestExportRoundTrip(t *testing.T) {
 			requireSensitive(t, live)
 
 			// This package: Load + Predict on decoded images.
-			model, err := Load(dir, Options{})
+			model, err := savedmodels.Load(dir, savedmodels.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +89,7 @@ func TestExportRoundTrip(t *testing.T) {
 			}
 
 			// tfgo.
-			tm := tg.LoadModel(dir, []string{ServeTag}, nil)
+			tm := tg.LoadModel(dir, []string{savedmodels.ServeTag}, nil)
 			res := tm.Exec([]tf.Output{tm.Op(m.Probs.Op.Name(), m.Probs.Index)},
 				map[tf.Output]*tf.Tensor{tm.Op(m.Input.Op.Name(), 0): batchTensor(t, size, pixels)})
 			approx.WithinRows(t, "tfgo vs live graph", res[0].Value().([][]float32), live, approx.Abs, roundTripTol)
@@ -188,13 +190,13 @@ func checkPythonSignatures(t *testing.T, py *pyResult, size, classes int) {
 		shape string
 	}
 	want := map[string]map[string]spec{
-		SignatureDefault: {"in:" + InputImage: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size), 3})}},
-		SignatureBytes:   {"in:" + InputImageBytes: {"string", "[-1]"}},
-		SignatureGradCAM: {"in:" + InputImageBytes: {"string", "[-1]"}, "out:" + OutputHeatmap: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size)})}},
+		savedmodels.SignatureDefault: {"in:" + savedmodels.InputImage: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size), 3})}},
+		savedmodels.SignatureBytes:   {"in:" + savedmodels.InputImageBytes: {"string", "[-1]"}},
+		savedmodels.SignatureGradCAM: {"in:" + savedmodels.InputImageBytes: {"string", "[-1]"}, "out:" + savedmodels.OutputHeatmap: {"float32", fmt.Sprint([]int64{-1, int64(size), int64(size)})}},
 	}
 	for name, w := range want {
-		w["out:"+OutputProbabilities] = spec{"float32", fmt.Sprint([]int64{-1, int64(classes)})}
-		w["out:"+OutputClassID] = spec{"int64", "[-1]"}
+		w["out:"+savedmodels.OutputProbabilities] = spec{"float32", fmt.Sprint([]int64{-1, int64(classes)})}
+		w["out:"+savedmodels.OutputClassID] = spec{"int64", "[-1]"}
 		sig, ok := py.Signatures[name]
 		if !ok {
 			t.Errorf("Python sees no signature %s (has %v)", name, keys(py.Signatures))
@@ -302,9 +304,9 @@ func checkSavedModelCLI(t *testing.T, dir string, size int) {
 	}
 	outputs := []string{"outputs class_id DT_INT64 (-1)", "outputs probabilities DT_FLOAT (-1, 2)"}
 	want := map[string][]string{
-		SignatureDefault: append([]string{fmt.Sprintf("inputs image DT_FLOAT (-1, %d, %d, 3)", size, size)}, outputs...),
-		SignatureBytes:   append([]string{"inputs image_bytes DT_STRING (-1)"}, outputs...),
-		SignatureGradCAM: {"inputs image_bytes DT_STRING (-1)", outputs[0], fmt.Sprintf("outputs heatmap DT_FLOAT (-1, %d, %d)", size, size), outputs[1]},
+		savedmodels.SignatureDefault: append([]string{fmt.Sprintf("inputs image DT_FLOAT (-1, %d, %d, 3)", size, size)}, outputs...),
+		savedmodels.SignatureBytes:   append([]string{"inputs image_bytes DT_STRING (-1)"}, outputs...),
+		savedmodels.SignatureGradCAM: {"inputs image_bytes DT_STRING (-1)", outputs[0], fmt.Sprintf("outputs heatmap DT_FLOAT (-1, %d, %d)", size, size), outputs[1]},
 	}
 	for name, w := range want {
 		if fmt.Sprint(got[name]) != fmt.Sprint(w) {
@@ -331,7 +333,7 @@ func TestExportReplace(t *testing.T) {
 	m, sess := tinyModel(t, 32, 1)
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "savedmodel")
-	if err := Export(dir, sess, m, Metadata{RunID: "first"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "first"}); err != nil {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(dir, "variables", "stale.txt")
@@ -342,15 +344,15 @@ func TestExportReplace(t *testing.T) {
 
 	for _, c := range []struct {
 		name string
-		meta Metadata
+		meta savedmodels.Metadata
 		want string
 	}{
-		{"architecture", Metadata{Arch: "xception"}, "architecture"},
-		{"preprocessing", Metadata{Preprocessing: "bogus"}, "bogus"},
-		{"classes", Metadata{Classes: []string{"a", "b", "c"}}, "3 class names"},
-		{"input size", Metadata{InputSize: 64}, "input size 64"},
+		{"architecture", savedmodels.Metadata{Arch: "xception"}, "architecture"},
+		{"preprocessing", savedmodels.Metadata{Preprocessing: "bogus"}, "bogus"},
+		{"classes", savedmodels.Metadata{Classes: []string{"a", "b", "c"}}, "3 class names"},
+		{"input size", savedmodels.Metadata{InputSize: 64}, "input size 64"},
 	} {
-		err := Export(dir, sess, m, c.meta)
+		err := export.SavedModel(dir, sess, m, c.meta)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), dir) {
 			t.Errorf("%s: Export error %v, want one naming %s and %q", c.name, err, dir, c.want)
 		}
@@ -359,13 +361,13 @@ func TestExportReplace(t *testing.T) {
 		t.Error("a failed export changed the existing SavedModel")
 	}
 
-	if err := Export(dir, sess, m, Metadata{RunID: "second"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "second"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("a file of the replaced export survived: %v", err)
 	}
-	model, err := Load(dir, Options{})
+	model, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

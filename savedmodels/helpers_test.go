@@ -1,7 +1,9 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"fmt"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,11 +42,11 @@ func liveProbs(t testing.TB, sess *tf.Session, m *tfgraph.Model, images [][]floa
 }
 
 // exportTiny exports a seeded tiny model and returns it with its live session.
-func exportTiny(t testing.TB, size int, seed int64, meta Metadata) (string, *tfgraph.Model, *tf.Session) {
+func exportTiny(t testing.TB, size int, seed int64, meta savedmodels.Metadata) (string, *tfgraph.Model, *tf.Session) {
 	t.Helper()
 	m, sess := tinyModel(t, size, seed)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := Export(dir, sess, m, meta); err != nil {
+	if err := export.SavedModel(dir, sess, m, meta); err != nil {
 		t.Fatal(err)
 	}
 	return dir, m, sess
@@ -86,7 +88,7 @@ func pythonCheck(t testing.TB, dir string, images [][]float32, files []string) *
 	script := pyref.Script("savedmodel_check.py")
 	var raw []byte
 	for _, p := range images {
-		raw = append(raw, floatBytes(p)...)
+		raw = append(raw, savedmodels.FloatBytes(p)...)
 	}
 	key := []string{"savedmodel_check", pyref.FileHash(t, script), savedmodelstest.DirHash(t, dir), savedmodelstest.HashBytes(raw)}
 	for _, f := range files {

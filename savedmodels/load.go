@@ -22,7 +22,7 @@ var (
 	// ErrNotFound: no SavedModel there (the path is missing or not a directory, or has
 	// no saved_model.pb). A missing path or file also matches fs.ErrNotExist.
 	ErrNotFound = errors.New("no SavedModel")
-	// ErrNotXray: a SavedModel, but not one Export wrote (no xray signature or metadata).
+	// ErrNotXray: a SavedModel, but not one savedmodels/export (or adapt, ensemble) wrote (no xray signature or metadata).
 	ErrNotXray = errors.New("not an xray SavedModel")
 	// ErrDamaged: an xray SavedModel that cannot be used as it is: an unparseable
 	// saved_model.pb or metadata, missing or damaged variables.
@@ -68,7 +68,7 @@ func ReadMetaGraph(dir string) (*pb.MetaGraphDef, Metadata, error) {
 	}
 	sig := mg.SignatureDef[SignatureDefault]
 	if sig == nil || sig.Inputs[InputImage] == nil || sig.Outputs[OutputProbabilities] == nil || sig.Outputs[OutputClassID] == nil {
-		return nil, Metadata{}, loadError(dir, ErrNotXray, "signature %s with input %q and outputs %q, %q missing: not an xray SavedModel; export it with savedmodels.Export",
+		return nil, Metadata{}, loadError(dir, ErrNotXray, "signature %s with input %q and outputs %q, %q missing: not an xray SavedModel; export it with savedmodels/export.SavedModel",
 			SignatureDefault, InputImage, OutputProbabilities, OutputClassID)
 	}
 	// TensorFlow's loader silently skips the restore when the checkpoint is absent, and
@@ -109,7 +109,7 @@ func parseSavedModel(dir string) (*pb.MetaGraphDef, error) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			kind = nil
 		}
-		return nil, loadError(dir, kind, "%w: give the directory Export wrote (a run's savedmodel/)", errors.Unwrap(err))
+		return nil, loadError(dir, kind, "%w: give the directory savedmodels/export wrote (a run's savedmodel/)", errors.Unwrap(err))
 	}
 	if !st.IsDir() {
 		return nil, loadError(dir, ErrNotFound, "not a directory: give the directory holding saved_model.pb")
@@ -137,7 +137,7 @@ func parseSavedModel(dir string) (*pb.MetaGraphDef, error) {
 			}
 		}
 	}
-	return nil, loadError(dir, ErrNotXray, "saved_model.pb has no MetaGraph tagged %q: not a serving model; export it with savedmodels.Export", ServeTag)
+	return nil, loadError(dir, ErrNotXray, "saved_model.pb has no MetaGraph tagged %q: not a serving model; export it with savedmodels/export.SavedModel", ServeTag)
 }
 
 // readMetadata reads assets.extra/xray.json, or the copy in meta_info_def.any_info when
@@ -148,7 +148,7 @@ func readMetadata(dir string, mg *pb.MetaGraphDef) (Metadata, error) {
 	if err != nil {
 		var s wrapperspb.StringValue
 		if a := mg.GetMetaInfoDef().GetAnyInfo(); a == nil || a.UnmarshalTo(&s) != nil {
-			return meta, loadError(dir, ErrNotXray, "no %s and no metadata in saved_model.pb: not an xray SavedModel; export it with savedmodels.Export", MetadataFile)
+			return meta, loadError(dir, ErrNotXray, "no %s and no metadata in saved_model.pb: not an xray SavedModel; export it with savedmodels/export.SavedModel", MetadataFile)
 		}
 		b = []byte(s.Value)
 	}

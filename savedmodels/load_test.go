@@ -1,8 +1,9 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
 	"errors"
+	"github.com/xraylab/xray/savedmodels"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -29,46 +30,46 @@ func copyDir(t *testing.T, src, dst string) {
 // TestLoadErrors: a missing, incomplete or damaged SavedModel gives one line naming the
 // directory and what to do, never a panic.
 func TestLoadErrors(t *testing.T) {
-	good, _, _ := exportTiny(t, 32, 1, Metadata{RunID: "r"})
+	good, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{RunID: "r"})
 	cases := []struct {
 		name string
 		make func(t *testing.T, dir string) string // returns the dir to load
 		want string                                // in the error
 		kind error                                 // errors.Is matches it
 	}{
-		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") }, "give the directory Export wrote", fs.ErrNotExist},
+		{"missing", func(t *testing.T, dir string) string { return filepath.Join(dir, "nope") }, "give the directory savedmodels/export wrote", fs.ErrNotExist},
 		{"a file", func(t *testing.T, dir string) string {
 			f := filepath.Join(dir, "model.pb")
 			os.WriteFile(f, []byte("x"), 0o644)
 			return f
-		}, "not a directory", ErrNotFound},
+		}, "not a directory", savedmodels.ErrNotFound},
 		{"empty", func(t *testing.T, dir string) string { return dir }, "no saved_model.pb", fs.ErrNotExist},
 		{"serving base", func(t *testing.T, dir string) string {
 			copyDir(t, good, filepath.Join(dir, "1"))
 			return dir
-		}, "give a version directory, e.g. " + filepath.Join("DIR", "1"), ErrNotFound},
+		}, "give a version directory, e.g. " + filepath.Join("DIR", "1"), savedmodels.ErrNotFound},
 		{"garbage saved_model.pb", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("\xff\xff\xff not a proto"), 0o644)
 			return dir
-		}, "saved_model.pb is damaged", ErrDamaged},
+		}, "saved_model.pb is damaged", savedmodels.ErrDamaged},
 		{"no variables", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			os.RemoveAll(filepath.Join(dir, "variables"))
 			return dir
-		}, "no variables/variables.index", ErrDamaged},
+		}, "no variables/variables.index", savedmodels.ErrDamaged},
 		{"truncated variables", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
 			p := filepath.Join(dir, "variables", "variables.data-00000-of-00001")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)/2], 0o644)
 			return dir
-		}, "export the model again", ErrDamaged},
+		}, "export the model again", savedmodels.ErrDamaged},
 		{"bad metadata", func(t *testing.T, dir string) string {
 			copyDir(t, good, dir)
-			os.WriteFile(filepath.Join(dir, MetadataFile), []byte("{"), 0o644)
+			os.WriteFile(filepath.Join(dir, savedmodels.MetadataFile), []byte("{"), 0o644)
 			return dir
-		}, MetadataFile, ErrDamaged},
+		}, savedmodels.MetadataFile, savedmodels.ErrDamaged},
 		{"not xray", func(t *testing.T, dir string) string {
 			script := pyref.Script("tiny_savedmodel.py")
 			cached := filepath.Join(pyref.CacheDir(t, "tiny_savedmodel", pyref.FileHash(t, script)), "model")
@@ -78,13 +79,13 @@ func TestLoadErrors(t *testing.T) {
 			}
 			copyDir(t, cached, dir)
 			return dir
-		}, "not an xray SavedModel", ErrNotXray},
+		}, "not an xray SavedModel", savedmodels.ErrNotXray},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tmp := t.TempDir()
 			dir := c.make(t, tmp)
-			m, err := Load(dir, Options{})
+			m, err := savedmodels.Load(dir, savedmodels.Options{})
 			if err == nil {
 				m.Close()
 				t.Fatalf("Load(%s) succeeded", dir)
@@ -93,15 +94,15 @@ func TestLoadErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), dir) || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
 				t.Errorf("error %q: want one line naming %s and saying %q", msg, "the directory", c.want)
 			}
-			if !errors.Is(err, c.kind) || c.kind == fs.ErrNotExist && !errors.Is(err, ErrNotFound) {
+			if !errors.Is(err, c.kind) || c.kind == fs.ErrNotExist && !errors.Is(err, savedmodels.ErrNotFound) {
 				t.Errorf("error %q does not match %v", msg, c.kind)
 			}
-			var le *LoadError
+			var le *savedmodels.LoadError
 			if !errors.As(err, &le) || le.Dir != dir {
 				t.Errorf("error %q is not a *LoadError for %s", msg, dir)
 			}
-			for _, k := range []error{ErrNotFound, ErrNotXray, ErrDamaged} {
-				if k != c.kind && errors.Is(err, k) && !(c.kind == fs.ErrNotExist && k == ErrNotFound) {
+			for _, k := range []error{savedmodels.ErrNotFound, savedmodels.ErrNotXray, savedmodels.ErrDamaged} {
+				if k != c.kind && errors.Is(err, k) && !(c.kind == fs.ErrNotExist && k == savedmodels.ErrNotFound) {
 					t.Errorf("error %q also matches %v", msg, k)
 				}
 			}
@@ -112,17 +113,17 @@ func TestLoadErrors(t *testing.T) {
 // TestLoadMetadataFallback: without assets.extra/xray.json (a copy tool that skipped it)
 // the metadata comes from saved_model.pb.
 func TestLoadMetadataFallback(t *testing.T) {
-	good, _, _ := exportTiny(t, 32, 1, Metadata{RunID: "r-fallback"})
-	m, err := Load(good, Options{})
+	good, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{RunID: "r-fallback"})
+	m, err := savedmodels.Load(good, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := m.Metadata()
 	m.Close()
-	if err := os.RemoveAll(filepath.Join(good, filepath.Dir(MetadataFile))); err != nil {
+	if err := os.RemoveAll(filepath.Join(good, filepath.Dir(savedmodels.MetadataFile))); err != nil {
 		t.Fatal(err)
 	}
-	m, err = Load(good, Options{})
+	m, err = savedmodels.Load(good, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +138,12 @@ func TestLoadMetadataFallback(t *testing.T) {
 
 // TestLoadSessionConfig: a ConfigProto reaches TensorFlow (a malformed one is refused).
 func TestLoadSessionConfig(t *testing.T) {
-	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
+	dir, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{})
 	cfg, err := proto.Marshal(&pb.ConfigProto{IntraOpParallelismThreads: 1, InterOpParallelismThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(dir, Options{SessionConfig: cfg})
+	m, err := savedmodels.Load(dir, savedmodels.Options{SessionConfig: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +151,10 @@ func TestLoadSessionConfig(t *testing.T) {
 		t.Error(err)
 	}
 	m.Close()
-	if m, err := Load(dir, Options{SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
+	if m, err := savedmodels.Load(dir, savedmodels.Options{SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
 		m.Close()
 		t.Error("a malformed session config was accepted")
-	} else if errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotXray) {
+	} else if errors.Is(err, savedmodels.ErrDamaged) || errors.Is(err, savedmodels.ErrNotFound) || errors.Is(err, savedmodels.ErrNotXray) {
 		t.Errorf("a malformed session config blames the model: %v", err)
 	}
 }
@@ -163,8 +164,8 @@ func TestLoadSessionConfig(t *testing.T) {
 // the probabilities stay those of the plain session.
 func TestLoadJIT(t *testing.T) {
 	if mode := os.Getenv("XRAY_LOADJIT_CHILD"); mode != "" {
-		dir, _, _ := exportTiny(t, 32, 1, Metadata{})
-		jitProbs(t, dir, Options{JIT: mode == "on"})
+		dir, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{})
+		jitProbs(t, dir, savedmodels.Options{JIT: mode == "on"})
 		return
 	}
 	const compiled = "Compiled cluster using XLA"
@@ -180,20 +181,20 @@ func TestLoadJIT(t *testing.T) {
 			t.Errorf("Load with JIT %s: TensorFlow logged %q: %v, want %v", mode, compiled, got, on)
 		}
 	}
-	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
-	plain, jit := jitProbs(t, dir, Options{}), jitProbs(t, dir, Options{JIT: true})
+	dir, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{})
+	plain, jit := jitProbs(t, dir, savedmodels.Options{}), jitProbs(t, dir, savedmodels.Options{JIT: true})
 	d := approx.WithinRows(t, "JIT vs plain probabilities", jit, plain, approx.Abs, 1e-5)
 	t.Logf("JIT vs plain: %v", d)
-	if m, err := Load(dir, Options{JIT: true, SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
+	if m, err := savedmodels.Load(dir, savedmodels.Options{JIT: true, SessionConfig: []byte("\xff\xff not a proto")}); err == nil {
 		m.Close()
 		t.Error("a malformed session config was accepted with JIT")
 	}
 }
 
 // jitProbs loads dir with opts and predicts six X-rays.
-func jitProbs(t *testing.T, dir string, opts Options) [][]float32 {
+func jitProbs(t *testing.T, dir string, opts savedmodels.Options) [][]float32 {
 	t.Helper()
-	m, err := Load(dir, opts)
+	m, err := savedmodels.Load(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +216,8 @@ func jitProbs(t *testing.T, dir string, opts Options) [][]float32 {
 // TestPredictFile: files by path give what their bytes give; a missing file gets its own
 // error naming it (fs.ErrNotExist) and the others are still predicted.
 func TestPredictFile(t *testing.T) {
-	dir, _, _ := exportTiny(t, 32, 1, Metadata{})
-	m, err := Load(dir, Options{})
+	dir, _, _ := exportTiny(t, 32, 1, savedmodels.Metadata{})
+	m, err := savedmodels.Load(dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

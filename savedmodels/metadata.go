@@ -5,16 +5,14 @@ import (
 	"strings"
 
 	"github.com/xraylab/xray/decision"
-	"github.com/xraylab/xray/internal/buildinfo"
-	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/preprocess/dicom"
-	"github.com/xraylab/xray/tfgraph"
 )
 
 // Metadata describes a SavedModel: what it is, how its inputs are prepared, where it came
-// from. Export writes it to assets.extra/xray.json and, shortened, to the MetaGraphDef's
-// meta_info_def.meta_graph_version; the full JSON also rides in meta_info_def.any_info.
+// from. Package savedmodels/export writes it to assets.extra/xray.json and, shortened, to
+// the MetaGraphDef's meta_info_def.meta_graph_version; the full JSON also rides in
+// meta_info_def.any_info.
 type Metadata struct {
 	Arch          string             `json:"architecture"`  // tfgraph.MobileNet, Xception, InceptionV3
 	InputSize     int                `json:"input_size"`    // square input side in pixels
@@ -109,71 +107,6 @@ func (m Metadata) Preprocessor() preprocess.Preprocessor {
 func (m Metadata) Summary() string {
 	return fmt.Sprintf("xray %s arch=%s input=%d pool=%s preprocessing=%s classes=%s run=%s",
 		m.XrayVersion, m.Arch, m.InputSize, m.Pool, m.Preprocessing, strings.Join(m.Classes, ","), m.RunID)
-}
-
-// withDefaults fills what the model itself says and checks the rest.
-func (meta Metadata) withDefaults(m *tfgraph.Model, size int) (Metadata, error) {
-	if meta.Arch == "" {
-		meta.Arch = m.Config.Arch
-	}
-	if m.Config.Arch != "" && meta.Arch != m.Config.Arch {
-		return meta, fmt.Errorf("metadata architecture %q != the model's %q", meta.Arch, m.Config.Arch)
-	}
-	if m.Config.Pool != "" && meta.Pool != "" && meta.Pool != m.Config.Pool {
-		return meta, fmt.Errorf("metadata pooling %q != the model's %q", meta.Pool, m.Config.Pool)
-	}
-	if meta.InputSize == 0 {
-		meta.InputSize = size
-	}
-	if meta.InputSize != size {
-		return meta, fmt.Errorf("metadata input size %d != the model's input %d", meta.InputSize, size)
-	}
-	if meta.Pool == "" {
-		meta.Pool = m.Config.Pool
-	}
-	if meta.Pool == "" {
-		meta.Pool = tfgraph.PoolAvg
-	}
-	if meta.Preprocessing == "" {
-		meta.Preprocessing = preprocess.Unit
-	}
-	meta.GradCAM = tfgraph.DefaultCAM // what addGradCAM builds
-	if err := meta.Preprocessor().Validate(); err != nil {
-		return meta, fmt.Errorf("metadata: %w", err)
-	}
-	if len(meta.Classes) == 0 {
-		meta.Classes = labels.Default().Names()
-	}
-	if _, err := labels.New(meta.Classes...); err != nil {
-		return meta, fmt.Errorf("metadata: %w", err)
-	}
-	if n := outputWidth(m); len(meta.Classes) != n {
-		return meta, fmt.Errorf("metadata: %d class names %q, the model has %d outputs", len(meta.Classes), meta.Classes, n)
-	}
-	if err := meta.ValidateThreshold(); err != nil {
-		return meta, fmt.Errorf("metadata: %w", err)
-	}
-	if meta.XrayVersion == "" {
-		meta.XrayVersion = buildinfo.Version
-	}
-	if meta.TFVersion == "" {
-		meta.TFVersion = buildinfo.TensorFlowVersion()
-	}
-	return meta, nil
-}
-
-// outputWidth is the number of classes the model outputs: its probabilities' last
-// dimension, or Config.Classes (default 2) when the graph does not know it.
-func outputWidth(m *tfgraph.Model) int {
-	if m.Probs.Op != nil {
-		if sh := m.Probs.Shape(); sh.NumDimensions() == 2 && sh.Size(1) > 0 {
-			return int(sh.Size(1))
-		}
-	}
-	if m.Config.Classes > 0 {
-		return m.Config.Classes
-	}
-	return tfgraph.NumClasses
 }
 
 // EnsembleMember describes one member of an ensemble in its metadata.

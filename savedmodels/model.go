@@ -54,8 +54,9 @@ type Prediction struct {
 	Err           error     // this image could not be read; the other fields are zero
 }
 
-// Model serves a SavedModel written by Export. It is safe for concurrent use: calls from
-// many goroutines are batched into shared session runs by one dispatcher goroutine.
+// Model serves a SavedModel written by savedmodels/export (or adapt, ensemble). It is safe
+// for concurrent use: calls from many goroutines are batched into shared session runs by
+// one dispatcher goroutine.
 type Model struct {
 	dir   string
 	meta  Metadata

@@ -1,9 +1,10 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xraylab/xray/savedmodels"
 	"image"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ type served struct {
 
 func newServed(t *testing.T, size, n int) *served {
 	t.Helper()
-	dir, m, sess := exportTiny(t, size, 11, Metadata{})
+	dir, m, sess := exportTiny(t, size, 11, savedmodels.Metadata{})
 	s := &served{dir: dir, files: savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, n))}
 	for _, b := range s.files {
 		img, err := preprocess.Decode(b)
@@ -47,9 +48,9 @@ func newServed(t *testing.T, size, n int) *served {
 	return s
 }
 
-func (s *served) load(t *testing.T, opts Options) *Model {
+func (s *served) load(t *testing.T, opts savedmodels.Options) *savedmodels.Model {
 	t.Helper()
-	m, err := Load(s.dir, opts)
+	m, err := savedmodels.Load(s.dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func (s *served) load(t *testing.T, opts Options) *Model {
 }
 
 // check compares a prediction with the live graph's for image i.
-func (s *served) check(t testing.TB, what string, i int, p Prediction) {
+func (s *served) check(t testing.TB, what string, i int, p savedmodels.Prediction) {
 	t.Helper()
 	if p.Err != nil {
 		t.Errorf("%s: image %d: %v", what, i, p.Err)
@@ -74,7 +75,7 @@ func (s *served) check(t testing.TB, what string, i int, p Prediction) {
 func TestPredictBatchesConcurrentCalls(t *testing.T) {
 	s := newServed(t, 32, 4)
 	// A minute's delay: the batch closes when the 4th image arrives, never on the timer.
-	m := s.load(t, Options{MaxBatch: 4, MaxDelay: time.Minute})
+	m := s.load(t, savedmodels.Options{MaxBatch: 4, MaxDelay: time.Minute})
 	var wg sync.WaitGroup
 	for i := range s.images {
 		wg.Add(1)
@@ -89,7 +90,7 @@ func TestPredictBatchesConcurrentCalls(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := m.runs.Load(); n != 1 {
+	if n := savedmodels.Runs(m); n != 1 {
 		t.Errorf("4 concurrent calls took %d session runs, want 1 batch", n)
 	}
 }
@@ -98,7 +99,7 @@ func TestPredictBatchesConcurrentCalls(t *testing.T) {
 // checks every answer against the live graph.
 func TestPredictConcurrent(t *testing.T) {
 	s := newServed(t, 32, 6)
-	m := s.load(t, Options{MaxBatch: 8})
+	m := s.load(t, savedmodels.Options{MaxBatch: 8})
 	calls := 40
 	if testing.Short() || raceEnabled {
 		calls = 12
@@ -115,7 +116,7 @@ func TestPredictConcurrent(t *testing.T) {
 				for j := range idx {
 					idx[j] = (g*7 + c + j) % len(s.images)
 				}
-				var preds []Prediction
+				var preds []savedmodels.Prediction
 				var err error
 				if c%2 == 0 {
 					imgs := make([]image.Image, k)
@@ -141,7 +142,7 @@ func TestPredictConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if runs := m.runs.Load(); runs > int64(8*calls) {
+	if runs := savedmodels.Runs(m); runs > int64(8*calls) {
 		t.Errorf("%d session runs for %d calls", runs, 8*calls)
 	}
 }
@@ -160,7 +161,7 @@ func TestPredictMemoryFlat(t *testing.T) {
 		t.Skip("the race detector's shadow memory makes RSS meaningless; run without -race")
 	}
 	s := newServed(t, 64, 4)
-	m := s.load(t, Options{})
+	m := s.load(t, savedmodels.Options{})
 	// Images already at the input size: the resize would dominate the run time.
 	for i, img := range s.images {
 		s.images[i] = imaging.Resize(img, 64, 64, imaging.Linear)
@@ -218,7 +219,7 @@ func rss(t *testing.T) int64 {
 // TestPredictBadImages: a bad image is an error for that image only.
 func TestPredictBadImages(t *testing.T) {
 	s := newServed(t, 32, 2)
-	m := s.load(t, Options{})
+	m := s.load(t, savedmodels.Options{})
 	bad := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(pyref.RepoRoot(), "testdata", "bad", name))
 		if err != nil {
@@ -255,10 +256,10 @@ func TestPredictBadImages(t *testing.T) {
 	s.check(t, "good image between bad ones", 1, imgs[1])
 
 	// All bad: no session run at all, still one answer each.
-	before := m.runs.Load()
+	before := savedmodels.Runs(m)
 	all, err := m.PredictBytes(context.Background(), bad("notes.jpeg"))
-	if err != nil || len(all) != 1 || all[0].Err == nil || m.runs.Load() != before {
-		t.Errorf("all-bad call: %v %+v, %d runs", err, all, m.runs.Load()-before)
+	if err != nil || len(all) != 1 || all[0].Err == nil || savedmodels.Runs(m) != before {
+		t.Errorf("all-bad call: %v %+v, %d runs", err, all, savedmodels.Runs(m)-before)
 	}
 }
 
@@ -267,7 +268,7 @@ func TestPredictBadImages(t *testing.T) {
 func TestPredictContext(t *testing.T) {
 	s := newServed(t, 32, 2)
 	// Batches of 2 that wait up to a minute to fill: only full batches run in this test.
-	m := s.load(t, Options{MaxBatch: 2, MaxDelay: time.Minute})
+	m := s.load(t, savedmodels.Options{MaxBatch: 2, MaxDelay: time.Minute})
 
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -291,10 +292,10 @@ func TestPredictContext(t *testing.T) {
 	// Certainly queued, then cancelled: the dispatcher must answer it with the error. A
 	// fresh model, so no request of the calls above is waiting in a batch: this one
 	// waits alone until the next call fills the batch.
-	m = s.load(t, Options{MaxBatch: 2, MaxDelay: time.Minute})
+	m = s.load(t, savedmodels.Options{MaxBatch: 2, MaxDelay: time.Minute})
 	qctx, qcancel := context.WithCancel(context.Background())
-	req := &request{ctx: qctx, pixels: [][]float32{make([]float32, m.pre.Len())}, done: make(chan struct{})}
-	if err := m.submit(req); err != nil {
+	req, err := savedmodels.SubmitZeros(qctx, m)
+	if err != nil {
 		t.Fatal(err)
 	}
 	qcancel()
@@ -305,15 +306,14 @@ func TestPredictContext(t *testing.T) {
 	}
 	s.check(t, "after cancelled calls", 1, preds[0])
 	s.check(t, "after cancelled calls", 0, preds[1])
-	<-req.done
-	if !errors.Is(req.err, context.Canceled) || req.probs != nil {
-		t.Errorf("queued request of a cancelled caller: err %v, probs %v; want context.Canceled and no result", req.err, req.probs)
+	if probs, err := req.Wait(); !errors.Is(err, context.Canceled) || probs != nil {
+		t.Errorf("queued request of a cancelled caller: err %v, probs %v; want context.Canceled and no result", err, probs)
 	}
 }
 
 func TestClose(t *testing.T) {
 	s := newServed(t, 32, 2)
-	m, err := Load(s.dir, Options{})
+	m, err := savedmodels.Load(s.dir, savedmodels.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestClose(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := m.Predict(context.Background(), s.images[0]); !errors.Is(err, ErrClosed) {
+	if _, err := m.Predict(context.Background(), s.images[0]); !errors.Is(err, savedmodels.ErrClosed) {
 		t.Errorf("Predict after Close: %v, want ErrClosed", err)
 	}
 }
@@ -337,7 +337,7 @@ func TestClose(t *testing.T) {
 // length is that image's error only.
 func TestPredictPixels(t *testing.T) {
 	s := newServed(t, 32, 2)
-	m := s.load(t, Options{})
+	m := s.load(t, savedmodels.Options{})
 	px := savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: 32, Scaling: preprocess.Unit}, s.files)
 	preds, err := m.PredictPixels(context.Background(), px[0], px[1][:10], px[1])
 	if err != nil {

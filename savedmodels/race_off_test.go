@@ -1,5 +1,5 @@
 //go:build !race
 
-package savedmodels
+package savedmodels_test
 
 const raceEnabled = false

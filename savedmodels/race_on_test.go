@@ -1,6 +1,6 @@
 //go:build race
 
-package savedmodels
+package savedmodels_test
 
 // raceEnabled: the race detector slows Go code several times and its shadow memory
 // makes RSS measurements meaningless.

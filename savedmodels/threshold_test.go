@@ -1,7 +1,9 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"context"
+	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +18,7 @@ import (
 func TestThresholdRoundTrip(t *testing.T) {
 	const size = 32
 	files := savedmodelstest.ReadFiles(t, savedmodelstest.Xrays(t, 8))
-	dir, m, sess := exportTiny(t, size, 11, Metadata{})
+	dir, m, sess := exportTiny(t, size, 11, savedmodels.Metadata{})
 	want := liveProbs(t, sess, m, savedmodelstest.GoPixels(t, preprocess.Preprocessor{Size: size, Scaling: preprocess.Unit}, files))
 	requireSensitive(t, want)
 	// a threshold halfway between two neighbouring scores, so rounding cannot flip a side
@@ -30,11 +32,11 @@ func TestThresholdRoundTrip(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		meta Metadata
+		meta savedmodels.Metadata
 		want func(i int) int
 	}{
-		{"none", Metadata{}, func(i int) int { return argmax(want[i]) }},
-		{"threshold", Metadata{Threshold: &th}, func(i int) int {
+		{"none", savedmodels.Metadata{}, func(i int) int { return argmax(want[i]) }},
+		{"threshold", savedmodels.Metadata{Threshold: &th}, func(i int) int {
 			if p1[i] >= th.Value {
 				return 1
 			}
@@ -44,7 +46,7 @@ func TestThresholdRoundTrip(t *testing.T) {
 		if tc.meta.Threshold != nil {
 			dir, _, _ = exportTiny(t, size, 11, tc.meta)
 		}
-		model, err := Load(dir, Options{})
+		model, err := savedmodels.Load(dir, savedmodels.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,9 +70,9 @@ func TestThresholdRoundTrip(t *testing.T) {
 		}
 	}
 
-	bad := Metadata{Threshold: &decision.Threshold{Rule: "median", Value: 0.5}}
+	bad := savedmodels.Metadata{Threshold: &decision.Threshold{Rule: "median", Value: 0.5}}
 	m2, sess2 := tinyModel(t, size, 3)
-	if err := Export(t.TempDir()+"/sm", sess2, m2, bad); err == nil || !strings.Contains(err.Error(), "unknown threshold rule") {
+	if err := export.SavedModel(t.TempDir()+"/sm", sess2, m2, bad); err == nil || !strings.Contains(err.Error(), "unknown threshold rule") {
 		t.Errorf("export with rule median: err %v", err)
 	}
 }

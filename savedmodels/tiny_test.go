@@ -1,4 +1,4 @@
-package savedmodels
+package savedmodels_test
 
 import (
 	"testing"

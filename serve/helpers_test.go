@@ -16,6 +16,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -66,7 +67,7 @@ func newFixture(t *testing.T, versions ...int) *fixture {
 func (f *fixture) export(t *testing.T, n int, dir string) exported {
 	t.Helper()
 	m, sess := savedmodelstest.TinyModel(t, size, int64(100+n))
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "v" + strconv.Itoa(n)}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "v" + strconv.Itoa(n)}); err != nil {
 		t.Fatal(err)
 	}
 	var flat []float32

@@ -14,6 +14,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/serve/versions"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -160,7 +161,7 @@ func TestModelConfigFile(t *testing.T) {
 	var threeWant [][]float32
 	for n := 1; n <= 2; n++ {
 		m, sess := savedmodelstest.TinyModelClasses(t, size, int64(200+n), 3)
-		if err := savedmodels.Export(filepath.Join(threeBase, strconv.Itoa(n)), sess, m, savedmodels.Metadata{Classes: labels.Subtypes().Names()}); err != nil {
+		if err := export.SavedModel(filepath.Join(threeBase, strconv.Itoa(n)), sess, m, savedmodels.Metadata{Classes: labels.Subtypes().Names()}); err != nil {
 			t.Fatal(err)
 		}
 		if n == 1 {

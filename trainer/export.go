@@ -5,17 +5,18 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/tfgraph"
 )
 
-// export writes m, with the variables' values in sess, as a SavedModel. A model trained
+// exportModel writes m, with the variables' values in sess, as a SavedModel. A model trained
 // under a mixed precision policy is exported as the float32 graph with the trained
 // float32 variables (what Keras users get after set_global_policy("float32") and
 // rebuilding), so serving, its signatures and every machine see float32 only.
-func export(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Metadata) error {
+func exportModel(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Metadata) error {
 	meta.TrainingPrecision = m.Config.Precision
 	if t, _ := tfgraph.ComputeType(m.Config.Precision); t == tf.Float {
-		return savedmodels.Export(dir, sess, m, meta)
+		return export.SavedModel(dir, sess, m, meta)
 	}
 	values, err := tfgraph.Values(sess, m.Variables)
 	if err != nil {
@@ -35,5 +36,5 @@ func export(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Met
 	if err := tfgraph.SetValues(sess32, m32.Variables, values); err != nil {
 		return fmt.Errorf("float32 graph for export: %w", err)
 	}
-	return savedmodels.Export(dir, sess32, m32, meta)
+	return export.SavedModel(dir, sess32, m32, meta)
 }

@@ -48,7 +48,7 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 		Classes: classes.Names(), RunID: runID(cfg), XrayVersion: buildinfo.Version, DICOMWindow: &cfg.DICOMWindow}
 	last := filepath.Join(cfg.Out, "savedmodel-last")
 	if st.BestEpoch != st.Epoch && st.BestEpoch > 0 {
-		if err := export(last, sess, m, meta); err != nil {
+		if err := exportModel(last, sess, m, meta); err != nil {
 			return err
 		}
 		res.LastModel = last
@@ -69,7 +69,7 @@ func exportModels(sess *tf.Session, m *tfgraph.Model, vars []*tfgraph.Variable, 
 	}
 	meta.Threshold = th
 	best := filepath.Join(cfg.Out, "savedmodel")
-	if err := export(best, sess, m, meta); err != nil {
+	if err := exportModel(best, sess, m, meta); err != nil {
 		return err
 	}
 	res.SavedModel = best

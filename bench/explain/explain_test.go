@@ -32,6 +32,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -149,7 +150,7 @@ func exportKerasModel(b *testing.B, arch string, size int, npzPath string) *save
 		b.Fatal(err)
 	}
 	dir := filepath.Join(b.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		b.Fatal(err)
 	}
 	model, err := savedmodels.Load(dir, savedmodels.Options{})

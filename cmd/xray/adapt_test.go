@@ -11,6 +11,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/adapt"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -21,7 +22,7 @@ func adaptFixture(t *testing.T) (model, images string) {
 	t.Helper()
 	m, sess := savedmodelstest.Backbone(t, tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: tfgraph.MinInputSize(tfgraph.MobileNet), Seed: 5})
 	model = filepath.Join(t.TempDir(), "models", "pneumonia", "1")
-	if err := savedmodels.Export(model, sess, m, savedmodels.Metadata{RunID: "adapt-cli"}); err != nil {
+	if err := export.SavedModel(model, sess, m, savedmodels.Metadata{RunID: "adapt-cli"}); err != nil {
 		t.Fatal(err)
 	}
 	files, err := filepath.Glob(filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "*", "*", "*.jpeg"))

@@ -10,6 +10,7 @@ import (
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -20,7 +21,7 @@ func TestEnsembleCLI(t *testing.T) {
 	a, files, _ := predictFixture(t) // 32 px, seed 21
 	m, sess := savedmodelstest.TinyModel(t, 32, 22)
 	b := filepath.Join(t.TempDir(), "b")
-	if err := savedmodels.Export(b, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(b, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join("..", "..", "testdata", "chest_xray", "test") // plain NORMAL/PNEUMONIA
@@ -115,7 +116,7 @@ func TestEnsembleCLIBadInput(t *testing.T) {
 	a, _, _ := predictFixture(t)
 	m3, s3 := savedmodelstest.TinyModelClasses(t, 32, 23, 3)
 	three := filepath.Join(t.TempDir(), "three")
-	if err := savedmodels.Export(three, s3, m3, savedmodels.Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
+	if err := export.SavedModel(three, s3, m3, savedmodels.Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "no-such-model")

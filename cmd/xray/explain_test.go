@@ -13,6 +13,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"google.golang.org/protobuf/proto"
 )
@@ -37,7 +38,7 @@ func TestExplain(t *testing.T) {
 	const size = 32
 	m, sess := savedmodelstest.TinyModel(t, size, 21)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "cli"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "cli"}); err != nil {
 		t.Fatal(err)
 	}
 	files, err := filepath.Glob("../../testdata/chest_xray/test/*/*.jpeg")
@@ -115,7 +116,7 @@ func TestExplain(t *testing.T) {
 func TestExplainOldModel(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 3)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	pbPath := filepath.Join(dir, "saved_model.pb")
@@ -146,7 +147,7 @@ func TestExplainOldModel(t *testing.T) {
 func TestExplainOcclusion(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob("../../testdata/chest_xray/test/*/*.jpeg")

@@ -24,6 +24,7 @@ import (
 	"github.com/xraylab/xray/pacs"
 	"github.com/xraylab/xray/pacs/dicomweb"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -78,7 +79,7 @@ func tinyPACSModel(t *testing.T) string {
 	t.Helper()
 	m, sess := savedmodelstest.TinyModel(t, 96, 28)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "pacs-test"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "pacs-test"}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -12,6 +12,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -22,7 +23,7 @@ func predictFixture(t *testing.T) (dir string, files []string, want [][]float32)
 	const size = 32
 	m, sess := savedmodelstest.TinyModel(t, size, 21)
 	dir = filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "cli"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "cli"}); err != nil {
 		t.Fatal(err)
 	}
 	files, err := filepath.Glob("../../testdata/chest_xray/test/*/*.jpeg")

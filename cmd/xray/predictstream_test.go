@@ -16,6 +16,7 @@ import (
 
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -79,7 +80,7 @@ func tinySavedModel(t *testing.T, size int) string {
 	t.Helper()
 	m, sess := savedmodelstest.TinyModel(t, size, 5)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "stream"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "stream"}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -10,6 +10,7 @@ import (
 
 	"github.com/xraylab/xray/decision"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -23,7 +24,7 @@ func TestThresholdDecisionCLI(t *testing.T) {
 	th := decision.Threshold{Rule: decision.Youden, Value: (s[0] + s[1]) / 2} // two of three above
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)                           // predictFixture's weights
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{Threshold: &th}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{Threshold: &th}); err != nil {
 		t.Fatal(err)
 	}
 

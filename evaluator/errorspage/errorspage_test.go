@@ -25,6 +25,7 @@ import (
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -39,7 +40,7 @@ func TestErrorsPageInChromium(t *testing.T) {
 	ctx := context.Background()
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)
 	in.SavedModel = filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	recs, _, err := predict.Split(ctx, in)
@@ -134,7 +135,7 @@ func TestErrorsPageDICOMWindow(t *testing.T) {
 	}
 	m, sess := savedmodelstest.TinyModel(t, 32, 21)
 	in := predict.Input{SavedModel: filepath.Join(t.TempDir(), "savedmodel"), Data: data, Split: predict.AllImages, DICOMWindow: &window}
-	if err := savedmodels.Export(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(in.SavedModel, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	recs, _, err := predict.Split(ctx, in)

@@ -19,6 +19,7 @@ import (
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -29,7 +30,7 @@ func evalFixture(t *testing.T, meta savedmodels.Metadata) (sm, data, manifest st
 	run := t.TempDir()
 	m, sess := savedmodelstest.TinyModel(t, 32, 5)
 	sm = filepath.Join(run, "savedmodel")
-	if err := savedmodels.Export(sm, sess, m, meta); err != nil {
+	if err := export.SavedModel(sm, sess, m, meta); err != nil {
 		t.Fatal(err)
 	}
 	data = filepath.Join(t.TempDir(), "chest_xray")
@@ -155,7 +156,7 @@ func TestPredictSplitThreeClassesAsNormalVsPneumonia(t *testing.T) {
 	run := t.TempDir()
 	m, sess := savedmodelstest.TinyModelClasses(t, 32, 5, 3)
 	sm := filepath.Join(run, "savedmodel")
-	if err := savedmodels.Export(sm, sess, m, savedmodels.Metadata{Classes: labels.Subtypes().Names()}); err != nil {
+	if err := export.SavedModel(sm, sess, m, savedmodels.Metadata{Classes: labels.Subtypes().Names()}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray")

@@ -22,6 +22,7 @@ import (
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/adapt"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -35,7 +36,7 @@ func adaptFixture(t *testing.T) (sm, manifest string) {
 	cfg := tfgraph.Config{Arch: tfgraph.MobileNet, InputSize: tfgraph.MinInputSize(tfgraph.MobileNet), Classes: 2, Seed: 5}
 	m, sess := savedmodelstest.Backbone(t, cfg)
 	sm = filepath.Join(run, "savedmodel")
-	if err := savedmodels.Export(sm, sess, m, savedmodels.Metadata{RunID: "shift-adapt-test"}); err != nil {
+	if err := export.SavedModel(sm, sess, m, savedmodels.Metadata{RunID: "shift-adapt-test"}); err != nil {
 		t.Fatal(err)
 	}
 	mc := dataset.DefaultManifestConfig()
@@ -256,7 +257,7 @@ func checkShiftFiles(t *testing.T, rep *Report, perts int) {
 func shiftAdaptBadInput(t *testing.T, sm, manifest string) {
 	tiny := filepath.Join(t.TempDir(), "tiny")
 	m, sess := savedmodelstest.TinyModel(t, 32, 5)
-	if err := savedmodels.Export(tiny, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(tiny, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()

@@ -16,6 +16,7 @@ import (
 	"github.com/xraylab/xray/perturb"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 )
 
@@ -27,7 +28,7 @@ import (
 func TestShiftMatchesDirect(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 5)
 	sm := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(sm, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(sm, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(pyref.RepoRoot(), "testdata", "chest_xray", "test")

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/serve"
 )
@@ -20,7 +21,7 @@ import (
 func TestService(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 1)
 	dir := filepath.Join(t.TempDir(), "xray", "1")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "service-test"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "service-test"}); err != nil {
 		t.Fatal(err)
 	}
 	model, err := serve.New(serve.Config{ModelDir: filepath.Dir(dir)})

@@ -19,6 +19,7 @@ import (
 	"github.com/xraylab/xray/internal/pyref"
 	"github.com/xraylab/xray/preprocess/dicom"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -86,7 +87,7 @@ func exportBackbone(t *testing.T, arch string, classes int) (string, *tfgraph.Mo
 	if classes == 3 {
 		names = []string{"normal", "bacterial", "viral"}
 	}
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "adapt-test", Classes: names}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "adapt-test", Classes: names}); err != nil {
 		t.Fatal(err)
 	}
 	return dir, m
@@ -332,7 +333,7 @@ func loadMeta(t *testing.T, dir string) savedmodels.Metadata {
 func TestAdaptBadInput(t *testing.T) {
 	m, sess := savedmodelstest.TinyModel(t, 32, 1) // no BatchNormalization layer
 	tiny := filepath.Join(t.TempDir(), "tiny")
-	if err := savedmodels.Export(tiny, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(tiny, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	src, _ := exportBackbone(t, tfgraph.MobileNet, 2)

@@ -74,7 +74,7 @@ func findBatchNorm(mg *pb.MetaGraphDef) ([]*bnLayer, error) {
 	return layers, nil
 }
 
-// variableDefs reads the "variables" collection savedmodels.Export writes.
+// variableDefs reads the "variables" collection savedmodels/export.SavedModel writes.
 func variableDefs(mg *pb.MetaGraphDef) ([]*varpb.VariableDef, error) {
 	col := mg.GetCollectionDef()["variables"].GetBytesList().GetValue()
 	out := make([]*varpb.VariableDef, 0, len(col))

@@ -8,6 +8,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
@@ -29,7 +30,7 @@ func exportArch(t *testing.T, arch string, size int) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), arch)
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

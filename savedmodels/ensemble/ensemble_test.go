@@ -12,6 +12,7 @@ import (
 	"github.com/xraylab/xray/internal/approx"
 	"github.com/xraylab/xray/labels"
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/savedmodels/savedmodelstest"
 	"github.com/xraylab/xray/tfgraph"
 )
@@ -34,7 +35,7 @@ func exportTiny(t testing.TB, size int, seed int64, meta savedmodels.Metadata) s
 	t.Helper()
 	m, sess := savedmodelstest.TinyModel(t, size, seed)
 	dir := filepath.Join(t.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, meta); err != nil {
+	if err := export.SavedModel(dir, sess, m, meta); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -116,7 +117,7 @@ func TestEnsembleBadInput(t *testing.T) {
 	a := exportTiny(t, 32, 21, savedmodels.Metadata{})
 	m3, s3 := savedmodelstest.TinyModelClasses(t, 32, 22, 3)
 	three := filepath.Join(t.TempDir(), "three")
-	if err := savedmodels.Export(three, s3, m3, savedmodels.Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
+	if err := export.SavedModel(three, s3, m3, savedmodels.Metadata{Classes: []string{"normal", "bacterial", "viral"}}); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "nothing-here")

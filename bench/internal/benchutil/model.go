@@ -7,6 +7,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/xraylab/xray/savedmodels"
+	"github.com/xraylab/xray/savedmodels/export"
 	"github.com/xraylab/xray/tfgraph"
 )
 
@@ -28,7 +29,7 @@ func UntrainedModel(b testing.TB, size int) string {
 		b.Fatal(err)
 	}
 	dir := filepath.Join(b.TempDir(), "savedmodel")
-	if err := savedmodels.Export(dir, sess, m, savedmodels.Metadata{RunID: "bench"}); err != nil {
+	if err := export.SavedModel(dir, sess, m, savedmodels.Metadata{RunID: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	return dir

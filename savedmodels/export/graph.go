@@ -1,4 +1,4 @@
-package savedmodels
+package export
 
 import (
 	"fmt"
@@ -14,6 +14,7 @@ import (
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
 	"github.com/xraylab/xray/preprocess"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
@@ -42,7 +43,7 @@ type exportGraph struct {
 // through a PlaceholderWithDefault whose default is the in-graph preprocessing of
 // image_bytes (so both signatures share one copy of the network), and adds class_id
 // and the saver.
-func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, error) {
+func buildSavedModel(m *tfgraph.Model, size int, meta savedmodels.Metadata) (*exportGraph, error) {
 	def, err := inferenceGraphDef(m)
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func buildSavedModel(m *tfgraph.Model, size int, meta Metadata) (*exportGraph, e
 	}
 	e.metaInfo = &pb.MetaGraphDef_MetaInfoDef{
 		MetaGraphVersion:  meta.Summary(),
-		Tags:              []string{ServeTag},
+		Tags:              []string{savedmodels.ServeTag},
 		TensorflowVersion: meta.TFVersion,
 	}
 	return e, nil
@@ -90,7 +91,7 @@ func inferenceGraphDef(m *tfgraph.Model) (*gpb.GraphDef, error) {
 
 // addPreprocessFunction adds the in-graph preprocessing (preprocessBody) to def's
 // function library and returns its name.
-func addPreprocessFunction(def *gpb.GraphDef, meta Metadata) (string, error) {
+func addPreprocessFunction(def *gpb.GraphDef, meta savedmodels.Metadata) (string, error) {
 	body, err := preprocessBody(meta.Preprocessor())
 	if err != nil {
 		return "", err

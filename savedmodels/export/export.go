@@ -1,4 +1,4 @@
-package savedmodels
+package export
 
 import (
 	"errors"
@@ -13,33 +13,23 @@ import (
 	varpb "github.com/wamuir/graft/tensorflow/core/framework/variable_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/xraylab/xray/internal/tflog"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
 	"google.golang.org/protobuf/proto"
 )
 
-// Signature, tensor and file names of the SavedModel format (see the package doc).
+// Op names the SavedModel adds.
 const (
-	SignatureDefault = "serving_default"
-	SignatureBytes   = "serving_bytes"
-
-	InputImage          = "image"
-	InputImageBytes     = "image_bytes"
-	OutputProbabilities = "probabilities"
-	OutputClassID       = "class_id"
-
-	ServeTag     = "serve"
-	MetadataFile = smgraph.MetadataFile
-
-	bytesOpName = "image_bytes"
-	mapOpName   = "serving_bytes/preprocess"
+	bytesOpName = smgraph.BytesInputOp
+	mapOpName   = smgraph.PreprocessMapOp
 )
 
-// Export writes m's inference graph, with the variables' current values in sess, as a
+// SavedModel writes m's inference graph, with the variables' current values in sess, as a
 // SavedModel directory dir (see the package doc for the layout). The live graph is not
 // changed. dir is built in a temporary directory next to it and renamed into place; an
 // existing dir is replaced only once the new one is complete.
-func Export(dir string, sess *tf.Session, m *tfgraph.Model, meta Metadata) (err error) {
+func SavedModel(dir string, sess *tf.Session, m *tfgraph.Model, meta savedmodels.Metadata) (err error) {
 	fail := func(err error) error { return fmt.Errorf("export SavedModel %s: %w", dir, err) }
 	defer func() {
 		if r := recover(); r != nil { // graft panics on some misuse; never across our boundary
@@ -53,7 +43,7 @@ func Export(dir string, sess *tf.Session, m *tfgraph.Model, meta Metadata) (err 
 	if err != nil {
 		return fail(err)
 	}
-	if meta, err = meta.withDefaults(m, size); err != nil {
+	if meta, err = withDefaults(meta, m, size); err != nil {
 		return fail(err)
 	}
 	values, err := tfgraph.Values(sess, m.Variables)
@@ -85,7 +75,7 @@ func inputSize(in tf.Output) (int, error) {
 
 // write assigns values to the variables in a session of the export graph, has SaveV2
 // write dir/variables/variables.*, and writes saved_model.pb and the metadata file.
-func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta Metadata) error {
+func (e *exportGraph) write(dir string, values map[string]*tf.Tensor, meta savedmodels.Metadata) error {
 	if err := e.saveVariables(dir, values); err != nil {
 		return err
 	}
@@ -134,7 +124,7 @@ func (e *exportGraph) saveVariables(dir string, values map[string]*tf.Tensor) er
 
 // writeSavedModel writes dir/saved_model.pb (the serving graph, its signatures and the
 // metadata) and the metadata file.
-func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
+func (e *exportGraph) writeSavedModel(dir string, meta savedmodels.Metadata) error {
 	full, err := smgraph.GraphDef(e.graph)
 	if err != nil {
 		return err
@@ -153,9 +143,9 @@ func (e *exportGraph) writeSavedModel(dir string, meta Metadata) error {
 		GraphDef:    gdef,
 		SaverDef:    e.saver.Def(),
 		SignatureDef: map[string]*pb.SignatureDef{
-			SignatureDefault: e.signature(InputImage, e.input, typespb.DataType_DT_FLOAT),
-			SignatureBytes:   e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING),
-			SignatureGradCAM: e.gradcamSignature(),
+			savedmodels.SignatureDefault: e.signature(savedmodels.InputImage, e.input, typespb.DataType_DT_FLOAT),
+			savedmodels.SignatureBytes:   e.signature(savedmodels.InputImageBytes, e.bytes, typespb.DataType_DT_STRING),
+			savedmodels.SignatureGradCAM: e.gradcamSignature(),
 		},
 		CollectionDef: e.collections(gdef),
 	}
@@ -171,8 +161,8 @@ func (e *exportGraph) signature(inName string, in tf.Output, dtype typespb.DataT
 	return &pb.SignatureDef{
 		Inputs: map[string]*pb.TensorInfo{inName: smgraph.TensorInfo(in, dtype, inShape)},
 		Outputs: map[string]*pb.TensorInfo{
-			OutputProbabilities: smgraph.TensorInfo(e.probs, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, e.classes())),
-			OutputClassID:       smgraph.TensorInfo(e.classID, typespb.DataType_DT_INT64, smgraph.ShapeProto(-1)),
+			savedmodels.OutputProbabilities: smgraph.TensorInfo(e.probs, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, e.classes())),
+			savedmodels.OutputClassID:       smgraph.TensorInfo(e.classID, typespb.DataType_DT_INT64, smgraph.ShapeProto(-1)),
 		},
 		//lint:ignore SA1019 tf.saved_model.save still writes it, and TensorFlow Serving before 2.4 checks it.
 		MethodName: smgraph.PredictMethod,

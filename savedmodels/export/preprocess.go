@@ -1,4 +1,4 @@
-package savedmodels
+package export
 
 import (
 	"fmt"

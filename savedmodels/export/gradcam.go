@@ -1,4 +1,4 @@
-package savedmodels
+package export
 
 import (
 	"fmt"
@@ -8,22 +8,9 @@ import (
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"github.com/wamuir/graft/tensorflow/op"
+	"github.com/xraylab/xray/savedmodels"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 	"github.com/xraylab/xray/tfgraph"
-)
-
-// The serving_gradcam signature (see the package doc): the heatmap of the default
-// explanation (tfgraph.DefaultCAM, Grad-CAM of the logit margin; Metadata.GradCAM) of its
-// layer (tfgraph.DefaultLayer: the stride-16 feature map) for the predicted class, added to the
-// export graph after the network is imported, so it shares the one copy of the network.
-const (
-	SignatureGradCAM = "serving_gradcam"
-	OutputHeatmap    = "heatmap"
-
-	// layerCollection lists "layer<TAB>tensor" for every layer with a spatial output (and
-	// logitsKey<TAB>tensor), so Explain can add Grad-CAM for another layer after loading.
-	layerCollection = "xray_layer_outputs"
-	logitsKey       = ":logits"
 )
 
 // addGradCAM adds the heatmap of the imported network's feature map, for the class fed
@@ -53,7 +40,7 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 	}
 	gs := s.SubScope(smgraph.GradCAMScope)
 	e.gradClass = op.PlaceholderWithDefault(gs.SubScope("class"), e.classID, tf.MakeShape(-1))
-	e.layerOutputs = []string{logitsKey + "\t" + smgraph.TensorName(logits)}
+	e.layerOutputs = []string{smgraph.LogitsKey + "\t" + smgraph.TensorName(logits)}
 	for _, l := range m.Layers {
 		if out, err := m.LayerOutput(l.Name); err == nil && len(l.OutputShape) == 3 && e.graph.Operation(out.Op.Name()) != nil {
 			e.layerOutputs = append(e.layerOutputs, l.Name+"\t"+smgraph.TensorName(out))
@@ -68,9 +55,9 @@ func (e *exportGraph) addGradCAM(s *op.Scope, m *tfgraph.Model, size int) error 
 
 // gradcamSignature is serving_bytes plus the heatmap, float32 [-1, S, S].
 func (e *exportGraph) gradcamSignature() *pb.SignatureDef {
-	sig := e.signature(InputImageBytes, e.bytes, typespb.DataType_DT_STRING)
+	sig := e.signature(savedmodels.InputImageBytes, e.bytes, typespb.DataType_DT_STRING)
 	size := e.input.Shape().Size(1)
-	sig.Outputs[OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
+	sig.Outputs[savedmodels.OutputHeatmap] = smgraph.TensorInfo(e.heatmap, typespb.DataType_DT_FLOAT, smgraph.ShapeProto(-1, size, size))
 	return sig
 }
 
@@ -81,6 +68,6 @@ func (e *exportGraph) collections(gdef *gpb.GraphDef) map[string]*pb.CollectionD
 	for _, l := range e.layerOutputs {
 		list = append(list, []byte(l))
 	}
-	cols[layerCollection] = smgraph.BytesCollection(list)
+	cols[smgraph.LayerCollection] = smgraph.BytesCollection(list)
 	return cols
 }

@@ -1,4 +1,4 @@
-package savedmodels
+package export
 
 // #cgo LDFLAGS: -ltensorflow
 // #include <stdlib.h>
