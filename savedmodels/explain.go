@@ -14,6 +14,7 @@ import (
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"github.com/xraylab/xray/internal/parallel"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
@@ -123,7 +124,7 @@ func (m *Model) explain(ctx context.Context, opts ExplainOptions, n int, prep fu
 	}
 	out := make([]Explanation, n)
 	pixels := make([][]float32, n)
-	parallel(n, func(i int) {
+	parallel.For(n, 0, func(i int) {
 		p, err := prep(i)
 		if err == nil && len(p) != m.pre.Len() {
 			err = fmt.Errorf("preprocessing gave %d values, want %d", len(p), m.pre.Len())

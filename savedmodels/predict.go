@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/xraylab/xray/internal/parallel"
 	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
 
@@ -60,7 +61,7 @@ func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32,
 	}
 	preds := make([]Prediction, n)
 	pixels := make([][]float32, n)
-	parallel(n, func(i int) {
+	parallel.For(n, 0, func(i int) {
 		p, err := prep(i)
 		if err == nil && len(p) != m.pre.Len() {
 			err = fmt.Errorf("preprocessing gave %d values, want %d", len(p), m.pre.Len())
@@ -96,9 +97,6 @@ func (m *Model) predict(ctx context.Context, n int, prep func(i int) ([]float32,
 	}
 	return preds, nil
 }
-
-// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) { smgraph.ParallelN(n, 0, f) }
 
 // runBatch runs serving_default on preprocessed images.
 func (m *Model) runBatch(images [][]float32) (probs [][]float32, class []int, err error) {

@@ -277,14 +277,7 @@ func checkStored(t *testing.T, fx pacsFixture, files, good []string, modelDir st
 		t.Fatalf("%d SRs and %d overlays in the PACS, want %d each", len(got.SRs), len(got.Overlays), len(good))
 	}
 	for k, sop := range good {
-		b, err := os.ReadFile(files[k])
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := m.PredictBytes(context.Background(), b)
-		if err != nil || p[0].Err != nil {
-			t.Fatalf("%s: %v %v", files[k], err, p[0].Err)
-		}
+		p := predictFileBytes(t, m, files[k])
 		i, ok := bySource[sop]
 		if !ok || got.SRPerSource[sop] != 1 || got.OverlayPerSource[sop] != 1 {
 			t.Errorf("%s: %d SRs, %d overlays, want one each", sop, got.SRPerSource[sop], got.OverlayPerSource[sop])
@@ -467,6 +460,21 @@ func TestPACSInterrupted(t *testing.T) {
 
 // checkSROnly compares the SRs stored without overlays with the model's prediction of
 // each file on disk.
+// predictFileBytes is the model's prediction of a DICOM file's bytes from disk, the
+// reference the results in the PACS are checked against.
+func predictFileBytes(t *testing.T, m *savedmodels.Model, path string) []savedmodels.Prediction {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.PredictBytes(context.Background(), b)
+	if err != nil || p[0].Err != nil {
+		t.Fatalf("%s: %v %v", path, err, p[0].Err)
+	}
+	return p
+}
+
 func checkSROnly(t *testing.T, modelDir string, files, sops []string, got pacsCheck) {
 	t.Helper()
 	m, err := savedmodels.Load(modelDir, savedmodels.Options{})
@@ -475,14 +483,7 @@ func checkSROnly(t *testing.T, modelDir string, files, sops []string, got pacsCh
 	}
 	defer m.Close()
 	for k, sop := range sops {
-		b, err := os.ReadFile(files[k])
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := m.PredictBytes(context.Background(), b)
-		if err != nil || p[0].Err != nil {
-			t.Fatalf("%s: %v %v", files[k], err, p[0].Err)
-		}
+		p := predictFileBytes(t, m, files[k])
 		i := slices.IndexFunc(got.SRs, func(sr pacsSR) bool { return len(sr.Findings) > 0 && sr.Findings[0].Source[1] == sop })
 		if i < 0 || len(got.SRs[i].Findings) != len(p[0].Probabilities) {
 			t.Errorf("%s: no SR with a finding per class", sop)

@@ -2,7 +2,6 @@ package shift
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"image/png"
@@ -233,16 +232,7 @@ func checkAdaptedRow(t *testing.T, sm string, man *dataset.Manifest, rep *Report
 // checkShiftFiles: the written report has the adapted columns.
 func checkShiftFiles(t *testing.T, rep *Report, perts int) {
 	t.Helper()
-	dir := t.TempDir()
-	if err := Write(dir, rep); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, CSVFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	_, rows, err := writeReport(t, rep)
 	if err != nil || len(rows) != 2+perts || len(rows[0]) != 12 || rows[0][8] != "adapted_accuracy" {
 		t.Errorf("shift.csv: %v, %v; want a header with the adapted columns and %d rows", rows, err, 1+perts)
 	}

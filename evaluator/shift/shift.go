@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"runtime"
-	"sync"
 
 	"github.com/xraylab/xray/dataset"
 	"github.com/xraylab/xray/evaluator"
 	"github.com/xraylab/xray/evaluator/predict"
+	"github.com/xraylab/xray/internal/parallel"
 	"github.com/xraylab/xray/perturb"
 	"github.com/xraylab/xray/progress"
 	"github.com/xraylab/xray/savedmodels"
@@ -210,7 +209,7 @@ func (r *Report) score(perts []perturb.Perturbation) error {
 func decodeChunk(model *savedmodels.Model, imgs predict.Images, chunk []dataset.Entry) ([]image.Image, error) {
 	out := make([]image.Image, len(chunk))
 	errs := make([]error, len(chunk))
-	forEach(len(chunk), func(i int) {
+	parallel.For(len(chunk), 0, func(i int) {
 		b, err := imgs.Read(chunk[i])
 		if err != nil {
 			errs[i] = err
@@ -227,30 +226,10 @@ func decodeChunk(model *savedmodels.Model, imgs predict.Images, chunk []dataset.
 func perturbChunk(imgs []image.Image, chunk []dataset.Entry, p perturb.Perturbation) ([]image.Image, error) {
 	out := make([]image.Image, len(imgs))
 	errs := make([]error, len(imgs))
-	forEach(len(imgs), func(i int) {
+	parallel.For(len(imgs), 0, func(i int) {
 		if out[i], errs[i] = perturb.Apply(imgs[i], p, perturb.Seed(chunk[i].Path)); errs[i] != nil {
 			errs[i] = fmt.Errorf("%s: %w", chunk[i].Path, errs[i])
 		}
 	})
 	return out, errors.Join(errs...)
-}
-
-// forEach runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func forEach(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < min(n, runtime.GOMAXPROCS(0)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				f(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }

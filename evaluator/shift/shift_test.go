@@ -102,16 +102,7 @@ func TestShiftMatchesDirect(t *testing.T) {
 		}
 		check(p.String(), rep.Rows[k+1], direct)
 	}
-	dir := t.TempDir()
-	if err := Write(dir, rep); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, CSVFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
+	dir, rows, err := writeReport(t, rep)
 	if err != nil || len(rows) != 2+len(perts) {
 		t.Errorf("shift.csv: %d rows (%v), want a header and %d", len(rows), err, 1+len(perts))
 	}
@@ -121,4 +112,20 @@ func TestShiftMatchesDirect(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", rep.Markdown())
+}
+
+// writeReport writes rep to a temporary folder and reads back its shift.csv.
+func writeReport(t *testing.T, rep *Report) (dir string, rows [][]string, err error) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := Write(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, CSVFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err = csv.NewReader(f).ReadAll()
+	return dir, rows, err
 }

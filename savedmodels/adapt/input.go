@@ -11,9 +11,9 @@ import (
 	"os"
 	"slices"
 
+	"github.com/xraylab/xray/internal/parallel"
 	"github.com/xraylab/xray/preprocess"
 	"github.com/xraylab/xray/progress"
-	"github.com/xraylab/xray/savedmodels/internal/smgraph"
 )
 
 // minImages is MinImages; the reference tests of the larger architectures lower it,
@@ -52,7 +52,7 @@ func readImages(ctx context.Context, images iter.Seq2[adaptInput, error], pre pr
 			sum string
 			err error
 		}, len(chunk))
-		smgraph.ParallelN(len(chunk), opts.Workers, func(i int) {
+		parallel.For(len(chunk), opts.Workers, func(i int) {
 			res[i].pix, res[i].sum, res[i].err = chunk[i].pixels(pre)
 		})
 		for i, r := range res {

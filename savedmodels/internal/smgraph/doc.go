@@ -5,7 +5,7 @@
 // restores through (AddSaver), signature tensor infos, the op and collection names the
 // signatures, Explain and Load agree on, writing saved_model.pb with the metadata
 // (WriteMetaGraph) and directories atomically (WriteDirAtomic), and small helpers
-// (TensorByName, OneLine, Recovered, ParallelN).
+// (TensorByName, OneLine, Recovered).
 //
 // It knows nothing of savedmodels' types: metadata arrives as a value to marshal.
 // Functions return errors and never print.
